@@ -1,0 +1,231 @@
+/**
+ * The seam between Tamarin's HTTP/1.1 engine and everything built on it (plugins, the proxy, tests).
+ *
+ * The engine (`src/http/`) owns parsing, connections and writing; plugins see only these interfaces.
+ * Keep this file free of implementation so that a plugin author can read it in one sitting.
+ */
+import type { Readable } from 'node:stream';
+
+/**
+ * Header fields of one message, in arrival order. Names are stored lower-cased (RFC 9110 §5.1: field names
+ * are case-insensitive); the original spelling is kept in `rawNames` for proxies that want to pass it on.
+ * A linear scan over a handful of fields beats a hash map for the sizes real requests have.
+ */
+export interface HeaderList {
+  /** Number of fields. */
+  readonly length: number;
+  /** Lower-cased name of field `i`. */
+  name(i: number): string;
+  /** Name of field `i` as it arrived on the wire. */
+  rawName(i: number): string;
+  /** Value of field `i`, leading and trailing whitespace removed (RFC 9110 §5.5). */
+  value(i: number): string;
+  /** First value of `name` (lower-case), or `undefined`. */
+  get(name: string): string | undefined;
+  /** All values of `name` joined with `", "` (RFC 9110 §5.3), or `undefined` when absent. */
+  getJoined(name: string): string | undefined;
+  /** All values of `name`, in order (empty array when absent). */
+  getAll(name: string): string[];
+  has(name: string): boolean;
+}
+
+/** Limits the parser enforces; every one of them has a status code the client is told. */
+export interface HttpLimits {
+  /** Longest request line in bytes; longer → 414 (target too long) or 400. @default 8192 */
+  maxRequestLine: number;
+  /** Largest head (request line + all fields) in bytes; larger → 431. @default 16384 */
+  maxHeadSize: number;
+  /** Most header fields; more → 431. @default 100 */
+  maxHeaders: number;
+  /** Largest request body in bytes (Content-Length or chunked total); larger → 413. @default 10 MiB */
+  maxBodySize: number;
+}
+
+/** Timeouts the connection enforces, in milliseconds. 0 disables one. */
+export interface HttpTimeouts {
+  /** Time to receive a complete request head once its first byte arrived (slowloris). @default 10000 */
+  headerTimeout: number;
+  /** Idle time allowed between two reads of a request body. @default 30000 */
+  bodyTimeout: number;
+  /** Idle time allowed on a keep-alive connection between requests. @default 5000 */
+  keepAliveTimeout: number;
+}
+
+/** What a plugin can know about the connection a request came on. */
+export interface ConnectionInfo {
+  /** Unique per worker, increasing. */
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Requests received on this connection so far, including the current one. */
+  readonly requestCount: number;
+}
+
+/** A parsed request. One object per request; fields are plain data so V8 keeps one shape. */
+export interface Request {
+  /** Method token as sent (case-sensitive, RFC 9110 §9.1), e.g. `GET`. */
+  readonly method: string;
+  /**
+   * Request-target in origin-form: path plus optional `?query`, still percent-encoded.
+   * An absolute-form target (`http://host/path`) is normalised to origin-form here and its authority
+   * becomes `host`. `*` (OPTIONS) is kept as `*`.
+   */
+  readonly target: string;
+  /** The path part of `target` (before `?`), still percent-encoded. */
+  readonly path: string;
+  /** The query part of `target` after `?`, or `''`. */
+  readonly query: string;
+  /** `1` for HTTP/1.1, `0` for HTTP/1.0. */
+  readonly versionMinor: 0 | 1;
+  readonly headers: HeaderList;
+  /** Host (from the absolute-form authority or the Host field), lower-cased, port removed; `''` if none. */
+  readonly host: string;
+  /**
+   * The request body as a byte stream with backpressure (the socket is paused while the stream is full),
+   * or `null` when the request has no body. Reading it for a request with `Expect: 100-continue` makes the
+   * engine send `100 Continue` first. Trailer fields of a chunked body appear in `trailers` at its end.
+   */
+  readonly body: Readable | null;
+  /** Trailer fields of a chunked body, once the body has ended; otherwise `null`. */
+  readonly trailers: HeaderList | null;
+  /** Whether the connection stays open after this response (version + `Connection` + server limits). */
+  readonly keepAlive: boolean;
+  readonly connection: ConnectionInfo;
+  /** `performance.now()` when the head was parsed, for latency measurements and logs. */
+  readonly startTime: number;
+}
+
+/** Header values accepted by `Response.setHeader`. */
+export type HeaderValue = string | number | readonly string[];
+
+/** Metadata a content producer can attach to a response for later stages (the cache uses it). */
+export interface FileSource {
+  /** Absolute path of the file that was sent. */
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+}
+
+/**
+ * The response being written for one request. Responses to pipelined requests are written in order: a
+ * response may be produced early, and the engine holds its bytes until the ones before it are done.
+ */
+export interface Response {
+  /** Status code to send; settable until the head is written. @default 200 */
+  statusCode: number;
+  /** Reason phrase; `''` means the standard one for `statusCode`. */
+  statusMessage: string;
+  /** True once the head has been serialised. */
+  readonly headersSent: boolean;
+  /** True once the response is complete (all bytes handed to the socket or the socket is gone). */
+  readonly finished: boolean;
+  /** True when the client went away before the response finished. */
+  readonly aborted: boolean;
+  /** Body bytes written so far (not counting the head or chunk framing). */
+  readonly bodyBytes: number;
+
+  /** Set a header field; replaces an earlier value of the same (case-insensitive) name. */
+  setHeader(name: string, value: HeaderValue): this;
+  getHeader(name: string): HeaderValue | undefined;
+  hasHeader(name: string): boolean;
+  removeHeader(name: string): this;
+  /** Header fields set so far, as `[name, value]` pairs in the order they were set. */
+  headerEntries(): ReadonlyArray<readonly [string, HeaderValue]>;
+
+  /**
+   * Serialise and queue the head. The engine adds `Date`, framing (`Content-Length` when set or when
+   * `end(body)` is called before any `write`, otherwise `Transfer-Encoding: chunked` on HTTP/1.1 or close-
+   * delimited on 1.0) and `Connection: close` / `keep-alive` as needed. Called implicitly by write/end.
+   */
+  writeHead(status?: number, reason?: string): this;
+  /** Queue a body chunk. Returns false when the socket's buffer is full: wait for `onDrain`. */
+  write(chunk: Buffer | string): boolean;
+  /** Finish the response, optionally with a last chunk. For HEAD requests the body is not sent. */
+  end(chunk?: Buffer | string): void;
+  /** Run `callback` once when the socket can take more data (after `write` returned false). */
+  onDrain(callback: () => void): void;
+  /** Run `callback` once if the client goes away before the response finished. */
+  onAbort(callback: () => void): void;
+  /**
+   * Send a complete, already serialised response (status line, headers, body) as is. This is the cache's
+   * hit path: one write, no per-field work. The caller is responsible for `Date` and framing; when the
+   * connection must not be kept alive the engine closes it after these bytes.
+   */
+  sendPrebuilt(bytes: Buffer): void;
+  /**
+   * Abort the response: the connection is destroyed without a clean end, so the client can never take a
+   * partial body for a complete one (used when an upstream dies mid-body).
+   */
+  destroy(): void;
+
+  /**
+   * Keep a copy of the body bytes written (up to `limit` bytes; beyond it the capture is dropped and
+   * `capturedBody` stays null). A single `end(buffer)` is kept by reference, without copying.
+   */
+  captureBody(limit: number): void;
+  /** The captured body once the response finished, or `null`. */
+  readonly capturedBody: Buffer | null;
+  /** The file this response was produced from, when a file producer set it. */
+  file: FileSource | null;
+}
+
+/** Error codes of the parser, each with the status the client receives. */
+export type HttpErrorCode =
+  | 'ERR_HTTP_BAD_REQUEST_LINE'
+  | 'ERR_HTTP_BAD_VERSION'
+  | 'ERR_HTTP_URI_TOO_LONG'
+  | 'ERR_HTTP_HEAD_TOO_LARGE'
+  | 'ERR_HTTP_TOO_MANY_HEADERS'
+  | 'ERR_HTTP_BAD_HEADER'
+  | 'ERR_HTTP_OBS_FOLD'
+  | 'ERR_HTTP_BARE_CR'
+  | 'ERR_HTTP_MISSING_HOST'
+  | 'ERR_HTTP_BAD_CONTENT_LENGTH'
+  | 'ERR_HTTP_CL_AND_TE'
+  | 'ERR_HTTP_UNSUPPORTED_TE'
+  | 'ERR_HTTP_BAD_TE'
+  | 'ERR_HTTP_BAD_CHUNK'
+  | 'ERR_HTTP_BODY_TOO_LARGE'
+  | 'ERR_HTTP_BAD_STATUS_LINE';
+
+/** The head of a parsed message, as the parser hands it to the connection (or to the upstream client). */
+export interface ParsedHead {
+  /** Request mode: the method; response mode: `''`. */
+  method: string;
+  /** Request mode: the raw request-target; response mode: `''`. */
+  target: string;
+  /** Response mode: the status code; request mode: 0. */
+  status: number;
+  /** Response mode: the reason phrase as sent. */
+  reason: string;
+  versionMinor: 0 | 1;
+  headers: HeaderList;
+  /** Declared Content-Length, or -1 when none. */
+  contentLength: number;
+  /** True when the body is chunked (Transfer-Encoding ends in `chunked`). */
+  chunked: boolean;
+  /** Keep-alive per version and `Connection` (RFC 9112 §9.3), before server limits apply. */
+  keepAlive: boolean;
+  /** Request carried `Expect: 100-continue`. */
+  expectContinue: boolean;
+  /** Request asked for `Upgrade` (with `Connection: upgrade`) or is CONNECT: parsing stops after the head. */
+  upgrade: boolean;
+}
+
+/** Callbacks of the incremental parser. Buffers passed to `onBody` are views of the input, not copies. */
+export interface ParserHandler {
+  onHead(head: ParsedHead): void;
+  onBody(chunk: Buffer): void;
+  /** The message ended; `trailers` holds the trailer section of a chunked body, if any. */
+  onMessageComplete(trailers: HeaderList | null): void;
+}
+
+/** A parse failure with the status a server answers it with (400, 413, 414, 431, 501, or 502 upstream). */
+export interface HttpParseFailure {
+  readonly code: HttpErrorCode;
+  readonly status: number;
+  readonly message: string;
+}

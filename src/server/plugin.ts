@@ -1,0 +1,74 @@
+/**
+ * The plugin contract. Monkey's request stages, typed:
+ *
+ *   10 connection accepted → 20 request received → 30 content → 40 response done → 50 connection closed
+ *
+ * A plugin is a factory that validates its own options (a zod schema) and returns hooks. The plugin host
+ * builds one array per stage at start-up from the plugins that define that hook, so a request only runs
+ * hooks that exist. Static files, the cache, the proxy, the access log and the admin API are all plugins.
+ */
+import type { z } from 'zod';
+import type { ConnectionInfo, Request, Response } from '../http/types.ts';
+
+/** A result that may be ready now (the fast path) or later. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Hooks of one plugin instance (in one worker). Every hook is optional. */
+export interface Plugin {
+  readonly name: string;
+  /** Stage 10: a connection was accepted. Return `false` to close it at once. */
+  onConnection?(connection: ConnectionInfo): boolean | undefined;
+  /**
+   * Stage 20: a request head was parsed. Return `true` when this hook answered the request (the cache
+   * answers hits here); later stages are then skipped except `onResponse`.
+   */
+  onRequest?(req: Request, res: Response): MaybePromise<boolean>;
+  /**
+   * Stage 30: the first content handler that returns `true` owns the request (proxy routes, then static
+   * files). A handler that returns `false` must not have touched `res`.
+   */
+  handle?(req: Request, res: Response): MaybePromise<boolean>;
+  /** Stage 40: the response finished (or was aborted). For logging and storing; must not throw. */
+  onResponse?(req: Request, res: Response): void;
+  /** Stage 50: the connection closed. */
+  onClose?(connection: ConnectionInfo): void;
+  /** Server shutdown: flush logs, save state. */
+  close?(): MaybePromise<void>;
+}
+
+/** Minimal logger every plugin gets; lines go to stderr with the plugin's name. */
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** What the host gives a plugin factory. */
+export interface PluginContext {
+  /** 0-based worker index; 0 in a single-worker server. */
+  readonly workerId: number;
+  /** Number of workers in this server (a cache divides its memory budget by it). */
+  readonly workerCount: number;
+  /** The whole validated configuration, read-only. */
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly logger: Logger;
+  /** Another plugin's instance in this worker, by name (e.g. the admin plugin asks for `cache`). */
+  getPlugin(name: string): Plugin | undefined;
+}
+
+/**
+ * A plugin definition: what third parties export (as `default`) from a module named in `plugins = [...]`.
+ * `options` is the zod schema of the plugin's config table (`[name]` in the TOML file).
+ */
+export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
+  readonly name: string;
+  readonly options: Schema;
+  create(options: z.output<Schema>, context: PluginContext): MaybePromise<Plugin>;
+}
+
+/** Helper that keeps the schema's output type attached to `create`. */
+export function definePlugin<Schema extends z.ZodType>(
+  definition: PluginDefinition<Schema>,
+): PluginDefinition<Schema> {
+  return definition;
+}
