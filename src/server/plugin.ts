@@ -32,6 +32,12 @@ export interface Plugin {
   onResponse?(req: Request, res: Response): void;
   /** Stage 50: the connection closed. */
   onClose?(connection: ConnectionInfo): void;
+  /**
+   * Control calls from the primary (admin API) to this worker's instance: e.g. the cache answers
+   * `stats`, `entries`, `purge`; the proxy answers `backends`. Arguments and results cross a thread
+   * boundary, so they must be structured-clonable plain data. Unknown commands throw.
+   */
+  control?(command: string, args: unknown): MaybePromise<unknown>;
   /** Server shutdown: flush logs, save state. */
   close?(): MaybePromise<void>;
 }
