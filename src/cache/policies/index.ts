@@ -1,0 +1,40 @@
+/**
+ * The eviction policies by name. The store and `tamarin sim` build them through `createPolicy`, so the
+ * simulator measures exactly what the server runs.
+ */
+import type { EvictionPolicy, PolicyFactory, PolicyName, PolicyOptions } from '../policy.ts';
+import { createLfu } from './lfu.ts';
+import { createLru } from './lru.ts';
+import { createS3Fifo } from './s3fifo.ts';
+import { createWTinyLfu } from './w-tinylfu.ts';
+
+const FACTORIES: Record<PolicyName, PolicyFactory> = {
+  lfu: createLfu,
+  lru: createLru,
+  s3fifo: createS3Fifo,
+  'w-tinylfu': createWTinyLfu,
+};
+
+/** Every policy name, in the order tables list them. */
+export const POLICY_NAMES: readonly PolicyName[] = ['lru', 'lfu', 's3fifo', 'w-tinylfu'];
+
+/**
+ * The policy `[cache] policy` defaults to: DEFAULT_PLACEHOLDER
+ */
+export const DEFAULT_POLICY: PolicyName = 's3fifo';
+
+/** Whether `name` is a policy name (for config validation and the CLI). */
+export function isPolicyName(name: string): name is PolicyName {
+  return Object.hasOwn(FACTORIES, name);
+}
+
+/**
+ * Builds the named policy. Throws a `RangeError` naming the problem for an unknown name or a capacity that
+ * bounds nothing (`maxBytes` must be > 0, `maxEntries` >= 1, and at least one of them finite).
+ */
+export function createPolicy(name: PolicyName, options: PolicyOptions): EvictionPolicy {
+  if (!isPolicyName(name)) {
+    throw new RangeError(`unknown cache policy "${name}" (expected one of ${POLICY_NAMES.join(', ')})`);
+  }
+  return FACTORIES[name](options);
+}

@@ -1,0 +1,95 @@
+/**
+ * Least recently used: one list in access order; a hit moves the key to the newest end, eviction takes the
+ * oldest. The yardstick the other policies are measured against.
+ */
+import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
+import { checkCapacity, checkSize, SlotArena } from './slots.ts';
+
+const LIST = 0;
+
+/** Creates an LRU policy bounded by `options.maxBytes` and `options.maxEntries`. */
+export function createLru(options: PolicyOptions): EvictionPolicy {
+  return new LruPolicy(options);
+}
+
+export class LruPolicy implements EvictionPolicy {
+  readonly name = 'lru' as const;
+  bytes = 0;
+  count = 0;
+  readonly arena = new SlotArena(1);
+  private readonly maxBytes: number;
+  private readonly maxEntries: number;
+  private readonly onEvict: (key: string) => void;
+
+  constructor(options: PolicyOptions) {
+    checkCapacity(options.maxBytes, options.maxEntries);
+    this.maxBytes = options.maxBytes;
+    this.maxEntries = options.maxEntries;
+    this.onEvict = options.onEvict;
+  }
+
+  has(key: string): boolean {
+    return this.arena.find(key) >= 0;
+  }
+
+  hit(key: string): void {
+    const a = this.arena;
+    const slot = a.find(key);
+    if (slot < 0) return;
+    a.hits[slot]!++;
+    a.unlink(slot);
+    a.pushBack(LIST, slot);
+  }
+
+  insert(key: string, size: number): boolean {
+    checkSize(key, size);
+    if (this.arena.find(key) >= 0) this.remove(key);
+    if (size > this.maxBytes) {
+      this.onEvict(key);
+      return false;
+    }
+    while (this.count > 0 && (this.bytes + size > this.maxBytes || this.count + 1 > this.maxEntries)) {
+      this.evictOldest();
+    }
+    const slot = this.arena.alloc(key, size);
+    this.arena.pushBack(LIST, slot);
+    this.bytes += size;
+    this.count++;
+    return true;
+  }
+
+  remove(key: string): void {
+    const a = this.arena;
+    const slot = a.find(key);
+    if (slot < 0) return;
+    a.unlink(slot);
+    this.bytes -= a.size[slot]!;
+    this.count--;
+    a.release(slot);
+  }
+
+  clear(): void {
+    this.arena.clear(1);
+    this.bytes = 0;
+    this.count = 0;
+  }
+
+  /** Most recently used first; `frequency` is the number of hits since the key was inserted. */
+  hottest(limit: number): Array<{ key: string; frequency: number }> {
+    const a = this.arena;
+    const out: Array<{ key: string; frequency: number }> = [];
+    for (let slot = a.prev[LIST]!; slot !== LIST && out.length < limit; slot = a.prev[slot]!) {
+      out.push({ key: a.keys[slot]!, frequency: a.hits[slot]! });
+    }
+    return out;
+  }
+
+  private evictOldest(): void {
+    const a = this.arena;
+    const slot = a.first(LIST);
+    a.unlink(slot);
+    this.bytes -= a.size[slot]!;
+    this.count--;
+    this.onEvict(a.release(slot));
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * S3-FIFO (Yang et al., "FIFO queues are all you need for cache eviction", SOSP 2023): a small FIFO that
+ * new keys enter (10% of the capacity), a main FIFO, and a ghost FIFO that remembers only the keys recently
+ * evicted from the small queue (as many as main holds). Each resident key has a read counter capped at 3.
+ * Eviction from small moves a key that was read since it arrived to main, and sends the rest to the ghost;
+ * eviction from main gives a key with a non-zero counter another lap (decrementing it). A miss whose key
+ * is in the ghost goes straight to main. One-hit wonders thus leave after one short stay in small.
+ *
+ * Size-aware: the queues are bounded in bytes when `maxBytes` is finite (else in entries). An object larger
+ * than the small queue's share is still admitted: it enters small like any other key, small overflows its
+ * share for a while, and the object leaves (to main if it was read, else to the ghost) when it reaches
+ * small's old end. This keeps the "prove yourself once" rule for every size instead of letting big objects
+ * skip probation. Each eviction is amortised O(1): a key can be re-queued in main at most 3 times per read
+ * counter refill, and moved from small to main once.
+ */
+import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
+import { checkCapacity, checkSize, SlotArena } from './slots.ts';
+
+const SMALL = 0;
+const MAIN = 1;
+const LISTS = 2;
+const MAX_FREQ = 3;
+/** Share of the capacity for the small queue (the paper's 10%). */
+const SMALL_SHARE = 0.1;
+
+/** Creates an S3-FIFO policy bounded by `options.maxBytes` and `options.maxEntries`. */
+export function createS3Fifo(options: PolicyOptions): EvictionPolicy {
+  return new S3FifoPolicy(options);
+}
+
+export class S3FifoPolicy implements EvictionPolicy {
+  readonly name = 's3fifo' as const;
+  bytes = 0;
+  count = 0;
+  readonly arena = new SlotArena(LISTS);
+  /** Weight (bytes, or 1 per key when only the entry count is bounded) held by small and by main. */
+  private smallWeight = 0;
+  private mainWeight = 0;
+  private mainCount = 0;
+  private readonly smallLimit: number;
+  private readonly byBytes: boolean;
+  /** Ghost keys → their push sequence number; a ring of keys in push order to expire the oldest. */
+  private readonly ghost = new Map<string, number>();
+  private ghostRing: Array<string | undefined> = new Array(64);
+  private ghostHead = 0;
+  private ghostTail = 0;
+  private readonly maxBytes: number;
+  private readonly maxEntries: number;
+  private readonly onEvict: (key: string) => void;
+
+  constructor(options: PolicyOptions) {
+    checkCapacity(options.maxBytes, options.maxEntries);
+    this.maxBytes = options.maxBytes;
+    this.maxEntries = options.maxEntries;
+    this.onEvict = options.onEvict;
+    this.byBytes = Number.isFinite(options.maxBytes);
+    this.smallLimit = SMALL_SHARE * (this.byBytes ? options.maxBytes : options.maxEntries);
+  }
+
+  has(key: string): boolean {
+    return this.arena.find(key) >= 0;
+  }
+
+  hit(key: string): void {
+    const a = this.arena;
+    const slot = a.find(key);
+    if (slot < 0) return;
+    a.hits[slot]!++;
+    if (a.freq[slot]! < MAX_FREQ) a.freq[slot]!++;
+  }
+
+  insert(key: string, size: number): boolean {
+    checkSize(key, size);
+    const a = this.arena;
+    if (a.find(key) >= 0) this.remove(key);
+    if (size > this.maxBytes) {
+      this.onEvict(key);
+      return false;
+    }
+    while (this.count > 0 && (this.bytes + size > this.maxBytes || this.count + 1 > this.maxEntries)) {
+      this.evict();
+    }
+    const slot = a.alloc(key, size);
+    const weight = this.byBytes ? size : 1;
+    if (this.ghost.has(key)) {
+      this.ghost.delete(key);
+      a.pushBack(MAIN, slot);
+      this.mainWeight += weight;
+      this.mainCount++;
+    } else {
+      a.pushBack(SMALL, slot);
+      this.smallWeight += weight;
+    }
+    this.bytes += size;
+    this.count++;
+    return true;
+  }
+
+  remove(key: string): void {
+    const a = this.arena;
+    const slot = a.find(key);
+    if (slot < 0) return;
+    this.unlink(slot);
+    a.release(slot);
+  }
+
+  clear(): void {
+    this.arena.clear(LISTS);
+    this.ghost.clear();
+    this.ghostRing = new Array(64);
+    this.ghostHead = 0;
+    this.ghostTail = 0;
+    this.bytes = 0;
+    this.count = 0;
+    this.smallWeight = 0;
+    this.mainWeight = 0;
+    this.mainCount = 0;
+  }
+
+  /** By read counter (0..3), main before small, newest first. O(n log n); for warm restart only. */
+  hottest(limit: number): Array<{ key: string; frequency: number }> {
+    const a = this.arena;
+    const rows: Array<{ key: string; frequency: number; rank: number }> = [];
+    let rank = 0;
+    for (const list of [MAIN, SMALL]) {
+      for (let slot = a.prev[list]!; slot !== list; slot = a.prev[slot]!) {
+        rows.push({ key: a.keys[slot]!, frequency: a.freq[slot]!, rank: rank++ });
+      }
+    }
+    rows.sort((x, y) => y.frequency - x.frequency || x.rank - y.rank);
+    return rows.slice(0, limit).map(({ key, frequency }) => ({ key, frequency }));
+  }
+
+  /** Evicts exactly one key (the paper's `evict`). */
+  private evict(): void {
+    if (this.smallWeight >= this.smallLimit || this.mainCount === 0) {
+      if (this.evictSmall()) return;
+    }
+    this.evictMain();
+  }
+
+  /** Moves read keys from small to main until one unread key leaves for the ghost; false if none did. */
+  private evictSmall(): boolean {
+    const a = this.arena;
+    for (let slot = a.first(SMALL); slot !== SMALL; slot = a.first(SMALL)) {
+      const weight = this.byBytes ? a.size[slot]! : 1;
+      a.unlink(slot);
+      this.smallWeight -= weight;
+      if (a.freq[slot]! > 0) {
+        a.freq[slot] = 0;
+        a.pushBack(MAIN, slot);
+        this.mainWeight += weight;
+        this.mainCount++;
+        continue;
+      }
+      this.bytes -= a.size[slot]!;
+      this.count--;
+      const key = a.release(slot);
+      this.rememberGhost(key);
+      this.onEvict(key);
+      return true;
+    }
+    return false;
+  }
+
+  /** Gives keys read since their last lap another lap (counter - 1) until one with 0 leaves. */
+  private evictMain(): void {
+    const a = this.arena;
+    for (let slot = a.first(MAIN); slot !== MAIN; slot = a.first(MAIN)) {
+      a.unlink(slot);
+      if (a.freq[slot]! > 0) {
+        a.freq[slot]!--;
+        a.pushBack(MAIN, slot);
+        continue;
+      }
+      this.mainWeight -= this.byBytes ? a.size[slot]! : 1;
+      this.mainCount--;
+      this.bytes -= a.size[slot]!;
+      this.count--;
+      this.onEvict(a.release(slot));
+      return;
+    }
+  }
+
+  private unlink(slot: number): void {
+    const a = this.arena;
+    const weight = this.byBytes ? a.size[slot]! : 1;
+    if (a.queue[slot] === SMALL) this.smallWeight -= weight;
+    else {
+      this.mainWeight -= weight;
+      this.mainCount--;
+    }
+    a.unlink(slot);
+    this.bytes -= a.size[slot]!;
+    this.count--;
+  }
+
+  /** Adds a key to the ghost, which keeps as many keys as main holds (at least one). */
+  private rememberGhost(key: string): void {
+    const ring = this.ghostRing;
+    if (this.ghostTail - this.ghostHead === ring.length) this.growGhost();
+    const seq = this.ghostTail++;
+    this.ghostRing[seq & (this.ghostRing.length - 1)] = key;
+    this.ghost.set(key, seq);
+    const limit = Math.max(1, this.mainCount);
+    while (this.ghostTail - this.ghostHead > limit) {
+      const old = this.ghostHead++;
+      const index = old & (this.ghostRing.length - 1);
+      const oldKey = this.ghostRing[index]!;
+      this.ghostRing[index] = undefined;
+      // A key pushed again later has a newer sequence number and must stay.
+      if (this.ghost.get(oldKey) === old) this.ghost.delete(oldKey);
+    }
+  }
+
+  private growGhost(): void {
+    const old = this.ghostRing;
+    const ring: Array<string | undefined> = new Array(old.length * 2);
+    for (let seq = this.ghostHead; seq < this.ghostTail; seq++)
+      ring[seq & (ring.length - 1)] = old[seq & (old.length - 1)];
+    this.ghostRing = ring;
+  }
+}

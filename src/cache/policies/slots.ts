@@ -1,0 +1,176 @@
+/**
+ * A growable arena of entry slots shared by the LRU, S3-FIFO and W-TinyLFU policies: one `Map` from key to
+ * slot number and parallel typed arrays for everything else, so that no object is allocated per entry or per
+ * operation (the layout npm's lru-cache uses). Slots `0 .. lists-1` are list sentinels: every list is
+ * circular and doubly linked through `prev`/`next`, so linking and unlinking never test for an empty list.
+ */
+
+/** Slot numbers below this are sentinels. Entry slots start at `lists`. */
+export class SlotArena {
+  /** Key → slot for resident keys. */
+  readonly index = new Map<string, number>();
+  keys: Array<string | undefined> = [];
+  /** The charge of each slot in bytes. */
+  size: Float64Array;
+  prev: Int32Array;
+  next: Int32Array;
+  /** Which list (queue) the slot is in; the policy decides what the numbers mean. */
+  queue: Uint8Array;
+  /** A small per-slot counter (S3-FIFO's 0..3 frequency). */
+  freq: Uint8Array;
+  /** Reads since insertion, for `hottest()`. */
+  hits: Uint32Array;
+  /** The key's 32-bit hash, computed once at insertion (W-TinyLFU's sketch). */
+  hash: Int32Array;
+  /** Counts the slots visited by `unlink`/`pushBack`: the contract suite checks it per operation. */
+  moves = 0;
+  private free: Int32Array;
+  private freeTop = 0;
+  private nextUnused: number;
+  private lastKey: string | undefined = undefined;
+  private lastSlot = -1;
+
+  constructor(lists: number, initial = 64) {
+    const capacity = Math.max(initial, lists + 1);
+    this.size = new Float64Array(capacity);
+    this.prev = new Int32Array(capacity);
+    this.next = new Int32Array(capacity);
+    this.queue = new Uint8Array(capacity);
+    this.freq = new Uint8Array(capacity);
+    this.hits = new Uint32Array(capacity);
+    this.hash = new Int32Array(capacity);
+    this.free = new Int32Array(capacity);
+    for (let list = 0; list < lists; list++) {
+      this.prev[list] = list;
+      this.next[list] = list;
+    }
+    this.nextUnused = lists;
+  }
+
+  /**
+   * The slot of a resident key, or -1. Remembers the answer so that the `has(k)` then `hit(k)` pair the
+   * store makes on every request costs one hash lookup, not two.
+   */
+  find(key: string): number {
+    if (key === this.lastKey) return this.lastSlot;
+    const slot = this.index.get(key);
+    if (slot === undefined) return -1;
+    this.lastKey = key;
+    this.lastSlot = slot;
+    return slot;
+  }
+
+  /** Takes a free slot for `key` (not yet linked into any list). */
+  alloc(key: string, size: number): number {
+    let slot: number;
+    if (this.freeTop > 0) slot = this.free[--this.freeTop]!;
+    else {
+      if (this.nextUnused === this.size.length) this.grow();
+      slot = this.nextUnused++;
+    }
+    this.keys[slot] = key;
+    this.size[slot] = size;
+    this.freq[slot] = 0;
+    this.hits[slot] = 0;
+    this.index.set(key, slot);
+    return slot;
+  }
+
+  /** Returns an unlinked slot to the free stack and forgets its key. */
+  release(slot: number): string {
+    const key = this.keys[slot]!;
+    this.index.delete(key);
+    this.keys[slot] = undefined;
+    if (this.lastSlot === slot) {
+      this.lastKey = undefined;
+      this.lastSlot = -1;
+    }
+    this.free[this.freeTop++] = slot;
+    return key;
+  }
+
+  /** Links `slot` at the newest end of `list` (just before the sentinel). */
+  pushBack(list: number, slot: number): void {
+    const last = this.prev[list]!;
+    this.next[last] = slot;
+    this.prev[slot] = last;
+    this.next[slot] = list;
+    this.prev[list] = slot;
+    this.queue[slot] = list;
+    this.moves++;
+  }
+
+  unlink(slot: number): void {
+    const p = this.prev[slot]!;
+    const n = this.next[slot]!;
+    this.next[p] = n;
+    this.prev[n] = p;
+    this.moves++;
+  }
+
+  /** The oldest slot of `list`, or the sentinel `list` itself when the list is empty. */
+  first(list: number): number {
+    return this.next[list]!;
+  }
+
+  /** Forgets every key; sentinels become empty lists again. */
+  clear(lists: number): void {
+    this.index.clear();
+    this.keys = [];
+    this.freeTop = 0;
+    this.nextUnused = lists;
+    this.lastKey = undefined;
+    this.lastSlot = -1;
+    for (let list = 0; list < lists; list++) {
+      this.prev[list] = list;
+      this.next[list] = list;
+    }
+  }
+
+  /** Doubles every array (amortised O(1) per allocation). */
+  private grow(): void {
+    const capacity = this.size.length * 2;
+    this.size = growF64(this.size, capacity);
+    this.prev = growI32(this.prev, capacity);
+    this.next = growI32(this.next, capacity);
+    this.hash = growI32(this.hash, capacity);
+    this.free = growI32(this.free, capacity);
+    const queue = new Uint8Array(capacity);
+    queue.set(this.queue);
+    this.queue = queue;
+    const freq = new Uint8Array(capacity);
+    freq.set(this.freq);
+    this.freq = freq;
+    const hits = new Uint32Array(capacity);
+    hits.set(this.hits);
+    this.hits = hits;
+  }
+}
+
+function growF64(old: Float64Array, capacity: number): Float64Array {
+  const next = new Float64Array(capacity);
+  next.set(old);
+  return next;
+}
+
+function growI32(old: Int32Array, capacity: number): Int32Array {
+  const next = new Int32Array(capacity);
+  next.set(old);
+  return next;
+}
+
+/** Throws a `RangeError` unless `size` is a finite, non-negative number of bytes. */
+export function checkSize(key: string, size: number): void {
+  if (!(size >= 0) || !Number.isFinite(size)) {
+    throw new RangeError(`cache policy: size of "${key}" must be a finite number >= 0, got ${size}`);
+  }
+}
+
+/** Throws a `RangeError` for capacities that cannot bound anything. */
+export function checkCapacity(maxBytes: number, maxEntries: number): void {
+  if (!(maxBytes > 0)) throw new RangeError(`cache policy: maxBytes must be > 0, got ${maxBytes}`);
+  if (!(maxEntries >= 1)) throw new RangeError(`cache policy: maxEntries must be >= 1, got ${maxEntries}`);
+  if (maxBytes === Number.POSITIVE_INFINITY && maxEntries === Number.POSITIVE_INFINITY) {
+    throw new RangeError('cache policy: at least one of maxBytes and maxEntries must be finite');
+  }
+}
