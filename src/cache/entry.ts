@@ -1,0 +1,226 @@
+/**
+ * A cached response, pre-serialised: the bytes a hit writes are built once, when the entry is stored.
+ *
+ * `full` holds status line + header fields + body in one allocation; the HEAD answer is a view of its head,
+ * the 206 body slices are views of its body. The `Date` field sits at a known offset and is overwritten
+ * (29 bytes, no allocation) the first time the entry is served in a new second. A 304 is built on first use
+ * and kept. Everything else (206 heads, answers that must carry `Connection`) is built per request: rare.
+ *
+ * The head is laid out exactly as the engine's writer lays out a head (src/http/response.ts): status line,
+ * the producer's fields in the order it set them, then `Date`, `Content-Length`, `Connection` as needed,
+ * so a hit is byte-identical to the uncached answer except for the time in `Date`.
+ */
+import { httpDateBuffer } from '../http/date.ts';
+import { statusLine } from '../http/status.ts';
+import type { FileSource, HeaderValue } from '../http/types.ts';
+
+/** A header field as stored: name as the producer spelled it, value as a string. */
+export type StoredField = readonly [name: string, value: string];
+
+/**
+ * Bytes charged per entry on top of its buffers: the entry object, its Buffer views, the key in the
+ * store's Map and the policy's structures. Measured with bench/cache-memory.ts (64 KiB objects).
+ */
+export const ENTRY_OVERHEAD = 512;
+
+/** What a producer hands the store: plain data, enough to rebuild the entry anywhere (a second tier). */
+export interface EntryRecord {
+  /** Store key (host + path + representation variant for static files). */
+  readonly key: string;
+  /** Decoded, normalised request path: what purge-by-path and purge-by-prefix match. */
+  readonly path: string;
+  readonly host: string;
+  readonly status: number;
+  /** Reason phrase; `''` for the standard one. */
+  readonly reason: string;
+  /** The producer's header fields in order (the engine adds Date/Content-Length/Connection itself). */
+  readonly fields: readonly StoredField[];
+  readonly body: Buffer;
+  /** The file the body came from, for revalidation against disk and warm restart; `null` for proxied. */
+  readonly file: FileSource | null;
+  /** Epoch ms when the response was produced. */
+  readonly storedAt: number;
+  /** Epoch ms after which the entry must not be served; `Infinity` for none. */
+  readonly expiresAt: number;
+}
+
+const CRLF = '\r\n';
+
+/**
+ * Flatten `res.headerEntries()` into stored fields as the engine writes them: an array value becomes
+ * repeated field lines; `Transfer-Encoding` and `Connection` (framing and hop-by-hop, RFC 9110 §7.6.1) are
+ * the engine's per response, and `Date` is always the cache's own slot.
+ */
+export function toStoredFields(entries: ReadonlyArray<readonly [string, HeaderValue]>): StoredField[] {
+  const fields: StoredField[] = [];
+  for (const [name, value] of entries) {
+    const key = name.toLowerCase();
+    if (key === 'transfer-encoding' || key === 'connection' || key === 'date') continue;
+    if (typeof value === 'string') fields.push([name, value]);
+    else if (typeof value === 'number') fields.push([name, String(value)]);
+    else for (const item of value) fields.push([name, item]);
+  }
+  return fields;
+}
+
+/** First value of a (lower-case) field name among stored fields. */
+export function fieldValue(fields: readonly StoredField[], lowerName: string): string | undefined {
+  for (const [name, value] of fields) if (name.toLowerCase() === lowerName) return value;
+  return undefined;
+}
+
+/**
+ * Serialise a head the way the engine does. `contentLength` is added unless the producer set it;
+ * `connection` is `'close'`, `'keep-alive'` or `null` (no field). Returns the text and the offset of the
+ * 29 `Date` bytes in it (latin1: one byte per character).
+ */
+export function serializeHead(
+  status: number,
+  reason: string,
+  fields: readonly StoredField[],
+  contentLength: number | null,
+  connection: 'close' | 'keep-alive' | null,
+  date: string,
+): { text: string; dateOffset: number } {
+  let text = reason === '' ? statusLine(status) : 'HTTP/1.1 ' + status + ' ' + reason + CRLF;
+  // RFC 9110 §8.6: 1xx and 204 carry no Content-Length; the engine drops a producer's one there too.
+  const noLength = status < 200 || status === 204;
+  let hasLength = false;
+  for (const [name, value] of fields) {
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (noLength) continue;
+      hasLength = true;
+    }
+    text += name + ': ' + value + CRLF;
+  }
+  text += 'Date: ';
+  const dateOffset = text.length;
+  text += date + CRLF;
+  if (contentLength !== null && !hasLength) text += 'Content-Length: ' + contentLength + CRLF;
+  if (connection !== null) text += 'Connection: ' + connection + CRLF;
+  return { text: text + CRLF, dateOffset };
+}
+
+/** A stored, pre-serialised response. One class, fields in a fixed order, so V8 keeps one shape. */
+export class CacheEntry {
+  readonly record: EntryRecord;
+  /** Status line + head + body: the GET answer. */
+  readonly full: Buffer;
+  /** View of `full`'s head: the HEAD answer (same Content-Length, no body). */
+  readonly head: Buffer;
+  /** View of `full`'s body. */
+  readonly body: Buffer;
+  readonly dateOffset: number;
+  /** The shared Date buffer last copied into `full`; a different object means a new second. */
+  dateSource: Buffer | null = null;
+  readonly etag: string | undefined;
+  /** Last-Modified in epoch ms (for preconditions and If-Range), from the file or the field. */
+  readonly lastModifiedMs: number | undefined;
+  readonly expiresAt: number;
+  /** Epoch ms when the file should next be compared with disk (see freshness.ts). */
+  checkAt = 0;
+  /** Hits served from this entry. */
+  hits = 0;
+  /** Bytes charged to the store's capacity. */
+  readonly charge: number;
+  /** The 304 answer, built on first use. */
+  private notModified: Buffer | null = null;
+  private notModifiedDateOffset = 0;
+  private notModifiedDateSource: Buffer | null = null;
+
+  constructor(record: EntryRecord) {
+    this.record = record;
+    const date = httpDateBuffer();
+    const { text, dateOffset } = serializeHead(
+      record.status,
+      record.reason,
+      record.fields,
+      record.body.length,
+      null,
+      date.toString('latin1'),
+    );
+    const headLength = text.length;
+    // allocUnsafeSlow: never a slice of Node's shared 8 KiB pool, which a small entry would pin for ever.
+    const full = Buffer.allocUnsafeSlow(headLength + record.body.length);
+    full.write(text, 0, 'latin1');
+    record.body.copy(full, headLength);
+    this.full = full;
+    this.head = full.subarray(0, headLength);
+    this.body = full.subarray(headLength);
+    this.dateOffset = dateOffset;
+    this.dateSource = date;
+    this.etag = fieldValue(record.fields, 'etag');
+    const lastModified = fieldValue(record.fields, 'last-modified');
+    const parsed = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
+    this.lastModifiedMs = record.file ? record.file.mtimeMs : Number.isNaN(parsed) ? undefined : parsed;
+    this.expiresAt = record.expiresAt;
+    let fieldBytes = 0;
+    for (const [name, value] of record.fields) fieldBytes += name.length + value.length + 16;
+    this.charge = full.length + fieldBytes + record.key.length * 2 + record.path.length + ENTRY_OVERHEAD;
+  }
+
+  /** The GET answer with the current Date: no allocation unless the second changed. */
+  fullResponse(): Buffer {
+    const date = httpDateBuffer();
+    if (date !== this.dateSource) {
+      date.copy(this.full, this.dateOffset);
+      this.dateSource = date;
+    }
+    return this.full;
+  }
+
+  /** The HEAD answer (a view of `full`, sharing its Date slot). */
+  headResponse(): Buffer {
+    this.fullResponse();
+    return this.head;
+  }
+
+  /**
+   * The 304 answer (RFC 9110 §15.4.5): the fields a 200 would carry that describe the representation's
+   * validators and caching (the same set the static plugin sends), no body and no Content-Length.
+   */
+  notModifiedResponse(): Buffer {
+    const date = httpDateBuffer();
+    if (this.notModified === null) {
+      const fields = this.record.fields.filter(([name]) => NOT_MODIFIED_FIELDS.has(name.toLowerCase()));
+      const { text, dateOffset } = serializeHead(304, '', fields, null, null, date.toString('latin1'));
+      this.notModified = Buffer.from(text, 'latin1');
+      this.notModifiedDateOffset = dateOffset;
+      this.notModifiedDateSource = date;
+    } else if (date !== this.notModifiedDateSource) {
+      date.copy(this.notModified, this.notModifiedDateOffset);
+      this.notModifiedDateSource = date;
+    }
+    return this.notModified;
+  }
+
+  /** A whole answer built on demand, for the rare requests a pre-built buffer does not fit. */
+  buildResponse(
+    status: number,
+    fields: readonly StoredField[],
+    body: Buffer | null,
+    contentLength: number | null,
+    connection: 'close' | 'keep-alive' | null,
+  ): Buffer {
+    const { text } = serializeHead(
+      status,
+      status === this.record.status ? this.record.reason : '',
+      fields,
+      contentLength,
+      connection,
+      httpDateBuffer().toString('latin1'),
+    );
+    const head = Buffer.from(text, 'latin1');
+    return body === null || body.length === 0 ? head : Buffer.concat([head, body]);
+  }
+}
+
+/** Fields a 304 repeats from the 200 (RFC 9110 §15.4.5), lower-case. Overridden to match the producer. */
+export const NOT_MODIFIED_FIELDS = new Set([
+  'cache-control',
+  'content-location',
+  'etag',
+  'expires',
+  'last-modified',
+  'vary',
+]);

@@ -1,0 +1,125 @@
+/**
+ * The hit path: one store lookup, two number compares (expiry, disk revalidation deadline), a scan of the
+ * header names for validators, then one `sendPrebuilt` of bytes built when the entry was stored.
+ *
+ * Conditional and range requests reuse the static plugin's pure functions (`checkPreconditions`,
+ * `evaluateRange`), so the cache and the file path give the same answer to the same request. The rare
+ * answers it does not build (412, 416, multipart ranges) fall through to the static plugin, which has the
+ * file and answers them exactly as it would without the cache.
+ */
+import type { Request, Response } from '../http/types.ts';
+import { checkPreconditions } from '../static/conditional.ts';
+import { evaluateRange } from '../static/range.ts';
+import type { CacheEntry, StoredField } from './entry.ts';
+import { NOT_MODIFIED_FIELDS } from './entry.ts';
+import { revalidate } from './freshness.ts';
+import type { CacheStats } from './stats.ts';
+import type { MemoryStore } from './store.ts';
+
+/** Answers requests from the store. One per cache instance; no per-request allocation on a plain hit. */
+export class HitResponder {
+  private readonly store: MemoryStore;
+  private readonly stats: CacheStats;
+  private readonly revalidateMs: number;
+
+  constructor(store: MemoryStore, stats: CacheStats, revalidateMs: number) {
+    this.store = store;
+    this.stats = stats;
+    this.revalidateMs = revalidateMs;
+  }
+
+  /** True when the request has a field starting with `if-` or a `Range` field. */
+  static hasValidators(req: Request): boolean {
+    const headers = req.headers;
+    for (let i = 0; i < headers.length; i++) {
+      const name = headers.name(i);
+      const c = name.charCodeAt(0);
+      if (c === 0x69 /* i */ && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d) return true;
+      if (c === 0x72 /* r */ && name === 'range') return true;
+    }
+    return false;
+  }
+
+  /** Serve `key` from the store if possible; counts the hit. `false`: the caller treats it as a miss. */
+  tryServe(key: string, req: Request, res: Response, now: number): boolean {
+    const entry = this.store.get(key, now);
+    if (entry === undefined) return false;
+    if (now >= entry.checkAt && !revalidate(entry, now, this.revalidateMs)) {
+      this.store.delete(key, 'invalidated');
+      return false;
+    }
+    if (!this.answer(entry, req, res)) return false;
+    entry.hits++;
+    this.stats.hit(now);
+    return true;
+  }
+
+  private answer(entry: CacheEntry, req: Request, res: Response): boolean {
+    const isGet = req.method === 'GET';
+    // The pre-built buffers are for the common case: HTTP/1.1 keep-alive (no Connection field).
+    const connection = !req.keepAlive ? 'close' : req.versionMinor === 0 ? 'keep-alive' : null;
+    if (!HitResponder.hasValidators(req)) {
+      this.sendWhole(entry, isGet, connection, res);
+      return true;
+    }
+    const headers = req.headers;
+    const precondition = checkPreconditions(headers, req.method, entry.etag, entry.lastModifiedMs);
+    if (precondition === 412) return false;
+    if (precondition === 304) {
+      if (connection === null) res.sendPrebuilt(entry.notModifiedResponse());
+      else res.sendPrebuilt(entry.buildResponse(304, notModifiedFields(entry), null, null, connection));
+      return true;
+    }
+    const size = entry.body.length;
+    const range = evaluateRange(headers, req.method, size, entry.etag, entry.lastModifiedMs);
+    if (range.type === 'full') {
+      this.sendWhole(entry, isGet, connection, res);
+      return true;
+    }
+    if (range.type === 'unsatisfiable' || range.ranges.length !== 1) return false;
+    const { start, end } = range.ranges[0]!;
+    res.sendPrebuilt(
+      entry.buildResponse(
+        206,
+        partialFields(entry, start, end),
+        entry.body.subarray(start, end + 1),
+        end - start + 1,
+        connection,
+      ),
+    );
+    return true;
+  }
+
+  private sendWhole(
+    entry: CacheEntry,
+    isGet: boolean,
+    connection: 'close' | 'keep-alive' | null,
+    res: Response,
+  ): void {
+    if (connection === null) {
+      res.sendPrebuilt(isGet ? entry.fullResponse() : entry.headResponse());
+      return;
+    }
+    const body = entry.body;
+    res.sendPrebuilt(
+      entry.buildResponse(
+        entry.record.status,
+        entry.record.fields,
+        isGet ? body : null,
+        body.length,
+        connection,
+      ),
+    );
+  }
+}
+
+function notModifiedFields(entry: CacheEntry): StoredField[] {
+  return entry.record.fields.filter(([name]) => NOT_MODIFIED_FIELDS.has(name.toLowerCase()));
+}
+
+/** The 200's fields with Content-Range after them (RFC 9110 §14.4) and no Content-Length of the whole. */
+function partialFields(entry: CacheEntry, start: number, end: number): StoredField[] {
+  const fields = entry.record.fields.filter(([name]) => name.toLowerCase() !== 'content-length');
+  fields.push(['Content-Range', `bytes ${start}-${end}/${entry.body.length}`]);
+  return fields;
+}

@@ -1,0 +1,401 @@
+/**
+ * The content cache plugin. Stage 20 (`onRequest`) answers hits from memory before any file-system work;
+ * stage 40 (`onResponse`) stores eligible static-file responses. `control()` serves the admin API.
+ *
+ * Multi-worker: each worker thread has its own instance and its own store; the configured `max_size` (and
+ * `max_entries`) is the server's total, so each worker gets `max_size / workers`. A hot file ends up in
+ * every worker's store (the kernel spreads connections over workers); the admin aggregates stats across
+ * workers and a purge reaches every worker because the admin calls `control()` in each.
+ */
+
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Request, Response } from '../http/types.ts';
+import type { Plugin, PluginContext } from '../server/plugin.ts';
+import { definePlugin } from '../server/plugin.ts';
+import { byteSize, duration } from '../server/units.ts';
+import { acceptedEncodings } from '../static/encoding.ts';
+import { CacheEntry, toStoredFields } from './entry.ts';
+import { HitResponder } from './hit.ts';
+import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
+import type { PolicyName } from './policy.ts';
+import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
+import { CacheStats } from './stats.ts';
+import type { PurgeFilter } from './store.ts';
+import { MemoryStore } from './store.ts';
+import { loadState, reloadEntries, saveState, type WarmRecord } from './warm-restart.ts';
+
+const MiB = 1024 * 1024;
+
+/** The `[cache]` config table. */
+export const cacheOptionsSchema = z.strictObject({
+  /** Whether the cache is used at all. @default true */
+  enabled: z.boolean().default(true),
+  /**
+   * Memory budget for the whole server (split evenly between workers): headers + bodies + a per-entry
+   * overhead estimate. Seed: the cache's total size.
+   * @default "256MiB"
+   */
+  max_size: byteSize()
+    .refine((n) => n > 0, 'max_size must be larger than 0')
+    .default(256 * MiB),
+  /** Most entries for the whole server (split between workers). @default none (bytes alone bound it) */
+  max_entries: z.number().int().positive().optional(),
+  /** Eviction policy: "lru", "lfu" (the seed's), "s3fifo", "w-tinylfu". @default the measured winner */
+  policy: z.enum(POLICY_NAMES as unknown as [PolicyName, ...PolicyName[]]).default(DEFAULT_POLICY),
+  /** Smallest body stored, in bytes. @default 0 */
+  min_object_size: byteSize().default(0),
+  /** Largest body stored (seed: `MaxFileSize`). @default "8MiB" */
+  max_object_size: byteSize().default(8 * MiB),
+  /**
+   * How long an entry may be served (seed: `ExpiryTime`). Entries are also dropped as soon as the file
+   * changes on disk (see `revalidate_interval`). @default none: until evicted or changed on disk
+   */
+  ttl: duration()
+    .refine((ms) => ms > 0, 'ttl must be longer than 0 (set enabled = false to turn the cache off)')
+    .optional(),
+  /**
+   * Admission rules, first match wins (seed: `MimeTypesList` → a `mime = [...]` rule then a catch-all
+   * `cache = false` rule). @default [] (everything within the size limits is cached)
+   */
+  rules: z.array(cacheRuleSchema).default([]),
+  /**
+   * Longest time a changed or deleted file may still be served from the cache: an entry is compared with
+   * the file (size, mtime, inode) on the first hit after this interval. @default "1s"
+   */
+  revalidate_interval: duration().default(1000),
+  /**
+   * Concurrent misses for one key wait this long for the first one to fill the cache (single flight),
+   * then read the file themselves. @default "2s"
+   */
+  collapse_timeout: duration().default(2000),
+  /** Save the cache index on shutdown and reload the hottest files on start. @default false */
+  warm_restart: z.boolean().default(false),
+  /**
+   * Where `warm_restart` keeps the index (one file per worker: `.N` is appended when workers > 1).
+   * @default "<os tmpdir>/tamarin/cache-state.json"
+   */
+  state_file: z.string().min(1).optional(),
+});
+
+export type CacheOptions = z.output<typeof cacheOptionsSchema>;
+
+/** Waiters on one in-flight miss (single flight). */
+interface Flight {
+  readonly leader: Response;
+  readonly waiters: Array<() => void>;
+  timer: NodeJS.Timeout | null;
+}
+
+/** Rejected keys are not captured or collapsed again for this long (a big or excluded file stays so). */
+const NEGATIVE_TTL_MS = 5000;
+const NEGATIVE_MAX = 10_000;
+
+const entriesArgs = z
+  .strictObject({
+    sort: z.enum(['hits', 'size', 'age']).default('hits'),
+    limit: z.number().int().min(1).max(10_000).default(100),
+    offset: z.number().int().min(0).default(0),
+  })
+  .default({ sort: 'hits', limit: 100, offset: 0 });
+
+const purgeArgs = z.union([
+  z.strictObject({ all: z.literal(true) }),
+  z.strictObject({ path: z.string().startsWith('/'), host: z.string().optional() }),
+  z.strictObject({ prefix: z.string().startsWith('/'), host: z.string().optional() }),
+]);
+
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Key suffixes per accepted-encodings list (see `acceptedEncodings`): one constant string per class. */
+function encodingSuffix(list: readonly string[]): string {
+  if (list.length === 0) return '';
+  if (list.length === 1) return list[0] === 'br' ? ' br' : ' gzip';
+  return list[0] === 'br' ? ' br,gzip' : ' gzip,br';
+}
+
+/** One worker's cache: the store, the stats and the hooks. Exported for tests (injectable clock). */
+export class ContentCache implements Plugin {
+  readonly name = 'cache';
+  readonly store: MemoryStore;
+  readonly stats = new CacheStats();
+  private readonly options: CacheOptions;
+  private readonly context: PluginContext;
+  private readonly clock: () => number;
+  private readonly rules;
+  private readonly responder: HitResponder;
+  private readonly keyByHost: boolean;
+  private readonly negotiate: boolean;
+  private readonly inflight = new Map<string, Flight>();
+  private readonly negative = new Map<string, number>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly stateFile: string;
+  private closed = false;
+
+  constructor(options: CacheOptions, context: PluginContext, clock: () => number = Date.now) {
+    this.options = options;
+    this.context = context;
+    this.clock = clock;
+    const workers = Math.max(1, context.workerCount);
+    this.store = new MemoryStore({
+      maxBytes: Math.max(1, Math.floor(options.max_size / workers)),
+      maxEntries:
+        options.max_entries === undefined
+          ? Number.POSITIVE_INFINITY
+          : Math.max(1, Math.floor(options.max_entries / workers)),
+      createPolicy: (o) => createPolicy(options.policy, o),
+      onRemove: (_entry, reason) => {
+        if (reason === 'evicted') this.stats.evictions++;
+        else if (reason === 'expired') this.stats.expirations++;
+        else if (reason === 'invalidated') this.stats.invalidations++;
+        else if (reason === 'purged') this.stats.purged++;
+      },
+    });
+    this.rules = compileRules({
+      minObjectSize: options.min_object_size,
+      maxObjectSize: options.max_object_size,
+      ttlMs: options.ttl,
+      rules: options.rules,
+    });
+    this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval);
+    // Keys carry the host only when the static plugin serves different roots per host.
+    const staticConfig = (context.config.static ?? {}) as { hosts?: unknown; precompressed?: unknown };
+    this.keyByHost =
+      typeof staticConfig.hosts === 'object' &&
+      staticConfig.hosts !== null &&
+      Object.keys(staticConfig.hosts).length > 0;
+    this.negotiate = staticConfig.precompressed !== false;
+    const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
+    this.stateFile = workers > 1 ? `${base}.${context.workerId}` : base;
+    this.sweeper = setInterval(() => this.store.sweep(this.clock()), 1000);
+    this.sweeper.unref();
+    if (options.warm_restart) setImmediate(() => void this.warmUp());
+  }
+
+  /**
+   * The store key: [host] + raw path + representation class. The raw (still percent-encoded) path is
+   * used so the hit path never decodes: two spellings of one file get two entries, but two different
+   * files never share a key (the static plugin maps one raw path to one file). The query is ignored,
+   * as the static plugin ignores it.
+   */
+  keyOf(req: Request): string {
+    let key = this.keyByHost ? req.host + req.path : req.path;
+    if (this.negotiate) {
+      const suffix = encodingSuffix(acceptedEncodings(req.headers.get('accept-encoding')));
+      if (suffix !== '') key += suffix;
+    }
+    return key;
+  }
+
+  onRequest(req: Request, res: Response): boolean | Promise<boolean> {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') return false;
+    const key = this.keyOf(req);
+    const now = this.clock();
+    if (this.responder.tryServe(key, req, res, now)) return true;
+    this.stats.miss(now);
+    if (method !== 'GET') return false;
+    if (this.negative.size !== 0) {
+      const until = this.negative.get(key);
+      if (until !== undefined) {
+        if (now < until) return false;
+        this.negative.delete(key);
+      }
+    }
+    res.captureBody(this.options.max_object_size);
+    if (HitResponder.hasValidators(req)) return false; // a conditional or range miss never leads
+    const flight = this.inflight.get(key);
+    if (flight === undefined) {
+      this.inflight.set(key, { leader: res, waiters: [], timer: null });
+      return false;
+    }
+    return this.wait(flight, key, req, res);
+  }
+
+  /** Wait for the in-flight miss of `key`, then answer from the entry it stored (or go to the file). */
+  private wait(flight: Flight, key: string, req: Request, res: Response): Promise<boolean> {
+    this.stats.collapsed++;
+    if (flight.timer === null) {
+      flight.timer = setTimeout(() => this.release(key, flight), this.options.collapse_timeout);
+      flight.timer.unref();
+    }
+    return new Promise<void>((resolve) => flight.waiters.push(resolve)).then(() =>
+      this.responder.tryServe(key, req, res, this.clock()),
+    );
+  }
+
+  private release(key: string, flight: Flight): void {
+    if (this.inflight.get(key) === flight) this.inflight.delete(key);
+    if (flight.timer !== null) clearTimeout(flight.timer);
+    for (const wake of flight.waiters) wake();
+    flight.waiters.length = 0;
+  }
+
+  onResponse(req: Request, res: Response): void {
+    if (req.method !== 'GET') return;
+    const file = res.file;
+    let flight: Flight | undefined;
+    let key: string | undefined;
+    if (this.inflight.size !== 0) {
+      key = this.keyOf(req);
+      flight = this.inflight.get(key);
+      if (flight !== undefined && flight.leader !== res) flight = undefined;
+    }
+    if (file !== null) {
+      key ??= this.keyOf(req);
+      this.stats.originFetches++;
+      this.store_(key, req, res);
+    }
+    if (flight !== undefined) this.release(key!, flight);
+  }
+
+  /** Decide and store a finished producer response. */
+  private store_(key: string, req: Request, res: Response): void {
+    const now = this.clock();
+    const status = res.statusCode;
+    const body = res.capturedBody;
+    const path = decodePath(req.path);
+    if (status === 200 && (body === null || res.aborted)) {
+      const reason = res.bodyBytes > this.options.max_object_size ? 'too-large' : 'incomplete';
+      this.stats.rejections[reason]++;
+      if (reason === 'too-large') this.remember(key, now);
+      return;
+    }
+    const fields = toStoredFields(res.headerEntries());
+    let contentType: string | undefined;
+    let cacheControl: string | undefined;
+    for (const [name, value] of fields) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-type') contentType = value;
+      else if (lower === 'cache-control') cacheControl = value;
+    }
+    const decision = decideAdmission(this.rules, {
+      path,
+      status,
+      size: body === null ? 0 : body.length,
+      contentType,
+      cacheControl,
+    });
+    if (!decision.admit) {
+      this.stats.rejections[decision.reason]++;
+      if (decision.reason !== 'status') this.remember(key, now);
+      return;
+    }
+    const entry = new CacheEntry({
+      key,
+      path,
+      host: req.host,
+      status,
+      reason: res.statusMessage,
+      fields,
+      body: body!,
+      file: res.file,
+      storedAt: now,
+      expiresAt: now + decision.ttlMs,
+    });
+    entry.checkAt = now + this.options.revalidate_interval;
+    if (this.store.set(entry)) this.stats.insertions++;
+    else this.stats.rejections['not-admitted']++;
+  }
+
+  private remember(key: string, now: number): void {
+    if (this.negative.size >= NEGATIVE_MAX) this.negative.clear();
+    this.negative.set(key, now + NEGATIVE_TTL_MS);
+  }
+
+  control(command: string, args: unknown): unknown {
+    const now = this.clock();
+    switch (command) {
+      case 'stats':
+        return this.stats.snapshot(now, this.store);
+      case 'entries': {
+        const parsed = entriesArgs.safeParse(args ?? undefined);
+        if (!parsed.success) throw new Error(`cache entries: ${z.prettifyError(parsed.error)}`);
+        const { sort, limit, offset } = parsed.data;
+        return this.store.list(sort, limit, offset, now);
+      }
+      case 'purge': {
+        const parsed = purgeArgs.safeParse(args);
+        if (!parsed.success) {
+          throw new Error('cache purge: expected { all: true }, { path: "/..." } or { prefix: "/..." }');
+        }
+        this.negative.clear();
+        return this.store.purge(parsed.data as PurgeFilter);
+      }
+      default:
+        throw new Error(`cache: unknown command "${command}" (expected stats, entries or purge)`);
+    }
+  }
+
+  /** Reload the hottest entries of the previous run (background; never throws). */
+  private async warmUp(): Promise<void> {
+    const records = loadState(this.stateFile, (m) => this.context.logger.warn(m));
+    if (records.length === 0) return;
+    const { added, stale } = await reloadEntries(
+      records,
+      this.store.maxBytes,
+      (record, body) => this.addWarm(record, body),
+      () => this.closed,
+    );
+    this.stats.warmLoaded += added;
+    if (stale > 0) this.context.logger.warn(`warm restart: ${stale} entries skipped (file changed or gone)`);
+    this.context.logger.info(`warm restart: ${added} entries reloaded from ${this.stateFile}`);
+  }
+
+  private addWarm(record: WarmRecord, body: Buffer): boolean {
+    const now = this.clock();
+    if (this.store.peek(record.key) !== undefined) return false; // a live request got there first
+    const expiresAt = record.expiresAt ?? Number.POSITIVE_INFINITY;
+    if (now >= expiresAt) return false;
+    const entry = new CacheEntry({ ...record, body, expiresAt });
+    entry.checkAt = now + this.options.revalidate_interval;
+    return this.store.set(entry);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const [key, flight] of this.inflight) this.release(key, flight);
+    if (!this.options.warm_restart) return;
+    const records: WarmRecord[] = [];
+    for (const { entry, frequency } of this.store.hottest(this.store.count)) {
+      const r = entry.record;
+      // Only entries whose body is the file itself can be rebuilt from disk.
+      if (r.file === null || r.file.size !== entry.body.length) continue;
+      records.push({
+        key: r.key,
+        path: r.path,
+        host: r.host,
+        status: r.status,
+        reason: r.reason,
+        fields: r.fields.map(([n, v]) => [n, v] as [string, string]),
+        file: { path: r.file.path, size: r.file.size, mtimeMs: r.file.mtimeMs, ino: r.file.ino },
+        frequency,
+        storedAt: r.storedAt,
+        expiresAt: Number.isFinite(entry.expiresAt) ? entry.expiresAt : null,
+      });
+    }
+    try {
+      saveState(this.stateFile, records, this.clock());
+    } catch (error) {
+      this.context.logger.warn(`warm restart: could not save ${this.stateFile}: ${(error as Error).message}`);
+    }
+  }
+}
+
+/** The `cache` plugin definition (`plugins = ["cache", ...]`, configured by `[cache]`). */
+export const cachePlugin = definePlugin({
+  name: 'cache',
+  options: cacheOptionsSchema,
+  create(options, context): Plugin {
+    if (!options.enabled) return { name: 'cache' };
+    return new ContentCache(options, context);
+  },
+});

@@ -1,0 +1,241 @@
+/**
+ * The content cache store: one byte-bounded map from key to pre-serialised entry, shared by every producer
+ * (static files now, proxied responses later). The store keeps values; an `EvictionPolicy` decides which
+ * keys stay (src/cache/policy.ts). Capacity counts every stored byte: head + body + a per-entry overhead
+ * estimate (`CacheEntry.charge`), so the process's memory really stays near the configured size.
+ *
+ * `CacheStore` is the seam: the hot path calls only `get`, synchronously. A second tier (Redis) would sit
+ * behind it as a `SecondTier` consulted on a miss and written on `set`, with purges broadcast to every
+ * instance; entries cross tiers as `EntryRecord` (plain data), never as pre-built buffers.
+ */
+
+import type { CacheEntry, EntryRecord } from './entry.ts';
+import type { EvictionPolicy, PolicyOptions } from './policy.ts';
+
+/** Why an entry left the store (the stats count each). */
+export type RemovalReason = 'evicted' | 'expired' | 'invalidated' | 'purged' | 'replaced';
+
+/** What a purge removes: everything, one path (every host and variant), or every path under a prefix. */
+export type PurgeFilter = { all: true } | { path: string; host?: string } | { prefix: string; host?: string };
+
+/** What a purge removed. */
+export interface PurgeResult {
+  removed: number;
+  bytes: number;
+  /** Keys removed (at most 1000 listed). */
+  keys: string[];
+}
+
+/** Sort orders of `list`. */
+export type EntrySort = 'hits' | 'size' | 'age';
+
+/** One row of `list`, plain data for the admin API. */
+export interface EntryInfo {
+  key: string;
+  host: string;
+  path: string;
+  status: number;
+  contentType: string | null;
+  /** Bytes charged (head + body + overhead). */
+  size: number;
+  bodySize: number;
+  hits: number;
+  ageMs: number;
+  /** Milliseconds until expiry; `null` for none. */
+  expiresInMs: number | null;
+  file: string | null;
+}
+
+/** The store contract; one implementation per tier, one contract suite (store.test.ts). */
+export interface CacheStore {
+  /** Bytes charged to resident entries. */
+  readonly bytes: number;
+  readonly count: number;
+  readonly maxBytes: number;
+  /** `Infinity` when only bytes bound the store. */
+  readonly maxEntries: number;
+  /** Hot path: the entry for `key` if present and not expired at `now`; records a hit for the policy. */
+  get(key: string, now: number): CacheEntry | undefined;
+  /** The entry for `key` regardless of expiry, without touching the policy. */
+  peek(key: string): CacheEntry | undefined;
+  /** Store (or replace) an entry. `false` when the policy declined it (too large, admission filter). */
+  set(entry: CacheEntry): boolean;
+  delete(key: string, reason: RemovalReason): boolean;
+  purge(filter: PurgeFilter): PurgeResult;
+  /** Drop expired entries (a periodic sweep; `get` already never returns them). Returns how many. */
+  sweep(now: number): number;
+  list(sort: EntrySort, limit: number, offset: number, now: number): { total: number; entries: EntryInfo[] };
+  /** Resident entries, hottest first, with the policy's frequency (for warm restart). */
+  hottest(limit: number): Array<{ entry: CacheEntry; frequency: number }>;
+  clear(): void;
+}
+
+/** A slower, shared tier behind the memory store (not built yet: the shape issue 6 / Redis would fill). */
+export interface SecondTier {
+  get(key: string): Promise<EntryRecord | undefined>;
+  set(record: EntryRecord): Promise<void>;
+  delete(key: string): Promise<void>;
+  purge(filter: PurgeFilter): Promise<void>;
+}
+
+export interface MemoryStoreOptions {
+  maxBytes: number;
+  /** @default Infinity */
+  maxEntries?: number;
+  /** Builds the eviction policy (e.g. `(o) => createPolicy('s3fifo', o)`). */
+  createPolicy(options: PolicyOptions): EvictionPolicy;
+  /** Called after an entry left the store, whatever the reason. */
+  onRemove?(entry: CacheEntry, reason: RemovalReason): void;
+}
+
+function purgeMatches(entry: CacheEntry, filter: PurgeFilter): boolean {
+  if ('all' in filter) return true;
+  const record = entry.record;
+  if (filter.host !== undefined && filter.host !== record.host) return false;
+  if ('path' in filter) return record.path === filter.path;
+  return record.path.startsWith(filter.prefix);
+}
+
+/** The in-memory tier: a Map for lookups, the policy for residency. */
+export class MemoryStore implements CacheStore {
+  readonly maxBytes: number;
+  readonly maxEntries: number;
+  private readonly map = new Map<string, CacheEntry>();
+  private readonly policy: EvictionPolicy;
+  private readonly onRemove: ((entry: CacheEntry, reason: RemovalReason) => void) | null;
+  /** Entries with a finite expiry: the sweep is skipped while there are none. */
+  private expiring = 0;
+
+  constructor(options: MemoryStoreOptions) {
+    this.maxBytes = options.maxBytes;
+    this.maxEntries = options.maxEntries ?? Number.POSITIVE_INFINITY;
+    this.onRemove = options.onRemove ?? null;
+    this.policy = options.createPolicy({
+      maxBytes: this.maxBytes,
+      maxEntries: this.maxEntries,
+      onEvict: (key) => this.dropEvicted(key),
+    });
+  }
+
+  get bytes(): number {
+    return this.policy.bytes;
+  }
+
+  get count(): number {
+    return this.map.size;
+  }
+
+  get(key: string, now: number): CacheEntry | undefined {
+    const entry = this.map.get(key);
+    if (entry === undefined) return undefined;
+    if (now >= entry.expiresAt) {
+      this.delete(key, 'expired');
+      return undefined;
+    }
+    this.policy.hit(key);
+    return entry;
+  }
+
+  peek(key: string): CacheEntry | undefined {
+    return this.map.get(key);
+  }
+
+  set(entry: CacheEntry): boolean {
+    const key = entry.record.key;
+    if (this.map.has(key)) this.delete(key, 'replaced');
+    if (entry.charge > this.maxBytes) return false;
+    this.map.set(key, entry);
+    if (entry.expiresAt !== Number.POSITIVE_INFINITY) this.expiring++;
+    // The policy may evict others (dropEvicted) or decline this very key (dropEvicted(key) as well).
+    const admitted = this.policy.insert(key, entry.charge);
+    return admitted && this.map.get(key) === entry;
+  }
+
+  delete(key: string, reason: RemovalReason): boolean {
+    const entry = this.map.get(key);
+    if (entry === undefined) return false;
+    this.map.delete(key);
+    this.policy.remove(key);
+    this.removed(entry, reason);
+    return true;
+  }
+
+  /** The policy dropped `key` to make room (or declined to admit it). */
+  private dropEvicted(key: string): void {
+    const entry = this.map.get(key);
+    if (entry === undefined) return;
+    this.map.delete(key);
+    this.removed(entry, 'evicted');
+  }
+
+  private removed(entry: CacheEntry, reason: RemovalReason): void {
+    if (entry.expiresAt !== Number.POSITIVE_INFINITY) this.expiring--;
+    this.onRemove?.(entry, reason);
+  }
+
+  purge(filter: PurgeFilter): PurgeResult {
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const [key, entry] of this.map) {
+      if (!purgeMatches(entry, filter)) continue;
+      this.delete(key, 'purged');
+      result.removed++;
+      result.bytes += entry.charge;
+      if (result.keys.length < 1000) result.keys.push(key);
+    }
+    return result;
+  }
+
+  sweep(now: number): number {
+    if (this.expiring === 0) return 0;
+    let dropped = 0;
+    for (const [key, entry] of this.map) {
+      if (now >= entry.expiresAt) {
+        this.delete(key, 'expired');
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  list(sort: EntrySort, limit: number, offset: number, now: number): { total: number; entries: EntryInfo[] } {
+    const all = [...this.map.values()];
+    if (sort === 'hits') all.sort((a, b) => b.hits - a.hits);
+    else if (sort === 'size') all.sort((a, b) => b.charge - a.charge);
+    else all.sort((a, b) => a.record.storedAt - b.record.storedAt);
+    const page = all.slice(offset, offset + limit).map((entry): EntryInfo => {
+      const record = entry.record;
+      const contentType = record.fields.find(([name]) => name.toLowerCase() === 'content-type');
+      return {
+        key: record.key,
+        host: record.host,
+        path: record.path,
+        status: record.status,
+        contentType: contentType ? contentType[1] : null,
+        size: entry.charge,
+        bodySize: entry.body.length,
+        hits: entry.hits,
+        ageMs: Math.max(0, now - record.storedAt),
+        expiresInMs: Number.isFinite(entry.expiresAt) ? Math.max(0, entry.expiresAt - now) : null,
+        file: record.file ? record.file.path : null,
+      };
+    });
+    return { total: all.length, entries: page };
+  }
+
+  hottest(limit: number): Array<{ entry: CacheEntry; frequency: number }> {
+    const result: Array<{ entry: CacheEntry; frequency: number }> = [];
+    for (const { key, frequency } of this.policy.hottest(limit)) {
+      const entry = this.map.get(key);
+      if (entry !== undefined) result.push({ entry, frequency });
+    }
+    return result;
+  }
+
+  clear(): void {
+    const entries = [...this.map.values()];
+    this.map.clear();
+    this.policy.clear();
+    this.expiring = 0;
+    if (this.onRemove) for (const entry of entries) this.onRemove(entry, 'purged');
+  }
+}
