@@ -213,6 +213,12 @@ export interface ParsedHead {
   expectContinue: boolean;
   /** Request asked for `Upgrade` (with `Connection: upgrade`) or is CONNECT: parsing stops after the head. */
   upgrade: boolean;
+  /**
+   * Request mode: the host from an absolute-form or CONNECT target, else from the Host field, lower-cased,
+   * port removed, `''` if none (what `Request.host` holds). Response mode: `''`. Optional (added after the
+   * first contract) so hand-built heads need not set it; the parser always sets it.
+   */
+  host?: string;
 }
 
 /** Callbacks of the incremental parser. Buffers passed to `onBody` are views of the input, not copies. */
