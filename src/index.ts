@@ -1,0 +1,30 @@
+/**
+ * Tamarin's public API: what a third-party plugin or an embedding program imports (`from 'tamarin'`).
+ *
+ * A plugin module default-exports `definePlugin({ name, options, create })`; `options` is a zod schema of
+ * its `[name]` table (use the `z` exported here so the schema and the server share one zod), and `create`
+ * returns the hooks of one worker's instance. See examples/ for a complete plugin with its test.
+ */
+export { z } from 'zod';
+export type {
+  ConnectionInfo,
+  FileSource,
+  HeaderList,
+  HeaderValue,
+  Request,
+  Response,
+} from './http/types.ts';
+export type { ServerConfig, TamarinConfig } from './server/config.ts';
+export { ConfigError } from './server/config-errors.ts';
+export {
+  definePlugin,
+  type Logger,
+  type MaybePromise,
+  type Plugin,
+  type PluginContext,
+  type PluginDefinition,
+} from './server/plugin.ts';
+export { ListenError } from './server/runtime.ts';
+export { type RunningServer, type StartOptions, startServer } from './server/start.ts';
+export { byteSize, duration, parseByteSize, parseDuration } from './server/units.ts';
+export type { ControlResult } from './server/workers.ts';

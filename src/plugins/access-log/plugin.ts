@@ -1,0 +1,104 @@
+/**
+ * The access log: one line per response, in the combined log format or as JSON lines, to stdout or a file.
+ * Lines are appended to a string and written in batches (over 64 KiB, every 200 ms, and on close), so the
+ * request path does no I/O. `enabled = false` in `[access_log]` removes the plugin from every stage.
+ */
+import fs from 'node:fs';
+import { z } from 'zod';
+import { definePlugin, type Plugin } from '../../server/plugin.ts';
+import { formatCombined, formatJson } from './format.ts';
+
+/** Batch size that triggers an immediate write. */
+const FLUSH_BYTES = 64 * 1024;
+/** Longest time a line waits in the buffer. */
+const FLUSH_INTERVAL_MS = 200;
+/** Bytes queued in the output stream beyond which lines are dropped (and counted) rather than buffered. */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+/** `[access_log]` options. */
+export const accessLogOptions = z.strictObject({
+  /** `combined` (Apache/nginx) or `json` (one object per line). @default "combined" */
+  format: z.enum(['combined', 'json']).default('combined'),
+  /** `-` for stdout, or a file appended to (relative to the config file). @default "-" */
+  path: z.string().min(1).default('-'),
+});
+
+/** Where batches go: stdout or an append-only file stream. */
+interface Sink {
+  write(text: string): void;
+  pending(): number;
+  end(): Promise<void>;
+}
+
+function openSink(path: string): Sink {
+  if (path === '-') {
+    return {
+      write: (text) => process.stdout.write(text),
+      pending: () => process.stdout.writableLength,
+      end: async () => {},
+    };
+  }
+  const stream = fs.createWriteStream(path, { flags: 'a' });
+  return {
+    write: (text) => stream.write(text),
+    pending: () => stream.writableLength,
+    end: () => new Promise<void>((resolve) => stream.end(resolve)),
+  };
+}
+
+export const accessLogPlugin = definePlugin({
+  name: 'access_log',
+  options: accessLogOptions,
+  create(options, context): Plugin {
+    const sink = openSink(options.path);
+    const json = options.format === 'json';
+    let buffer = '';
+    let timer: NodeJS.Timeout | null = null;
+    let dropped = 0;
+
+    const flush = (): void => {
+      if (timer !== null) {
+        clearTimeout(timer);
+        timer = null;
+      }
+      if (buffer === '') return;
+      if (sink.pending() > MAX_PENDING_BYTES) {
+        // The reader (a pipe, a slow disk) is not keeping up: drop rather than grow without bound.
+        dropped += buffer.split('\n').length - 1;
+      } else {
+        if (dropped > 0) {
+          context.logger.warn(`${dropped} access log lines dropped: output too slow`);
+          dropped = 0;
+        }
+        sink.write(buffer);
+      }
+      buffer = '';
+    };
+
+    return {
+      name: 'access_log',
+      onResponse(req, res) {
+        const now = Date.now();
+        buffer += json
+          ? formatJson(req, res, now, performance.now() - req.startTime)
+          : formatCombined(req, res, now);
+        if (buffer.length > FLUSH_BYTES) flush();
+        else if (timer === null) {
+          timer = setTimeout(flush, FLUSH_INTERVAL_MS);
+          timer.unref();
+        }
+      },
+      control(command) {
+        if (command === 'flush') {
+          flush();
+          return true;
+        }
+        throw new Error(`unknown command "${command}"`);
+      },
+      async close() {
+        flush();
+        await sink.end();
+      },
+    };
+  },
+});

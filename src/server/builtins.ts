@@ -1,0 +1,28 @@
+/**
+ * The built-in plugins, by the name used in `plugins = [...]`. This is the only place that lists them:
+ * each entry loads its module lazily, so a server only imports the plugins it runs, and a plugin whose
+ * module is missing from a build fails with a clear config error instead of breaking every start-up.
+ */
+import type { PluginDefinition } from './plugin.ts';
+
+type Loader = () => Promise<PluginDefinition>;
+
+/** Loaders of the built-in plugins. The order of `DEFAULT_PLUGINS` is the stage order by default. */
+export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Loader>([
+  ['access_log', async () => (await import('../plugins/access-log/plugin.ts')).accessLogPlugin],
+  ['cache', async () => (await import('../cache/plugin.ts')).cachePlugin],
+  ['proxy', async () => (await import('../proxy/plugin.ts')).proxyPlugin],
+  ['static', async () => (await import('../static/plugin.ts')).staticPlugin],
+]);
+
+/**
+ * Plugins run when the config has no `plugins` key. Order is stage order: the access log sees every
+ * response, the cache answers hits before any content handler, proxy routes are tried before files.
+ */
+export const DEFAULT_PLUGINS: readonly string[] = ['access_log', 'cache', 'proxy', 'static'];
+
+/** Load a built-in plugin definition; `undefined` when `name` is not a built-in. */
+export async function loadBuiltin(name: string): Promise<PluginDefinition | undefined> {
+  const loader = BUILTIN_PLUGINS.get(name);
+  return loader === undefined ? undefined : loader();
+}

@@ -1,0 +1,130 @@
+/**
+ * Config errors as a user reads them: `server.port: expected an integer from 0 to 65535, got "abc"`.
+ * Zod's issues are turned into a key path and a sentence saying what was expected and what was found.
+ */
+import type { z } from 'zod';
+
+/** One problem in a configuration. */
+export interface ConfigIssue {
+  /** Key path such as `server.port` or `plugins[2]`. */
+  readonly path: string;
+  /** What was expected, e.g. `expected an integer from 0 to 65535`. */
+  readonly message: string;
+  /** The offending value, when there is one (shown as `got …`). */
+  readonly input?: unknown;
+}
+
+/** A user error in the configuration: printed without a stack trace, exit code 2. */
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super(issues.map(issueText).join('\n'));
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+
+  /** One `config error: …` line per issue, as the CLI prints them. */
+  lines(): string[] {
+    return this.issues.map((issue) => 'config error: ' + issueText(issue));
+  }
+}
+
+/** `path: message, got value` (the `got` part only when the message does not already say it). */
+export function issueText(issue: ConfigIssue): string {
+  const got = 'input' in issue && !/\bgot\b/.test(issue.message) ? `, got ${describeValue(issue.input)}` : '';
+  return `${issue.path}: ${issue.message}${got}`;
+}
+
+/** A short rendering of a config value for an error message. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'an array';
+  if (value !== null && typeof value === 'object') return 'a table';
+  return String(value);
+}
+
+/** Render a key path: `server.port`, `proxy.routes[0].url`. */
+export function formatPath(segments: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of segments) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += (out === '' ? '' : '.') + String(segment);
+  }
+  return out === '' ? '(root)' : out;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a table',
+  array: 'an array',
+  record: 'a table',
+};
+
+/** The default zod messages start like this; anything else was written by a schema author, keep it. */
+const ZOD_DEFAULT =
+  /^(Invalid input|Invalid option|Too (big|small)|Unrecognized key|Invalid (string|number))/;
+
+/** Convert zod issues into config issues, with `prefix` prepended to every path. */
+export function formatIssues(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: readonly PropertyKey[],
+): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of issues) {
+    const at = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const where = formatPath([...at, key]);
+        out.push({
+          path: where,
+          message: at.length === 0 ? 'unknown key (not a setting, nor a plugin in "plugins")' : 'unknown key',
+        });
+      }
+      continue;
+    }
+    const withInput = 'input' in issue;
+    out.push({
+      path: formatPath(at),
+      message: describeIssue(issue),
+      ...(withInput ? { input: issue.input } : {}),
+    });
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (!ZOD_DEFAULT.test(issue.message)) return issue.message;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return `required (${TYPE_NAMES[issue.expected] ?? issue.expected})`;
+      return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_big':
+      return issue.origin === 'string' || issue.origin === 'array'
+        ? `expected at most ${issue.maximum} ${issue.origin === 'string' ? 'characters' : 'items'}`
+        : `expected a value ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
+    case 'too_small':
+      return issue.origin === 'string' || issue.origin === 'array'
+        ? `expected at least ${issue.minimum} ${issue.origin === 'string' ? 'characters' : 'items'}`
+        : `expected a value ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
+    case 'invalid_union': {
+      // A union of plain types (e.g. a size: number or string): list what each branch wanted.
+      const wanted = new Set<string>();
+      for (const branch of issue.errors) {
+        for (const inner of branch) {
+          if (inner.code === 'invalid_type' && inner.path.length === 0)
+            wanted.add(TYPE_NAMES[inner.expected] ?? inner.expected);
+          else return branch.length === 1 ? describeIssue(inner) : 'invalid value';
+        }
+      }
+      return wanted.size > 0 ? `expected ${[...wanted].join(' or ')}` : 'invalid value';
+    }
+    default:
+      return issue.message;
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The configuration file: TOML, validated strictly (unknown keys are errors), every error naming the key
+ * path and what was expected. `[server]` is defined here; every plugin brings the schema of its own table.
+ *
+ * Loading has two phases because the plugin list decides which tables exist: read `plugins`, load those
+ * definitions (built-ins or module paths relative to the config file), then validate everything at once.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse as parseTomlText, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { BUILTIN_PLUGINS, DEFAULT_PLUGINS, loadBuiltin } from './builtins.ts';
+import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
+import type { PluginDefinition } from './plugin.ts';
+import { byteSize, duration } from './units.ts';
+
+export { ConfigError } from './config-errors.ts';
+
+/** An integer in `[min, max]`, with an error message that says so. */
+function intRange(min: number, max: number) {
+  return z
+    .int({ error: `expected an integer from ${min} to ${max}` })
+    .min(min, {
+      error: `expected an integer from ${min} to ${max}`,
+    })
+    .max(max, { error: `expected an integer from ${min} to ${max}` });
+}
+
+/** `[server]`: listeners, workers, HTTP limits and timeouts. */
+export const serverSchema = z.strictObject({
+  /** Address to listen on. `0.0.0.0` or `::` listens on every interface. @default "127.0.0.1" */
+  host: z.string({ error: 'expected a host name or IP address' }).min(1).default('127.0.0.1'),
+  /** TCP port; 0 picks a free one (printed at start-up). @default 8080 */
+  port: intRange(0, 65535).default(8080),
+  /** Worker threads sharing the port (SO_REUSEPORT); 0 = one per CPU core. @default 0 */
+  workers: intRange(0, 1024).default(0),
+  /** Open connections per worker; more are closed at once. @default 10000 */
+  max_connections: intRange(1, 10_000_000).default(10_000),
+  /** Requests served on one keep-alive connection before it is closed. @default 1000 */
+  max_requests_per_connection: intRange(1, 1_000_000_000).default(1000),
+  /** Idle time allowed between two requests on a keep-alive connection. @default "5s" */
+  keepalive_timeout: duration().prefault('5s'),
+  /** Time to receive a whole request head once it started (slowloris). @default "10s" */
+  header_timeout: duration().prefault('10s'),
+  /** Idle time allowed between two reads of a request body. @default "30s" */
+  body_timeout: duration().prefault('30s'),
+  /** How long SIGTERM/SIGINT waits for in-flight requests before closing connections. @default "10s" */
+  shutdown_timeout: duration().prefault('10s'),
+  /** Longest request line; longer → 414. @default "8KiB" */
+  max_request_line: byteSize().prefault('8KiB'),
+  /** Largest request head (request line + header fields); larger → 431. @default "16KiB" */
+  max_head_size: byteSize().prefault('16KiB'),
+  /** Most header fields in one request; more → 431. @default 100 */
+  max_headers: intRange(1, 10_000).default(100),
+  /** Largest request body; larger → 413. @default "10MiB" */
+  max_body_size: byteSize().prefault('10MiB'),
+});
+
+/** The validated `[server]` table (sizes in bytes, durations in milliseconds). */
+export type ServerConfig = z.output<typeof serverSchema>;
+
+/** `[admin]` belongs to the admin service; until it defines a schema, any table is accepted. */
+const adminSchema = z.record(z.string(), z.unknown());
+
+/** A validated configuration. Plugin tables (`static`, `cache`, …) hold each plugin's parsed options. */
+export interface TamarinConfig {
+  /** Plugins in stage order: built-in names or module paths. */
+  plugins: string[];
+  server: ServerConfig;
+  [table: string]: unknown;
+}
+
+/** One plugin of the configuration, ready to be instantiated by a worker. */
+export interface PluginEntry {
+  /** The plugin's name (its table in the config file). */
+  readonly name: string;
+  /** As written in `plugins`: a built-in name or a module path. */
+  readonly spec: string;
+  readonly definition: PluginDefinition;
+  /** Parsed options (the plugin's schema output), without `enabled`. */
+  readonly options: unknown;
+  /** `false` when its table says `enabled = false`: the host then leaves it out of every stage. */
+  readonly enabled: boolean;
+}
+
+/** The result of loading a configuration. */
+export interface ResolvedConfig {
+  readonly config: TamarinConfig;
+  readonly plugins: readonly PluginEntry[];
+  /** Directory relative paths (module plugins, `static.root`, `access_log.path`) are resolved against. */
+  readonly baseDir: string;
+}
+
+/** Parse TOML text into a plain object; syntax errors become a `ConfigError` with line and column. */
+export function parseToml(text: string, fileName = 'config'): Record<string, unknown> {
+  try {
+    return parseTomlText(text) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof TomlError) {
+      const reason = error.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+      throw new ConfigError([
+        { path: `${fileName}:${error.line}:${error.column}`, message: `invalid TOML: ${reason}` },
+      ]);
+    }
+    throw error;
+  }
+}
+
+/** Number of workers `workers = 0` stands for. */
+export function effectiveWorkers(server: ServerConfig): number {
+  return server.workers === 0 ? Math.max(1, os.availableParallelism()) : server.workers;
+}
+
+/**
+ * Keys holding file paths, resolved against the config file's directory so that a config works from any
+ * current directory (`-` means stdout for the access log).
+ */
+const PATH_KEYS: ReadonlyArray<readonly [string, string]> = [
+  ['static', 'root'],
+  ['access_log', 'path'],
+];
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isPluginDefinition(value: unknown): value is PluginDefinition {
+  if (!isTable(value)) return false;
+  const options = value.options as { safeParse?: unknown } | undefined;
+  return (
+    typeof value.name === 'string' &&
+    typeof value.create === 'function' &&
+    typeof options?.safeParse === 'function'
+  );
+}
+
+/** Load the definition behind one `plugins` entry. */
+async function loadDefinition(spec: string, index: number, baseDir: string): Promise<PluginDefinition> {
+  const at = `plugins[${index}]`;
+  if (spec.startsWith('.') || spec.startsWith('/')) {
+    const file = path.resolve(baseDir, spec);
+    let module: { default?: unknown };
+    try {
+      module = await import(pathToFileURL(file).href);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      throw new ConfigError([{ path: at, message: `cannot load plugin module "${file}": ${reason}` }]);
+    }
+    if (!isPluginDefinition(module.default)) {
+      throw new ConfigError([
+        {
+          path: at,
+          message: `"${file}" must export a plugin definition as default ({ name, options, create })`,
+        },
+      ]);
+    }
+    return module.default;
+  }
+  if (!BUILTIN_PLUGINS.has(spec)) {
+    const known = [...BUILTIN_PLUGINS.keys()].join(', ');
+    throw new ConfigError([
+      {
+        path: at,
+        message: `unknown plugin "${spec}" (built-in: ${known}; a module path starts with "./" or "/")`,
+      },
+    ]);
+  }
+  try {
+    return (await loadBuiltin(spec))!;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new ConfigError([{ path: at, message: `built-in plugin "${spec}" failed to load: ${reason}` }]);
+  }
+}
+
+/** Built-ins of the default list whose modules are present in this build. */
+async function availableDefaults(): Promise<string[]> {
+  const names: string[] = [];
+  for (const name of DEFAULT_PLUGINS) {
+    try {
+      await loadBuiltin(name);
+      names.push(name);
+    } catch (error) {
+      // A default whose module is not in this build is skipped; listed explicitly it is an error.
+      if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    }
+  }
+  return names;
+}
+
+/**
+ * Validate a raw configuration (parsed TOML, possibly with CLI overrides merged in). Throws a
+ * `ConfigError` listing every problem found.
+ */
+export async function resolveConfig(
+  raw: unknown,
+  options: { baseDir?: string } = {},
+): Promise<ResolvedConfig> {
+  const baseDir = path.resolve(options.baseDir ?? process.cwd());
+  if (!isTable(raw)) throw new ConfigError([{ path: '(root)', message: 'expected a table of settings' }]);
+  const listed = z.array(z.string().min(1, { error: 'expected a plugin name or module path' }), {
+    error: 'expected an array of plugin names or module paths',
+  });
+  const specsResult =
+    raw.plugins === undefined ? undefined : listed.safeParse(raw.plugins, { reportInput: true });
+  if (specsResult && !specsResult.success)
+    throw new ConfigError(prefixIssues(specsResult.error.issues, ['plugins']));
+  const specs = specsResult?.data ?? (await availableDefaults());
+
+  const definitions: PluginDefinition[] = [];
+  for (const [index, spec] of specs.entries()) {
+    const definition = await loadDefinition(spec, index, baseDir);
+    if (definitions.some((other) => other.name === definition.name)) {
+      throw new ConfigError([
+        { path: `plugins[${index}]`, message: `plugin "${definition.name}" is listed twice` },
+      ]);
+    }
+    definitions.push(definition);
+  }
+  // Tables of built-ins that are not listed are still validated, so a typo is caught before it matters.
+  const tableOnly: PluginDefinition[] = [];
+  for (const key of Object.keys(raw)) {
+    if (BUILTIN_PLUGINS.has(key) && !definitions.some((d) => d.name === key)) {
+      try {
+        tableOnly.push((await loadBuiltin(key))!);
+      } catch {
+        // Not in this build: the table is kept as is.
+      }
+    }
+  }
+
+  const shape: Record<string, z.ZodType> = {
+    plugins: z.unknown().optional(),
+    server: serverSchema.prefault({}),
+  };
+  if (!definitions.some((d) => d.name === 'admin')) shape.admin = adminSchema.optional();
+  for (const definition of [...definitions, ...tableOnly]) shape[definition.name] = z.unknown().optional();
+  const issues: ConfigIssue[] = [];
+  const top = z.strictObject(shape).safeParse(raw, { reportInput: true });
+  if (!top.success) issues.push(...prefixIssues(top.error.issues, []));
+
+  const config: TamarinConfig = {
+    plugins: specs,
+    server: top.success ? (top.data.server as ServerConfig) : ({} as ServerConfig),
+  };
+  if (top.success && top.data.admin !== undefined) config.admin = top.data.admin;
+  const entries: PluginEntry[] = [];
+  for (const [index, definition] of [...definitions, ...tableOnly].entries()) {
+    const table = raw[definition.name] ?? {};
+    if (!isTable(table)) {
+      issues.push({ path: definition.name, message: 'expected a table', input: table });
+      continue;
+    }
+    const { enabled = true, ...rest } = table;
+    if (typeof enabled !== 'boolean') {
+      issues.push({ path: `${definition.name}.enabled`, message: 'expected true or false', input: enabled });
+    }
+    for (const [table, key] of PATH_KEYS) {
+      const value = rest[key];
+      if (table === definition.name && typeof value === 'string' && value !== '-')
+        rest[key] = path.resolve(baseDir, value);
+    }
+    const parsed = definition.options.safeParse(rest, { reportInput: true });
+    if (!parsed.success) {
+      issues.push(...prefixIssues(parsed.error.issues, [definition.name]));
+      continue;
+    }
+    const options = parsed.data;
+    config[definition.name] = isTable(options) ? { enabled: enabled === true, ...options } : options;
+    if (index < definitions.length) {
+      entries.push({
+        name: definition.name,
+        spec: specs[index]!,
+        definition,
+        options,
+        enabled: enabled === true,
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { config, plugins: entries, baseDir };
+}
+
+function prefixIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): ConfigIssue[] {
+  return formatIssues(issues, prefix);
+}

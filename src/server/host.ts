@@ -1,0 +1,218 @@
+/**
+ * The plugin host of one worker: creates the plugin instances once, builds one array per stage (`null`
+ * when no plugin has that hook) and runs a request through the stages:
+ *
+ *   onRequest hooks in order (the first returning true answered it) → handle hooks until one claims it →
+ *   else 404; when the response is done, every onResponse hook.
+ *
+ * A hook may return a Promise; the all-synchronous path allocates none. A plugin that throws or rejects
+ * gets a 500 for that request (or a destroyed connection if the head was already sent) and a log line;
+ * the server keeps running.
+ */
+import type { ConnectionInfo, Request, Response } from '../http/types.ts';
+import { createLogger, errorMessage } from './logger.ts';
+import type { Logger, Plugin, PluginContext, PluginDefinition } from './plugin.ts';
+
+/** What the host needs to instantiate one plugin (a `PluginEntry` of the resolved config fits). */
+export interface HostPluginSpec {
+  readonly definition: PluginDefinition;
+  readonly options: unknown;
+  /** Disabled plugins are not created and take part in no stage. @default true */
+  readonly enabled?: boolean;
+}
+
+/** The worker's identity and the config every plugin can read. */
+export interface HostOptions {
+  readonly workerId: number;
+  readonly workerCount: number;
+  readonly config: Readonly<Record<string, unknown>>;
+}
+
+/** The engine-facing hooks (same shape as the engine's `EngineHooks`). */
+export interface HostHooks {
+  onConnection?(info: ConnectionInfo): boolean | undefined;
+  onRequest(req: Request, res: Response): void;
+  onResponseDone?(req: Request, res: Response): void;
+  onClose?(info: ConnectionInfo): void;
+}
+
+export interface Host {
+  readonly hooks: HostHooks;
+  /** Plugin instances by name, in stage order. */
+  readonly plugins: ReadonlyMap<string, Plugin>;
+  /** Run a plugin's `control(command, args)` (the primary's RPC lands here). */
+  control(pluginName: string, command: string, args: unknown): Promise<unknown>;
+  /** Run every plugin's `close()` in order; errors are logged, not thrown. */
+  close(): Promise<void>;
+}
+
+const NOT_FOUND = Buffer.from('Not Found\n');
+const INTERNAL_ERROR = Buffer.from('Internal Server Error\n');
+
+/** Build the plugin instances and stage arrays of one worker. */
+export async function createHost(specs: readonly HostPluginSpec[], options: HostOptions): Promise<Host> {
+  const plugins = new Map<string, Plugin>();
+  const loggers = new Map<Plugin, Logger>();
+  const workerTag = options.workerCount > 1 ? options.workerId : undefined;
+  const serverLog = createLogger('server', workerTag);
+  for (const spec of specs) {
+    if (spec.enabled === false) continue;
+    const logger = createLogger(spec.definition.name, workerTag);
+    const context: PluginContext = {
+      workerId: options.workerId,
+      workerCount: options.workerCount,
+      config: options.config,
+      logger,
+      getPlugin: (name) => plugins.get(name),
+    };
+    const plugin = await spec.definition.create(spec.options, context);
+    plugins.set(spec.definition.name, plugin);
+    loggers.set(plugin, logger);
+  }
+
+  const stage = (hook: keyof Plugin): Plugin[] | null => {
+    const list = [...plugins.values()].filter((plugin) => typeof plugin[hook] === 'function');
+    return list.length === 0 ? null : list;
+  };
+  const connectionHooks = stage('onConnection');
+  const requestHooks = stage('onRequest');
+  const handlers = stage('handle');
+  const responseHooks = stage('onResponse');
+  const closeHooks = stage('onClose');
+
+  const fail = (plugin: Plugin, req: Request, res: Response, error: unknown): void => {
+    const logger = loggers.get(plugin) ?? serverLog;
+    const where = error instanceof Error ? (error.stack?.split('\n')[1]?.trim() ?? '') : '';
+    logger.error(`${req.method} ${req.target}: ${errorMessage(error)}${where === '' ? '' : ` (${where})`}`);
+    if (res.finished) return;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const [name] of res.headerEntries()) res.removeHeader(name);
+    res.statusCode = 500;
+    res.statusMessage = '';
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.end(INTERNAL_ERROR);
+  };
+
+  const notFound = (res: Response): void => {
+    res.statusCode = 404;
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.end(NOT_FOUND);
+  };
+
+  const runHandlers = (req: Request, res: Response, start: number): void => {
+    if (handlers !== null) {
+      for (let i = start; i < handlers.length; i++) {
+        const plugin = handlers[i]!;
+        let result: boolean | Promise<boolean>;
+        try {
+          result = plugin.handle!(req, res);
+        } catch (error) {
+          fail(plugin, req, res, error);
+          return;
+        }
+        if (result === true) return;
+        if (result instanceof Promise) {
+          const next = i + 1;
+          result.then(
+            (claimed) => {
+              if (claimed !== true) runHandlers(req, res, next);
+            },
+            (error: unknown) => fail(plugin, req, res, error),
+          );
+          return;
+        }
+      }
+    }
+    notFound(res);
+  };
+
+  const runRequestHooks = (req: Request, res: Response, start: number): void => {
+    if (requestHooks !== null) {
+      for (let i = start; i < requestHooks.length; i++) {
+        const plugin = requestHooks[i]!;
+        let result: boolean | Promise<boolean>;
+        try {
+          result = plugin.onRequest!(req, res);
+        } catch (error) {
+          fail(plugin, req, res, error);
+          return;
+        }
+        if (result === true) return;
+        if (result instanceof Promise) {
+          const next = i + 1;
+          result.then(
+            (answered) => {
+              if (answered !== true) runRequestHooks(req, res, next);
+            },
+            (error: unknown) => fail(plugin, req, res, error),
+          );
+          return;
+        }
+      }
+    }
+    runHandlers(req, res, 0);
+  };
+
+  const hooks: HostHooks = {
+    onRequest: (req, res) => runRequestHooks(req, res, 0),
+  };
+  if (connectionHooks !== null) {
+    hooks.onConnection = (info) => {
+      for (const plugin of connectionHooks) {
+        try {
+          if (plugin.onConnection!(info) === false) return false;
+        } catch (error) {
+          loggers.get(plugin)?.error(`onConnection: ${errorMessage(error)}`);
+        }
+      }
+      return undefined;
+    };
+  }
+  if (responseHooks !== null) {
+    hooks.onResponseDone = (req, res) => {
+      for (const plugin of responseHooks) {
+        try {
+          plugin.onResponse!(req, res);
+        } catch (error) {
+          loggers.get(plugin)?.error(`onResponse ${req.method} ${req.target}: ${errorMessage(error)}`);
+        }
+      }
+    };
+  }
+  if (closeHooks !== null) {
+    hooks.onClose = (info) => {
+      for (const plugin of closeHooks) {
+        try {
+          plugin.onClose!(info);
+        } catch (error) {
+          loggers.get(plugin)?.error(`onClose: ${errorMessage(error)}`);
+        }
+      }
+    };
+  }
+
+  return {
+    hooks,
+    plugins,
+    async control(pluginName, command, args) {
+      const plugin = plugins.get(pluginName);
+      if (plugin === undefined) throw new Error(`no plugin "${pluginName}" is running`);
+      if (typeof plugin.control !== 'function')
+        throw new Error(`plugin "${pluginName}" has no control commands`);
+      return plugin.control(command, args);
+    },
+    async close() {
+      for (const plugin of plugins.values()) {
+        if (typeof plugin.close !== 'function') continue;
+        try {
+          await plugin.close();
+        } catch (error) {
+          loggers.get(plugin)?.error(`close: ${errorMessage(error)}`);
+        }
+      }
+    },
+  };
+}

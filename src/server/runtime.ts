@@ -1,0 +1,138 @@
+/**
+ * One worker: resolve the config, create the plugin host and the HTTP engine, listen. The same code runs
+ * in a worker thread (workers.ts) and in the calling thread (`startServer({ inProcess: true })`).
+ */
+import net from 'node:net';
+import { createEngine, type Engine } from '../http/engine.ts';
+import { type ResolvedConfig, resolveConfig } from './config.ts';
+import { createHost, type Host } from './host.ts';
+import { createLogger, errorMessage } from './logger.ts';
+
+/** Everything a worker needs; plain data so that it crosses a thread boundary as `workerData`. */
+export interface WorkerParams {
+  /** The raw configuration (parsed TOML with CLI overrides), validated again in the worker. */
+  readonly raw: unknown;
+  readonly baseDir: string;
+  readonly workerId: number;
+  readonly workerCount: number;
+  /** Port to listen on (the primary already knows it when the config said 0). */
+  readonly port: number;
+  /** Share the port with the other workers (SO_REUSEPORT). */
+  readonly reusePort: boolean;
+}
+
+/** A running worker. */
+export interface WorkerRuntime {
+  readonly port: number;
+  readonly resolved: ResolvedConfig;
+  readonly host: Host;
+  readonly engine: Engine;
+  /** Stop accepting, drain in-flight requests (up to `server.shutdown_timeout`), close the plugins. */
+  close(): Promise<void>;
+}
+
+/** A listen failure explained for a user (port taken, no permission, unknown address). */
+export class ListenError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'ListenError';
+    this.code = code;
+  }
+}
+
+/** Translate `listen` errors into one clear sentence. */
+export function explainListenError(error: NodeJS.ErrnoException, host: string, port: number): ListenError {
+  const where = `${host}:${port}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new ListenError(
+        error.code,
+        `cannot listen on ${where}: the port is already in use (is another server running? choose another with --port)`,
+      );
+    case 'EACCES':
+      return new ListenError(
+        error.code,
+        `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new ListenError(
+        error.code,
+        `cannot listen on ${where}: the address ${host} is not on this machine`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ListenError(error.code, `cannot listen on ${where}: unknown host name "${host}"`);
+    default:
+      return new ListenError(error.code ?? 'ERR_LISTEN', `cannot listen on ${where}: ${error.message}`);
+  }
+}
+
+/** Listen on `host:port`; resolves with the bound server, rejects with a `ListenError`. */
+export function listen(server: net.Server, host: string, port: number, reusePort: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => reject(explainListenError(error, host, port));
+    server.once('error', onError);
+    server.listen({ host, port, reusePort, backlog: 1024 }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Start one worker and listen. */
+export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> {
+  const resolved = await resolveConfig(params.raw, { baseDir: params.baseDir });
+  const { server: settings } = resolved.config;
+  const log = createLogger('server', params.workerCount > 1 ? params.workerId : undefined);
+  const host = await createHost(resolved.plugins, {
+    workerId: params.workerId,
+    workerCount: params.workerCount,
+    config: resolved.config,
+  });
+  const engine = createEngine(
+    {
+      limits: {
+        maxRequestLine: settings.max_request_line,
+        maxHeadSize: settings.max_head_size,
+        maxHeaders: settings.max_headers,
+        maxBodySize: settings.max_body_size,
+      },
+      timeouts: {
+        headerTimeout: settings.header_timeout,
+        bodyTimeout: settings.body_timeout,
+        keepAliveTimeout: settings.keepalive_timeout,
+      },
+      maxConnections: settings.max_connections,
+      maxRequestsPerConnection: settings.max_requests_per_connection,
+    },
+    {
+      ...host.hooks,
+      onError: (error, req) =>
+        log.error(`${req === null ? 'connection' : `${req.method} ${req.target}`}: ${errorMessage(error)}`),
+    },
+  );
+  const server = net.createServer({ noDelay: true }, (socket) => engine.handleSocket(socket));
+  try {
+    await listen(server, settings.host, params.port, params.reusePort);
+  } catch (error) {
+    await host.close();
+    throw error;
+  }
+  const address = server.address() as net.AddressInfo;
+  let closing: Promise<void> | null = null;
+  return {
+    port: address.port,
+    resolved,
+    host,
+    engine,
+    close() {
+      closing ??= (async () => {
+        server.close();
+        await engine.drain(settings.shutdown_timeout);
+        await host.close();
+      })();
+      return closing;
+    },
+  };
+}

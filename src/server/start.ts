@@ -1,0 +1,137 @@
+/**
+ * `startServer`: the one call that turns a configuration into a listening server, either as worker threads
+ * sharing the port (the default) or as a single worker in the calling thread (`inProcess: true`, what
+ * integration tests use: no threads, port 0, plain stack traces).
+ */
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { effectiveWorkers, parseToml, resolveConfig, type TamarinConfig } from './config.ts';
+import { ConfigError } from './config-errors.ts';
+import { errorMessage } from './logger.ts';
+import { listen, startWorker } from './runtime.ts';
+import { type ControlResult, startWorkerPool } from './workers.ts';
+
+export interface StartOptions {
+  /**
+   * The configuration: TOML text, a plain object shaped like the TOML file, or a `TamarinConfig`. When
+   * omitted, `configPath` is read; with neither, every default applies.
+   */
+  config?: TamarinConfig | Record<string, unknown> | string;
+  /** The config file: read when `config` is omitted, and the base of relative paths in any case. */
+  configPath?: string;
+  /** Run one worker in the calling thread instead of worker threads. @default false */
+  inProcess?: boolean;
+}
+
+export interface RunningServer {
+  /** The port actually bound (useful with `port = 0`). */
+  readonly port: number;
+  readonly host: string;
+  /** `http://host:port` to reach the server (a wildcard host is shown as loopback). */
+  readonly url: string;
+  /** Number of workers serving. */
+  readonly workers: number;
+  /** The validated configuration. */
+  readonly config: TamarinConfig;
+  /** Names of the plugins running, in stage order (disabled ones left out). */
+  readonly plugins: readonly string[];
+  /** Call `control(command, args)` of a plugin in every worker; one result per worker. */
+  control(plugin: string, command: string, args?: unknown): Promise<ControlResult[]>;
+  /** Drain in-flight requests (up to `server.shutdown_timeout`), close plugins, stop workers. */
+  close(): Promise<void>;
+}
+
+/** Read the raw configuration (plain data) and the directory relative paths are resolved against. */
+export async function loadRawConfig(
+  options: StartOptions,
+): Promise<{ raw: Record<string, unknown>; baseDir: string }> {
+  const baseDir =
+    options.configPath === undefined ? process.cwd() : path.dirname(path.resolve(options.configPath));
+  const fileName = options.configPath === undefined ? 'config' : path.basename(options.configPath);
+  if (typeof options.config === 'string') return { raw: parseToml(options.config, fileName), baseDir };
+  if (options.config !== undefined)
+    return { raw: structuredClone(options.config) as Record<string, unknown>, baseDir };
+  if (options.configPath === undefined) return { raw: {}, baseDir };
+  let text: string;
+  try {
+    text = await fs.readFile(options.configPath, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(error);
+    throw new ConfigError([{ path: options.configPath, message: `cannot read config file: ${reason}` }]);
+  }
+  return { raw: parseToml(text, fileName), baseDir };
+}
+
+function urlFor(host: string, port: number): string {
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${net.isIPv6(shown) ? `[${shown}]` : shown}:${port}`;
+}
+
+/**
+ * Find the port the workers will share. A fixed port is probed with a plain (non-reusePort) listen first:
+ * SO_REUSEPORT would otherwise let us silently share a port with another server of the same user. Port 0
+ * is bound once with reusePort to learn a free port; that placeholder is closed once the workers listen.
+ */
+async function reservePort(host: string, port: number): Promise<{ port: number; release: () => void }> {
+  const probe = net.createServer();
+  await listen(probe, host, port, port === 0);
+  if (port !== 0) {
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    return { port, release: () => {} };
+  }
+  return { port: (probe.address() as net.AddressInfo).port, release: () => probe.close() };
+}
+
+/** Validate the configuration and start serving. Throws `ConfigError` or `ListenError` for user errors. */
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const { raw, baseDir } = await loadRawConfig(options);
+  const resolved = await resolveConfig(raw, { baseDir });
+  const settings = resolved.config.server;
+  const plugins = resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
+  const common = { config: resolved.config, plugins, host: settings.host };
+
+  if (options.inProcess === true) {
+    const runtime = await startWorker({
+      raw,
+      baseDir,
+      workerId: 0,
+      workerCount: 1,
+      port: settings.port,
+      reusePort: false,
+    });
+    return {
+      ...common,
+      port: runtime.port,
+      url: urlFor(settings.host, runtime.port),
+      workers: 1,
+      async control(plugin, command, args) {
+        try {
+          return [{ worker: 0, result: await runtime.host.control(plugin, command, args) }];
+        } catch (error) {
+          return [{ worker: 0, error: errorMessage(error) }];
+        }
+      },
+      close: () => runtime.close(),
+    };
+  }
+
+  const workerCount = effectiveWorkers(settings);
+  const reserved = await reservePort(settings.host, settings.port);
+  try {
+    const pool = await startWorkerPool({
+      params: { raw, baseDir, workerCount, port: reserved.port, reusePort: true },
+      shutdownTimeoutMs: settings.shutdown_timeout,
+    });
+    return {
+      ...common,
+      port: reserved.port,
+      url: urlFor(settings.host, reserved.port),
+      workers: workerCount,
+      control: (plugin, command, args) => pool.control(plugin, command, args),
+      close: () => pool.close(),
+    };
+  } finally {
+    reserved.release();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Entry point of a worker thread: start one worker from `workerData` and answer the primary's messages
+ * (control calls, shutdown). See workers.ts for the other side of the conversation.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { errorMessage } from './logger.ts';
+import { startWorker, type WorkerParams } from './runtime.ts';
+import type { FromWorker, ToWorker } from './workers.ts';
+
+const port = parentPort!;
+const post = (message: FromWorker) => port.postMessage(message);
+
+try {
+  const runtime = await startWorker(workerData as WorkerParams);
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'control') {
+      runtime.host.control(message.plugin, message.command, message.args).then(
+        (result) => post({ type: 'result', id: message.id, result }),
+        (error: unknown) => post({ type: 'result', id: message.id, error: errorMessage(error) }),
+      );
+    } else if (message.type === 'shutdown') {
+      runtime.close().then(
+        () => {
+          post({ type: 'closed' });
+          port.close();
+        },
+        (error: unknown) => {
+          post({ type: 'failed', message: `shutdown: ${errorMessage(error)}` });
+          port.close();
+        },
+      );
+    }
+  });
+  post({ type: 'ready', port: runtime.port });
+} catch (error) {
+  const lines = (error as { lines?: () => string[] }).lines?.() ?? [errorMessage(error)];
+  post({ type: 'failed', message: lines.join('\n'), code: (error as { code?: string }).code });
+  port.close();
+}
