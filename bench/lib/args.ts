@@ -1,0 +1,94 @@
+/**
+ * `npm run bench` flags. Parsed into a plain options object; bad flags give an error that names the flag.
+ */
+import { parseArgs } from 'node:util';
+
+/** Every scenario, in run order. `cache-memory` runs only when asked for (`--memory` or `--only`). */
+export const SCENARIOS = [
+  'static-uncached',
+  'static-cached',
+  'proxy-pass',
+  'proxy-cache-hit',
+  'cache-memory',
+] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** Options of one benchmark run. */
+export interface BenchOptions {
+  /** Measured rounds per contender (round-robin). @default 5 (3 with --quick) */
+  readonly rounds: number;
+  /** Seconds per measured run. @default 5 (1 with --quick) */
+  readonly duration: number;
+  /** Seconds of warm-up per contender and URL before the first round (0 = none). @default 2 (1 with --quick) */
+  readonly warmup: number;
+  /** Keep-alive connections of the load generator. @default 50 */
+  readonly connections: number;
+  /** Scenarios to run, in order. @default all but cache-memory */
+  readonly scenarios: readonly ScenarioName[];
+  /** Cache capacity for the cache-memory scenario, in bytes. @default 256 MiB */
+  readonly memorySize: number;
+  readonly help: boolean;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+  --rounds <n>       measured rounds per contender, round-robin (default 5; --quick: 3)
+  --duration <s>     seconds per measured run (default 5; --quick: 1)
+  --warmup <s>       warm-up seconds per contender and URL before round 1 (default 2; --quick: 1)
+  --connections <n>  keep-alive connections (default 50)
+  --only <names>     comma-separated scenarios: ${SCENARIOS.join(', ')}
+  --memory           also run cache-memory (fills a 256 MiB cache; slow)
+  --memory-size <n>  cache capacity for cache-memory in MiB (default 256)
+  --quick            short rounds for checking the harness, not for publishing
+  --help             this text
+`;
+
+function positiveInt(flag: string, text: string | undefined, fallback: number, allowZero = false): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new Error(
+      `--${flag}: expected ${allowZero ? 'a whole number ≥ 0' : 'a whole number ≥ 1'}, got "${text}"`,
+    );
+  }
+  return value;
+}
+
+/** Parses the flags after `npm run bench --`; throws an Error naming the flag on bad input. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      only: { type: 'string' },
+      memory: { type: 'boolean', default: false },
+      'memory-size': { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const quick = values.quick;
+  let scenarios: ScenarioName[] = SCENARIOS.filter((name) => name !== 'cache-memory' || values.memory);
+  if (values.only !== undefined) {
+    scenarios = [];
+    for (const name of values.only.split(',').map((s) => s.trim())) {
+      if (!(SCENARIOS as readonly string[]).includes(name)) {
+        throw new Error(`--only: unknown scenario "${name}" (expected one of ${SCENARIOS.join(', ')})`);
+      }
+      if (!scenarios.includes(name as ScenarioName)) scenarios.push(name as ScenarioName);
+    }
+  }
+  return {
+    rounds: positiveInt('rounds', values.rounds, quick ? 3 : 5),
+    duration: positiveInt('duration', values.duration, quick ? 1 : 5),
+    warmup: positiveInt('warmup', values.warmup, quick ? 1 : 2, true),
+    connections: positiveInt('connections', values.connections, 50),
+    scenarios,
+    memorySize: positiveInt('memory-size', values['memory-size'], 256) * 1024 * 1024,
+    help: values.help,
+  };
+}

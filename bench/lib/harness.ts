@@ -1,0 +1,228 @@
+/**
+ * The measuring loop shared by every throughput scenario: start each contender on a free port (a failure
+ * marks it "not available" and the run goes on), check each URL returns the expected bytes, warm up, then
+ * alternate contenders round-robin for N rounds and keep every round's req/s. Rendering turns the rounds
+ * into medians and ratios against a reference contender.
+ */
+import { type LoadResult, type LoadTool, runLoad } from './load.ts';
+import { freePort, httpGet, type ServerProcess, stopProcess } from './procs.ts';
+import { formatRate, formatRatio, markdownTable, median, pickReference, ratio, spread } from './stats.ts';
+
+/** Shared settings of a run. */
+export interface BenchContext {
+  readonly repoRoot: string;
+  /** Temp dir for this run (fixtures, configs, nginx prefix); removed at the end. */
+  readonly tmp: string;
+  readonly tool: LoadTool;
+  readonly rounds: number;
+  readonly duration: number;
+  readonly warmup: number;
+  readonly connections: number;
+  log(line: string): void;
+}
+
+/** A scenario's section of the report. */
+export interface Section {
+  readonly title: string;
+  readonly body: string;
+}
+
+/** A URL path measured in a scenario and what a correct response carries. */
+export interface BenchTarget {
+  /** Column label ("1 KiB"). */
+  readonly label: string;
+  readonly path: string;
+  /** Expected body length of a 200 response. */
+  readonly bytes: number;
+}
+
+/** A server in a scenario. `start` gets a free port and returns the processes to stop afterwards. */
+export interface Contender {
+  readonly name: string;
+  readonly role: 'tamarin' | 'reference' | 'peer';
+  /** Why it is not run (e.g. "nginx not installed"), decided before starting. */
+  readonly unavailable?: string;
+  start(port: number): Promise<ServerProcess[]>;
+}
+
+/** Measurements of one contender on one target. */
+export interface Cell {
+  readonly rps: number[];
+  requests: number;
+  /** Non-2xx/3xx responses and socket errors over all measured rounds. */
+  errors: number;
+  /** Why the cell has no numbers (failed check, load tool error). */
+  problem?: string;
+}
+
+/** The outcome of a scenario's matrix. */
+export interface MatrixResult {
+  readonly contenders: readonly Contender[];
+  readonly targets: readonly BenchTarget[];
+  /** Contender name → why it did not run. */
+  readonly skipped: Map<string, string>;
+  /** `${contender}\u0000${target path}` → cell. */
+  readonly cells: Map<string, Cell>;
+  /** Contender name → headers of one response per target after warm-up (evidence of cache hits). */
+  readonly evidence: Map<string, string>;
+}
+
+const cellKey = (contender: string, path: string) => `${contender}\u0000${path}`;
+
+/** Median req/s of a contender on a target, `undefined` when it was not measured. */
+export function cellMedian(result: MatrixResult, contender: string, path: string): number | undefined {
+  const cell = result.cells.get(cellKey(contender, path));
+  return cell && !cell.problem ? median(cell.rps) : undefined;
+}
+
+const firstLine = (error: unknown) =>
+  String((error as Error)?.message ?? error)
+    .split('\n')[0]!
+    .slice(0, 200);
+
+/** Headers that show whether a response came from a cache. */
+const EVIDENCE_HEADERS = ['cache-status', 'x-cache', 'x-cache-status', 'age', 'x-varnish'];
+
+/** Runs the matrix: start, check, warm up, alternate; always stops what it started. */
+export async function runMatrix(
+  ctx: BenchContext,
+  contenders: readonly Contender[],
+  targets: readonly BenchTarget[],
+): Promise<MatrixResult> {
+  const result: MatrixResult = {
+    contenders,
+    targets,
+    skipped: new Map(),
+    cells: new Map(),
+    evidence: new Map(),
+  };
+  const live: { contender: Contender; port: number; procs: ServerProcess[] }[] = [];
+  try {
+    for (const contender of contenders) {
+      if (contender.unavailable) {
+        result.skipped.set(contender.name, contender.unavailable);
+        continue;
+      }
+      const port = await freePort();
+      try {
+        const procs = await contender.start(port);
+        live.push({ contender, port, procs });
+        ctx.log(`  started ${contender.name} on :${port}`);
+      } catch (error) {
+        result.skipped.set(contender.name, `not available: ${firstLine(error)}`);
+        ctx.log(`  ${contender.name}: not available (${firstLine(error)})`);
+      }
+    }
+    // Correctness first: a fast 404 is not a result.
+    for (const { contender, port } of live) {
+      const evidence: string[] = [];
+      for (const target of targets) {
+        const cell: Cell = { rps: [], requests: 0, errors: 0 };
+        result.cells.set(cellKey(contender.name, target.path), cell);
+        try {
+          const res = await httpGet(`http://127.0.0.1:${port}${target.path}`, 5000);
+          if (res.status !== 200 || res.body.length !== target.bytes) {
+            cell.problem = `check failed: status ${res.status}, ${res.body.length} bytes (expected 200, ${target.bytes})`;
+          }
+        } catch (error) {
+          cell.problem = `check failed: ${firstLine(error)}`;
+        }
+        if (cell.problem) ctx.log(`  ${contender.name} ${target.label}: ${cell.problem}`);
+        else if (ctx.warmup > 0) {
+          await runLoad(ctx.tool, {
+            url: `http://127.0.0.1:${port}${target.path}`,
+            seconds: ctx.warmup,
+            connections: ctx.connections,
+          }).catch(() => undefined);
+          const after = await httpGet(`http://127.0.0.1:${port}${target.path}`, 5000).catch(() => undefined);
+          const shown = EVIDENCE_HEADERS.filter((h) => after?.headers[h] !== undefined).map(
+            (h) => `${h}: ${String(after?.headers[h])}`,
+          );
+          if (shown.length > 0) evidence.push(`${target.label} → ${shown.join(', ')}`);
+        }
+      }
+      if (evidence.length > 0) result.evidence.set(contender.name, evidence.join('; '));
+    }
+    for (let round = 0; round < ctx.rounds; round++) {
+      for (const target of targets) {
+        // Rotate the start so no contender always runs right after the same neighbour.
+        for (let i = 0; i < live.length; i++) {
+          const { contender, port } = live[(i + round) % live.length]!;
+          const cell = result.cells.get(cellKey(contender.name, target.path))!;
+          if (cell.problem) continue;
+          let load: LoadResult;
+          try {
+            load = await runLoad(ctx.tool, {
+              url: `http://127.0.0.1:${port}${target.path}`,
+              seconds: ctx.duration,
+              connections: ctx.connections,
+            });
+          } catch (error) {
+            cell.problem = `load failed: ${firstLine(error)}`;
+            ctx.log(`  ${contender.name} ${target.label}: ${cell.problem}`);
+            continue;
+          }
+          cell.rps.push(load.rps);
+          cell.requests += load.requests;
+          cell.errors += load.non2xx + load.socketErrors;
+          ctx.log(
+            `  round ${round + 1}/${ctx.rounds} ${target.label.padEnd(7)} ${contender.name.padEnd(22)} ${formatRate(load.rps).padStart(9)} req/s` +
+              (load.non2xx + load.socketErrors > 0
+                ? `  (${load.non2xx} non-2xx, ${load.socketErrors} socket errors)`
+                : ''),
+          );
+        }
+      }
+    }
+  } finally {
+    await Promise.all(live.flatMap(({ procs }) => procs.map((proc) => stopProcess(proc))));
+  }
+  return result;
+}
+
+/**
+ * Renders a matrix: one row per contender, per target a "median req/s" and a "× reference" column. The
+ * reference is `preferred` (nginx) where measured, else the best `peer` contender; the footnote names it.
+ */
+export function renderMatrix(result: MatrixResult, preferred: string): string {
+  const peers = result.contenders.filter((c) => c.role === 'peer').map((c) => c.name);
+  const header = ['server'];
+  const references: (string | undefined)[] = [];
+  for (const target of result.targets) {
+    const medians = new Map(result.contenders.map((c) => [c.name, cellMedian(result, c.name, target.path)]));
+    const reference = pickReference(medians, preferred, peers);
+    references.push(reference);
+    header.push(`${target.label} req/s`, `${target.label} vs ${reference ?? 'ref'}`);
+  }
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const contender of result.contenders) {
+    const skipped = result.skipped.get(contender.name);
+    if (skipped) {
+      notes.push(`- ${contender.name}: skipped (${skipped})`);
+      continue;
+    }
+    const row = [contender.name];
+    result.targets.forEach((target, i) => {
+      const cell = result.cells.get(cellKey(contender.name, target.path));
+      const mid = cellMedian(result, contender.name, target.path);
+      if (!cell || mid === undefined) {
+        row.push('n/a', '—');
+        if (cell?.problem) notes.push(`- ${contender.name} ${target.label}: ${cell.problem}`);
+        return;
+      }
+      const noise = spread(cell.rps);
+      const errorShare = cell.requests > 0 ? cell.errors / cell.requests : 0;
+      row.push(
+        `${formatRate(mid)}${noise !== undefined ? ` ±${Math.round((noise * 100) / 2)}%` : ''}${errorShare > 0.001 ? ' ⚠' : ''}`,
+        formatRatio(ratio(mid, cellMedian(result, references[i]!, target.path))),
+      );
+      if (errorShare > 0.001) {
+        notes.push(`- ⚠ ${contender.name} ${target.label}: ${(errorShare * 100).toFixed(1)}% errors/non-2xx`);
+      }
+    });
+    rows.push(row);
+  }
+  for (const [name, text] of result.evidence) notes.push(`- ${name} after warm-up: ${text}`);
+  return [markdownTable(header, rows), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n');
+}

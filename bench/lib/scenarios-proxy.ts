@@ -1,0 +1,153 @@
+/**
+ * Scenarios 3 and 4: reverse proxying 1 KiB responses from a fast local origin, pass-through (Tamarin,
+ * nginx proxy_pass, http-proxy, @fastify/http-proxy) and cache hits (Tamarin, nginx proxy_cache, Varnish).
+ *
+ * The origin (bench/peers/raw-backend.ts: one pre-built response per request) runs on the load core with
+ * wrk, so the proxy under test has core 0 to itself; the origin is cheap enough not to be the bottleneck
+ * (see bench/README.md).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type BenchContext,
+  type Contender,
+  cellMedian,
+  renderMatrix,
+  runMatrix,
+  type Section,
+} from './harness.ts';
+import { NGINX_PATH, nginxVersion, startNginx } from './nginx.ts';
+import { freePort, LOAD_CORE, type ServerProcess, startProcess, stopProcess, waitForHttp } from './procs.ts';
+import { peerContender, tamarinContender } from './scenarios-static.ts';
+import { formatTarget, ratio } from './stats.ts';
+import { tamarinProxyCacheConfig, tamarinProxyConfig } from './tamarin.ts';
+import { startVarnish, VARNISHD_PATH, varnishVersion } from './varnish.ts';
+
+const BODY_BYTES = 1024;
+const TARGET = { label: '1 KiB', path: '/bench/1k', bytes: BODY_BYTES };
+
+/** Starts the raw origin on the load core; `cacheControl` is sent on every response when set. */
+async function startBackend(cacheControl: string): Promise<{ url: string; proc: ServerProcess }> {
+  const port = await freePort();
+  const proc = startProcess(
+    'raw-backend',
+    process.execPath,
+    [
+      join(import.meta.dirname, '..', 'peers', 'raw-backend.ts'),
+      '--port',
+      String(port),
+      '--size',
+      String(BODY_BYTES),
+      '--cache-control',
+      cacheControl,
+    ],
+    { core: LOAD_CORE },
+  );
+  await waitForHttp(proc, `http://127.0.0.1:${port}/`, 15_000);
+  return { url: `http://127.0.0.1:${port}`, proc };
+}
+
+function nginxProxyContender(ctx: BenchContext, name: string, backend: string, cache: boolean): Contender {
+  return {
+    name,
+    role: 'reference',
+    unavailable: nginxVersion() ? undefined : `${NGINX_PATH} not installed (apt-get install nginx)`,
+    async start(port) {
+      const site = cache
+        ? ({ kind: 'proxy-cache', backend } as const)
+        : ({ kind: 'proxy', backend } as const);
+      return [await startNginx(site, port, join(ctx.tmp, `nginx-${port}`))];
+    },
+  };
+}
+
+/** Runs `body` with an origin running, and always stops it. */
+async function withBackend<T>(cacheControl: string, body: (url: string) => Promise<T>): Promise<T> {
+  const backend = await startBackend(cacheControl);
+  try {
+    return await body(backend.url);
+  } finally {
+    await stopProcess(backend.proc);
+  }
+}
+
+/** Scenario 3: pass-through, no caching anywhere (the origin sends no Cache-Control). */
+export async function proxyPass(ctx: BenchContext): Promise<Section> {
+  return withBackend('', async (backend) => {
+    const root = join(ctx.tmp, 'proxy-root');
+    mkdirSync(root, { recursive: true });
+    const result = await runMatrix(
+      ctx,
+      [
+        tamarinContender(ctx, 'tamarin proxy', root, tamarinProxyConfig(backend)),
+        nginxProxyContender(ctx, 'nginx', backend, false),
+        peerContender(ctx, 'http-proxy', 'http-proxy.ts', 'upstream', backend),
+        peerContender(ctx, '@fastify/http-proxy', 'fastify-http-proxy.ts', 'upstream', backend),
+      ],
+      [TARGET],
+    );
+    const tamarin = cellMedian(result, 'tamarin proxy', TARGET.path);
+    return {
+      title: 'proxy-pass: 1 KiB from a local origin, keep-alive upstreams',
+      body: [
+        renderMatrix(result, 'nginx'),
+        '',
+        formatTarget({
+          label: 'Tamarin vs nginx proxy_pass',
+          measured: ratio(tamarin, cellMedian(result, 'nginx', TARGET.path)),
+          goal: 0.5,
+        }),
+        formatTarget({
+          label: 'Tamarin vs @fastify/http-proxy',
+          measured: ratio(tamarin, cellMedian(result, '@fastify/http-proxy', TARGET.path)),
+          goal: 5,
+        }),
+      ].join('\n'),
+    };
+  });
+}
+
+/** Scenario 4: cache hits of a 1 KiB response the origin marks `max-age=3600` (warm-up fills the caches). */
+export async function proxyCacheHit(ctx: BenchContext): Promise<Section> {
+  return withBackend('public, max-age=3600', async (backend) => {
+    const root = join(ctx.tmp, 'proxy-root');
+    mkdirSync(root, { recursive: true });
+    const result = await runMatrix(
+      ctx,
+      [
+        tamarinContender(ctx, 'tamarin proxy cache', root, tamarinProxyCacheConfig(backend)),
+        nginxProxyContender(ctx, 'nginx proxy_cache', backend, true),
+        {
+          name: 'varnish',
+          role: 'reference',
+          unavailable: varnishVersion()
+            ? undefined
+            : `${VARNISHD_PATH} not installed (apt-get install varnish)`,
+          async start(port) {
+            return [await startVarnish(port, backend, join(ctx.tmp, `varnish-${port}`))];
+          },
+        },
+        nginxProxyContender(ctx, 'nginx proxy_pass (no cache, context)', backend, false),
+      ],
+      [TARGET],
+    );
+    const tamarin = cellMedian(result, 'tamarin proxy cache', TARGET.path);
+    return {
+      title: 'proxy-cache-hit: 1 KiB cached responses (Cache-Control: max-age=3600)',
+      body: [
+        renderMatrix(result, 'nginx proxy_cache'),
+        '',
+        formatTarget({
+          label: 'Tamarin vs nginx proxy_cache hit',
+          measured: ratio(tamarin, cellMedian(result, 'nginx proxy_cache', TARGET.path)),
+          goal: 1.3,
+        }),
+        formatTarget({
+          label: 'Tamarin vs Varnish hit',
+          measured: ratio(tamarin, cellMedian(result, 'varnish', TARGET.path)),
+          goal: 2,
+        }),
+      ].join('\n'),
+    };
+  });
+}
