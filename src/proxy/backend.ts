@@ -1,0 +1,161 @@
+/**
+ * One backend of a route: its address, its health state and its statistics.
+ *
+ * Two independent sources decide whether a backend gets traffic: passive health (too many failures in a
+ * window → `cooling` for a while, the seed's AttemptsCount / OfflineTimeOut) and optional active checks
+ * (`down` until enough checks succeed). Cooling ends lazily, when a balancer next looks at the backend,
+ * so no timer runs per backend.
+ */
+import type { BackendAddress } from './options.ts';
+
+/** What the operator sees: `up` gets traffic, `cooling` is skipped until its cooldown ends, `down` is
+ * skipped until active health checks succeed again. */
+export type BackendState = 'up' | 'down' | 'cooling';
+
+/** Passive health settings of a backend's route. */
+export interface FailurePolicy {
+  /** Failures within `failWindow` that start a cooldown. */
+  maxFails: number;
+  failWindow: number;
+  cooldown: number;
+}
+
+/** Called once per state change, for the log and for tests. */
+export type StateListener = (backend: Backend, from: BackendState, to: BackendState, reason: string) => void;
+
+/** Plain-data snapshot of a backend, as the admin API shows it. */
+export interface BackendSnapshot {
+  url: string;
+  weight: number;
+  state: BackendState;
+  inFlight: number;
+  requests: number;
+  failures: number;
+  /** Mean time to the response head over all successful requests, in ms. */
+  latencyMs: number;
+  /** Exponentially weighted latency (α = 0.2), in ms: what the backend does now. */
+  latencyEwmaMs: number;
+  lastError: string | null;
+  openConnections: number;
+  idleConnections: number;
+}
+
+export class Backend {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  /** Position in its route's backend list (balancers index per-backend arrays with it). */
+  readonly index: number;
+
+  /** Requests currently being forwarded to this backend. */
+  inFlight = 0;
+  requests = 0;
+  failures = 0;
+  latencyTotal = 0;
+  latencyCount = 0;
+  latencyEwma = 0;
+  lastError: string | null = null;
+  /** Maintained by the connection pool. */
+  openConnections = 0;
+  idleConnections = 0;
+
+  private coolingUntil = 0;
+  private windowStart = 0;
+  private windowFails = 0;
+  private healthy = true;
+  private reported: BackendState = 'up';
+  private readonly policy: FailurePolicy;
+  private readonly listener: StateListener | null;
+
+  constructor(address: BackendAddress, index: number, policy: FailurePolicy, listener: StateListener | null) {
+    this.url = address.url;
+    this.host = address.host;
+    this.port = address.port;
+    this.weight = address.weight;
+    this.index = index;
+    this.policy = policy;
+    this.listener = listener;
+  }
+
+  /** Whether balancers may choose this backend now. Ends an expired cooldown as a side effect. */
+  available(now: number): boolean {
+    if (this.reported === 'up') return true;
+    if (!this.healthy) return false;
+    if (now < this.coolingUntil) return false;
+    this.transition('up', 'cooldown over');
+    return true;
+  }
+
+  /** Current state, ending an expired cooldown first. */
+  state(now: number): BackendState {
+    this.available(now);
+    return this.reported;
+  }
+
+  /** A request failed in a way that is the backend's fault (refused, reset, timeout, bad response). */
+  recordFailure(now: number, reason: string): void {
+    this.failures++;
+    this.lastError = reason;
+    if (now - this.windowStart > this.policy.failWindow) {
+      this.windowStart = now;
+      this.windowFails = 0;
+    }
+    this.windowFails++;
+    if (this.windowFails >= this.policy.maxFails && this.reported === 'up') {
+      this.coolingUntil = now + this.policy.cooldown;
+      this.windowFails = 0;
+      this.transition(
+        'cooling',
+        `${this.policy.maxFails} failures within ${this.policy.failWindow} ms: ${reason}`,
+      );
+    }
+  }
+
+  /** A response head arrived `latency` ms after the request was sent. */
+  recordSuccess(latency: number): void {
+    this.latencyTotal += latency;
+    this.latencyCount++;
+    this.latencyEwma = this.latencyCount === 1 ? latency : this.latencyEwma * 0.8 + latency * 0.2;
+  }
+
+  /** Result of the active health checks (after their rise/fall thresholds). */
+  setHealthy(healthy: boolean, reason: string): void {
+    if (healthy === this.healthy) return;
+    this.healthy = healthy;
+    this.transition(healthy ? 'up' : 'down', reason);
+  }
+
+  snapshot(now: number): BackendSnapshot {
+    return {
+      url: this.url,
+      weight: this.weight,
+      state: this.state(now),
+      inFlight: this.inFlight,
+      requests: this.requests,
+      failures: this.failures,
+      latencyMs: this.latencyCount ? round(this.latencyTotal / this.latencyCount) : 0,
+      latencyEwmaMs: round(this.latencyEwma),
+      lastError: this.lastError,
+      openConnections: this.openConnections,
+      idleConnections: this.idleConnections,
+    };
+  }
+
+  private transition(to: BackendState, reason: string): void {
+    const from = this.reported;
+    if (from === to) return;
+    // Leaving a cooldown or a down state starts with a clean failure count.
+    if (to === 'up') {
+      this.windowFails = 0;
+      this.coolingUntil = 0;
+    }
+    if (to === 'up' && !this.healthy) return;
+    this.reported = to;
+    this.listener?.(this, from, to, reason);
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

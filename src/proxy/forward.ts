@@ -1,0 +1,359 @@
+/**
+ * Forwarding one request to a route's backends: choose a backend, send the request over a pooled
+ * connection, stream the body both ways with backpressure, fail over while that is safe, and map what
+ * cannot be recovered to 502 / 504 or a closed client connection.
+ *
+ * `forward(req, res, route)` is the seam a response cache (issue 6) sits in front of: it can answer
+ * from its store instead of calling `forward`, and watch the response through `res` (its head is set by
+ * `copyResponseHead` before the first body byte).
+ *
+ * One `Exchange` object per request holds all state in fields, and acts as the connection's callback
+ * target, so the keep-alive fast path allocates no closures besides the client-abort callback.
+ */
+import type { Readable } from 'node:stream';
+import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
+import type { Backend } from './backend.ts';
+import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
+import { type BodyFraming, buildRequestHead, copyResponseHead } from './headers.ts';
+import { viaContains } from './loop.ts';
+import type { ProxyRoute } from './routes.ts';
+import type { UpstreamConnection, UpstreamUser } from './upstream-client.ts';
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect; only these are retried after sending. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** How long to wait for `100 Continue` from a backend before sending the body anyway (RFC 9110 §10.1.1). */
+const CONTINUE_WAIT_MS = 1000;
+
+const BODY_NONE = 0;
+const BODY_WAITING = 1; // there is a body, not read yet (before connect, or waiting for 100 Continue)
+const BODY_STREAMING = 2;
+const BODY_DONE = 3;
+const BODY_ABANDONED = 4; // the backend answered before the body was sent; it is discarded
+
+/** Answer with a short plain-text error (when nothing of the response was sent yet). */
+export function sendError(res: Response, code: ProxyErrorCode, detail?: string): void {
+  const { status, message } = PROXY_ERRORS[code];
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [name] of [...res.headerEntries()]) res.removeHeader(name);
+  res.statusCode = status;
+  res.statusMessage = '';
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(`${status} ${message}${detail ? ` (${detail})` : ''}\n`);
+}
+
+/** Forward `req` to one of `route`'s backends and stream the answer into `res`. */
+export function forward(req: Request, res: Response, route: ProxyRoute): void {
+  // Loop protection: our pseudonym in Via means this request already went through us (RFC 9110 §7.6.3).
+  const via = req.headers.getJoined('via');
+  if (via !== undefined && viaContains(via, route.via)) {
+    sendError(res, 'ERR_PROXY_LOOP');
+    return;
+  }
+  new Exchange(req, res, route).start();
+}
+
+class Exchange implements UpstreamUser {
+  private readonly req: Request;
+  private readonly res: Response;
+  private readonly route: ProxyRoute;
+  private readonly framing: BodyFraming;
+  private tried: Backend[] | null = null;
+  private backend: Backend | null = null;
+  private conn: UpstreamConnection | null = null;
+  private head: string | null = null;
+  private bodyState: number;
+  private headReceived = false;
+  private done = false;
+  /** First body chunk held back so that a response read whole is sent with one `end(chunk)`. */
+  private pending: Buffer | null = null;
+  private continueTimer: NodeJS.Timeout | null = null;
+  private resumeUpstream: (() => void) | null = null;
+  private bodyListeners: {
+    data: (chunk: Buffer) => void;
+    end: () => void;
+    error: (error: Error) => void;
+  } | null = null;
+
+  constructor(req: Request, res: Response, route: ProxyRoute) {
+    this.req = req;
+    this.res = res;
+    this.route = route;
+    // Framing is redone per hop: a chunked request body is re-chunked, a sized one keeps its size.
+    const headers = req.headers;
+    if (headers.has('transfer-encoding') && req.body !== null) this.framing = 'chunked';
+    else if (headers.has('content-length') || headers.has('transfer-encoding')) this.framing = 'length';
+    else this.framing = 'none';
+    this.bodyState = req.body === null ? BODY_NONE : BODY_WAITING;
+  }
+
+  start(): void {
+    this.res.onAbort(() => this.abort());
+    this.tryNext(null);
+  }
+
+  /** Pick the next backend and get a connection to it, or give up with `lastError`. */
+  private tryNext(lastError: UpstreamError | null): void {
+    const route = this.route;
+    const tried = this.tried;
+    const attempts = tried === null ? 0 : tried.length;
+    const backend = attempts < route.attempts ? route.balancer.select(route, this.req, tried) : undefined;
+    if (backend === undefined) {
+      if (lastError === null) sendError(this.res, 'ERR_PROXY_NO_BACKEND');
+      else sendError(this.res, lastError.code === 'ERR_PROXY_RESET' ? 'ERR_PROXY_CONNECT' : lastError.code);
+      this.done = true;
+      return;
+    }
+    if (tried === null) this.tried = [backend];
+    else tried.push(backend);
+    this.backend = backend;
+    backend.inFlight++;
+    backend.requests++;
+    const { conn, ready } = route.pools[backend.index]!.acquire(this);
+    this.conn = conn;
+    if (ready) this.onUpstreamConnect(conn);
+  }
+
+  onUpstreamConnect(conn: UpstreamConnection): void {
+    const route = this.route;
+    const req = this.req;
+    let head = this.head;
+    if (head === null || route.hostHeader.kind === 'backend') {
+      const mode = route.hostHeader;
+      const backend = this.backend!;
+      head = buildRequestHead(req, {
+        host:
+          mode.kind === 'pass'
+            ? (req.headers.get('host') ?? backend.url.slice(7))
+            : mode.kind === 'backend'
+              ? backend.url.slice(7)
+              : mode.value,
+        via: route.via,
+        framing: this.framing,
+        expectContinue: this.bodyState === BODY_WAITING && req.headers.has('expect'),
+        close: route.closeUpstream,
+      });
+      this.head = head;
+    }
+    conn.send(req.method, head);
+    if (this.bodyState !== BODY_WAITING) return;
+    if (req.headers.has('expect')) {
+      // Let the backend refuse the body (401, 413, 417) before the client sends it.
+      this.continueTimer = setTimeout(() => this.startBody(), CONTINUE_WAIT_MS);
+      this.continueTimer.unref();
+    } else this.startBody();
+  }
+
+  /** Stream the client's body upstream; the engine sends `100 Continue` to the client on first read. */
+  private startBody(): void {
+    this.clearContinueTimer();
+    if (this.bodyState !== BODY_WAITING) return;
+    this.bodyState = BODY_STREAMING;
+    const body = this.req.body as Readable;
+    const chunked = this.framing === 'chunked';
+    const listeners = {
+      data: (chunk: Buffer) => {
+        const conn = this.conn;
+        if (conn === null || chunk.length === 0) return;
+        if (chunked) conn.write(`${chunk.length.toString(16)}\r\n`);
+        const more = conn.write(chunk);
+        if (chunked) conn.write('\r\n');
+        if (!more) body.pause();
+      },
+      end: () => {
+        this.detachBody();
+        this.bodyState = BODY_DONE;
+        if (chunked) this.conn?.write(`0\r\n${trailerBlock(this.req.trailers)}\r\n`);
+      },
+      error: () => {
+        // The client's body broke off (the engine saw a bad chunk or the client left): nothing sensible
+        // can reach the backend any more.
+        this.detachBody();
+        this.bodyState = BODY_ABANDONED;
+        this.abort();
+        if (!this.res.finished) this.res.destroy();
+      },
+    };
+    this.bodyListeners = listeners;
+    body.on('data', listeners.data);
+    body.on('end', listeners.end);
+    body.on('error', listeners.error);
+  }
+
+  onUpstreamDrain(): void {
+    if (this.bodyState === BODY_STREAMING) this.req.body?.resume();
+  }
+
+  onUpstreamHead(head: ParsedHead): void {
+    if (head.status < 200) {
+      if (head.status === 100 && this.bodyState === BODY_WAITING) this.startBody();
+      // Other interim responses (103 Early Hints) cannot be relayed through the Response API: dropped.
+      if (head.status === 101)
+        throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', '101 without an upgrade request');
+      return;
+    }
+    // RFC 9112 §6.1: a transfer coding other than chunked cannot be undone here; passing it on as is
+    // would hand the client bytes framed one way and labelled another.
+    if (
+      head.headers.has('transfer-encoding') &&
+      !isChunkedOnly(head.headers.getJoined('transfer-encoding')!)
+    ) {
+      throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', 'unsupported transfer coding');
+    }
+    this.headReceived = true;
+    this.backend?.recordSuccess(performance.now() - this.conn!.sentAt);
+    if (this.bodyState === BODY_WAITING) {
+      // A final answer before the body was requested: the body is never sent (RFC 9110 §10.1.1), so
+      // the connection cannot be reused (the backend may still expect it).
+      this.clearContinueTimer();
+      this.bodyState = BODY_ABANDONED;
+    }
+    copyResponseHead(
+      head,
+      this.res,
+      head.versionMinor === 1 ? `1.1 ${this.route.via}` : `1.0 ${this.route.via}`,
+    );
+  }
+
+  onUpstreamBody(chunk: Buffer): void {
+    const res = this.res;
+    if (this.pending === null && !res.headersSent) {
+      this.pending = chunk;
+      return;
+    }
+    this.flushPending();
+    if (!res.write(chunk)) this.waitForClient();
+  }
+
+  onUpstreamReadDone(): void {
+    this.flushPending();
+  }
+
+  onUpstreamComplete(_trailers: HeaderList | null): boolean {
+    // Trailers of a chunked response have no way through the Response API yet; the body ends cleanly.
+    const pending = this.pending;
+    this.pending = null;
+    this.finish();
+    if (pending !== null) this.res.end(pending);
+    else this.res.end();
+    if (this.bodyState === BODY_STREAMING || this.bodyState === BODY_WAITING) {
+      this.detachBody();
+      this.bodyState = BODY_ABANDONED;
+    }
+    return this.bodyState === BODY_NONE || this.bodyState === BODY_DONE;
+  }
+
+  onUpstreamError(error: UpstreamError, responseStarted: boolean, reused: boolean): void {
+    this.conn = null;
+    const backend = this.releaseBackend();
+    if (this.done || backend === null) return;
+    const now = this.route.now();
+    if (this.headReceived) {
+      // Mid-body: the client must not take a truncated body for a complete one.
+      backend.recordFailure(now, error.message);
+      this.finish();
+      this.detachBody();
+      this.pending = null;
+      if (this.res.headersSent) this.res.destroy();
+      else sendError(this.res, error.code, error.message);
+      return;
+    }
+    // A pooled connection the backend closed just as we reused it is the pool's race, not a sick backend.
+    const stale = reused && !responseStarted && error.code === 'ERR_PROXY_RESET';
+    if (!stale) backend.recordFailure(now, error.message);
+    const neverSent = error.code === 'ERR_PROXY_CONNECT' || error.code === 'ERR_PROXY_CONNECT_TIMEOUT';
+    // A body that started streaming cannot be replayed; one not yet read (or none) can.
+    const replayable = this.bodyState === BODY_NONE || this.bodyState === BODY_WAITING;
+    const retry =
+      neverSent ||
+      (!responseStarted && error.code === 'ERR_PROXY_RESET' && replayable && IDEMPOTENT.has(this.req.method));
+    if (retry && !this.res.aborted) {
+      this.clearContinueTimer();
+      // A stale pooled connection does not use up an attempt on that backend.
+      if (stale && this.tried !== null) this.tried.pop();
+      this.tryNext(error);
+      return;
+    }
+    this.finish();
+    this.detachBody();
+    sendError(this.res, error.code, error.message);
+  }
+
+  /** The client went away: drop the upstream request (its connection cannot be reused). */
+  private abort(): void {
+    if (this.done) return;
+    this.finish();
+    this.detachBody();
+    const conn = this.conn;
+    this.conn = null;
+    conn?.destroy();
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.clearContinueTimer();
+    this.releaseBackend();
+  }
+
+  /** End the current attempt's claim on its backend (exactly once per attempt). */
+  private releaseBackend(): Backend | null {
+    const backend = this.backend;
+    if (backend !== null) {
+      backend.inFlight--;
+      this.backend = null;
+    }
+    return backend;
+  }
+
+  private flushPending(): void {
+    const pending = this.pending;
+    if (pending === null) return;
+    this.pending = null;
+    if (!this.res.write(pending)) this.waitForClient();
+  }
+
+  /** The client reads slower than the backend sends: stop reading upstream until it drains. */
+  private waitForClient(): void {
+    const conn = this.conn;
+    if (conn === null) return;
+    conn.pause();
+    this.resumeUpstream ??= () => this.conn?.resume();
+    this.res.onDrain(this.resumeUpstream);
+  }
+
+  private detachBody(): void {
+    const listeners = this.bodyListeners;
+    if (listeners === null) return;
+    this.bodyListeners = null;
+    const body = this.req.body!;
+    body.off('data', listeners.data);
+    body.off('end', listeners.end);
+    body.off('error', listeners.error);
+    // Let the engine drain and discard what is left (it bounds how much it accepts).
+    body.resume();
+  }
+
+  private clearContinueTimer(): void {
+    if (this.continueTimer !== null) {
+      clearTimeout(this.continueTimer);
+      this.continueTimer = null;
+    }
+  }
+}
+
+/** `Transfer-Encoding: chunked` (any case, optional whitespace) and nothing else. */
+function isChunkedOnly(value: string): boolean {
+  return value.trim().toLowerCase() === 'chunked';
+}
+
+/** The trailer section of the request's chunked body, re-serialised (the parser validated every field). */
+function trailerBlock(trailers: HeaderList | null): string {
+  if (trailers === null) return '';
+  let block = '';
+  for (let i = 0; i < trailers.length; i++) block += `${trailers.rawName(i)}: ${trailers.value(i)}\r\n`;
+  return block;
+}

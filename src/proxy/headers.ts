@@ -1,0 +1,122 @@
+/**
+ * Header rewriting in both directions (RFC 9110 §7.6): hop-by-hop fields and the ones named in
+ * `Connection` are dropped, framing is redone by each hop, `Via` and `X-Forwarded-*` are added.
+ * The upstream request head is built as one string so that it goes out in one write.
+ */
+import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
+
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1, plus the RFC 2616 §13.5.1 list proxies still honour:
+ * Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authenticate/-Authorization — credentials
+ * meant for this proxy are never leaked to a backend).
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Request fields the proxy writes itself (framing, Host, Expect, forwarding information). */
+const REQUEST_SKIP: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  'host',
+  'content-length',
+  'expect',
+  'via',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+
+/** Response fields the proxy writes itself (framing is the engine's, Via is merged). */
+const RESPONSE_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'via']);
+
+/** Lower-cased field names listed in the `Connection` fields of `headers` (RFC 9110 §7.6.1), or null. */
+export function connectionNamed(headers: HeaderList): string[] | null {
+  const value = headers.getJoined('connection');
+  if (value === undefined) return null;
+  const names: string[] = [];
+  for (const part of value.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') names.push(name);
+  }
+  return names.length > 0 ? names : null;
+}
+
+/** How the request body is framed upstream. */
+export type BodyFraming = 'none' | 'length' | 'chunked';
+
+/** Everything besides the request itself that shapes the upstream request head. */
+export interface RequestHeadOptions {
+  /** Value of the Host field to send. */
+  host: string;
+  /** Our Via pseudonym. */
+  via: string;
+  framing: BodyFraming;
+  /** Send `Expect: 100-continue` (the client asked for it). */
+  expectContinue: boolean;
+  /** Ask the backend to close after the response (keepalive = 0). */
+  close: boolean;
+}
+
+/** Serialise the request head sent upstream (HTTP/1.1, origin-form target). */
+export function buildRequestHead(req: Request, options: RequestHeadOptions): string {
+  const headers = req.headers;
+  const named = headers.has('connection') ? connectionNamed(headers) : null;
+  let head = `${req.method} ${req.target} HTTP/1.1\r\nHost: ${options.host}\r\n`;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers.name(i);
+    if (REQUEST_SKIP.has(name) || named?.includes(name)) continue;
+    head += `${headers.rawName(i)}: ${headers.value(i)}\r\n`;
+  }
+  const remote = req.connection.remoteAddress;
+  const forwardedFor = headers.getJoined('x-forwarded-for');
+  head += `X-Forwarded-For: ${forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`}\r\n`;
+  // The proxy only listens on plain HTTP; an X-Forwarded-Proto from the client is not trusted.
+  head += 'X-Forwarded-Proto: http\r\n';
+  const clientHost = headers.get('host');
+  if (clientHost !== undefined) head += `X-Forwarded-Host: ${clientHost}\r\n`;
+  // RFC 9110 §7.6.3: received-protocol is the version of the message as we received it.
+  const ours = `${req.versionMinor === 1 ? '1.1' : '1.0'} ${options.via}`;
+  const via = headers.getJoined('via');
+  head += `Via: ${via === undefined ? ours : `${via}, ${ours}`}\r\n`;
+  if (options.framing === 'length') head += `Content-Length: ${headers.get('content-length') ?? '0'}\r\n`;
+  else if (options.framing === 'chunked') {
+    head += 'Transfer-Encoding: chunked\r\n';
+    const trailer = headers.getJoined('trailer');
+    if (trailer !== undefined) head += `Trailer: ${trailer}\r\n`;
+  }
+  if (options.expectContinue) head += 'Expect: 100-continue\r\n';
+  if (options.close) head += 'Connection: close\r\n';
+  return head + '\r\n';
+}
+
+/**
+ * Copy a backend response's status and end-to-end fields onto the client response. `Content-Length` is
+ * kept when the backend framed by length (the engine then frames the same way; HEAD keeps the GET's
+ * length), `Via` gets our entry appended.
+ */
+export function copyResponseHead(head: ParsedHead, res: Response, viaEntry: string): void {
+  res.statusCode = head.status;
+  res.statusMessage = head.reason;
+  const headers = head.headers;
+  const named = headers.has('connection') ? connectionNamed(headers) : null;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers.name(i);
+    if (RESPONSE_SKIP.has(name) || named?.includes(name)) continue;
+    const value = headers.value(i);
+    const previous = res.getHeader(name);
+    if (previous === undefined) res.setHeader(headers.rawName(i), value);
+    else if (typeof previous === 'string') res.setHeader(headers.rawName(i), [previous, value]);
+    else res.setHeader(headers.rawName(i), [...(previous as readonly string[]), value]);
+  }
+  if (!head.chunked && head.contentLength >= 0) res.setHeader('Content-Length', head.contentLength);
+  const via = headers.getJoined('via');
+  res.setHeader('Via', via === undefined ? viaEntry : `${via}, ${viaEntry}`);
+}

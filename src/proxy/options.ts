@@ -1,0 +1,154 @@
+/**
+ * The `[proxy]` config table: routes, backends, balancers, timeouts, retries and health checks.
+ * Validated once at start-up; everything the request path needs (compiled regexes, parsed backend
+ * addresses) is produced here so that no request ever parses config.
+ */
+import { z } from 'zod';
+import { duration } from '../server/units.ts';
+
+/** Names accepted by `balancer`. */
+export const BALANCER_NAMES = [
+  'naive',
+  'first-alive',
+  'round-robin',
+  'least-connections',
+  'weighted-round-robin',
+  'two-choices',
+  'hash-url',
+  'hash-ip',
+] as const;
+
+/** One of {@link BALANCER_NAMES}. */
+export type BalancerName = (typeof BALANCER_NAMES)[number];
+
+/** A backend address after validation. */
+export interface BackendAddress {
+  /** The URL as written, normalised to `http://host:port`. */
+  url: string;
+  host: string;
+  port: number;
+  /** Relative share of the traffic for weighted balancers (1–1000). @default 1 */
+  weight: number;
+}
+
+// RFC 9110 §5.6.2 token: what a Via pseudonym must be so that it parses back out of a Via list.
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function parseBackendUrl(text: string): Omit<BackendAddress, 'weight'> | string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `expected a backend URL such as "http://127.0.0.1:3000", got "${text}"`;
+  }
+  if (url.protocol !== 'http:') return `only http:// backends are supported, got "${text}"`;
+  if (url.username || url.password) return `credentials in a backend URL are not supported: "${text}"`;
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    return `a backend URL has no path or query (the request path is forwarded as is), got "${text}"`;
+  }
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port ? Number(url.port) : 80;
+  return { url: `http://${url.host}`, host, port };
+}
+
+const backendSchema = z
+  .union([
+    z.string(),
+    z.strictObject({
+      /** Backend base URL, `http://host:port`. */
+      url: z.string(),
+      /** Relative share of the traffic for weighted balancers. @default 1 */
+      weight: z.number().int().min(1).max(1000).default(1),
+    }),
+  ])
+  .transform((value, ctx): BackendAddress => {
+    const text = typeof value === 'string' ? value : value.url;
+    const parsed = parseBackendUrl(text);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return { ...parsed, weight: typeof value === 'string' ? 1 : value.weight };
+  });
+
+const regexSchema = z.string().transform((source, ctx) => {
+  try {
+    return new RegExp(source);
+  } catch (error) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid regular expression "${source}": ${(error as Error).message}`,
+    });
+    return z.NEVER;
+  }
+});
+
+const healthSchema = z.strictObject({
+  /** Path requested on each backend; a 2xx or 3xx answer counts as healthy. @default "/health" */
+  path: z.string().startsWith('/').default('/health'),
+  /** Time between two checks of one backend. @default 5000 (5s) */
+  interval: duration().default(5000),
+  /** A check not answered within this time failed. @default 2000 (2s) */
+  timeout: duration().default(2000),
+  /** Consecutive successes that bring a down backend back up. @default 2 */
+  rise: z.number().int().min(1).default(2),
+  /** Consecutive failures that take an up backend down. @default 3 */
+  fall: z.number().int().min(1).default(3),
+});
+
+/** Active health check settings of a route. */
+export type HealthOptions = z.output<typeof healthSchema>;
+
+const routeSchema = z.strictObject({
+  /** Regular expressions tested against the request path (still percent-encoded); any match selects
+   * the route. Routes are tried in order and the first match wins. */
+  match: z.union([regexSchema.transform((r) => [r]), z.array(regexSchema).min(1)]),
+  /** Only requests for this host (case-insensitive, without port) match the route. @default any host */
+  host: z
+    .string()
+    .transform((h) => h.toLowerCase())
+    .optional(),
+  /** Backends of the route: URLs or `{ url, weight }` tables. */
+  backends: z.array(backendSchema).min(1),
+  /** How a backend is chosen for each request. @default "round-robin" */
+  balancer: z.enum(BALANCER_NAMES).default('round-robin'),
+  /** `Host` sent upstream: "pass" (the client's), "backend" (the backend's host:port) or a literal
+   * value. @default "pass" */
+  host_header: z.string().min(1).default('pass'),
+  /** Time allowed to open a connection to a backend. @default 2000 (2s) */
+  connect_timeout: duration().default(2000),
+  /** Time allowed for the response head once the request was sent (then 504), and between two reads
+   * of the response body (then the client connection is closed). @default 30000 (30s) */
+  response_timeout: duration().default(30_000),
+  /** Idle time after which a pooled keep-alive upstream connection is closed. @default 60000 (60s) */
+  idle_timeout: duration().default(60_000),
+  /** Backends tried for one request (the first try included) when connecting fails. @default 3 */
+  attempts: z.number().int().min(1).max(100).default(3),
+  /** Failures within `fail_window` that put a backend into cooldown (passive health). @default 3 */
+  max_fails: z.number().int().min(1).default(3),
+  /** Window in which failures are counted. @default 10000 (10s) */
+  fail_window: duration().default(10_000),
+  /** Time a failing backend is skipped before it is tried again. @default 10000 (10s) */
+  cooldown: duration().default(10_000),
+  /** Idle keep-alive connections kept per backend; 0 closes every upstream connection after its
+   * response. @default 32 */
+  keepalive: z.number().int().min(0).max(100_000).default(32),
+  /** Active health checks; off when absent. */
+  health: healthSchema.optional(),
+});
+
+/** One validated `[[proxy.routes]]` entry. */
+export type RouteOptions = z.output<typeof routeSchema>;
+
+/** Schema of the `[proxy]` table. */
+export const proxyOptionsSchema = z.strictObject({
+  /** Accepted for symmetry with other plugins; the plugin host acts on it. @default true */
+  enabled: z.boolean().optional(),
+  /** Pseudonym this server adds to `Via` (RFC 9110 §7.6.3) and looks for to detect loops. @default "tamarin" */
+  via: z.string().regex(TOKEN, "expected a token (letters, digits, !#$%&'*+.^_`|~-)").default('tamarin'),
+  /** Routes, tried in order. @default [] */
+  routes: z.array(routeSchema).default([]),
+});
+
+/** Validated `[proxy]` options. */
+export type ProxyOptions = z.output<typeof proxyOptionsSchema>;

@@ -1,0 +1,93 @@
+/**
+ * The reverse proxy plugin: requests whose path (and host) match a `[[proxy.routes]]` entry are forwarded
+ * to that route's backends; everything else falls through to the next content handler (static files).
+ *
+ * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[].
+ */
+import type { Request, Response } from '../http/types.ts';
+import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
+import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
+import { forward } from './forward.ts';
+import { HealthChecker } from './health.ts';
+import { isOwnListener } from './loop.ts';
+import { type ProxyOptions, proxyOptionsSchema } from './options.ts';
+import { compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
+
+/** One route and the state of its backends, as plain data for the admin API. */
+export interface RouteSnapshot {
+  route: number;
+  match: string[];
+  host: string | null;
+  backends: BackendSnapshot[];
+}
+
+/** Build the plugin instance of one worker. */
+export function createProxy(options: ProxyOptions, context: PluginContext): Plugin {
+  const logger = context.logger;
+  const onStateChange = (backend: Backend, from: BackendState, to: BackendState, reason: string) => {
+    const line = `backend ${backend.url} ${from} -> ${to}: ${reason}`;
+    if (to === 'up') logger.info(line);
+    else logger.warn(line);
+  };
+  const routes: ProxyRoute[] = options.routes.map((route, i) =>
+    compileRoute(route, i, options.via, onStateChange),
+  );
+  warnAboutSelf(routes, context);
+  const checkers: HealthChecker[] = [];
+  options.routes.forEach((route, i) => {
+    if (route.health === undefined) return;
+    const checker = new HealthChecker(routes[i]!.backends, route.health, options.via);
+    checker.start();
+    checkers.push(checker);
+  });
+
+  const snapshot = (): RouteSnapshot[] =>
+    routes.map((route) => ({
+      route: route.index,
+      match: [...route.patterns],
+      host: route.host ?? null,
+      backends: route.backends.map((backend) => backend.snapshot(route.now())),
+    }));
+
+  return {
+    name: 'proxy',
+    handle(req: Request, res: Response): boolean {
+      const route = matchRoute(routes, req.host, req.path);
+      if (route === undefined) return false;
+      forward(req, res, route);
+      return true;
+    },
+    control(command: string): RouteSnapshot[] {
+      if (command === 'backends') return snapshot();
+      throw new Error(`proxy: unknown control command "${command}" (known: backends)`);
+    },
+    close(): void {
+      for (const checker of checkers) checker.stop();
+      for (const route of routes) for (const pool of route.pools) pool.close();
+    },
+  };
+}
+
+/** The seed's "Monkey as its own backend" case: warn once at start instead of looping at run time. */
+function warnAboutSelf(routes: readonly ProxyRoute[], context: PluginContext): void {
+  const server = context.config.server as { host?: unknown; port?: unknown } | undefined;
+  const host = typeof server?.host === 'string' ? server.host : '127.0.0.1';
+  const port = typeof server?.port === 'number' ? server.port : 0;
+  for (const route of routes) {
+    for (const backend of route.backends) {
+      if (isOwnListener(backend.host, backend.port, host, port)) {
+        context.logger.warn(
+          `route ${route.index} (${route.patterns.join(', ')}): backend ${backend.url} is this server's own ` +
+            'listener; such requests will be answered 508 (loop detected)',
+        );
+      }
+    }
+  }
+}
+
+/** The proxy plugin definition (registered as `proxy`). */
+export const proxyPlugin = definePlugin({
+  name: 'proxy',
+  options: proxyOptionsSchema,
+  create: createProxy,
+});

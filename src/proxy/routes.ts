@@ -1,0 +1,83 @@
+/**
+ * Routes compiled once at start-up: regexes, backends with their pools and a balancer per route. A
+ * request is matched by host (when the route names one) and path; the first matching route wins.
+ */
+
+import { Backend, type StateListener } from './backend.ts';
+import type { BackendPool, Balancer } from './balancer.ts';
+import { createBalancer } from './balancers/index.ts';
+import type { RouteOptions } from './options.ts';
+import { UPSTREAM_LIMITS, UpstreamPool } from './upstream-pool.ts';
+
+/** How the upstream `Host` field is chosen. */
+export type HostHeaderMode = { kind: 'pass' } | { kind: 'backend' } | { kind: 'literal'; value: string };
+
+/** A compiled route: everything `forward` needs, precomputed. */
+export interface ProxyRoute extends BackendPool {
+  readonly index: number;
+  /** The route's regexes as written, for the admin API. */
+  readonly patterns: readonly string[];
+  readonly matchers: readonly RegExp[];
+  readonly host: string | undefined;
+  readonly balancer: Balancer;
+  /** Connection pools, indexed by `Backend.index`. */
+  readonly pools: readonly UpstreamPool[];
+  readonly hostHeader: HostHeaderMode;
+  readonly attempts: number;
+  /** Our pseudonym for `Via`. */
+  readonly via: string;
+  /** `Connection: close` upstream when no connection is kept. */
+  readonly closeUpstream: boolean;
+}
+
+/** Build a route from validated options. */
+export function compileRoute(
+  options: RouteOptions,
+  index: number,
+  via: string,
+  listener: StateListener | null,
+  now: () => number = Date.now,
+): ProxyRoute {
+  const policy = { maxFails: options.max_fails, failWindow: options.fail_window, cooldown: options.cooldown };
+  const backends = options.backends.map((address, i) => new Backend(address, i, policy, listener));
+  const settings = {
+    connectTimeout: options.connect_timeout,
+    responseTimeout: options.response_timeout,
+    idleTimeout: options.idle_timeout,
+    keepalive: options.keepalive,
+    limits: UPSTREAM_LIMITS,
+  };
+  const mode = options.host_header;
+  return {
+    index,
+    patterns: options.match.map((r) => r.source),
+    matchers: options.match,
+    host: options.host,
+    backends,
+    now,
+    balancer: createBalancer(options.balancer),
+    pools: backends.map((backend) => new UpstreamPool(backend, settings)),
+    hostHeader:
+      mode === 'pass'
+        ? { kind: 'pass' }
+        : mode === 'backend'
+          ? { kind: 'backend' }
+          : { kind: 'literal', value: mode },
+    attempts: options.attempts,
+    via,
+    closeUpstream: options.keepalive === 0,
+  };
+}
+
+/** The first route matching `host` and `path`, or undefined (the request falls through to static files). */
+export function matchRoute(
+  routes: readonly ProxyRoute[],
+  host: string,
+  path: string,
+): ProxyRoute | undefined {
+  for (const route of routes) {
+    if (route.host !== undefined && route.host !== host) continue;
+    for (const regex of route.matchers) if (regex.test(path)) return route;
+  }
+  return undefined;
+}

@@ -1,0 +1,239 @@
+/**
+ * One keep-alive connection to a backend, with our own strict parser in response mode (the same code that
+ * parses requests, so response framing is judged by the same rules: RFC 9112 §6.3; ambiguous framing,
+ * oversized heads and non-HTTP bytes are errors, never guessed at). One request at a time; a connection
+ * that errored, timed out or received a byte nobody asked for is destroyed, never reused.
+ */
+import { connect, type Socket } from 'node:net';
+import { HttpParser } from '../http/parser.ts';
+import type { HeaderList, HttpLimits, ParsedHead, ParserHandler } from '../http/types.ts';
+import type { Backend } from './backend.ts';
+import { UpstreamError } from './errors.ts';
+
+/** The exchange currently using a connection. Callbacks run synchronously from socket events. */
+export interface UpstreamUser {
+  /** A new connection is ready (pooled connections are handed over by `acquire` directly). */
+  onUpstreamConnect(conn: UpstreamConnection): void;
+  onUpstreamHead(head: ParsedHead): void;
+  onUpstreamBody(chunk: Buffer): void;
+  /** The response ended; return whether the request was fully sent (the connection may be reused). */
+  onUpstreamComplete(trailers: HeaderList | null): boolean;
+  /** Called once, after which the connection is gone. `responseStarted`: some response byte arrived. */
+  onUpstreamError(error: UpstreamError, responseStarted: boolean, reused: boolean): void;
+  /** The socket's write buffer drained (request body backpressure). */
+  onUpstreamDrain(): void;
+  /** A read was fully processed (flush anything held back to coalesce writes). */
+  onUpstreamReadDone(): void;
+}
+
+/** Where a connection returns to, and its timeouts. */
+export interface ConnectionOwner {
+  readonly backend: Backend;
+  readonly connectTimeout: number;
+  readonly responseTimeout: number;
+  readonly idleTimeout: number;
+  readonly limits: HttpLimits;
+  /** The response ended cleanly and the connection can take another request. */
+  release(conn: UpstreamConnection): void;
+  /** The connection closed (remove it from the idle list). */
+  closed(conn: UpstreamConnection): void;
+}
+
+const PHASE_CONNECTING = 0;
+const PHASE_ACTIVE = 1;
+const PHASE_IDLE = 2;
+const PHASE_DEAD = 3;
+
+export class UpstreamConnection implements ParserHandler {
+  readonly owner: ConnectionOwner;
+  readonly socket: Socket;
+  /** Requests sent on this connection; > 1 means it came from the pool. */
+  requests = 0;
+  /** `performance.now()` when the current request was written. */
+  sentAt = 0;
+  private user: UpstreamUser | null;
+  private readonly parser: HttpParser;
+  private phase = PHASE_CONNECTING;
+  private responseStarted = false;
+  private keepAlive = false;
+  private releaseAfterRead = false;
+  private interim = false;
+  private connected = false;
+
+  constructor(owner: ConnectionOwner, user: UpstreamUser) {
+    this.owner = owner;
+    this.user = user;
+    this.parser = new HttpParser('response', owner.limits, this);
+    const socket = connect({ host: owner.backend.host, port: owner.backend.port, noDelay: true });
+    this.socket = socket;
+    socket.setTimeout(owner.connectTimeout);
+    socket.on('connect', () => this.onConnect());
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (error: NodeJS.ErrnoException) => this.onSocketError(error));
+    socket.on('timeout', () => this.onTimeout());
+    socket.on('drain', () => this.user?.onUpstreamDrain());
+    socket.on('close', () => this.onClose());
+  }
+
+  /** Whether the connection can still be handed out. */
+  get usable(): boolean {
+    return this.phase === PHASE_IDLE && !this.socket.destroyed;
+  }
+
+  /** Hand a pooled connection to a new exchange. */
+  attach(user: UpstreamUser): void {
+    this.user = user;
+    this.phase = PHASE_ACTIVE;
+  }
+
+  /** Write a request head (and the start of its body, if given) for a response to `method`. */
+  send(method: string, head: string): void {
+    this.requests++;
+    this.responseStarted = false;
+    this.keepAlive = false;
+    this.parser.expectResponseTo(method);
+    this.socket.setTimeout(this.owner.responseTimeout);
+    this.sentAt = performance.now();
+    this.socket.write(head, 'latin1');
+  }
+
+  /** Write request body bytes; false when the socket buffer is full (wait for `onUpstreamDrain`). */
+  write(chunk: Buffer | string): boolean {
+    return typeof chunk === 'string' ? this.socket.write(chunk, 'latin1') : this.socket.write(chunk);
+  }
+
+  /** Stop reading (the client is slower than the backend). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Close for good: never reused. The user (if any) is detached without a callback. */
+  destroy(): void {
+    this.user = null;
+    this.phase = PHASE_DEAD;
+    this.socket.destroy();
+  }
+
+  /** Put a connection that finished its response into the idle state. */
+  idle(): void {
+    this.user = null;
+    this.phase = PHASE_IDLE;
+    this.socket.setTimeout(this.owner.idleTimeout);
+  }
+
+  onHead(head: ParsedHead): void {
+    const user = this.user;
+    if (user === null) throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', 'response bytes nobody asked for');
+    this.interim = head.status < 200;
+    if (!this.interim) this.keepAlive = head.keepAlive;
+    user.onUpstreamHead(head);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.user?.onUpstreamBody(chunk);
+  }
+
+  onMessageComplete(trailers: HeaderList | null): void {
+    const user = this.user;
+    if (user === null) return;
+    // Interim 1xx responses complete too; the final one follows for the same request.
+    if (this.interim) {
+      this.interim = false;
+      return;
+    }
+    this.user = null;
+    const sent = user.onUpstreamComplete(trailers);
+    if (sent && this.keepAlive && this.phase === PHASE_ACTIVE) this.releaseAfterRead = true;
+    else this.destroy();
+  }
+
+  private onConnect(): void {
+    this.phase = PHASE_ACTIVE;
+    this.connected = true;
+    this.owner.backend.openConnections++;
+    this.user?.onUpstreamConnect(this);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.phase !== PHASE_ACTIVE) {
+      // Bytes on an idle connection answer nothing we sent: the stream is out of sync.
+      this.destroy();
+      return;
+    }
+    this.responseStarted = true;
+    try {
+      this.parser.execute(chunk);
+    } catch (error) {
+      this.fail(asUpstreamError(error, 'ERR_PROXY_BAD_RESPONSE'));
+      return;
+    }
+    if (this.releaseAfterRead) {
+      // Released only after the whole read was parsed: trailing bytes would have made it fail above.
+      this.releaseAfterRead = false;
+      this.owner.release(this);
+    } else this.user?.onUpstreamReadDone();
+  }
+
+  private onEnd(): void {
+    if (this.phase !== PHASE_ACTIVE || this.user === null) {
+      this.destroy();
+      return;
+    }
+    try {
+      // Completes a close-delimited body; throws when the response was cut short.
+      this.parser.finish();
+    } catch (error) {
+      this.fail(asUpstreamError(error, 'ERR_PROXY_RESET'));
+      return;
+    }
+    if (this.user !== null) {
+      this.fail(new UpstreamError('ERR_PROXY_RESET', 'backend closed the connection before answering'));
+    }
+  }
+
+  private onSocketError(error: NodeJS.ErrnoException): void {
+    if (this.phase === PHASE_CONNECTING) {
+      this.fail(
+        new UpstreamError('ERR_PROXY_CONNECT', `connect to ${this.owner.backend.url}: ${error.code}`),
+      );
+    } else this.fail(new UpstreamError('ERR_PROXY_RESET', `${this.owner.backend.url}: ${error.code}`));
+  }
+
+  private onTimeout(): void {
+    if (this.phase === PHASE_CONNECTING) {
+      this.fail(
+        new UpstreamError('ERR_PROXY_CONNECT_TIMEOUT', `connect to ${this.owner.backend.url} timed out`),
+      );
+    } else if (this.phase === PHASE_ACTIVE) {
+      this.fail(new UpstreamError('ERR_PROXY_TIMEOUT', `${this.owner.backend.url} did not answer in time`));
+    } else this.destroy();
+  }
+
+  private onClose(): void {
+    if (this.user !== null) {
+      this.fail(new UpstreamError('ERR_PROXY_RESET', `${this.owner.backend.url} closed the connection`));
+    }
+    if (this.connected) this.owner.backend.openConnections--;
+    this.phase = PHASE_DEAD;
+    this.owner.closed(this);
+  }
+
+  private fail(error: UpstreamError): void {
+    const user = this.user;
+    const reused = this.requests > 1;
+    const started = this.responseStarted;
+    this.destroy();
+    user?.onUpstreamError(error, started, reused);
+  }
+}
+
+function asUpstreamError(error: unknown, fallback: UpstreamError['code']): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new UpstreamError(fallback, message);
+}
