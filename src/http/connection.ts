@@ -1,0 +1,586 @@
+/**
+ * One client connection: a request parser, the queue of pipelined responses, the request body being
+ * received, timeouts and backpressure. All state lives in plain fields of one object per connection; the
+ * per-request cost is a Request, a Response and the head bytes.
+ */
+import type * as net from 'node:net';
+import { type BodySource, RequestBody } from './body.ts';
+import type { EngineContext } from './engine.ts';
+import { EMPTY_HEADERS } from './headers.ts';
+import { HttpParseError } from './parse-error.ts';
+import { HttpParser } from './parser.ts';
+import { HttpRequest } from './request.ts';
+import { HttpResponse, type ResponseSink } from './response.ts';
+import type { ConnectionInfo, HeaderList, ParsedHead, ParserHandler } from './types.ts';
+
+const TIMER_NONE = 0;
+/** Keep-alive idle: close silently. */
+const TIMER_IDLE = 1;
+/** A head is partly received (slowloris): 408 and close. */
+const TIMER_HEADER = 2;
+/** A body is partly received and the client went quiet: 408 (or destroy) and close. */
+const TIMER_BODY = 3;
+/** We ended our side and wait for the client's FIN: destroy. */
+const TIMER_LINGER = 4;
+
+/** Reasons the socket is paused; reading resumes when none is left. */
+const PAUSE_WRITE = 1;
+const PAUSE_BODY = 2;
+const PAUSE_PIPELINE = 4;
+
+/** Pipelined requests dispatched but unanswered before reading stops. */
+const MAX_PIPELINE = 32;
+/** Unread request body a finished keep-alive response may still swallow before closing instead. */
+export const DISCARD_LIMIT = 64 * 1024;
+/** How long a closing connection waits for the client's FIN (lingering close, RFC 9112 §9.6). */
+const LINGER_MS = 2000;
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/** Stands in for the head of a request that never completed (timeouts, parse errors). */
+const SYNTHETIC_HEAD: ParsedHead = {
+  method: 'GET',
+  target: '/',
+  status: 0,
+  reason: '',
+  versionMinor: 1,
+  headers: EMPTY_HEADERS,
+  contentLength: -1,
+  chunked: false,
+  keepAlive: false,
+  expectContinue: false,
+  upgrade: false,
+};
+
+export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, BodySource {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  requestCount = 0;
+
+  readonly socket: net.Socket;
+  private readonly engine: EngineContext;
+  private readonly parser: HttpParser;
+  /** Pipeline queue: `first` is the response being written, later ones buffer their bytes. */
+  private first: HttpResponse | null = null;
+  private last: HttpResponse | null = null;
+  private queued = 0;
+  /** The message being parsed (head seen, not complete), its response and body. */
+  private current: HttpRequest | null = null;
+  private currentRes: HttpResponse | null = null;
+  private currentBody: RequestBody | null = null;
+  /** Set while the current request is owed a `100 Continue`. */
+  private continueRes: HttpResponse | null = null;
+  private discardStart = 0;
+  private timer = TIMER_NONE;
+  private deadline = 0;
+  private writeStalledSince = 0;
+  private paused = 0;
+  /** New requests are dispatched; false after a closing request, an error, drain or the client's FIN. */
+  private acceptRequests = true;
+  /** Bytes go to the parser; false after an error, an upgrade or once we end: the rest is discarded. */
+  private parsing = true;
+  private inExecute = false;
+  private peerEnded = false;
+  private ending = false;
+  closed = false;
+
+  constructor(engine: EngineContext, socket: net.Socket, id: number) {
+    this.id = id;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
+    this.socket = socket;
+    this.engine = engine;
+    this.parser = new HttpParser('request', engine.options.limits, this);
+  }
+
+  /** Attach the socket listeners and arm the first timeout. */
+  start(): void {
+    const socket = this.socket;
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('drain', this.onSocketDrain);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    // A fresh connection that never sends anything is closed like an idle keep-alive one.
+    const t = this.engine.options.timeouts;
+    const idle = t.keepAliveTimeout > 0 ? t.keepAliveTimeout : t.headerTimeout;
+    if (idle > 0) this.arm(TIMER_IDLE, Date.now() + idle);
+  }
+
+  /** True when nothing is in flight: no response queued, no message partly received. */
+  get idle(): boolean {
+    return this.first === null && this.current === null && this.parser.idle;
+  }
+
+  // ---- socket events ----
+
+  private readonly onData = (buf: Buffer): void => {
+    if (!this.parsing) return; // closing, upgraded or after an error: discard
+    this.inExecute = true;
+    try {
+      const used = this.parser.execute(buf);
+      // Fewer bytes consumed only after an upgrade head; what follows is not HTTP/1.1 we speak.
+      if (used < buf.length) this.parsing = false;
+    } catch (err) {
+      this.inExecute = false;
+      this.parseFailed(err);
+      return;
+    }
+    this.inExecute = false;
+    if (!this.ending && !this.closed) this.rearm(Date.now());
+  };
+
+  private readonly onEnd = (): void => {
+    this.peerEnded = true;
+    if (this.ending || this.closed) {
+      this.socket.destroy();
+      return;
+    }
+    this.acceptRequests = false;
+    if (this.parsing) {
+      this.parsing = false;
+      try {
+        this.parser.finish();
+      } catch {
+        // A truncated message from a client that is leaving: nobody to tell.
+      }
+    }
+    this.abortBody();
+    if (this.first === null) this.endSocket();
+  };
+
+  private readonly onSocketDrain = (): void => {
+    this.writeStalledSince = 0;
+    if ((this.paused & PAUSE_WRITE) !== 0) this.unpause(PAUSE_WRITE);
+    const res = this.first;
+    if (res !== null && res.drainCallbacks !== null) this.runDrain(res);
+  };
+
+  private readonly onError = (): void => {
+    // ECONNRESET, EPIPE, …: 'close' follows and does the cleanup.
+  };
+
+  private readonly onClose = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    this.timer = TIMER_NONE;
+    this.abortBody();
+    const hooks = this.engine.hooks;
+    let res = this.first;
+    this.first = this.last = null;
+    this.queued = 0;
+    while (res !== null) {
+      res.aborted = true;
+      const callbacks = res.abortCallbacks;
+      res.abortCallbacks = null;
+      if (callbacks !== null) for (const cb of callbacks) this.safeCall(cb, res);
+      if (!res.internal && hooks.onResponseDone !== undefined) this.safeHook(res);
+      res = res.next;
+    }
+    this.engine.removeConnection(this);
+    if (hooks.onClose !== undefined) {
+      try {
+        hooks.onClose(this);
+      } catch (err) {
+        this.engine.reportError(err, null);
+      }
+    }
+  };
+
+  // ---- parser callbacks ----
+
+  onHead(head: ParsedHead): void {
+    this.timer = TIMER_NONE; // the header timeout ran for this head; the next one starts its own
+    if (!this.acceptRequests) {
+      // Bytes after a closing request: parsed only to keep framing, never answered.
+      this.current = null;
+      this.currentBody = null;
+      this.currentRes = null;
+      return;
+    }
+    const engine = this.engine;
+    const count = ++this.requestCount;
+    const keepAlive =
+      head.keepAlive && !head.upgrade && count < engine.options.maxRequestsPerConnection && !engine.draining;
+    if (!keepAlive) this.acceptRequests = false;
+    let body: RequestBody | null = null;
+    if (!head.upgrade && (head.chunked || head.contentLength > 0)) {
+      body = new RequestBody(this, head.chunked ? -1 : head.contentLength);
+    }
+    const req = new HttpRequest(head, body, keepAlive, this, performance.now());
+    const res = new HttpResponse(this, req);
+    this.current = req;
+    this.currentRes = res;
+    this.currentBody = body;
+    this.continueRes = body !== null && head.expectContinue ? res : null;
+    if (head.upgrade) {
+      // We do not switch protocols (RFC 9110 §7.8 lets a server ignore Upgrade); the bytes after this head
+      // belong to the other protocol, so parsing stops and the connection closes after the answer.
+      this.parsing = false;
+      this.current = null;
+    }
+    if (this.last === null) this.first = this.last = res;
+    else this.last = this.last.next = res;
+    if (++this.queued > MAX_PIPELINE) this.pause(PAUSE_PIPELINE);
+    this.dispatch(req, res);
+  }
+
+  onBody(chunk: Buffer): void {
+    const body = this.currentBody;
+    if (body === null) return;
+    if (!body.deliver(chunk)) this.pause(PAUSE_BODY);
+    if (body.discarding && body.received - this.discardStart > DISCARD_LIMIT) {
+      // The handler answered without reading a large body: closing is cheaper than swallowing it.
+      this.endSocket();
+    }
+  }
+
+  onMessageComplete(trailers: HeaderList | null): void {
+    const req = this.current;
+    const body = this.currentBody;
+    this.current = null;
+    this.currentRes = null;
+    this.currentBody = null;
+    this.continueRes = null;
+    if (body !== null && req !== null) {
+      req.trailers = trailers;
+      body.finish();
+      if ((this.paused & PAUSE_BODY) !== 0) this.unpause(PAUSE_BODY);
+    }
+  }
+
+  // ---- dispatch and errors ----
+
+  private dispatch(req: HttpRequest, res: HttpResponse): void {
+    try {
+      const result = this.engine.hooks.onRequest(req, res) as unknown;
+      if (result !== undefined && typeof (result as Promise<unknown>).then === 'function') {
+        (result as Promise<unknown>).then(undefined, (err: unknown) => this.handlerFailed(res, err));
+      }
+    } catch (err) {
+      this.handlerFailed(res, err);
+    }
+  }
+
+  /** A handler threw: 500 when nothing was sent yet, else the connection cannot be trusted and goes. */
+  handlerFailed(res: HttpResponse, err: unknown): void {
+    this.engine.reportError(err, res.req);
+    if (this.closed || res.ended || res.locked) return;
+    if (!res.replaceWithError(500, 'Internal Server Error\n')) this.socket.destroy();
+  }
+
+  private parseFailed(err: unknown): void {
+    this.parsing = false;
+    const wasAccepting = this.acceptRequests;
+    this.acceptRequests = false;
+    let status = 400;
+    let message = 'Bad Request';
+    if (err instanceof HttpParseError) {
+      status = err.status;
+      message = err.message;
+    } else {
+      this.engine.reportError(err, this.current);
+    }
+    const text = status + ' ' + message + '\n';
+    const res = this.currentRes;
+    const body = this.currentBody;
+    this.current = null;
+    this.currentRes = null;
+    this.currentBody = null;
+    this.continueRes = null;
+    if (body !== null) body.abort(err instanceof Error ? err : undefined);
+    if (res !== null && !res.ended) {
+      // The error is in the body of a request already dispatched: answer in the handler's place if it
+      // has not started, else let its response finish and close.
+      if (!res.replaceWithError(status, text)) res.keepAlive = false;
+    } else if (wasAccepting) {
+      this.answerInternally(status, text);
+    } else if (this.first === null) {
+      this.endSocket();
+    }
+  }
+
+  /** Queue an engine-made error response (in pipeline order) and close after it. */
+  private answerInternally(status: number, text: string): void {
+    this.acceptRequests = false;
+    const req = new HttpRequest(SYNTHETIC_HEAD, null, false, this, performance.now());
+    const res = new HttpResponse(this, req);
+    res.internal = true;
+    if (this.last === null) this.first = this.last = res;
+    else this.last = this.last.next = res;
+    this.queued++;
+    res.replaceWithError(status, text);
+  }
+
+  // ---- timeouts (driven by the engine's sweep) ----
+
+  private arm(kind: number, deadline: number): void {
+    this.timer = kind;
+    this.deadline = deadline;
+  }
+
+  /** Pick the timeout that applies now that the parser and the queue moved. */
+  private rearm(now: number): void {
+    const t = this.engine.options.timeouts;
+    if (this.parser.inHead) {
+      if (this.timer !== TIMER_HEADER) {
+        if (t.headerTimeout > 0) this.arm(TIMER_HEADER, now + t.headerTimeout);
+        else this.timer = TIMER_NONE;
+      }
+    } else if (this.currentBody !== null) {
+      if (t.bodyTimeout > 0) this.arm(TIMER_BODY, now + t.bodyTimeout);
+      else this.timer = TIMER_NONE;
+    } else if (this.first === null) {
+      if (t.keepAliveTimeout > 0) this.arm(TIMER_IDLE, now + t.keepAliveTimeout);
+      else this.timer = TIMER_NONE;
+    } else {
+      this.timer = TIMER_NONE; // a handler is working: its time is its own
+    }
+  }
+
+  /** Called by the engine's sweep; one comparison for connections whose deadline has not come. */
+  sweep(now: number): void {
+    if (this.writeStalledSince !== 0) {
+      const limit = this.engine.options.timeouts.bodyTimeout;
+      // A client that stopped reading its response holds our memory: treat it like a stalled body.
+      if (limit > 0 && now - this.writeStalledSince > limit) {
+        this.socket.destroy();
+        return;
+      }
+    }
+    if (this.timer === TIMER_NONE || now < this.deadline) return;
+    switch (this.timer) {
+      case TIMER_IDLE:
+        this.timer = TIMER_NONE;
+        this.endSocket();
+        break;
+      case TIMER_HEADER:
+        this.timer = TIMER_NONE;
+        this.parsing = false;
+        if (this.acceptRequests) this.answerInternally(408, '408 Request header timeout\n');
+        else if (this.first === null) this.endSocket();
+        break;
+      case TIMER_BODY: {
+        if ((this.paused & PAUSE_BODY) !== 0) {
+          // The handler is not reading: the client is not the one being slow.
+          this.deadline = now + this.engine.options.timeouts.bodyTimeout;
+          break;
+        }
+        this.timer = TIMER_NONE;
+        this.parsing = false;
+        this.acceptRequests = false;
+        const res = this.currentRes;
+        this.abortBody();
+        if (res !== null && !res.ended) {
+          if (!res.replaceWithError(408, '408 Request body timeout\n')) this.socket.destroy();
+        } else if (this.first === null) this.endSocket();
+        break;
+      }
+      case TIMER_LINGER:
+        this.socket.destroy();
+        break;
+    }
+  }
+
+  // ---- ResponseSink ----
+
+  prepareHead(res: HttpResponse): void {
+    if (this.engine.draining || this.peerEnded) res.keepAlive = false;
+    const body = res.req.body as RequestBody | null;
+    if (res.keepAlive && body !== null && !body.complete && body.untouched) {
+      // The handler answers without reading the body. Keeping the connection means swallowing the rest;
+      // only worth it for a small known remainder. A client waiting for 100 Continue may never send it.
+      if (this.continueRes === res || body.expected < 0 || body.remaining > DISCARD_LIMIT)
+        res.keepAlive = false;
+    }
+    if (!res.keepAlive) this.acceptRequests = false;
+  }
+
+  output(res: HttpResponse, a: Buffer, b: Buffer | null, c: Buffer | null): boolean {
+    if (this.closed) return true;
+    if (res !== this.first) {
+      // An earlier response is unfinished: hold these bytes (RFC 9112 §9.3.2, responses in request order).
+      const pending = (res.pending ??= []);
+      pending.push(a);
+      res.pendingBytes += a.length;
+      if (b !== null) {
+        pending.push(b);
+        res.pendingBytes += b.length;
+      }
+      if (c !== null) {
+        pending.push(c);
+        res.pendingBytes += c.length;
+      }
+      return res.pendingBytes < this.socket.writableHighWaterMark;
+    }
+    const socket = this.socket;
+    if (b === null) {
+      if (a.length > 0) socket.write(a);
+    } else {
+      socket.cork();
+      socket.write(a);
+      socket.write(b);
+      if (c !== null) socket.write(c);
+      socket.uncork();
+    }
+    if (socket.writableNeedDrain) {
+      if ((this.paused & PAUSE_WRITE) === 0) {
+        this.writeStalledSince = Date.now();
+        this.pause(PAUSE_WRITE);
+      }
+      return false;
+    }
+    return true;
+  }
+
+  ended(res: HttpResponse): void {
+    if (res === this.first) this.complete(res);
+  }
+
+  /** `res` (at the front of the queue) has all its bytes on the socket: finish it and move on. */
+  private complete(res: HttpResponse): void {
+    for (;;) {
+      res.finished = true;
+      this.first = res.next;
+      if (this.first === null) this.last = null;
+      this.queued--;
+      if (!res.internal && this.engine.hooks.onResponseDone !== undefined) this.safeHook(res);
+      if (this.closed) return;
+      const body = res.req.body as RequestBody | null;
+      if (body !== null && body === this.currentBody && res.keepAlive) {
+        // Answered before the body was read: drop the rest of it as it arrives (bounded by onBody).
+        body.discarding = true;
+        this.discardStart = body.received;
+        if ((this.paused & PAUSE_BODY) !== 0) this.unpause(PAUSE_BODY);
+      }
+      if (!res.keepAlive) {
+        this.endSocket();
+        return;
+      }
+      if ((this.paused & PAUSE_PIPELINE) !== 0 && this.queued <= MAX_PIPELINE) this.unpause(PAUSE_PIPELINE);
+      const next = this.first;
+      if (next === null) {
+        if (!this.acceptRequests && this.current === null) this.endSocket();
+        else if (!this.inExecute && this.current === null && !this.parser.inHead) this.rearm(Date.now());
+        return;
+      }
+      const pending = next.pending;
+      if (pending !== null) {
+        next.pending = null;
+        next.pendingBytes = 0;
+        const socket = this.socket;
+        socket.cork();
+        for (const buf of pending) socket.write(buf);
+        socket.uncork();
+        if (socket.writableNeedDrain && (this.paused & PAUSE_WRITE) === 0) {
+          this.writeStalledSince = Date.now();
+          this.pause(PAUSE_WRITE);
+        }
+      }
+      if (!next.ended) {
+        if (next.drainCallbacks !== null && !this.socket.writableNeedDrain) this.runDrain(next);
+        return;
+      }
+      res = next;
+    }
+  }
+
+  wantDrain(res: HttpResponse): void {
+    if (res === this.first && !this.socket.writableNeedDrain) {
+      process.nextTick(() => {
+        if (res === this.first && res.drainCallbacks !== null && !this.socket.writableNeedDrain) {
+          this.runDrain(res);
+        }
+      });
+    }
+  }
+
+  destroyResponse(_res: HttpResponse): void {
+    this.socket.destroy();
+  }
+
+  // ---- BodySource ----
+
+  bodyWanted(body: RequestBody): void {
+    const res = this.continueRes;
+    if (res !== null && body === this.currentBody) {
+      this.continueRes = null;
+      // RFC 9110 §10.1.1: the client waits for this before sending the body; only before the final answer.
+      if (!res.headersSent) this.output(res, CONTINUE, null, null);
+    }
+    if ((this.paused & PAUSE_BODY) !== 0) this.unpause(PAUSE_BODY);
+  }
+
+  // ---- helpers ----
+
+  /** Graceful stop requested by the engine: close now if idle, else after the responses in flight. */
+  drain(): void {
+    this.acceptRequests = false;
+    if (this.first === null && this.current === null) this.endSocket();
+  }
+
+  /** End our side (after queued bytes), discard what still arrives, destroy after the linger time. */
+  endSocket(): void {
+    if (this.ending || this.closed) return;
+    this.ending = true;
+    this.acceptRequests = false;
+    this.parsing = false;
+    this.abortBody();
+    this.paused = 0;
+    if (this.peerEnded) {
+      this.socket.end();
+      this.socket.destroySoon();
+      return;
+    }
+    this.socket.end();
+    this.socket.resume();
+    this.arm(TIMER_LINGER, Date.now() + LINGER_MS);
+  }
+
+  private abortBody(): void {
+    const body = this.currentBody;
+    if (body !== null) {
+      this.currentBody = null;
+      this.current = null;
+      this.currentRes = null;
+      this.continueRes = null;
+      if (!body.complete) body.abort();
+    }
+  }
+
+  private pause(reason: number): void {
+    if (this.paused === 0) this.socket.pause();
+    this.paused |= reason;
+  }
+
+  private unpause(reason: number): void {
+    this.paused &= ~reason;
+    if (this.paused === 0 && !this.closed) this.socket.resume();
+  }
+
+  private runDrain(res: HttpResponse): void {
+    const callbacks = res.drainCallbacks;
+    res.drainCallbacks = null;
+    if (callbacks !== null) for (const cb of callbacks) this.safeCall(cb, res);
+  }
+
+  private safeCall(cb: () => void, res: HttpResponse): void {
+    try {
+      cb();
+    } catch (err) {
+      this.handlerFailed(res, err);
+    }
+  }
+
+  private safeHook(res: HttpResponse): void {
+    try {
+      this.engine.hooks.onResponseDone!(res.req, res);
+    } catch (err) {
+      this.engine.reportError(err, res.req);
+    }
+  }
+}

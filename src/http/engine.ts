@@ -1,0 +1,219 @@
+/**
+ * The HTTP/1.1 engine: takes accepted sockets from the server layer and runs one `Connection` per socket.
+ * It owns what connections share: options, hooks, the connection set, one timer that sweeps every
+ * connection's deadline (instead of a timer per request), and graceful drain.
+ */
+import type * as net from 'node:net';
+import { Connection } from './connection.ts';
+import type { ConnectionInfo, HttpLimits, HttpTimeouts, Request, Response } from './types.ts';
+
+/** Engine configuration; every field is required (spread the defaults in). */
+export interface EngineOptions {
+  limits: HttpLimits;
+  timeouts: HttpTimeouts;
+  /** Open connections beyond this get `503` and are closed at once. @default 10000 */
+  maxConnections: number;
+  /** Requests per connection; the last one is answered with `Connection: close`. @default 1000 */
+  maxRequestsPerConnection: number;
+}
+
+/** What the layer above (the plugin host) plugs into the engine. */
+export interface EngineHooks {
+  /** A socket was accepted; `false` destroys it. */
+  onConnection?(info: ConnectionInfo): boolean | undefined;
+  /**
+   * A request head arrived. The handler must eventually call `res.end()`, `res.sendPrebuilt()` or
+   * `res.destroy()`. A throw (or a rejected promise, if it returns one) answers 500, or destroys the
+   * connection if the head was already sent.
+   */
+  onRequest(req: Request, res: Response): void;
+  /** The response finished or was aborted (`res.aborted`). Not called for engine-made error replies. */
+  onResponseDone?(req: Request, res: Response): void;
+  onClose?(info: ConnectionInfo): void;
+  /** An error thrown by a hook or handler (after the engine dealt with the client). @default console.error */
+  onError?(error: unknown, req: Request | null): void;
+}
+
+export interface Engine {
+  /** Serve HTTP/1.1 on an accepted socket (the server layer owns the listeners). */
+  handleSocket(socket: net.Socket): void;
+  readonly connectionCount: number;
+  /**
+   * Graceful stop: stop accepting requests, close idle keep-alive connections now, let in-flight
+   * responses finish (their connection then closes), destroy what remains at the deadline.
+   */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+/** Parser limits used when the configuration does not say otherwise. */
+export const DEFAULT_LIMITS: HttpLimits = Object.freeze({
+  maxRequestLine: 8192,
+  maxHeadSize: 16384,
+  maxHeaders: 100,
+  maxBodySize: 10 * 1024 * 1024,
+});
+
+/** Connection timeouts used when the configuration does not say otherwise (milliseconds). */
+export const DEFAULT_TIMEOUTS: HttpTimeouts = Object.freeze({
+  headerTimeout: 10_000,
+  bodyTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+});
+
+/** What connections see of their engine. */
+export interface EngineContext {
+  readonly options: EngineOptions;
+  readonly hooks: EngineHooks;
+  readonly draining: boolean;
+  removeConnection(conn: Connection): void;
+  reportError(error: unknown, req: Request | null): void;
+}
+
+const BUSY = Buffer.from(
+  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 30\r\n' +
+    'Connection: close\r\nRetry-After: 1\r\n\r\n503 Too many open connections\n',
+  'latin1',
+);
+
+function noop(): void {}
+
+class HttpEngine implements Engine, EngineContext {
+  readonly options: EngineOptions;
+  readonly hooks: EngineHooks;
+  draining = false;
+  private readonly connections = new Set<Connection>();
+  private nextId = 1;
+  private sweeper: NodeJS.Timeout | null = null;
+  /** Sweep period: a quarter of the shortest timeout, between 10 ms and 1 s. */
+  private readonly sweepMs: number;
+  private drainDone: (() => void) | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: EngineOptions, hooks: EngineHooks) {
+    this.options = options;
+    this.hooks = hooks;
+    const t = options.timeouts;
+    let shortest = 4000;
+    for (const ms of [t.headerTimeout, t.bodyTimeout, t.keepAliveTimeout])
+      if (ms > 0 && ms < shortest) shortest = ms;
+    this.sweepMs = Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  handleSocket(socket: net.Socket): void {
+    if (this.draining || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    if (this.connections.size >= this.options.maxConnections) {
+      refuse(socket);
+      return;
+    }
+    socket.setNoDelay(true);
+    const conn = new Connection(this, socket, this.nextId++);
+    const onConnection = this.hooks.onConnection;
+    if (onConnection !== undefined) {
+      let verdict: boolean | undefined;
+      try {
+        verdict = onConnection(conn);
+      } catch (err) {
+        this.reportError(err, null);
+        verdict = false;
+      }
+      if (verdict === false) {
+        socket.on('error', noop);
+        socket.destroy();
+        return;
+      }
+    }
+    this.connections.add(conn);
+    conn.start();
+    if (this.sweeper === null) {
+      this.sweeper = setInterval(this.sweep, this.sweepMs);
+      this.sweeper.unref();
+    }
+  }
+
+  removeConnection(conn: Connection): void {
+    this.connections.delete(conn);
+    if (this.connections.size === 0) {
+      if (this.sweeper !== null) {
+        clearInterval(this.sweeper);
+        this.sweeper = null;
+      }
+      if (this.drainDone !== null) this.finishDrain();
+    }
+  }
+
+  reportError(error: unknown, req: Request | null): void {
+    const onError = this.hooks.onError;
+    if (onError === undefined) {
+      console.error(
+        'tamarin: error while handling %s:',
+        req === null ? 'a connection' : req.method + ' ' + req.target,
+        error,
+      );
+      return;
+    }
+    try {
+      onError(error, req);
+    } catch {
+      // An error reporter that throws has nowhere left to report to.
+    }
+  }
+
+  drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    return new Promise<void>((resolve) => {
+      const previous = this.drainDone;
+      this.drainDone = () => {
+        previous?.();
+        resolve();
+      };
+      for (const conn of this.connections) conn.drain();
+      if (this.connections.size === 0) {
+        this.finishDrain();
+        return;
+      }
+      if (this.drainTimer !== null) clearTimeout(this.drainTimer);
+      this.drainTimer = setTimeout(() => {
+        for (const conn of this.connections) conn.socket.destroy();
+        // 'close' events arrive on a later tick; resolve now, the deadline is the deadline.
+        this.finishDrain();
+      }, timeoutMs);
+      this.drainTimer.unref();
+    });
+  }
+
+  private finishDrain(): void {
+    if (this.drainTimer !== null) {
+      clearTimeout(this.drainTimer);
+      this.drainTimer = null;
+    }
+    const done = this.drainDone;
+    this.drainDone = null;
+    done?.();
+  }
+
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    for (const conn of this.connections) conn.sweep(now);
+  };
+}
+
+/** Over the connection limit: say so, end our side, and drop the socket soon whatever the client does. */
+function refuse(socket: net.Socket): void {
+  socket.on('error', noop);
+  socket.on('end', () => socket.destroy());
+  socket.end(BUSY);
+  socket.resume();
+  socket.setTimeout(1000, () => socket.destroy());
+}
+
+/** Create an engine; the server layer passes every accepted socket to `handleSocket`. */
+export function createEngine(options: EngineOptions, hooks: EngineHooks): Engine {
+  return new HttpEngine(options, hooks);
+}

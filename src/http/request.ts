@@ -1,0 +1,96 @@
+/**
+ * The request object handed to plugins. One class whose fields are all assigned in the constructor, always
+ * in the same order, so every request shares one V8 hidden class (monomorphic property access downstream).
+ */
+import type { Readable } from 'node:stream';
+import type { ConnectionInfo, HeaderList, ParsedHead, Request } from './types.ts';
+
+export class HttpRequest implements Request {
+  readonly method: string;
+  readonly target: string;
+  readonly path: string;
+  readonly query: string;
+  readonly versionMinor: 0 | 1;
+  readonly headers: HeaderList;
+  readonly host: string;
+  readonly body: Readable | null;
+  /** Set by the connection when a chunked body ends. */
+  trailers: HeaderList | null;
+  /** Set by the connection; may turn false when the response decides to close. */
+  keepAlive: boolean;
+  readonly connection: ConnectionInfo;
+  readonly startTime: number;
+
+  constructor(
+    head: ParsedHead,
+    body: Readable | null,
+    keepAlive: boolean,
+    connection: ConnectionInfo,
+    startTime: number,
+  ) {
+    let target = head.target;
+    let host: string | undefined;
+    if (target.charCodeAt(0) !== 47 /* '/' */ && target !== '*') {
+      // Absolute-form (RFC 9112 §3.2.2): the authority replaces Host, the target becomes origin-form.
+      const abs = splitAbsoluteForm(target);
+      if (abs !== null) {
+        host = abs[0];
+        target = abs[1];
+      }
+    }
+    const q = target.indexOf('?');
+    this.method = head.method;
+    this.target = target;
+    this.path = q === -1 ? target : target.slice(0, q);
+    this.query = q === -1 ? '' : target.slice(q + 1);
+    this.versionMinor = head.versionMinor;
+    this.headers = head.headers;
+    // The parser may already hand over the normalised host (absolute-form authority or Host field).
+    const parsedHost = (head as ParsedHead & { host?: string }).host;
+    this.host =
+      host !== undefined || parsedHost === undefined
+        ? normaliseHost(host ?? head.headers.get('host') ?? '')
+        : parsedHost;
+    this.body = body;
+    this.trailers = null;
+    this.keepAlive = keepAlive;
+    this.connection = connection;
+    this.startTime = startTime;
+  }
+}
+
+/** `http://Host:80/p?q` → `['Host:80', '/p?q']`; null when `target` has no `scheme://`. */
+function splitAbsoluteForm(target: string): [string, string] | null {
+  const schemeEnd = target.indexOf('://');
+  if (schemeEnd <= 0) return null;
+  const start = schemeEnd + 3;
+  let end = start;
+  while (end < target.length) {
+    const c = target.charCodeAt(end);
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break;
+    end++;
+  }
+  let authority = target.slice(start, end);
+  const at = authority.lastIndexOf('@');
+  if (at !== -1) authority = authority.slice(at + 1);
+  let rest = target.slice(end);
+  if (rest === '') rest = '/';
+  else if (rest.charCodeAt(0) === 63) rest = '/' + rest;
+  return [authority, rest];
+}
+
+/** Lower-case the host and drop the port; keeps IPv6 literals in brackets (`[::1]:8080` → `[::1]`). */
+export function normaliseHost(value: string): string {
+  if (value === '') return value;
+  let end: number;
+  if (value.charCodeAt(0) === 91 /* [ */) {
+    end = value.indexOf(']');
+    end = end === -1 ? value.length : end + 1;
+  } else {
+    end = value.indexOf(':');
+    if (end === -1) end = value.length;
+  }
+  const host = end === value.length ? value : value.slice(0, end);
+  // Hosts are almost always lower-case already; skip the allocation then.
+  return /[A-Z]/.test(host) ? host.toLowerCase() : host;
+}

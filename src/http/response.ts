@@ -1,0 +1,386 @@
+/**
+ * The response writer. It turns status + fields into one latin1 string, then one Buffer; a small body is
+ * copied into that same Buffer so head and body leave in one `socket.write` (one syscall, one packet).
+ * Framing (RFC 9112 §6): `Content-Length` when known, chunked on HTTP/1.1 otherwise, close-delimited on
+ * HTTP/1.0. Bytes go through the connection (`ResponseSink`), which holds them back while an earlier
+ * pipelined response is still being written.
+ */
+import { httpDate } from './date.ts';
+import type { HttpRequest } from './request.ts';
+import { statusLine } from './status.ts';
+import type { FileSource, HeaderValue, Response } from './types.ts';
+
+/** The connection side of a response. */
+export interface ResponseSink {
+  /** The head is about to be serialised: last chance to turn `res.keepAlive` off. */
+  prepareHead(res: HttpResponse): void;
+  /** Queue bytes of `res` in pipeline order; false when the writer should wait for `onDrain`. */
+  output(res: HttpResponse, a: Buffer, b: Buffer | null, c: Buffer | null): boolean;
+  /** All bytes of `res` are queued. */
+  ended(res: HttpResponse): void;
+  /** Call `res`'s drain callbacks once the socket can take more. */
+  wantDrain(res: HttpResponse): void;
+  /** Destroy the connection (no clean end). */
+  destroyResponse(res: HttpResponse): void;
+}
+
+const MODE_NONE = 0;
+const MODE_LENGTH = 1;
+const MODE_CHUNKED = 2;
+const MODE_CLOSE = 3;
+const MODE_NO_BODY = 4;
+
+/** Below this a body is copied next to the head (one write); above, head and body go out corked. */
+const COPY_LIMIT = 16 * 1024;
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
+
+/** RFC 9110 §5.1 field-name = token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 §5.5: no CR, LF or NUL (or other controls but HTAB) in a field value: prevents response splitting. */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+function toBuffer(chunk: Buffer | string): Buffer {
+  return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+}
+
+function checkValue(name: string, value: string): void {
+  if (BAD_VALUE.test(value)) throw new TypeError(`Invalid character in value of header "${name}"`);
+}
+
+export class HttpResponse implements Response {
+  statusCode = 200;
+  statusMessage = '';
+  headersSent = false;
+  finished = false;
+  aborted = false;
+  file: FileSource | null = null;
+  capturedBody: Buffer | null = null;
+
+  readonly req: HttpRequest;
+  /** Whether the connection stays open after this response; settled when the head is written. */
+  keepAlive: boolean;
+  /** Next response in the connection's pipeline queue. */
+  next: HttpResponse | null = null;
+  /** All bytes are queued (`finished` follows once they reached the socket). */
+  ended = false;
+  /** Bytes held back while an earlier pipelined response is unfinished. */
+  pending: Buffer[] | null = null;
+  pendingBytes = 0;
+  /** The engine answered in the handler's place (an error reply): later handler calls are ignored. */
+  locked = false;
+  /** Made by the engine itself (timeout, parse error): no handler saw it, no hooks run for it. */
+  internal = false;
+  drainCallbacks: Array<() => void> | null = null;
+  abortCallbacks: Array<() => void> | null = null;
+
+  private readonly sink: ResponseSink;
+  private readonly isHead: boolean;
+  private names: string[] | null = null;
+  private keys: string[] | null = null;
+  private values: HeaderValue[] | null = null;
+  private mode = MODE_NONE;
+  private declaredLength = -1;
+  private written = 0;
+  private prebuilt: Buffer | null = null;
+  private captureLimit = -1;
+  private captureParts: Buffer[] | null = null;
+  private captureSize = 0;
+
+  constructor(sink: ResponseSink, req: HttpRequest) {
+    this.sink = sink;
+    this.req = req;
+    this.keepAlive = req.keepAlive;
+    this.isHead = req.method === 'HEAD';
+  }
+
+  get bodyBytes(): number {
+    if (this.prebuilt !== null) {
+      const end = this.prebuilt.indexOf('\r\n\r\n');
+      return end === -1 ? 0 : this.prebuilt.length - end - 4;
+    }
+    return this.written;
+  }
+
+  setHeader(name: string, value: HeaderValue): this {
+    if (this.headersSent) {
+      if (this.locked) return this;
+      throw new Error(`Cannot set header "${name}": the head was already sent`);
+    }
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+    if (typeof value === 'string') checkValue(name, value);
+    else if (typeof value === 'number') value = String(value);
+    else for (const v of value) checkValue(name, v);
+    const key = name.toLowerCase();
+    if (key === 'content-length' && !/^\d{1,15}$/.test(String(value))) {
+      throw new TypeError(`Invalid Content-Length "${String(value)}"`);
+    }
+    if (this.keys === null) {
+      this.names = [name];
+      this.keys = [key];
+      this.values = [value];
+      return this;
+    }
+    const i = this.keys.indexOf(key);
+    if (i === -1) {
+      this.names!.push(name);
+      this.keys.push(key);
+      this.values!.push(value);
+    } else {
+      this.names![i] = name;
+      this.values![i] = value;
+    }
+    return this;
+  }
+
+  getHeader(name: string): HeaderValue | undefined {
+    if (this.keys === null) return undefined;
+    const i = this.keys.indexOf(name.toLowerCase());
+    return i === -1 ? undefined : this.values![i];
+  }
+
+  hasHeader(name: string): boolean {
+    return this.keys !== null && this.keys.indexOf(name.toLowerCase()) !== -1;
+  }
+
+  removeHeader(name: string): this {
+    if (this.headersSent) {
+      if (this.locked) return this;
+      throw new Error(`Cannot remove header "${name}": the head was already sent`);
+    }
+    if (this.keys === null) return this;
+    const i = this.keys.indexOf(name.toLowerCase());
+    if (i !== -1) {
+      this.names!.splice(i, 1);
+      this.keys.splice(i, 1);
+      this.values!.splice(i, 1);
+    }
+    return this;
+  }
+
+  headerEntries(): ReadonlyArray<readonly [string, HeaderValue]> {
+    const out: Array<readonly [string, HeaderValue]> = [];
+    if (this.keys !== null)
+      for (let i = 0; i < this.keys.length; i++) out.push([this.names![i]!, this.values![i]!]);
+    return out;
+  }
+
+  writeHead(status?: number, reason?: string): this {
+    if (this.headersSent) {
+      if (this.locked) return this;
+      throw new Error('writeHead: the head was already sent');
+    }
+    if (status !== undefined) this.statusCode = status;
+    if (reason !== undefined) this.statusMessage = reason;
+    const head = this.buildHead(-1);
+    this.sink.output(this, Buffer.from(head, 'latin1'), null, null);
+    return this;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    // Writes after end (or after the engine took over) are dropped rather than thrown: they usually come
+    // from a stream callback racing an abort, where a throw would take the whole worker down.
+    if (this.ended || this.locked) return true;
+    const buf = toBuffer(chunk);
+    this.capture(buf);
+    const head = this.headersSent ? null : this.buildHead(-1);
+    return this.emit(head, buf, false);
+  }
+
+  end(chunk?: Buffer | string): void {
+    if (this.ended || this.locked) return;
+    const buf = chunk === undefined ? null : toBuffer(chunk);
+    if (buf !== null) this.capture(buf);
+    let head: string | null = null;
+    if (!this.headersSent) {
+      // A HEAD answered with a bare end() says nothing about the GET's length: send no framing at all.
+      head = this.buildHead(buf !== null ? buf.length : this.isHead ? -2 : 0);
+    }
+    this.ended = true;
+    this.emit(head, buf, true);
+    if (this.mode === MODE_LENGTH && this.written < this.declaredLength && !this.isHead) {
+      // Fewer bytes than announced: closing is the only way the client can tell the body is truncated.
+      this.keepAlive = false;
+    }
+    if (this.captureParts !== null) {
+      this.capturedBody =
+        this.captureParts.length === 1
+          ? this.captureParts[0]!
+          : Buffer.concat(this.captureParts, this.captureSize);
+      this.captureParts = null;
+    }
+    this.sink.ended(this);
+  }
+
+  onDrain(callback: () => void): void {
+    (this.drainCallbacks ??= []).push(callback);
+    this.sink.wantDrain(this);
+  }
+
+  onAbort(callback: () => void): void {
+    if (this.aborted) {
+      process.nextTick(callback);
+      return;
+    }
+    if (this.finished) return;
+    (this.abortCallbacks ??= []).push(callback);
+  }
+
+  sendPrebuilt(bytes: Buffer): void {
+    if (this.locked) return;
+    if (this.headersSent || this.ended) throw new Error('sendPrebuilt: the head was already sent');
+    this.headersSent = true;
+    this.sink.prepareHead(this);
+    this.prebuilt = bytes;
+    this.ended = true;
+    this.sink.output(this, bytes, null, null);
+    this.sink.ended(this);
+  }
+
+  destroy(): void {
+    this.sink.destroyResponse(this);
+  }
+
+  captureBody(limit: number): void {
+    if (this.written > 0 || this.captureParts !== null) return;
+    this.captureLimit = limit;
+    this.captureParts = [];
+    this.captureSize = 0;
+  }
+
+  /**
+   * Answer with a short text/plain error in the handler's place when nothing was sent yet, then close.
+   * Returns false when the head is already out (the caller must destroy the connection instead).
+   */
+  replaceWithError(status: number, message: string): boolean {
+    if (this.headersSent || this.ended) return false;
+    this.names = this.keys = this.values = null;
+    this.captureParts = null;
+    this.captureLimit = -1;
+    this.statusCode = status;
+    this.statusMessage = '';
+    this.keepAlive = false;
+    this.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    this.end(message);
+    this.locked = true;
+    return true;
+  }
+
+  private capture(buf: Buffer): void {
+    if (this.captureLimit < 0) return;
+    if (this.captureSize + buf.length > this.captureLimit) {
+      this.captureLimit = -1;
+      this.captureParts = null;
+      return;
+    }
+    this.captureParts!.push(buf);
+    this.captureSize += buf.length;
+  }
+
+  /**
+   * Serialise the head. `bodyLength`: the whole body's length when known (end(body) as first call), -1
+   * when the body will stream, -2 for "no framing at all" (bare end() of a HEAD).
+   */
+  private buildHead(bodyLength: number): string {
+    const code = this.statusCode;
+    if (!Number.isInteger(code) || code < 100 || code > 999)
+      throw new RangeError(`Invalid status code ${code}`);
+    this.headersSent = true;
+    this.sink.prepareHead(this);
+    let head: string;
+    if (this.statusMessage === '') head = statusLine(code);
+    else {
+      checkValue('reason', this.statusMessage);
+      head = 'HTTP/1.1 ' + code + ' ' + this.statusMessage + '\r\n';
+    }
+    // RFC 9110 §6.4.1 / §8.6: 1xx, 204 and 304 carry no content; 1xx and 204 carry no Content-Length.
+    const noContent = code < 200 || code === 204 || code === 304;
+    let userLength = -1;
+    let hasDate = false;
+    const keys = this.keys;
+    if (keys !== null) {
+      const names = this.names!;
+      const values = this.values!;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const value = values[i]!;
+        if (key === 'content-length') {
+          if (code < 200 || code === 204) continue;
+          userLength = Number(value);
+        } else if (key === 'transfer-encoding') {
+          continue; // framing is ours to choose
+        } else if (key === 'connection') {
+          if (/\bclose\b/i.test(String(value))) this.keepAlive = false;
+          continue;
+        } else if (key === 'date') {
+          hasDate = true;
+        }
+        if (typeof value === 'string') head += names[i]! + ': ' + value + '\r\n';
+        else for (const v of value as readonly string[]) head += names[i]! + ': ' + v + '\r\n';
+      }
+    }
+    // RFC 9110 §6.6.1: an origin server with a clock sends Date.
+    if (!hasDate) head += 'Date: ' + httpDate() + '\r\n';
+    if (noContent) this.mode = MODE_NO_BODY;
+    else if (userLength >= 0) {
+      this.mode = MODE_LENGTH;
+      this.declaredLength = userLength;
+    } else if (bodyLength >= 0) {
+      this.mode = MODE_LENGTH;
+      this.declaredLength = bodyLength;
+      head += 'Content-Length: ' + bodyLength + '\r\n';
+    } else if (bodyLength === -2) {
+      this.mode = MODE_NO_BODY;
+    } else if (this.req.versionMinor === 1) {
+      this.mode = MODE_CHUNKED;
+      head += 'Transfer-Encoding: chunked\r\n';
+    } else {
+      // HTTP/1.0 has no chunked coding: the body ends when the connection does (RFC 9112 §6.3 rule 8).
+      this.mode = MODE_CLOSE;
+      if (!this.isHead) this.keepAlive = false;
+    }
+    if (!this.keepAlive) head += 'Connection: close\r\n\r\n';
+    else if (this.req.versionMinor === 0) head += 'Connection: keep-alive\r\n\r\n';
+    else head += '\r\n';
+    return head;
+  }
+
+  /** Frame `body` per the mode and hand head + body to the sink in as few writes as possible. */
+  private emit(head: string | null, body: Buffer | null, last: boolean): boolean {
+    const mode = this.mode;
+    if (this.isHead || mode === MODE_NO_BODY) body = null;
+    else if (body !== null && mode === MODE_LENGTH) {
+      const room = this.declaredLength - this.written;
+      // More than announced would desync the client's framing: the excess is dropped.
+      if (body.length > room) body = room > 0 ? body.subarray(0, room) : null;
+    }
+    if (body !== null && body.length === 0) body = null; // an empty chunk would end a chunked body
+    const size = body === null ? 0 : body.length;
+    this.written += size;
+    const chunked = mode === MODE_CHUNKED && !this.isHead;
+    let prefix = '';
+    if (chunked && size > 0) prefix = size.toString(16) + '\r\n';
+    const tail = chunked ? (last ? (size > 0 ? '\r\n0\r\n\r\n' : '0\r\n\r\n') : size > 0 ? '\r\n' : '') : '';
+    const headLength = head === null ? 0 : head.length;
+    if (size <= COPY_LIMIT) {
+      const total = headLength + prefix.length + size + tail.length;
+      if (total === 0) return this.sink.output(this, EMPTY, null, null);
+      const out = Buffer.allocUnsafe(total);
+      let at = 0;
+      if (head !== null) at = out.write(head, 0, 'latin1');
+      if (prefix !== '') at += out.write(prefix, at, 'latin1');
+      if (body !== null) at += body.copy(out, at);
+      if (tail !== '') out.write(tail, at, 'latin1');
+      return this.sink.output(this, out, null, null);
+    }
+    const first = head === null ? prefix : head + prefix;
+    const a = first === '' ? body! : Buffer.from(first, 'latin1');
+    const b = first === '' ? null : body;
+    let c: Buffer | null = null;
+    if (tail !== '')
+      c = tail === '\r\n' ? CRLF : tail === '0\r\n\r\n' ? LAST_CHUNK : Buffer.from(tail, 'latin1');
+    if (b === null && c !== null) return this.sink.output(this, a, c, null);
+    return this.sink.output(this, a, b, c);
+  }
+}
