@@ -1,0 +1,89 @@
+/**
+ * The `[static]` config table, validated strictly: an unknown or misspelled key is an error that names it.
+ */
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { duration } from '../server/units.ts';
+
+/**
+ * The bundled demo site. Resolved from this module's location, which is `src/static/` when running the
+ * TypeScript and `dist/static/` in the published package: two levels up is the package root either way.
+ */
+export const DEFAULT_ROOT = fileURLToPath(new URL('../../site/', import.meta.url));
+
+/** A file name without separators (for `index`). */
+const fileName = z
+  .string()
+  .min(1)
+  .refine((name) => !/[/\\\0]/.test(name) && name !== '.' && name !== '..', {
+    message: 'expected a plain file name without "/" or "\\"',
+  });
+
+export const staticOptionsSchema = z.strictObject({
+  /**
+   * Document root: the directory served for requests whose Host is not in `hosts`. A relative path is
+   * resolved against the working directory.
+   * @default the bundled demo site (`site/` in the package)
+   */
+  root: z.string().min(1).default(DEFAULT_ROOT),
+  /**
+   * File names tried, in order, when a directory is requested with a trailing slash.
+   * @default ["index.html"]
+   */
+  index: z.array(fileName).default(['index.html']),
+  /**
+   * Virtual hosts: Host name (without port) → document root. Requests for other hosts use `root`.
+   * @default {}
+   */
+  hosts: z.record(z.string().min(1), z.string().min(1)).default({}),
+  /**
+   * Files and directories whose name starts with `.`: `"deny"` answers 404 (`.git/`, `.env` never leak;
+   * `.well-known/` is still served), `"allow"` serves them like any other file.
+   * @default "deny"
+   */
+  dotfiles: z.enum(['deny', 'allow']).default('deny'),
+  /**
+   * Symbolic links under the root: `"inside"` follows a link only when its target stays inside the root,
+   * `"follow"` follows every link, `"deny"` refuses every link (404).
+   * @default "inside"
+   */
+  symlinks: z.enum(['inside', 'follow', 'deny']).default('inside'),
+  /**
+   * Whether a directory without an index file gets an HTML listing of its entries (otherwise 404).
+   * @default false
+   */
+  listing: z.boolean().default(false),
+  /**
+   * Serve `file.br` / `file.gz` next to `file` when Accept-Encoding allows, with the original's
+   * Content-Type and `Vary: Accept-Encoding` (text-like types only).
+   * @default true
+   */
+  precompressed: z.boolean().default(true),
+  /**
+   * Send a strong ETag (`"<size-hex>-<mtime-hex>"`) and honour If-Match / If-None-Match / If-Range with it.
+   * @default true
+   */
+  etag: z.boolean().default(true),
+  /**
+   * Custom error pages: status → file relative to the document root, e.g. `{ "404" = "404.html" }`. Served
+   * with the error status; a missing page falls back to the built-in text body.
+   * @default {}
+   */
+  error_pages: z
+    .record(z.string().regex(/^[45]\d\d$/, 'expected an error status such as "404"'), z.string().min(1))
+    .default({}),
+  /**
+   * `Cache-Control: public, max-age=<seconds>` on file responses, e.g. `"1h"`. Omitted: no Cache-Control.
+   * @default none
+   */
+  max_age: duration().optional(),
+  /**
+   * When nothing matches a request: `false` answers 404 here (with the custom 404 page), `true` returns the
+   * request to the plugin host so a later content handler may take it.
+   * @default false
+   */
+  fallthrough: z.boolean().default(false),
+});
+
+/** The validated `[static]` options. */
+export type StaticOptions = z.output<typeof staticOptionsSchema>;
