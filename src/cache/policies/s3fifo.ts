@@ -1,8 +1,8 @@
 /**
  * S3-FIFO (Yang et al., "FIFO queues are all you need for cache eviction", SOSP 2023): a small FIFO that
  * new keys enter (10% of the capacity), a main FIFO, and a ghost FIFO that remembers only the keys recently
- * evicted from the small queue (as many as main holds). Each resident key has a read counter capped at 3.
- * Eviction from small moves a key that was read since it arrived to main, and sends the rest to the ghost;
+ * evicted from the small queue (as many as main's 90% share of the resident keys). Each resident key has a read counter capped at 3.
+ * Eviction from small moves a key that was read at least twice since it arrived to main, and sends the rest to the ghost;
  * eviction from main gives a key with a non-zero counter another lap (decrementing it). A miss whose key
  * is in the ghost goes straight to main. One-hit wonders thus leave after one short stay in small.
  *
@@ -22,6 +22,8 @@ const LISTS = 2;
 const MAX_FREQ = 3;
 /** Share of the capacity for the small queue (the paper's 10%). */
 const SMALL_SHARE = 0.1;
+/** The ghost remembers as many keys as main's share of the resident keys (the paper: "as many as M"). */
+const MAIN_SHARE = 1 - SMALL_SHARE;
 
 /** Creates an S3-FIFO policy bounded by `options.maxBytes` and `options.maxEntries`. */
 export function createS3Fifo(options: PolicyOptions): EvictionPolicy {
@@ -146,7 +148,8 @@ export class S3FifoPolicy implements EvictionPolicy {
       const weight = this.byBytes ? a.size[slot]! : 1;
       a.unlink(slot);
       this.smallWeight -= weight;
-      if (a.freq[slot]! > 0) {
+      // The paper's `t.freq > 1`: read at least twice while in small (its reference results match this).
+      if (a.freq[slot]! > 1) {
         a.freq[slot] = 0;
         a.pushBack(MAIN, slot);
         this.mainWeight += weight;
@@ -195,14 +198,14 @@ export class S3FifoPolicy implements EvictionPolicy {
     this.count--;
   }
 
-  /** Adds a key to the ghost, which keeps as many keys as main holds (at least one). */
+  /** Adds a key to the ghost, which keeps about as many keys as main's share of the cache (at least one). */
   private rememberGhost(key: string): void {
     const ring = this.ghostRing;
     if (this.ghostTail - this.ghostHead === ring.length) this.growGhost();
     const seq = this.ghostTail++;
     this.ghostRing[seq & (this.ghostRing.length - 1)] = key;
     this.ghost.set(key, seq);
-    const limit = Math.max(1, this.mainCount);
+    const limit = Math.max(1, Math.ceil(MAIN_SHARE * this.count));
     while (this.ghostTail - this.ghostHead > limit) {
       const old = this.ghostHead++;
       const index = old & (this.ghostRing.length - 1);

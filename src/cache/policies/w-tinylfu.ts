@@ -28,6 +28,12 @@ const STEP_PERCENT = 0.0625;
 const STEP_DECAY = 0.98;
 const RESTART_THRESHOLD = 0.05;
 const TRANSFER_LIMIT = 1000;
+/**
+ * Requests per hill-climbing sample, per cached key. Caffeine uses 10 (its sketch's reset period); on the
+ * shared traces, which are only 30-50 times longer than a 10% cache, that leaves the climber 3 or 4 steps
+ * and it lost to LRU at 10%; 3 gives it time to converge (docs/cache-policies.md has the numbers).
+ */
+const SAMPLE_FACTOR = 3;
 /** A candidate this popular that loses the duel is still admitted 1 time in 128 (hash-flooding guard). */
 const ADMIT_HASHDOS_THRESHOLD = 6;
 
@@ -55,6 +61,7 @@ export class WTinyLfuPolicy implements EvictionPolicy {
   private stepSize: number;
   private random = 0x2545f491;
   private sketchEntries: number;
+  private warm = false;
   private readonly maxBytes: number;
   private readonly maxEntries: number;
   private readonly onEvict: (key: string) => void;
@@ -297,8 +304,16 @@ export class WTinyLfuPolicy implements EvictionPolicy {
 
   /** Caffeine's hill climber: once per sample, step the window size toward a better hit ratio. */
   private climb(): void {
+    // As Caffeine: no sampling until the cache is half full, so warm-up does not read as improvement.
+    if (!this.warm) {
+      if ((this.byBytes ? this.bytes : this.count) < this.maximum / 2) return;
+      this.warm = true;
+      this.hitsInSample = 0;
+      this.missesInSample = 0;
+      return;
+    }
     const requests = this.hitsInSample + this.missesInSample;
-    if (requests < this.sketch.sampleSize) return;
+    if (requests < SAMPLE_FACTOR * (this.byBytes ? this.count : this.maximum)) return;
     const hitRate = this.hitsInSample / requests;
     const change = hitRate - this.previousHitRate;
     const amount = change >= 0 ? this.stepSize : -this.stepSize;
