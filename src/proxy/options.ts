@@ -142,8 +142,6 @@ export type RouteOptions = z.output<typeof routeSchema>;
 
 /** Schema of the `[proxy]` table. */
 export const proxyOptionsSchema = z.strictObject({
-  /** Accepted for symmetry with other plugins; the plugin host acts on it. @default true */
-  enabled: z.boolean().optional(),
   /** Pseudonym this server adds to `Via` (RFC 9110 §7.6.3) and looks for to detect loops. @default "tamarin" */
   via: z.string().regex(TOKEN, "expected a token (letters, digits, !#$%&'*+.^_`|~-)").default('tamarin'),
   /** Routes, tried in order. @default [] */
