@@ -117,9 +117,22 @@ function notModifiedFields(entry: CacheEntry): StoredField[] {
   return entry.record.fields.filter(([name]) => NOT_MODIFIED_FIELDS.has(name.toLowerCase()));
 }
 
-/** The 200's fields with Content-Range after them (RFC 9110 §14.4) and no Content-Length of the whole. */
+/**
+ * The 206's fields, laid out as the static plugin sets them: the 200's fields with Content-Length of the
+ * part and Content-Range right after it (RFC 9110 §14.4).
+ */
 function partialFields(entry: CacheEntry, start: number, end: number): StoredField[] {
-  const fields = entry.record.fields.filter(([name]) => name.toLowerCase() !== 'content-length');
-  fields.push(['Content-Range', `bytes ${start}-${end}/${entry.body.length}`]);
+  const fields: StoredField[] = [];
+  let placed = false;
+  for (const field of entry.record.fields) {
+    if (field[0].toLowerCase() !== 'content-length') {
+      fields.push(field);
+      continue;
+    }
+    fields.push([field[0], String(end - start + 1)]);
+    fields.push(['Content-Range', `bytes ${start}-${end}/${entry.body.length}`]);
+    placed = true;
+  }
+  if (!placed) fields.push(['Content-Range', `bytes ${start}-${end}/${entry.body.length}`]);
   return fields;
 }

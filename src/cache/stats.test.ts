@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CacheStats, RPS_SECONDS } from './stats.ts';
+
+const T0 = 1_700_000_000_000; // a whole second
+
+test('counts hits and misses into per-second buckets, oldest first', () => {
+  const stats = new CacheStats();
+  stats.hit(T0);
+  stats.hit(T0 + 999);
+  stats.miss(T0 + 500);
+  stats.hit(T0 + 1000);
+  stats.miss(T0 + 3500);
+  const rps = stats.series(T0 + 3600);
+  assert.equal(rps.hits.length, RPS_SECONDS);
+  assert.equal(rps.startSecond, T0 / 1000 + 3 - RPS_SECONDS + 1);
+  const last = RPS_SECONDS - 1;
+  assert.deepEqual(rps.hits.slice(last - 3), [2, 1, 0, 0]);
+  assert.deepEqual(rps.misses.slice(last - 3), [1, 0, 0, 1]);
+  assert.deepEqual(rps.total.slice(last - 3), [3, 1, 0, 1]);
+  assert.equal(stats.hits, 3);
+  assert.equal(stats.misses, 2);
+});
+
+test('seconds older than five minutes fall out of the series', () => {
+  const stats = new CacheStats();
+  stats.hit(T0);
+  stats.hit(T0 + (RPS_SECONDS - 1) * 1000);
+  assert.equal(
+    stats.series(T0 + (RPS_SECONDS - 1) * 1000).hits.reduce((a, b) => a + b),
+    2,
+  );
+  assert.equal(
+    stats.series(T0 + RPS_SECONDS * 1000).hits.reduce((a, b) => a + b),
+    1,
+  );
+  // A long idle gap clears everything.
+  assert.equal(
+    stats.series(T0 + 10 * RPS_SECONDS * 1000).hits.reduce((a, b) => a + b),
+    0,
+  );
+  assert.equal(stats.hits, 2, 'totals are not windowed');
+});
+
+test('snapshot: hit ratio, occupancy and a structured-clonable shape', () => {
+  const stats = new CacheStats();
+  assert.equal(stats.snapshot(T0, { bytes: 0, count: 0, maxBytes: 10, maxEntries: Infinity }).hitRatio, 0);
+  stats.hit(T0);
+  stats.hit(T0);
+  stats.hit(T0);
+  stats.miss(T0);
+  stats.rejections['too-large']++;
+  const snap = stats.snapshot(T0, { bytes: 5, count: 1, maxBytes: 10, maxEntries: Infinity });
+  assert.equal(snap.hitRatio, 0.75);
+  assert.equal(snap.maxEntries, null);
+  assert.equal(snap.rejections['too-large'], 1);
+  assert.deepEqual(structuredClone(snap), snap);
+});
