@@ -109,6 +109,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
         ? `expected at most ${issue.maximum} ${issue.origin === 'string' ? 'characters' : 'items'}`
         : `expected a value ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
     case 'too_small':
+      if (issue.origin === 'string' && Number(issue.minimum) === 1) return 'expected a non-empty string';
       return issue.origin === 'string' || issue.origin === 'array'
         ? `expected at least ${issue.minimum} ${issue.origin === 'string' ? 'characters' : 'items'}`
         : `expected a value ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;

@@ -258,7 +258,7 @@ export async function resolveConfig(
     }
     for (const [table, key] of PATH_KEYS) {
       const value = rest[key];
-      if (table === definition.name && typeof value === 'string' && value !== '-')
+      if (table === definition.name && typeof value === 'string' && value !== '' && value !== '-')
         rest[key] = path.resolve(baseDir, value);
     }
     const parsed = definition.options.safeParse(rest, { reportInput: true });

@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+/**
+ * The `tamarin` command: serve a directory or a config file, check a config, replay a cache trace.
+ * User errors (bad flags, bad config, port taken) print one clear message and exit non-zero without a
+ * stack trace: 2 for usage and config errors, 1 when the server cannot start.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { stringify as stringifyToml } from 'smol-toml';
+import { resolveConfig } from './server/config.ts';
+import { ConfigError } from './server/config-errors.ts';
+import { setLogSink } from './server/logger.ts';
+import { ListenError } from './server/runtime.ts';
+import { loadRawConfig, type RunningServer, startServer } from './server/start.ts';
+import { WorkerStartError } from './server/workers.ts';
+
+/** The package root: one level above this file both in `src/` (source) and `dist/` (built package). */
+const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The bundled demo site, served by `tamarin serve` when no directory is given. */
+const BUNDLED_SITE = path.join(PACKAGE_ROOT, 'site');
+const VERSION = (
+  JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
+).version;
+
+const USAGE = `Usage:
+  tamarin serve [dir] [options]     serve dir (default: the bundled demo site)
+  tamarin check [options] [--json]  validate the configuration and print it with every default filled in
+  tamarin sim <trace> [--policy p] [--size 1%|64MiB]
+                                    replay an access trace against the cache's eviction policies
+  tamarin --help | --version
+
+Options:
+  -c, --config <file>   TOML config file (see tamarin.example.toml); flags below override it
+  -p, --port <n>        port to listen on (0 = any free port)            [default: 8080]
+  -H, --host <addr>     address to listen on                             [default: 127.0.0.1]
+  -w, --workers <n>     worker threads sharing the port (0 = one per core) [default: 0]
+`;
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string', short: 'H' },
+  workers: { type: 'string', short: 'w' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+/** A usage error: message + usage on stderr, exit 2. */
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = (error as Error).message;
+    const code = (error as { code?: string }).code;
+    const option = /'(-[^']*)'/.exec(message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option "${option}"`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      throw new UsageError(option === '' ? message : `option "${option.split(' ')[0]}" needs a value`);
+    }
+    throw new UsageError(message.split('\n')[0]!);
+  }
+}
+
+/** A number flag stays a string when it is not a plain integer, so the config error names the key. */
+function numberFlag(value: string): number | string {
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+function table(raw: Record<string, unknown>, name: string): Record<string, unknown> {
+  const value = raw[name];
+  if (typeof value === 'object' && value !== null && !Array.isArray(value))
+    return value as Record<string, unknown>;
+  const fresh: Record<string, unknown> = {};
+  raw[name] = fresh;
+  return fresh;
+}
+
+/** Read the config file (if any) and apply the command line on top of it. */
+async function effectiveRaw(values: ReturnType<typeof parse>['values'], dir: string | undefined) {
+  const loaded = await loadRawConfig({ configPath: values.config });
+  const { raw } = loaded;
+  if (values.port !== undefined || values.host !== undefined || values.workers !== undefined) {
+    const server = table(raw, 'server');
+    if (values.port !== undefined) server.port = numberFlag(values.port);
+    if (values.host !== undefined) server.host = values.host;
+    if (values.workers !== undefined) server.workers = numberFlag(values.workers);
+  }
+  const plugins = raw.plugins;
+  const runsStatic = plugins === undefined || (Array.isArray(plugins) && plugins.includes('static'));
+  if (dir !== undefined) table(raw, 'static').root = path.resolve(dir);
+  else if (runsStatic && (raw.static as { root?: unknown } | undefined)?.root === undefined) {
+    table(raw, 'static').root = BUNDLED_SITE;
+  }
+  return loaded;
+}
+
+/** Plain data for printing: drops `undefined` (TOML has no null) and keeps everything else. */
+function toPlain(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toPlain);
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [key, inner] of Object.entries(value)) if (inner !== undefined) out[key] = toPlain(inner);
+    return out;
+  }
+  return value;
+}
+
+async function check(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
+  const { config } = await resolveConfig(raw, { baseDir });
+  const plain = toPlain(config) as Record<string, unknown>;
+  process.stdout.write(
+    values.json === true ? JSON.stringify(plain, null, 2) + '\n' : stringifyToml(plain) + '\n',
+  );
+  process.stderr.write(`config ok${values.config === undefined ? ' (defaults)' : `: ${values.config}`}\n`);
+  return 0;
+}
+
+function startupLine(server: RunningServer): string {
+  const root = (server.config.static as { root?: string } | undefined)?.root;
+  const what =
+    server.plugins.includes('static') && root !== undefined ? `serving ${root} at` : 'listening at';
+  const workers = server.workers === 1 ? '1 worker' : `${server.workers} workers`;
+  return `tamarin ${VERSION} ${what} ${server.url} (${workers}, plugins: ${server.plugins.join(', ') || 'none'})`;
+}
+
+async function serve(argv: string[]): Promise<number | null> {
+  const { values, positionals } = parse(argv);
+  if (values.json === true) throw new UsageError('option "--json" is only for "tamarin check"');
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
+  const server = await startServer({
+    config: raw,
+    configPath: values.config ?? path.join(baseDir, 'config'),
+  });
+  process.stderr.write(startupLine(server) + '\n');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      process.stderr.write(`tamarin: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    const seconds = server.config.server.shutdown_timeout / 1000;
+    process.stderr.write(`tamarin: ${signal} received, draining (up to ${seconds}s)\n`);
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`tamarin: error while stopping: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return null;
+}
+
+async function sim(argv: string[]): Promise<number> {
+  // Loaded only for this command: the simulator and its policies are not needed to serve.
+  const { runSim } = (await import('./cache/sim.ts')) as { runSim: (args: string[]) => Promise<number> };
+  return runSim(argv);
+}
+
+/** Run the CLI; resolves with an exit code, or `null` while a server keeps running. */
+async function main(argv: string[]): Promise<number | null> {
+  const [first, ...rest] = argv;
+  try {
+    if (first === undefined) return await serve([]);
+    if (first === '--help' || first === '-h' || first === 'help') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (first === '--version' || first === '-v') {
+      process.stdout.write(`tamarin ${VERSION}\n`);
+      return 0;
+    }
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (first === 'serve') return await serve(rest);
+    if (first === 'check') return await check(rest);
+    if (first === 'sim') return await sim(rest);
+    if (first.startsWith('-')) return await serve(argv);
+    throw new UsageError(`unknown command "${first}"`);
+  } catch (error) {
+    setLogSink(null);
+    if (error instanceof UsageError) {
+      process.stderr.write(`tamarin: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(error.lines().join('\n') + '\n');
+      return 2;
+    }
+    if (error instanceof ListenError || error instanceof WorkerStartError) {
+      process.stderr.write(`tamarin: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code !== null) process.exitCode = code;
