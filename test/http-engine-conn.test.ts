@@ -1,0 +1,329 @@
+/**
+ * The engine's connection management over real sockets: timeouts, request bodies, 100-continue,
+ * backpressure, connection limits and graceful drain.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseResponses, rawRequest } from '../src/http/test-client.ts';
+import type { Response } from '../src/http/types.ts';
+import { Client, delay, readAll, serve } from './http-engine-helpers.ts';
+
+const GET = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
+
+describe('timeouts', () => {
+  it('answers a head that does not complete in time with 408 and closes (slowloris)', async () => {
+    const server = await serve((_req, res) => res.end('ok'), { timeouts: { headerTimeout: 200 } });
+    try {
+      const c = await Client.open(server.port);
+      const start = performance.now();
+      c.send('GET / HTTP/1.1\r\nHost: t\r\n');
+      await delay(100);
+      c.send('X-Slow: 1\r\n'); // trickling bytes does not extend the deadline
+      await c.waitClosed(2000);
+      const elapsed = c.closedAt - start;
+      assert.ok(elapsed >= 190 && elapsed < 1000, `closed after ${elapsed} ms`);
+      const [res] = parseResponses(c.data);
+      assert.equal(res!.status, 408);
+      assert.equal(res!.headers.connection, 'close');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('closes an idle keep-alive connection silently', async () => {
+    const server = await serve((_req, res) => res.end('ok'), { timeouts: { keepAliveTimeout: 200 } });
+    try {
+      const c = await Client.open(server.port);
+      c.send(GET('/'));
+      await c.responses(1);
+      const start = performance.now();
+      await c.waitClosed(2000);
+      const elapsed = c.closedAt - start;
+      assert.ok(elapsed >= 150 && elapsed < 1000, `closed after ${elapsed} ms`);
+      assert.equal(parseResponses(c.data).length, 1, 'nothing is sent on idle close');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers a body that stalls with 408', async () => {
+    const server = await serve(
+      (req, res) => {
+        readAll(req.body!).then(
+          () => res.end('done'),
+          () => {},
+        );
+      },
+      { timeouts: { bodyTimeout: 200 } },
+    );
+    try {
+      const c = await Client.open(server.port);
+      c.send('POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc');
+      await c.waitClosed(2000);
+      assert.equal(parseResponses(c.data)[0]!.status, 408);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('request bodies', () => {
+  const echo = async (req: Parameters<Parameters<typeof serve>[0]>[0], res: Response) => {
+    const body = req.body === null ? Buffer.alloc(0) : await readAll(req.body);
+    res.setHeader('X-Trailer', req.trailers?.get('x-sum') ?? '-');
+    res.end(`${req.method} ${body.length} ${body.toString()}`);
+  };
+
+  it('reads Content-Length and chunked bodies (with trailers) through the stream', async () => {
+    const server = await serve((req, res) => void echo(req, res));
+    try {
+      const buf = await rawRequest(
+        server.port,
+        'POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello' +
+          'POST /b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n' +
+          GET('/c', 'Connection: close\r\n'),
+      );
+      const responses = parseResponses(buf);
+      assert.deepEqual(
+        responses.map((r) => r.body.toString()),
+        ['POST 5 hello', 'POST 5 abcde', 'GET 0 '],
+      );
+      assert.equal(responses[1]!.headers['x-trailer'], '5');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers 413 with Connection: close for a body over the limit', async () => {
+    let sawError = false;
+    const server = await serve(
+      (req, res) => {
+        if (req.body === null) return res.end();
+        readAll(req.body).then(
+          () => res.end('read it all'),
+          () => {
+            sawError = true;
+          },
+        );
+      },
+      { limits: { maxBodySize: 100 } },
+    );
+    try {
+      const declared = await rawRequest(
+        server.port,
+        'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n',
+      );
+      const [a] = parseResponses(declared);
+      assert.equal(a!.status, 413);
+      assert.equal(a!.headers.connection, 'close');
+      const chunk = 'a'.repeat(60);
+      const chunked = await rawRequest(
+        server.port,
+        `POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3c\r\n${chunk}\r\n3c\r\n${chunk}\r\n0\r\n\r\n`,
+      );
+      const [b] = parseResponses(chunked);
+      assert.equal(b!.status, 413);
+      assert.equal(b!.headers.connection, 'close');
+      assert.ok(sawError, 'the body stream errored for the handler');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('sends 100 Continue only when the body is read', async () => {
+    const server = await serve((req, res) => {
+      if (req.path === '/reject') {
+        res.statusCode = 401;
+        res.end('no');
+        return;
+      }
+      void echo(req, res);
+    });
+    try {
+      const c = await Client.open(server.port);
+      c.send('POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n');
+      await c.until(() => c.data.includes('\r\n\r\n'), 2000, '100 Continue');
+      assert.equal(c.data.toString(), 'HTTP/1.1 100 Continue\r\n\r\n');
+      c.send('data');
+      const responses = await c.responses(2);
+      assert.equal(responses[1]!.body.toString(), 'POST 4 data');
+      c.destroy();
+
+      const buf = await rawRequest(
+        server.port,
+        'POST /reject HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n',
+      );
+      const [res] = parseResponses(buf);
+      assert.equal(res!.status, 401);
+      assert.equal(res!.headers.connection, 'close', 'the unsent body cannot be waited for');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('discards a small unread body and keeps the connection; closes for a large one', async () => {
+    const server = await serve((req, res) => res.end(req.path));
+    try {
+      const small = await rawRequest(
+        server.port,
+        'POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nGET /x HTTP' +
+          GET('/after', 'Connection: close\r\n'),
+      );
+      assert.deepEqual(
+        parseResponses(small).map((r) => r.body.toString()),
+        ['/small', '/after'],
+        'body bytes are never parsed as a request',
+      );
+      const c = await Client.open(server.port);
+      c.send('POST /large HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n' + 'x'.repeat(1000));
+      const [res] = await c.responses(1);
+      assert.equal(res!.headers.connection, 'close');
+      await c.waitClosed(3000);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('backpressure', () => {
+  it('does not buffer a large response for a slow reader when the handler respects write()', async () => {
+    const total = 16 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x62);
+    let writtenWhilePaused = 0;
+    let written = 0;
+    const server = await serve((_req, res) => {
+      res.setHeader('Content-Length', total);
+      const pump = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.onDrain(pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    try {
+      const c = await Client.open(server.port);
+      c.socket.pause();
+      c.send(GET('/big', 'Connection: close\r\n'));
+      await delay(300);
+      writtenWhilePaused = written;
+      const serverSocket = server.sockets[0]!;
+      assert.ok(
+        serverSocket.writableLength <= 512 * 1024,
+        `server buffered ${serverSocket.writableLength} bytes for a paused client`,
+      );
+      assert.ok(
+        writtenWhilePaused < total / 2,
+        `handler wrote ${writtenWhilePaused} bytes into a paused client`,
+      );
+      let received = 0;
+      c.socket.removeAllListeners('data');
+      c.socket.on('data', (d: Buffer) => {
+        received += d.length;
+      });
+      c.socket.resume();
+      await c.waitClosed(10_000);
+      assert.ok(received > total, `received ${received}`);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('connection limits and drain', () => {
+  it('refuses connections beyond maxConnections with 503', async () => {
+    const server = await serve((_req, res) => res.end('ok'), { maxConnections: 1 });
+    try {
+      const c = await Client.open(server.port);
+      c.send(GET('/'));
+      await c.responses(1);
+      const buf = await rawRequest(server.port, GET('/'));
+      const [res] = parseResponses(buf);
+      assert.equal(res!.status, 503);
+      assert.equal(server.engine.connectionCount, 1);
+      c.destroy();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('lets onConnection refuse a socket', async () => {
+    const server = await serve((_req, res) => res.end('ok'), { hooks: { onConnection: () => false } });
+    try {
+      const buf = await rawRequest(server.port, GET('/'));
+      assert.equal(buf.length, 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('drain() closes idle connections at once and waits for in-flight responses', async () => {
+    const done: string[] = [];
+    const closed: number[] = [];
+    const server = await serve(
+      (req, res) => {
+        if (req.path === '/slow') setTimeout(() => res.end('slow done'), 150);
+        else res.end('fast');
+      },
+      {
+        hooks: {
+          onResponseDone: (req) => done.push(req.path),
+          onClose: (info) => closed.push(info.requestCount),
+        },
+      },
+    );
+    try {
+      const idle = await Client.open(server.port);
+      idle.send(GET('/fast'));
+      await idle.responses(1);
+      const busy = await Client.open(server.port);
+      busy.send(GET('/slow'));
+      await delay(30);
+      assert.equal(server.engine.connectionCount, 2);
+      const start = performance.now();
+      const drained = server.engine.drain(2000);
+      await idle.waitClosed(500);
+      assert.ok(performance.now() - start < 100, 'idle connection closed at once');
+      assert.equal(busy.closed, false);
+      await drained;
+      const elapsed = performance.now() - start;
+      assert.ok(elapsed >= 100 && elapsed < 1500, `drain took ${elapsed} ms`);
+      const [res] = await busy.responses(1);
+      assert.equal(res!.body.toString(), 'slow done');
+      assert.equal(res!.headers.connection, 'close');
+      await busy.waitClosed(1000);
+      assert.equal(server.engine.connectionCount, 0);
+      assert.deepEqual(done, ['/fast', '/slow']);
+      assert.deepEqual(closed.sort(), [1, 1]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('drain() destroys what is left at the deadline and reports aborted responses', async () => {
+    let aborted = false;
+    const server = await serve((_req, res) => {
+      res.onAbort(() => {
+        aborted = true;
+      });
+    });
+    try {
+      const c = await Client.open(server.port);
+      c.send(GET('/never'));
+      await delay(30);
+      const start = performance.now();
+      await server.engine.drain(150);
+      const elapsed = performance.now() - start;
+      assert.ok(elapsed >= 140 && elapsed < 1000, `drain took ${elapsed} ms`);
+      await c.waitClosed(1000);
+      await delay(10);
+      assert.ok(aborted);
+    } finally {
+      await server.close();
+    }
+  });
+});
