@@ -25,6 +25,8 @@ export interface BenchOptions {
   readonly connections: number;
   /** Scenarios to run, in order. @default all but cache-memory */
   readonly scenarios: readonly ScenarioName[];
+  /** Core of the proxy scenarios' origin: 1 shares the load generator's core, 0 the proxy's. @default 1 */
+  readonly backendCore: number;
   /** Cache capacity for the cache-memory scenario, in bytes. @default 256 MiB */
   readonly memorySize: number;
   readonly help: boolean;
@@ -37,6 +39,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --warmup <s>       warm-up seconds per contender and URL before round 1 (default 2; --quick: 1)
   --connections <n>  keep-alive connections (default 50)
   --only <names>     comma-separated scenarios: ${SCENARIOS.join(', ')}
+  --backend-core <c> core of the proxy scenarios' origin: 1 (with wrk, default) or 0 (with the proxy)
   --memory           also run cache-memory (fills a 256 MiB cache; slow)
   --memory-size <n>  cache capacity for cache-memory in MiB (default 256)
   --quick            short rounds for checking the harness, not for publishing
@@ -54,6 +57,12 @@ function positiveInt(flag: string, text: string | undefined, fallback: number, a
   return value;
 }
 
+function coreNumber(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (text !== '0' && text !== '1') throw new Error(`--backend-core: expected 0 or 1, got "${text}"`);
+  return Number(text);
+}
+
 /** Parses the flags after `npm run bench --`; throws an Error naming the flag on bad input. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
@@ -64,6 +73,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       warmup: { type: 'string' },
       connections: { type: 'string' },
       only: { type: 'string' },
+      'backend-core': { type: 'string' },
       memory: { type: 'boolean', default: false },
       'memory-size': { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -88,6 +98,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     warmup: positiveInt('warmup', values.warmup, quick ? 1 : 2, true),
     connections: positiveInt('connections', values.connections, 50),
     scenarios,
+    backendCore: coreNumber(values['backend-core']),
     memorySize: positiveInt('memory-size', values['memory-size'], 256) * 1024 * 1024,
     help: values.help,
   };

@@ -4,8 +4,9 @@
  * alternate contenders round-robin for N rounds and keep every round's req/s. Rendering turns the rounds
  * into medians and ratios against a reference contender.
  */
+import { coreBusy, readCoreTimes } from './cpu.ts';
 import { type LoadResult, type LoadTool, runLoad } from './load.ts';
-import { freePort, httpGet, type ServerProcess, stopProcess } from './procs.ts';
+import { freePort, httpGet, LOAD_CORE, SERVER_CORE, type ServerProcess, stopProcess } from './procs.ts';
 import { formatRate, formatRatio, markdownTable, median, pickReference, ratio, spread } from './stats.ts';
 
 /** Shared settings of a run. */
@@ -18,6 +19,8 @@ export interface BenchContext {
   readonly duration: number;
   readonly warmup: number;
   readonly connections: number;
+  /** Core of the proxy scenarios' origin. */
+  readonly backendCore: number;
   log(line: string): void;
 }
 
@@ -51,6 +54,8 @@ export interface Cell {
   requests: number;
   /** Non-2xx/3xx responses and socket errors over all measured rounds. */
   errors: number;
+  /** Busy share of the server core in each round (0..1). */
+  readonly serverBusy: number[];
   /** Why the cell has no numbers (failed check, load tool error). */
   problem?: string;
 }
@@ -117,7 +122,7 @@ export async function runMatrix(
     for (const { contender, port } of live) {
       const evidence: string[] = [];
       for (const target of targets) {
-        const cell: Cell = { rps: [], requests: 0, errors: 0 };
+        const cell: Cell = { rps: [], requests: 0, errors: 0, serverBusy: [] };
         result.cells.set(cellKey(contender.name, target.path), cell);
         try {
           const res = await httpGet(`http://127.0.0.1:${port}${target.path}`, 5000);
@@ -151,6 +156,7 @@ export async function runMatrix(
           const cell = result.cells.get(cellKey(contender.name, target.path))!;
           if (cell.problem) continue;
           let load: LoadResult;
+          const before = readCoreTimes();
           try {
             load = await runLoad(ctx.tool, {
               url: `http://127.0.0.1:${port}${target.path}`,
@@ -162,11 +168,18 @@ export async function runMatrix(
             ctx.log(`  ${contender.name} ${target.label}: ${cell.problem}`);
             continue;
           }
+          const after = readCoreTimes();
+          const serverBusy = coreBusy(before, after, SERVER_CORE);
+          const loadBusy = coreBusy(before, after, LOAD_CORE);
+          if (serverBusy !== undefined) cell.serverBusy.push(serverBusy);
           cell.rps.push(load.rps);
           cell.requests += load.requests;
           cell.errors += load.non2xx + load.socketErrors;
+          const busy = (share: number | undefined) =>
+            share === undefined ? '?' : `${Math.round(share * 100)}%`;
           ctx.log(
             `  round ${round + 1}/${ctx.rounds} ${target.label.padEnd(7)} ${contender.name.padEnd(22)} ${formatRate(load.rps).padStart(9)} req/s` +
+              `  cores ${busy(serverBusy)}/${busy(loadBusy)}` +
               (load.non2xx + load.socketErrors > 0
                 ? `  (${load.non2xx} non-2xx, ${load.socketErrors} socket errors)`
                 : ''),
@@ -211,12 +224,18 @@ export function renderMatrix(result: MatrixResult, preferred: string): string {
         if (cell?.problem) notes.push(`- ${contender.name} ${target.label}: ${cell.problem}`);
         return;
       }
-      const noise = spread(cell.rps);
+      const noise = cell.rps.length > 1 ? spread(cell.rps) : undefined;
       const errorShare = cell.requests > 0 ? cell.errors / cell.requests : 0;
       row.push(
         `${formatRate(mid)}${noise !== undefined ? ` ±${Math.round((noise * 100) / 2)}%` : ''}${errorShare > 0.001 ? ' ⚠' : ''}`,
         formatRatio(ratio(mid, cellMedian(result, references[i]!, target.path))),
       );
+      const busy = median(cell.serverBusy);
+      if (busy !== undefined && busy < 0.9) {
+        notes.push(
+          `- ${contender.name} ${target.label}: server core only ${Math.round(busy * 100)}% busy (the load side limited it)`,
+        );
+      }
       if (errorShare > 0.001) {
         notes.push(`- ⚠ ${contender.name} ${target.label}: ${(errorShare * 100).toFixed(1)}% errors/non-2xx`);
       }

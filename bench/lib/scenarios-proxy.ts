@@ -2,9 +2,9 @@
  * Scenarios 3 and 4: reverse proxying 1 KiB responses from a fast local origin, pass-through (Tamarin,
  * nginx proxy_pass, http-proxy, @fastify/http-proxy) and cache hits (Tamarin, nginx proxy_cache, Varnish).
  *
- * The origin (bench/peers/raw-backend.ts: one pre-built response per request) runs on the load core with
- * wrk, so the proxy under test has core 0 to itself; the origin is cheap enough not to be the bottleneck
- * (see bench/README.md).
+ * The origin (bench/peers/raw-backend.ts: one pre-built response per request) runs by default on the load
+ * core with wrk, so the proxy under test has core 0 to itself (`--backend-core 0` puts it beside the proxy
+ * instead; see bench/README.md for the trade-off).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import {
   type Section,
 } from './harness.ts';
 import { NGINX_PATH, nginxVersion, startNginx } from './nginx.ts';
-import { freePort, LOAD_CORE, type ServerProcess, startProcess, stopProcess, waitForHttp } from './procs.ts';
+import { freePort, type ServerProcess, startProcess, stopProcess, waitForHttp } from './procs.ts';
 import { peerContender, tamarinContender } from './scenarios-static.ts';
 import { formatTarget, ratio } from './stats.ts';
 import { tamarinProxyCacheConfig, tamarinProxyConfig } from './tamarin.ts';
@@ -26,8 +26,11 @@ import { startVarnish, VARNISHD_PATH, varnishVersion } from './varnish.ts';
 const BODY_BYTES = 1024;
 const TARGET = { label: '1 KiB', path: '/bench/1k', bytes: BODY_BYTES };
 
-/** Starts the raw origin on the load core; `cacheControl` is sent on every response when set. */
-async function startBackend(cacheControl: string): Promise<{ url: string; proc: ServerProcess }> {
+/** Starts the raw origin on `core`; `cacheControl` is sent on every response when set. */
+async function startBackend(
+  core: number,
+  cacheControl: string,
+): Promise<{ url: string; proc: ServerProcess }> {
   const port = await freePort();
   const proc = startProcess(
     'raw-backend',
@@ -41,7 +44,7 @@ async function startBackend(cacheControl: string): Promise<{ url: string; proc: 
       '--cache-control',
       cacheControl,
     ],
-    { core: LOAD_CORE },
+    { core },
   );
   await waitForHttp(proc, `http://127.0.0.1:${port}/`, 15_000);
   return { url: `http://127.0.0.1:${port}`, proc };
@@ -61,9 +64,18 @@ function nginxProxyContender(ctx: BenchContext, name: string, backend: string, c
   };
 }
 
+function originNote(ctx: BenchContext): string {
+  const where = ctx.backendCore === 1 ? 'beside the load generator' : 'beside the proxy under test';
+  return `- Origin: bench/peers/raw-backend.ts (one pre-built response per request) on core ${ctx.backendCore}, ${where}`;
+}
+
 /** Runs `body` with an origin running, and always stops it. */
-async function withBackend<T>(cacheControl: string, body: (url: string) => Promise<T>): Promise<T> {
-  const backend = await startBackend(cacheControl);
+async function withBackend<T>(
+  ctx: BenchContext,
+  cacheControl: string,
+  body: (url: string) => Promise<T>,
+): Promise<T> {
+  const backend = await startBackend(ctx.backendCore, cacheControl);
   try {
     return await body(backend.url);
   } finally {
@@ -73,7 +85,7 @@ async function withBackend<T>(cacheControl: string, body: (url: string) => Promi
 
 /** Scenario 3: pass-through, no caching anywhere (the origin sends no Cache-Control). */
 export async function proxyPass(ctx: BenchContext): Promise<Section> {
-  return withBackend('', async (backend) => {
+  return withBackend(ctx, '', async (backend) => {
     const root = join(ctx.tmp, 'proxy-root');
     mkdirSync(root, { recursive: true });
     const result = await runMatrix(
@@ -92,6 +104,7 @@ export async function proxyPass(ctx: BenchContext): Promise<Section> {
       body: [
         renderMatrix(result, 'nginx'),
         '',
+        originNote(ctx),
         formatTarget({
           label: 'Tamarin vs nginx proxy_pass',
           measured: ratio(tamarin, cellMedian(result, 'nginx', TARGET.path)),
@@ -109,7 +122,7 @@ export async function proxyPass(ctx: BenchContext): Promise<Section> {
 
 /** Scenario 4: cache hits of a 1 KiB response the origin marks `max-age=3600` (warm-up fills the caches). */
 export async function proxyCacheHit(ctx: BenchContext): Promise<Section> {
-  return withBackend('public, max-age=3600', async (backend) => {
+  return withBackend(ctx, 'public, max-age=3600', async (backend) => {
     const root = join(ctx.tmp, 'proxy-root');
     mkdirSync(root, { recursive: true });
     const result = await runMatrix(
@@ -137,6 +150,7 @@ export async function proxyCacheHit(ctx: BenchContext): Promise<Section> {
       body: [
         renderMatrix(result, 'nginx proxy_cache'),
         '',
+        originNote(ctx),
         formatTarget({
           label: 'Tamarin vs nginx proxy_cache hit',
           measured: ratio(tamarin, cellMedian(result, 'nginx proxy_cache', TARGET.path)),
