@@ -200,23 +200,29 @@ export class ContentCache implements Plugin {
     const key = this.keyOf(req);
     const now = this.clock();
     if (this.responder.tryServe(key, req, res, now)) return true;
-    this.stats.miss(now);
-    if (method !== 'GET') return false;
-    if (this.negative.size !== 0) {
-      const until = this.negative.get(key);
-      if (until !== undefined) {
-        if (now < until) return false;
-        this.negative.delete(key);
-      }
+    if (method !== 'GET' || this.bypassed(key, now)) {
+      this.stats.miss(now);
+      return false;
     }
     res.captureBody(this.options.max_object_size);
-    if (HitResponder.hasValidators(req)) return false; // a conditional or range miss never leads
-    const flight = this.inflight.get(key);
+    // A conditional or range miss never leads a flight (its answer may be a 304 or 206, not storable).
+    const flight = HitResponder.hasValidators(req) ? undefined : this.inflight.get(key);
     if (flight === undefined) {
-      this.inflight.set(key, { leader: res, waiters: [], timer: null });
+      if (!HitResponder.hasValidators(req)) this.inflight.set(key, { leader: res, waiters: [], timer: null });
+      this.stats.miss(now);
       return false;
     }
     return this.wait(flight, key, req, res);
+  }
+
+  /** Whether `key` was refused recently (too large, excluded): no capture, no single flight, no store. */
+  private bypassed(key: string, now: number): boolean {
+    if (this.negative.size === 0) return false;
+    const until = this.negative.get(key);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.negative.delete(key);
+    return false;
   }
 
   /** Wait for the in-flight miss of `key`, then answer from the entry it stored (or go to the file). */
@@ -226,9 +232,13 @@ export class ContentCache implements Plugin {
       flight.timer = setTimeout(() => this.release(key, flight), this.options.collapse_timeout);
       flight.timer.unref();
     }
-    return new Promise<void>((resolve) => flight.waiters.push(resolve)).then(() =>
-      this.responder.tryServe(key, req, res, this.clock()),
-    );
+    // Served from the entry the leader stored: a hit. Otherwise (not storable, timeout): a miss.
+    return new Promise<void>((resolve) => flight.waiters.push(resolve)).then(() => {
+      const now = this.clock();
+      if (this.responder.tryServe(key, req, res, now)) return true;
+      this.stats.miss(now);
+      return false;
+    });
   }
 
   private release(key: string, flight: Flight): void {
@@ -251,7 +261,7 @@ export class ContentCache implements Plugin {
     if (file !== null) {
       key ??= this.keyOf(req);
       this.stats.originFetches++;
-      this.store_(key, req, res);
+      if (!this.bypassed(key, this.clock())) this.store_(key, req, res);
     }
     if (flight !== undefined) this.release(key!, flight);
   }
