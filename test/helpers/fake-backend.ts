@@ -4,8 +4,15 @@
  * bytes the test chooses (bad framing, garbage, truncated bodies), which no HTTP library would send.
  * A backend can be stopped mid-test and started again on the same port.
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { setLogSink } from '../../src/server/logger.ts';
+import { type RunningServer, startServer } from '../../src/server/start.ts';
 
 /** What a fake backend recorded about one request. */
 export interface SeenRequest {
@@ -170,4 +177,58 @@ function joinHeaders(raw: string[]): Record<string, string> {
     out[name] = out[name] === undefined ? raw[i + 1]! : `${out[name]}, ${raw[i + 1]!}`;
   }
   return out;
+}
+
+/** A Tamarin server in this thread with only the proxy plugin and the given `[proxy]` table. */
+export function startProxy(
+  proxy: Record<string, unknown>,
+  server: Record<string, unknown> = {},
+): Promise<RunningServer> {
+  return startServer({
+    inProcess: true,
+    config: { plugins: ['proxy'], server: { host: '127.0.0.1', port: 0, ...server }, proxy },
+  });
+}
+
+/** Collect log lines (restore stderr with `restore()`). */
+export function captureLogs(): { lines: string[]; restore(): void } {
+  const lines: string[] = [];
+  const previous = setLogSink((_level, line) => lines.push(line));
+  return { lines, restore: () => setLogSink(previous) };
+}
+
+/** A plain response as a test sees it. */
+export interface Fetched {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One request with node:http (no pooling, so each test controls its own connections). */
+export function fetchText(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<Fetched> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: false });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** Resolve after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
