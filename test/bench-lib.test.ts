@@ -20,6 +20,7 @@ import {
   spread,
 } from '../bench/lib/stats.ts';
 import { parseCpuModel } from '../bench/lib/system-info.ts';
+import { findCacheStats } from '../bench/lib/tamarin.ts';
 
 const WRK_OK = `Running 5s test @ http://127.0.0.1:8080/1k.bin
   1 threads and 50 connections
@@ -258,5 +259,20 @@ describe('nginx config', () => {
     const cached = nginxConfig({ kind: 'proxy-cache', backend: 'http://127.0.0.1:9000' }, 8081, '/tmp/p');
     assert.ok(cached.includes('proxy_cache_path /tmp/p/cache'));
     assert.ok(cached.includes('proxy_cache bench;'));
+  });
+});
+
+describe('cache stats from the admin API', () => {
+  it('finds entries and bytes wherever the answer nests them', () => {
+    assert.deepEqual(findCacheStats({ entries: 3, bytes: 300 }), { entries: 3, bytes: 300 });
+    assert.deepEqual(
+      findCacheStats({ server: { entries: 9 }, cache: { hits: 1, entries: 4096, bytes: 270e6 } }),
+      {
+        entries: 4096,
+        bytes: 270e6,
+      },
+    );
+    assert.equal(findCacheStats({ cache: { hits: 1 } }), undefined);
+    assert.equal(findCacheStats(null), undefined);
   });
 });
