@@ -1,0 +1,171 @@
+/**
+ * The cache plugin without sockets: single flight with a producer we control, the collapse timeout, and
+ * config validation. (Socket-level behaviour is in test/cache*.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { z } from 'zod';
+import type { Request, Response } from '../http/types.ts';
+import type { Logger, PluginContext } from '../server/plugin.ts';
+import { fakeRequest } from '../static/test-fakes.ts';
+import { ContentCache, cacheOptionsSchema } from './plugin.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tamarin-cache-unit-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const filePath = join(dir, 'f.txt');
+writeFileSync(filePath, 'file body\n');
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
+const context: PluginContext = {
+  workerId: 0,
+  workerCount: 1,
+  config: {},
+  logger: silent,
+  getPlugin: () => undefined,
+};
+
+/** A response that records `sendPrebuilt` and can be "produced" like the static plugin would. */
+function fakeResponse() {
+  const sent: Buffer[] = [];
+  const res = {
+    statusCode: 200,
+    statusMessage: '',
+    aborted: false,
+    bodyBytes: 0,
+    capturedBody: null as Buffer | null,
+    captureLimit: -1,
+    file: null as Response['file'],
+    fields: [] as Array<[string, string]>,
+    headerEntries() {
+      return this.fields;
+    },
+    captureBody(limit: number) {
+      this.captureLimit = limit;
+    },
+    sendPrebuilt(bytes: Buffer) {
+      sent.push(Buffer.from(bytes));
+    },
+    sent,
+  };
+  return res;
+}
+
+/** What the static plugin does for f.txt. */
+function produce(res: ReturnType<typeof fakeResponse>): void {
+  const body = Buffer.from('file body\n');
+  const s = statSync(filePath);
+  res.file = { path: filePath, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
+  res.fields = [
+    ['Content-Type', 'text/plain'],
+    ['Content-Length', String(body.length)],
+  ];
+  res.bodyBytes = body.length;
+  if (res.captureLimit >= body.length) res.capturedBody = body;
+}
+
+const asRes = (r: ReturnType<typeof fakeResponse>) => r as unknown as Response;
+
+function cache(options: Record<string, unknown> = {}): ContentCache {
+  return new ContentCache(cacheOptionsSchema.parse(options), context);
+}
+
+test('single flight: misses that arrive while one is in flight wait and are answered from its entry', async () => {
+  const plugin = cache();
+  const leaderReq: Request = fakeRequest('GET', '/f.txt');
+  const leader = fakeResponse();
+  assert.equal(plugin.onRequest(leaderReq, asRes(leader)), false, 'the first miss goes to the file');
+  assert.ok(leader.captureLimit > 0, 'and captures the body');
+
+  const waiters = Array.from({ length: 5 }, () => ({
+    req: fakeRequest('GET', '/f.txt'),
+    res: fakeResponse(),
+  }));
+  const pending = waiters.map(({ req, res }) => plugin.onRequest(req, asRes(res)));
+  for (const p of pending) assert.ok(p instanceof Promise, 'the others wait');
+
+  produce(leader);
+  plugin.onResponse(leaderReq, asRes(leader));
+  assert.deepEqual(await Promise.all(pending), [true, true, true, true, true]);
+  for (const { res } of waiters) {
+    assert.equal(res.sent.length, 1);
+    assert.match(res.sent[0]!.toString(), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nfile body\n$/);
+  }
+  const stats = plugin.stats;
+  assert.equal(stats.originFetches, 1);
+  assert.equal(stats.collapsed, 5);
+  assert.equal(stats.hits, 5);
+  assert.equal(stats.misses, 1);
+  plugin.close();
+});
+
+test('single flight: when the leader produced nothing storable, waiters go to the file themselves', async () => {
+  const plugin = cache();
+  const leaderReq = fakeRequest('GET', '/f.txt');
+  const leader = fakeResponse();
+  plugin.onRequest(leaderReq, asRes(leader));
+  const waiter = fakeResponse();
+  const pending = plugin.onRequest(fakeRequest('GET', '/f.txt'), asRes(waiter));
+  leader.statusCode = 404; // e.g. the file vanished
+  plugin.onResponse(leaderReq, asRes(leader));
+  assert.equal(await pending, false);
+  assert.equal(waiter.sent.length, 0);
+  assert.equal(plugin.stats.misses, 2);
+  plugin.close();
+});
+
+test('single flight: waiting is bounded by collapse_timeout', async () => {
+  const plugin = cache({ collapse_timeout: '50ms' });
+  plugin.onRequest(fakeRequest('GET', '/f.txt'), asRes(fakeResponse())); // a leader that never finishes
+  const started = performance.now();
+  const result = await plugin.onRequest(fakeRequest('GET', '/f.txt'), asRes(fakeResponse()));
+  assert.equal(result, false);
+  const waited = performance.now() - started;
+  assert.ok(waited >= 40 && waited < 1000, `waited ${waited} ms`);
+  // The key is free again: the next miss leads instead of waiting.
+  assert.equal(plugin.onRequest(fakeRequest('GET', '/f.txt'), asRes(fakeResponse())), false);
+  plugin.close();
+});
+
+test('conditional and range misses neither lead nor wait', () => {
+  const plugin = cache();
+  plugin.onRequest(fakeRequest('GET', '/f.txt'), asRes(fakeResponse()));
+  const ranged = plugin.onRequest(
+    fakeRequest('GET', '/f.txt', { range: 'bytes=0-1' }),
+    asRes(fakeResponse()),
+  );
+  assert.equal(ranged, false);
+  plugin.close();
+});
+
+test('each worker gets max_size / workers', () => {
+  const plugin = new ContentCache(cacheOptionsSchema.parse({ max_size: '64MiB', max_entries: 1000 }), {
+    ...context,
+    workerCount: 4,
+  });
+  assert.equal(plugin.store.maxBytes, 16 * 1024 * 1024);
+  assert.equal(plugin.store.maxEntries, 250);
+  plugin.close();
+});
+
+test('config errors name the key', () => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ max_size: 'lots' }, /max_size/],
+    [{ policy: 'fifo' }, /policy/],
+    [{ ttl: '0s' }, /ttl/],
+    [{ rules: [{ path: '/x', ttl: 'soon' }] }, /rules\[0\]\.ttl|rules.*ttl/],
+    [{ revalidate_intervall: '1s' }, /revalidate_intervall/],
+  ];
+  for (const [options, pattern] of cases) {
+    const result = cacheOptionsSchema.safeParse(options);
+    assert.equal(result.success, false, JSON.stringify(options));
+    assert.match(z.prettifyError(result.error!), pattern);
+  }
+  const defaults = cacheOptionsSchema.parse({});
+  assert.equal(defaults.max_size, 256 * 1024 * 1024);
+  assert.equal(defaults.max_object_size, 8 * 1024 * 1024);
+  assert.equal(defaults.revalidate_interval, 1000);
+  assert.equal(defaults.ttl, undefined);
+});
