@@ -65,13 +65,14 @@ export const staticOptionsSchema = z.strictObject({
    */
   etag: z.boolean().default(true),
   /**
-   * Custom error pages: status → file relative to the document root, e.g. `{ "404" = "404.html" }`. Served
-   * with the error status; a missing page falls back to the built-in text body.
-   * @default {}
+   * Custom error pages: status → file relative to the document root. Served with the error status; when
+   * the file does not exist under a root the built-in one-line text body is sent instead, so the default
+   * picks up a `404.html` where a site has one (the GitHub Pages / Netlify convention). `{}` turns it off.
+   * @default { "404" = "404.html" }
    */
   error_pages: z
     .record(z.string().regex(/^[45]\d\d$/, 'expected an error status such as "404"'), z.string().min(1))
-    .default({}),
+    .default({ '404': '404.html' }),
   /**
    * `Cache-Control: public, max-age=<seconds>` on file responses, e.g. `"1h"`. Omitted: no Cache-Control.
    * @default none

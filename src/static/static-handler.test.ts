@@ -245,12 +245,21 @@ describe('directories, methods, errors', () => {
     assert.equal((await request(h, 'POST', '/missing.txt')).status, 404);
   });
 
-  test('custom error page is served with the error status', async () => {
-    const h = handler({ error_pages: { '404': '404.html' } });
-    const missing = await request(h, 'GET', '/missing.txt');
+  test('custom error page is served with the error status; {} turns it off', async () => {
+    const missing = await request(handler(), 'GET', '/missing.txt');
     assert.equal(missing.status, 404);
     assert.equal(missing.headers['content-type'], 'text/html; charset=utf-8');
     assert.match(missing.body.toString(), /custom 404 page/);
+    const plain = await request(handler({ error_pages: {} }), 'GET', '/missing.txt');
+    assert.equal(plain.status, 404);
+    assert.equal(plain.body.toString(), '404 Not Found\n');
+    const custom = await request(handler({ error_pages: { '405': 'sub/page.html' } }), 'POST', '/hello.txt');
+    assert.equal(custom.status, 405);
+    assert.equal(custom.headers.allow, 'GET, HEAD');
+    assert.match(custom.body.toString(), /sub page/);
+    const otherHost = handler({ hosts: { 'other.example': site.otherRoot } });
+    const noPage = await request(otherHost, 'GET', '/missing.txt', { host: 'other.example' });
+    assert.equal(noPage.body.toString(), '404 Not Found\n', 'a root without 404.html gets the text body');
   });
 
   test('fallthrough = true leaves unmatched requests to the host', async () => {
