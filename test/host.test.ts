@@ -62,7 +62,18 @@ function spec(name: string, hooks: Omit<Plugin, 'name'>, enabled = true): HostPl
 }
 
 const hostOptions = { workerId: 0, workerCount: 1, config: {} };
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+/** Record that a hook ran and return its result. */
+function note<T>(calls: string[], label: string, result: T): T {
+  calls.push(label);
+  return result;
+}
+
+function answer(res: Response, body: string): true {
+  res.end(body);
+  return true;
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('plugin host (stages without a socket)', () => {
   let logged: string[] = [];
@@ -74,10 +85,10 @@ describe('plugin host (stages without a socket)', () => {
     const host = await createHost(
       [
         spec('a', {
-          onRequest: () => (calls.push('a.request'), false),
-          handle: () => (calls.push('a.handle'), false),
+          onRequest: () => note(calls, 'a.request', false),
+          handle: () => note(calls, 'a.handle', false),
         }),
-        spec('b', { onRequest: () => (calls.push('b.request'), false) }),
+        spec('b', { onRequest: () => note(calls, 'b.request', false) }),
         spec('c', {
           handle: (_req, res) => {
             calls.push('c.handle');
@@ -85,7 +96,7 @@ describe('plugin host (stages without a socket)', () => {
             return true;
           },
         }),
-        spec('d', { handle: () => (calls.push('d.handle'), true) }),
+        spec('d', { handle: () => note(calls, 'd.handle', true) }),
       ],
       hostOptions,
     );
@@ -99,8 +110,8 @@ describe('plugin host (stages without a socket)', () => {
     const calls: string[] = [];
     const host = await createHost(
       [
-        spec('cache', { onRequest: (_req, res) => (res.end('hit'), true) }),
-        spec('static', { handle: () => (calls.push('static'), true) }),
+        spec('cache', { onRequest: (_req, res) => answer(res, 'hit') }),
+        spec('static', { handle: () => note(calls, 'static', true) }),
       ],
       hostOptions,
     );
@@ -114,9 +125,9 @@ describe('plugin host (stages without a socket)', () => {
     const calls: string[] = [];
     const host = await createHost(
       [
-        spec('slow', { onRequest: async () => (await tick(), calls.push('slow.request'), false) }),
-        spec('maybe', { handle: async () => (await tick(), calls.push('maybe.handle'), false) }),
-        spec('last', { handle: (_req, res) => (calls.push('last.handle'), res.end('ok'), true) }),
+        spec('slow', { onRequest: () => tick().then(() => note(calls, 'slow.request', false)) }),
+        spec('maybe', { handle: () => tick().then(() => note(calls, 'maybe.handle', false)) }),
+        spec('last', { handle: (_req, res) => note(calls, 'last.handle', answer(res, 'ok')) }),
       ],
       hostOptions,
     );
@@ -182,7 +193,7 @@ describe('plugin host (stages without a socket)', () => {
   it('disabled plugins take part in no stage; empty stages are left out', async () => {
     const calls: string[] = [];
     const host = await createHost(
-      [spec('off', { onRequest: () => (calls.push('off'), true), onResponse: () => {} }, false)],
+      [spec('off', { onRequest: () => note(calls, 'off', true), onResponse: () => {} }, false)],
       hostOptions,
     );
     assert.equal(host.plugins.has('off'), false);
