@@ -417,6 +417,7 @@ export class HttpParser {
       this.headBytes += len;
       return;
     }
+    this.checkLineLength(len); // first, so that the outcome does not depend on how reads were split
     if (len === 1 || src[nl - 1] !== CR) {
       if (state === S_CHUNK_SIZE) this.fail('ERR_HTTP_BAD_CHUNK', 400, 'chunk-size line must end with CRLF');
       this.fail(
@@ -425,7 +426,6 @@ export class HttpParser {
         'line must end with CRLF, not a bare LF',
       );
     }
-    this.checkLineLength(len);
     const contentEnd = nl - 1;
     if (state === S_CHUNK_SIZE) {
       this.chunkSize(src, start, contentEnd);
