@@ -101,6 +101,7 @@ async function effectiveRaw(values: ReturnType<typeof parse>['values'], dir: str
 
 /** Plain data for printing: drops `undefined` (TOML has no null) and keeps everything else. */
 function toPlain(value: unknown): unknown {
+  if (value instanceof RegExp) return value.source;
   if (Array.isArray(value)) return value.map(toPlain);
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};

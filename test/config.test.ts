@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { effectiveWorkers, parseToml, resolveConfig } from '../src/server/config.ts';
+import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig } from '../src/server/config.ts';
 import { ConfigError } from '../src/server/config-errors.ts';
 
 /** Resolve TOML text; return the error lines (or [] when valid). */
@@ -175,6 +175,11 @@ describe('config defaults and values', () => {
     });
     const again = await resolveConfig(structuredClone(first.config));
     assert.deepEqual(again.config, first.config);
+    // Schemas that build objects (the proxy's RegExp) do not validate twice: the raw form travels along.
+    assert.deepEqual(rawConfigOf(first.config), {
+      plugins: ['access_log'],
+      server: { port: 0, max_body_size: '1MiB' },
+    });
   });
 
   it('workers = 0 means one per core', async () => {

@@ -71,6 +71,14 @@ export interface TamarinConfig {
   [table: string]: unknown;
 }
 
+/** Where a resolved `TamarinConfig` keeps the raw input it was validated from. */
+export const RAW_CONFIG = Symbol('tamarin.rawConfig');
+
+/** The raw input of a resolved config (to validate again, e.g. in a worker), or `undefined`. */
+export function rawConfigOf(config: object): Record<string, unknown> | undefined {
+  return (config as { [RAW_CONFIG]?: Record<string, unknown> })[RAW_CONFIG];
+}
+
 /** One plugin of the configuration, ready to be instantiated by a worker. */
 export interface PluginEntry {
   /** The plugin's name (its table in the config file). */
@@ -267,7 +275,7 @@ export async function resolveConfig(
       continue;
     }
     const options = parsed.data;
-    config[definition.name] = isTable(options) ? { enabled: enabled === true, ...options } : options;
+    config[definition.name] = isTable(options) ? { ...options, enabled: enabled === true } : options;
     if (index < definitions.length) {
       entries.push({
         name: definition.name,
@@ -279,6 +287,9 @@ export async function resolveConfig(
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
+  // Schemas may turn strings into objects (RegExp, URL) that do not validate twice; workers re-resolve
+  // the configuration from this raw form. Not enumerable: printing the config does not show it.
+  Object.defineProperty(config, RAW_CONFIG, { value: structuredClone(raw) });
   return { config, plugins: entries, baseDir };
 }
 

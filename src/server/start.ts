@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { effectiveWorkers, parseToml, resolveConfig, type TamarinConfig } from './config.ts';
+import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { errorMessage } from './logger.ts';
 import { listen, startWorker } from './runtime.ts';
@@ -50,8 +50,11 @@ export async function loadRawConfig(
     options.configPath === undefined ? process.cwd() : path.dirname(path.resolve(options.configPath));
   const fileName = options.configPath === undefined ? 'config' : path.basename(options.configPath);
   if (typeof options.config === 'string') return { raw: parseToml(options.config, fileName), baseDir };
-  if (options.config !== undefined)
-    return { raw: structuredClone(options.config) as Record<string, unknown>, baseDir };
+  if (options.config !== undefined) {
+    // A resolved config carries its raw form; anything else is taken as the raw form itself.
+    const raw = rawConfigOf(options.config) ?? options.config;
+    return { raw: structuredClone(raw) as Record<string, unknown>, baseDir };
+  }
   if (options.configPath === undefined) return { raw: {}, baseDir };
   let text: string;
   try {
