@@ -16,7 +16,12 @@ function startServer(kind: string): void {
   let server: net.Server;
   if (kind === 'engine') {
     const engine = createEngine(
-      { limits: DEFAULT_LIMITS, timeouts: DEFAULT_TIMEOUTS, maxConnections: 10_000, maxRequestsPerConnection: 1e9 },
+      {
+        limits: DEFAULT_LIMITS,
+        timeouts: DEFAULT_TIMEOUTS,
+        maxConnections: 10_000,
+        maxRequestsPerConnection: 1e9,
+      },
       {
         onRequest(_req, res) {
           res.setHeader('Content-Type', 'text/plain');
@@ -25,6 +30,19 @@ function startServer(kind: string): void {
       },
     );
     server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => engine.handleSocket(s));
+  } else if (kind === 'raw') {
+    // The ceiling: no parsing beyond finding the end of each head, one pre-built response per request.
+    const response = Buffer.from(
+      `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`,
+    );
+    server = net.createServer({ noDelay: true }, (s) => {
+      s.on('error', () => {});
+      s.on('data', (d: Buffer) => {
+        let n = 0;
+        for (let i = d.indexOf('\r\n\r\n'); i !== -1; i = d.indexOf('\r\n\r\n', i + 4)) n++;
+        s.write(n === 1 ? response : Buffer.concat(Array(n).fill(response)));
+      });
+    });
   } else {
     server = http.createServer({ keepAliveTimeout: 5000 }, (_req, res) => {
       res.setHeader('Content-Type', 'text/plain');
@@ -47,9 +65,13 @@ function hasWrk(): boolean {
 
 async function load(port: number, seconds: number, connections: number): Promise<number> {
   if (hasWrk()) {
-    const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      'wrk',
+      ['-t1', `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`],
+      {
+        encoding: 'utf8',
+      },
+    );
     const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
     return m === null ? 0 : Number(m[1]);
   }
@@ -59,7 +81,9 @@ async function load(port: number, seconds: number, connections: number): Promise
 }
 
 async function measure(kind: string, seconds: number, connections: number): Promise<number> {
-  const child = spawn(process.execPath, [import.meta.filename, 'serve', kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [import.meta.filename, 'serve', kind], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
@@ -78,7 +102,9 @@ if (process.argv[2] === 'serve') {
   const connections = Number(process.argv[3] ?? 50);
   const engine = await measure('engine', seconds, connections);
   const node = await measure('node:http', seconds, connections);
-  console.log(`engine     ${engine.toFixed(0)} req/s`);
+  const raw = await measure('raw', seconds, connections);
+  console.log(`raw net    ${raw.toFixed(0)} req/s (ceiling: no parsing, one pre-built buffer)`);
+  console.log(`engine     ${engine.toFixed(0)} req/s (${(engine / raw).toFixed(2)}x raw)`);
   console.log(`node:http  ${node.toFixed(0)} req/s`);
   console.log(`ratio      ${(engine / node).toFixed(2)}x`);
 }

@@ -185,6 +185,50 @@ describe('request bodies', () => {
   });
 });
 
+describe('clients that leave', () => {
+  it('still answers a client that half-closes after sending its request', async () => {
+    const server = await serve((_req, res) => {
+      setTimeout(() => res.end('late answer'), 30);
+    });
+    try {
+      const buf = await rawRequest(server.port, GET('/a') + GET('/b'), { halfClose: true });
+      const responses = parseResponses(buf);
+      assert.deepEqual(
+        responses.map((r) => r.body.toString()),
+        ['late answer', 'late answer'],
+      );
+      assert.equal(responses[1]!.headers.connection, 'close');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('marks responses aborted and runs onAbort and onResponseDone when the client disappears', async () => {
+    const events: string[] = [];
+    let response: Response | undefined;
+    const server = await serve(
+      (_req, res) => {
+        response = res;
+        res.write('partial');
+        res.onAbort(() => events.push('abort'));
+      },
+      { hooks: { onResponseDone: (_req, res) => events.push(`done aborted=${res.aborted}`) } },
+    );
+    try {
+      const c = await Client.open(server.port);
+      c.send(GET('/'));
+      await c.until(() => c.data.includes('partial'));
+      c.socket.resetAndDestroy(); // a client that vanished (a FIN alone may be a half-close)
+      await delay(50);
+      assert.deepEqual(events, ['abort', 'done aborted=true']);
+      assert.equal(response!.finished, false);
+      response!.end('ignored'); // writing after the client left must not throw
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('backpressure', () => {
   it('does not buffer a large response for a slow reader when the handler respects write()', async () => {
     const total = 16 * 1024 * 1024;

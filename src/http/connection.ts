@@ -270,7 +270,14 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   handlerFailed(res: HttpResponse, err: unknown): void {
     this.engine.reportError(err, res.req);
     if (this.closed || res.ended || res.locked) return;
-    if (!res.replaceWithError(500, 'Internal Server Error\n')) this.socket.destroy();
+    if (!res.replaceWithError(500, 'Internal Server Error\n')) this.kill();
+  }
+
+  /** Destroy the socket now; requests still in this read are not dispatched ('close' comes a tick later). */
+  private kill(): void {
+    this.acceptRequests = false;
+    this.parsing = false;
+    this.socket.destroy();
   }
 
   private parseFailed(err: unknown): void {
@@ -376,7 +383,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
         const res = this.currentRes;
         this.abortBody();
         if (res !== null && !res.ended) {
-          if (!res.replaceWithError(408, '408 Request body timeout\n')) this.socket.destroy();
+          if (!res.replaceWithError(408, '408 Request body timeout\n')) this.kill();
         } else if (this.first === null) this.endSocket();
         break;
       }
@@ -389,7 +396,9 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   // ---- ResponseSink ----
 
   prepareHead(res: HttpResponse): void {
-    if (this.engine.draining || this.peerEnded) res.keepAlive = false;
+    // Draining or a client that half-closed: the last response says it closes; earlier pipelined ones
+    // still go out as they are.
+    if ((this.engine.draining || this.peerEnded) && res === this.last) res.keepAlive = false;
     const body = res.req.body as RequestBody | null;
     if (res.keepAlive && body !== null && !body.complete && body.untouched) {
       // The handler answers without reading the body. Keeping the connection means swallowing the rest;
@@ -500,7 +509,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   }
 
   destroyResponse(_res: HttpResponse): void {
-    this.socket.destroy();
+    this.kill();
   }
 
   // ---- BodySource ----
