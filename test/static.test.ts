@@ -36,7 +36,7 @@ async function exchange(
 ) {
   let bytes = '';
   requests.forEach((request, i) => {
-    const headers = { host: 'localhost', ...request.headers };
+    const headers: Record<string, string> = { host: 'localhost', ...request.headers };
     if (i === requests.length - 1) headers.connection = 'close';
     const fields = Object.entries(headers)
       .map(([name, value]) => `${name}: ${value}\r\n`)
