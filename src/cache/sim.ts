@@ -89,8 +89,17 @@ interface Row {
   results: SimResult[];
 }
 
-/** Runs the `sim` command; resolves to the process exit code (0 ok, 1 unreadable trace, 2 usage). */
-export async function runSim(argv: string[]): Promise<number> {
+/** Where `runSim` writes; tests pass their own. */
+export interface SimOutput {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+/**
+ * Runs the `sim` command (`argv` is what follows `tamarin sim`); resolves to the process exit code
+ * (0 ok, 1 unreadable trace, 2 usage error).
+ */
+export async function runSim(argv: string[], io: SimOutput = process): Promise<number> {
   const paths: string[] = [];
   let policies: PolicyName[] = [...POLICY_NAMES];
   let specs: SizeSpec[] | undefined;
@@ -98,19 +107,19 @@ export async function runSim(argv: string[]): Promise<number> {
     const arg = argv[i]!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split('=', 2) : [arg, undefined];
     if (flag === '--help' || flag === '-h') {
-      process.stdout.write(`${USAGE}\n`);
+      io.stdout.write(`${USAGE}\n`);
       return 0;
     }
     if (flag === '--policy' || flag === '--size') {
       const value = inline ?? argv[++i];
-      if (value === undefined) return usage(`${flag} needs a value`);
+      if (value === undefined) return usage(io, `${flag} needs a value`);
       if (flag === '--policy') {
         if (value === 'all') policies = [...POLICY_NAMES];
         else {
           policies = [];
           for (const name of value.split(',')) {
             if (!isPolicyName(name))
-              return usage(`unknown policy "${name}" (expected ${POLICY_NAMES.join(', ')} or all)`);
+              return usage(io, `unknown policy "${name}" (expected ${POLICY_NAMES.join(', ')} or all)`);
             policies.push(name);
           }
         }
@@ -118,16 +127,16 @@ export async function runSim(argv: string[]): Promise<number> {
         specs = [];
         for (const part of value.split(',')) {
           const spec = parseSizeSpec(part);
-          if (!spec) return usage(`bad --size "${part}" (expected e.g. 1%, 64MiB or 1000)`);
+          if (!spec) return usage(io, `bad --size "${part}" (expected e.g. 1%, 64MiB or 1000)`);
           specs.push(spec);
         }
       }
       continue;
     }
-    if (arg.startsWith('-')) return usage(`unknown option ${arg}`);
+    if (arg.startsWith('-')) return usage(io, `unknown option ${arg}`);
     paths.push(arg);
   }
-  if (paths.length === 0) return usage('no trace given');
+  if (paths.length === 0) return usage(io, 'no trace given');
   specs ??= ['0.1%', '1%', '10%'].map((text) => parseSizeSpec(text)!);
 
   const rows: Row[] = [];
@@ -139,7 +148,7 @@ export async function runSim(argv: string[]): Promise<number> {
       trace = await loadTrace(path);
     } catch (error) {
       if (!(error instanceof TraceError)) throw error;
-      process.stderr.write(`tamarin sim: ${error.message}\n`);
+      io.stderr.write(`tamarin sim: ${error.message}\n`);
       return 1;
     }
     const label = (path.split('/').pop() ?? path).replace(/\.tr(\.gz)?$|\.gz$/, '');
@@ -151,13 +160,13 @@ export async function runSim(argv: string[]): Promise<number> {
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  process.stdout.write(formatTables(rows, policies, specs, paths.length > 1));
-  process.stdout.write(`\n${replayed.toLocaleString('en')} requests replayed in ${seconds.toFixed(1)} s\n`);
+  io.stdout.write(formatTables(rows, policies, specs, paths.length > 1));
+  io.stdout.write(`\n${replayed.toLocaleString('en')} requests replayed in ${seconds.toFixed(1)} s\n`);
   return 0;
 }
 
-function usage(message: string): number {
-  process.stderr.write(`tamarin sim: ${message}\n\n${USAGE}\n`);
+function usage(io: SimOutput, message: string): number {
+  io.stderr.write(`tamarin sim: ${message}\n\n${USAGE}\n`);
   return 2;
 }
 

@@ -208,6 +208,7 @@ export class S3FifoPolicy implements EvictionPolicy {
     const limit = Math.max(1, Math.ceil(MAIN_SHARE * this.count));
     while (this.ghostTail - this.ghostHead > limit) {
       const old = this.ghostHead++;
+      this.arena.moves++;
       const index = old & (this.ghostRing.length - 1);
       const oldKey = this.ghostRing[index]!;
       this.ghostRing[index] = undefined;
