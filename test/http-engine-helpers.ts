@@ -43,7 +43,7 @@ export async function serve(
     { ...options.hooks, onRequest },
   );
   const sockets: net.Socket[] = [];
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+  const server = net.createServer((socket) => {
     sockets.push(socket);
     engine.handleSocket(socket);
   });

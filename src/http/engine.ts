@@ -113,6 +113,9 @@ class HttpEngine implements Engine, EngineContext {
       return;
     }
     socket.setNoDelay(true);
+    // The engine answers the client's FIN itself (finish the responses in flight, then end); without this,
+    // a listener created with the default allowHalfOpen=false would end our side and lose those responses.
+    socket.allowHalfOpen = true;
     const conn = new Connection(this, socket, this.nextId++);
     const onConnection = this.hooks.onConnection;
     if (onConnection !== undefined) {
