@@ -141,16 +141,12 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       return;
     }
     this.acceptRequests = false;
-    if (this.parsing) {
-      this.parsing = false;
-      try {
-        this.parser.finish();
-      } catch {
-        // A truncated message from a client that is leaving: nobody to tell.
-      }
-    }
+    this.parsing = false;
     this.abortBody();
-    if (this.first === null) this.endSocket();
+    // The client's FIN is taken as "gone", as nginx (499) and node:http do: responses still in flight are
+    // aborted so their producers (a proxied upstream, a file stream) stop; what was written is flushed.
+    this.abortQueue();
+    this.endSocket();
   };
 
   private readonly onSocketDrain = (): void => {
@@ -169,19 +165,9 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     this.closed = true;
     this.timer = TIMER_NONE;
     this.abortBody();
-    const hooks = this.engine.hooks;
-    let res = this.first;
-    this.first = this.last = null;
-    this.queued = 0;
-    while (res !== null) {
-      res.aborted = true;
-      const callbacks = res.abortCallbacks;
-      res.abortCallbacks = null;
-      if (callbacks !== null) for (const cb of callbacks) this.safeCall(cb, res);
-      if (!res.internal && hooks.onResponseDone !== undefined) this.safeHook(res);
-      res = res.next;
-    }
+    this.abortQueue();
     this.engine.removeConnection(this);
+    const hooks = this.engine.hooks;
     if (hooks.onClose !== undefined) {
       try {
         hooks.onClose(this);
@@ -190,6 +176,23 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       }
     }
   };
+
+  /** Every unfinished response is aborted: callbacks, then `onResponseDone` with `res.aborted` set. */
+  private abortQueue(): void {
+    const hooks = this.engine.hooks;
+    let res = this.first;
+    this.first = this.last = null;
+    this.queued = 0;
+    while (res !== null) {
+      res.aborted = true;
+      res.pending = null;
+      const callbacks = res.abortCallbacks;
+      res.abortCallbacks = null;
+      if (callbacks !== null) for (const cb of callbacks) this.safeCall(cb, res);
+      if (!res.internal && hooks.onResponseDone !== undefined) this.safeHook(res);
+      res = res.next;
+    }
+  }
 
   // ---- parser callbacks ----
 
@@ -396,9 +399,8 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   // ---- ResponseSink ----
 
   prepareHead(res: HttpResponse): void {
-    // Draining or a client that half-closed: the last response says it closes; earlier pipelined ones
-    // still go out as they are.
-    if ((this.engine.draining || this.peerEnded) && res === this.last) res.keepAlive = false;
+    // Draining: the last response says it closes; earlier pipelined ones still go out as they are.
+    if (this.engine.draining && res === this.last) res.keepAlive = false;
     const body = res.req.body as RequestBody | null;
     if (res.keepAlive && body !== null && !body.complete && body.untouched) {
       // The handler answers without reading the body. Keeping the connection means swallowing the rest;
@@ -410,7 +412,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   }
 
   output(res: HttpResponse, a: Buffer, b: Buffer | null, c: Buffer | null): boolean {
-    if (this.closed) return true;
+    if (this.closed || res.aborted) return true;
     if (res !== this.first) {
       // An earlier response is unfinished: hold these bytes (RFC 9112 §9.3.2, responses in request order).
       const pending = (res.pending ??= []);
