@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { type BenchOptions, parseBenchArgs, type ScenarioName, USAGE } from './lib/args.ts';
 import type { BenchContext, Section } from './lib/harness.ts';
 import { findLoadTool } from './lib/load.ts';
-import { installCleanup, stopAll } from './lib/procs.ts';
+import { installCleanup, onExitCleanup, stopAll } from './lib/procs.ts';
 import { cacheMemory } from './lib/scenario-memory.ts';
 import { proxyCacheHit, proxyPass } from './lib/scenarios-proxy.ts';
 import { staticCached, staticUncached } from './lib/scenarios-static.ts';
@@ -44,18 +44,19 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const tool = findLoadTool(repoRoot);
+  const tool = findLoadTool(repoRoot, options.load);
   if (!tool) {
     process.stderr.write('bench: no load generator: install wrk (`apt-get install wrk`) or run `npm ci`\n');
     return 1;
   }
-  if (tool.kind === 'autocannon') {
+  if (tool.kind === 'autocannon' && options.load !== 'autocannon') {
     process.stderr.write(
       'bench: /usr/bin/wrk not found, falling back to autocannon (slower; install wrk: `apt-get install wrk`)\n',
     );
   }
   installCleanup();
   const tmp = mkdtempSync(join(tmpdir(), 'tamarin-bench-'));
+  onExitCleanup(() => rmSync(tmp, { recursive: true, force: true }));
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ctx: BenchContext = { repoRoot, tmp, tool, ...options, log };
   const perRun = options.rounds * options.duration;

@@ -199,6 +199,7 @@ describe('bench flags', () => {
     ]);
     assert.ok(parseBenchArgs(['--memory']).scenarios.includes('cache-memory'));
     assert.equal(parseBenchArgs(['--memory-size', '64']).memorySize, 64 * 1024 * 1024);
+    assert.equal(parseBenchArgs(['--load', 'autocannon']).load, 'autocannon');
   });
 
   it('names the flag in errors', () => {
@@ -206,6 +207,7 @@ describe('bench flags', () => {
     assert.throws(() => parseBenchArgs(['--rounds', '0']), /--rounds/);
     assert.throws(() => parseBenchArgs(['--duration', '1.5']), /--duration/);
     assert.throws(() => parseBenchArgs(['--backend-core', '2']), /--backend-core/);
+    assert.throws(() => parseBenchArgs(['--load', 'ab']), /--load: expected wrk or autocannon/);
     assert.throws(() => parseBenchArgs(['--bogus']), /bogus/);
   });
 });

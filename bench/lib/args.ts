@@ -29,6 +29,8 @@ export interface BenchOptions {
   readonly backendCore: number;
   /** Cache capacity for the cache-memory scenario, in bytes. @default 256 MiB */
   readonly memorySize: number;
+  /** Force a load generator ('wrk' or 'autocannon'); by default wrk when installed. */
+  readonly load: 'wrk' | 'autocannon' | undefined;
   readonly help: boolean;
 }
 
@@ -42,6 +44,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --backend-core <c> core of the proxy scenarios' origin: 1 (with wrk, default) or 0 (with the proxy)
   --memory           also run cache-memory (fills a 256 MiB cache; slow)
   --memory-size <n>  cache capacity for cache-memory in MiB (default 256)
+  --load <tool>      wrk (default when installed) or autocannon
   --quick            short rounds for checking the harness, not for publishing
   --help             this text
 `;
@@ -55,6 +58,11 @@ function positiveInt(flag: string, text: string | undefined, fallback: number, a
     );
   }
   return value;
+}
+
+function loadTool(text: string | undefined): 'wrk' | 'autocannon' | undefined {
+  if (text === undefined || text === 'wrk' || text === 'autocannon') return text;
+  throw new Error(`--load: expected wrk or autocannon, got "${text}"`);
 }
 
 function coreNumber(text: string | undefined): number {
@@ -76,6 +84,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       'backend-core': { type: 'string' },
       memory: { type: 'boolean', default: false },
       'memory-size': { type: 'string' },
+      load: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -100,6 +109,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     scenarios,
     backendCore: coreNumber(values['backend-core']),
     memorySize: positiveInt('memory-size', values['memory-size'], 256) * 1024 * 1024,
+    load: loadTool(values.load),
     help: values.help,
   };
 }

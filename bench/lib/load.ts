@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOAD_CORE, taskset } from './procs.ts';
+import { LOAD_CORE, taskset, trackChild } from './procs.ts';
 
 /** The result of one load run. */
 export interface LoadResult {
@@ -38,9 +38,13 @@ export type LoadTool =
 
 const WRK_PATH = '/usr/bin/wrk';
 
-/** Finds wrk, else autocannon (with a hint on installing wrk printed by the caller); `undefined` if neither. */
-export function findLoadTool(repoRoot: string): LoadTool | undefined {
-  if (existsSync(WRK_PATH)) return { kind: 'wrk', path: WRK_PATH };
+/**
+ * Finds wrk, else autocannon (the caller prints how to install wrk); `undefined` if neither. `prefer`
+ * forces one of them.
+ */
+export function findLoadTool(repoRoot: string, prefer?: 'wrk' | 'autocannon'): LoadTool | undefined {
+  if (prefer !== 'autocannon' && existsSync(WRK_PATH)) return { kind: 'wrk', path: WRK_PATH };
+  if (prefer === 'wrk') return undefined;
   const autocannon = join(repoRoot, 'node_modules', '.bin', 'autocannon');
   if (existsSync(autocannon)) return { kind: 'autocannon', path: autocannon };
   return undefined;
@@ -119,6 +123,7 @@ export function runLoad(tool: LoadTool, options: LoadOptions): Promise<LoadResul
   const [command, argv] = taskset(LOAD_CORE, tool.path, args);
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    trackChild(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -133,9 +133,33 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((proc) => stopProcess(proc)));
 }
 
-/** Synchronous last resort for `exit` handlers: SIGKILL every group we started. */
+/** Short-lived helpers (the load generator) that must not outlive us either. */
+const helpers = new Set<ChildProcess>();
+/** Synchronous clean-ups (e.g. removing the temp dir) run on exit and on signals. */
+const exitCleanups: (() => void)[] = [];
+
+/** Registers a short-lived child (killed on exit/signals if still running). */
+export function trackChild(child: ChildProcess): void {
+  helpers.add(child);
+  child.once('exit', () => helpers.delete(child));
+}
+
+/** Registers a synchronous clean-up to run when the process exits or is interrupted. */
+export function onExitCleanup(cleanup: () => void): void {
+  exitCleanups.push(cleanup);
+}
+
+/** Synchronous last resort for `exit` handlers: SIGKILL every group and helper we started. */
 function killAllNow(): void {
   for (const proc of running) signalGroup(proc, 'SIGKILL');
+  for (const child of helpers) child.kill('SIGKILL');
+  for (const cleanup of exitCleanups.splice(0)) {
+    try {
+      cleanup();
+    } catch {
+      // best effort while exiting
+    }
+  }
 }
 
 let installed = false;

@@ -24,7 +24,8 @@ function cpuModel(): string {
 }
 
 function toolVersion(tool: LoadTool): string {
-  if (tool.kind === 'autocannon') return 'autocannon (wrk not installed: `apt-get install wrk`)';
+  if (tool.kind === 'autocannon')
+    return 'autocannon (a Node.js load generator; wrk is preferred: `apt-get install wrk`)';
   // `wrk -v` prints its banner and exits 1.
   const out = spawnSync(tool.path, ['-v'], { encoding: 'utf8', timeout: 5000 });
   const version = /wrk (\S+)/.exec(`${out.stdout}${out.stderr}`)?.[1];
