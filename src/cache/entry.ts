@@ -129,7 +129,6 @@ export class CacheEntry {
   private notModifiedDateSource: Buffer | null = null;
 
   constructor(record: EntryRecord) {
-    this.record = record;
     const date = httpDateBuffer();
     const { text, dateOffset } = serializeHead(
       record.status,
@@ -147,6 +146,8 @@ export class CacheEntry {
     this.full = full;
     this.head = full.subarray(0, headLength);
     this.body = full.subarray(headLength);
+    // Keep the record pointing at our copy: holding the producer's buffer too would store every body twice.
+    this.record = { ...record, body: this.body };
     this.dateOffset = dateOffset;
     this.dateSource = date;
     this.etag = fieldValue(record.fields, 'etag');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CacheStats, RPS_SECONDS } from './stats.ts';
+import { CacheStats, mergeSnapshots, RPS_SECONDS } from './stats.ts';
 
 const T0 = 1_700_000_000_000; // a whole second
 
@@ -55,4 +55,25 @@ test('snapshot: hit ratio, occupancy and a structured-clonable shape', () => {
   assert.equal(snap.maxEntries, null);
   assert.equal(snap.rejections['too-large'], 1);
   assert.deepEqual(structuredClone(snap), snap);
+});
+
+test('mergeSnapshots adds workers up and recomputes the ratio', () => {
+  const a = new CacheStats();
+  const b = new CacheStats();
+  a.hit(T0);
+  a.hit(T0);
+  b.miss(T0);
+  b.rejections.excluded = 2;
+  const merged = mergeSnapshots([
+    a.snapshot(T0, { bytes: 10, count: 1, maxBytes: 100, maxEntries: Infinity }),
+    b.snapshot(T0, { bytes: 5, count: 1, maxBytes: 100, maxEntries: Infinity }),
+  ]);
+  assert.equal(merged.hits, 2);
+  assert.equal(merged.misses, 1);
+  assert.equal(merged.hitRatio, 2 / 3);
+  assert.equal(merged.bytes, 15);
+  assert.equal(merged.maxBytes, 200);
+  assert.equal(merged.entries, 2);
+  assert.equal(merged.rejections.excluded, 2);
+  assert.deepEqual(merged.rps.total.slice(-1), [3]);
 });

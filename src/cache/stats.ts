@@ -158,3 +158,47 @@ export class CacheStats {
     };
   }
 }
+
+/**
+ * Sum the snapshots of several workers into one (the admin shows the server's cache as a whole): counters
+ * and capacities add up, the hit ratio is recomputed, the rps series add slot by slot.
+ */
+export function mergeSnapshots(snapshots: readonly CacheStatsSnapshot[]): CacheStatsSnapshot {
+  const first = snapshots[0];
+  if (first === undefined) throw new RangeError('mergeSnapshots: no snapshots');
+  const sum = structuredClone(first);
+  for (let i = 1; i < snapshots.length; i++) {
+    const s = snapshots[i]!;
+    for (const key of COUNTERS) sum[key] += s[key];
+    sum.maxEntries = sum.maxEntries === null || s.maxEntries === null ? null : sum.maxEntries + s.maxEntries;
+    for (const reason of Object.keys(sum.rejections) as RejectionReason[]) {
+      sum.rejections[reason] += s.rejections[reason];
+    }
+    // Workers sample the clock separately: align on the newest second.
+    const shift = s.rps.startSecond - sum.rps.startSecond;
+    for (const series of ['total', 'hits', 'misses'] as const) {
+      const into = sum.rps[series];
+      const from = s.rps[series];
+      for (let j = 0; j < into.length; j++) into[j]! += from[j + shift] ?? 0;
+    }
+  }
+  const asked = sum.hits + sum.misses;
+  sum.hitRatio = asked === 0 ? 0 : sum.hits / asked;
+  return sum;
+}
+
+const COUNTERS = [
+  'hits',
+  'misses',
+  'bytes',
+  'maxBytes',
+  'entries',
+  'insertions',
+  'evictions',
+  'expirations',
+  'invalidations',
+  'purged',
+  'originFetches',
+  'collapsed',
+  'warmLoaded',
+] as const;
