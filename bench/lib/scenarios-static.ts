@@ -30,13 +30,12 @@ export function peerContender(
     name,
     role: 'peer',
     async start(port) {
-      const proc = startProcess(name, process.execPath, [
-        join(ctx.repoRoot, 'bench', 'peers', file),
-        '--port',
-        String(port),
-        `--${arg}`,
-        value,
-      ]);
+      const proc = startProcess(
+        name,
+        process.execPath,
+        [join(ctx.repoRoot, 'bench', 'peers', file), '--port', String(port), `--${arg}`, value],
+        { env: { ...process.env, NODE_ENV: 'production' } },
+      );
       await waitForHttp(proc, `http://127.0.0.1:${port}/`, 15_000);
       return [proc];
     },
