@@ -78,6 +78,8 @@ for (const name of POLICY_NAMES) {
       ['byte-bounded', 50_000, INF],
       ['entry-bounded', INF, 40],
       ['bounded both ways', 30_000, 25],
+      ['a single entry', INF, 1],
+      ['room for one or two objects', 5_000, INF],
     ] as const) {
       it(`never exceeds its capacity and reports every drop (${label}, random operations)`, () => {
         const h = harness(name, maxBytes, maxEntries);

@@ -84,8 +84,7 @@ export class S3FifoPolicy implements EvictionPolicy {
     }
     const slot = a.alloc(key, size);
     const weight = this.byBytes ? size : 1;
-    if (this.ghost.has(key)) {
-      this.ghost.delete(key);
+    if (this.ghost.delete(key)) {
       a.pushBack(MAIN, slot);
       this.mainWeight += weight;
       this.mainCount++;
