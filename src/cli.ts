@@ -8,13 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { stringify as stringifyToml } from 'smol-toml';
-import { resolveConfig } from './server/config.ts';
-import { ConfigError } from './server/config-errors.ts';
-import { setLogSink } from './server/logger.ts';
-import { ListenError } from './server/runtime.ts';
-import { loadRawConfig, type RunningServer, startServer } from './server/start.ts';
-import { WorkerStartError } from './server/workers.ts';
+import type { ConfigError } from './server/config-errors.ts';
+import type { RunningServer } from './server/start.ts';
 
 /** The package root: one level above this file both in `src/` (source) and `dist/` (built package). */
 const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -57,10 +52,12 @@ function parse(argv: string[]) {
   } catch (error) {
     const message = (error as Error).message;
     const code = (error as { code?: string }).code;
-    const option = /'(-[^']*)'/.exec(message)?.[1] ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option "${option}"`);
+    const quoted = /'(-[^']*)'/.exec(message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option "${quoted}"`);
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      throw new UsageError(option === '' ? message : `option "${option.split(' ')[0]}" needs a value`);
+      // e.g. "Option '-p, --port <value>' argument missing": name the long form.
+      const long = /--[\w-]+/.exec(quoted)?.[0];
+      throw new UsageError(long === undefined ? message : `option "${long}" needs a value`);
     }
     throw new UsageError(message.split('\n')[0]!);
   }
@@ -82,6 +79,8 @@ function table(raw: Record<string, unknown>, name: string): Record<string, unkno
 
 /** Read the config file (if any) and apply the command line on top of it. */
 async function effectiveRaw(values: ReturnType<typeof parse>['values'], dir: string | undefined) {
+  // The server modules (and zod) load only for commands that need them: --help and --version stay fast.
+  const { loadRawConfig } = await import('./server/start.ts');
   const loaded = await loadRawConfig({ configPath: values.config });
   const { raw } = loaded;
   if (values.port !== undefined || values.host !== undefined || values.workers !== undefined) {
@@ -115,6 +114,8 @@ async function check(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
+  const { resolveConfig } = await import('./server/config.ts');
+  const { stringify: stringifyToml } = await import('smol-toml');
   const { config } = await resolveConfig(raw, { baseDir });
   const plain = toPlain(config) as Record<string, unknown>;
   process.stdout.write(
@@ -137,6 +138,7 @@ async function serve(argv: string[]): Promise<number | null> {
   if (values.json === true) throw new UsageError('option "--json" is only for "tamarin check"');
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
+  const { startServer } = await import('./server/start.ts');
   const server = await startServer({
     config: raw,
     configPath: values.config ?? path.join(baseDir, 'config'),
@@ -193,16 +195,17 @@ async function main(argv: string[]): Promise<number | null> {
     if (first.startsWith('-')) return await serve(argv);
     throw new UsageError(`unknown command "${first}"`);
   } catch (error) {
-    setLogSink(null);
     if (error instanceof UsageError) {
       process.stderr.write(`tamarin: ${error.message}\n\n${USAGE}`);
       return 2;
     }
-    if (error instanceof ConfigError) {
-      process.stderr.write(error.lines().join('\n') + '\n');
+    // By name: the error classes live in modules this file loads lazily.
+    const name = (error as Error | undefined)?.name;
+    if (name === 'ConfigError') {
+      process.stderr.write((error as ConfigError).lines().join('\n') + '\n');
       return 2;
     }
-    if (error instanceof ListenError || error instanceof WorkerStartError) {
+    if (error instanceof Error && (name === 'ListenError' || name === 'WorkerStartError')) {
       process.stderr.write(`tamarin: ${error.message}\n`);
       return 1;
     }

@@ -187,4 +187,18 @@ describe('config defaults and values', () => {
     assert.equal(effectiveWorkers(config.server), os.availableParallelism());
     assert.equal(effectiveWorkers({ ...config.server, workers: 3 }), 3);
   });
+
+  it('tamarin.example.toml is valid as shipped and with every setting uncommented', async () => {
+    const text = fs.readFileSync('tamarin.example.toml', 'utf8');
+    const shipped = await resolveConfig(parseToml(text));
+    const uncommented = text.replace(/^# (?=\[|"?[\w.-]+"? = )/gm, '');
+    assert.notEqual(uncommented, text);
+    const all = await resolveConfig(parseToml(uncommented, 'uncommented.toml'));
+    assert.deepEqual(
+      all.config.server,
+      shipped.config.server,
+      'the documented [server] values are the defaults',
+    );
+    assert.equal((all.config.proxy as { routes: unknown[] }).routes.length, 1);
+  });
 });

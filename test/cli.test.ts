@@ -1,0 +1,162 @@
+/** The `tamarin` command as a user runs it: exit codes, messages, start-up line, SIGTERM. */
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+const VERSION = (JSON.parse(fs.readFileSync('package.json', 'utf8')) as { version: string }).version;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[], cwd = process.cwd()): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [path.resolve('src/cli.ts'), ...args], { cwd });
+}
+
+/** Run the CLI to completion (bounded). */
+function run(args: string[], cwd?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = start(args, cwd);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tamarin ${args.join(' ')} did not finish: ${stderr}`));
+    }, 10_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const noStack = (text: string) => assert.doesNotMatch(text, /^\s+at /m, 'no stack trace');
+
+// Each test runs its own child processes: run them side by side.
+describe('tamarin CLI', { concurrency: true }, () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-cli-'));
+    fs.mkdirSync(path.join(dir, 'www'));
+    fs.writeFileSync(path.join(dir, 'www/hello.txt'), 'hello from the cli test\n');
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('--help prints usage and exits 0', async () => {
+    const { code, stdout } = await run(['--help']);
+    assert.equal(code, 0);
+    assert.match(stdout, /^Usage:\n {2}tamarin serve \[dir\] \[options\]/);
+    assert.match(stdout, /tamarin check/);
+    assert.match(stdout, /tamarin sim <trace>/);
+  });
+
+  it('--version prints the package version', async () => {
+    const { code, stdout } = await run(['--version']);
+    assert.equal(code, 0);
+    assert.equal(stdout, `tamarin ${VERSION}\n`);
+  });
+
+  it('an unknown flag or command is a usage error (exit 2)', async () => {
+    const flag = await run(['serve', '--prot', '80']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /^tamarin: unknown option "--prot"\n\nUsage:/);
+    const command = await run(['srve']);
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /^tamarin: unknown command "srve"/);
+    const missing = await run(['serve', '--port']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^tamarin: option "--port" needs a value/);
+  });
+
+  it('check prints the effective config (flags override the file) and exits 0', async () => {
+    const file = path.join(dir, 'ok.toml');
+    fs.writeFileSync(file, '[server]\nport = 9000\nkeepalive_timeout = "2s"\n');
+    const toml = await run(['check', '--config', file]);
+    assert.equal(toml.code, 0, toml.stderr);
+    assert.match(toml.stdout, /\[server\]\nhost = "127\.0\.0\.1"\nport = 9000\n/);
+    assert.match(toml.stdout, /keepalive_timeout = 2000\n/);
+    assert.match(toml.stderr, /config ok: .*ok\.toml/);
+    const json = await run(['check', '--config', file, '--port', '9001', '--json']);
+    assert.equal(json.code, 0);
+    const config = JSON.parse(json.stdout) as { server: { port: number }; plugins: string[] };
+    assert.equal(config.server.port, 9001);
+    assert.deepEqual(config.plugins, ['access_log', 'cache', 'proxy', 'static']);
+  });
+
+  it('check of a bad config names the key, exits 2, no stack trace', async () => {
+    const file = path.join(dir, 'bad.toml');
+    fs.writeFileSync(file, '[server]\nport = "abc"\nworkerz = 2\n');
+    const { code, stdout, stderr } = await run(['check', '--config', file]);
+    assert.equal(code, 2);
+    assert.equal(stdout, '');
+    assert.equal(
+      stderr,
+      'config error: server.port: expected an integer from 0 to 65535, got "abc"\n' +
+        'config error: server.workerz: unknown key\n',
+    );
+    const flag = await run(['check', '--port', 'http']);
+    assert.equal(flag.code, 2);
+    assert.equal(flag.stderr, 'config error: server.port: expected an integer from 0 to 65535, got "http"\n');
+    const absent = await run(['check', '--config', path.join(dir, 'absent.toml')]);
+    assert.equal(absent.code, 2);
+    assert.match(absent.stderr, /^config error: .*absent\.toml: cannot read config file: no such file\n$/);
+  });
+
+  it('serve reports a taken port clearly (exit 1)', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const { code, stderr } = await run(['serve', path.join(dir, 'www'), '--port', String(port)]);
+      assert.equal(code, 1);
+      assert.equal(
+        stderr,
+        `tamarin: cannot listen on 127.0.0.1:${port}: the port is already in use ` +
+          '(is another server running? choose another with --port)\n',
+      );
+      noStack(stderr);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('serve dir on port 0 prints one start-up line, serves the dir, and exits 0 on SIGTERM', async () => {
+    const child = start(['serve', 'www', '--port', '0', '--workers', '1'], dir);
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (chunk: string) => {
+          stderr += chunk;
+          const match = /serving .* at (http:\/\/127\.0\.0\.1:\d+) /.exec(stderr);
+          if (match) resolve(match[1]!);
+        });
+        void exited.then(() => reject(new Error(`exited: ${stderr}`)));
+      });
+      const line = stderr.split('\n').find((l) => l.startsWith(`tamarin ${VERSION} `));
+      assert.equal(
+        line,
+        `tamarin ${VERSION} serving ${fs.realpathSync(path.join(dir, 'www'))} at ${url} ` +
+          '(1 worker, plugins: access_log, cache, proxy, static)',
+      );
+      const res = await fetch(url + '/hello.txt');
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'hello from the cli test\n');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+    }
+  });
+});
