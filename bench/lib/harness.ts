@@ -158,9 +158,16 @@ export async function runMatrix(
       for (const target of targets) {
         // Rotate the start so no contender always runs right after the same neighbour.
         for (let i = 0; i < live.length; i++) {
-          const { contender, port } = live[(i + round) % live.length]!;
+          const { contender, port, procs } = live[(i + round) % live.length]!;
           const cell = result.cells.get(cellKey(contender.name, target.path))!;
           if (cell.problem) continue;
+          const dead = procs.find((proc) => proc.hasExited());
+          if (dead) {
+            // A crash is a result to report, not a zero to average in.
+            cell.problem = `exited during the run: ${dead.output().trim().split('\n').pop()?.slice(0, 200) ?? ''}`;
+            ctx.log(`  ${contender.name} ${target.label}: ${cell.problem}`);
+            continue;
+          }
           let load: LoadResult;
           const before = readCoreTimes();
           try {
@@ -175,6 +182,11 @@ export async function runMatrix(
             continue;
           }
           const after = readCoreTimes();
+          if (procs.some((proc) => proc.hasExited())) {
+            cell.problem = 'exited during the run';
+            ctx.log(`  ${contender.name} ${target.label}: ${cell.problem}`);
+            continue;
+          }
           const serverBusy = coreBusy(before, after, SERVER_CORE);
           const loadBusy = coreBusy(before, after, LOAD_CORE);
           if (serverBusy !== undefined) cell.serverBusy.push(serverBusy);
