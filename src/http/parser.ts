@@ -24,6 +24,7 @@ import type { HeaderList, HttpErrorCode, HttpLimits, ParsedHead, ParserHandler }
 const CR = 13;
 const LF = 10;
 const SP = 32;
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const HTAB = 9;
 
 /** Longest chunk-size line (size + extensions) we buffer; llhttp has no bound, we do. */
@@ -356,6 +357,15 @@ export class HttpParser {
     while (off < end) {
       const state = this.state;
       if (state !== S_START && state !== S_FIELDS && state !== S_CHUNK_SIZE && state !== S_TRAILERS) break;
+      if (state !== S_CHUNK_SIZE && this.partialLen === 0) {
+        // Fast path: the rest of the head is in this read. One native call decodes it; lines are then cut
+        // from the string in JS (a native call per field would cost more than the parsing itself).
+        const headEnd = buf.indexOf(CRLF_CRLF, off);
+        if (headEnd !== -1 && headEnd + 4 - off + this.headBytes <= this.limits.maxHeadSize) {
+          off += this.textLines(latin1(buf, off, headEnd + 4)); // at least one line
+          continue;
+        }
+      }
       const nl = buf.indexOf(LF, off);
       if (nl === -1) {
         this.appendPartial(buf, off, end);
@@ -372,6 +382,20 @@ export class HttpParser {
       off = nl + 1;
     }
     return off;
+  }
+
+  /** Runs the complete lines of `text` while the state reads lines; returns how many chars were used. */
+  private textLines(text: string): number {
+    let pos = 0;
+    const len = text.length;
+    while (pos < len) {
+      const state = this.state;
+      if (state !== S_START && state !== S_FIELDS && state !== S_TRAILERS) break;
+      const nl = text.indexOf('\n', pos);
+      this.textLine(text, pos, nl);
+      pos = nl + 1;
+    }
+    return pos;
   }
 
   /** Buffers part of a line, enforcing the line's limit before copying anything. */
@@ -407,19 +431,31 @@ export class HttpParser {
     }
   }
 
-  /** One complete line: `src[start..nl]`, where `src[nl]` is its LF. */
+  /** One complete line from bytes: `src[start..nl]`, where `src[nl]` is its LF. */
   private line(src: Buffer, start: number, nl: number): void {
+    if (this.state !== S_CHUNK_SIZE) {
+      this.textLine(latin1(src, start, nl + 1), 0, nl - start);
+      return;
+    }
+    this.checkLineLength(nl - start + 1);
+    if (nl === start || src[nl - 1] !== CR) {
+      this.fail('ERR_HTTP_BAD_CHUNK', 400, 'chunk-size line must end with CRLF');
+    }
+    this.chunkSize(src, start, nl - 1);
+  }
+
+  /** One complete head or trailer line: `text[start..nl]`, where `text[nl]` is its LF. */
+  private textLine(text: string, start: number, nl: number): void {
     const state = this.state;
     const len = nl - start + 1;
-    if (state === S_START && (len === 1 || (len === 2 && src[start] === CR))) {
+    if (state === S_START && (len === 1 || (len === 2 && text.charCodeAt(start) === CR))) {
       // RFC 9112 §2.2: empty lines before a request line are skipped (llhttp accepts CRLF and LF here).
       this.checkLineLength(len);
       this.headBytes += len;
       return;
     }
     this.checkLineLength(len); // first, so that the outcome does not depend on how reads were split
-    if (len === 1 || src[nl - 1] !== CR) {
-      if (state === S_CHUNK_SIZE) this.fail('ERR_HTTP_BAD_CHUNK', 400, 'chunk-size line must end with CRLF');
+    if (len === 1 || text.charCodeAt(nl - 1) !== CR) {
       this.fail(
         state === S_START ? 'ERR_HTTP_BAD_REQUEST_LINE' : 'ERR_HTTP_BAD_HEADER',
         400,
@@ -427,37 +463,38 @@ export class HttpParser {
       );
     }
     const contentEnd = nl - 1;
-    if (state === S_CHUNK_SIZE) {
-      this.chunkSize(src, start, contentEnd);
-      return;
-    }
     this.headBytes += len;
     if (state === S_START) {
-      if (this.isRequest) this.requestLine(src, start, contentEnd);
-      else this.statusLine(src, start, contentEnd);
+      if (this.isRequest) this.requestLine(text, start, contentEnd);
+      else this.statusLine(text, start, contentEnd);
       this.state = S_FIELDS;
     } else if (contentEnd === start) {
       if (state === S_FIELDS) this.headComplete();
       else this.messageComplete(this.trailers);
     } else if (state === S_FIELDS) {
-      this.field(src, start, contentEnd, this.headers, true);
+      this.field(text, start, contentEnd, this.headers, true);
     } else {
       this.trailers ??= new Headers();
-      this.field(src, start, contentEnd, this.trailers, false);
+      this.field(text, start, contentEnd, this.trailers, false);
     }
   }
 
-  private requestLine(src: Buffer, start: number, end: number): void {
+  private requestLine(src: string, start: number, end: number): void {
     // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single SPs only.
     let i = start;
-    while (i < end && TOKEN[src[i]!] === 1) i++;
-    if (i === start || i === end || src[i] !== SP) this.badByte(src, i, end, 'invalid method');
+    while (i < end && TOKEN[src.charCodeAt(i)] === 1) i++;
+    if (i === start || i === end || src.charCodeAt(i) !== SP) this.badByte(src, i, end, 'invalid method');
     const method = methodOf(src, start, i);
     if (method === undefined) this.fail('ERR_HTTP_BAD_REQUEST_LINE', 501, 'method not implemented');
     const targetStart = ++i;
-    while (i < end && TARGET[src[i]!] === 1) i++;
-    if (i === targetStart || i === end || src[i] !== SP) {
-      this.badByte(src, i, end, src[i] === 0x23 ? 'fragment in request-target' : 'invalid request-target');
+    while (i < end && TARGET[src.charCodeAt(i)] === 1) i++;
+    if (i === targetStart || i === end || src.charCodeAt(i) !== SP) {
+      this.badByte(
+        src,
+        i,
+        end,
+        src.charCodeAt(i) === 0x23 ? 'fragment in request-target' : 'invalid request-target',
+      );
     }
     const targetEnd = i++;
     this.versionMinor = this.version(src, i, end, 'ERR_HTTP_BAD_REQUEST_LINE');
@@ -466,17 +503,22 @@ export class HttpParser {
   }
 
   /** HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); only 1.0 and 1.1 are served. */
-  private version(src: Buffer, i: number, end: number, code: HttpErrorCode): 0 | 1 {
+  private version(src: string, i: number, end: number, code: HttpErrorCode): 0 | 1 {
     if (
       end - i === 8 &&
-      src[i] === 0x48 &&
-      src[i + 1] === 0x54 &&
-      src[i + 2] === 0x54 &&
-      src[i + 3] === 0x50
+      src.charCodeAt(i) === 0x48 &&
+      src.charCodeAt(i + 1) === 0x54 &&
+      src.charCodeAt(i + 2) === 0x54 &&
+      src.charCodeAt(i + 3) === 0x50
     ) {
-      const major = src[i + 5]!;
-      const minor = src[i + 7]!;
-      if (src[i + 4] === 0x2f && src[i + 6] === 0x2e && isDigit(major) && isDigit(minor)) {
+      const major = src.charCodeAt(i + 5);
+      const minor = src.charCodeAt(i + 7);
+      if (
+        src.charCodeAt(i + 4) === 0x2f &&
+        src.charCodeAt(i + 6) === 0x2e &&
+        isDigit(major) &&
+        isDigit(minor)
+      ) {
         if (major === 0x31 && (minor === 0x30 || minor === 0x31)) return minor === 0x31 ? 1 : 0;
         this.fail('ERR_HTTP_BAD_VERSION', 505, 'HTTP version not supported');
       }
@@ -485,11 +527,11 @@ export class HttpParser {
   }
 
   /** RFC 9112 §3.2: origin-form, absolute-form, authority-form (CONNECT), asterisk-form (OPTIONS). */
-  private requestTarget(src: Buffer, start: number, end: number, method: string): void {
-    const first = src[start];
+  private requestTarget(src: string, start: number, end: number, method: string): void {
+    const first = src.charCodeAt(start);
     if (method === 'CONNECT') {
       // authority-form only: host:port, no path (RFC 9112 §3.2.3).
-      const authority = latin1(src, start, end);
+      const authority = src.slice(start, end);
       const host = hostOf(authority, true);
       if (host === undefined || host === '')
         this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, 'CONNECT needs host:port');
@@ -499,7 +541,7 @@ export class HttpParser {
       return;
     }
     if (first === 0x2f) {
-      this.target = end - start === 1 ? '/' : latin1(src, start, end);
+      this.target = end - start === 1 ? '/' : src.slice(start, end);
       return;
     }
     if (first === 0x2a && end - start === 1) {
@@ -512,57 +554,64 @@ export class HttpParser {
     if (scheme === 0) this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, 'invalid request-target');
     let i = start + scheme;
     const authorityStart = i;
-    while (i < end && src[i] !== 0x2f && src[i] !== 0x3f) i++;
-    const host = hostOf(latin1(src, authorityStart, i), false);
+    while (i < end && src.charCodeAt(i) !== 0x2f && src.charCodeAt(i) !== 0x3f) i++;
+    const host = hostOf(src.slice(authorityStart, i), false);
     if (host === undefined || host === '')
       this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, 'invalid target authority');
     this.host = host;
     this.targetHasHost = true;
-    this.target = i === end ? '/' : src[i] === 0x3f ? '/' + latin1(src, i, end) : latin1(src, i, end);
+    this.target = i === end ? '/' : src.charCodeAt(i) === 0x3f ? '/' + src.slice(i, end) : src.slice(i, end);
   }
 
-  private statusLine(src: Buffer, start: number, end: number): void {
+  private statusLine(src: string, start: number, end: number): void {
     // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4); the SP before an empty
     // reason is tolerated when missing, as llhttp and browsers do.
-    if (end - start < 12 || src[start + 8] !== SP)
+    if (end - start < 12 || src.charCodeAt(start + 8) !== SP)
       this.fail('ERR_HTTP_BAD_STATUS_LINE', 502, 'bad status line');
     this.versionMinor = this.version(src, start, start + 8, 'ERR_HTTP_BAD_STATUS_LINE');
-    const a = src[start + 9]!;
-    const b = src[start + 10]!;
-    const c = src[start + 11]!;
-    if (!isDigit(a) || !isDigit(b) || !isDigit(c) || (end > start + 12 && src[start + 12] !== SP)) {
+    const a = src.charCodeAt(start + 9);
+    const b = src.charCodeAt(start + 10);
+    const c = src.charCodeAt(start + 11);
+    if (
+      !isDigit(a) ||
+      !isDigit(b) ||
+      !isDigit(c) ||
+      (end > start + 12 && src.charCodeAt(start + 12) !== SP)
+    ) {
       this.fail('ERR_HTTP_BAD_STATUS_LINE', 502, 'bad status code');
     }
     this.status = (a - 48) * 100 + (b - 48) * 10 + (c - 48);
     if (this.status < 100 || this.status > 599) this.fail('ERR_HTTP_BAD_STATUS_LINE', 502, 'bad status code');
     for (let i = start + 13; i < end; i++) {
-      if (FIELD_VALUE[src[i]!] === 0) this.fail('ERR_HTTP_BAD_STATUS_LINE', 502, 'invalid byte in reason');
+      if (FIELD_VALUE[src.charCodeAt(i)] === 0)
+        this.fail('ERR_HTTP_BAD_STATUS_LINE', 502, 'invalid byte in reason');
     }
-    this.reason = end > start + 13 ? latin1(src, start + 13, end) : '';
+    this.reason = end > start + 13 ? src.slice(start + 13, end) : '';
   }
 
   /** field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). */
-  private field(src: Buffer, start: number, end: number, into: Headers, framing: boolean): void {
-    const first = src[start];
+  private field(src: string, start: number, end: number, into: Headers, framing: boolean): void {
+    const first = src.charCodeAt(start);
     // RFC 9112 §5.2: obs-fold is rejected (a server may not keep it; we choose 400 over rewriting).
     if (first === SP || first === HTAB) this.fail('ERR_HTTP_OBS_FOLD', 400, 'obsolete line folding');
     let i = start;
-    while (i < end && TOKEN[src[i]!] === 1) i++;
-    if (i === start || i === end || src[i] !== 0x3a) {
-      const c = src[i];
+    while (i < end && TOKEN[src.charCodeAt(i)] === 1) i++;
+    if (i === start || i === end || src.charCodeAt(i) !== 0x3a) {
+      const c = src.charCodeAt(i);
       // RFC 9112 §5.1: no whitespace between field name and colon (a classic smuggling vector).
       if (c === SP || c === HTAB) this.fail('ERR_HTTP_BAD_HEADER', 400, 'whitespace before colon');
       this.badByte(src, i, end, 'invalid header name', 'ERR_HTTP_BAD_HEADER');
     }
     const nameEnd = i++;
-    while (i < end && (src[i] === SP || src[i] === HTAB)) i++;
+    while (i < end && (src.charCodeAt(i) === SP || src.charCodeAt(i) === HTAB)) i++;
     const valueStart = i;
-    let valueEnd = i;
     for (; i < end; i++) {
-      const kind = FIELD_VALUE[src[i]!];
-      if (kind === 2) valueEnd = i + 1;
-      else if (kind === 0) this.badByte(src, i, end, 'invalid byte in header value', 'ERR_HTTP_BAD_HEADER');
+      if (FIELD_VALUE[src.charCodeAt(i)] === 0) {
+        this.badByte(src, i, end, 'invalid byte in header value', 'ERR_HTTP_BAD_HEADER');
+      }
     }
+    let valueEnd = end;
+    while (valueEnd > valueStart && FIELD_VALUE[src.charCodeAt(valueEnd - 1)] === 1) valueEnd--;
     if (into.names.length >= this.limits.maxHeaders) {
       this.fail(
         'ERR_HTTP_TOO_MANY_HEADERS',
@@ -570,9 +619,9 @@ export class HttpParser {
         framing ? 'too many header fields' : 'too many trailer fields',
       );
     }
-    const rawName = latin1(src, start, nameEnd);
+    const rawName = src.slice(start, nameEnd);
     const name = rawName.toLowerCase();
-    const value = valueEnd > valueStart ? latin1(src, valueStart, valueEnd) : '';
+    const value = valueEnd > valueStart ? src.slice(valueStart, valueEnd) : '';
     into.add(rawName, value, name);
     if (framing) this.fieldMeaning(name, value);
   }
@@ -797,33 +846,34 @@ export class HttpParser {
 
   /** Rejects the line at byte `i`, naming a bare CR when that is the culprit (RFC 9112 §2.2). */
   private badByte(
-    src: Buffer,
+    src: string,
     i: number,
     end: number,
     message: string,
     code: HttpErrorCode = 'ERR_HTTP_BAD_REQUEST_LINE',
   ): never {
-    if (i < end && src[i] === CR) this.fail('ERR_HTTP_BARE_CR', 400, 'bare CR');
-    if (i < end && src[i] === 0) this.fail(code, 400, message + ' (NUL)');
+    if (i < end && src.charCodeAt(i) === CR) this.fail('ERR_HTTP_BARE_CR', 400, 'bare CR');
+    if (i < end && src.charCodeAt(i) === 0) this.fail(code, 400, message + ' (NUL)');
     this.fail(code, 400, message);
   }
 }
 
 /** Interned strings for the common methods; `undefined` for a method llhttp would not accept. */
-function methodOf(src: Buffer, start: number, end: number): string | undefined {
+function methodOf(src: string, start: number, end: number): string | undefined {
   const len = end - start;
-  const c = src[start];
-  if (len === 3 && c === 0x47 && src[start + 1] === 0x45 && src[start + 2] === 0x54) return 'GET';
+  const c = src.charCodeAt(start);
+  if (len === 3 && c === 0x47 && src.charCodeAt(start + 1) === 0x45 && src.charCodeAt(start + 2) === 0x54)
+    return 'GET';
   if (
     len === 4 &&
     c === 0x48 &&
-    src[start + 1] === 0x45 &&
-    src[start + 2] === 0x41 &&
-    src[start + 3] === 0x44
+    src.charCodeAt(start + 1) === 0x45 &&
+    src.charCodeAt(start + 2) === 0x41 &&
+    src.charCodeAt(start + 3) === 0x44
   ) {
     return 'HEAD';
   }
-  const method = latin1(src, start, end);
+  const method = src.slice(start, end);
   return KNOWN_METHODS.has(method) ? method : undefined;
 }
 
@@ -832,16 +882,18 @@ function isDigit(c: number): boolean {
 }
 
 /** Length of a leading `http://` or `https://` (case-insensitive), else 0. */
-function schemeLength(src: Buffer, start: number, end: number): number {
+function schemeLength(src: string, start: number, end: number): number {
   if (end - start < 7) return 0;
-  const h = src[start]! | 0x20;
-  const t1 = src[start + 1]! | 0x20;
-  const t2 = src[start + 2]! | 0x20;
-  const p = src[start + 3]! | 0x20;
+  const h = src.charCodeAt(start) | 0x20;
+  const t1 = src.charCodeAt(start + 1) | 0x20;
+  const t2 = src.charCodeAt(start + 2) | 0x20;
+  const p = src.charCodeAt(start + 3) | 0x20;
   if (h !== 0x68 || t1 !== 0x74 || t2 !== 0x74 || p !== 0x70) return 0;
   let i = start + 4;
-  if ((src[i]! | 0x20) === 0x73) i++;
-  return src[i] === 0x3a && src[i + 1] === 0x2f && src[i + 2] === 0x2f ? i + 3 - start : 0;
+  if ((src.charCodeAt(i) | 0x20) === 0x73) i++;
+  return src.charCodeAt(i) === 0x3a && src.charCodeAt(i + 1) === 0x2f && src.charCodeAt(i + 2) === 0x2f
+    ? i + 3 - start
+    : 0;
 }
 
 /**
