@@ -31,6 +31,7 @@ export function contentTypeFor(path: string): string {
   return type;
 }
 
+const compressibleByType = new Map<string, boolean>();
 const COMPRESSIBLE = /^(?:text\/|application\/(?:[\w.+-]*\+)?(?:json|xml|javascript|wasm)\b|image\/svg\+xml)/;
 
 /**
@@ -38,5 +39,10 @@ const COMPRESSIBLE = /^(?:text\/|application\/(?:[\w.+-]*\+)?(?:json|xml|javascr
  * (already compressed) are skipped without a file-system call and get no `Vary`.
  */
 export function isCompressible(type: string): boolean {
-  return COMPRESSIBLE.test(type);
+  let compressible = compressibleByType.get(type);
+  if (compressible === undefined) {
+    compressible = COMPRESSIBLE.test(type);
+    if (compressibleByType.size < 1000) compressibleByType.set(type, compressible);
+  }
+  return compressible;
 }

@@ -55,7 +55,8 @@ export const staticOptionsSchema = z.strictObject({
   listing: z.boolean().default(false),
   /**
    * Serve `file.br` / `file.gz` next to `file` when Accept-Encoding allows, with the original's
-   * Content-Type and `Vary: Accept-Encoding` (text-like types only).
+   * Content-Type and `Vary: Accept-Encoding` (text-like types only). A sibling older than the original is
+   * considered stale and skipped.
    * @default true
    */
   precompressed: z.boolean().default(true),

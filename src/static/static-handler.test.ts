@@ -197,6 +197,15 @@ describe('precompressed siblings', () => {
     assert.equal(onlyGzip.headers['content-encoding'], 'gzip');
   });
 
+  test('a sibling older than its original is stale and skipped', async () => {
+    writeFileSync(join(site.root, 'stale.js'), 'new();\n');
+    writeFileSync(join(site.root, 'stale.js.br'), 'old compressed bytes');
+    utimesSync(join(site.root, 'stale.js.br'), 1_600_000_000, 1_600_000_000);
+    const { headers, body } = await request(handler(), 'GET', '/stale.js', { 'accept-encoding': 'br' });
+    assert.equal(headers['content-encoding'], undefined);
+    assert.equal(body.toString(), 'new();\n');
+  });
+
   test('precompressed = false ignores siblings and sends no Vary', async () => {
     const { headers } = await request(handler({ precompressed: false }), 'GET', '/app.js', {
       'accept-encoding': 'br',

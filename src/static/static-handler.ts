@@ -186,7 +186,9 @@ export class StaticHandler {
       for (const candidate of acceptedEncodings(req.headers.get('accept-encoding'))) {
         const suffix = siblingSuffix(candidate);
         const sibling = root.stat(relative + suffix);
-        if (sibling?.isFile()) {
+        // A sibling older than its original is stale (the original was edited, the .br was not rebuilt):
+        // sending the original uncompressed beats sending outdated content.
+        if (sibling?.isFile() && sibling.mtimeMs >= fileStats.mtimeMs) {
           stats = sibling;
           path += suffix;
           encoding = candidate;

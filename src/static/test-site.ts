@@ -30,7 +30,7 @@ export interface TestSite {
 export function createTestSite(): TestSite {
   const base = mkdtempSync(join(tmpdir(), 'tamarin-static-'));
   const root = join(base, 'root');
-  cpSync(FIXTURES, root, { recursive: true });
+  cpSync(FIXTURES, root, { recursive: true, preserveTimestamps: true });
   // Outside the root: a file, a directory, and a file whose name looks like a root-relative path.
   writeFileSync(join(base, 'secret.txt'), `${OUTSIDE_MARKER} file\n`);
   mkdirSync(join(base, 'outside-dir'));
