@@ -91,6 +91,8 @@ export class LfuPolicy implements EvictionPolicy {
     this.keys[slot] = key;
     this.size[slot] = size;
     this.index.set(key, slot);
+    this.lastKey = key;
+    this.lastSlot = slot;
     // A new entry has been requested once: it belongs in the node for count 1, which is the lowest if any.
     let node = this.lowest;
     if (node === NONE || this.nFreq[node] !== 1) node = this.newNodeAfter(NONE, 1);
@@ -149,10 +151,10 @@ export class LfuPolicy implements EvictionPolicy {
     return out;
   }
 
+  /** Like SlotArena.find: remembers the last answer, found or not, for the has-then-hit/insert pair. */
   private find(key: string): number {
     if (key === this.lastKey) return this.lastSlot;
-    const slot = this.index.get(key);
-    if (slot === undefined) return NONE;
+    const slot = this.index.get(key) ?? NONE;
     this.lastKey = key;
     this.lastSlot = slot;
     return slot;
@@ -169,12 +171,10 @@ export class LfuPolicy implements EvictionPolicy {
     this.detach(slot);
     this.bytes -= this.size[slot]!;
     this.count--;
-    this.index.delete(this.keys[slot]!);
+    const key = this.keys[slot]!;
+    this.index.delete(key);
     this.keys[slot] = undefined;
-    if (this.lastSlot === slot) {
-      this.lastKey = undefined;
-      this.lastSlot = NONE;
-    }
+    if (this.lastKey === key) this.lastSlot = NONE;
     this.eFree.push(slot);
   }
 

@@ -48,13 +48,12 @@ export class SlotArena {
   }
 
   /**
-   * The slot of a resident key, or -1. Remembers the answer so that the `has(k)` then `hit(k)` pair the
-   * store makes on every request costs one hash lookup, not two.
+   * The slot of a resident key, or -1. Remembers the answer (found or not) so that the `has(k)` then
+   * `hit(k)` or `insert(k)` pair the store makes on every request costs one hash lookup, not two.
    */
   find(key: string): number {
     if (key === this.lastKey) return this.lastSlot;
-    const slot = this.index.get(key);
-    if (slot === undefined) return -1;
+    const slot = this.index.get(key) ?? -1;
     this.lastKey = key;
     this.lastSlot = slot;
     return slot;
@@ -73,6 +72,8 @@ export class SlotArena {
     this.freq[slot] = 0;
     this.hits[slot] = 0;
     this.index.set(key, slot);
+    this.lastKey = key;
+    this.lastSlot = slot;
     return slot;
   }
 
@@ -81,10 +82,7 @@ export class SlotArena {
     const key = this.keys[slot]!;
     this.index.delete(key);
     this.keys[slot] = undefined;
-    if (this.lastSlot === slot) {
-      this.lastKey = undefined;
-      this.lastSlot = -1;
-    }
+    if (this.lastKey === key) this.lastSlot = -1;
     this.free[this.freeTop++] = slot;
     return key;
   }

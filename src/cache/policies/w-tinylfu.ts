@@ -130,7 +130,8 @@ export class WTinyLfuPolicy implements EvictionPolicy {
     this.evictFromMain(candidate);
     this.missesInSample++;
     this.climb();
-    return a.find(key) >= 0;
+    // The candidate may have lost its duel; its slot is not reused within this call.
+    return a.keys[slot] === key;
   }
 
   remove(key: string): void {
