@@ -96,6 +96,7 @@ const VALID: Record<string, string> = {
   'leading CRLF': '\r\nGET / HTTP/1.1\r\n' + H + '\r\n',
   'leading CRLF CRLF': '\r\n\r\nGET / HTTP/1.1\r\n' + H + '\r\n',
   'leading LF': '\nGET / HTTP/1.1\r\n' + H + '\r\n',
+  'CRLF after the last request, then EOF': 'GET / HTTP/1.1\r\n' + H + '\r\n\r\n',
   'CRLF between pipelined requests': POST + 'Content-Length: 1\r\n\r\nx\r\nGET / HTTP/1.1\r\n' + H + '\r\n',
   'Connection: close': 'GET / HTTP/1.1\r\n' + H + 'Connection: close\r\n\r\n',
   'Expect: 100-continue': POST + 'Expect: 100-continue\r\nContent-Length: 2\r\n\r\nok',

@@ -458,6 +458,11 @@ describe('request mode: streaming and pipelining', () => {
   test('EOF: nothing pending is fine, a partial head or body throws', () => {
     assert.equal(parse('request', '', { eof: true }).error, null);
     assert.equal(parse('request', 'GET / HTTP/1.1\r\n' + H + '\r\n', { eof: true }).error, null);
+    assert.equal(
+      parse('request', 'GET / HTTP/1.1\r\n' + H + '\r\n\r\n', { eof: true }).error,
+      null,
+      'extra CRLF',
+    );
     assert.equal(parse('request', 'GET / HTTP/1.1\r\n', { eof: true }).error?.status, 400);
     const body = 'POST / HTTP/1.1\r\n' + H + 'Content-Length: 5\r\n\r\nhel';
     assert.equal(parse('request', body, { eof: true }).error?.code, 'ERR_HTTP_BAD_CONTENT_LENGTH');

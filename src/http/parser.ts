@@ -244,7 +244,8 @@ export class HttpParser {
       this.handler.onMessageComplete(null);
       return;
     }
-    if (state === S_DEAD || state === S_UPGRADED || this.idle) return;
+    // Empty lines after the last message (some clients send a CRLF after a body) are not a message.
+    if (state === S_DEAD || state === S_UPGRADED || (state === S_START && this.partialLen === 0)) return;
     let err: HttpParseError;
     if (state === S_START || state === S_FIELDS) {
       err = this.failure('ERR_HTTP_BAD_HEADER', 400, 'connection closed inside a message head');
