@@ -82,6 +82,9 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   /** Bytes go to the parser; false after an error, an upgrade or once we end: the rest is discarded. */
   private parsing = true;
   private inExecute = false;
+  /** A write happened during the current parse / the socket is corked until it ends (see `output`). */
+  private wroteInExecute = false;
+  private corked = false;
   private peerEnded = false;
   private ending = false;
   closed = false;
@@ -126,13 +129,23 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       // Fewer bytes consumed only after an upgrade head; what follows is not HTTP/1.1 we speak.
       if (used < buf.length) this.parsing = false;
     } catch (err) {
-      this.inExecute = false;
+      this.endExecute();
       this.parseFailed(err);
       return;
     }
-    this.inExecute = false;
+    this.endExecute();
     if (!this.ending && !this.closed) this.rearm(Date.now());
   };
+
+  /** Leave the parse of one read; flush what pipelined answers were coalesced during it. */
+  private endExecute(): void {
+    this.inExecute = false;
+    this.wroteInExecute = false;
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+  }
 
   private readonly onEnd = (): void => {
     this.peerEnded = true;
@@ -429,6 +442,15 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       return res.pendingBytes < this.socket.writableHighWaterMark;
     }
     const socket = this.socket;
+    if (this.inExecute) {
+      // Several answers from one read (pipelining): the first goes out at once, later ones are corked and
+      // leave together in one writev when the read is parsed. A lone answer pays nothing for this.
+      if (!this.wroteInExecute) this.wroteInExecute = true;
+      else if (!this.corked) {
+        this.corked = true;
+        socket.cork();
+      }
+    }
     if (b === null) {
       if (a.length > 0) socket.write(a);
     } else {
