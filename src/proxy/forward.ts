@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
 import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
-import { type BodyFraming, buildRequestHead, copyResponseHead } from './headers.ts';
+import { type BodyFraming, buildRequestHead, copyResponseHead, framingProblem } from './headers.ts';
 import { viaContains } from './loop.ts';
 import type { ProxyRoute } from './routes.ts';
 import type { UpstreamConnection, UpstreamUser } from './upstream-client.ts';
@@ -196,14 +196,8 @@ class Exchange implements UpstreamUser {
         throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', '101 without an upgrade request');
       return;
     }
-    // RFC 9112 §6.1: a transfer coding other than chunked cannot be undone here; passing it on as is
-    // would hand the client bytes framed one way and labelled another.
-    if (
-      head.headers.has('transfer-encoding') &&
-      !isChunkedOnly(head.headers.getJoined('transfer-encoding')!)
-    ) {
-      throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', 'unsupported transfer coding');
-    }
+    const problem = framingProblem(head.headers);
+    if (problem !== null) throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', problem);
     this.headReceived = true;
     this.backend?.recordSuccess(performance.now() - this.conn!.sentAt);
     if (this.bodyState === BODY_WAITING) {
@@ -343,11 +337,6 @@ class Exchange implements UpstreamUser {
       this.continueTimer = null;
     }
   }
-}
-
-/** `Transfer-Encoding: chunked` (any case, optional whitespace) and nothing else. */
-function isChunkedOnly(value: string): boolean {
-  return value.trim().toLowerCase() === 'chunked';
 }
 
 /** The trailer section of the request's chunked body, re-serialised (the parser validated every field). */

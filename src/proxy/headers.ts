@@ -120,3 +120,23 @@ export function copyResponseHead(head: ParsedHead, res: Response, viaEntry: stri
   const via = headers.getJoined('via');
   res.setHeader('Via', via === undefined ? viaEntry : `${via}, ${viaEntry}`);
 }
+
+/**
+ * Why a backend response's framing cannot be forwarded safely, or null. The parser already refuses
+ * what RFC 9112 §6.3 calls invalid; this adds what we deliberately do not pass on: a transfer coding
+ * other than `chunked` (it cannot be undone here, and forwarding it re-labelled would corrupt the body,
+ * RFC 9112 §6.1) and repeated Content-Length fields, even identical ones (RFC 9110 §8.6 allows refusing
+ * them, and Node's client does).
+ */
+export function framingProblem(headers: HeaderList): string | null {
+  let lengths = 0;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers.name(i);
+    if (name === 'content-length') {
+      if (++lengths > 1) return 'repeated Content-Length';
+    } else if (name === 'transfer-encoding' && headers.value(i).toLowerCase() !== 'chunked') {
+      return 'unsupported transfer coding';
+    }
+  }
+  return null;
+}

@@ -5,6 +5,7 @@
  * that errored, timed out or received a byte nobody asked for is destroyed, never reused.
  */
 import { connect, type Socket } from 'node:net';
+import { HttpParseError } from '../http/parse-error.ts';
 import { HttpParser } from '../http/parser.ts';
 import type { HeaderList, HttpLimits, ParsedHead, ParserHandler } from '../http/types.ts';
 import type { Backend } from './backend.ts';
@@ -56,7 +57,8 @@ export class UpstreamConnection implements ParserHandler {
   private phase = PHASE_CONNECTING;
   private responseStarted = false;
   private keepAlive = false;
-  private releaseAfterRead = false;
+  private completed = false;
+  private trailers: HeaderList | null = null;
   private interim = false;
   private connected = false;
 
@@ -128,7 +130,9 @@ export class UpstreamConnection implements ParserHandler {
 
   onHead(head: ParsedHead): void {
     const user = this.user;
-    if (user === null) throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', 'response bytes nobody asked for');
+    if (user === null || this.completed) {
+      throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', 'response bytes nobody asked for');
+    }
     this.interim = head.status < 200;
     if (!this.interim) this.keepAlive = head.keepAlive;
     user.onUpstreamHead(head);
@@ -139,16 +143,28 @@ export class UpstreamConnection implements ParserHandler {
   }
 
   onMessageComplete(trailers: HeaderList | null): void {
-    const user = this.user;
-    if (user === null) return;
+    if (this.user === null) return;
     // Interim 1xx responses complete too; the final one follows for the same request.
     if (this.interim) {
       this.interim = false;
       return;
     }
+    // Handed to the user only once the whole read parsed cleanly: bytes after the response in the same
+    // read (a desync) must turn it into an error, not a clean end followed by a quiet close.
+    this.completed = true;
+    this.trailers = trailers;
+  }
+
+  /** Deliver a response that completed during the last read (see `onMessageComplete`). */
+  private deliverCompletion(): void {
+    const user = this.user!;
+    const trailers = this.trailers;
+    this.completed = false;
+    this.trailers = null;
     this.user = null;
     const sent = user.onUpstreamComplete(trailers);
-    if (sent && this.keepAlive && this.phase === PHASE_ACTIVE) this.releaseAfterRead = true;
+    // Reusable only when framing said so, the whole request went out and nothing else is buffered.
+    if (sent && this.keepAlive && this.phase === PHASE_ACTIVE && this.parser.idle) this.owner.release(this);
     else this.destroy();
   }
 
@@ -172,11 +188,10 @@ export class UpstreamConnection implements ParserHandler {
       this.fail(asUpstreamError(error, 'ERR_PROXY_BAD_RESPONSE'));
       return;
     }
-    if (this.releaseAfterRead) {
-      // Released only after the whole read was parsed: trailing bytes would have made it fail above.
-      this.releaseAfterRead = false;
-      this.owner.release(this);
-    } else this.user?.onUpstreamReadDone();
+    if (!this.completed) this.user?.onUpstreamReadDone();
+    else if (this.parser.idle) this.deliverCompletion();
+    // One request at a time: any byte after the response is the backend framing differently from us.
+    else this.fail(new UpstreamError('ERR_PROXY_BAD_RESPONSE', 'bytes after the end of the response'));
   }
 
   private onEnd(): void {
@@ -191,7 +206,8 @@ export class UpstreamConnection implements ParserHandler {
       this.fail(asUpstreamError(error, 'ERR_PROXY_RESET'));
       return;
     }
-    if (this.user !== null) {
+    if (this.completed) this.deliverCompletion();
+    else if (this.user !== null) {
       this.fail(new UpstreamError('ERR_PROXY_RESET', 'backend closed the connection before answering'));
     }
   }
@@ -225,6 +241,7 @@ export class UpstreamConnection implements ParserHandler {
 
   private fail(error: UpstreamError): void {
     const user = this.user;
+    this.completed = false;
     const reused = this.requests > 1;
     const started = this.responseStarted;
     this.destroy();
@@ -234,6 +251,7 @@ export class UpstreamConnection implements ParserHandler {
 
 function asUpstreamError(error: unknown, fallback: UpstreamError['code']): UpstreamError {
   if (error instanceof UpstreamError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new UpstreamError(fallback, message);
+  if (error instanceof HttpParseError) return new UpstreamError(fallback, error.message);
+  // A bug of ours in a callback: still fails only this exchange, but says so instead of blaming the backend.
+  return new UpstreamError('ERR_PROXY_INTERNAL', `internal error: ${String(error)}`);
 }
