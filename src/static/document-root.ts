@@ -23,8 +23,10 @@ export type SymlinkPolicy = 'inside' | 'follow' | 'deny';
 
 /** How long a directory's symlink verdict is trusted before it is checked again. */
 const DIR_CHECK_TTL_MS = 1000;
-/** Directories remembered at most; the map is cleared when full (cheap, and rare). */
+/** Directories (and misses) remembered at most; a map is cleared when full (cheap, and rare). */
 const DIR_CACHE_MAX = 4096;
+/** How long an optional file found missing (a precompressed sibling) is taken to stay missing. */
+export const MISS_TTL_MS = 1000;
 /** Open descriptors kept per root; the least recently opened one is closed first. */
 const FD_CACHE_MAX = 256;
 
@@ -51,6 +53,7 @@ export class DocumentRoot {
   private readonly prefix: string;
   private readonly dirs = new Map<string, DirVerdict>();
   private readonly open = new Map<string, OpenFile>();
+  private readonly misses = new Map<string, number>();
 
   /**
    * @param root an existing directory; its own real path becomes the root, so a root reached through a
@@ -103,6 +106,25 @@ export class DocumentRoot {
       if (isMissing(error)) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * `stat` for optional files that most paths lack (precompressed siblings): a miss is remembered for
+   * `MISS_TTL_MS`, so a request for a file without siblings does not pay a failed lstat per encoding.
+   * A sibling added later is found once the miss expires.
+   */
+  statOptional(relative: string): Stats | undefined {
+    const now = Date.now();
+    const missUntil = this.misses.get(relative);
+    if (missUntil !== undefined && missUntil > now) return undefined;
+    const stats = this.stat(relative);
+    if (stats === undefined) {
+      if (this.misses.size >= DIR_CACHE_MAX) this.misses.clear();
+      this.misses.set(relative, now + MISS_TTL_MS);
+    } else if (missUntil !== undefined) {
+      this.misses.delete(relative);
+    }
+    return stats;
   }
 
   /** Whether a directory under the root is reached without leaving it (`inside`) or without links (`deny`). */
@@ -173,5 +195,6 @@ export class DocumentRoot {
     for (const entry of this.open.values()) closeSync(entry.fd);
     this.open.clear();
     this.dirs.clear();
+    this.misses.clear();
   }
 }

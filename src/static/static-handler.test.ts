@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { MISS_TTL_MS } from './document-root.ts';
 import { type StaticOptions, staticOptionsSchema } from './options.ts';
 import { StaticHandler } from './static-handler.ts';
 import { fakeRequest, fakeResponse } from './test-fakes.ts';
@@ -204,6 +206,18 @@ describe('precompressed siblings', () => {
     const { headers, body } = await request(handler(), 'GET', '/stale.js', { 'accept-encoding': 'br' });
     assert.equal(headers['content-encoding'], undefined);
     assert.equal(body.toString(), 'new();\n');
+  });
+
+  test('a sibling added later is found once the remembered miss expires', async () => {
+    const h = handler();
+    writeFileSync(join(site.root, 'later.js'), 'later();\n');
+    utimesSync(join(site.root, 'later.js'), 1_600_000_000, 1_600_000_000);
+    const first = await request(h, 'GET', '/later.js', { 'accept-encoding': 'gzip' });
+    assert.equal(first.headers['content-encoding'], undefined);
+    writeFileSync(join(site.root, 'later.js.gz'), gzipSync('later();\n'));
+    await new Promise((resolve) => setTimeout(resolve, MISS_TTL_MS + 50));
+    const second = await request(h, 'GET', '/later.js', { 'accept-encoding': 'gzip' });
+    assert.equal(second.headers['content-encoding'], 'gzip');
   });
 
   test('precompressed = false ignores siblings and sends no Vary', async () => {

@@ -185,7 +185,7 @@ export class StaticHandler {
     if (vary) {
       for (const candidate of acceptedEncodings(req.headers.get('accept-encoding'))) {
         const suffix = siblingSuffix(candidate);
-        const sibling = root.stat(relative + suffix);
+        const sibling = root.statOptional(relative + suffix);
         // A sibling older than its original is stale (the original was edited, the .br was not rebuilt):
         // sending the original uncompressed beats sending outdated content.
         if (sibling?.isFile() && sibling.mtimeMs >= fileStats.mtimeMs) {
