@@ -3,10 +3,11 @@
  * proxy's upstream client). It rejects rather than guesses wherever two implementations could disagree on
  * where a message ends: that disagreement is what request smuggling and response desync are made of.
  *
- * Shape: a byte-level state machine fed with socket reads. Heads are parsed line by line straight from the
- * input buffer; only a line that straddles two reads is copied into a small scratch buffer, so a head split
- * into 1-byte reads costs O(n), and the common whole-head read costs no copy at all. Strings are made only
- * for names and values (latin1, one allocation each). Body chunks are `subarray` views of the input.
+ * Shape: a state machine fed with socket reads. When the rest of a head is in one read (the common case),
+ * one `indexOf(CRLFCRLF)` and one latin1 decode turn it into a string, and lines, names and values are cut
+ * from it in JS (a native call per field would cost more than the parsing). Only a line that straddles two
+ * reads is copied into a small scratch buffer and decoded on its own, so a head fed 1 byte at a time costs
+ * O(n). Chunk-size lines are parsed from the bytes. Body chunks are `subarray` views of the input.
  *
  * Deliberate choices (each one is checked against Node's llhttp in test/http-differential.test.ts):
  * - A line ending is CRLF. A bare LF ends nothing and is rejected, as llhttp does in strict mode; the only
@@ -24,8 +25,8 @@ import type { HeaderList, HttpErrorCode, HttpLimits, ParsedHead, ParserHandler }
 const CR = 13;
 const LF = 10;
 const SP = 32;
-const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const HTAB = 9;
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
 
 /** Longest chunk-size line (size + extensions) we buffer; llhttp has no bound, we do. */
 const MAX_CHUNK_LINE = 4096;
@@ -112,7 +113,7 @@ const S_CHUNK_CR = 5; // the CRLF after chunk data
 const S_CHUNK_LF = 6;
 const S_TRAILERS = 7; // trailer section after the last chunk
 const S_BODY_EOF = 8; // close-delimited response body
-const S_UPGRADED = 9; // bytes now belong to a tunnel
+const S_DONE = 9; // upgraded (bytes belong to a tunnel) or ended by EOF: nothing more to parse
 const S_DEAD = 10;
 
 // Connection option bits.
@@ -204,7 +205,7 @@ export class HttpParser {
 
   /** True when no partial message is buffered (between messages). */
   get idle(): boolean {
-    return this.state === S_START ? this.partialLen === 0 && this.headBytes === 0 : this.state === S_UPGRADED;
+    return this.state === S_START ? this.partialLen === 0 && this.headBytes === 0 : this.state === S_DONE;
   }
 
   /** True while a head is partly received (the connection uses it for its header timeout). */
@@ -240,12 +241,12 @@ export class HttpParser {
   finish(): void {
     const state = this.state;
     if (state === S_BODY_EOF) {
-      this.state = S_UPGRADED; // nothing can follow a close-delimited body
+      this.state = S_DONE;
       this.handler.onMessageComplete(null);
       return;
     }
     // Empty lines after the last message (some clients send a CRLF after a body) are not a message.
-    if (state === S_DEAD || state === S_UPGRADED || (state === S_START && this.partialLen === 0)) return;
+    if (state === S_DEAD || state === S_DONE || (state === S_START && this.partialLen === 0)) return;
     let err: HttpParseError;
     if (state === S_START || state === S_FIELDS) {
       err = this.failure('ERR_HTTP_BAD_HEADER', 400, 'connection closed inside a message head');
@@ -344,7 +345,7 @@ export class HttpParser {
         case S_BODY_EOF:
           this.handler.onBody(off === 0 ? buf : buf.subarray(off));
           return end;
-        case S_UPGRADED:
+        case S_DONE:
           return off;
         default:
           throw this.error;
@@ -737,13 +738,7 @@ export class HttpParser {
     const keepAlive = (conn & CONN_CLOSE) === 0 && (v1 || (conn & CONN_KEEP_ALIVE) !== 0);
     // RFC 9110 §7.8: Upgrade is ignored in HTTP/1.0 requests; CONNECT always turns into a tunnel.
     const upgrade = this.method === 'CONNECT' || (v1 && this.upgradeHeader && (conn & CONN_UPGRADE) !== 0);
-    const next = upgrade
-      ? S_UPGRADED
-      : chunked
-        ? S_CHUNK_SIZE
-        : this.contentLength > 0
-          ? S_BODY_LENGTH
-          : S_START;
+    const next = upgrade ? S_DONE : chunked ? S_CHUNK_SIZE : this.contentLength > 0 ? S_BODY_LENGTH : S_START;
     // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
     this.emitHead(next, keepAlive, chunked, upgrade, v1 && this.expectContinue);
   }
@@ -773,7 +768,7 @@ export class HttpParser {
       (this.versionMinor === 1 || (conn & CONN_KEEP_ALIVE) !== 0);
     if (!interim || upgrade) this.pending.shift(); // a 1xx is followed by the final response
     let next = S_START;
-    if (upgrade) next = S_UPGRADED;
+    if (upgrade) next = S_DONE;
     else if (noBody) chunked = false;
     else if (chunked) next = S_CHUNK_SIZE;
     else if (closeDelimited) next = S_BODY_EOF;
@@ -781,7 +776,7 @@ export class HttpParser {
     this.emitHead(next, keepAlive, chunked, upgrade, false);
   }
 
-  /** Hands the head over, then enters `next`: a body state, S_UPGRADED, or S_START (no body). */
+  /** Hands the head over, then enters `next`: a body state, S_DONE, or S_START (no body). */
   private emitHead(
     next: number,
     keepAlive: boolean,
@@ -809,7 +804,7 @@ export class HttpParser {
     this.remaining = this.contentLength;
     this.handler.onHead(head);
     if (next === S_START) this.messageComplete(null);
-    else if (next === S_UPGRADED) this.handler.onMessageComplete(null);
+    else if (next === S_DONE) this.handler.onMessageComplete(null);
   }
 
   private messageComplete(trailers: HeaderList | null): void {
