@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { HeaderList, Request, Response } from '../../http/types.ts';
+import { setLogSink } from '../../server/logger.ts';
+import { startServer } from '../../server/start.ts';
+import { clfTimestamp, escapeClf, formatCombined, formatJson } from './format.ts';
+import { accessLogPlugin } from './plugin.ts';
+
+function headers(fields: Record<string, string>): HeaderList {
+  return { get: (name: string) => fields[name] } as HeaderList;
+}
+
+function request(target: string, fields: Record<string, string> = {}, versionMinor: 0 | 1 = 1): Request {
+  return {
+    method: 'GET',
+    target,
+    host: 'example.com',
+    versionMinor,
+    headers: headers(fields),
+    connection: { remoteAddress: '192.0.2.7' },
+    startTime: performance.now() - 1.5,
+  } as unknown as Request;
+}
+
+function response(statusCode: number, bodyBytes: number): Response {
+  return { statusCode, bodyBytes, aborted: false } as Response;
+}
+
+const NOW = Date.UTC(2026, 10, 26, 8, 5, 9); // 26 Nov 2026 08:05:09 UTC
+
+describe('access log formats', () => {
+  it('timestamps in the common log format, UTC', () => {
+    assert.equal(clfTimestamp(NOW), '26/Nov/2026:08:05:09 +0000');
+    assert.equal(clfTimestamp(Date.UTC(2027, 0, 1, 0, 0, 0)), '01/Jan/2027:00:00:00 +0000');
+  });
+
+  it('combined format, with "-" for absent fields and no body', () => {
+    assert.equal(
+      formatCombined(
+        request('/a?b=1', { referer: 'http://x/', 'user-agent': 'curl/8' }),
+        response(200, 1234),
+        NOW,
+      ),
+      '192.0.2.7 - - [26/Nov/2026:08:05:09 +0000] "GET /a?b=1 HTTP/1.1" 200 1234 "http://x/" "curl/8"\n',
+    );
+    assert.equal(
+      formatCombined(request('/', {}, 0), response(304, 0), NOW),
+      '192.0.2.7 - - [26/Nov/2026:08:05:09 +0000] "GET / HTTP/1.0" 304 - "-" "-"\n',
+    );
+  });
+
+  it('escapes quotes, backslashes and control bytes so a client cannot forge lines', () => {
+    assert.equal(escapeClf('plain'), 'plain');
+    assert.equal(escapeClf('a"b\\c\r\nd\x7f'), 'a\\"b\\\\c\\x0d\\x0ad\\x7f');
+    const line = formatCombined(
+      request('/', { 'user-agent': 'x"\n1.2.3.4 - - fake' }),
+      response(200, 1),
+      NOW,
+    );
+    assert.equal(line.split('\n').length, 2);
+  });
+
+  it('JSON lines', () => {
+    const line = formatJson(request('/j', { 'user-agent': 'ua' }), response(404, 10), NOW, 1.23456);
+    assert.ok(line.endsWith('}\n'));
+    assert.deepEqual(JSON.parse(line), {
+      time: '2026-11-26T08:05:09.000Z',
+      remote: '192.0.2.7',
+      host: 'example.com',
+      method: 'GET',
+      target: '/j',
+      version: 'HTTP/1.1',
+      status: 404,
+      bytes: 10,
+      duration_ms: 1.235,
+      referer: null,
+      user_agent: 'ua',
+      aborted: false,
+    });
+  });
+});
+
+describe('access log plugin', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-access-log-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const context = {
+    workerId: 0,
+    workerCount: 1,
+    config: {},
+    logger: { info() {}, warn() {}, error() {} },
+    getPlugin: () => undefined,
+  };
+
+  it('buffers lines and writes them within 200 ms, and the rest on close', async () => {
+    const file = path.join(dir, 'buffered.log');
+    const plugin = await accessLogPlugin.create({ format: 'combined', path: file }, context);
+    plugin.onResponse!(request('/1'), response(200, 1));
+    plugin.onResponse!(request('/2'), response(200, 1));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(fs.readFileSync(file, 'utf8'), '', 'nothing written on the request path');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(fs.readFileSync(file, 'utf8').split('\n').length, 3);
+    plugin.onResponse!(request('/3'), response(200, 1));
+    await plugin.close!();
+    assert.match(fs.readFileSync(file, 'utf8'), /"GET \/3 HTTP\/1\.1"/);
+  });
+
+  it('flushes at once past 64 KiB', async () => {
+    const file = path.join(dir, 'big.log');
+    const plugin = await accessLogPlugin.create({ format: 'json', path: file }, context);
+    const long = '/' + 'x'.repeat(1000);
+    for (let i = 0; i < 70; i++) plugin.onResponse!(request(long), response(200, 1));
+    // The first batch lands before the 200 ms timer would have fired, and holds only part of the lines.
+    let written = '';
+    for (let i = 0; i < 30 && written === ''; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      written = fs.readFileSync(file, 'utf8');
+    }
+    assert.ok(written.length > 64 * 1024);
+    assert.ok(written.trim().split('\n').length < 70);
+    await plugin.close!();
+    assert.equal(fs.readFileSync(file, 'utf8').trim().split('\n').length, 70);
+  });
+
+  it('logs real requests as JSON lines to a file relative to the config', async () => {
+    setLogSink(() => {});
+    const server = await startServer({
+      config: {
+        plugins: ['access_log'],
+        server: { port: 0 },
+        access_log: { format: 'json', path: 'real.log' },
+      },
+      configPath: path.join(dir, 'tamarin.toml'),
+      inProcess: true,
+    });
+    try {
+      const res = await fetch(server.url + '/missing', { headers: { 'user-agent': 'test-agent' } });
+      assert.equal(res.status, 404);
+      await res.text();
+      await server.control('access_log', 'flush');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const entry = JSON.parse(fs.readFileSync(path.join(dir, 'real.log'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      assert.equal(entry.target, '/missing');
+      assert.equal(entry.status, 404);
+      assert.equal(entry.user_agent, 'test-agent');
+    } finally {
+      await server.close();
+      setLogSink(null);
+    }
+  });
+});
