@@ -94,6 +94,25 @@ describe('request bodies', () => {
     }
   });
 
+  it('streams a body that arrives in pieces to a handler that answers while reading', async () => {
+    const server = await serve(async (req, res) => {
+      res.writeHead(200);
+      for await (const chunk of req.body!) res.write(Buffer.from((chunk as Buffer).toString().toUpperCase()));
+      res.end();
+    });
+    try {
+      const c = await Client.open(server.port);
+      c.send('POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      await c.until(() => c.data.includes('HELLO'), 2000, 'the first piece echoed');
+      c.send('6\r\n world\r\n0\r\n\r\n');
+      const [res] = await c.responses(1);
+      assert.equal(res!.body.toString(), 'HELLO WORLD');
+      c.destroy();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('answers 413 with Connection: close for a body over the limit', async () => {
     let sawError = false;
     const server = await serve(

@@ -51,7 +51,10 @@ export class RequestBody extends Readable {
   /** The message ended. */
   finish(): void {
     this.complete = true;
-    if (!this.discarding && !this.destroyed) this.push(null);
+    if (this.destroyed) return;
+    // A discarded body never ends cleanly: a late reader sees a premature close, not a truncated body.
+    if (this.discarding) this.destroy();
+    else this.push(null);
   }
 
   /**

@@ -484,8 +484,9 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       if (!res.internal && this.engine.hooks.onResponseDone !== undefined) this.safeHook(res);
       if (this.closed) return;
       const body = res.req.body as RequestBody | null;
-      if (body !== null && body === this.currentBody && res.keepAlive) {
-        // Answered before the body was read: drop the rest of it as it arrives (bounded by onBody).
+      if (body !== null && body === this.currentBody && res.keepAlive && body.untouched) {
+        // Answered without reading the body: drop the rest of it as it arrives (bounded by onBody). A body
+        // the handler is still reading keeps flowing to it.
         body.discarding = true;
         this.discardStart = body.received;
         if ((this.paused & PAUSE_BODY) !== 0) this.unpause(PAUSE_BODY);
