@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliDecompressSync } from 'node:zlib';
@@ -151,6 +152,27 @@ describe('static files over a socket', () => {
       'Hello from the other host\n',
     );
     assert.equal((await one('/hello.txt', { host: 'nobody.example' })).body.toString(), 'Hello, Tamarin!\n');
+  });
+
+  test('clients that drop a large download mid-way do not disturb the next ones', async () => {
+    await Promise.all(
+      Array.from(
+        { length: 5 },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(server.port, '127.0.0.1', () => {
+              socket.write('GET /large.bin HTTP/1.1\r\nHost: localhost\r\n\r\n');
+            });
+            socket.once('data', () => {
+              socket.destroy();
+              resolve();
+            });
+            socket.on('error', () => resolve());
+          }),
+      ),
+    );
+    const response = await fetch(`${server.url}/large.bin`);
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(site.large));
   });
 
   test('many concurrent downloads of the large file all complete intact', async () => {

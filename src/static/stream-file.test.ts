@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type { Response } from '../http/types.ts';
+import { streamParts } from './stream-file.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tamarin-stream-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const data = Buffer.alloc(200 * 1024);
+for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+const file = join(dir, 'data.bin');
+writeFileSync(file, data);
+
+/** A response whose socket is "full" after every write until a drain, which the test controls. */
+function slowResponse() {
+  const chunks: Buffer[] = [];
+  const drains: Array<() => void> = [];
+  const aborts: Array<() => void> = [];
+  const state = { ended: false, destroyed: false, aborted: false };
+  const res = {
+    get aborted() {
+      return state.aborted;
+    },
+    get finished() {
+      return state.ended || state.destroyed;
+    },
+    write(chunk: Buffer) {
+      chunks.push(Buffer.from(chunk));
+      return false;
+    },
+    end() {
+      state.ended = true;
+    },
+    destroy() {
+      state.destroyed = true;
+    },
+    onDrain(callback: () => void) {
+      drains.push(callback);
+    },
+    onAbort(callback: () => void) {
+      aborts.push(callback);
+    },
+  };
+  return { res: res as unknown as Response, chunks, drains, aborts, state };
+}
+
+function isOpen(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+test('honours backpressure: no read until the drain, and the bytes arrive intact', async () => {
+  const { res, chunks, drains, state } = slowResponse();
+  const fd = openSync(file, 'r');
+  streamParts(res, fd, [Buffer.from('<'), { start: 1000, end: 150_000 }, Buffer.from('>')]);
+  while (!state.ended) {
+    await tick();
+    assert.ok(drains.length <= 1, 'one pending drain at a time');
+    const before = chunks.length;
+    await tick();
+    assert.equal(chunks.length, before, 'nothing written while the socket is full');
+    drains.shift()?.();
+  }
+  const body = Buffer.concat(chunks);
+  assert.equal(body.toString('latin1', 0, 1), '<');
+  assert.ok(body.subarray(1, body.length - 1).equals(data.subarray(1000, 150_001)));
+  assert.equal(body.toString('latin1', body.length - 1), '>');
+  await tick();
+  assert.equal(isOpen(fd), false, 'descriptor closed at the end');
+});
+
+test('a client that leaves while we wait for a drain releases the descriptor', async () => {
+  const { res, aborts, state } = slowResponse();
+  const fd = openSync(file, 'r');
+  streamParts(res, fd, [{ start: 0, end: data.length - 1 }]);
+  await tick(); // first chunk read and written; now waiting for a drain that never comes
+  state.aborted = true;
+  for (const abort of aborts) abort();
+  await tick();
+  assert.equal(isOpen(fd), false);
+  assert.equal(state.ended, false, 'an aborted response is not ended as if complete');
+});
+
+test('a file shorter than promised destroys the response instead of ending it', async () => {
+  const short = join(dir, 'short.bin');
+  writeFileSync(short, Buffer.alloc(10));
+  const { res, drains, state } = slowResponse();
+  const fd = openSync(short, 'r');
+  streamParts(res, fd, [{ start: 0, end: 99_999 }]);
+  for (let i = 0; i < 20 && !state.destroyed; i++) {
+    await tick();
+    drains.shift()?.();
+  }
+  assert.equal(state.destroyed, true);
+  assert.equal(state.ended, false);
+});
