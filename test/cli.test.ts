@@ -30,7 +30,7 @@ function run(args: string[], cwd?: string): Promise<Result> {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`tamarin ${args.join(' ')} did not finish: ${stderr}`));
-    }, 10_000);
+    }, 30_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
@@ -40,8 +40,7 @@ function run(args: string[], cwd?: string): Promise<Result> {
 
 const noStack = (text: string) => assert.doesNotMatch(text, /^\s+at /m, 'no stack trace');
 
-// Each test runs its own child processes: run them side by side.
-describe('tamarin CLI', { concurrency: true }, () => {
+describe('tamarin CLI', () => {
   let dir: string;
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-cli-'));
@@ -133,7 +132,7 @@ describe('tamarin CLI', { concurrency: true }, () => {
     let stderr = '';
     child.stderr.setEncoding('utf8');
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     try {
       const url = await new Promise<string>((resolve, reject) => {
         child.stderr.on('data', (chunk: string) => {

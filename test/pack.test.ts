@@ -29,7 +29,7 @@ describe('npm pack', { timeout: 120_000 }, () => {
       env,
       timeout: 90_000,
     });
-    const [{ filename }] = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string }>;
+    const [{ filename }] = JSON.parse(stdout.slice(stdout.indexOf('['))) as [{ filename: string }];
     const app = path.join(dir, 'app');
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), '{ "name": "app", "private": true }\n');
