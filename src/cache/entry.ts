@@ -18,10 +18,11 @@ import type { FileSource, HeaderValue } from '../http/types.ts';
 export type StoredField = readonly [name: string, value: string];
 
 /**
- * Bytes charged per entry on top of its buffers: the entry object, its Buffer views, the key in the
- * store's Map and the policy's structures. Measured with bench/cache-memory.ts (64 KiB objects).
+ * Bytes charged per entry on top of its head, body, key and header strings: the entry object, its
+ * ArrayBuffer and backing-store bookkeeping, the store's and the policy's slots. bench/cache-memory.ts
+ * measures ~1.1-1.3 KB of JS heap per entry in all (strings included).
  */
-export const ENTRY_OVERHEAD = 512;
+export const ENTRY_OVERHEAD = 1024;
 
 /** What a producer hands the store: plain data, enough to rebuild the entry anywhere (a second tier). */
 export interface EntryRecord {
@@ -101,15 +102,18 @@ export function serializeHead(
   return { text: text + CRLF, dateOffset };
 }
 
+/** An entry's description without its body (the body lives only inside the pre-built buffer). */
+export type EntryMeta = Omit<EntryRecord, 'body'>;
+
 /** A stored, pre-serialised response. One class, fields in a fixed order, so V8 keeps one shape. */
 export class CacheEntry {
-  readonly record: EntryRecord;
+  readonly record: EntryMeta;
   /** Status line + head + body: the GET answer. */
   readonly full: Buffer;
-  /** View of `full`'s head: the HEAD answer (same Content-Length, no body). */
-  readonly head: Buffer;
-  /** View of `full`'s body. */
-  readonly body: Buffer;
+  readonly headLength: number;
+  readonly bodyLength: number;
+  /** View of `full`'s head (the HEAD answer), made on the first HEAD: most entries never need one. */
+  private headView: Buffer | null = null;
   readonly dateOffset: number;
   /** The shared Date buffer last copied into `full`; a different object means a new second. */
   dateSource: Buffer | null = null;
@@ -129,25 +133,26 @@ export class CacheEntry {
   private notModifiedDateSource: Buffer | null = null;
 
   constructor(record: EntryRecord) {
+    // The producer's record (and its body buffer) is not kept: the body is copied into `full` below.
+    const { body, ...meta } = record;
+    this.record = meta;
     const date = httpDateBuffer();
     const { text, dateOffset } = serializeHead(
       record.status,
       record.reason,
       record.fields,
-      record.body.length,
+      body.length,
       null,
       date.toString('latin1'),
     );
     const headLength = text.length;
     // allocUnsafeSlow: never a slice of Node's shared 8 KiB pool, which a small entry would pin for ever.
-    const full = Buffer.allocUnsafeSlow(headLength + record.body.length);
+    const full = Buffer.allocUnsafeSlow(headLength + body.length);
     full.write(text, 0, 'latin1');
-    record.body.copy(full, headLength);
+    body.copy(full, headLength);
     this.full = full;
-    this.head = full.subarray(0, headLength);
-    this.body = full.subarray(headLength);
-    // Keep the record pointing at our copy: holding the producer's buffer too would store every body twice.
-    this.record = { ...record, body: this.body };
+    this.headLength = headLength;
+    this.bodyLength = body.length;
     this.dateOffset = dateOffset;
     this.dateSource = date;
     this.etag = fieldValue(record.fields, 'etag');
@@ -173,7 +178,18 @@ export class CacheEntry {
   /** The HEAD answer (a view of `full`, sharing its Date slot). */
   headResponse(): Buffer {
     this.fullResponse();
-    return this.head;
+    if (this.headView === null) this.headView = this.full.subarray(0, this.headLength);
+    return this.headView;
+  }
+
+  /** A view of the body (allocates a view: for the rare paths, not the hit path). */
+  get body(): Buffer {
+    return this.full.subarray(this.headLength);
+  }
+
+  /** The entry as plain data, e.g. for a second tier. */
+  toRecord(): EntryRecord {
+    return { ...this.record, body: this.body };
   }
 
   /**

@@ -70,7 +70,7 @@ export class HitResponder {
       else res.sendPrebuilt(entry.buildResponse(304, notModifiedFields(entry), null, null, connection));
       return true;
     }
-    const size = entry.body.length;
+    const size = entry.bodyLength;
     const range = evaluateRange(headers, req.method, size, entry.etag, entry.lastModifiedMs);
     if (range.type === 'full') {
       this.sendWhole(entry, isGet, connection, res);
@@ -130,9 +130,9 @@ function partialFields(entry: CacheEntry, start: number, end: number): StoredFie
       continue;
     }
     fields.push([field[0], String(end - start + 1)]);
-    fields.push(['Content-Range', `bytes ${start}-${end}/${entry.body.length}`]);
+    fields.push(['Content-Range', `bytes ${start}-${end}/${entry.bodyLength}`]);
     placed = true;
   }
-  if (!placed) fields.push(['Content-Range', `bytes ${start}-${end}/${entry.body.length}`]);
+  if (!placed) fields.push(['Content-Range', `bytes ${start}-${end}/${entry.bodyLength}`]);
   return fields;
 }

@@ -378,7 +378,7 @@ export class ContentCache implements Plugin {
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
       const r = entry.record;
       // Only entries whose body is the file itself can be rebuilt from disk.
-      if (r.file === null || r.file.size !== entry.body.length) continue;
+      if (r.file === null || r.file.size !== entry.bodyLength) continue;
       records.push({
         key: r.key,
         path: r.path,

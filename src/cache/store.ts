@@ -212,7 +212,7 @@ export class MemoryStore implements CacheStore {
         status: record.status,
         contentType: contentType ? contentType[1] : null,
         size: entry.charge,
-        bodySize: entry.body.length,
+        bodySize: entry.bodyLength,
         hits: entry.hits,
         ageMs: Math.max(0, now - record.storedAt),
         expiresInMs: Number.isFinite(entry.expiresAt) ? Math.max(0, entry.expiresAt - now) : null,
