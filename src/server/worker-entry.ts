@@ -8,7 +8,19 @@ import { startWorker, type WorkerParams } from './runtime.ts';
 import type { FromWorker, ToWorker } from './workers.ts';
 
 const port = parentPort!;
-const post = (message: FromWorker) => port.postMessage(message);
+const post = (message: FromWorker) => {
+  try {
+    port.postMessage(message);
+  } catch (error) {
+    // A control result that cannot cross threads (a function, a socket): report that instead.
+    if (message.type !== 'result') throw error;
+    port.postMessage({
+      type: 'result',
+      id: message.id,
+      error: `result is not plain data: ${errorMessage(error)}`,
+    });
+  }
+};
 
 try {
   const runtime = await startWorker(workerData as WorkerParams);
