@@ -231,7 +231,7 @@ test('purge via control(): path, prefix, all; bad arguments are a clear error', 
   try {
     for (const path of ['/hello.txt', '/page.html', '/app.js']) await get(server, req(path));
     assert.equal((await stats(server)).entries, 3);
-    const [byPath] = await server.control('cache', 'purge', { path: '/hello.txt' });
+    const [byPath] = await server.control('cache', 'purge', { path: '/hello%2etxt' });
     assert.deepEqual((byPath!.result as { keys: string[] }).keys, ['/hello.txt']);
     await get(server, req('/hello.txt'));
     assert.equal((await stats(server)).misses, 4, 'the purged path is read again');

@@ -140,6 +140,21 @@ test('conditional and range misses neither lead nor wait', () => {
   plugin.close();
 });
 
+test('a miss answered without a file (proxied, error) is not stored, and not captured again soon', () => {
+  const plugin = cache();
+  const first = fakeResponse();
+  const req = fakeRequest('GET', '/api/thing');
+  plugin.onRequest(req, asRes(first));
+  assert.ok(first.captureLimit > 0);
+  first.capturedBody = Buffer.from('{"from":"backend"}');
+  plugin.onResponse(req, asRes(first));
+  assert.equal(plugin.store.count, 0);
+  const second = fakeResponse();
+  assert.equal(plugin.onRequest(fakeRequest('GET', '/api/thing'), asRes(second)), false);
+  assert.equal(second.captureLimit, -1, 'no capture for a key known not to be a file');
+  plugin.close();
+});
+
 test('each worker gets max_size / workers', () => {
   const plugin = new ContentCache(cacheOptionsSchema.parse({ max_size: '64MiB', max_entries: 1000 }), {
     ...context,

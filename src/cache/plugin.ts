@@ -262,6 +262,11 @@ export class ContentCache implements Plugin {
       key ??= this.keyOf(req);
       this.stats.originFetches++;
       if (!this.bypassed(key, this.clock())) this.store_(key, req, res);
+    } else if (res.capturedBody !== null) {
+      // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
+      // its body for a while. Hits capture nothing, so they never get here.
+      key ??= this.keyOf(req);
+      this.remember(key, this.clock());
     }
     if (flight !== undefined) this.release(key!, flight);
   }
@@ -337,7 +342,11 @@ export class ContentCache implements Plugin {
           throw new Error('cache purge: expected { all: true }, { path: "/..." } or { prefix: "/..." }');
         }
         this.negative.clear();
-        return this.store.purge(parsed.data as PurgeFilter);
+        const filter = parsed.data as PurgeFilter;
+        // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
+        if ('path' in filter) return this.store.purge({ ...filter, path: decodePath(filter.path) });
+        if ('prefix' in filter) return this.store.purge({ ...filter, prefix: decodePath(filter.prefix) });
+        return this.store.purge(filter);
       }
       default:
         throw new Error(`cache: unknown command "${command}" (expected stats, entries or purge)`);
