@@ -25,6 +25,14 @@ const SMALL_SHARE = 0.1;
 /** The ghost remembers as many keys as main's share of the resident keys (the paper: "as many as M"). */
 const MAIN_SHARE = 1 - SMALL_SHARE;
 
+/**
+ * The index value marking a ghost key: below -1, and distinct for the 2^29 most recent ghost entries
+ * (the ring never holds that many), kept in the small-integer range so that it is never boxed.
+ */
+function ghostTag(seq: number): number {
+  return -2 - (seq & 0x1fffffff);
+}
+
 /** Creates an S3-FIFO policy bounded by `options.maxBytes` and `options.maxEntries`. */
 export function createS3Fifo(options: PolicyOptions): EvictionPolicy {
   return new S3FifoPolicy(options);
@@ -41,8 +49,10 @@ export class S3FifoPolicy implements EvictionPolicy {
   private mainCount = 0;
   private readonly smallLimit: number;
   private readonly byBytes: boolean;
-  /** Ghost keys → their push sequence number; a ring of keys in push order to expire the oldest. */
-  private readonly ghost = new Map<string, number>();
+  /**
+   * The ghost: a ring of keys in the order they left, to expire the oldest. Membership lives in the arena's
+   * index as a negative tag (`ghostTag(seq)`), so a key moving to the ghost costs one map write, not two.
+   */
   private ghostRing: Array<string | undefined> = new Array(64);
   private ghostHead = 0;
   private ghostTail = 0;
@@ -82,9 +92,11 @@ export class S3FifoPolicy implements EvictionPolicy {
     while (this.count > 0 && (this.bytes + size > this.maxBytes || this.count + 1 > this.maxEntries)) {
       this.evict();
     }
+    // Tested after evicting, as in the paper: the evictions may have expired this key from the ghost.
+    const fromGhost = a.tagOf(key) < -1;
     const slot = a.alloc(key, size);
     const weight = this.byBytes ? size : 1;
-    if (this.ghost.delete(key)) {
+    if (fromGhost) {
       a.pushBack(MAIN, slot);
       this.mainWeight += weight;
       this.mainCount++;
@@ -107,7 +119,6 @@ export class S3FifoPolicy implements EvictionPolicy {
 
   clear(): void {
     this.arena.clear(LISTS);
-    this.ghost.clear();
     this.ghostRing = new Array(64);
     this.ghostHead = 0;
     this.ghostTail = 0;
@@ -157,9 +168,7 @@ export class S3FifoPolicy implements EvictionPolicy {
       }
       this.bytes -= a.size[slot]!;
       this.count--;
-      const key = a.release(slot);
-      this.rememberGhost(key);
-      this.onEvict(key);
+      this.onEvict(this.toGhost(slot));
       return true;
     }
     return false;
@@ -197,13 +206,16 @@ export class S3FifoPolicy implements EvictionPolicy {
     this.count--;
   }
 
-  /** Adds a key to the ghost, which keeps about as many keys as main's share of the cache (at least one). */
-  private rememberGhost(key: string): void {
+  /**
+   * Releases an unlinked slot into the ghost, which keeps about as many keys as main's share of the
+   * cache (at least one); returns the key.
+   */
+  private toGhost(slot: number): string {
     const ring = this.ghostRing;
     if (this.ghostTail - this.ghostHead === ring.length) this.growGhost();
     const seq = this.ghostTail++;
+    const key = this.arena.releaseAs(slot, ghostTag(seq));
     this.ghostRing[seq & (this.ghostRing.length - 1)] = key;
-    this.ghost.set(key, seq);
     const limit = Math.max(1, Math.ceil(MAIN_SHARE * this.count));
     while (this.ghostTail - this.ghostHead > limit) {
       const old = this.ghostHead++;
@@ -211,9 +223,10 @@ export class S3FifoPolicy implements EvictionPolicy {
       const index = old & (this.ghostRing.length - 1);
       const oldKey = this.ghostRing[index]!;
       this.ghostRing[index] = undefined;
-      // A key pushed again later has a newer sequence number and must stay.
-      if (this.ghost.get(oldKey) === old) this.ghost.delete(oldKey);
+      // A key that came back (resident, or pushed to the ghost again) has another value and must stay.
+      this.arena.dropTag(oldKey, ghostTag(old));
     }
+    return key;
   }
 
   private growGhost(): void {

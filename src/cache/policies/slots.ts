@@ -7,7 +7,10 @@
 
 /** Slot numbers below this are sentinels. Entry slots start at `lists`. */
 export class SlotArena {
-  /** Key → slot for resident keys. */
+  /**
+   * Key → slot for resident keys. A policy may also park a negative tag here for a key it remembers but
+   * does not hold (S3-FIFO's ghost), which saves a second map: see `releaseAs` and `tagOf`.
+   */
   readonly index = new Map<string, number>();
   keys: Array<string | undefined> = [];
   /** The charge of each slot in bytes. */
@@ -29,6 +32,8 @@ export class SlotArena {
   private nextUnused: number;
   private lastKey: string | undefined = undefined;
   private lastSlot = -1;
+  /** The raw map value behind `lastSlot` (a tag < -1, or -1 for absent). */
+  private lastValue = -1;
 
   constructor(lists: number, initial = 64) {
     const capacity = Math.max(initial, lists + 1);
@@ -53,10 +58,17 @@ export class SlotArena {
    */
   find(key: string): number {
     if (key === this.lastKey) return this.lastSlot;
-    const slot = this.index.get(key) ?? -1;
+    const value = this.index.get(key) ?? -1;
     this.lastKey = key;
-    this.lastSlot = slot;
-    return slot;
+    this.lastValue = value;
+    this.lastSlot = value < 0 ? -1 : value;
+    return this.lastSlot;
+  }
+
+  /** The negative tag parked for a non-resident key (see `releaseAs`), or -1 if none. */
+  tagOf(key: string): number {
+    const value = key === this.lastKey ? this.lastValue : (this.index.get(key) ?? -1);
+    return Math.min(value, -1);
   }
 
   /** Takes a free slot for `key` (not yet linked into any list). */
@@ -74,6 +86,7 @@ export class SlotArena {
     this.index.set(key, slot);
     this.lastKey = key;
     this.lastSlot = slot;
+    this.lastValue = slot;
     return slot;
   }
 
@@ -81,10 +94,30 @@ export class SlotArena {
   release(slot: number): string {
     const key = this.keys[slot]!;
     this.index.delete(key);
-    this.keys[slot] = undefined;
-    if (this.lastKey === key) this.lastSlot = -1;
     this.free[this.freeTop++] = slot;
+    this.keys[slot] = undefined;
+    if (this.lastKey === key) this.lastSlot = this.lastValue = -1;
     return key;
+  }
+
+  /** Like `release`, but leaves `tag` (< -1) in the index for the key: one map write instead of two. */
+  releaseAs(slot: number, tag: number): string {
+    const key = this.keys[slot]!;
+    this.index.set(key, tag);
+    this.free[this.freeTop++] = slot;
+    this.keys[slot] = undefined;
+    if (this.lastKey === key) {
+      this.lastSlot = -1;
+      this.lastValue = tag;
+    }
+    return key;
+  }
+
+  /** Drops a parked tag if it is still `tag` (a newer tag or a resident slot is left alone). */
+  dropTag(key: string, tag: number): void {
+    if (this.index.get(key) !== tag) return;
+    this.index.delete(key);
+    if (this.lastKey === key) this.lastSlot = this.lastValue = -1;
   }
 
   /** Links `slot` at the newest end of `list` (just before the sentinel). */
@@ -118,7 +151,7 @@ export class SlotArena {
     this.freeTop = 0;
     this.nextUnused = lists;
     this.lastKey = undefined;
-    this.lastSlot = -1;
+    this.lastSlot = this.lastValue = -1;
     for (let list = 0; list < lists; list++) {
       this.prev[list] = list;
       this.next[list] = list;
