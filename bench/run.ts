@@ -13,6 +13,7 @@ import { installCleanup, onExitCleanup, stopAll } from './lib/procs.ts';
 import { cacheMemory } from './lib/scenario-memory.ts';
 import { proxyCacheHit, proxyPass } from './lib/scenarios-proxy.ts';
 import { staticCached, staticUncached } from './lib/scenarios-static.ts';
+import { formatTarget, type TargetCheck, targetTable } from './lib/stats.ts';
 import { systemInfo } from './lib/system-info.ts';
 
 const repoRoot = dirname(import.meta.dirname);
@@ -64,6 +65,7 @@ async function main(): Promise<number> {
     `bench: ${options.scenarios.join(', ')}; ${options.rounds} rounds × ${options.duration} s (${perRun} s per cell)`,
   );
   const sections: string[] = [];
+  const targets: TargetCheck[] = [];
   try {
     for (const name of options.scenarios) {
       log(`\n== ${name}`);
@@ -73,7 +75,11 @@ async function main(): Promise<number> {
       } catch (error) {
         section = { title: name, body: `- failed: ${(error as Error).message.split('\n')[0]}` };
       }
-      sections.push(`### ${section.title}\n\n${section.body}`);
+      targets.push(...(section.targets ?? []));
+      const checks = (section.targets ?? []).map(formatTarget);
+      sections.push(
+        `### ${section.title}\n\n${section.body}${checks.length > 0 ? `\n\n${checks.join('\n')}` : ''}`,
+      );
     }
   } finally {
     await stopAll();
@@ -87,6 +93,7 @@ async function main(): Promise<number> {
       ' median req/s (± half the min–max spread), ratios against the reference named in each column.' +
       (options.duration < 3 ? ' QUICK RUN: for checking the harness, not for publishing.' : ''),
     '',
+    ...(targets.length > 0 ? ['### Targets from the issues', '', targetTable(targets), ''] : []),
     ...sections.flatMap((s) => [s, '']),
   ].join('\n');
   process.stdout.write(`\n${report}`);

@@ -18,6 +18,7 @@ import {
   pickReference,
   ratio,
   spread,
+  targetTable,
 } from '../bench/lib/stats.ts';
 import { parseCpuModel } from '../bench/lib/system-info.ts';
 import { findCacheStats } from '../bench/lib/tamarin.ts';
@@ -169,6 +170,18 @@ describe('formatting', () => {
       /≤ 1\.15x\): 1\.20x — NOT met$/,
     );
     assert.match(formatTarget({ label: 'x', measured: undefined, goal: 3 }), /not measured$/);
+  });
+
+  it('summarises targets in one table', () => {
+    const table = targetTable([
+      { label: 'hit vs nginx', measured: 1.05, goal: 1 },
+      { label: 'rss', measured: undefined, goal: 1.15, kind: 'max' },
+    ]);
+    assert.equal(
+      table,
+      '| target | goal | measured | verdict |\n|---|---:|---:|---:|\n' +
+        '| hit vs nginx | ≥ 1x | 1.05x | met |\n| rss | ≤ 1.15x | — | not measured |',
+    );
   });
 });
 

@@ -7,7 +7,16 @@
 import { coreBusy, readCoreTimes } from './cpu.ts';
 import { type LoadResult, type LoadTool, runLoad } from './load.ts';
 import { freePort, httpGet, LOAD_CORE, SERVER_CORE, type ServerProcess, stopProcess } from './procs.ts';
-import { formatRate, formatRatio, markdownTable, median, pickReference, ratio, spread } from './stats.ts';
+import {
+  formatRate,
+  formatRatio,
+  markdownTable,
+  median,
+  pickReference,
+  ratio,
+  spread,
+  type TargetCheck,
+} from './stats.ts';
 
 /** Shared settings of a run. */
 export interface BenchContext {
@@ -28,6 +37,8 @@ export interface BenchContext {
 export interface Section {
   readonly title: string;
   readonly body: string;
+  /** The issues' targets this scenario checks; listed under the section and in the summary. */
+  readonly targets?: readonly TargetCheck[];
 }
 
 /** A URL path measured in a scenario and what a correct response carries. */

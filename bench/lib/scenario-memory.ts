@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { writeManyFiles } from './fixtures.ts';
 import type { BenchContext, Section } from './harness.ts';
 import { freePort, stopProcess, treeRss } from './procs.ts';
-import { formatBytes, formatTarget, markdownTable } from './stats.ts';
+import { formatBytes, markdownTable } from './stats.ts';
 import { readCacheStats, startTamarin, tamarinMemoryConfig, tamarinPresent } from './tamarin.ts';
 
 const OBJECT_BYTES = 64 * 1024;
@@ -99,14 +99,15 @@ export async function cacheMemory(ctx: BenchContext, capacity: number): Promise<
             ],
           ],
         ),
-        '',
-        formatTarget({
-          label: 'RSS growth / capacity',
+      ].join('\n'),
+      targets: [
+        {
+          label: 'cache-memory: RSS growth / capacity',
           measured: growth / capacity,
           goal: 1.15,
           kind: 'max',
-        }),
-      ].join('\n'),
+        },
+      ],
     };
   } finally {
     await stopProcess(proc);

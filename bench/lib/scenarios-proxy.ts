@@ -19,7 +19,7 @@ import {
 import { NGINX_PATH, nginxVersion, startNginx } from './nginx.ts';
 import { freePort, type ServerProcess, startProcess, stopProcess, waitForHttp } from './procs.ts';
 import { peerContender, tamarinContender } from './scenarios-static.ts';
-import { formatTarget, ratio } from './stats.ts';
+import { ratio } from './stats.ts';
 import { tamarinProxyCacheConfig, tamarinProxyConfig } from './tamarin.ts';
 import { startVarnish, VARNISHD_PATH, varnishVersion } from './varnish.ts';
 
@@ -101,21 +101,19 @@ export async function proxyPass(ctx: BenchContext): Promise<Section> {
     const tamarin = cellMedian(result, 'tamarin proxy', TARGET.path);
     return {
       title: 'proxy-pass: 1 KiB from a local origin, keep-alive upstreams',
-      body: [
-        renderMatrix(result, 'nginx'),
-        '',
-        originNote(ctx),
-        formatTarget({
-          label: 'Tamarin vs nginx proxy_pass',
+      body: [renderMatrix(result, 'nginx'), '', originNote(ctx)].join('\n'),
+      targets: [
+        {
+          label: 'proxy-pass: Tamarin vs nginx proxy_pass',
           measured: ratio(tamarin, cellMedian(result, 'nginx', TARGET.path)),
           goal: 0.5,
-        }),
-        formatTarget({
-          label: 'Tamarin vs @fastify/http-proxy',
+        },
+        {
+          label: 'proxy-pass: Tamarin vs @fastify/http-proxy',
           measured: ratio(tamarin, cellMedian(result, '@fastify/http-proxy', TARGET.path)),
           goal: 5,
-        }),
-      ].join('\n'),
+        },
+      ],
     };
   });
 }
@@ -147,21 +145,19 @@ export async function proxyCacheHit(ctx: BenchContext): Promise<Section> {
     const tamarin = cellMedian(result, 'tamarin proxy cache', TARGET.path);
     return {
       title: 'proxy-cache-hit: 1 KiB cached responses (Cache-Control: max-age=3600)',
-      body: [
-        renderMatrix(result, 'nginx proxy_cache'),
-        '',
-        originNote(ctx),
-        formatTarget({
-          label: 'Tamarin vs nginx proxy_cache hit',
+      body: [renderMatrix(result, 'nginx proxy_cache'), '', originNote(ctx)].join('\n'),
+      targets: [
+        {
+          label: 'proxy-cache-hit: Tamarin vs nginx proxy_cache hit',
           measured: ratio(tamarin, cellMedian(result, 'nginx proxy_cache', TARGET.path)),
           goal: 1.3,
-        }),
-        formatTarget({
-          label: 'Tamarin vs Varnish hit',
+        },
+        {
+          label: 'proxy-cache-hit: Tamarin vs Varnish hit',
           measured: ratio(tamarin, cellMedian(result, 'varnish', TARGET.path)),
           goal: 2,
-        }),
-      ].join('\n'),
+        },
+      ],
     };
   });
 }

@@ -93,15 +93,26 @@ export interface TargetCheck {
   readonly kind?: 'min' | 'max';
 }
 
-/** One line per target: "- ≥ 3.00x best Node peer at 1 KiB: 3.41x — met". */
+function verdict(check: TargetCheck): string {
+  if (check.measured === undefined) return 'not measured';
+  const met = check.kind === 'max' ? check.measured <= check.goal : check.measured >= check.goal;
+  return met ? 'met' : 'NOT met';
+}
+
+function goalText(check: TargetCheck): string {
+  return `${check.kind === 'max' ? '≤' : '≥'} ${check.goal}x`;
+}
+
+/** One line per target: "- Tamarin vs best peer (target ≥ 3x): 3.41x — met". */
 export function formatTarget(check: TargetCheck): string {
-  const sign = check.kind === 'max' ? '≤' : '≥';
-  const verdict =
-    check.measured === undefined
-      ? 'not measured'
-      : (check.kind === 'max' ? check.measured <= check.goal : check.measured >= check.goal)
-        ? 'met'
-        : 'NOT met';
   const measured = check.measured === undefined ? '' : `${formatRatio(check.measured)} — `;
-  return `- ${check.label} (target ${sign} ${check.goal}x): ${measured}${verdict}`;
+  return `- ${check.label} (target ${goalText(check)}): ${measured}${verdict(check)}`;
+}
+
+/** The summary table of every target checked in a run. */
+export function targetTable(checks: readonly TargetCheck[]): string {
+  return markdownTable(
+    ['target', 'goal', 'measured', 'verdict'],
+    checks.map((check) => [check.label, goalText(check), formatRatio(check.measured), verdict(check)]),
+  );
 }
