@@ -1,6 +1,7 @@
 /**
  * The `[static]` config table, validated strictly: an unknown or misspelled key is an error that names it.
  */
+import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { duration } from '../server/units.ts';
@@ -19,13 +20,20 @@ const fileName = z
     message: 'expected a plain file name without "/" or "\\"',
   });
 
+function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/** A document root: checked here so that `tamarin check` reports a missing one, not only start-up. */
+const directory = z.string().min(1).refine(isDirectory, { error: 'expected an existing directory' });
+
 export const staticOptionsSchema = z.strictObject({
   /**
    * Document root: the directory served for requests whose Host is not in `hosts`. A relative path is
    * resolved against the working directory.
    * @default the bundled demo site (`site/` in the package)
    */
-  root: z.string().min(1).default(DEFAULT_ROOT),
+  root: directory.default(DEFAULT_ROOT),
   /**
    * File names tried, in order, when a directory is requested with a trailing slash.
    * @default ["index.html"]
@@ -35,7 +43,7 @@ export const staticOptionsSchema = z.strictObject({
    * Virtual hosts: Host name (without port) → document root. Requests for other hosts use `root`.
    * @default {}
    */
-  hosts: z.record(z.string().min(1), z.string().min(1)).default({}),
+  hosts: z.record(z.string().min(1), directory).default({}),
   /**
    * Files and directories whose name starts with `.`: `"deny"` answers 404 (`.git/`, `.env` never leak;
    * `.well-known/` is still served), `"allow"` serves them like any other file.

@@ -343,13 +343,20 @@ describe('options', () => {
     assert.equal(staticOptionsSchema.safeParse({ index: ['../x.html'] }).success, false);
   });
 
-  test('a missing root fails at start-up, naming the key', () => {
+  test('a missing root is a config error, and fails start-up naming the key', () => {
+    const missing = join(site.base, 'nope');
+    const root = staticOptionsSchema.safeParse({ root: missing });
+    assert.deepEqual(root.error?.issues[0]?.path, ['root']);
+    assert.match(root.error?.issues[0]?.message ?? '', /expected an existing directory/);
+    const host = staticOptionsSchema.safeParse({ hosts: { 'a.example': join(site.root, 'hello.txt') } });
+    assert.deepEqual(host.error?.issues[0]?.path, ['hosts', 'a.example']);
+    const options = staticOptionsSchema.parse({ root: site.root, hosts: { 'a.example': site.otherRoot } });
     assert.throws(
-      () => handler({ root: join(site.base, 'nope') }),
+      () => new StaticHandler({ ...options, root: missing }),
       /static\.root: directory .* does not exist/,
     );
     assert.throws(
-      () => handler({ hosts: { 'a.example': join(site.base, 'nope') } }),
+      () => new StaticHandler({ ...options, hosts: { 'a.example': missing } }),
       /static\.hosts\."a\.example"/,
     );
   });
