@@ -92,6 +92,15 @@ describe('tamarin sim', () => {
     const missing = await sim([join(dir, 'nope.tr')]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /cannot open trace/);
+    const directory = await sim([dir]);
+    assert.equal(directory.code, 1);
+    assert.match(directory.err, /cannot read trace .*EISDIR/);
+    const corrupt = await sim([file('corrupt.tr.gz', 'a 1\n'.repeat(1000), true)]);
+    assert.equal(corrupt.code, 0);
+    writeFileSync(join(dir, 'corrupt.tr.gz'), Buffer.from([0x1f, 0x8b, 1, 2, 3]));
+    const truncated = await sim([join(dir, 'corrupt.tr.gz')]);
+    assert.equal(truncated.code, 1);
+    assert.match(truncated.err, /cannot read trace .*corrupt\.tr\.gz/);
     const empty = await sim([file('empty.tr', '\n# nothing\n')]);
     assert.equal(empty.code, 1);
     assert.match(empty.err, /has no requests/);

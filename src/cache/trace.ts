@@ -44,6 +44,8 @@ async function isGzip(path: string): Promise<boolean> {
     const magic = Buffer.alloc(2);
     const { bytesRead } = await handle.read(magic, 0, 2, 0);
     return bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+  } catch (error) {
+    throw new TraceError(`cannot read trace ${path}: ${(error as Error).message}`);
   } finally {
     await handle.close();
   }
