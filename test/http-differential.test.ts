@@ -99,6 +99,7 @@ const VALID: Record<string, string> = {
   'CRLF after the last request, then EOF': 'GET / HTTP/1.1\r\n' + H + '\r\n\r\n',
   'CRLF between pipelined requests': POST + 'Content-Length: 1\r\n\r\nx\r\nGET / HTTP/1.1\r\n' + H + '\r\n',
   'Connection: close': 'GET / HTTP/1.1\r\n' + H + 'Connection: close\r\n\r\n',
+  'empty lines after Connection: close': 'GET / HTTP/1.1\r\n' + H + 'Connection: close\r\n\r\n\r\n\n',
   'Expect: 100-continue': POST + 'Expect: 100-continue\r\nContent-Length: 2\r\n\r\nok',
   DELETE: 'DELETE /item/1 HTTP/1.1\r\n' + H + '\r\n',
   PATCH: 'PATCH /item/1 HTTP/1.1\r\n' + H + 'Content-Length: 2\r\n\r\n{}',
@@ -227,6 +228,15 @@ const INVALID: Record<string, string> = {
     '\r\n' +
     POST +
     'Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  'request after Connection: close':
+    'GET /1 HTTP/1.1\r\n' + H + 'Connection: close\r\n\r\nGET /2 HTTP/1.1\r\n' + H + '\r\n',
+  'request after a closing list':
+    'GET / HTTP/1.1\r\n' + H + 'Connection: keep-alive, close\r\n\r\nGET / HTTP/1.1\r\n\r\n',
+  'request after HTTP/1.0 without keep-alive': 'GET /1 HTTP/1.0\r\n\r\nGET /2 HTTP/1.1\r\n' + H + '\r\n',
+  'body smuggled after Connection: close': POST + 'Connection: close\r\nContent-Length: 1\r\n\r\nxGET /',
+  'Content-Length in trailers': POST + 'Transfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n',
+  'Transfer-Encoding in trailers':
+    POST + 'Transfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n',
   'valid then garbage': 'GET / HTTP/1.1\r\n' + H + '\r\nHELLO\r\n\r\n',
 };
 
@@ -292,6 +302,18 @@ const STRICTER: Record<string, [request: string, reason: string]> = {
   'chunk line longer than 4 KiB': [
     POST + 'Transfer-Encoding: chunked\r\n\r\n5;x=' + 'a'.repeat(5000) + '\r\nhello\r\n0\r\n\r\n',
     'chunk extensions are bounded (a CPU/memory sink otherwise)',
+  ],
+  'Host in trailers': [
+    POST + 'Transfer-Encoding: chunked\r\n\r\n0\r\nHost: other.example\r\n\r\n',
+    'RFC 9110 §6.5.1: routing fields never come from trailers',
+  ],
+  'Connection in trailers': [
+    POST + 'Transfer-Encoding: chunked\r\n\r\n0\r\nConnection: close\r\n\r\n',
+    'RFC 9110 §6.5.1: llhttp lets a trailer close the connection; we refuse connection fields in trailers',
+  ],
+  'Upgrade in trailers': [
+    POST + 'Transfer-Encoding: chunked\r\n\r\n0\r\nUpgrade: x\r\n\r\n',
+    'RFC 9110 §6.5.1: connection-level fields never come from trailers',
   ],
   'absolute-form with other scheme': [
     'GET ftp://example.com/x HTTP/1.1\r\n' + H + '\r\n',

@@ -445,6 +445,31 @@ describe('request mode: streaming and pipelining', () => {
     assert.equal(parser.idle, true);
   });
 
+  test('after a closing message only empty lines may follow (as llhttp): the rest is a 400', () => {
+    const close = 'GET /1 HTTP/1.1\r\n' + H + 'Connection: close\r\n\r\n';
+    for (const input of [close + 'GET /2 HTTP/1.1\r\n' + H + '\r\n', bytewise(close + 'X')]) {
+      const { messages, error } = parse('request', input);
+      assert.equal(messages.length, 1, 'the closing request itself is delivered');
+      assert.equal(error?.status, 400);
+    }
+    assert.equal(parse('request', close + '\r\n\n', { eof: true }).error, null);
+    const v10 = parse('request', 'GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n');
+    assert.equal(v10.messages.length, 1);
+    assert.equal(v10.error?.status, 400);
+    const parser = new HttpParser('request', LIMITS, { onHead() {}, onBody() {}, onMessageComplete() {} });
+    parser.execute(Buffer.from(close));
+    assert.equal(parser.idle, true);
+    assert.equal(parser.inHead, false);
+  });
+
+  test('framing and routing fields are refused in trailers', () => {
+    const post = 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\n\r\n0\r\n';
+    for (const field of ['Content-Length: 0', 'Transfer-Encoding: chunked', 'Host: x', 'Connection: close']) {
+      const { error } = parse('request', post + field + '\r\n\r\n');
+      assert.equal(error?.code, 'ERR_HTTP_BAD_HEADER', field);
+    }
+  });
+
   test('an upgrade stops parsing: the rest belongs to the tunnel', () => {
     const head = 'GET /ws HTTP/1.1\r\n' + H + 'Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
     const { messages, consumed } = parse('request', head + '\x81\x05hello');
@@ -600,6 +625,15 @@ describe('response mode', () => {
       assert.equal(error?.status, 502);
     });
   }
+
+  test('bytes after a Connection: close response → 502', () => {
+    const { messages, error } = parse(
+      'response',
+      'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\nX',
+    );
+    assert.equal(messages.length, 1);
+    assert.equal(error?.status, 502);
+  });
 
   test('oversized head → 502', () => {
     const text = 'HTTP/1.1 200 OK\r\nX: ' + 'v'.repeat(2000) + '\r\n\r\n';

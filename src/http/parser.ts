@@ -103,6 +103,16 @@ const KNOWN_METHODS = new Set([
   'UNSUBSCRIBE',
 ]);
 
+/** Trailer fields that would change framing, routing or the connection (RFC 9110 §6.5.1). */
+const FORBIDDEN_TRAILERS = new Set([
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'connection',
+  'upgrade',
+  'trailer',
+]);
+
 // Parser states.
 const S_START = 0; // request/status line, or the empty lines before it
 const S_FIELDS = 1; // header section
@@ -114,7 +124,8 @@ const S_CHUNK_LF = 6;
 const S_TRAILERS = 7; // trailer section after the last chunk
 const S_BODY_EOF = 8; // close-delimited response body
 const S_DONE = 9; // upgraded (bytes belong to a tunnel) or ended by EOF: nothing more to parse
-const S_DEAD = 10;
+const S_CLOSED = 10; // after a message without keep-alive: only empty lines may follow
+const S_DEAD = 11;
 
 // Connection option bits.
 const CONN_CLOSE = 1;
@@ -169,6 +180,8 @@ export class HttpParser {
   private remaining: number;
   private bodyTotal: number;
   private trailers: Headers | null;
+  /** The message being parsed is the connection's last (no keep-alive). */
+  private closing: boolean;
 
   constructor(mode: 'request' | 'response', limits: HttpLimits, handler: ParserHandler) {
     this.isRequest = mode === 'request';
@@ -201,11 +214,14 @@ export class HttpParser {
     this.remaining = 0;
     this.bodyTotal = 0;
     this.trailers = null;
+    this.closing = false;
   }
 
   /** True when no partial message is buffered (between messages). */
   get idle(): boolean {
-    return this.state === S_START ? this.partialLen === 0 && this.headBytes === 0 : this.state === S_DONE;
+    const state = this.state;
+    if (state === S_START) return this.partialLen === 0 && this.headBytes === 0;
+    return state === S_DONE || state === S_CLOSED;
   }
 
   /** True while a head is partly received (the connection uses it for its header timeout). */
@@ -246,7 +262,8 @@ export class HttpParser {
       return;
     }
     // Empty lines after the last message (some clients send a CRLF after a body) are not a message.
-    if (state === S_DEAD || state === S_DONE || (state === S_START && this.partialLen === 0)) return;
+    if (state === S_DEAD || state === S_DONE || state === S_CLOSED) return;
+    if (state === S_START && this.partialLen === 0) return;
     let err: HttpParseError;
     if (state === S_START || state === S_FIELDS) {
       err = this.failure('ERR_HTTP_BAD_HEADER', 400, 'connection closed inside a message head');
@@ -267,6 +284,7 @@ export class HttpParser {
     this.partialLen = 0;
     this.headBytes = 0;
     this.pending.length = 0;
+    this.closing = false;
     this.startMessage();
   }
 
@@ -347,6 +365,20 @@ export class HttpParser {
           return end;
         case S_DONE:
           return off;
+        case S_CLOSED: {
+          // llhttp (strict) rejects any byte but CR/LF after a message that closes the connection: a
+          // request smuggled behind `Connection: close` must not be parsed by one hop and dropped by another.
+          const c = buf[off];
+          if (c !== CR && c !== LF) {
+            this.fail(
+              'ERR_HTTP_BAD_REQUEST_LINE',
+              400,
+              'data after the last message of a closing connection',
+            );
+          }
+          off++;
+          break;
+        }
         default:
           throw this.error;
       }
@@ -626,6 +658,10 @@ export class HttpParser {
     const value = valueEnd > valueStart ? src.slice(valueStart, valueEnd) : '';
     into.add(rawName, value, name);
     if (framing) this.fieldMeaning(name, value);
+    else if (FORBIDDEN_TRAILERS.has(name)) {
+      // RFC 9110 §6.5.1: framing and routing fields never come from trailers (llhttp rejects CL/TE there).
+      this.fail('ERR_HTTP_BAD_HEADER', 400, `${rawName} not allowed in trailers`);
+    }
   }
 
   /** The fields that change how the message is framed or handled. */
@@ -799,6 +835,7 @@ export class HttpParser {
       host: this.host,
     };
     this.headers = new Headers();
+    this.closing = !keepAlive && (this.isRequest || this.status >= 200);
     this.state = next;
     this.headBytes = 0;
     this.remaining = this.contentLength;
@@ -808,7 +845,7 @@ export class HttpParser {
   }
 
   private messageComplete(trailers: HeaderList | null): void {
-    this.state = S_START;
+    this.state = this.closing ? S_CLOSED : S_START;
     this.startMessage();
     this.handler.onMessageComplete(trailers);
   }
