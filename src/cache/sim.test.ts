@@ -95,8 +95,8 @@ describe('tamarin sim', () => {
     const directory = await sim([dir]);
     assert.equal(directory.code, 1);
     assert.match(directory.err, /cannot read trace .*EISDIR/);
-    const corrupt = await sim([file('corrupt.tr.gz', 'a 1\n'.repeat(1000), true)]);
-    assert.equal(corrupt.code, 0);
+    const wellFormed = await sim([file('corrupt.tr.gz', 'a 1\n'.repeat(1000), true)]);
+    assert.equal(wellFormed.code, 0);
     writeFileSync(join(dir, 'corrupt.tr.gz'), Buffer.from([0x1f, 0x8b, 1, 2, 3]));
     const truncated = await sim([join(dir, 'corrupt.tr.gz')]);
     assert.equal(truncated.code, 1);
