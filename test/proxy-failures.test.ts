@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { parseResponses, rawRequest } from '../src/http/test-client.ts';
+import { rawRequest } from '../src/http/test-client.ts';
 import {
   captureLogs,
   type FakeBackend,

@@ -213,6 +213,23 @@ describe('routing and forwarding', () => {
     assert.ok(a.connections - before <= 1, `opened ${a.connections - before} connections`);
   });
 
+  test('CONNECT is refused with 501 instead of opening a tunnel, even by a catch-all route', async () => {
+    const all = await startProxy({ routes: [{ match: '', backends: [a.url] }] });
+    try {
+      const bytes = await rawRequest(
+        all.port,
+        'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+        {
+          timeoutMs: 800,
+        },
+      );
+      assert.match(bytes.toString('latin1'), /^HTTP\/1\.1 501 /);
+      assert.equal(a.seen.filter((r) => r.method === 'CONNECT').length, 0);
+    } finally {
+      await all.close();
+    }
+  });
+
   test('HEAD keeps the GET length without a body; 304 has no body', async () => {
     const backend = await startFakeBackend({
       handler: (req, res) => {

@@ -8,6 +8,7 @@ export const PROXY_ERRORS = {
   ERR_PROXY_TIMEOUT: { status: 504, message: 'the backend did not answer in time' },
   ERR_PROXY_BAD_RESPONSE: { status: 502, message: 'the backend sent an invalid response' },
   ERR_PROXY_INTERNAL: { status: 502, message: 'the proxy failed while forwarding' },
+  ERR_PROXY_METHOD: { status: 501, message: 'CONNECT is not supported by this proxy' },
   ERR_PROXY_LOOP: { status: 508, message: 'request loop detected: this request already passed this proxy' },
 } as const;
 

@@ -54,6 +54,11 @@ export function forward(req: Request, res: Response, route: ProxyRoute): void {
     sendError(res, 'ERR_PROXY_LOOP');
     return;
   }
+  // A tunnel needs the raw client socket, which the engine does not hand out (nor do we want open relays).
+  if (req.method === 'CONNECT') {
+    sendError(res, 'ERR_PROXY_METHOD');
+    return;
+  }
   new Exchange(req, res, route).start();
 }
 

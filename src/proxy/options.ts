@@ -71,16 +71,22 @@ const backendSchema = z
     return { ...parsed, weight: typeof value === 'string' ? 1 : value.weight };
   });
 
-const regexSchema = z.string().transform((source, ctx) => {
-  try {
-    return new RegExp(source);
-  } catch (error) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `invalid regular expression "${source}": ${(error as Error).message}`,
-    });
-    return z.NEVER;
+/** One regex or a list of them, compiled once; a bad one is reported with the compiler's reason. */
+const matchSchema = z.union([z.string(), z.array(z.string()).min(1)]).transform((value, ctx) => {
+  const sources = typeof value === 'string' ? [value] : value;
+  const compiled: RegExp[] = [];
+  for (const source of sources) {
+    try {
+      compiled.push(new RegExp(source));
+    } catch (error) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `invalid regular expression "${source}": ${(error as Error).message}`,
+      });
+      return z.NEVER;
+    }
   }
+  return compiled;
 });
 
 const healthSchema = z.strictObject({
@@ -102,7 +108,7 @@ export type HealthOptions = z.output<typeof healthSchema>;
 const routeSchema = z.strictObject({
   /** Regular expressions tested against the request path (still percent-encoded); any match selects
    * the route. Routes are tried in order and the first match wins. */
-  match: z.union([regexSchema.transform((r) => [r]), z.array(regexSchema).min(1)]),
+  match: matchSchema,
   /** Only requests for this host (case-insensitive, without port) match the route. @default any host */
   host: z
     .string()
@@ -130,9 +136,11 @@ const routeSchema = z.strictObject({
   fail_window: duration().default(10_000),
   /** Time a failing backend is skipped before it is tried again. @default 10000 (10s) */
   cooldown: duration().default(10_000),
-  /** Idle keep-alive connections kept per backend; 0 closes every upstream connection after its
-   * response. @default 32 */
-  keepalive: z.number().int().min(0).max(100_000).default(32),
+  /** Idle keep-alive connections kept per backend (per worker); 0 closes every upstream connection after
+   * its response. Keep it above the number of concurrent requests a worker sends to one backend: a
+   * connection released when the list is full is closed, and the next request pays a new connect.
+   * @default 128 */
+  keepalive: z.number().int().min(0).max(100_000).default(128),
   /** Active health checks; off when absent. */
   health: healthSchema.optional(),
 });
