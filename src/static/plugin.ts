@@ -27,9 +27,9 @@ export { parseRequestPath } from './safe-path.ts';
 export const staticPlugin = definePlugin({
   name: 'static',
   options: staticOptionsSchema,
-  create(options, context) {
+  create(options) {
+    // The host's start-up line already names the root; nothing to log here.
     const handler = new StaticHandler(options);
-    if (context.workerId === 0) context.logger.info(`serving files from ${handler.rootPath}`);
     return {
       name: 'static',
       handle: (req, res) => handler.handle(req, res),
