@@ -99,7 +99,7 @@ describe('tamarin CLI', () => {
     assert.equal(
       stderr,
       'config error: server.port: expected an integer from 0 to 65535, got "abc"\n' +
-        'config error: server.workerz: unknown key\n',
+        'config error: server.workerz: unknown key (did you mean "workers"?)\n',
     );
     const flag = await run(['check', '--port', 'http']);
     assert.equal(flag.code, 2);

@@ -26,9 +26,11 @@ describe('config errors name the key and what was expected', () => {
     ['[server]\nport = 80.5', 'server.port: expected an integer from 0 to 65535, got 80.5'],
     ['[server]\nworkers = -1', 'server.workers: expected an integer from 0 to 1024, got -1'],
     ['[server]\nhost = 5', 'server.host: expected a host name or IP address, got 5'],
-    ['[server]\nprot = 80', 'server.prot: unknown key'],
+    ['[server]\nprot = 80', 'server.prot: unknown key (did you mean "port"?)'],
+    ['[server]\nlisten = 80', 'server.listen: unknown key'],
     ['server = 5', 'server: expected a table, got 5'],
     ['bogus = 1', 'bogus: unknown key (not a setting, nor a plugin in "plugins")'],
+    ['[acces_log]\nformat = "json"', 'acces_log: unknown key (did you mean "access_log"?)'],
     [
       '[server]\nkeepalive_timeout = "5 parsecs"',
       'server.keepalive_timeout: expected a duration such as "250ms", "5s" or "1m", got "5 parsecs"',
@@ -43,6 +45,7 @@ describe('config errors name the key and what was expected', () => {
     ['[access_log]\nenabled = "no"', 'access_log.enabled: expected true or false, got "no"'],
     ['access_log = 3', 'access_log: expected a table, got 3'],
     ['[access_log]\ncolour = "red"', 'access_log.colour: unknown key'],
+    ['[access_log]\nformats = "json"', 'access_log.formats: unknown key (did you mean "format"?)'],
   ];
   for (const [body, expected] of table) {
     it(expected, async () => {
@@ -161,6 +164,13 @@ describe('config defaults and values', () => {
       { baseDir: '/srv/site' },
     );
     assert.equal((config.access_log as { path: string }).path, '/srv/site/logs/access.log');
+    const withStatic = await resolveConfig(
+      { plugins: ['static'], static: { root: 'site', hosts: { 'a.example': 'site/images' } } },
+      { baseDir: process.cwd() },
+    );
+    const options = withStatic.config.static as { root: string; hosts: Record<string, string> };
+    assert.equal(options.root, path.resolve('site'));
+    assert.deepEqual(options.hosts, { 'a.example': path.resolve('site/images') });
   });
 
   it('accepts an [admin] table of any shape', async () => {
@@ -191,7 +201,9 @@ describe('config defaults and values', () => {
   it('tamarin.example.toml is valid as shipped and with every setting uncommented', async () => {
     const text = fs.readFileSync('tamarin.example.toml', 'utf8');
     const shipped = await resolveConfig(parseToml(text));
-    const uncommented = text.replace(/^# (?=\[|"?[\w.-]+"? = )/gm, '');
+    const uncommented = text
+      .replace(/^# (?=\[|"?[\w.-]+"? = )/gm, '')
+      .replace('"/srv/example"', JSON.stringify(path.resolve('site')));
     assert.notEqual(uncommented, text);
     const all = await resolveConfig(parseToml(uncommented, 'uncommented.toml'));
     assert.deepEqual(

@@ -68,21 +68,62 @@ const TYPE_NAMES: Record<string, string> = {
 const ZOD_DEFAULT =
   /^(Invalid input|Invalid option|Too (big|small)|Unrecognized key|Invalid (string|number))/;
 
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps) between two short strings. */
+export function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const above = rows[i - 1]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, rows[i - 2]![j - 2]! + 1);
+      }
+      row.push(best);
+    }
+    rows.push(row);
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/** The candidate closest to `word` when it is a plausible typo of it (distance ≤ 2, and ≤ a third of it). */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= 2 && bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** Keys allowed at a path (for "did you mean" hints), or `undefined` when unknown. */
+export type KeysAt = (path: readonly PropertyKey[]) => readonly string[] | undefined;
+
 /** Convert zod issues into config issues, with `prefix` prepended to every path. */
 export function formatIssues(
   issues: readonly z.core.$ZodIssue[],
   prefix: readonly PropertyKey[],
+  keysAt?: KeysAt,
 ): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of issues) {
     const at = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        const where = formatPath([...at, key]);
-        out.push({
-          path: where,
-          message: at.length === 0 ? 'unknown key (not a setting, nor a plugin in "plugins")' : 'unknown key',
-        });
+        const suggestion = closest(key, keysAt?.(at) ?? []);
+        const hint = suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
+        const plain =
+          at.length === 0 ? 'unknown key (not a setting, nor a plugin in "plugins")' : 'unknown key';
+        out.push({ path: formatPath([...at, key]), message: hint === '' ? plain : 'unknown key' + hint });
       }
       continue;
     }

@@ -122,12 +122,31 @@ export function effectiveWorkers(server: ServerConfig): number {
 
 /**
  * Keys holding file paths, resolved against the config file's directory so that a config works from any
- * current directory (`-` means stdout for the access log).
+ * current directory (`-` means stdout for the access log). `map`: a table whose values are paths.
  */
-const PATH_KEYS: ReadonlyArray<readonly [string, string]> = [
-  ['static', 'root'],
-  ['access_log', 'path'],
+const PATH_KEYS: ReadonlyArray<readonly [table: string, key: string, kind: 'path' | 'map']> = [
+  ['static', 'root', 'path'],
+  ['static', 'hosts', 'map'],
+  ['access_log', 'path', 'path'],
+  ['cache', 'state_file', 'path'],
 ];
+
+/** Resolve one path value (a string that is not empty and not `-`); anything else is left to the schema. */
+function resolvePath(baseDir: string, value: unknown): unknown {
+  return typeof value === 'string' && value !== '' && value !== '-' ? path.resolve(baseDir, value) : value;
+}
+
+/** Resolve the path-valued keys of one plugin table (a copy is changed, not the caller's object). */
+function resolvePaths(name: string, table: Record<string, unknown>, baseDir: string): void {
+  for (const [owner, key, kind] of PATH_KEYS) {
+    if (owner !== name || !(key in table)) continue;
+    const value = table[key];
+    if (kind === 'path') table[key] = resolvePath(baseDir, value);
+    else if (isTable(value)) {
+      table[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolvePath(baseDir, v)]));
+    }
+  }
+}
 
 function isTable(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -213,7 +232,7 @@ export async function resolveConfig(
   const specsResult =
     raw.plugins === undefined ? undefined : listed.safeParse(raw.plugins, { reportInput: true });
   if (specsResult && !specsResult.success)
-    throw new ConfigError(prefixIssues(specsResult.error.issues, ['plugins']));
+    throw new ConfigError(formatIssues(specsResult.error.issues, ['plugins']));
   const specs = specsResult?.data ?? (await availableDefaults());
 
   const definitions: PluginDefinition[] = [];
@@ -245,8 +264,17 @@ export async function resolveConfig(
   if (!definitions.some((d) => d.name === 'admin')) shape.admin = adminSchema.optional();
   for (const definition of [...definitions, ...tableOnly]) shape[definition.name] = z.unknown().optional();
   const issues: ConfigIssue[] = [];
+  const tables = new Map<string, PluginDefinition>([...definitions, ...tableOnly].map((d) => [d.name, d]));
+  // Keys allowed at a path, for "did you mean" hints on unknown keys (top level and one table down).
+  const keysAt = (at: readonly PropertyKey[]): readonly string[] | undefined => {
+    if (at.length === 0) return [...Object.keys(shape), ...BUILTIN_PLUGINS.keys()];
+    if (at.length !== 1) return undefined;
+    if (at[0] === 'server') return Object.keys(serverSchema.shape);
+    const options = tables.get(String(at[0]))?.options as { shape?: Record<string, unknown> } | undefined;
+    return options?.shape === undefined ? undefined : ['enabled', ...Object.keys(options.shape)];
+  };
   const top = z.strictObject(shape).safeParse(raw, { reportInput: true });
-  if (!top.success) issues.push(...prefixIssues(top.error.issues, []));
+  if (!top.success) issues.push(...formatIssues(top.error.issues, [], keysAt));
 
   const config: TamarinConfig = {
     plugins: specs,
@@ -264,14 +292,10 @@ export async function resolveConfig(
     if (typeof enabled !== 'boolean') {
       issues.push({ path: `${definition.name}.enabled`, message: 'expected true or false', input: enabled });
     }
-    for (const [table, key] of PATH_KEYS) {
-      const value = rest[key];
-      if (table === definition.name && typeof value === 'string' && value !== '' && value !== '-')
-        rest[key] = path.resolve(baseDir, value);
-    }
+    resolvePaths(definition.name, rest, baseDir);
     const parsed = definition.options.safeParse(rest, { reportInput: true });
     if (!parsed.success) {
-      issues.push(...prefixIssues(parsed.error.issues, [definition.name]));
+      issues.push(...formatIssues(parsed.error.issues, [definition.name], keysAt));
       continue;
     }
     const options = parsed.data;
@@ -291,8 +315,4 @@ export async function resolveConfig(
   // the configuration from this raw form. Not enumerable: printing the config does not show it.
   Object.defineProperty(config, RAW_CONFIG, { value: structuredClone(raw) });
   return { config, plugins: entries, baseDir };
-}
-
-function prefixIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): ConfigIssue[] {
-  return formatIssues(issues, prefix);
 }
