@@ -117,6 +117,8 @@ export class CacheEntry {
   readonly dateOffset: number;
   /** The shared Date buffer last copied into `full`; a different object means a new second. */
   dateSource: Buffer | null = null;
+  /** First millisecond of the next second after the Date slot was last checked. */
+  private dateUntil = 0;
   readonly etag: string | undefined;
   /** Last-Modified in epoch ms (for preconditions and If-Range), from the file or the field. */
   readonly lastModifiedMs: number | undefined;
@@ -165,19 +167,25 @@ export class CacheEntry {
     this.charge = full.length + fieldBytes + record.key.length * 2 + record.path.length + ENTRY_OVERHEAD;
   }
 
-  /** The GET answer with the current Date: no allocation unless the second changed. */
-  fullResponse(): Buffer {
-    const date = httpDateBuffer();
-    if (date !== this.dateSource) {
-      date.copy(this.full, this.dateOffset);
-      this.dateSource = date;
+  /**
+   * The GET answer with the current Date. `now` (the caller's clock read) decides whether the second may
+   * have changed, so a hit in the same second reads no clock and touches no Date bytes.
+   */
+  fullResponse(now: number): Buffer {
+    if (now >= this.dateUntil) {
+      const date = httpDateBuffer();
+      if (date !== this.dateSource) {
+        date.copy(this.full, this.dateOffset);
+        this.dateSource = date;
+      }
+      this.dateUntil = now - (now % 1000) + 1000;
     }
     return this.full;
   }
 
   /** The HEAD answer (a view of `full`, sharing its Date slot). */
-  headResponse(): Buffer {
-    this.fullResponse();
+  headResponse(now: number): Buffer {
+    this.fullResponse(now);
     if (this.headView === null) this.headView = this.full.subarray(0, this.headLength);
     return this.headView;
   }

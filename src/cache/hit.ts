@@ -48,18 +48,18 @@ export class HitResponder {
       this.store.delete(key, 'invalidated');
       return false;
     }
-    if (!this.answer(entry, req, res)) return false;
+    if (!this.answer(entry, req, res, now)) return false;
     entry.hits++;
     this.stats.hit(now);
     return true;
   }
 
-  private answer(entry: CacheEntry, req: Request, res: Response): boolean {
+  private answer(entry: CacheEntry, req: Request, res: Response, now: number): boolean {
     const isGet = req.method === 'GET';
     // The pre-built buffers are for the common case: HTTP/1.1 keep-alive (no Connection field).
     const connection = !req.keepAlive ? 'close' : req.versionMinor === 0 ? 'keep-alive' : null;
     if (!HitResponder.hasValidators(req)) {
-      this.sendWhole(entry, isGet, connection, res);
+      this.sendWhole(entry, isGet, connection, res, now);
       return true;
     }
     const headers = req.headers;
@@ -73,7 +73,7 @@ export class HitResponder {
     const size = entry.bodyLength;
     const range = evaluateRange(headers, req.method, size, entry.etag, entry.lastModifiedMs);
     if (range.type === 'full') {
-      this.sendWhole(entry, isGet, connection, res);
+      this.sendWhole(entry, isGet, connection, res, now);
       return true;
     }
     if (range.type === 'unsatisfiable' || range.ranges.length !== 1) return false;
@@ -95,9 +95,10 @@ export class HitResponder {
     isGet: boolean,
     connection: 'close' | 'keep-alive' | null,
     res: Response,
+    now: number,
   ): void {
     if (connection === null) {
-      res.sendPrebuilt(isGet ? entry.fullResponse() : entry.headResponse());
+      res.sendPrebuilt(isGet ? entry.fullResponse(now) : entry.headResponse(now));
       return;
     }
     const body = entry.body;
