@@ -88,11 +88,6 @@ export class StaticHandler {
     this.fallthrough = options.fallthrough;
   }
 
-  /** The real path of the default document root. */
-  get rootPath(): string {
-    return this.defaultSite.root.path;
-  }
-
   /** Stage 30 handler: `true` when this request was answered here. */
   handle(req: Request, res: Response): boolean {
     const path = req.path;
