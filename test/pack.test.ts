@@ -21,8 +21,8 @@ const env = {
 };
 
 describe('npm pack', { timeout: 120_000 }, () => {
-  let dir: string;
-  let bin: string;
+  let dir = '';
+  let bin = '';
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-pack-'));
     const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', dir], {
@@ -46,6 +46,16 @@ describe('npm pack', { timeout: 120_000 }, () => {
   it('the installed binary prints its version', async () => {
     const { stdout } = await exec(bin, ['--version'], { env });
     assert.equal(stdout, `tamarin ${VERSION}\n`);
+  });
+
+  it('exports the plugin API to third-party code', async () => {
+    const script =
+      "const m = await import('tamarin'); console.log([typeof m.definePlugin, typeof m.startServer, typeof m.z.strictObject].join())";
+    const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', script], {
+      env,
+      cwd: path.join(dir, 'app'),
+    });
+    assert.equal(stdout, 'function,function,function\n');
   });
 
   it('tamarin check runs every built-in plugin from dist/ and finds the bundled site', async () => {
