@@ -249,6 +249,29 @@ test('purge via control(): path, prefix, all; bad arguments are a clear error', 
   }
 });
 
+test('virtual hosts: one path under two hosts never shares an entry', async () => {
+  const other = mkdtempSync(join(tmpdir(), 'tamarin-cache-vhost-'));
+  writeFileSync(join(other, 'hello.txt'), 'hello from the other host\n');
+  const server = await startServer({
+    config: { ...config({}), static: { root, hosts: { 'other.test': other } } },
+    inProcess: true,
+  });
+  try {
+    const ask = (host: string) =>
+      get(server, `GET /hello.txt HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    for (let i = 0; i < 2; i++) {
+      assert.match(await ask('test'), /hello, cache/);
+      assert.match(await ask('other.test'), /hello from the other host/);
+    }
+    const s = await stats(server);
+    assert.equal(s.entries, 2);
+    assert.equal(s.hits, 2);
+  } finally {
+    await server.close();
+    rmSync(other, { recursive: true, force: true });
+  }
+});
+
 test('single flight: concurrent misses for one file read it once', async () => {
   // 80 KiB: above the static plugin's streaming threshold, so the first answer takes several event-loop
   // turns and the others arrive while it is in flight.
