@@ -27,6 +27,7 @@ const LF = 10;
 const SP = 32;
 const HTAB = 9;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
 
 /** Longest chunk-size line (size + extensions) we buffer; llhttp has no bound, we do. */
 const MAX_CHUNK_LINE = 4096;
@@ -189,7 +190,7 @@ export class HttpParser {
     this.handler = handler;
     this.state = S_START;
     this.error = null;
-    this.scratch = Buffer.allocUnsafe(0);
+    this.scratch = EMPTY;
     this.partialLen = 0;
     this.headBytes = 0;
     this.pending = [];
@@ -411,7 +412,10 @@ export class HttpParser {
         this.appendPartial(buf, off, nl + 1);
         const len = this.partialLen;
         this.partialLen = 0;
-        this.line(this.scratch, 0, len - 1);
+        const scratch = this.scratch;
+        // A long line grew the scratch; do not keep up to 2 x maxHeadSize per idle connection.
+        if (scratch.length > 4096) this.scratch = EMPTY;
+        this.line(scratch, 0, len - 1);
       }
       off = nl + 1;
     }
@@ -437,7 +441,8 @@ export class HttpParser {
     const len = this.partialLen + (end - start);
     this.checkLineLength(len);
     if (len > this.scratch.length) {
-      const grown = Buffer.allocUnsafe(Math.max(256, len * 2));
+      // Outside the shared pool: this buffer lives as long as the connection.
+      const grown = Buffer.allocUnsafeSlow(Math.max(256, len * 2));
       this.scratch.copy(grown, 0, 0, this.partialLen);
       this.scratch = grown;
     }
