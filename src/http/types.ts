@@ -195,7 +195,10 @@ export type HttpErrorCode =
 export interface ParsedHead {
   /** Request mode: the method; response mode: `''`. */
   method: string;
-  /** Request mode: the raw request-target; response mode: `''`. */
+  /**
+   * Request mode: the request-target as sent, except that an absolute-form target arrives normalised to
+   * origin-form (its authority is in `host`); response mode: `''`.
+   */
   target: string;
   /** Response mode: the status code; request mode: 0. */
   status: number;
