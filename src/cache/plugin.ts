@@ -329,7 +329,7 @@ export class ContentCache implements Plugin {
     const now = this.clock();
     switch (command) {
       case 'stats':
-        return this.stats.snapshot(now, this.store);
+        return this.stats.snapshot(now, this.store, this.options.policy);
       case 'entries': {
         const parsed = entriesArgs.safeParse(args ?? undefined);
         if (!parsed.success) throw new Error(`cache entries: ${z.prettifyError(parsed.error)}`);
@@ -414,7 +414,14 @@ export const cachePlugin = definePlugin({
   name: 'cache',
   options: cacheOptionsSchema,
   create(options, context): Plugin {
-    if (!options.enabled) return { name: 'cache' };
+    if (!options.enabled) {
+      return {
+        name: 'cache',
+        control() {
+          throw new Error('the cache is disabled ([cache] enabled = false)');
+        },
+      };
+    }
     return new ContentCache(options, context);
   },
 });

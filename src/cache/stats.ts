@@ -21,6 +21,8 @@ export type RejectionReason =
 
 /** A stats snapshot for the admin API: plain data, structured-clonable. */
 export interface CacheStatsSnapshot {
+  /** Eviction policy in use. */
+  policy: string;
   hits: number;
   misses: number;
   /** hits / (hits + misses), 0 when nothing was asked yet. */
@@ -135,9 +137,11 @@ export class CacheStats {
   snapshot(
     now: number,
     store: { bytes: number; count: number; maxBytes: number; maxEntries: number },
+    policy = '',
   ): CacheStatsSnapshot {
     const asked = this.hits + this.misses;
     return {
+      policy,
       hits: this.hits,
       misses: this.misses,
       hitRatio: asked === 0 ? 0 : this.hits / asked,
