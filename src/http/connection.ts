@@ -267,6 +267,8 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       body.finish();
       if ((this.paused & PAUSE_BODY) !== 0) this.unpause(PAUSE_BODY);
     }
+    // The last body ended after its answer (drain, client FIN): nothing more will come on this connection.
+    if (!this.acceptRequests && this.first === null) this.endSocket();
   }
 
   // ---- dispatch and errors ----
