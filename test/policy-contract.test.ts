@@ -85,7 +85,7 @@ for (const name of POLICY_NAMES) {
         const h = harness(name, maxBytes, maxEntries);
         const random = prng(7);
         const residentSeen = new Set<string>();
-        for (let i = 0; i < 20_000; i++) {
+        for (let i = 0; i < 10_000; i++) {
           // Skewed keys, so that some are hot and the policies' frequency logic is exercised.
           const key = `k${Math.floor(200 * random() ** 2)}`;
           const op = random();
