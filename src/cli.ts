@@ -185,13 +185,14 @@ async function main(argv: string[]): Promise<number | null> {
       process.stdout.write(`tamarin ${VERSION}\n`);
       return 0;
     }
+    // The simulator has its own options and help.
+    if (first === 'sim') return await sim(rest);
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(USAGE);
       return 0;
     }
     if (first === 'serve') return await serve(rest);
     if (first === 'check') return await check(rest);
-    if (first === 'sim') return await sim(rest);
     if (first.startsWith('-')) return await serve(argv);
     throw new UsageError(`unknown command "${first}"`);
   } catch (error) {

@@ -63,6 +63,16 @@ describe('tamarin CLI', () => {
     assert.equal(stdout, `tamarin ${VERSION}\n`);
   });
 
+  it('sim hands its arguments (and --help) to the cache simulator', async () => {
+    const trace = path.join(dir, 'tiny.tr');
+    fs.writeFileSync(trace, 'a 1\nb 1\na 1\nc 1\na 1\n');
+    const { code, stdout } = await run(['sim', trace, '--policy', 'lru', '--size', '2']);
+    assert.equal(code, 0);
+    assert.match(stdout, /\| tiny \| 2 \|/);
+    const help = await run(['sim', '--help']);
+    assert.match(help.stdout + help.stderr, /usage: tamarin sim <trace>/);
+  });
+
   it('an unknown flag or command is a usage error (exit 2)', async () => {
     const flag = await run(['serve', '--prot', '80']);
     assert.equal(flag.code, 2);
