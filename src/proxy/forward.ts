@@ -164,10 +164,7 @@ class Exchange implements UpstreamUser {
       data: (chunk: Buffer) => {
         const conn = this.conn;
         if (conn === null || chunk.length === 0) return;
-        if (chunked) conn.write(`${chunk.length.toString(16)}\r\n`);
-        const more = conn.write(chunk);
-        if (chunked) conn.write('\r\n');
-        if (!more) body.pause();
+        if (!(chunked ? conn.writeChunk(chunk) : conn.write(chunk))) body.pause();
       },
       end: () => {
         this.detachBody();
@@ -236,6 +233,8 @@ class Exchange implements UpstreamUser {
     // Trailers of a chunked response have no way through the Response API yet; the body ends cleanly.
     const pending = this.pending;
     this.pending = null;
+    // The connection goes back to the pool: a late client drain must not touch it any more.
+    this.conn = null;
     this.finish();
     if (pending !== null) this.res.end(pending);
     else this.res.end();

@@ -105,6 +105,17 @@ export class UpstreamConnection implements ParserHandler {
     return typeof chunk === 'string' ? this.socket.write(chunk, 'latin1') : this.socket.write(chunk);
   }
 
+  /** Write one chunk of a chunked request body (size line, data, CRLF) in one writev. */
+  writeChunk(chunk: Buffer): boolean {
+    const socket = this.socket;
+    socket.cork();
+    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    const more = socket.write('\r\n', 'latin1');
+    socket.uncork();
+    return more;
+  }
+
   /** Stop reading (the client is slower than the backend). */
   pause(): void {
     this.socket.pause();
@@ -126,6 +137,9 @@ export class UpstreamConnection implements ParserHandler {
     this.user = null;
     this.phase = PHASE_IDLE;
     this.socket.setTimeout(this.owner.idleTimeout);
+    // Paused for a slow client while the rest of the response was already in the read buffer: an idle
+    // connection must read again, or the next request on it would never see its answer.
+    if (this.socket.isPaused()) this.socket.resume();
   }
 
   onHead(head: ParsedHead): void {
