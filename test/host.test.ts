@@ -229,6 +229,22 @@ describe('plugin host (stages without a socket)', () => {
     assert.match(logged.join('\n'), /close: close failed/);
   });
 
+  it('a plugin that fails to start is named in the error', async () => {
+    const failing: HostPluginSpec = {
+      definition: {
+        name: 'fragile',
+        options: z.object({}),
+        create: () => {
+          throw new Error('no such directory');
+        },
+      },
+      options: {},
+    };
+    await assert.rejects(createHost([failing], hostOptions), {
+      message: 'plugin "fragile" failed to start: no such directory',
+    });
+  });
+
   it('control reaches a plugin by name and explains what is missing', async () => {
     const host = await createHost(
       [spec('a', { control: (command, args) => ({ command, args }) }), spec('b', {})],

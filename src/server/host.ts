@@ -65,7 +65,15 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       logger,
       getPlugin: (name) => plugins.get(name),
     };
-    const plugin = await spec.definition.create(spec.options, context);
+    let plugin: Plugin;
+    try {
+      plugin = await spec.definition.create(spec.options, context);
+    } catch (error) {
+      // Say which plugin could not start: the user's next step depends on it.
+      throw new Error(`plugin "${spec.definition.name}" failed to start: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
     plugins.set(spec.definition.name, plugin);
     loggers.set(plugin, logger);
   }

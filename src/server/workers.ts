@@ -118,7 +118,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         }
       });
       worker.on('error', (error) => {
-        log.error(`worker ${slot.id} crashed: ${error.message}`);
+        const where = error.stack?.split('\n').find((line) => line.trimStart().startsWith('at '));
+        log.error(
+          `worker ${slot.id} crashed: ${error.message}${where === undefined ? '' : ` (${where.trim()})`}`,
+        );
         reject(new WorkerStartError(`worker ${slot.id} crashed while starting: ${error.message}`));
       });
       worker.on('exit', (code) => {
