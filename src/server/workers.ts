@@ -117,7 +117,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           settle(slot, id, { worker: slot.id, ...rest });
         }
       });
-      worker.on('error', (error) => {
+      worker.on('error', (error: Error) => {
         const where = error.stack?.split('\n').find((line) => line.trimStart().startsWith('at '));
         log.error(
           `worker ${slot.id} crashed: ${error.message}${where === undefined ? '' : ` (${where.trim()})`}`,
