@@ -307,6 +307,39 @@ describe('backpressure', () => {
   });
 });
 
+describe('stalled readers', () => {
+  it('drops a client that stops reading its response for longer than the body timeout', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 0x63);
+    let aborted = false;
+    const server = await serve(
+      (_req, res) => {
+        res.onAbort(() => {
+          aborted = true;
+        });
+        const pump = () => {
+          while (res.write(chunk));
+          res.onDrain(pump);
+        };
+        pump();
+      },
+      { timeouts: { bodyTimeout: 200 } },
+    );
+    try {
+      const c = await Client.open(server.port);
+      c.socket.pause();
+      c.send(GET('/'));
+      const start = performance.now();
+      while (!aborted && performance.now() - start < 3000) await delay(20);
+      const elapsed = performance.now() - start;
+      assert.ok(aborted, 'the response was aborted');
+      assert.ok(elapsed >= 150 && elapsed < 2000, `dropped after ${elapsed} ms`);
+      assert.equal(server.engine.connectionCount, 0);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('connection limits and drain', () => {
   it('refuses connections beyond maxConnections with 503', async () => {
     const server = await serve((_req, res) => res.end('ok'), { maxConnections: 1 });

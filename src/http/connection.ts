@@ -114,11 +114,6 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     if (idle > 0) this.arm(TIMER_IDLE, Date.now() + idle);
   }
 
-  /** True when nothing is in flight: no response queued, no message partly received. */
-  get idle(): boolean {
-    return this.first === null && this.current === null && this.parser.idle;
-  }
-
   // ---- socket events ----
 
   private readonly onData = (buf: Buffer): void => {

@@ -16,7 +16,7 @@ export class HttpRequest implements Request {
   readonly body: Readable | null;
   /** Set by the connection when a chunked body ends. */
   trailers: HeaderList | null;
-  /** Set by the connection; may turn false when the response decides to close. */
+  /** Decided when the head was parsed; the response may still close the connection (`res.keepAlive`). */
   keepAlive: boolean;
   readonly connection: ConnectionInfo;
   readonly startTime: number;
