@@ -3,7 +3,7 @@
  * own process, loaded by wrk (or autocannon when wrk is missing) for a couple of seconds with keep-alive.
  * A check that a change did not add per-request waste, not a benchmark to quote (see `npm run bench`).
  *
- *   node bench/engine-hello.ts [seconds=2] [connections=50]
+ *   node bench/engine-hello.ts [seconds=1] [connections=50]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as http from 'node:http';
@@ -100,7 +100,7 @@ async function measure(kind: string, seconds: number, connections: number): Prom
 if (process.argv[2] === 'serve') {
   startServer(process.argv[3] ?? 'engine');
 } else {
-  const seconds = Number(process.argv[2] ?? 2);
+  const seconds = Number(process.argv[2] ?? 1);
   const connections = Number(process.argv[3] ?? 50);
   const engine = await measure('engine', seconds, connections);
   const node = await measure('node:http', seconds, connections);
