@@ -46,8 +46,19 @@ export function sendError(res: Response, code: ProxyErrorCode, detail?: string):
   res.end(`${status} ${message}${detail ? ` (${detail})` : ''}\n`);
 }
 
+/**
+ * Watches one forwarded response: the seam a response cache (issue 6) uses. `onHead` runs once the
+ * backend's head was copied onto `res` and before any body byte is written (so `res.captureBody` can
+ * still be called); `onEnd` runs once, with `complete` false when the response ended abnormally
+ * (backend died mid-body, client went away) and must not be stored.
+ */
+export interface ForwardObserver {
+  onHead?(head: ParsedHead, res: Response): void;
+  onEnd?(complete: boolean, res: Response): void;
+}
+
 /** Forward `req` to one of `route`'s backends and stream the answer into `res`. */
-export function forward(req: Request, res: Response, route: ProxyRoute): void {
+export function forward(req: Request, res: Response, route: ProxyRoute, observer?: ForwardObserver): void {
   // Loop protection: our pseudonym in Via means this request already went through us (RFC 9110 §7.6.3).
   const via = req.headers.getJoined('via');
   if (via !== undefined && viaContains(via, route.via)) {
@@ -59,13 +70,14 @@ export function forward(req: Request, res: Response, route: ProxyRoute): void {
     sendError(res, 'ERR_PROXY_METHOD');
     return;
   }
-  new Exchange(req, res, route).start();
+  new Exchange(req, res, route, observer ?? null).start();
 }
 
 class Exchange implements UpstreamUser {
   private readonly req: Request;
   private readonly res: Response;
   private readonly route: ProxyRoute;
+  private readonly observer: ForwardObserver | null;
   private readonly framing: BodyFraming;
   private tried: Backend[] | null = null;
   private backend: Backend | null = null;
@@ -84,10 +96,11 @@ class Exchange implements UpstreamUser {
     error: (error: Error) => void;
   } | null = null;
 
-  constructor(req: Request, res: Response, route: ProxyRoute) {
+  constructor(req: Request, res: Response, route: ProxyRoute, observer: ForwardObserver | null) {
     this.req = req;
     this.res = res;
     this.route = route;
+    this.observer = observer;
     // Framing is redone per hop: a chunked request body is re-chunked, a sized one keeps its size.
     const headers = req.headers;
     if (headers.has('transfer-encoding') && req.body !== null) this.framing = 'chunked';
@@ -213,6 +226,7 @@ class Exchange implements UpstreamUser {
       this.res,
       head.versionMinor === 1 ? `1.1 ${this.route.via}` : `1.0 ${this.route.via}`,
     );
+    this.observer?.onHead?.(head, this.res);
   }
 
   onUpstreamBody(chunk: Buffer): void {
@@ -238,6 +252,7 @@ class Exchange implements UpstreamUser {
     this.finish();
     if (pending !== null) this.res.end(pending);
     else this.res.end();
+    this.observer?.onEnd?.(true, this.res);
     if (this.bodyState === BODY_STREAMING || this.bodyState === BODY_WAITING) {
       this.detachBody();
       this.bodyState = BODY_ABANDONED;
@@ -256,6 +271,7 @@ class Exchange implements UpstreamUser {
       this.finish();
       this.detachBody();
       this.pending = null;
+      this.observer?.onEnd?.(false, this.res);
       if (this.res.headersSent) this.res.destroy();
       else sendError(this.res, error.code, error.message);
       return;
@@ -284,6 +300,7 @@ class Exchange implements UpstreamUser {
   /** The client went away: drop the upstream request (its connection cannot be reused). */
   private abort(): void {
     if (this.done) return;
+    if (this.headReceived) this.observer?.onEnd?.(false, this.res);
     this.finish();
     this.detachBody();
     const conn = this.conn;

@@ -7,11 +7,23 @@
 import type { Request, Response } from '../http/types.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
-import { forward } from './forward.ts';
+import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
 import { type ProxyOptions, proxyOptionsSchema } from './options.ts';
 import { compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
+
+/**
+ * The proxy's instance in a worker. Besides the plugin hooks it offers the forwarding path to other
+ * plugins (`context.getPlugin('proxy')`): a response cache matches the route itself, answers hits from
+ * its store, and forwards misses with an observer that sees the head and whether the body ended cleanly.
+ */
+export interface ProxyInstance extends Plugin {
+  /** The route `req` goes to, or undefined (not proxied). */
+  match(req: Request): ProxyRoute | undefined;
+  /** Forward `req` over `route` (loop protection, balancing, failover included). */
+  forward(req: Request, res: Response, route: ProxyRoute, observer?: ForwardObserver): void;
+}
 
 /** One route and the state of its backends, as plain data for the admin API. */
 export interface RouteSnapshot {
@@ -22,7 +34,7 @@ export interface RouteSnapshot {
 }
 
 /** Build the plugin instance of one worker. */
-export function createProxy(options: ProxyOptions, context: PluginContext): Plugin {
+export function createProxy(options: ProxyOptions, context: PluginContext): ProxyInstance {
   const logger = context.logger;
   const onStateChange = (backend: Backend, from: BackendState, to: BackendState, reason: string) => {
     const line = `backend ${backend.url} ${from} -> ${to}: ${reason}`;
@@ -57,6 +69,10 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Plug
       forward(req, res, route);
       return true;
     },
+    match(req: Request): ProxyRoute | undefined {
+      return matchRoute(routes, req.host, req.path);
+    },
+    forward,
     control(command: string): RouteSnapshot[] {
       if (command === 'backends') return snapshot();
       throw new Error(`proxy: unknown control command "${command}" (known: backends)`);
