@@ -216,7 +216,17 @@ function refuse(socket: net.Socket): void {
   socket.setTimeout(1000, () => socket.destroy());
 }
 
-/** Create an engine; the server layer passes every accepted socket to `handleSocket`. */
+/**
+ * Create an engine; the server layer passes every accepted socket to `handleSocket`.
+ *
+ * @example
+ * const engine = createEngine(
+ *   { limits: DEFAULT_LIMITS, timeouts: DEFAULT_TIMEOUTS, maxConnections: 10_000, maxRequestsPerConnection: 1000 },
+ *   { onRequest: (req, res) => res.end('hello ' + req.path) },
+ * );
+ * net.createServer({ noDelay: true }, (socket) => engine.handleSocket(socket)).listen(8080);
+ * // on SIGTERM: server.close(); await engine.drain(10_000);
+ */
 export function createEngine(options: EngineOptions, hooks: EngineHooks): Engine {
   return new HttpEngine(options, hooks);
 }
