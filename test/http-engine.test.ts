@@ -292,6 +292,17 @@ describe('parse errors', () => {
     );
   });
 
+  it('answers an Upgrade request normally, never parses the bytes after it, and closes', async () => {
+    const buf = await rawRequest(
+      server.port,
+      'GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello GET /x HTTP/1.1\r\n\r\n',
+    );
+    const responses = parseResponses(buf);
+    assert.equal(responses.length, 1);
+    assert.equal(responses[0]!.status, 200);
+    assert.equal(responses[0]!.headers.connection, 'close');
+  });
+
   it('maps limits to their statuses (431, 501, 413)', async () => {
     const big = 'GET / HTTP/1.1\r\nHost: t\r\nX-Big: ' + 'a'.repeat(20_000) + '\r\n\r\n';
     assert.equal(parseResponses(await rawRequest(server.port, big))[0]!.status, 431);
