@@ -28,6 +28,8 @@ const SP = 32;
 const HTAB = 9;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
+/** Reads up to this size are decoded whole instead of searched for the end of the head first. */
+const SMALL_READ = 2048;
 
 /** Longest chunk-size line (size + extensions) we buffer; llhttp has no bound, we do. */
 const MAX_CHUNK_LINE = 4096;
@@ -393,12 +395,21 @@ export class HttpParser {
       const state = this.state;
       if (state !== S_START && state !== S_FIELDS && state !== S_CHUNK_SIZE && state !== S_TRAILERS) break;
       if (state !== S_CHUNK_SIZE && this.partialLen === 0) {
-        // Fast path: the rest of the head is in this read. One native call decodes it; lines are then cut
-        // from the string in JS (a native call per field would cost more than the parsing itself).
-        const headEnd = buf.indexOf(CRLF_CRLF, off);
-        if (headEnd !== -1 && headEnd + 4 - off + this.headBytes <= this.limits.maxHeadSize) {
-          off += this.textLines(latin1(buf, off, headEnd + 4)); // at least one line
-          continue;
+        // Fast path: decode with one native call, then cut lines, names and values from the string in JS
+        // (a native call per field would cost more than the parsing itself). A small read is decoded whole
+        // (typical requests: no search needed); in a large one, only up to the end of the head.
+        let textEnd = end;
+        if (end - off > SMALL_READ) {
+          const headEnd = buf.indexOf(CRLF_CRLF, off);
+          textEnd =
+            headEnd !== -1 && headEnd + 4 - off + this.headBytes <= this.limits.maxHeadSize
+              ? headEnd + 4
+              : -1;
+        }
+        if (textEnd !== -1) {
+          const used = this.textLines(latin1(buf, off, textEnd));
+          off += used;
+          if (used > 0) continue;
         }
       }
       const nl = buf.indexOf(LF, off);
@@ -430,6 +441,7 @@ export class HttpParser {
       const state = this.state;
       if (state !== S_START && state !== S_FIELDS && state !== S_TRAILERS) break;
       const nl = text.indexOf('\n', pos);
+      if (nl === -1) break; // a partial line: left to the byte path
       this.textLine(text, pos, nl);
       pos = nl + 1;
     }
