@@ -264,6 +264,12 @@ describe('request mode: rejections', () => {
       'ERR_HTTP_UNSUPPORTED_TE',
     ],
     ['TE in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'ERR_HTTP_BAD_TE'],
+    [
+      'tab after chunked',
+      'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\t\r\n\r\n',
+      400,
+      'ERR_HTTP_BAD_TE',
+    ],
   ];
   for (const [name, text, status, code] of cases) {
     test(`${name} → ${status}`, () => {

@@ -674,8 +674,13 @@ export class HttpParser {
     const name = rawName.toLowerCase();
     const value = valueEnd > valueStart ? src.slice(valueStart, valueEnd) : '';
     into.add(rawName, value, name);
-    if (framing) this.fieldMeaning(name, value);
-    else if (FORBIDDEN_TRAILERS.has(name)) {
+    if (framing) {
+      // llhttp rejects a tab after a final `chunked` (spaces pass); we must not be the laxer hop.
+      if (valueEnd < end && name === 'transfer-encoding' && src.lastIndexOf('\t', end - 1) >= valueEnd) {
+        this.fail('ERR_HTTP_BAD_TE', 400, 'tab after the Transfer-Encoding value');
+      }
+      this.fieldMeaning(name, value);
+    } else if (FORBIDDEN_TRAILERS.has(name)) {
       // RFC 9110 §6.5.1: framing and routing fields never come from trailers (llhttp rejects CL/TE there).
       this.fail('ERR_HTTP_BAD_HEADER', 400, `${rawName} not allowed in trailers`);
     }
