@@ -11,6 +11,7 @@ import {
   captureLogs,
   type FakeBackend,
   fetchText,
+  sleep,
   startFakeBackend,
   startProxy,
 } from './helpers/fake-backend.ts';
@@ -227,6 +228,32 @@ describe('routing and forwarding', () => {
       assert.equal(a.seen.filter((r) => r.method === 'CONNECT').length, 0);
     } finally {
       await all.close();
+    }
+  });
+
+  test('idle upstream connections close after idle_timeout, whichever timeout is shorter', async () => {
+    const open = async (proxy: RunningServer) => {
+      const [first] = await proxy.control('proxy', 'backends');
+      return (first!.result as Array<{ backends: Array<{ openConnections: number }> }>)[0]!.backends[0]!
+        .openConnections;
+    };
+    for (const [response, idle, checkAt, closedBy] of [
+      ['5s', '150ms', 60, 450],
+      ['100ms', '400ms', 250, 800],
+    ] as const) {
+      const proxy = await startProxy({
+        routes: [{ match: '^/', backends: [a.url], response_timeout: response, idle_timeout: idle }],
+      });
+      try {
+        assert.equal((await fetchText(`${proxy.url}/idle`)).status, 200);
+        await sleep(checkAt);
+        assert.equal(await open(proxy), 1, `still pooled after ${checkAt} ms (idle_timeout ${idle})`);
+        await sleep(closedBy - checkAt);
+        assert.equal(await open(proxy), 0, `closed by ${closedBy} ms (idle_timeout ${idle})`);
+        assert.equal((await fetchText(`${proxy.url}/again`)).status, 200, 'a new connection is opened');
+      } finally {
+        await proxy.close();
+      }
     }
   });
 

@@ -58,6 +58,9 @@ export class UpstreamConnection implements ParserHandler {
   private responseStarted = false;
   private keepAlive = false;
   private completed = false;
+  /** Current socket inactivity timeout (ms); starts as the connect timeout. */
+  private timeoutArmed: number;
+  private idleSince = 0;
   private trailers: HeaderList | null = null;
   private interim = false;
   private connected = false;
@@ -68,6 +71,7 @@ export class UpstreamConnection implements ParserHandler {
     this.parser = new HttpParser('response', owner.limits, this);
     const socket = connect({ host: owner.backend.host, port: owner.backend.port, noDelay: true });
     this.socket = socket;
+    this.timeoutArmed = owner.connectTimeout;
     socket.setTimeout(owner.connectTimeout);
     socket.on('connect', () => this.onConnect());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -95,7 +99,7 @@ export class UpstreamConnection implements ParserHandler {
     this.responseStarted = false;
     this.keepAlive = false;
     this.parser.expectResponseTo(method);
-    this.socket.setTimeout(this.owner.responseTimeout);
+    if (this.timeoutArmed !== this.owner.responseTimeout) this.armTimeout(this.owner.responseTimeout);
     this.sentAt = performance.now();
     this.socket.write(head, 'latin1');
   }
@@ -136,7 +140,12 @@ export class UpstreamConnection implements ParserHandler {
   idle(): void {
     this.user = null;
     this.phase = PHASE_IDLE;
-    this.socket.setTimeout(this.owner.idleTimeout);
+    // The socket's inactivity timer stays at response_timeout (re-arming it twice per request costs
+    // more than the request's own JS); an idle connection is checked against idle_timeout when it fires.
+    this.idleSince = performance.now();
+    const idle = this.owner.idleTimeout;
+    const armed = this.timeoutArmed;
+    if (idle === 0 ? armed !== 0 : armed === 0 || armed > idle) this.armTimeout(idle);
     // Paused for a slow client while the rest of the response was already in the read buffer: an idle
     // connection must read again, or the next request on it would never see its answer.
     if (this.socket.isPaused()) this.socket.resume();
@@ -180,6 +189,12 @@ export class UpstreamConnection implements ParserHandler {
     // Reusable only when framing said so, the whole request went out and nothing else is buffered.
     if (sent && this.keepAlive && this.phase === PHASE_ACTIVE && this.parser.idle) this.owner.release(this);
     else this.destroy();
+  }
+
+  /** Set the socket's inactivity timeout (only on changes: each call allocates a timer). */
+  private armTimeout(ms: number): void {
+    this.timeoutArmed = ms;
+    this.socket.setTimeout(ms);
   }
 
   private onConnect(): void {
@@ -241,6 +256,11 @@ export class UpstreamConnection implements ParserHandler {
       );
     } else if (this.phase === PHASE_ACTIVE) {
       this.fail(new UpstreamError('ERR_PROXY_TIMEOUT', `${this.owner.backend.url} did not answer in time`));
+    } else if (this.phase === PHASE_IDLE) {
+      const left = this.owner.idleTimeout - (performance.now() - this.idleSince);
+      // (idle_timeout 0 disarms the timer in idle(), so it never gets here.)
+      if (left <= 0) this.destroy();
+      else this.armTimeout(Math.ceil(left));
     } else this.destroy();
   }
 
