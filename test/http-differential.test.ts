@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { HttpParseError } from '../src/http/parse-error.ts';
 import { HttpParser } from '../src/http/parser.ts';
 import type { HttpLimits } from '../src/http/types.ts';
@@ -496,6 +497,70 @@ describe('HttpParser agrees with llhttp (node:http strict)', () => {
       assert.deepEqual(ours, node);
     });
   }
+  test('mutated requests: never accepted when llhttp rejects them, same messages when both accept', async () => {
+    const seeds = [...Object.values(VALID), ...Object.values(INVALID).slice(0, 20)];
+    const fragments = [
+      '\r\n',
+      '\r',
+      '\n',
+      ' ',
+      '\t',
+      ':',
+      ';',
+      ',',
+      '"',
+      '=',
+      '\x00',
+      '\x7f',
+      '\xff',
+      '\x0b',
+      '#',
+      '@',
+    ];
+    fragments.push(
+      'chunked',
+      'Transfer-Encoding: chunked\r\n',
+      'Content-Length: 5\r\n',
+      'Host: x\r\n',
+      '0\r\n\r\n',
+    );
+    fragments.push(
+      'Connection: close\r\n',
+      'Connection: upgrade\r\nUpgrade: x\r\n',
+      ' HTTP/1.1\r\n',
+      'GET / HTTP/1.1\r\n',
+    );
+    const mutation = fc.record({
+      at: fc.nat(),
+      kind: fc.constantFrom('insert', 'delete', 'replace'),
+      fragment: fc.oneof(fc.constantFrom(...fragments), fc.string({ maxLength: 2, unit: 'binary-ascii' })),
+      size: fc.integer({ min: 1, max: 4 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...seeds),
+        fc.array(mutation, { minLength: 1, maxLength: 2 }),
+        async (seed, ms) => {
+          let bytes = Buffer.from(seed, 'latin1');
+          for (const m of ms) {
+            const at = m.at % (bytes.length + 1);
+            const fragment = Buffer.from(m.fragment, 'latin1');
+            const tail = bytes.subarray(Math.min(bytes.length, at + m.size));
+            const head = bytes.subarray(0, at);
+            if (m.kind === 'insert') bytes = Buffer.concat([head, fragment, bytes.subarray(at)]);
+            else if (m.kind === 'delete') bytes = Buffer.concat([head, tail]);
+            else bytes = Buffer.concat([head, fragment, tail]);
+          }
+          const node = await viaNode(bytes);
+          const ours = viaParser(bytes);
+          if (node.rejected) assert.equal(ours.rejected, true, 'llhttp rejects this; so must we');
+          else if (!ours.rejected) assert.deepEqual(ours.messages, node.messages);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
   for (const [name, [text, reason]] of Object.entries(STRICTER)) {
     test(`stricter than llhttp: ${name} (${reason})`, async () => {
       const bytes = Buffer.from(text, 'latin1');

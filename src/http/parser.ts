@@ -266,7 +266,8 @@ export class HttpParser {
     }
     // Empty lines after the last message (some clients send a CRLF after a body) are not a message.
     if (state === S_DEAD || state === S_DONE || state === S_CLOSED) return;
-    if (state === S_START && this.partialLen === 0) return;
+    if (state === S_START && (this.partialLen === 0 || (this.partialLen === 1 && this.scratch[0] === CR)))
+      return;
     let err: HttpParseError;
     if (state === S_START || state === S_FIELDS) {
       err = this.failure('ERR_HTTP_BAD_HEADER', 400, 'connection closed inside a message head');
