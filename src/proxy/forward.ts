@@ -79,6 +79,7 @@ class Exchange implements UpstreamUser {
   private readonly route: ProxyRoute;
   private readonly observer: ForwardObserver | null;
   private readonly framing: BodyFraming;
+  private readonly expectContinue: boolean;
   private tried: Backend[] | null = null;
   private backend: Backend | null = null;
   private conn: UpstreamConnection | null = null;
@@ -107,6 +108,8 @@ class Exchange implements UpstreamUser {
     else if (headers.has('content-length') || headers.has('transfer-encoding')) this.framing = 'length';
     else this.framing = 'none';
     this.bodyState = req.body === null ? BODY_NONE : BODY_WAITING;
+    // RFC 9110 §10.1.1: 100-continue is the only expectation defined (the engine refuses others).
+    this.expectContinue = req.body !== null && headers.get('expect')?.toLowerCase() === '100-continue';
   }
 
   start(): void {
@@ -152,14 +155,14 @@ class Exchange implements UpstreamUser {
               : mode.value,
         via: route.via,
         framing: this.framing,
-        expectContinue: this.bodyState === BODY_WAITING && req.headers.has('expect'),
+        expectContinue: this.bodyState === BODY_WAITING && this.expectContinue,
         close: route.closeUpstream,
       });
       this.head = head;
     }
     conn.send(req.method, head);
     if (this.bodyState !== BODY_WAITING) return;
-    if (req.headers.has('expect')) {
+    if (this.expectContinue) {
       // Let the backend refuse the body (401, 413, 417) before the client sends it.
       this.continueTimer = setTimeout(() => this.startBody(), CONTINUE_WAIT_MS);
       this.continueTimer.unref();

@@ -93,7 +93,7 @@ export class UpstreamConnection implements ParserHandler {
     this.phase = PHASE_ACTIVE;
   }
 
-  /** Write a request head (and the start of its body, if given) for a response to `method`. */
+  /** Write a request head, in one write; the parser then expects a response to `method`. */
   send(method: string, head: string): void {
     this.requests++;
     this.responseStarted = false;
