@@ -125,9 +125,9 @@ export class WTinyLfuPolicy implements EvictionPolicy {
     this.windowWeight += this.weight(slot);
     this.bytes += size;
     this.count++;
-    if (this.count > this.sketchEntries) this.growSketch();
     const candidate = this.evictFromWindow();
     this.evictFromMain(candidate);
+    if (this.count > this.sketchEntries) this.growSketch();
     this.missesInSample++;
     this.climb();
     // The candidate may have lost its duel; its slot is not reused within this call.
