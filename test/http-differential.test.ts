@@ -406,12 +406,15 @@ function recordHead(req: http.IncomingMessage): {
 }
 
 before(async () => {
-  server = http.createServer({ insecureHTTPParser: false, requireHostHeader: true }, (req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const entry = recordHead(req);
     req.on('data', (chunk: Buffer) => entry.body.push(chunk));
     req.on('end', () => res.end());
     req.on('error', () => {});
-  });
+  };
+  server = http.createServer({ insecureHTTPParser: false, requireHostHeader: true }, onRequest);
+  // An unknown Expect is a server decision (417), not a parse error: treat it as a plain request.
+  server.on('checkExpectation', onRequest);
   server.on('clientError', (_err, socket) => {
     nodeCase.clientError = true;
     socket.destroy();
