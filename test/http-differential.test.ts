@@ -440,7 +440,7 @@ async function viaNode(bytes: Buffer): Promise<Outcome> {
   const response = await new Promise<string>((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let data = '';
-    const timer = setTimeout(() => socket.destroy(), 2000);
+    const timer = setTimeout(() => socket.destroy(), 5000);
     timer.unref();
     socket.on('data', (chunk) => {
       data += chunk.toString('latin1');
