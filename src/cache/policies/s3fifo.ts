@@ -1,17 +1,18 @@
 /**
  * S3-FIFO (Yang et al., "FIFO queues are all you need for cache eviction", SOSP 2023): a small FIFO that
- * new keys enter (10% of the capacity), a main FIFO, and a ghost FIFO that remembers only the keys recently
- * evicted from the small queue (as many as main's 90% share of the resident keys). Each resident key has a read counter capped at 3.
- * Eviction from small moves a key that was read at least twice since it arrived to main, and sends the rest to the ghost;
- * eviction from main gives a key with a non-zero counter another lap (decrementing it). A miss whose key
- * is in the ghost goes straight to main. One-hit wonders thus leave after one short stay in small.
+ * new keys enter (10% of the capacity), a main FIFO, and a ghost FIFO that remembers only the keys
+ * recently evicted from the small queue (as many as main's 90% share of the resident keys). Each resident
+ * key has a read counter capped at 3. Eviction from small moves a key read at least twice since it arrived
+ * to main and sends the rest to the ghost; eviction from main gives a key with a non-zero counter another
+ * lap (decrementing it). A miss whose key is in the ghost goes straight to main. One-hit wonders thus
+ * leave after one short stay in small.
  *
  * Size-aware: the queues are bounded in bytes when `maxBytes` is finite (else in entries). An object larger
  * than the small queue's share is still admitted: it enters small like any other key, small overflows its
- * share for a while, and the object leaves (to main if it was read, else to the ghost) when it reaches
- * small's old end. This keeps the "prove yourself once" rule for every size instead of letting big objects
- * skip probation. Each eviction is amortised O(1): a key can be re-queued in main at most 3 times per read
- * counter refill, and moved from small to main once.
+ * share for a while, and the object leaves (to main if it was read twice, else to the ghost) when it
+ * reaches small's old end. This keeps the "prove yourself first" rule for every size instead of letting
+ * big objects skip probation. Each eviction is amortised O(1): a key is re-queued in main at most once per
+ * counted read, and moved from small to main once.
  */
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
 import { checkCapacity, checkSize, SlotArena } from './slots.ts';
