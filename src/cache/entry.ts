@@ -73,7 +73,7 @@ export function fieldValue(fields: readonly StoredField[], lowerName: string): s
 /**
  * Serialise a head the way the engine does. `contentLength` is added unless the producer set it;
  * `connection` is `'close'`, `'keep-alive'` or `null` (no field). Returns the text and the offset of the
- * 29 `Date` bytes in it (latin1: one byte per character).
+ * 29 `Date` bytes in it (latin1: one byte per character), or -1 when `date` is null (no Date slot).
  */
 export function serializeHead(
   status: number,
@@ -81,7 +81,7 @@ export function serializeHead(
   fields: readonly StoredField[],
   contentLength: number | null,
   connection: 'close' | 'keep-alive' | null,
-  date: string,
+  date: string | null,
 ): { text: string; dateOffset: number } {
   let text = reason === '' ? statusLine(status) : 'HTTP/1.1 ' + status + ' ' + reason + CRLF;
   // RFC 9110 §8.6: 1xx and 204 carry no Content-Length; the engine drops a producer's one there too.
@@ -94,9 +94,13 @@ export function serializeHead(
     }
     text += name + ': ' + value + CRLF;
   }
-  text += 'Date: ';
-  const dateOffset = text.length;
-  text += date + CRLF;
+  // `date` null: the fields carry their own Date (a proxied response keeps the origin's, RFC 9110 §6.6.1).
+  let dateOffset = -1;
+  if (date !== null) {
+    text += 'Date: ';
+    dateOffset = text.length;
+    text += date + CRLF;
+  }
   if (contentLength !== null && !hasLength) text += 'Content-Length: ' + contentLength + CRLF;
   if (connection !== null) text += 'Connection: ' + connection + CRLF;
   return { text: text + CRLF, dateOffset };
@@ -134,18 +138,22 @@ export class CacheEntry {
   private notModifiedDateOffset = 0;
   private notModifiedDateSource: Buffer | null = null;
 
-  constructor(record: EntryRecord) {
+  /**
+   * @param keepDate the fields carry their own `Date` (a proxied response: the origin's Date is kept and
+   *   only `Age` changes, RFC 9111 §5.1): no Date slot is spliced. @default false
+   */
+  constructor(record: EntryRecord, keepDate = false) {
     // The producer's record (and its body buffer) is not kept: the body is copied into `full` below.
     const { body, ...meta } = record;
     this.record = meta;
-    const date = httpDateBuffer();
+    const date = keepDate ? null : httpDateBuffer();
     const { text, dateOffset } = serializeHead(
       record.status,
       record.reason,
       record.fields,
       body.length,
       null,
-      date.toString('latin1'),
+      date === null ? null : date.toString('latin1'),
     );
     const headLength = text.length;
     // allocUnsafeSlow: never a slice of Node's shared 8 KiB pool, which a small entry would pin for ever.
@@ -157,6 +165,8 @@ export class CacheEntry {
     this.bodyLength = body.length;
     this.dateOffset = dateOffset;
     this.dateSource = date;
+    // No Date slot: fullResponse never needs to look at the clock.
+    if (date === null) this.dateUntil = Number.POSITIVE_INFINITY;
     this.etag = fieldValue(record.fields, 'etag');
     const lastModified = fieldValue(record.fields, 'last-modified');
     const parsed = lastModified === undefined ? Number.NaN : Date.parse(lastModified);

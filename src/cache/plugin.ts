@@ -12,6 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Request, Response } from '../http/types.ts';
+import { routePolicies } from '../http-cache/options.ts';
+import { ProxyCache } from '../http-cache/proxy-cache.ts';
+import { purgeMethodSchema } from '../http-cache/purge.ts';
+import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
 import { byteSize, duration } from '../server/units.ts';
@@ -70,6 +74,12 @@ export const cacheOptionsSchema = z.strictObject({
    * then read the file themselves. @default "2s"
    */
   collapse_timeout: duration().default(2000),
+  /**
+   * The HTTP `PURGE` method on the main listener (`PURGE /url`, `PURGE /prefix*`), restricted to the
+   * `allow` addresses and/or a `token`. Proxied responses are cached per route: `cache = true` in a
+   * `[[proxy.routes]]` entry (src/http-cache/options.ts). @default { enabled = false }
+   */
+  purge_method: purgeMethodSchema,
   /** Save the cache index on shutdown and reload the hottest files on start. @default false */
   warm_restart: z.boolean().default(false),
   /**
@@ -138,6 +148,8 @@ export class ContentCache implements Plugin {
   private readonly sweeper: NodeJS.Timeout;
   private readonly stateFile: string;
   private closed = false;
+  /** The shared HTTP cache for proxy routes with `cache` on (RFC 9111); null when no route caches. */
+  readonly http: ProxyCache | null = null;
 
   constructor(options: CacheOptions, context: PluginContext, clock: () => number = Date.now) {
     this.options = options;
@@ -151,7 +163,8 @@ export class ContentCache implements Plugin {
           ? Number.POSITIVE_INFINITY
           : Math.max(1, Math.floor(options.max_entries / workers)),
       createPolicy: (o) => createPolicy(options.policy, o),
-      onRemove: (_entry, reason) => {
+      onRemove: (entry, reason) => {
+        this.http?.onRemove(entry);
         if (reason === 'evicted') this.stats.evictions++;
         else if (reason === 'expired') this.stats.expirations++;
         else if (reason === 'invalidated') this.stats.invalidations++;
@@ -174,6 +187,22 @@ export class ContentCache implements Plugin {
     this.negotiate = staticConfig.precompressed !== false;
     const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
     this.stateFile = workers > 1 ? `${base}.${context.workerId}` : base;
+    const policies = routePolicies(context.config, options.max_object_size);
+    if (ProxyCache.wanted(policies, options.purge_method)) {
+      const proxyConfig = (context.config.proxy ?? {}) as { via?: unknown };
+      this.http = new ProxyCache(
+        this.store,
+        this.stats,
+        policies,
+        {
+          name: typeof proxyConfig.via === 'string' ? proxyConfig.via : 'tamarin',
+          collapseTimeoutMs: options.collapse_timeout,
+          purge: options.purge_method,
+        },
+        () => context.getPlugin('proxy') as ProxyInstance | undefined,
+        clock,
+      );
+    }
     this.sweeper = setInterval(() => this.store.sweep(this.clock()), 1000);
     this.sweeper.unref();
     if (options.warm_restart) setImmediate(() => void this.warmUp());
@@ -196,10 +225,14 @@ export class ContentCache implements Plugin {
 
   onRequest(req: Request, res: Response): boolean | Promise<boolean> {
     const method = req.method;
-    if (method !== 'GET' && method !== 'HEAD') return false;
-    const key = this.keyOf(req);
+    const http = this.http;
+    // Proxied routes with `cache` on are the HTTP cache's (src/http-cache/), unsafe methods included.
+    if (method !== 'GET' && method !== 'HEAD') return http?.handle(req, res) === true;
     const now = this.clock();
+    if (http?.tryHit(req, res, now)) return true;
+    const key = this.keyOf(req);
     if (this.responder.tryServe(key, req, res, now)) return true;
+    if (http?.handle(req, res)) return true;
     if (method !== 'GET' || this.bypassed(key, now)) {
       this.stats.miss(now);
       return false;
@@ -381,6 +414,7 @@ export class ContentCache implements Plugin {
   close(): void {
     this.closed = true;
     clearInterval(this.sweeper);
+    this.http?.close();
     for (const [key, flight] of this.inflight) this.release(key, flight);
     if (!this.options.warm_restart) return;
     const records: WarmRecord[] = [];

@@ -1,0 +1,264 @@
+/**
+ * One backend exchange on behalf of the cache: a miss (relayed to the client while stored), a validation
+ * of a stale entry (§4.3: conditional request; a 304 freshens the entry and the client is answered from
+ * it), a background refresh (stale-while-revalidate: no client), or an unsafe request (relayed, and its
+ * non-error answer invalidates stored responses, §4.4). Errors can be answered by a stale entry
+ * (stale-if-error, "serve stale when all backends are down") unless the entry forbids stale use.
+ */
+import { Headers } from '../http/headers.ts';
+import type { Request, Response } from '../http/types.ts';
+import { connectionNamed } from '../proxy/headers.ts';
+import type { ProxyRoute } from '../proxy/routes.ts';
+import { type CacheDirectives, parseRequestDirectives } from './cache-control.ts';
+import { cacheStatus, type ForwardReason } from './cache-status.ts';
+import { parseAge, type ResponseTiming, staleOnError } from './freshness.ts';
+import { dateOf, withHeaders } from './messages.ts';
+import type { RouteCachePolicy } from './options.ts';
+import type { ProxyCache, StoragePlan } from './proxy-cache.ts';
+import type { ProxyEntry } from './proxy-entry.ts';
+import { answerFromEntry, appendCacheStatus, sendText } from './respond.ts';
+import { type UpstreamHandler, UpstreamResponse } from './upstream-response.ts';
+import { mergeNotModified, notModifiedMatches, validatorFields } from './validation.ts';
+
+/** What the exchange is for. */
+export type FetchMode = 'miss' | 'validate' | 'unsafe';
+
+/** Fields never relayed when this cache is the target of CDN-Cache-Control (RFC 9213 §2.1). */
+const CDN_SKIP: ReadonlySet<string> = new Set(['cdn-cache-control']);
+
+const OUTCOME_RELAY = 0;
+const OUTCOME_NOT_MODIFIED = 1;
+const OUTCOME_STALE_ERROR = 2;
+
+export class Fetch implements UpstreamHandler {
+  private readonly cache: ProxyCache;
+  private readonly req: Request;
+  private readonly res: Response | null;
+  private readonly route: ProxyRoute;
+  private readonly policy: RouteCachePolicy;
+  private readonly mode: FetchMode;
+  private readonly entry: ProxyEntry | null;
+  private readonly reason: ForwardReason;
+  private readonly directives: CacheDirectives;
+  private upstreamReq: Request;
+  private flightKey: string | null = null;
+  private plan: StoragePlan | null = null;
+  private timing: ResponseTiming | null = null;
+  private outcome = OUTCOME_RELAY;
+
+  /**
+   * @param res the client, or null for a background refresh
+   * @param entry the stored response being validated (or that a failure may fall back to)
+   */
+  constructor(
+    cache: ProxyCache,
+    req: Request,
+    res: Response | null,
+    route: ProxyRoute,
+    policy: RouteCachePolicy,
+    mode: FetchMode,
+    entry: ProxyEntry | null,
+    reason: ForwardReason,
+  ) {
+    this.cache = cache;
+    this.req = req;
+    this.res = res;
+    this.route = route;
+    this.policy = policy;
+    this.mode = mode;
+    this.entry = entry;
+    this.reason = reason;
+    this.directives = parseRequestDirectives(
+      req.headers.getJoined('cache-control'),
+      req.headers.getJoined('pragma'),
+    );
+    this.upstreamReq = mode === 'validate' && entry !== null ? conditionalRequest(req, entry) : req;
+  }
+
+  /** This exchange leads the collapsed flight of `key`: it must finish it exactly once. */
+  leads(key: string): void {
+    this.flightKey = key;
+  }
+
+  start(): void {
+    const res = this.res;
+    const up = new UpstreamResponse(res, this, this.policy.maxObjectSize, this.cache.clock);
+    // A client leaving before the head arrives ends the exchange without callbacks: release waiters.
+    if (res !== null && this.flightKey !== null) res.onAbort(() => this.release(false));
+    this.cache.stats.originFetches++;
+    this.cache.forward(this.upstreamReq, this.route, up);
+  }
+
+  onHead(up: UpstreamResponse): Response | null {
+    const head = up.head!;
+    const status = up.statusCode;
+    const timing: ResponseTiming = {
+      requestTime: up.requestTime,
+      responseTime: up.responseTime,
+      dateValue: dateOf(head.headers.get('date'), up.responseTime),
+      ageValue: parseAge(head.headers.get('age')),
+    };
+    this.timing = timing;
+    if (this.mode === 'unsafe') this.cache.invalidate(this.req, status, head.headers);
+    const entry = this.entry;
+    if (this.mode === 'validate' && status === 304 && entry !== null) {
+      this.outcome = OUTCOME_NOT_MODIFIED;
+      return null;
+    }
+    // RFC 5861 §4: a 5xx from the origin can be answered with the stale entry instead.
+    if (
+      entry !== null &&
+      status >= 500 &&
+      this.res !== null &&
+      staleOnError(entry, this.directives, up.responseTime, 0)
+    ) {
+      this.outcome = OUTCOME_STALE_ERROR;
+      up.stopKeeping();
+      return null;
+    }
+    const plan = this.cache.plan(
+      this.upstreamReq,
+      head.headers,
+      status,
+      timing,
+      this.policy,
+      head.chunked ? -1 : head.contentLength,
+    );
+    this.plan = plan;
+    if (!plan.decision.store) up.stopKeeping();
+    const res = this.res;
+    if (res === null || res.aborted) return null;
+    up.copyHeadTo(res, this.policy.cdnCacheControl ? CDN_SKIP : null);
+    appendCacheStatus(
+      res,
+      cacheStatus(this.cache.name, {
+        fwd: this.reason,
+        fwdStatus: status,
+        stored: plan.decision.store || undefined,
+      }),
+    );
+    return res;
+  }
+
+  onEnd(up: UpstreamResponse, complete: boolean, local: boolean): void {
+    const now = this.cache.clock();
+    const res = this.res;
+    const entry = this.entry;
+    const live = res !== null && !res.aborted;
+    let storable = false;
+    if (local) {
+      // No backend answered (all down, connect failures, timeout): maybe a stale entry may stand in.
+      if (
+        live &&
+        entry !== null &&
+        staleOnError(entry, this.directives, now, this.policy.serveStaleWhenDownMs)
+      ) {
+        this.answer(entry, {
+          fwd: this.reason,
+          fwdStatus: up.statusCode,
+          ttl: entry.ttlSeconds(now),
+          detail: 'stale-if-error',
+        });
+      } else if (live && !res.headersSent) {
+        up.copyHeadTo(res, null);
+        appendCacheStatus(res, cacheStatus(this.cache.name, { fwd: this.reason, fwdStatus: up.statusCode }));
+        const body = up.body;
+        if (body === null || body.length === 0) res.end();
+        else res.end(body);
+      }
+    } else if (this.outcome === OUTCOME_NOT_MODIFIED) {
+      storable = this.notModified(up, complete, now);
+    } else if (this.outcome === OUTCOME_STALE_ERROR) {
+      if (live && entry !== null) {
+        this.answer(entry, {
+          fwd: this.reason,
+          fwdStatus: up.statusCode,
+          ttl: entry.ttlSeconds(now),
+          detail: 'stale-if-error',
+        });
+      }
+    } else {
+      const plan = this.plan;
+      if (plan?.decision.store) {
+        const body = up.body;
+        if (!complete) this.cache.rejected('incomplete');
+        else if (body === null) this.cache.rejected('too-large');
+        else {
+          storable =
+            this.cache.storeResponse(
+              this.req,
+              up.statusCode,
+              up.statusMessage,
+              up.headerEntries(),
+              body,
+              plan,
+              this.policy,
+            ) !== null;
+        }
+      } else if (
+        plan !== null &&
+        !plan.decision.store &&
+        (this.mode !== 'unsafe' || this.req.method === 'POST')
+      ) {
+        this.cache.rejected(plan.decision.reason);
+      }
+    }
+    if (res === null && entry !== null) entry.refreshing = false;
+    this.release(storable);
+  }
+
+  /** A 304 answered our validation (§4.3.4). Returns whether the entry was kept. */
+  private notModified(up: UpstreamResponse, complete: boolean, now: number): boolean {
+    const entry = this.entry!;
+    const res = this.res;
+    const live = res !== null && !res.aborted;
+    if (!complete) {
+      if (live && !res.headersSent) sendText(res, 502, '502 Bad Gateway (validation failed)', null);
+      return false;
+    }
+    const headers = up.head!.headers;
+    if (!notModifiedMatches(entry.originFields, headers)) {
+      // The 304 selects a different stored response than ours: ask for the full one.
+      if (live)
+        new Fetch(this.cache, this.req, res, this.route, this.policy, 'miss', null, this.reason).start();
+      return false;
+    }
+    const merged = mergeNotModified(entry.originFields, headers, connectionNamed(headers));
+    const fresh = this.cache.freshen(this.req, entry, merged, this.timing!, this.policy);
+    if (live) {
+      this.answer(fresh ?? entry, { fwd: this.reason, fwdStatus: 304, stored: fresh !== null || undefined });
+    }
+    void now;
+    return fresh !== null;
+  }
+
+  private answer(entry: ProxyEntry, parts: Parameters<typeof cacheStatus>[1]): void {
+    const res = this.res;
+    if (res === null || res.aborted || res.headersSent) return;
+    answerFromEntry(entry, this.req, res, this.cache.clock(), this.cache.name, parts);
+  }
+
+  private release(storable: boolean): void {
+    const key = this.flightKey;
+    if (key === null) return;
+    this.flightKey = null;
+    this.cache.finishFlight(key, storable);
+  }
+}
+
+/**
+ * The request sent to validate `entry` (§4.3.1): the client's fields without its own conditionals and
+ * Range (the full response is what the store needs), plus the entry's validators. A HEAD becomes a GET
+ * so that a changed response can be stored.
+ */
+function conditionalRequest(req: Request, entry: ProxyEntry): Request {
+  const headers = new Headers();
+  const source = req.headers;
+  for (let i = 0; i < source.length; i++) {
+    const name = source.name(i);
+    if (name.startsWith('if-') || name === 'range') continue;
+    headers.add(source.rawName(i), source.value(i), name);
+  }
+  for (const [name, value] of validatorFields(entry.originFields)) headers.add(name, value);
+  return withHeaders(req, headers);
+}

@@ -1,0 +1,97 @@
+/**
+ * Per-route cache settings: `cache = true` or a `cache = { ... }` table in a `[[proxy.routes]]` entry.
+ * Nothing is cached on a route that does not ask for it, and nothing the origin did not allow is cached
+ * on a route that does (`default_ttl` is off unless configured).
+ */
+import { z } from 'zod';
+import { byteSize, duration } from '../server/units.ts';
+
+const HOUR = 3_600_000;
+
+const routeCacheTable = z.strictObject({
+  /** Cache this route's responses. @default true (when the table is given) */
+  enabled: z.boolean().default(true),
+  /**
+   * Lifetime of responses that carry no freshness information (no s-maxage, max-age or Expires), for
+   * status codes that are cacheable by default (RFC 9111 §4.2.2). @default off
+   */
+  default_ttl: duration()
+    .refine((ms) => ms > 0, 'default_ttl must be longer than 0 (leave it out to turn it off)')
+    .optional(),
+  /** Heuristic freshness from Last-Modified (10% of its age, RFC 9111 §4.2.2). @default true */
+  heuristic: z.boolean().default(true),
+  /** Longest heuristic lifetime. @default "24h" */
+  heuristic_max: duration().default(24 * HOUR),
+  /** Largest body stored for this route (bigger ones stream through). @default [cache] max_object_size */
+  max_object_size: byteSize().optional(),
+  /**
+   * Store responses to POST that have explicit freshness and a Content-Location equal to the target
+   * (RFC 9110 §9.3.3); they answer later GETs. @default false
+   */
+  allow_post: z.boolean().default(false),
+  /** Responses with Set-Cookie: "bypass" (not stored) or "strip" (stored without it). @default "bypass" */
+  set_cookie: z.enum(['bypass', 'strip']).default('bypass'),
+  /** Honour `CDN-Cache-Control` (RFC 9213) over Cache-Control, and remove it from responses. @default false */
+  cdn_cache_control: z.boolean().default(false),
+  /**
+   * When no backend can be reached, serve a stale response up to this long past its freshness (never one
+   * marked must-revalidate, proxy-revalidate, no-cache or s-maxage). @default off
+   */
+  serve_stale_when_down: duration().default(0),
+  /** How long a stale response that has a validator is kept to be revalidated with a 304. @default "1h" */
+  keep_stale: duration().default(HOUR),
+  /** Collapse concurrent misses for one URL into one backend request. @default true */
+  collapse: z.boolean().default(true),
+});
+
+/** `cache` in a proxy route: `true`, `false` or a table. */
+export const routeCacheSchema = z.union([z.boolean(), routeCacheTable]).optional();
+
+/** A route's cache settings, resolved (null: the route is not cached). */
+export interface RouteCachePolicy {
+  defaultTtlMs: number;
+  heuristic: boolean;
+  heuristicMaxMs: number;
+  maxObjectSize: number;
+  allowPost: boolean;
+  setCookie: 'bypass' | 'strip';
+  cdnCacheControl: boolean;
+  serveStaleWhenDownMs: number;
+  keepStaleMs: number;
+  collapse: boolean;
+}
+
+/** Resolve one route's `cache` value against the `[cache]` defaults. */
+export function routePolicy(
+  value: z.output<typeof routeCacheSchema>,
+  maxObjectSize: number,
+): RouteCachePolicy | null {
+  if (value === undefined || value === false) return null;
+  const table = value === true ? routeCacheTable.parse({}) : value;
+  if (!table.enabled) return null;
+  return {
+    defaultTtlMs: table.default_ttl ?? 0,
+    heuristic: table.heuristic,
+    heuristicMaxMs: table.heuristic_max,
+    maxObjectSize: Math.min(table.max_object_size ?? maxObjectSize, maxObjectSize),
+    allowPost: table.allow_post,
+    setCookie: table.set_cookie,
+    cdnCacheControl: table.cdn_cache_control,
+    serveStaleWhenDownMs: table.serve_stale_when_down,
+    keepStaleMs: table.keep_stale,
+    collapse: table.collapse,
+  };
+}
+
+/** The policies of every proxy route in a validated config, by route index (null: not cached). */
+export function routePolicies(
+  config: Readonly<Record<string, unknown>>,
+  maxObjectSize: number,
+): Array<RouteCachePolicy | null> {
+  const proxy = config.proxy as { routes?: Array<{ cache?: unknown }> } | undefined;
+  const routes = proxy?.routes ?? [];
+  return routes.map((route) => {
+    const parsed = routeCacheSchema.safeParse(route.cache);
+    return parsed.success ? routePolicy(parsed.data, maxObjectSize) : null;
+  });
+}

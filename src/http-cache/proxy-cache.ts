@@ -1,0 +1,540 @@
+/**
+ * The shared HTTP cache in front of the reverse proxy (RFC 9111). It lives inside the content cache plugin
+ * (same store, same memory budget, same stats) and answers requests for proxy routes with `cache` on:
+ *
+ * - `tryHit`: the fast path, a fresh stored response for a plain GET/HEAD: one lookup, one compare, one
+ *   `sendPrebuilt` (Age spliced into the buffer once per second).
+ * - `handle`: everything else on a cached route: request directives, Vary, client conditionals and Range
+ *   from the store, validation of stale entries, stale-while-revalidate / stale-if-error, collapsing of
+ *   concurrent misses, storing while streaming, invalidation by unsafe methods, and `PURGE`.
+ *
+ * Each backend exchange is a `Fetch` (fetch.ts); this file holds the decisions that need the store.
+ */
+import type { CacheEntry, StoredField } from '../cache/entry.ts';
+import type { CacheStats, RejectionReason } from '../cache/stats.ts';
+import type { MemoryStore } from '../cache/store.ts';
+import { formatHttpDate } from '../http/date.ts';
+import type { HeaderList, HeaderValue, Request, Response } from '../http/types.ts';
+import type { ProxyInstance } from '../proxy/plugin.ts';
+import type { ProxyRoute } from '../proxy/routes.ts';
+import { type CacheDirectives, parseCacheControl, parseRequestDirectives } from './cache-control.ts';
+import { cacheStatus, type ForwardReason } from './cache-status.ts';
+import { Collapser } from './collapsing.ts';
+import { Fetch } from './fetch.ts';
+import { correctedInitialAge, decideReuse, freshnessLifetime, type ResponseTiming } from './freshness.ts';
+import { invalidationTargets } from './invalidation.ts';
+import { fieldsToHeaders, withMethod } from './messages.ts';
+import type { RouteCachePolicy } from './options.ts';
+import { AGE_PLACEHOLDER, ProxyEntry } from './proxy-entry.ts';
+import { PurgeGate, type PurgeMethodOptions, purgeFilterOf } from './purge.ts';
+import { answerFromEntry, connectionFor, hasConditionalOrRange, sendText } from './respond.ts';
+import { decideStorage, keepField, type NotStoredReason, type StoreDecision } from './storability.ts';
+import type { UpstreamResponse } from './upstream-response.ts';
+import { parseVary, VaryIndex, variantKey } from './vary.ts';
+
+/** Settings of the HTTP cache shared by every route. */
+export interface ProxyCacheOptions {
+  /** This cache's name in Cache-Status (the proxy's Via pseudonym). @default "tamarin" */
+  name: string;
+  /** Longest wait of a collapsed request for the leader. */
+  collapseTimeoutMs: number;
+  /** The `PURGE` method on the main listener. */
+  purge: PurgeMethodOptions;
+}
+
+/** A response's storage facts, decided when its head arrives. */
+export interface StoragePlan {
+  decision: StoreDecision;
+  directives: CacheDirectives;
+  timing: ResponseTiming;
+  lifetimeMs: number;
+  vary: readonly string[] | null;
+}
+
+/** Non-storable keys are not collapsed for this long (hit-for-miss). */
+const PASS_MS = 5000;
+
+const REJECTION: Record<NotStoredReason, RejectionReason> = {
+  method: 'status',
+  status: 'status',
+  partial: 'status',
+  'content-location': 'status',
+  'no-store': 'no-store',
+  private: 'excluded',
+  authorization: 'excluded',
+  'set-cookie': 'excluded',
+  'vary-star': 'excluded',
+  'no-freshness': 'excluded',
+};
+
+function decodePath(target: string): string {
+  try {
+    return decodeURIComponent(target);
+  } catch {
+    return target;
+  }
+}
+
+/** True for a field name that can change how a stored response answers (the fast path skips those). */
+function needsSlowPath(headers: HeaderList): boolean {
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers.name(i);
+    const c = name.charCodeAt(0);
+    if (c === 0x69 /* i */ && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d) return true;
+    if (c === 0x72 /* r */ && name === 'range') return true;
+    if (c === 0x63 /* c */ && name === 'cache-control') return true;
+    if (c === 0x70 /* p */ && name === 'pragma') return true;
+  }
+  return false;
+}
+
+export class ProxyCache {
+  readonly vary = new VaryIndex();
+  readonly stats: CacheStats;
+  readonly name: string;
+  readonly clock: () => number;
+  private readonly store: MemoryStore;
+  private readonly policies: ReadonlyArray<RouteCachePolicy | null>;
+  private readonly collapser: Collapser;
+  private readonly gate: PurgeGate | null;
+  private readonly getProxy: () => ProxyInstance | undefined;
+  private proxy: ProxyInstance | null = null;
+
+  constructor(
+    store: MemoryStore,
+    stats: CacheStats,
+    policies: ReadonlyArray<RouteCachePolicy | null>,
+    options: ProxyCacheOptions,
+    getProxy: () => ProxyInstance | undefined,
+    clock: () => number,
+  ) {
+    this.store = store;
+    this.stats = stats;
+    this.policies = policies;
+    this.name = options.name;
+    this.clock = clock;
+    this.collapser = new Collapser(options.collapseTimeoutMs, PASS_MS);
+    this.gate = options.purge.enabled ? new PurgeGate(options.purge) : null;
+    this.getProxy = getProxy;
+  }
+
+  /** Whether any route caches (else the cache plugin never calls in here). */
+  static wanted(policies: ReadonlyArray<RouteCachePolicy | null>, purge: PurgeMethodOptions): boolean {
+    return purge.enabled || policies.some((p) => p !== null);
+  }
+
+  /** The store key of a URL: never collides with a static key (those start with `/` or a host name). */
+  static baseKey(host: string, target: string): string {
+    return 'http://' + host + target;
+  }
+
+  /** Fast path: a fresh stored response for a GET/HEAD without cache-relevant request fields. */
+  tryHit(req: Request, res: Response, now: number): boolean {
+    const base = 'http://' + req.host + req.target;
+    const key = this.vary.size === 0 ? base : this.vary.keyFor(base, req.headers);
+    const entry = this.store.get(key, now);
+    if (!(entry instanceof ProxyEntry)) return false;
+    if (now >= entry.freshUntil || entry.directives.noCache || needsSlowPath(req.headers)) return false;
+    if (connectionFor(req) !== null) return false;
+    entry.hits++;
+    this.stats.hit(now);
+    res.sendPrebuilt(entry.serve(now, req.method === 'GET'));
+    return true;
+  }
+
+  /** Handle a request for a cached route (or a PURGE); false when it is not this cache's. */
+  handle(req: Request, res: Response): boolean {
+    if (req.method === 'PURGE' && this.gate !== null) {
+      this.purge(req, res);
+      return true;
+    }
+    const proxy = this.resolveProxy();
+    if (proxy === null) return false;
+    const route = proxy.match(req);
+    if (route === undefined) return false;
+    const policy = this.policies[route.index] ?? null;
+    if (policy === null) return false;
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') {
+      // Unsafe methods go through, and invalidate what they change (§4.4); POST may be stored.
+      this.stats.miss(this.clock());
+      new Fetch(this, req, res, route, policy, 'unsafe', null, 'method').start();
+      return true;
+    }
+    this.lookup(req, res, route, policy, false);
+    return true;
+  }
+
+  /** Look the request up and answer it: from the store, after validation, or from the backend. */
+  private lookup(
+    req: Request,
+    res: Response,
+    route: ProxyRoute,
+    policy: RouteCachePolicy,
+    collapsed: boolean,
+  ): void {
+    const now = this.clock();
+    const headers = req.headers;
+    const directives = parseRequestDirectives(
+      headers.getJoined('cache-control'),
+      headers.getJoined('pragma'),
+    );
+    const base = ProxyCache.baseKey(req.host, req.target);
+    const names = this.vary.names(base);
+    const key = names === undefined ? base : variantKey(base, names, headers);
+    const found = this.store.get(key, now);
+    const entry = found instanceof ProxyEntry ? found : null;
+    // Preconditions meant for the origin (If-Match, If-Unmodified-Since) are the origin's to evaluate.
+    const originConditional = headers.has('if-match') || headers.has('if-unmodified-since');
+    if (entry !== null && !originConditional) {
+      const reuse = decideReuse(entry, directives, now);
+      if (reuse !== 'validate') {
+        entry.hits++;
+        this.stats.hit(now);
+        const stale = reuse !== 'fresh';
+        answerFromEntry(entry, req, res, now, this.name, {
+          hit: true,
+          ttl: stale ? entry.ttlSeconds(now) : undefined,
+          collapsed: collapsed || undefined,
+          detail: reuse === 'stale' ? 'max-stale' : reuse === 'stale-while-revalidate' ? reuse : undefined,
+        });
+        if (reuse === 'stale-while-revalidate') this.refreshInBackground(req, route, policy, entry);
+        return;
+      }
+    }
+    // §5.2.1.7: only-if-cached and nothing usable stored → 504.
+    if (directives.onlyIfCached) {
+      this.stats.miss(now);
+      sendText(
+        res,
+        504,
+        '504 Gateway Timeout (only-if-cached: not in the cache)',
+        cacheStatus(this.name, {
+          fwd: 'miss',
+          detail: 'only-if-cached',
+        }),
+      );
+      return;
+    }
+    const reason: ForwardReason =
+      entry !== null
+        ? directives.noCache || directives.maxAge !== undefined
+          ? 'request'
+          : 'stale'
+        : names === undefined
+          ? 'uri-miss'
+          : 'vary-miss';
+    if (entry !== null && !originConditional && hasValidators(entry)) {
+      this.stats.miss(now);
+      new Fetch(this, req, res, route, policy, 'validate', entry, reason).start();
+      return;
+    }
+    // Only a plain GET leads a collapsed flight: a conditional, ranged, authenticated or no-store request
+    // may get an answer that others cannot share.
+    const canCollapse =
+      policy.collapse &&
+      !collapsed &&
+      req.method === 'GET' &&
+      !hasConditionalOrRange(req) &&
+      !headers.has('authorization') &&
+      !directives.noStore;
+    if (canCollapse && !this.collapser.lead(key, now)) {
+      this.stats.collapsed++;
+      void this.collapser.wait(key).then((result) => {
+        if (res.aborted) return;
+        if (result === 'timeout') {
+          this.stats.miss(this.clock());
+          new Fetch(this, req, res, route, policy, 'miss', null, reason).start();
+        } else this.lookup(req, res, route, policy, true);
+      });
+      return;
+    }
+    this.stats.miss(now);
+    const fetch = new Fetch(this, req, res, route, policy, 'miss', entry, reason);
+    if (canCollapse) fetch.leads(key);
+    fetch.start();
+  }
+
+  /** stale-while-revalidate (RFC 5861 §3): one background validation per entry at a time. */
+  private refreshInBackground(
+    req: Request,
+    route: ProxyRoute,
+    policy: RouteCachePolicy,
+    entry: ProxyEntry,
+  ): void {
+    if (entry.refreshing) return;
+    entry.refreshing = true;
+    new Fetch(this, req, null, route, policy, 'validate', entry, 'stale').start();
+  }
+
+  /** Finish a collapsed flight (the leader's Fetch calls this once). */
+  finishFlight(key: string, storable: boolean): void {
+    this.collapser.finish(key, storable, this.clock());
+  }
+
+  /** The proxy instance (looked up once: it is created after the cache plugin). */
+  private resolveProxy(): ProxyInstance | null {
+    if (this.proxy === null) {
+      const proxy = this.getProxy();
+      if (proxy === undefined || typeof proxy.match !== 'function' || typeof proxy.forward !== 'function')
+        return null;
+      this.proxy = proxy;
+    }
+    return this.proxy;
+  }
+
+  /** Forward through the proxy. */
+  forward(req: Request, route: ProxyRoute, up: UpstreamResponse): void {
+    this.resolveProxy()!.forward(req, up, route, {
+      onHead: (head) => up.observeHead(head),
+      onEnd: (complete) => up.observeEnd(complete),
+    });
+  }
+
+  /**
+   * Decide, when a response head arrives, whether and how it will be stored (RFC 9111 §3, §4.2). `method`
+   * and `req` are the client's request (a POST is stored for later GETs of its Content-Location).
+   */
+  plan(
+    req: Request,
+    head: HeaderList,
+    status: number,
+    timing: ResponseTiming,
+    policy: RouteCachePolicy,
+    size: number,
+  ): StoragePlan {
+    const cdn = policy.cdnCacheControl ? head.getJoined('cdn-cache-control') : undefined;
+    // RFC 9213 §2.1: a targeted field, when present, replaces Cache-Control (and Expires) for this cache.
+    const directives = parseCacheControl(cdn ?? head.getJoined('cache-control'));
+    const expiresAll = cdn === undefined ? head.getAll('expires') : [];
+    const lifetime = freshnessLifetime(
+      directives,
+      {
+        date: head.get('date'),
+        expires: expiresAll[0],
+        expiresConflict: expiresAll.some((e) => e !== expiresAll[0]),
+        lastModified: head.get('last-modified'),
+      },
+      status,
+      timing,
+      policy,
+    );
+    const requestDirectives = parseCacheControl(req.headers.getJoined('cache-control'));
+    const varyValue = head.getJoined('vary');
+    let decision = decideStorage(
+      {
+        method: req.method,
+        authorization: req.headers.has('authorization'),
+        target: req.target,
+        status,
+        response: directives,
+        requestNoStore: requestDirectives.noStore,
+        lifetime,
+        hasValidator: head.has('etag') || head.has('last-modified'),
+        hasSetCookie: head.has('set-cookie'),
+        vary: varyValue,
+        contentLocation: head.get('content-location'),
+      },
+      { allowPost: policy.allowPost, setCookie: policy.setCookie },
+    );
+    if (decision.store && size > policy.maxObjectSize) decision = { store: false, reason: 'no-freshness' };
+    const vary = parseVary(varyValue);
+    return { decision, directives, timing, lifetimeMs: lifetime.ms, vary: vary === '*' ? null : vary };
+  }
+
+  /** Count a response that was not stored. */
+  rejected(reason: NotStoredReason | 'too-large' | 'incomplete'): void {
+    if (reason === 'too-large' || reason === 'incomplete') this.stats.rejections[reason]++;
+    else this.stats.rejections[REJECTION[reason]]++;
+  }
+
+  /**
+   * Store a complete response. `req` selected it (its Vary'd fields pick the variant); `fields` are the
+   * fields as relayed (end-to-end only). Returns the entry, or null when the store declined it.
+   */
+  storeResponse(
+    req: Request,
+    status: number,
+    reason: string,
+    fields: ReadonlyArray<readonly [string, HeaderValue]>,
+    body: Buffer,
+    plan: StoragePlan,
+    policy: RouteCachePolicy,
+  ): ProxyEntry | null {
+    const now = this.clock();
+    const d = plan.directives;
+    const timing = plan.timing;
+    const stored: StoredField[] = [];
+    let hasDate = false;
+    for (const [name, value] of fields) {
+      const lower = name.toLowerCase();
+      // §3.1: hop-by-hop and private fields are not stored; Age and framing are recomputed per answer.
+      if (
+        lower === 'content-length' ||
+        !keepField(lower, d.privateFields, null, policy.setCookie === 'strip')
+      )
+        continue;
+      if (lower === 'cdn-cache-control' && policy.cdnCacheControl) continue;
+      if (lower === 'date') hasDate = true;
+      if (typeof value === 'string') stored.push([name, value]);
+      else if (typeof value === 'number') stored.push([name, String(value)]);
+      else for (const item of value) stored.push([name, item]);
+    }
+    // RFC 9110 §6.6.1: a cache storing a response without Date adds the time it was received.
+    if (!hasDate) stored.push(['Date', formatHttpDate(timing.responseTime)]);
+    return this.insert(req, status, reason, stored, body, plan, policy, now);
+  }
+
+  /** Build the entry and put it into the store under its (variant) key. */
+  private insert(
+    req: Request,
+    status: number,
+    reason: string,
+    originFields: readonly StoredField[],
+    body: Buffer,
+    plan: StoragePlan,
+    policy: RouteCachePolicy,
+    now: number,
+  ): ProxyEntry | null {
+    const d = plan.directives;
+    const initialAgeMs = correctedInitialAge(plan.timing);
+    const freshUntil = plan.timing.responseTime + plan.lifetimeMs - initialAgeMs;
+    const validator = originFields.some(([n]) => {
+      const l = n.toLowerCase();
+      return l === 'etag' || l === 'last-modified';
+    });
+    const staleMs = Math.max(
+      validator ? policy.keepStaleMs : 0,
+      (d.staleWhileRevalidate ?? 0) * 1000,
+      (d.staleIfError ?? 0) * 1000,
+      policy.serveStaleWhenDownMs,
+    );
+    const expiresAt = freshUntil + staleMs;
+    if (expiresAt <= now) {
+      this.rejected('no-freshness');
+      return null;
+    }
+    // A POST response is stored for GETs of its Content-Location (= the target, RFC 9110 §9.3.3).
+    const base = ProxyCache.baseKey(req.host, req.target);
+    const key = plan.vary === null ? base : variantKey(base, plan.vary, req.headers);
+    const fields: StoredField[] = [
+      ...originFields,
+      ['Age', AGE_PLACEHOLDER],
+      ['Cache-Status', cacheStatus(this.name, { hit: true })],
+    ];
+    const entry = new ProxyEntry(
+      {
+        key,
+        path: decodePath(req.target),
+        host: req.host,
+        status,
+        reason,
+        fields,
+        body,
+        file: null,
+        storedAt: plan.timing.responseTime,
+        expiresAt,
+      },
+      {
+        base,
+        requestTime: plan.timing.requestTime,
+        responseTime: plan.timing.responseTime,
+        initialAgeMs,
+        lifetimeMs: plan.lifetimeMs,
+        directives: d,
+        vary: plan.vary,
+        ownFields: 2,
+      },
+    );
+    if (!this.store.set(entry)) {
+      this.stats.rejections['not-admitted']++;
+      return null;
+    }
+    this.stats.insertions++;
+    if (plan.vary === null) {
+      // The URL no longer varies: variants stored under the old Vary can never be selected again.
+      for (const old of this.vary.variants(base)) this.store.delete(old, 'replaced');
+    } else {
+      for (const old of this.vary.add(base, plan.vary, key))
+        if (old !== key) this.store.delete(old, 'replaced');
+      if (key !== base) this.store.delete(base, 'replaced');
+    }
+    return entry;
+  }
+
+  /**
+   * §4.3.4: a 304 freshens the stored entry: its fields updated from the 304 (`merged`), timing and
+   * lifetime recomputed from the validation exchange. The old entry is replaced by the new one.
+   */
+  freshen(
+    req: Request,
+    entry: ProxyEntry,
+    merged: readonly StoredField[],
+    timing: ResponseTiming,
+    policy: RouteCachePolicy,
+  ): ProxyEntry | null {
+    const head = fieldsToHeaders(merged);
+    const plan = this.plan(
+      withMethod(req, 'GET'),
+      head,
+      entry.record.status,
+      timing,
+      policy,
+      entry.bodyLength,
+    );
+    if (!plan.decision.store) {
+      // The origin now forbids storing (e.g. no-store on the 304): drop the entry, serve this once.
+      this.store.delete(entry.record.key, 'invalidated');
+      return null;
+    }
+    plan.vary = entry.vary;
+    const now = this.clock();
+    return this.insert(req, entry.record.status, entry.record.reason, merged, entry.body, plan, policy, now);
+  }
+
+  /** §4.4: invalidate the stored responses for the URIs an unsafe request changed. */
+  invalidate(req: Request, status: number, head: HeaderList): void {
+    const targets = invalidationTargets(
+      req.method,
+      status,
+      req.host,
+      req.target,
+      head.get('location'),
+      head.get('content-location'),
+    );
+    for (const { host, target } of targets) {
+      const base = ProxyCache.baseKey(host, target);
+      for (const key of this.vary.variants(base)) this.store.delete(key, 'invalidated');
+      this.store.delete(base, 'invalidated');
+    }
+  }
+
+  /** Keep the Vary index in sync with the store (its onRemove hook). */
+  onRemove(entry: CacheEntry): void {
+    if (entry instanceof ProxyEntry && entry.vary !== null) this.vary.remove(entry.base, entry.record.key);
+  }
+
+  /** `PURGE /url` or `PURGE /prefix*` (purge.ts). */
+  private purge(req: Request, res: Response): void {
+    const refusal = this.gate!.check(req);
+    if (refusal !== null) {
+      sendText(res, 403, `403 Forbidden (${refusal})`, null);
+      return;
+    }
+    const result = this.store.purge(purgeFilterOf(req));
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(JSON.stringify({ purged: result.removed, bytes: result.bytes }) + '\n');
+  }
+
+  /** Release waiters (shutdown). */
+  close(): void {
+    this.collapser.clear();
+  }
+}
+
+/** Whether a stored response can be validated with a conditional request (§4.3.1). */
+function hasValidators(entry: ProxyEntry): boolean {
+  return entry.etag !== undefined || entry.lastModifiedMs !== undefined;
+}

@@ -1,0 +1,92 @@
+/**
+ * A stored proxied response: a `CacheEntry` (one pre-serialised buffer, in the shared store, charged to
+ * the one memory budget) plus what RFC 9111 needs to reuse it: the timing of §4.2.3, its freshness
+ * lifetime, its response directives and the Vary names that selected it.
+ *
+ * The buffer keeps the origin's `Date` (RFC 9110 §6.6.1) and holds a fixed-width `Age` slot (the value
+ * right-aligned after optional whitespace, which RFC 9110 §5.6.3 OWS allows), rewritten at most once per
+ * second of age: a fresh hit is one compare, maybe a 10-byte write, and one `sendPrebuilt`.
+ */
+import { CacheEntry, type EntryRecord, type StoredField } from '../cache/entry.ts';
+import type { CacheDirectives } from './cache-control.ts';
+import { currentAge, type StoredFreshness } from './freshness.ts';
+
+/** Width of the Age value slot: 2^31 has 10 digits (RFC 9111 §1.2.2 caps delta-seconds there). */
+const AGE_WIDTH = 10;
+const AGE_MAX = 2147483648;
+/** The Age field as first serialised (value 0, right-aligned). */
+export const AGE_PLACEHOLDER = '0'.padStart(AGE_WIDTH, ' ');
+
+/** What a proxied entry knows beyond its bytes. */
+export interface ProxyEntryMeta {
+  /** URL key (without the Vary part). */
+  base: string;
+  requestTime: number;
+  responseTime: number;
+  initialAgeMs: number;
+  lifetimeMs: number;
+  directives: CacheDirectives;
+  /** Names the response varies on, or null. */
+  vary: readonly string[] | null;
+  /** Number of fields at the end of `record.fields` that this cache added (Age, Cache-Status). */
+  ownFields: number;
+}
+
+export class ProxyEntry extends CacheEntry implements StoredFreshness {
+  readonly base: string;
+  readonly requestTime: number;
+  readonly responseTime: number;
+  readonly initialAgeMs: number;
+  readonly lifetimeMs: number;
+  /** Epoch ms from which the entry is stale (§4.2: lifetime > current_age before it). */
+  readonly freshUntil: number;
+  readonly directives: CacheDirectives;
+  readonly vary: readonly string[] | null;
+  readonly ownFields: number;
+  /** A background refresh (stale-while-revalidate) is running: start no second one. */
+  refreshing = false;
+  private readonly ageOffset: number;
+  /** First ms at which the Age value in the buffer is out of date. */
+  private ageUntil = 0;
+
+  constructor(record: EntryRecord, meta: ProxyEntryMeta) {
+    super(record, true);
+    this.base = meta.base;
+    this.requestTime = meta.requestTime;
+    this.responseTime = meta.responseTime;
+    this.initialAgeMs = meta.initialAgeMs;
+    this.lifetimeMs = meta.lifetimeMs;
+    this.freshUntil = meta.responseTime + meta.lifetimeMs - meta.initialAgeMs;
+    this.directives = meta.directives;
+    this.vary = meta.vary;
+    this.ownFields = meta.ownFields;
+    const at = this.full.indexOf('\r\nAge: ' + AGE_PLACEHOLDER + '\r\n', 0, 'latin1');
+    this.ageOffset = at === -1 ? -1 : at + 7;
+  }
+
+  /** The fields as received from the origin (without this cache's Age and Cache-Status). */
+  get originFields(): readonly StoredField[] {
+    const fields = this.record.fields;
+    return this.ownFields === 0 ? fields : fields.slice(0, fields.length - this.ownFields);
+  }
+
+  /** current_age (§4.2.3) at `now`, whole seconds as sent in Age (§5.1). */
+  ageSeconds(now: number): number {
+    return Math.min(AGE_MAX, Math.floor(currentAge(this.initialAgeMs, this.responseTime, now) / 1000));
+  }
+
+  /** Seconds of freshness left (negative: stale), for Cache-Status ttl. */
+  ttlSeconds(now: number): number {
+    return Math.floor((this.freshUntil - now) / 1000);
+  }
+
+  /** The whole GET (or HEAD) answer with the Age slot brought up to `now`. */
+  serve(now: number, isGet: boolean): Buffer {
+    if (now >= this.ageUntil && this.ageOffset !== -1) {
+      const ageMs = currentAge(this.initialAgeMs, this.responseTime, now);
+      this.full.write(this.ageSeconds(now).toString().padStart(AGE_WIDTH, ' '), this.ageOffset, 'latin1');
+      this.ageUntil = now + (1000 - (ageMs % 1000));
+    }
+    return isGet ? this.full : this.headResponse(now);
+  }
+}

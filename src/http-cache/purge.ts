@@ -1,0 +1,99 @@
+/**
+ * The HTTP `PURGE` method on the main listener, as Varnish and nginx users expect: `PURGE /path?q` removes
+ * every stored variant of that URL on the request's host, `PURGE /prefix*` every URL under the prefix.
+ * Off by default; when on, only clients from the `allow` list (addresses or CIDR ranges) and/or holding
+ * the token (`X-Purge-Token` or `Authorization: Bearer`) may purge. The admin API purges through the cache
+ * plugin's `control('purge', ...)` instead.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import type { PurgeFilter } from '../cache/store.ts';
+import type { Request } from '../http/types.ts';
+
+/** `[cache] purge_method` table. */
+export const purgeMethodSchema = z
+  .strictObject({
+    /** Accept `PURGE` requests on the main listener. @default false */
+    enabled: z.boolean().default(false),
+    /** Client addresses or CIDR ranges allowed to purge. @default ["127.0.0.1", "::1"] */
+    allow: z
+      .array(
+        z.string().refine((text) => parseRange(text) !== null, {
+          error: 'expected an IP address or a CIDR range such as "10.0.0.0/8"',
+        }),
+      )
+      .default(['127.0.0.1', '::1']),
+    /** Shared secret a purge must carry (`X-Purge-Token` or `Authorization: Bearer`). @default none */
+    token: z.string().min(8, 'token must be at least 8 characters').optional(),
+  })
+  .default({ enabled: false, allow: ['127.0.0.1', '::1'] });
+
+export type PurgeMethodOptions = z.output<typeof purgeMethodSchema>;
+
+function parseRange(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
+  const [address = '', bits] = text.split('/');
+  const version = isIP(address);
+  if (version === 0) return null;
+  const max = version === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : Number(bits);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits)))
+    return null;
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/** Decides who may purge; built once from the options. */
+export class PurgeGate {
+  private readonly list = new BlockList();
+  private readonly anyAddress: boolean;
+  private readonly token: Buffer | null;
+
+  constructor(options: PurgeMethodOptions) {
+    for (const entry of options.allow) {
+      const range = parseRange(entry)!;
+      this.list.addSubnet(range.address, range.prefix, range.family);
+    }
+    // An empty allow list with a token means "anyone holding the token".
+    this.anyAddress = options.allow.length === 0;
+    this.token = options.token === undefined ? null : Buffer.from(options.token);
+  }
+
+  /** null when `req` may purge, else why not (sent with a 403). */
+  check(req: Request): string | null {
+    if (!this.anyAddress && !this.allowed(req.connection.remoteAddress)) {
+      return 'PURGE is not allowed from this address';
+    }
+    if (this.token !== null) {
+      const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.get('authorization') ?? '')?.[1];
+      const given = req.headers.get('x-purge-token') ?? bearer;
+      if (given === undefined) return 'PURGE needs a token (X-Purge-Token)';
+      const buffer = Buffer.from(given);
+      if (buffer.length !== this.token.length || !timingSafeEqual(buffer, this.token)) {
+        return 'PURGE token does not match';
+      }
+    }
+    return null;
+  }
+
+  private allowed(address: string): boolean {
+    if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) {
+      return this.list.check(address.slice(7), 'ipv4') || this.list.check(address, 'ipv6');
+    }
+    return this.list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+  }
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The store filter a `PURGE` request asks for: `/prefix*` → prefix, anything else → that URL. */
+export function purgeFilterOf(req: Request): PurgeFilter {
+  const target = req.target;
+  if (target.endsWith('*')) return { prefix: decode(target.slice(0, -1)), host: req.host };
+  return { path: decode(target), host: req.host };
+}

@@ -1,0 +1,129 @@
+/**
+ * Answers built from a stored proxied response: the whole response (GET or HEAD), a 304 for a client's
+ * satisfied conditional request (RFC 9111 §4.3.2), a 206 / 416 for a Range request on a stored full
+ * response (RFC 9110 §14), each with the current `Age` (§5.1) and this cache's `Cache-Status` (RFC 9211).
+ * The plain fresh hit never comes here: it is the entry's pre-built buffer (see `ProxyEntry.serve`).
+ */
+import { type StoredField, serializeHead } from '../cache/entry.ts';
+import type { Request, Response } from '../http/types.ts';
+import { evaluateRange, planMultipart, unsatisfiedRange } from '../static/range.ts';
+import { type CacheStatusParts, cacheStatus } from './cache-status.ts';
+import type { ProxyEntry } from './proxy-entry.ts';
+import { evaluateClientConditional, fieldOf, NOT_MODIFIED_FIELDS } from './validation.ts';
+
+/** The Connection field a prebuilt answer needs: none for the HTTP/1.1 keep-alive common case. */
+export function connectionFor(req: Request): 'close' | 'keep-alive' | null {
+  return !req.keepAlive ? 'close' : req.versionMinor === 0 ? 'keep-alive' : null;
+}
+
+/** Whether the request has a field starting with `if-` or a `Range` field. */
+export function hasConditionalOrRange(req: Request): boolean {
+  const headers = req.headers;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers.name(i);
+    if (name.charCodeAt(0) === 0x69 && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d)
+      return true;
+    if (name === 'range') return true;
+  }
+  return false;
+}
+
+function build(
+  status: number,
+  reason: string,
+  fields: readonly StoredField[],
+  body: Buffer | null,
+  contentLength: number | null,
+  connection: 'close' | 'keep-alive' | null,
+): Buffer {
+  const { text } = serializeHead(status, reason, fields, contentLength, connection, null);
+  const head = Buffer.from(text, 'latin1');
+  return body === null || body.length === 0 ? head : Buffer.concat([head, body]);
+}
+
+/**
+ * Answer `req` from `entry`: 304, 206, 416 or the whole response, as the request's conditionals and Range
+ * ask. `parts` describe this cache's part in it (Cache-Status); `name` is the cache's name there.
+ */
+export function answerFromEntry(
+  entry: ProxyEntry,
+  req: Request,
+  res: Response,
+  now: number,
+  name: string,
+  parts: CacheStatusParts,
+): void {
+  const connection = connectionFor(req);
+  const isGet = req.method === 'GET';
+  const origin = entry.originFields;
+  const own: StoredField[] = [
+    ['Age', String(entry.ageSeconds(now))],
+    ['Cache-Status', cacheStatus(name, parts)],
+  ];
+  if (hasConditionalOrRange(req)) {
+    const conditional = evaluateClientConditional(req.headers, origin, entry.responseTime);
+    if (conditional === 'not-modified' && entry.record.status === 200) {
+      // RFC 9110 §15.4.5: the fields a 200 would have carried that describe caching and validators.
+      const fields = origin.filter(([n]) => NOT_MODIFIED_FIELDS.has(n.toLowerCase()));
+      res.sendPrebuilt(build(304, '', [...fields, ...own], null, null, connection));
+      return;
+    }
+    if (entry.record.status === 200) {
+      const size = entry.bodyLength;
+      const range = evaluateRange(req.headers, req.method, size, entry.etag, entry.lastModifiedMs);
+      if (range.type === 'unsatisfiable') {
+        const fields: StoredField[] = [['Content-Range', unsatisfiedRange(size)], ...own];
+        const date = fieldOf(origin, 'date');
+        if (date !== undefined) fields.unshift(['Date', date]);
+        res.sendPrebuilt(build(416, '', fields, null, 0, connection));
+        return;
+      }
+      if (range.type === 'partial') {
+        const body = entry.body;
+        const fields = origin.filter(([n]) => n.toLowerCase() !== 'content-length');
+        if (range.ranges.length === 1) {
+          const { start, end } = range.ranges[0]!;
+          fields.push(['Content-Range', `bytes ${start}-${end}/${size}`], ...own);
+          res.sendPrebuilt(
+            build(206, '', fields, body.subarray(start, end + 1), end - start + 1, connection),
+          );
+          return;
+        }
+        const type = fieldOf(origin, 'content-type') ?? 'application/octet-stream';
+        const plan = planMultipart(range.ranges, size, type);
+        const withoutType = fields.filter(([n]) => n.toLowerCase() !== 'content-type');
+        withoutType.push(['Content-Type', plan.contentType], ...own);
+        const pieces: Buffer[] = [];
+        for (let i = 0; i < range.ranges.length; i++) {
+          const r = range.ranges[i]!;
+          pieces.push(plan.heads[i]!, body.subarray(r.start, r.end + 1));
+        }
+        pieces.push(plan.tail);
+        res.sendPrebuilt(build(206, '', withoutType, Buffer.concat(pieces), plan.length, connection));
+        return;
+      }
+    }
+  }
+  const body = isGet ? entry.body : null;
+  res.sendPrebuilt(
+    build(entry.record.status, entry.record.reason, [...origin, ...own], body, entry.bodyLength, connection),
+  );
+}
+
+/** Append this cache's member to a response's Cache-Status (after the ones of caches nearer the origin). */
+export function appendCacheStatus(res: Response, value: string): void {
+  const previous = res.getHeader('cache-status');
+  if (previous === undefined) res.setHeader('Cache-Status', value);
+  else if (typeof previous === 'string') res.setHeader('Cache-Status', [previous, value]);
+  else if (typeof previous === 'number') res.setHeader('Cache-Status', [String(previous), value]);
+  else res.setHeader('Cache-Status', [...previous, value]);
+}
+
+/** A short plain-text answer made by the cache itself (504 for only-if-cached, purge replies). */
+export function sendText(res: Response, status: number, text: string, cacheStatusValue: string | null): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  if (cacheStatusValue !== null) res.setHeader('Cache-Status', cacheStatusValue);
+  res.end(`${text}\n`);
+}

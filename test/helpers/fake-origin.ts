@@ -1,0 +1,203 @@
+/**
+ * HTTP cache test rig: a fake origin (node:http on 127.0.0.1:0) whose answers each test scripts, and a
+ * Tamarin worker (engine + cache plugin + proxy plugin, wired by the real plugin host) whose cache runs on
+ * a controlled clock, so TTLs are crossed by moving the clock, never by sleeping.
+ */
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { z } from 'zod';
+import { ContentCache, cacheOptionsSchema } from '../../src/cache/plugin.ts';
+import { formatHttpDate } from '../../src/http/date.ts';
+import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../../src/http/engine.ts';
+import { proxyOptionsSchema } from '../../src/proxy/options.ts';
+import { createProxy } from '../../src/proxy/plugin.ts';
+import { createHost, type Host } from '../../src/server/host.ts';
+import type { PluginContext } from '../../src/server/plugin.ts';
+
+/** A controllable clock (epoch ms). */
+export class Clock {
+  now = Date.parse('2026-01-01T00:00:00Z');
+  readonly read = (): number => this.now;
+  /** Move forward by `seconds`. */
+  tick(seconds: number): void {
+    this.now += seconds * 1000;
+  }
+}
+
+/** What the origin saw. */
+export interface OriginRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export type OriginHandler = (req: IncomingMessage, res: ServerResponse, count: number) => void;
+
+/** A scripted origin. `handler` may be replaced between requests. */
+export class FakeOrigin {
+  readonly seen: OriginRequest[] = [];
+  handler: OriginHandler;
+  private readonly server: Server;
+  private readonly clock: Clock;
+  port = 0;
+
+  constructor(clock: Clock, handler: OriginHandler) {
+    this.clock = clock;
+    this.handler = handler;
+    this.server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+      this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+      // The origin's clock is the test's: Date is what the cache's age arithmetic starts from.
+      res.setHeader('Date', formatHttpDate(this.clock.now));
+      req.resume();
+      req.on('end', () => this.handler(req, res, this.seen.length));
+    });
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get hits(): number {
+    return this.seen.length;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as { port: number }).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** An origin answering every request with `fields` and `body`. */
+export function answer(
+  fields: Record<string, string | string[]>,
+  body = 'hello',
+  status = 200,
+): OriginHandler {
+  return (_req, res) => {
+    res.writeHead(status, fields);
+    res.end(body);
+  };
+}
+
+/** A running cache + proxy worker on a fake clock. */
+export interface CacheRig {
+  readonly port: number;
+  readonly cache: ContentCache;
+  readonly host: Host;
+  close(): Promise<void>;
+}
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+/**
+ * Start the rig. `route` is merged into one `[[proxy.routes]]` entry matching every path; its `cache`
+ * key is the per-route cache setting.
+ */
+export async function startRig(
+  clock: Clock,
+  backends: string[],
+  route: Record<string, unknown> = { cache: true },
+  cache: Record<string, unknown> = {},
+): Promise<CacheRig> {
+  const routes = [{ match: '^/', backends, response_timeout: 2000, connect_timeout: 500, ...route }];
+  const { cache: _cache, ...proxyRoute } = routes[0]!;
+  const proxy = createProxy(proxyOptionsSchema.parse({ routes: [proxyRoute] }), {
+    workerId: 0,
+    workerCount: 1,
+    config: {},
+    logger: quiet,
+    getPlugin: () => undefined,
+  });
+  const context: PluginContext = {
+    workerId: 0,
+    workerCount: 1,
+    config: { proxy: { routes } },
+    logger: quiet,
+    getPlugin: (name) => (name === 'proxy' ? proxy : undefined),
+  };
+  const contentCache = new ContentCache(cacheOptionsSchema.parse(cache), context, clock.read);
+  const fixed = (name: string, instance: unknown) => ({
+    definition: { name, options: z.any(), create: () => instance as never },
+    options: {},
+  });
+  const host = await createHost([fixed('cache', contentCache), fixed('proxy', proxy)], {
+    workerId: 0,
+    workerCount: 1,
+    config: context.config,
+  });
+  const engine: Engine = createEngine(
+    {
+      limits: DEFAULT_LIMITS,
+      timeouts: DEFAULT_TIMEOUTS,
+      maxConnections: 1000,
+      maxRequestsPerConnection: 10_000,
+    },
+    host.hooks,
+  );
+  const server: NetServer = createNetServer({ noDelay: true }, (socket) => engine.handleSocket(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    cache: contentCache,
+    host,
+    async close() {
+      server.close();
+      await engine.drain(200);
+      await host.close();
+    },
+  };
+}
+
+/** A response as a test sees it. */
+export interface Got {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 200 });
+
+/** One request over a keep-alive connection (the cache's fast path needs HTTP/1.1 keep-alive). */
+export function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+  body?: string,
+): Promise<Got> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Close the shared keep-alive agent's sockets (end of a test file). */
+export function closeAgent(): void {
+  agent.destroy();
+}
