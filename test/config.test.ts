@@ -173,9 +173,16 @@ describe('config defaults and values', () => {
     assert.deepEqual(options.hosts, { 'a.example': path.resolve('site/images') });
   });
 
-  it('accepts an [admin] table of any shape', async () => {
-    const { config } = await resolveConfig({ plugins: ['access_log'], admin: { port: 9000, anything: [1] } });
-    assert.deepEqual(config.admin, { port: 9000, anything: [1] });
+  it('[admin] is validated strictly: defaults filled in, unknown keys named with a hint', async () => {
+    const { config } = await resolveConfig({ plugins: ['access_log'], admin: { port: 9000 } });
+    assert.deepEqual(config.admin, { enabled: true, host: '127.0.0.1', port: 9000, allowed_hosts: [] });
+    await assert.rejects(
+      resolveConfig({ plugins: ['access_log'], admin: { prot: 1 } }),
+      (error: ConfigError) => {
+        assert.deepEqual(error.lines(), ['config error: admin.prot: unknown key (did you mean "port"?)']);
+        return true;
+      },
+    );
   });
 
   it('re-validating a resolved config gives the same config (workers re-resolve it)', async () => {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseTomlText, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { adminOptionsSchema } from '../admin/options.ts';
 import { BUILTIN_PLUGINS, DEFAULT_PLUGINS, loadBuiltin } from './builtins.ts';
 import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
 import type { PluginDefinition } from './plugin.ts';
@@ -60,8 +61,8 @@ export const serverSchema = z.strictObject({
 /** The validated `[server]` table (sizes in bytes, durations in milliseconds). */
 export type ServerConfig = z.output<typeof serverSchema>;
 
-/** `[admin]` belongs to the admin service; until it defines a schema, any table is accepted. */
-const adminSchema = z.record(z.string(), z.unknown());
+/** `[admin]` belongs to the admin service of the primary (src/admin/options.ts), not to a plugin. */
+const adminSchema = adminOptionsSchema.prefault({});
 
 /** A validated configuration. Plugin tables (`static`, `cache`, …) hold each plugin's parsed options. */
 export interface TamarinConfig {
@@ -261,7 +262,7 @@ export async function resolveConfig(
     plugins: z.unknown().optional(),
     server: serverSchema.prefault({}),
   };
-  if (!definitions.some((d) => d.name === 'admin')) shape.admin = adminSchema.optional();
+  if (!definitions.some((d) => d.name === 'admin')) shape.admin = adminSchema;
   for (const definition of [...definitions, ...tableOnly]) shape[definition.name] = z.unknown().optional();
   const issues: ConfigIssue[] = [];
   const tables = new Map<string, PluginDefinition>([...definitions, ...tableOnly].map((d) => [d.name, d]));
@@ -270,6 +271,7 @@ export async function resolveConfig(
     if (at.length === 0) return [...Object.keys(shape), ...BUILTIN_PLUGINS.keys()];
     if (at.length !== 1) return undefined;
     if (at[0] === 'server') return Object.keys(serverSchema.shape);
+    if (at[0] === 'admin') return Object.keys(adminOptionsSchema.shape);
     const options = tables.get(String(at[0]))?.options as { shape?: Record<string, unknown> } | undefined;
     return options?.shape === undefined ? undefined : ['enabled', ...Object.keys(options.shape)];
   };

@@ -5,7 +5,8 @@
 import net from 'node:net';
 import { createEngine, type Engine } from '../http/engine.ts';
 import { type ResolvedConfig, resolveConfig } from './config.ts';
-import { createHost, type Host } from './host.ts';
+import { ServerCounters } from './counters.ts';
+import { createHost, type Host, type HostHooks } from './host.ts';
 import { createLogger, errorMessage } from './logger.ts';
 
 /** Everything a worker needs; plain data so that it crosses a thread boundary as `workerData`. */
@@ -27,6 +28,13 @@ export interface WorkerRuntime {
   readonly resolved: ResolvedConfig;
   readonly host: Host;
   readonly engine: Engine;
+  /** Connections, responses by status class, latency: what the `server` control target reports. */
+  readonly counters: ServerCounters;
+  /**
+   * A control call from the primary: `server` (the worker's own counters: `stats`) or a plugin's
+   * `control(command, args)`.
+   */
+  control(target: string, command: string, args: unknown): Promise<unknown>;
   /** Stop accepting, drain in-flight requests (up to `server.shutdown_timeout`), close the plugins. */
   close(): Promise<void>;
 }
@@ -80,6 +88,43 @@ export function listen(server: net.Server, host: string, port: number, reusePort
   });
 }
 
+/**
+ * The host's hooks with the server counters in front: connections opened and closed, every finished
+ * response (status class, latency). Engine-made error replies (parser rejections) are not counted: the
+ * engine reports no `onResponseDone` for them.
+ */
+function countingHooks(hooks: HostHooks, counters: ServerCounters): HostHooks {
+  const { onConnection, onResponseDone, onClose } = hooks;
+  return {
+    onRequest: hooks.onRequest,
+    onConnection:
+      onConnection === undefined
+        ? () => {
+            counters.connectionOpened();
+            return undefined;
+          }
+        : (info) => {
+            const verdict = onConnection(info);
+            if (verdict !== false) counters.connectionOpened();
+            return verdict;
+          },
+    onResponseDone:
+      onResponseDone === undefined
+        ? (req, res) => counters.response(res.statusCode, req.startTime, performance.now(), res.aborted)
+        : (req, res) => {
+            counters.response(res.statusCode, req.startTime, performance.now(), res.aborted);
+            onResponseDone(req, res);
+          },
+    onClose:
+      onClose === undefined
+        ? () => counters.connectionClosed()
+        : (info) => {
+            counters.connectionClosed();
+            onClose(info);
+          },
+  };
+}
+
 /** Start one worker and listen. */
 export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> {
   const resolved = await resolveConfig(params.raw, { baseDir: params.baseDir });
@@ -90,6 +135,7 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
     workerCount: params.workerCount,
     config: resolved.config,
   });
+  const counters = new ServerCounters();
   const engine = createEngine(
     {
       limits: {
@@ -107,7 +153,7 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
       maxRequestsPerConnection: settings.max_requests_per_connection,
     },
     {
-      ...host.hooks,
+      ...countingHooks(host.hooks, counters),
       onError: (error, req) =>
         log.error(`${req === null ? 'connection' : `${req.method} ${req.target}`}: ${errorMessage(error)}`),
     },
@@ -126,6 +172,11 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
     resolved,
     host,
     engine,
+    counters,
+    async control(target, command, args) {
+      if (target === 'server') return counters.control(command);
+      return host.control(target, command, args);
+    },
     close() {
       closing ??= (async () => {
         server.close();

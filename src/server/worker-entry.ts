@@ -26,7 +26,7 @@ try {
   const runtime = await startWorker(workerData as WorkerParams);
   port.on('message', (message: ToWorker) => {
     if (message.type === 'control') {
-      runtime.host.control(message.plugin, message.command, message.args).then(
+      runtime.control(message.plugin, message.command, message.args).then(
         (result) => post({ type: 'result', id: message.id, result }),
         (error: unknown) => post({ type: 'result', id: message.id, error: errorMessage(error) }),
       );

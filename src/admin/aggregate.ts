@@ -1,0 +1,170 @@
+/**
+ * Per-worker control results turned into one answer for the whole server. Each worker has its own cache
+ * store (a hot file sits in every worker that served it), its own counters and its own view of the
+ * backends; the admin shows the server as one, with the per-worker figures beside the totals.
+ */
+import type { CacheStatsSnapshot } from '../cache/stats.ts';
+import { mergeSnapshots } from '../cache/stats.ts';
+import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
+import type { RouteSnapshot } from '../proxy/plugin.ts';
+import { mergeServerSnapshots, type ServerStatsSnapshot } from '../server/counters.ts';
+import type { ControlResult } from '../server/workers.ts';
+
+/** A control call failed in some worker: the API answers 502 (or 404 when the feature is off). */
+export class WorkerCallError extends Error {
+  readonly failures: ReadonlyArray<{ worker: number; error: string }>;
+  /** Every worker said the plugin is not running or disabled. */
+  readonly unavailable: boolean;
+  constructor(failures: ReadonlyArray<{ worker: number; error: string }>, unavailable: boolean) {
+    super(failures.map((f) => `worker ${f.worker}: ${f.error}`).join('; '));
+    this.name = 'WorkerCallError';
+    this.failures = failures;
+    this.unavailable = unavailable;
+  }
+}
+
+const UNAVAILABLE = /^no plugin "[^"]+" is running|disabled/;
+
+/** The results of every worker, or a `WorkerCallError` naming the ones that failed. */
+export function resultsOf<T>(results: readonly ControlResult[]): Array<{ worker: number; result: T }> {
+  const failures = results.filter((r) => r.error !== undefined) as Array<{ worker: number; error: string }>;
+  if (failures.length > 0) {
+    throw new WorkerCallError(
+      failures,
+      failures.length === results.length && failures.every((f) => UNAVAILABLE.test(f.error)),
+    );
+  }
+  return results.map((r) => ({ worker: r.worker, result: r.result as T }));
+}
+
+/** The cache part of `/api/stats` (without the 300-slot series per worker, which the total carries). */
+export interface CacheStatsView {
+  total: CacheStatsSnapshot;
+  workers: Array<{ worker: number } & Omit<CacheStatsSnapshot, 'rps'>>;
+}
+
+export function mergeCacheStats(results: ReadonlyArray<{ worker: number; result: CacheStatsSnapshot }>) {
+  const total = mergeSnapshots(results.map((r) => r.result));
+  const workers = results.map(({ worker, result }) => {
+    const { rps: _rps, ...rest } = result;
+    return { worker, ...rest };
+  });
+  return { total, workers } satisfies CacheStatsView;
+}
+
+export interface ServerStatsView {
+  total: ServerStatsSnapshot;
+  workers: Array<{ worker: number } & Omit<ServerStatsSnapshot, 'rps' | 'latency'>>;
+}
+
+export function mergeServerStats(
+  results: ReadonlyArray<{ worker: number; result: ServerStatsSnapshot }>,
+): ServerStatsView {
+  const total = mergeServerSnapshots(results.map((r) => r.result));
+  const workers = results.map(({ worker, result }) => {
+    const { rps: _rps, latency: _latency, ...rest } = result;
+    return { worker, ...rest };
+  });
+  return { total, workers };
+}
+
+/** One cache entry across workers: the copies share key, path and size; hits add up. */
+export interface MergedEntry extends EntryInfo {
+  /** Workers holding a copy. */
+  workers: number[];
+}
+
+/**
+ * Merge the top `offset + limit` entries of every worker by key and take the page. Exact for `size` and
+ * `age`; for `hits` an entry that is just outside every worker's top but first by its summed hits could
+ * be missed, which a top table can live with.
+ */
+export function mergeEntries(
+  results: ReadonlyArray<{ worker: number; result: { total: number; entries: EntryInfo[] } }>,
+  sort: EntrySort,
+  limit: number,
+  offset: number,
+): { total: number; entries: MergedEntry[] } {
+  const byKey = new Map<string, MergedEntry>();
+  let total = 0;
+  for (const { worker, result } of results) {
+    total += result.total;
+    for (const entry of result.entries) {
+      const seen = byKey.get(entry.key);
+      if (seen === undefined) {
+        byKey.set(entry.key, { ...entry, workers: [worker] });
+        continue;
+      }
+      seen.hits += entry.hits;
+      seen.ageMs = Math.max(seen.ageMs, entry.ageMs);
+      if (entry.expiresInMs !== null) {
+        seen.expiresInMs =
+          seen.expiresInMs === null ? entry.expiresInMs : Math.min(seen.expiresInMs, entry.expiresInMs);
+      }
+      seen.workers.push(worker);
+    }
+  }
+  const all = [...byKey.values()];
+  if (sort === 'hits') all.sort((a, b) => b.hits - a.hits || a.key.localeCompare(b.key));
+  else if (sort === 'size') all.sort((a, b) => b.size - a.size || a.key.localeCompare(b.key));
+  else all.sort((a, b) => b.ageMs - a.ageMs || a.key.localeCompare(b.key));
+  return { total, entries: all.slice(offset, offset + limit) };
+}
+
+/** What `DELETE /api/cache` answers: totals plus each worker's share. */
+export interface PurgeSummary {
+  removed: number;
+  bytes: number;
+  /** Distinct keys removed (at most 1000 listed). */
+  keys: string[];
+  workers: Array<{ worker: number; removed: number; bytes: number }>;
+}
+
+export function mergePurges(results: ReadonlyArray<{ worker: number; result: PurgeResult }>): PurgeSummary {
+  const keys = new Set<string>();
+  let removed = 0;
+  let bytes = 0;
+  for (const { result } of results) {
+    removed += result.removed;
+    bytes += result.bytes;
+    for (const key of result.keys) if (keys.size < 1000) keys.add(key);
+  }
+  return {
+    removed,
+    bytes,
+    keys: [...keys],
+    workers: results.map(({ worker, result }) => ({ worker, removed: result.removed, bytes: result.bytes })),
+  };
+}
+
+/** Backends as every worker sees them: counters summed, state per worker (health is checked per worker). */
+export function mergeBackends(results: ReadonlyArray<{ worker: number; result: RouteSnapshot[] }>) {
+  const first = results[0]?.result ?? [];
+  return first.map((route, r) => ({
+    route: route.route,
+    match: route.match,
+    host: route.host,
+    backends: route.backends.map((backend, b) => {
+      const views = results.map(({ worker, result }) => ({ worker, ...result[r]!.backends[b]! }));
+      const states = views.map((v) => v.state);
+      return {
+        url: backend.url,
+        weight: backend.weight,
+        // The worst state wins in the summary; the per-worker list tells the whole story.
+        state: states.includes('down') ? 'down' : states.every((s) => s === states[0]) ? states[0] : 'mixed',
+        inFlight: sum(views, 'inFlight'),
+        requests: sum(views, 'requests'),
+        failures: sum(views, 'failures'),
+        openConnections: sum(views, 'openConnections'),
+        idleConnections: sum(views, 'idleConnections'),
+        workers: views,
+      };
+    }),
+  }));
+}
+
+function sum<K extends string>(rows: ReadonlyArray<Record<K, number>>, key: K): number {
+  let total = 0;
+  for (const row of rows) total += row[key];
+  return total;
+}

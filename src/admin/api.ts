@@ -1,0 +1,303 @@
+/**
+ * The admin's routes: the dashboard's files, the JSON API, Server-Sent Events and `/metrics`. Every
+ * answer carries the security headers; API answers are `no-store` JSON, errors are
+ * `{ "error": code, "message": sentence }` with a 4xx/5xx status.
+ */
+
+import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
+import type { Request, Response } from '../http/types.ts';
+import type { RouteSnapshot } from '../proxy/plugin.ts';
+import type { TamarinConfig } from '../server/config.ts';
+import { mergeBackends, mergeEntries, mergePurges, resultsOf, WorkerCallError } from './aggregate.ts';
+import type { Asset } from './assets.ts';
+import { type AuthPolicy, checkRequest } from './auth.ts';
+import { type Control, fetchWorkerStats, statsView } from './live.ts';
+import type { AdminMetrics } from './metrics.ts';
+import { redactConfig } from './redact.ts';
+import type { EventStreams } from './sse.ts';
+
+/** What the routes need from the service. */
+export interface ApiContext {
+  readonly policy: AuthPolicy;
+  readonly workers: number;
+  readonly config: TamarinConfig;
+  readonly control: Control;
+  readonly assets: ReadonlyMap<string, Asset>;
+  readonly streams: EventStreams;
+  readonly metrics: AdminMetrics;
+}
+
+/** A client mistake, answered with its status and reason. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * CSP without any inline script or style element (the page has none); uPlot only sets element styles
+ * through the CSSOM, which `style-src 'self'` allows.
+ */
+const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  [
+    'content-security-policy',
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+      "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  ],
+  ['x-content-type-options', 'nosniff'],
+  ['x-frame-options', 'DENY'],
+  ['referrer-policy', 'no-referrer'],
+  ['cross-origin-opener-policy', 'same-origin'],
+  ['cross-origin-resource-policy', 'same-origin'],
+];
+
+function send(res: Response, status: number, type: string, body: string | Buffer, noStore = true): void {
+  res.statusCode = status;
+  for (const [name, value] of SECURITY_HEADERS) res.setHeader(name, value);
+  res.setHeader('content-type', type);
+  res.setHeader('cache-control', noStore ? 'no-store' : 'no-cache');
+  res.end(body);
+}
+
+function json(res: Response, status: number, data: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(data, null, 2) + '\n');
+}
+
+function fail(res: Response, status: number, error: string, message: string): void {
+  json(res, status, { error, message });
+}
+
+/** Query parameters as a map; unknown or repeated names are 400s. */
+function queryOf(req: Request, allowed: readonly string[]): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(req.query)) {
+    if (!allowed.includes(name)) {
+      const expected = allowed.length === 0 ? 'none' : allowed.join(', ');
+      throw new ApiError(400, 'bad_parameter', `unknown parameter "${name}" (expected: ${expected})`);
+    }
+    if (params.has(name)) throw new ApiError(400, 'bad_parameter', `parameter "${name}" given twice`);
+    params.set(name, value);
+  }
+  return params;
+}
+
+function intParam(params: Map<string, string>, name: string, fallback: number, min: number, max: number) {
+  const text = params.get(name);
+  if (text === undefined) return fallback;
+  const n = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= min && n <= max)) {
+    throw new ApiError(
+      400,
+      'bad_parameter',
+      `${name} must be an integer from ${min} to ${max}, got "${text}"`,
+    );
+  }
+  return n;
+}
+
+const SORTS: readonly EntrySort[] = ['hits', 'size', 'age'];
+
+async function entries(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  const params = queryOf(req, ['sort', 'limit', 'offset']);
+  const sort = (params.get('sort') ?? 'hits') as EntrySort;
+  if (!SORTS.includes(sort)) {
+    throw new ApiError(
+      400,
+      'bad_parameter',
+      `sort must be one of hits, size, age; got "${params.get('sort')}"`,
+    );
+  }
+  const limit = intParam(params, 'limit', 50, 1, 1000);
+  const offset = intParam(params, 'offset', 0, 0, 9000);
+  const results = await ctx.control('cache', 'entries', { sort, limit: offset + limit, offset: 0 });
+  const merged = mergeEntries(
+    resultsOf<{ total: number; entries: EntryInfo[] }>(results),
+    sort,
+    limit,
+    offset,
+  );
+  json(res, 200, { sort, limit, offset, ...merged });
+}
+
+/** `DELETE /api/cache[?path=/x | ?prefix=/img/][&host=h]`: purge in every worker, then answer. */
+async function purge(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  const params = queryOf(req, ['path', 'prefix', 'host']);
+  const path = params.get('path');
+  const prefix = params.get('prefix');
+  const host = params.get('host');
+  if (path !== undefined && prefix !== undefined) {
+    throw new ApiError(400, 'bad_parameter', 'give either path or prefix, not both');
+  }
+  for (const [name, value] of [
+    ['path', path],
+    ['prefix', prefix],
+  ] as const) {
+    if (value !== undefined && !value.startsWith('/')) {
+      throw new ApiError(400, 'bad_parameter', `${name} must start with "/", got "${value}"`);
+    }
+  }
+  if (host !== undefined && (host === '' || (path === undefined && prefix === undefined))) {
+    throw new ApiError(400, 'bad_parameter', 'host needs a non-empty value and a path or prefix');
+  }
+  const hostPart = host === undefined ? {} : { host: host.toLowerCase() };
+  const filter =
+    path !== undefined
+      ? { path, ...hostPart }
+      : prefix !== undefined
+        ? { prefix, ...hostPart }
+        : { all: true as const };
+  const results = await ctx.control('cache', 'purge', filter);
+  json(res, 200, { filter, ...mergePurges(resultsOf<PurgeResult>(results)) });
+}
+
+async function metrics(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  queryOf(req, []);
+  const stats = await fetchWorkerStats(ctx.control);
+  send(res, 200, ctx.metrics.contentType, await ctx.metrics.render(stats));
+}
+
+type Handler = (ctx: ApiContext, req: Request, res: Response) => void | Promise<void>;
+
+/** API routes: method → handler; `mutating` marks the calls that change state. */
+const ROUTES: ReadonlyMap<string, ReadonlyMap<string, Handler>> = new Map<string, Map<string, Handler>>([
+  [
+    '/api/session',
+    new Map([
+      [
+        'GET',
+        (ctx, req, res) => {
+          queryOf(req, []);
+          // On loopback without a configured token, the page may learn the token for its mutating calls:
+          // only a same-origin page can read this answer (no CORS), and the Host check stops rebinding.
+          const reveal = !ctx.policy.tokenForReads;
+          json(res, 200, {
+            tokenRequired: ctx.policy.tokenForReads,
+            token: reveal ? ctx.policy.token : null,
+            workers: ctx.workers,
+          });
+        },
+      ],
+    ]),
+  ],
+  [
+    '/api/stats',
+    new Map([
+      [
+        'GET',
+        async (ctx, req, res) => {
+          queryOf(req, []);
+          json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers));
+        },
+      ],
+    ]),
+  ],
+  ['/api/cache/entries', new Map([['GET', entries]])],
+  ['/api/cache', new Map([['DELETE', purge]])],
+  [
+    '/api/config',
+    new Map([
+      [
+        'GET',
+        (ctx, req, res) => {
+          queryOf(req, []);
+          json(res, 200, redactConfig(ctx.config));
+        },
+      ],
+    ]),
+  ],
+  [
+    '/api/events',
+    new Map([
+      [
+        'GET',
+        (ctx, req, res) => {
+          queryOf(req, []);
+          ctx.streams.open(req, res, SECURITY_HEADERS);
+        },
+      ],
+    ]),
+  ],
+  [
+    '/api/proxy/backends',
+    new Map([
+      [
+        'GET',
+        async (ctx, req, res) => {
+          queryOf(req, []);
+          const results = await ctx.control('proxy', 'backends');
+          json(res, 200, { routes: mergeBackends(resultsOf<RouteSnapshot[]>(results)) });
+        },
+      ],
+    ]),
+  ],
+  ['/metrics', new Map([['GET', metrics]])],
+]);
+
+function serveAsset(asset: Asset, req: Request, res: Response): void {
+  // RFC 9110 §13.1.2: If-None-Match with the current strong validator → 304.
+  const inm = req.headers.get('if-none-match');
+  res.setHeader('etag', asset.etag);
+  if (inm?.split(',').some((tag) => tag.trim() === asset.etag)) {
+    send(res, 304, asset.type, '', false);
+    return;
+  }
+  send(res, 200, asset.type, asset.body, false);
+}
+
+function errorAnswer(res: Response, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (error instanceof ApiError) fail(res, error.status, error.code, error.message);
+  else if (error instanceof WorkerCallError) {
+    if (error.unavailable) fail(res, 404, 'not_available', error.failures[0]!.error);
+    else fail(res, 502, 'worker_error', error.message);
+  } else fail(res, 500, 'internal_error', (error as Error).message ?? String(error));
+}
+
+/** Build the request handler of the admin listener. */
+export function createApi(ctx: ApiContext): (req: Request, res: Response) => void {
+  return (req, res) => {
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const asset = ctx.assets.get(req.path);
+    const methods = asset === undefined ? ROUTES.get(req.path) : undefined;
+    const mutating = method !== 'GET';
+    const denied = checkRequest(req, ctx.policy, methods !== undefined, mutating);
+    if (denied !== undefined) {
+      if (denied.status === 401) res.setHeader('www-authenticate', 'Bearer realm="tamarin-admin"');
+      fail(res, denied.status, denied.error, denied.message);
+      return;
+    }
+    if (asset !== undefined) {
+      if (method !== 'GET') {
+        res.setHeader('allow', 'GET, HEAD');
+        fail(res, 405, 'method_not_allowed', `${req.method} is not allowed here (allowed: GET, HEAD)`);
+        return;
+      }
+      serveAsset(asset, req, res);
+      return;
+    }
+    if (methods === undefined) {
+      fail(res, 404, 'not_found', `no such admin resource: ${req.path}`);
+      return;
+    }
+    const handler = methods.get(method);
+    if (handler === undefined) {
+      const allowed = [...methods.keys()].flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])).join(', ');
+      res.setHeader('allow', allowed);
+      fail(res, 405, 'method_not_allowed', `${req.method} is not allowed here (allowed: ${allowed})`);
+      return;
+    }
+    try {
+      const done = handler(ctx, req, res);
+      if (done instanceof Promise) done.catch((error: unknown) => errorAnswer(res, error));
+    } catch (error) {
+      errorAnswer(res, error);
+    }
+  };
+}

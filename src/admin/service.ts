@@ -1,0 +1,114 @@
+/**
+ * The admin service: one listener in the primary (never in the workers), served by our own HTTP engine,
+ * reaching the workers through the server's `control()` calls. `startServer` starts it after the workers
+ * listen and stops it first on close.
+ */
+import net from 'node:net';
+import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../http/engine.ts';
+import type { TamarinConfig } from '../server/config.ts';
+import type { Logger } from '../server/plugin.ts';
+import { listen } from '../server/runtime.ts';
+import { createApi } from './api.ts';
+import { loadAssets } from './assets.ts';
+import { type AuthPolicy, generateToken, isLoopback } from './auth.ts';
+import { type Control, startLiveFeed } from './live.ts';
+import { createMetrics } from './metrics.ts';
+import type { AdminOptions } from './options.ts';
+import { createEventStreams } from './sse.ts';
+
+/** A running admin listener. */
+export interface AdminService {
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port/`: the dashboard. */
+  readonly url: string;
+  /** The token calls must carry (configured or generated). */
+  readonly token: string;
+  /** Whether read-only calls need the token too. */
+  readonly tokenRequired: boolean;
+  close(): Promise<void>;
+}
+
+export interface AdminStartOptions {
+  readonly options: AdminOptions;
+  /** The server's validated configuration (shown by `/api/config`, secrets redacted). */
+  readonly config: TamarinConfig;
+  readonly workers: number;
+  readonly control: Control;
+  readonly logger: Logger;
+}
+
+/** Admin connections are few (a dashboard, a scraper, curl): a small limit keeps a flood from the primary. */
+const MAX_CONNECTIONS = 256;
+
+function urlOf(host: string, port: number): string {
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${net.isIPv6(shown) ? `[${shown}]` : shown}:${port}/`;
+}
+
+/** Start the admin listener. Throws a `ListenError` when the address cannot be bound. */
+export async function startAdmin(start: AdminStartOptions): Promise<AdminService> {
+  const { options, logger } = start;
+  const loopback = isLoopback(options.host);
+  const token = options.token ?? generateToken();
+  const policy: AuthPolicy = {
+    token,
+    tokenForReads: options.token !== undefined || !loopback,
+    allowedHosts: options.allowed_hosts,
+  };
+  const assets = loadAssets();
+  const feed = startLiveFeed(start.control, start.workers, (m) => logger.warn(m));
+  const streams = createEventStreams(feed);
+  const handler = createApi({
+    policy,
+    workers: start.workers,
+    config: start.config,
+    control: start.control,
+    assets,
+    streams,
+    metrics: createMetrics(),
+  });
+  const engine: Engine = createEngine(
+    {
+      limits: DEFAULT_LIMITS,
+      timeouts: DEFAULT_TIMEOUTS,
+      maxConnections: MAX_CONNECTIONS,
+      maxRequestsPerConnection: 1000,
+    },
+    { onRequest: handler, onError: (error) => logger.error(String((error as Error)?.message ?? error)) },
+  );
+  const server = net.createServer({ noDelay: true }, (socket) => engine.handleSocket(socket));
+  try {
+    await listen(server, options.host, options.port, false);
+  } catch (error) {
+    feed.close();
+    throw error;
+  }
+  const port = (server.address() as net.AddressInfo).port;
+  const url = urlOf(options.host, port);
+  logger.info(`dashboard and API at ${url}`);
+  if (options.token === undefined) {
+    // Printed once, here: it is needed for purges from curl (and for every call off loopback).
+    logger.info(`admin token (generated, valid until restart): ${token}`);
+  }
+  if (!loopback && options.allowed_hosts.includes('*')) {
+    logger.warn('allowed_hosts = ["*"] turns off the DNS-rebinding check');
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    host: options.host,
+    port,
+    url,
+    token,
+    tokenRequired: policy.tokenForReads,
+    close() {
+      closing ??= (async () => {
+        server.close();
+        feed.close();
+        streams.closeAll();
+        await engine.drain(1000);
+      })();
+      return closing;
+    },
+  };
+}
