@@ -112,8 +112,16 @@ export async function startRig(
   route: Record<string, unknown> = { cache: true },
   cache: Record<string, unknown> = {},
 ): Promise<CacheRig> {
-  const routes = [{ match: '^/', backends, response_timeout: 2000, connect_timeout: 500, ...route }];
-  const { cache: _cache, ...proxyRoute } = routes[0]!;
+  const full: Record<string, unknown> = {
+    match: '^/',
+    backends,
+    response_timeout: 2000,
+    connect_timeout: 500,
+    ...route,
+  };
+  const routes = [full];
+  // The proxy's own schema is given the route without `cache` (the cache reads it from the config).
+  const { cache: _cache, ...proxyRoute } = full;
   const proxy = createProxy(proxyOptionsSchema.parse({ routes: [proxyRoute] }), {
     workerId: 0,
     workerCount: 1,
