@@ -81,6 +81,11 @@
     return plot;
   }
 
+  function fitCapacity(max, cap, floor) {
+    if (cap && max > cap * 0.5) return cap * 1.05;
+    return Math.max(floor, (max || 0) * 1.25);
+  }
+
   function initCharts() {
     charts.requests = makeChart(
       'chart-requests',
@@ -105,8 +110,9 @@
         { label: 'Entries', stroke: '#7c4dbd', scale: 'entries', value: (_u, v) => count(v) },
       ],
       {
-        bytes: { range: (_u, _min, max) => [0, Math.max(1, capacity.bytes, max)] },
-        entries: { range: (_u, _min, max) => [0, Math.max(1, capacity.entries || 0, max * 1.1)] },
+        // Zoomed on the data while the cache is far from full; the capacity line comes into view near it.
+        bytes: { range: (_u, _min, max) => [0, fitCapacity(max, capacity.bytes, 1024)] },
+        entries: { range: (_u, _min, max) => [0, fitCapacity(max, capacity.entries, 10)] },
       },
       [
         {},
@@ -121,6 +127,7 @@
     for (const t of points.keys()) if (t <= now - WINDOW_SECONDS) points.delete(t);
     const rows = [...points.values()].sort((a, b) => a.t - b.t);
     const ts = rows.map((p) => p.t);
+    const maxBytes = Math.max(0, ...rows.map((p) => p.bytes || 0));
     const traffic = rows.filter((p) => p.requests > 0 || p.hits > 0 || p.misses > 0).length;
     charts.requests.setData([
       ts,
@@ -135,7 +142,8 @@
     charts.occupancy.setData([
       ts,
       rows.map((p) => p.bytes),
-      rows.map((p) => (p.bytes === null ? null : capacity.bytes)),
+      // The capacity line only when the cache gets near it (else it would flatten the bytes line).
+      rows.map((p) => (p.bytes === null || maxBytes <= capacity.bytes * 0.5 ? null : capacity.bytes)),
       rows.map((p) => p.entries),
     ]);
     // For people and tests alike: how many seconds carry traffic, and the busiest one.
@@ -174,7 +182,8 @@
       setValue('c-evictions', count(c.evictions), c.evictions);
       setValue('c-expirations', count(c.expirations), c.expirations);
       setValue('c-entries', count(c.entries), c.entries);
-      setValue('c-bytes', `${bytes(c.bytes)} / ${bytes(c.maxBytes)}`, c.bytes);
+      setValue('c-bytes', bytes(c.bytes), c.bytes);
+      $('c-capacity').textContent = `of ${bytes(c.maxBytes)} (${percent(c.bytes / c.maxBytes)})`;
       $('occupancy-caption').textContent =
         `${bytes(c.bytes)} of ${bytes(c.maxBytes)}` +
         (c.maxEntries === null
@@ -256,7 +265,7 @@
   function row(entry) {
     const tr = document.createElement('tr');
     const cells = [
-      [entry.host ? `${entry.host}${entry.path}` : entry.path, 'path'],
+      [entry.path, 'path'],
       [count(entry.hits), 'num'],
       [bytes(entry.size), 'num'],
       [duration(entry.ageMs), 'num'],

@@ -1,0 +1,151 @@
+/**
+ * The dashboard in a real browser: Debian's Chromium driven by playwright-core. Loads the page from the
+ * admin of a 2-worker server, sends traffic to the main listener, and checks what an operator would see:
+ * the live indicator, graph points, the hit counter rising, the top entries table, and "Clear cache…"
+ * (with its confirmation) emptying the cache in the page and in the API. Any console error (a CSP
+ * violation, a script error) fails the test. Screenshots go to test-output/ for humans.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { setLogSink } from '../src/server/logger.ts';
+import { type RunningServer, startServer } from '../src/server/start.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUTPUT = path.resolve('test-output');
+const FIXTURES = path.resolve('test/fixtures/static');
+const FILES = ['/index.html', '/hello.txt', '/app.js', '/bytes.bin', '/only-gzip.css'];
+
+/** Fetch every fixture `rounds` times from the main listener (hits after the first round). */
+async function traffic(base: string, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await Promise.all(FILES.map(async (file) => (await fetch(base + file)).arrayBuffer()));
+  }
+}
+
+/** A numeric `data-*` attribute of an element. */
+async function dataNumber(page: Page, selector: string, name: string): Promise<number> {
+  return Number(await page.locator(selector).getAttribute(`data-${name}`));
+}
+
+describe('dashboard in Chromium', { timeout: 60_000 }, () => {
+  let server: RunningServer;
+  let context: BrowserContext;
+  let profile: string;
+  const problems: string[] = [];
+
+  before(async () => {
+    // Checked before anything starts: a missing browser is a setup problem, said plainly (CI installs it).
+    if (!fs.existsSync(CHROMIUM)) {
+      throw new Error(
+        `${CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium; .ci/run does this) ` +
+          'to run the dashboard browser test',
+      );
+    }
+    setLogSink(() => {});
+    server = await startServer({
+      config: {
+        plugins: ['cache', 'static'],
+        server: { port: 0, workers: 2 },
+        static: { root: FIXTURES },
+        admin: { port: 0 },
+      },
+    });
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+      viewport: { width: 1280, height: 1000 },
+    });
+    fs.mkdirSync(OUTPUT, { recursive: true });
+  });
+
+  after(async () => {
+    await context?.close();
+    await server?.close();
+    setLogSink(null);
+    if (profile !== undefined) fs.rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('shows live traffic, then clears the cache after confirmation', async () => {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    await page.goto(server.admin!.url);
+    await page.locator('#conn[data-state="live"]').waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#conn-text').textContent(), 'Live');
+
+    // Traffic spread over two seconds, so that at least one whole second carries it.
+    await traffic(server.url, 4);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await traffic(server.url, 4);
+    await page.waitForFunction(
+      () => Number(document.getElementById('chart-requests')?.dataset.points) > 0,
+      undefined,
+      { timeout: 10_000 },
+    );
+    await page.waitForFunction(() => Number(document.getElementById('c-hits')?.dataset.value) > 0);
+    assert.ok((await dataNumber(page, '#chart-requests', 'max')) > 0, 'the requests graph has a peak');
+    assert.ok((await dataNumber(page, '#chart-ratio', 'points')) > 0, 'the hit-ratio graph has points');
+    assert.ok((await dataNumber(page, '#chart-occupancy', 'points')) > 0, 'the occupancy graph has points');
+    assert.equal(await page.locator('#chart-requests canvas').count(), 1, 'uPlot drew a canvas');
+
+    // More traffic: the hit counter rises on the next snapshot, without a reload.
+    const hits = await dataNumber(page, '#c-hits', 'value');
+    await traffic(server.url, 5);
+    await page.waitForFunction(
+      (before) => Number(document.getElementById('c-hits')?.dataset.value) > before,
+      hits,
+      { timeout: 10_000 },
+    );
+    assert.ok((await dataNumber(page, '#c-entries', 'value')) > 0);
+
+    // The top entries table lists the cached files.
+    await page.click('#sort-size');
+    await page.waitForFunction(() => Number(document.getElementById('entries')?.dataset.count) > 0);
+    assert.match((await page.locator('#entries').textContent()) ?? '', /\/bytes\.bin/);
+    await page.screenshot({ path: path.join(OUTPUT, 'dashboard.png'), fullPage: true });
+
+    // Clear: a confirmation first; Cancel keeps everything.
+    await page.click('#clear');
+    assert.ok(await page.locator('#confirm').isVisible(), 'a confirmation dialog opens');
+    await page.click('#confirm-cancel');
+    assert.ok(!(await page.locator('#confirm').isVisible()));
+    assert.ok((await dataNumber(page, '#c-entries', 'value')) > 0, 'cancel keeps the cache');
+
+    await page.click('#clear');
+    await page.click('#confirm-ok');
+    await page.waitForFunction(() => document.getElementById('entries')?.dataset.count === '0');
+    await page.waitForFunction(() => document.getElementById('c-entries')?.dataset.value === '0', undefined, {
+      timeout: 5000,
+    });
+    assert.match((await page.locator('#action-status').textContent()) ?? '', /^Cache cleared: \d+ entries/);
+
+    const stats = (await (await fetch(`${server.admin!.url}api/stats`)).json()) as { cache: { entries: number } };
+    assert.equal(stats.cache.entries, 0);
+    const list = (await (await fetch(`${server.admin!.url}api/cache/entries`)).json()) as { entries: unknown[] };
+    assert.deepEqual(list.entries, []);
+
+    // A narrow window (a phone): the same page, one column.
+    await page.setViewportSize({ width: 380, height: 900 });
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no horizontal scrolling in a narrow window (overflow ${overflow}px)`);
+    await page.screenshot({ path: path.join(OUTPUT, 'dashboard-narrow.png'), fullPage: true });
+    assert.deepEqual(problems, []);
+  });
+});
