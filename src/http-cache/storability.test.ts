@@ -16,7 +16,10 @@ const base: StorageInput = {
   vary: undefined,
   contentLocation: undefined,
 };
-const options = { allowPost: false, setCookie: 'bypass' as const };
+const options: { allowPost: boolean; setCookie: 'bypass' | 'strip' } = {
+  allowPost: false,
+  setCookie: 'bypass',
+};
 
 const cases: Array<[string, Partial<StorageInput>, string | true, Partial<typeof options>?]> = [
   ['§3 a fresh GET 200 is stored', {}, true],
