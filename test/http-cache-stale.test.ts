@@ -210,3 +210,27 @@ test('PURGE method: off by default (forwarded), allowed addresses and token when
     await refused.close();
   }
 });
+
+test('workers: a PURGE or an invalidation in one worker reaches the stores of the others', async () => {
+  const clock = new Clock();
+  const origin = await new FakeOrigin(clock, (req, res) => {
+    res.writeHead(req.method === 'POST' ? 204 : 200, { 'Cache-Control': 'max-age=60' });
+    res.end();
+  }).start();
+  const purge = { purge_method: { enabled: true } };
+  const a = await startRig(clock, [origin.url], { cache: true }, purge, 2);
+  const b = await startRig(clock, [origin.url], { cache: true }, purge, 2);
+  try {
+    for (const rig of [a, b]) for (const path of ['/w/1', '/w/2']) await get(rig.port, path);
+    assert.equal(b.cache.store.count, 2);
+    await get(a.port, '/w/1', {}, 'POST', 'x');
+    await get(a.port, '/w/2', {}, 'PURGE');
+    for (let i = 0; i < 50 && b.cache.store.count > 0; i++) await sleep(5);
+    assert.equal(b.cache.store.count, 0);
+    assert.equal(a.cache.store.count, 0);
+  } finally {
+    await a.close();
+    await b.close();
+    await origin.stop();
+  }
+});

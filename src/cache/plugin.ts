@@ -198,6 +198,11 @@ export class ContentCache implements Plugin {
           name: typeof proxyConfig.via === 'string' ? proxyConfig.via : 'tamarin',
           collapseTimeoutMs: options.collapse_timeout,
           purge: options.purge_method,
+          // Worker threads of one server share the process: a channel per process and port links them.
+          channel:
+            workers > 1
+              ? `tamarin:http-cache:${process.pid}:${String((context.config.server as { port?: unknown } | undefined)?.port)}`
+              : null,
         },
         () => context.getPlugin('proxy') as ProxyInstance | undefined,
         clock,

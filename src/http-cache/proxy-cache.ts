@@ -10,9 +10,11 @@
  *
  * Each backend exchange is a `Fetch` (fetch.ts); this file holds the decisions that need the store.
  */
+
+import { BroadcastChannel } from 'node:worker_threads';
 import type { CacheEntry, StoredField } from '../cache/entry.ts';
 import type { CacheStats, RejectionReason } from '../cache/stats.ts';
-import type { MemoryStore } from '../cache/store.ts';
+import type { MemoryStore, PurgeFilter } from '../cache/store.ts';
 import { formatHttpDate } from '../http/date.ts';
 import type { HeaderList, HeaderValue, Request, Response } from '../http/types.ts';
 import type { ProxyInstance } from '../proxy/plugin.ts';
@@ -40,7 +42,15 @@ export interface ProxyCacheOptions {
   collapseTimeoutMs: number;
   /** The `PURGE` method on the main listener. */
   purge: PurgeMethodOptions;
+  /**
+   * Name of a BroadcastChannel shared by the server's worker threads: PURGE and §4.4 invalidations made
+   * in one worker reach the stores of the others. null with a single worker.
+   */
+  channel: string | null;
 }
+
+/** What one worker tells the others. */
+type PeerMessage = { type: 'purge'; filter: PurgeFilter } | { type: 'invalidate'; bases: string[] };
 
 /** A response's storage facts, decided when its head arrives. */
 export interface StoragePlan {
@@ -99,6 +109,7 @@ export class ProxyCache {
   private readonly gate: PurgeGate | null;
   private readonly getProxy: () => ProxyInstance | undefined;
   private proxy: ProxyInstance | null = null;
+  private readonly peers: BroadcastChannel | null = null;
 
   constructor(
     store: MemoryStore,
@@ -116,6 +127,24 @@ export class ProxyCache {
     this.collapser = new Collapser(options.collapseTimeoutMs, PASS_MS);
     this.gate = options.purge.enabled ? new PurgeGate(options.purge) : null;
     this.getProxy = getProxy;
+    if (options.channel !== null) {
+      const peers = new BroadcastChannel(options.channel);
+      peers.onmessage = (event) => this.fromPeer((event as { data: PeerMessage }).data);
+      // A channel must not keep a worker alive on shutdown.
+      peers.unref();
+      this.peers = peers;
+    }
+  }
+
+  /** Apply another worker's purge or invalidation to this worker's store (never re-broadcast). */
+  private fromPeer(message: PeerMessage): void {
+    if (message.type === 'purge') this.store.purge(message.filter);
+    else if (message.type === 'invalidate') for (const base of message.bases) this.invalidateBase(base);
+  }
+
+  private invalidateBase(base: string): void {
+    for (const key of this.vary.variants(base)) this.store.delete(key, 'invalidated');
+    this.store.delete(base, 'invalidated');
   }
 
   /** Whether any route caches (else the cache plugin never calls in here). */
@@ -502,11 +531,10 @@ export class ProxyCache {
       head.get('location'),
       head.get('content-location'),
     );
-    for (const { host, target } of targets) {
-      const base = ProxyCache.baseKey(host, target);
-      for (const key of this.vary.variants(base)) this.store.delete(key, 'invalidated');
-      this.store.delete(base, 'invalidated');
-    }
+    if (targets.length === 0) return;
+    const bases = targets.map(({ host, target }) => ProxyCache.baseKey(host, target));
+    for (const base of bases) this.invalidateBase(base);
+    this.peers?.postMessage({ type: 'invalidate', bases } satisfies PeerMessage);
   }
 
   /** Keep the Vary index in sync with the store (its onRemove hook). */
@@ -521,7 +549,9 @@ export class ProxyCache {
       sendText(res, 403, `403 Forbidden (${refusal})`, null);
       return;
     }
-    const result = this.store.purge(purgeFilterOf(req));
+    const filter = purgeFilterOf(req);
+    const result = this.store.purge(filter);
+    this.peers?.postMessage({ type: 'purge', filter } satisfies PeerMessage);
     res.statusCode = 200;
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Cache-Control', 'no-store');
@@ -531,6 +561,7 @@ export class ProxyCache {
   /** Release waiters (shutdown). */
   close(): void {
     this.collapser.clear();
+    this.peers?.close();
   }
 }
 

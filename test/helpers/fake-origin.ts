@@ -111,6 +111,7 @@ export async function startRig(
   backends: string[],
   route: Record<string, unknown> = { cache: true },
   cache: Record<string, unknown> = {},
+  workerCount = 1,
 ): Promise<CacheRig> {
   const full: Record<string, unknown> = {
     match: '^/',
@@ -129,10 +130,11 @@ export async function startRig(
     logger: quiet,
     getPlugin: () => undefined,
   });
+  // Rigs started with workerCount > 1 in one test act as worker threads of one server (shared channel).
   const context: PluginContext = {
     workerId: 0,
-    workerCount: 1,
-    config: { proxy: { routes } },
+    workerCount,
+    config: { proxy: { routes }, server: { port: 0 } },
     logger: quiet,
     getPlugin: (name) => (name === 'proxy' ? proxy : undefined),
   };
