@@ -31,6 +31,35 @@ async function dataNumber(page: Page, selector: string, name: string): Promise<n
   return Number(await page.locator(selector).getAttribute(`data-${name}`));
 }
 
+// Page-side globals for the functions playwright runs in the page (the project's types have no DOM lib).
+declare const document: {
+  getElementById(id: string): { dataset: Record<string, string | undefined> } | null;
+  documentElement: { scrollWidth: number };
+};
+declare const window: { innerWidth: number };
+
+/**
+ * Wait until `data-<name>` of element `#id` is above (`>`) or equal to (`===`) `value`. A function, not
+ * a source string: the dashboard's CSP rightly forbids evaluating strings in the page.
+ */
+async function waitForData(
+  page: Page,
+  id: string,
+  name: string,
+  op: '>' | '===',
+  value: number | string,
+  timeout = 10_000,
+): Promise<void> {
+  await page.waitForFunction(
+    ([id, name, op, value]) => {
+      const v = document.getElementById(id)?.dataset[name];
+      return op === '>' ? Number(v) > Number(value) : v === String(value);
+    },
+    [id, name, op, value] as const,
+    { timeout },
+  );
+}
+
 describe('dashboard in Chromium', { timeout: 60_000 }, () => {
   let server: RunningServer;
   let context: BrowserContext;
@@ -93,12 +122,8 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
     await traffic(server.url, 4);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await traffic(server.url, 4);
-    await page.waitForFunction(
-      () => Number(document.getElementById('chart-requests')?.dataset.points) > 0,
-      undefined,
-      { timeout: 10_000 },
-    );
-    await page.waitForFunction(() => Number(document.getElementById('c-hits')?.dataset.value) > 0);
+    await waitForData(page, 'chart-requests', 'points', '>', 0);
+    await waitForData(page, 'c-hits', 'value', '>', 0);
     assert.ok((await dataNumber(page, '#chart-requests', 'max')) > 0, 'the requests graph has a peak');
     assert.ok((await dataNumber(page, '#chart-ratio', 'points')) > 0, 'the hit-ratio graph has points');
     assert.ok((await dataNumber(page, '#chart-occupancy', 'points')) > 0, 'the occupancy graph has points');
@@ -107,16 +132,12 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
     // More traffic: the hit counter rises on the next snapshot, without a reload.
     const hits = await dataNumber(page, '#c-hits', 'value');
     await traffic(server.url, 5);
-    await page.waitForFunction(
-      (before) => Number(document.getElementById('c-hits')?.dataset.value) > before,
-      hits,
-      { timeout: 10_000 },
-    );
+    await waitForData(page, 'c-hits', 'value', '>', hits);
     assert.ok((await dataNumber(page, '#c-entries', 'value')) > 0);
 
     // The top entries table lists the cached files.
     await page.click('#sort-size');
-    await page.waitForFunction(() => Number(document.getElementById('entries')?.dataset.count) > 0);
+    await waitForData(page, 'entries', 'count', '>', 0);
     assert.match((await page.locator('#entries').textContent()) ?? '', /\/bytes\.bin/);
     await page.screenshot({ path: path.join(OUTPUT, 'dashboard.png'), fullPage: true });
 
@@ -129,15 +150,17 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
 
     await page.click('#clear');
     await page.click('#confirm-ok');
-    await page.waitForFunction(() => document.getElementById('entries')?.dataset.count === '0');
-    await page.waitForFunction(() => document.getElementById('c-entries')?.dataset.value === '0', undefined, {
-      timeout: 5000,
-    });
+    await waitForData(page, 'entries', 'count', '===', 0);
+    await waitForData(page, 'c-entries', 'value', '===', 0, 5000);
     assert.match((await page.locator('#action-status').textContent()) ?? '', /^Cache cleared: \d+ entries/);
 
-    const stats = (await (await fetch(`${server.admin!.url}api/stats`)).json()) as { cache: { entries: number } };
+    const stats = (await (await fetch(`${server.admin!.url}api/stats`)).json()) as {
+      cache: { entries: number };
+    };
     assert.equal(stats.cache.entries, 0);
-    const list = (await (await fetch(`${server.admin!.url}api/cache/entries`)).json()) as { entries: unknown[] };
+    const list = (await (await fetch(`${server.admin!.url}api/cache/entries`)).json()) as {
+      entries: unknown[];
+    };
     assert.deepEqual(list.entries, []);
 
     // A narrow window (a phone): the same page, one column.

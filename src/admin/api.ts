@@ -160,12 +160,14 @@ async function metrics(ctx: ApiContext, req: Request, res: Response): Promise<vo
   send(res, 200, ctx.metrics.contentType, await ctx.metrics.render(stats));
 }
 
+const SESSION_PATH = '/api/session';
+
 type Handler = (ctx: ApiContext, req: Request, res: Response) => void | Promise<void>;
 
-/** API routes: method → handler; `mutating` marks the calls that change state. */
+/** API routes: path → method → handler. Every method but GET (and HEAD) changes state. */
 const ROUTES: ReadonlyMap<string, ReadonlyMap<string, Handler>> = new Map<string, Map<string, Handler>>([
   [
-    '/api/session',
+    SESSION_PATH,
     new Map([
       [
         'GET',
@@ -267,7 +269,10 @@ export function createApi(ctx: ApiContext): (req: Request, res: Response) => voi
     const asset = ctx.assets.get(req.path);
     const methods = asset === undefined ? ROUTES.get(req.path) : undefined;
     const mutating = method !== 'GET';
-    const denied = checkRequest(req, ctx.policy, methods !== undefined, mutating);
+    // The session call says whether a token is needed, so it cannot need one itself; it is held to the
+    // same-origin rule of mutating calls, since on loopback it hands out the token.
+    const session = req.path === SESSION_PATH;
+    const denied = checkRequest(req, ctx.policy, methods !== undefined && !session, mutating || session);
     if (denied !== undefined) {
       if (denied.status === 401) res.setHeader('www-authenticate', 'Bearer realm="tamarin-admin"');
       fail(res, denied.status, denied.error, denied.message);

@@ -124,19 +124,19 @@ const NO_TOKEN: AuthFailure = {
 const BAD_TOKEN: AuthFailure = { status: 401, error: 'unauthorized', message: 'wrong admin token' };
 
 /**
- * Check a request. `protectedCall`: an API call (not the dashboard's static files); `mutating`: it
- * changes state. Returns undefined when allowed.
+ * Check a request. `protectedCall`: it needs the token (API calls, not the dashboard's static files);
+ * `sameOriginOnly`: a browser may only make it from this origin (mutating calls). Undefined when allowed.
  */
 export function checkRequest(
   req: Request,
   policy: AuthPolicy,
   protectedCall: boolean,
-  mutating: boolean,
+  sameOriginOnly: boolean,
 ): AuthFailure | undefined {
   if (!hostAllowed(req.headers.get('host'), policy.allowedHosts)) return REFUSED_HOST;
+  if (sameOriginOnly && !sameOrigin(req)) return CROSS_ORIGIN;
   if (!protectedCall) return undefined;
-  if (mutating && !sameOrigin(req)) return CROSS_ORIGIN;
-  if (mutating || policy.tokenForReads) {
+  if (sameOriginOnly || policy.tokenForReads) {
     const given = bearerToken(req);
     if (given === undefined) return NO_TOKEN;
     if (!tokenMatches(given, policy.token)) return BAD_TOKEN;
