@@ -44,8 +44,16 @@ const routeCacheTable = z.strictObject({
   collapse: z.boolean().default(true),
 });
 
-/** `cache` in a proxy route: `true`, `false` or a table. */
-export const routeCacheSchema = z.union([z.boolean(), routeCacheTable]).optional();
+/**
+ * `cache` in a proxy route: `true`, `false` or a table. The booleans are turned into tables first so that
+ * an error in a table names its key (`proxy.routes[0].cache.default_ttl`).
+ */
+export const routeCacheSchema = z
+  .preprocess(
+    (value) => (value === true ? {} : value === false ? { enabled: false } : value),
+    routeCacheTable,
+  )
+  .optional();
 
 /** A route's cache settings, resolved (null: the route is not cached). */
 export interface RouteCachePolicy {
@@ -66,8 +74,8 @@ export function routePolicy(
   value: z.output<typeof routeCacheSchema>,
   maxObjectSize: number,
 ): RouteCachePolicy | null {
-  if (value === undefined || value === false) return null;
-  const table = value === true ? routeCacheTable.parse({}) : value;
+  if (value === undefined) return null;
+  const table = value;
   if (!table.enabled) return null;
   return {
     defaultTtlMs: table.default_ttl ?? 0,

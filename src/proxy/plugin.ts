@@ -4,7 +4,9 @@
  *
  * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[].
  */
+import { z } from 'zod';
 import type { Request, Response } from '../http/types.ts';
+import { routeCacheSchema } from '../http-cache/options.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
 import { type ForwardObserver, forward } from './forward.ts';
@@ -45,6 +47,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     compileRoute(route, i, options.via, onStateChange),
   );
   warnAboutSelf(routes, context);
+  warnAboutCache(options, context);
   const checkers: HealthChecker[] = [];
   options.routes.forEach((route, i) => {
     if (route.health === undefined) return;
@@ -101,9 +104,34 @@ function warnAboutSelf(routes: readonly ProxyRoute[], context: PluginContext): v
   }
 }
 
+/**
+ * `cache = true | { ... }` on a route is read by the cache plugin, which answers cached routes before this
+ * plugin runs (src/http-cache/). Without a cache plugin in front of the proxy it would silently do nothing.
+ */
+function warnAboutCache(options: ProxyOptions, context: PluginContext): void {
+  const cached = (options.routes as Array<{ cache?: unknown }>).some(
+    (route) => route.cache !== undefined && route.cache !== false,
+  );
+  if (!cached) return;
+  const cache = context.getPlugin('cache') as { http?: unknown } | undefined;
+  if (cache === undefined || cache.http === undefined) {
+    context.logger.warn(
+      'a route has "cache" set but the cache plugin is not running before the proxy ' +
+        '(plugins = ["cache", "proxy", ...]): its responses will not be cached',
+    );
+  }
+}
+
+/** `[proxy]` as configured: the proxy's own options plus each route's `cache` setting (the cache's). */
+export const proxyPluginOptionsSchema = proxyOptionsSchema.extend({
+  routes: z
+    .array(proxyOptionsSchema.shape.routes.unwrap().element.extend({ cache: routeCacheSchema }))
+    .default([]),
+});
+
 /** The proxy plugin definition (registered as `proxy`). */
 export const proxyPlugin = definePlugin({
   name: 'proxy',
-  options: proxyOptionsSchema,
+  options: proxyPluginOptionsSchema,
   create: createProxy,
 });
