@@ -10,7 +10,10 @@ const ROWS = 4;
 /** Counters per expected key in each row. */
 const WIDTH_FACTOR = 4;
 /** Odd multipliers giving each row its own index from one key hash (multiplicative hashing). */
-const SEEDS = [0x9e3779b1, 0x85ebca77, 0xc2b2ae3d, 0x27d4eb2f];
+const SEED0 = 0x9e3779b1 | 0;
+const SEED1 = 0x85ebca77 | 0;
+const SEED2 = 0xc2b2ae3d | 0;
+const SEED3 = 0x27d4eb2f;
 
 /** FNV-1a over the UTF-16 code units of `key`: cheap, and computed once per key by the policy. */
 export function hashKey(key: string): number {
@@ -58,28 +61,40 @@ export class CountMinSketch {
 
   /** Estimated number of recent occurrences of the key with this hash (0..15). */
   frequency(hash: number): number {
-    let min = 15;
-    for (let row = 0; row < ROWS; row++) {
-      const i = Math.imul(hash, SEEDS[row]!) >>> this.shift;
-      const value = (this.table[row * this.wordsPerRow + (i >>> 3)]! >>> ((i & 7) << 2)) & 15;
-      if (value < min) min = value;
-    }
-    return min;
+    const t = this.table;
+    const shift = this.shift;
+    const row = this.wordsPerRow;
+    const i0 = Math.imul(hash, SEED0) >>> shift;
+    const i1 = Math.imul(hash, SEED1) >>> shift;
+    const i2 = Math.imul(hash, SEED2) >>> shift;
+    const i3 = Math.imul(hash, SEED3) >>> shift;
+    const c0 = (t[i0 >>> 3]! >>> ((i0 & 7) << 2)) & 15;
+    const c1 = (t[row + (i1 >>> 3)]! >>> ((i1 & 7) << 2)) & 15;
+    const c2 = (t[2 * row + (i2 >>> 3)]! >>> ((i2 & 7) << 2)) & 15;
+    const c3 = (t[3 * row + (i3 >>> 3)]! >>> ((i3 & 7) << 2)) & 15;
+    return Math.min(c0, c1, c2, c3);
   }
 
   /** Counts one occurrence; halves every counter after `sampleSize` counted occurrences. */
   increment(hash: number): void {
-    let added = false;
-    for (let row = 0; row < ROWS; row++) {
-      const i = Math.imul(hash, SEEDS[row]!) >>> this.shift;
-      const word = row * this.wordsPerRow + (i >>> 3);
-      const shift = (i & 7) << 2;
-      if (((this.table[word]! >>> shift) & 15) < 15) {
-        this.table[word]! += 1 << shift;
-        added = true;
-      }
-    }
-    if (added && ++this.added >= this.sampleSize) this.reset();
+    const shift = this.shift;
+    const row = this.wordsPerRow;
+    // Unrolled over the 4 rows: `bump` returns 1 if the counter was below 15 (and adds to it).
+    const added =
+      this.bump(Math.imul(hash, SEED0) >>> shift, 0) |
+      this.bump(Math.imul(hash, SEED1) >>> shift, row) |
+      this.bump(Math.imul(hash, SEED2) >>> shift, 2 * row) |
+      this.bump(Math.imul(hash, SEED3) >>> shift, 3 * row);
+    if (added !== 0 && ++this.added >= this.sampleSize) this.reset();
+  }
+
+  private bump(i: number, base: number): number {
+    const word = base + (i >>> 3);
+    const shift = (i & 7) << 2;
+    const value = this.table[word]!;
+    if (((value >>> shift) & 15) === 15) return 0;
+    this.table[word] = value + (1 << shift);
+    return 1;
   }
 
   /** Halves every counter (the decay), and the count of additions with it. */

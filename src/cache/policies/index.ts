@@ -25,9 +25,9 @@ export const POLICY_NAMES: readonly PolicyName[] = ['lru', 'lfu', 's3fifo', 'w-t
  *
  * | mean of 4 traces | lru   | lfu   | s3fifo | w-tinylfu |
  * |------------------|-------|-------|--------|-----------|
- * | 0.1%             | 11.86 |  8.96 | 13.72  | 14.30     |
- * | 1%               | 23.73 | 15.97 | 26.41  | 26.19     |
- * | 10%              | 34.50 | 28.38 | 36.18  | 39.32     |
+ * | 0.1%             | 11.86 |  8.96 | 13.72  | 14.31     |
+ * | 1%               | 23.73 | 15.97 | 26.41  | 26.15     |
+ * | 10%              | 34.50 | 28.38 | 36.18  | 39.26     |
  *
  * S3-FIFO wins at 1% but falls 3.1 points behind at 10% (it cannot adapt to the looping trace).
  * @default 'w-tinylfu'

@@ -62,6 +62,8 @@ export class WTinyLfuPolicy implements EvictionPolicy {
   private random = 0x2545f491;
   private sketchEntries: number;
   private warm = false;
+  /** Requests left before `climb` has anything to do (saves its checks on every request). */
+  private untilClimb = 0;
   private readonly maxBytes: number;
   private readonly maxEntries: number;
   private readonly onEvict: (key: string) => void;
@@ -96,17 +98,20 @@ export class WTinyLfuPolicy implements EvictionPolicy {
     const a = this.arena;
     const slot = a.find(key);
     if (slot < 0) return;
-    a.hits[slot]!++;
     this.sketch.increment(a.hash[slot]!);
     const queue = a.queue[slot]!;
-    a.unlink(slot);
     if (queue === PROBATION && this.weight(slot) <= this.protectedMaximum) {
+      a.unlink(slot);
       a.pushBack(PROTECTED, slot);
       this.protectedWeight += this.weight(slot);
       this.demoteFromProtected();
-    } else a.pushBack(queue, slot);
+    } else if (a.next[slot] !== queue) {
+      // Already the newest of its queue (common for the hottest keys): nothing to move.
+      a.unlink(slot);
+      a.pushBack(queue, slot);
+    }
     this.hitsInSample++;
-    this.climb();
+    if (--this.untilClimb <= 0) this.climb();
   }
 
   insert(key: string, size: number): boolean {
@@ -129,7 +134,7 @@ export class WTinyLfuPolicy implements EvictionPolicy {
     this.evictFromMain(candidate);
     if (this.count > this.sketchEntries) this.growSketch();
     this.missesInSample++;
-    this.climb();
+    if (--this.untilClimb <= 0) this.climb();
     // The candidate may have lost its duel; its slot is not reused within this call.
     return a.keys[slot] === key;
   }
@@ -314,7 +319,10 @@ export class WTinyLfuPolicy implements EvictionPolicy {
       return;
     }
     const requests = this.hitsInSample + this.missesInSample;
-    if (requests < SAMPLE_FACTOR * (this.byBytes ? this.count : this.maximum)) return;
+    const sample = SAMPLE_FACTOR * (this.byBytes ? this.count : this.maximum);
+    this.untilClimb = sample - requests;
+    if (requests < sample) return;
+    this.untilClimb = sample;
     const hitRate = this.hitsInSample / requests;
     const change = hitRate - this.previousHitRate;
     const amount = change >= 0 ? this.stepSize : -this.stepSize;
