@@ -383,7 +383,12 @@ table('§4.3 validation', [
       res.writeHead(req.headers['if-match'] ? 412 : 200, { 'Cache-Control': 'max-age=60', ETag: '"v"' });
       res.end();
     },
-    steps: [{ expect: { hits: 1 } }, { headers: { 'if-match': '"zzz"' }, expect: { status: 412, hits: 2 } }],
+    steps: [
+      { expect: { hits: 1 } },
+      { headers: { 'if-match': '"zzz"' }, expect: { status: 412, hits: 2 } },
+      { path: '/fresh', headers: { 'if-match': '"zzz"' }, expect: { status: 412, hits: 3 } },
+      { path: '/fresh', expect: { status: 200, hits: 4 } },
+    ],
   },
   {
     name: '§5.2.2.4 no-cache responses are validated on every use',

@@ -366,6 +366,10 @@ export class ProxyCache {
       },
       { allowPost: policy.allowPost, setCookie: policy.setCookie },
     );
+    // An answer to the client's own conditional or Range request (a 412, a 304, a 206) is about that
+    // request, not the URL: only a full 200 may answer later requests for it.
+    if (decision.store && status !== 200 && hasConditionalOrRange(req))
+      decision = { store: false, reason: 'status' };
     if (decision.store && size > policy.maxObjectSize) decision = { store: false, reason: 'no-freshness' };
     const vary = parseVary(varyValue);
     return { decision, directives, timing, lifetimeMs: lifetime.ms, vary: vary === '*' ? null : vary };
