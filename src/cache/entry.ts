@@ -1,8 +1,11 @@
 /**
  * A cached response, pre-serialised: the bytes a hit writes are built once, when the entry is stored.
  *
- * `full` holds status line + header fields + body in one allocation; the HEAD answer is a view of its head,
- * the 206 body slices are views of its body. The `Date` field sits at a known offset and is overwritten
+ * A small body (below {@link SEPARATE_BODY_MIN}) lives with status line + header fields in `full`, one
+ * allocation written with one `write`; the HEAD answer is a view of its head, 206 slices views of its body.
+ * A large body is kept apart, as the producer's own buffer (no copy when storing, and no freed producer
+ * buffer leaving allocator slack: RSS stays near the charged bytes); head and body then leave in one
+ * `writev` through `sendPrebuilt(head, body)`. Proxied entries (`keepDate`) always use the single buffer. The `Date` field sits at a known offset and is overwritten
  * (29 bytes, no allocation) the first time the entry is served in a new second. A 304 is built on first use
  * and kept. Everything else (206 heads, answers that must carry `Connection`) is built per request: rare.
  *
@@ -23,6 +26,13 @@ export type StoredField = readonly [name: string, value: string];
  * measures ~1.1-1.3 KB of JS heap per entry in all (strings included).
  */
 export const ENTRY_OVERHEAD = 1024;
+
+/**
+ * Bodies at least this large are kept in their own buffer instead of being copied after the head: the copy
+ * costs time and, once the producer's buffer is freed, allocator slack; a second buffer in one `writev`
+ * costs nothing measurable at this size. Below it, one buffer and one `write` per hit is what counts.
+ */
+export const SEPARATE_BODY_MIN = 16 * 1024;
 
 /** What a producer hands the store: plain data, enough to rebuild the entry anywhere (a second tier). */
 export interface EntryRecord {
@@ -112,8 +122,13 @@ export type EntryMeta = Omit<EntryRecord, 'body'>;
 /** A stored, pre-serialised response. One class, fields in a fixed order, so V8 keeps one shape. */
 export class CacheEntry {
   readonly record: EntryMeta;
-  /** Status line + head + body: the GET answer. */
+  /**
+   * The GET answer: status line + head + body, or only status line + head when the body is kept apart
+   * (`separateBody`); send it with `sendPrebuilt(full, separateBody)`.
+   */
   readonly full: Buffer;
+  /** The body when kept in its own buffer (large bodies), else null (it is inside `full`). */
+  readonly separateBody: Buffer | null;
   readonly headLength: number;
   readonly bodyLength: number;
   /** View of `full`'s head (the HEAD answer), made on the first HEAD: most entries never need one. */
@@ -156,11 +171,19 @@ export class CacheEntry {
       date === null ? null : date.toString('latin1'),
     );
     const headLength = text.length;
+    // A large body is kept as is when it owns its whole ArrayBuffer (nothing hidden around it is pinned);
+    // a view into a bigger allocation (or a pooled slice) is copied as small bodies are.
+    const separate =
+      !keepDate &&
+      body.length >= SEPARATE_BODY_MIN &&
+      body.byteOffset === 0 &&
+      body.byteLength === body.buffer.byteLength;
     // allocUnsafeSlow: never a slice of Node's shared 8 KiB pool, which a small entry would pin for ever.
-    const full = Buffer.allocUnsafeSlow(headLength + body.length);
+    const full = Buffer.allocUnsafeSlow(headLength + (separate ? 0 : body.length));
     full.write(text, 0, 'latin1');
-    body.copy(full, headLength);
+    if (!separate) body.copy(full, headLength);
     this.full = full;
+    this.separateBody = separate ? body : null;
     this.headLength = headLength;
     this.bodyLength = body.length;
     this.dateOffset = dateOffset;
@@ -174,7 +197,8 @@ export class CacheEntry {
     this.expiresAt = record.expiresAt;
     let fieldBytes = 0;
     for (const [name, value] of record.fields) fieldBytes += name.length + value.length + 16;
-    this.charge = full.length + fieldBytes + record.key.length * 2 + record.path.length + ENTRY_OVERHEAD;
+    this.charge =
+      headLength + body.length + fieldBytes + record.key.length * 2 + record.path.length + ENTRY_OVERHEAD;
   }
 
   /**
@@ -196,13 +220,14 @@ export class CacheEntry {
   /** The HEAD answer (a view of `full`, sharing its Date slot). */
   headResponse(now: number): Buffer {
     this.fullResponse(now);
-    if (this.headView === null) this.headView = this.full.subarray(0, this.headLength);
+    if (this.headView === null)
+      this.headView = this.separateBody === null ? this.full.subarray(0, this.headLength) : this.full;
     return this.headView;
   }
 
-  /** A view of the body (allocates a view: for the rare paths, not the hit path). */
+  /** The body (a view for small entries, which allocates: for the rare paths, not the hit path). */
   get body(): Buffer {
-    return this.full.subarray(this.headLength);
+    return this.separateBody ?? this.full.subarray(this.headLength);
   }
 
   /** The entry as plain data, e.g. for a second tier. */
@@ -229,11 +254,13 @@ export class CacheEntry {
     return this.notModified;
   }
 
-  /** A whole answer built on demand, for the rare requests a pre-built buffer does not fit. */
-  buildResponse(
+  /**
+   * The head of an answer built on demand, for the rare requests a pre-built buffer does not fit; its body
+   * (if any) is sent after it as a separate buffer: `sendPrebuilt(head, body)`, so nothing is copied.
+   */
+  buildHead(
     status: number,
     fields: readonly StoredField[],
-    body: Buffer | null,
     contentLength: number | null,
     connection: 'close' | 'keep-alive' | null,
   ): Buffer {
@@ -245,7 +272,18 @@ export class CacheEntry {
       connection,
       httpDateBuffer().toString('latin1'),
     );
-    const head = Buffer.from(text, 'latin1');
+    return Buffer.from(text, 'latin1');
+  }
+
+  /** A whole answer built on demand, in one buffer (head and body copied together). */
+  buildResponse(
+    status: number,
+    fields: readonly StoredField[],
+    body: Buffer | null,
+    contentLength: number | null,
+    connection: 'close' | 'keep-alive' | null,
+  ): Buffer {
+    const head = this.buildHead(status, fields, contentLength, connection);
     return body === null || body.length === 0 ? head : Buffer.concat([head, body]);
   }
 }

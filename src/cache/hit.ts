@@ -1,6 +1,7 @@
 /**
  * The hit path: one store lookup, two number compares (expiry, disk revalidation deadline), a scan of the
- * header names for validators, then one `sendPrebuilt` of bytes built when the entry was stored.
+ * header names for validators, then one `sendPrebuilt` of bytes built when the entry was stored (a large
+ * body as a second buffer: one `writev`, see entry.ts).
  *
  * Conditional and range requests reuse the static plugin's pure functions (`checkPreconditions`,
  * `evaluateRange`), so the cache and the file path give the same answer to the same request. The rare
@@ -67,7 +68,7 @@ export class HitResponder {
     if (precondition === 412) return false;
     if (precondition === 304) {
       if (connection === null) res.sendPrebuilt(entry.notModifiedResponse());
-      else res.sendPrebuilt(entry.buildResponse(304, notModifiedFields(entry), null, null, connection));
+      else res.sendPrebuilt(entry.buildHead(304, notModifiedFields(entry), null, connection));
       return true;
     }
     const size = entry.bodyLength;
@@ -79,13 +80,8 @@ export class HitResponder {
     if (range.type === 'unsatisfiable' || range.ranges.length !== 1) return false;
     const { start, end } = range.ranges[0]!;
     res.sendPrebuilt(
-      entry.buildResponse(
-        206,
-        partialFields(entry, start, end),
-        entry.body.subarray(start, end + 1),
-        end - start + 1,
-        connection,
-      ),
+      entry.buildHead(206, partialFields(entry, start, end), end - start + 1, connection),
+      entry.body.subarray(start, end + 1),
     );
     return true;
   }
@@ -98,19 +94,12 @@ export class HitResponder {
     now: number,
   ): void {
     if (connection === null) {
-      res.sendPrebuilt(isGet ? entry.fullResponse(now) : entry.headResponse(now));
+      if (isGet) res.sendPrebuilt(entry.fullResponse(now), entry.separateBody);
+      else res.sendPrebuilt(entry.headResponse(now));
       return;
     }
-    const body = entry.body;
-    res.sendPrebuilt(
-      entry.buildResponse(
-        entry.record.status,
-        entry.record.fields,
-        isGet ? body : null,
-        body.length,
-        connection,
-      ),
-    );
+    const head = entry.buildHead(entry.record.status, entry.record.fields, entry.bodyLength, connection);
+    res.sendPrebuilt(head, isGet ? entry.body : null);
   }
 }
 

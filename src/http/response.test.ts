@@ -142,6 +142,23 @@ describe('HttpResponse', () => {
     assert.equal(c.capturedBody?.toString(), 'abcdef');
   });
 
+  it('sends a prebuilt head and a separate body as two buffers in one output, body uncopied', () => {
+    const head = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n', 'latin1');
+    const body = Buffer.from('body');
+    const [res, sink] = make();
+    res.sendPrebuilt(head, body);
+    assert.equal(sink.writes.length, 2);
+    assert.equal(sink.writes[0], head);
+    assert.equal(sink.writes[1], body, 'the body buffer itself, not a copy');
+    assert.equal(sink.text, 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody');
+    assert.equal(res.bodyBytes, 4);
+    assert.equal(sink.endedCount, 1);
+    const [one, oneSink] = make();
+    one.sendPrebuilt(Buffer.from('HTTP/1.1 204 No Content\r\n\r\n'), Buffer.alloc(0));
+    assert.equal(oneSink.writes.length, 1, 'an empty body is no second buffer');
+    assert.equal(one.bodyBytes, 0);
+  });
+
   it('keeps one V8 shape whatever the handler did', () => {
     setFlagsFromString('--allow-natives-syntax');
     const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;

@@ -153,8 +153,12 @@ export interface Response {
    * Send a complete, already serialised response (status line, headers, body) as is. This is the cache's
    * hit path: one write, no per-field work. The caller is responsible for `Date` and framing; when the
    * connection must not be kept alive the engine closes it after these bytes.
+   *
+   * `body` (optional, added after the first contract): bytes that follow `bytes` on the wire, kept as a
+   * separate buffer so a large cached body is never copied next to its head. Both leave in one `writev`.
+   * Neither buffer may be modified afterwards (the socket may still hold them).
    */
-  sendPrebuilt(bytes: Buffer): void;
+  sendPrebuilt(bytes: Buffer, body?: Buffer | null): void;
   /**
    * Abort the response: the connection is destroyed without a clean end, so the client can never take a
    * partial body for a complete one (used when an upstream dies mid-body).
