@@ -1,8 +1,8 @@
 /**
  * The dashboard in a real browser: Debian's Chromium driven by playwright-core. Loads the page from the
  * admin of a 2-worker server, sends traffic to the main listener, and checks what an operator would see:
- * the live indicator, graph points, the hit counter rising, the top entries table, and "Clear cache…"
- * (with its confirmation) emptying the cache in the page and in the API. Any console error (a CSP
+ * the live indicator (also across an admin restart), graph points, the hit counter rising, the top
+ * entries table, and "Clear cache…" (with its confirmation) emptying the cache in the page and the API. Any console error (a CSP
  * violation, a script error) fails the test. Screenshots go to test-output/ for humans.
  */
 import assert from 'node:assert/strict';
@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { AdminOptions } from '../src/admin/options.ts';
+import { type AdminService, startAdmin } from '../src/admin/service.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { type RunningServer, startServer } from '../src/server/start.ts';
 
@@ -38,6 +40,11 @@ declare const document: {
 };
 declare const window: { innerWidth: number };
 
+/** Wait for the connection indicator to reach `state` (`live`, `down`). */
+async function waitForState(page: Page, state: string): Promise<void> {
+  await page.locator(`#conn[data-state="${state}"]`).waitFor({ timeout: 10_000 });
+}
+
 /**
  * Wait until `data-<name>` of element `#id` is above (`>`) or equal to (`===`) `value`. A function, not
  * a source string: the dashboard's CSP rightly forbids evaluating strings in the page.
@@ -62,6 +69,7 @@ async function waitForData(
 
 describe('dashboard in Chromium', { timeout: 60_000 }, () => {
   let server: RunningServer;
+  let restarted: AdminService | undefined;
   let context: BrowserContext;
   let profile: string;
   const problems: string[] = [];
@@ -75,34 +83,38 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       );
     }
     setLogSink(() => {});
-    server = await startServer({
-      config: {
-        plugins: ['cache', 'static'],
-        server: { port: 0, workers: 2 },
-        static: { root: FIXTURES },
-        admin: { port: 0 },
-      },
-    });
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-      viewport: { width: 1280, height: 1000 },
-    });
+    // The server's threads and the browser start side by side: both take a few seconds on a busy machine.
+    [server, context] = await Promise.all([
+      startServer({
+        config: {
+          plugins: ['cache', 'static'],
+          server: { port: 0, workers: 2 },
+          static: { root: FIXTURES },
+          admin: { port: 0 },
+        },
+      }),
+      chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+          '--disable-quic',
+        ],
+        viewport: { width: 1280, height: 1000 },
+      }),
+    ]);
     fs.mkdirSync(OUTPUT, { recursive: true });
   });
 
   after(async () => {
     await context?.close();
+    await restarted?.close();
     await server?.close();
     setLogSink(null);
     if (profile !== undefined) fs.rmSync(profile, { recursive: true, force: true });
@@ -115,7 +127,7 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
     });
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     await page.goto(server.admin!.url);
-    await page.locator('#conn[data-state="live"]').waitFor({ timeout: 10_000 });
+    await waitForState(page, 'live');
     assert.equal(await page.locator('#conn-text').textContent(), 'Live');
 
     // Traffic spread over two seconds, so that at least one whole second carries it.
@@ -134,6 +146,20 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
     await traffic(server.url, 5);
     await waitForData(page, 'c-hits', 'value', '>', hits);
     assert.ok((await dataNumber(page, '#c-entries', 'value')) > 0);
+
+    // The admin restarts (a new generated token): the indicator shows the drop, then the page reconnects.
+    const adminPort = server.admin!.port;
+    await server.admin!.close();
+    await waitForState(page, 'down');
+    assert.match((await page.locator('#conn-text').textContent()) ?? '', /^Reconnecting/);
+    restarted = await startAdmin({
+      options: { ...(server.config.admin as AdminOptions), port: adminPort },
+      config: server.config,
+      workers: server.workers,
+      control: server.control,
+      logger: { info() {}, warn() {}, error() {} },
+    });
+    await waitForState(page, 'live');
 
     // The top entries table lists the cached files.
     await page.click('#sort-size');

@@ -218,7 +218,9 @@ const ROUTES: ReadonlyMap<string, ReadonlyMap<string, Handler>> = new Map<string
         'GET',
         (ctx, req, res) => {
           queryOf(req, []);
-          ctx.streams.open(req, res, SECURITY_HEADERS);
+          // HEAD: the head of a stream, then done (a never-ending empty answer would help nobody).
+          if (req.method === 'HEAD') send(res, 200, 'text/event-stream; charset=utf-8', '');
+          else ctx.streams.open(req, res, SECURITY_HEADERS);
         },
       ],
     ]),

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../http/engine.ts';
 import type { TamarinConfig } from '../server/config.ts';
 import type { Logger } from '../server/plugin.ts';
-import { listen } from '../server/runtime.ts';
+import { ListenError, listen } from '../server/runtime.ts';
 import { createApi } from './api.ts';
 import { loadAssets } from './assets.ts';
 import { type AuthPolicy, generateToken, isLoopback } from './auth.ts';
@@ -82,7 +82,13 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     await listen(server, options.host, options.port, false);
   } catch (error) {
     feed.close();
-    throw error;
+    if (!(error instanceof ListenError)) throw error;
+    // The listen hint speaks of --port (the main listener's flag); say which listener and which key.
+    const reason = error.message.replace(/ \(is another .*\)$/, '');
+    throw new ListenError(
+      error.code,
+      `admin ${reason} (choose another [admin] port, or set [admin] enabled = false)`,
+    );
   }
   const port = (server.address() as net.AddressInfo).port;
   const url = urlOf(options.host, port);

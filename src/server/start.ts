@@ -185,7 +185,7 @@ async function withAdmin(
   } catch (error) {
     const defaultAddress = written === null || (!('host' in written) && !('port' in written));
     if (defaultAddress && error instanceof ListenError && error.code === 'EADDRINUSE') {
-      log.warn(`${error.message.replace(/ \(is another.*$/, '')}; admin API and dashboard not started`);
+      log.warn(`${error.message.replace(/ \(choose another .*$/, '')}; admin API and dashboard not started`);
       return server;
     }
     await server.close();

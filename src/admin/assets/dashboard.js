@@ -46,9 +46,23 @@
     if (token) h.authorization = `Bearer ${token}`;
     return h;
   };
-  async function api(method, path) {
+  /** Ask the admin whether a token is needed; on loopback it hands the page its (current) token. */
+  async function refreshSession() {
+    const res = await fetch('/api/session', { headers: headers(), cache: 'no-store' });
+    const session = await res.json();
+    if (session.token) token = session.token;
+    return session;
+  }
+
+  async function api(method, path, retried) {
     const res = await fetch(path, { method, headers: headers(), cache: 'no-store' });
     const body = await res.json().catch(() => ({}));
+    if (res.status === 401 && !retried) {
+      // The admin may have restarted with a new generated token: take it and try once more.
+      const before = token;
+      const session = await refreshSession().catch(() => ({}));
+      if (session.token && session.token !== before) return api(method, path, true);
+    }
     if (res.status === 401) showLogin(body.message);
     if (!res.ok) throw new Error(body.message || `${res.status} ${res.statusText}`);
     return body;
@@ -199,7 +213,8 @@
   let watchdog = null;
 
   /** Read /api/events; reconnect with a growing delay when it drops or goes silent. */
-  async function connect() {
+  async function connect(reconnecting) {
+    if (reconnecting) await refreshSession().catch(() => {});
     const controller = new AbortController();
     stream = controller;
     const silent = () => {
@@ -239,7 +254,7 @@
     clearTimeout(watchdog);
     if (stream !== controller) return;
     setConnection('down', `Reconnecting in ${Math.round(retryMs / 1000)} s…`);
-    setTimeout(connect, retryMs);
+    setTimeout(() => connect(true), retryMs);
     retryMs = Math.min(retryMs * 2, 10_000);
   }
 
@@ -361,11 +376,8 @@
 
   async function start() {
     try {
-      const session = await fetch('/api/session', { headers: headers(), cache: 'no-store' }).then((r) =>
-        r.json(),
-      );
-      if (session.token) token = session.token;
-      else if (session.tokenRequired && !token) {
+      const session = await refreshSession();
+      if (!session.token && session.tokenRequired && !token) {
         showLogin('');
         setConnection('down', 'Token needed');
         return;
