@@ -84,7 +84,7 @@ export class Fetch implements UpstreamHandler {
     const res = this.res;
     const up = new UpstreamResponse(res, this, this.policy.maxObjectSize, this.cache.clock);
     // A client leaving before the head arrives ends the exchange without callbacks: release waiters.
-    if (res !== null && this.flightKey !== null) res.onAbort(() => this.release(false));
+    if (res !== null && this.flightKey !== null) res.onAbort(() => this.release(true));
     this.cache.stats.originFetches++;
     this.cache.forward(this.upstreamReq, this.route, up);
   }
@@ -204,7 +204,9 @@ export class Fetch implements UpstreamHandler {
       }
     }
     if (res === null && entry !== null) entry.refreshing = false;
-    this.release(storable);
+    // Only a response known not to be storable makes the key "pass" (not collapsed for a while); an error
+    // or an interrupted transfer says nothing about the next one.
+    this.release(storable || this.plan === null || this.plan.decision.store);
   }
 
   /** A 304 answered our validation (§4.3.4). Returns whether the entry was kept. */
@@ -238,11 +240,12 @@ export class Fetch implements UpstreamHandler {
     answerFromEntry(entry, this.req, res, this.cache.clock(), this.cache.name, parts);
   }
 
-  private release(storable: boolean): void {
+  /** Wake the collapsed waiters; `collapseAgain` false marks the key "pass" for a while. */
+  private release(collapseAgain: boolean): void {
     const key = this.flightKey;
     if (key === null) return;
     this.flightKey = null;
-    this.cache.finishFlight(key, storable);
+    this.cache.finishFlight(key, collapseAgain);
   }
 }
 
