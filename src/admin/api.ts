@@ -164,81 +164,49 @@ const SESSION_PATH = '/api/session';
 
 type Handler = (ctx: ApiContext, req: Request, res: Response) => void | Promise<void>;
 
+/** On loopback without a configured token, the page learns the token for its mutating calls here. */
+function session(ctx: ApiContext, req: Request, res: Response): void {
+  queryOf(req, []);
+  const { token, tokenForReads } = ctx.policy;
+  json(res, 200, { tokenRequired: tokenForReads, token: tokenForReads ? null : token, workers: ctx.workers });
+}
+
+async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  queryOf(req, []);
+  json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers));
+}
+
+function config(ctx: ApiContext, req: Request, res: Response): void {
+  queryOf(req, []);
+  json(res, 200, redactConfig(ctx.config));
+}
+
+function events(ctx: ApiContext, req: Request, res: Response): void {
+  queryOf(req, []);
+  // HEAD: the head of a stream, then done (a never-ending empty answer would help nobody).
+  if (req.method === 'HEAD') send(res, 200, 'text/event-stream; charset=utf-8', '');
+  else ctx.streams.open(req, res, SECURITY_HEADERS);
+}
+
+async function backends(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  queryOf(req, []);
+  const results = await ctx.control('proxy', 'backends');
+  json(res, 200, { routes: mergeBackends(resultsOf<RouteSnapshot[]>(results)) });
+}
+
 /** API routes: path → method → handler. Every method but GET (and HEAD) changes state. */
-const ROUTES: ReadonlyMap<string, ReadonlyMap<string, Handler>> = new Map<string, Map<string, Handler>>([
-  [
-    SESSION_PATH,
-    new Map([
-      [
-        'GET',
-        (ctx, req, res) => {
-          queryOf(req, []);
-          // On loopback without a configured token, the page may learn the token for its mutating calls:
-          // only a same-origin page can read this answer (no CORS), and the Host check stops rebinding.
-          const reveal = !ctx.policy.tokenForReads;
-          json(res, 200, {
-            tokenRequired: ctx.policy.tokenForReads,
-            token: reveal ? ctx.policy.token : null,
-            workers: ctx.workers,
-          });
-        },
-      ],
-    ]),
-  ],
-  [
-    '/api/stats',
-    new Map([
-      [
-        'GET',
-        async (ctx, req, res) => {
-          queryOf(req, []);
-          json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers));
-        },
-      ],
-    ]),
-  ],
-  ['/api/cache/entries', new Map([['GET', entries]])],
-  ['/api/cache', new Map([['DELETE', purge]])],
-  [
-    '/api/config',
-    new Map([
-      [
-        'GET',
-        (ctx, req, res) => {
-          queryOf(req, []);
-          json(res, 200, redactConfig(ctx.config));
-        },
-      ],
-    ]),
-  ],
-  [
-    '/api/events',
-    new Map([
-      [
-        'GET',
-        (ctx, req, res) => {
-          queryOf(req, []);
-          // HEAD: the head of a stream, then done (a never-ending empty answer would help nobody).
-          if (req.method === 'HEAD') send(res, 200, 'text/event-stream; charset=utf-8', '');
-          else ctx.streams.open(req, res, SECURITY_HEADERS);
-        },
-      ],
-    ]),
-  ],
-  [
-    '/api/proxy/backends',
-    new Map([
-      [
-        'GET',
-        async (ctx, req, res) => {
-          queryOf(req, []);
-          const results = await ctx.control('proxy', 'backends');
-          json(res, 200, { routes: mergeBackends(resultsOf<RouteSnapshot[]>(results)) });
-        },
-      ],
-    ]),
-  ],
-  ['/metrics', new Map([['GET', metrics]])],
+const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
+  string,
+  Record<string, Handler>
+>([
+  [SESSION_PATH, { GET: session }],
+  ['/api/stats', { GET: stats }],
+  ['/api/cache/entries', { GET: entries }],
+  ['/api/cache', { DELETE: purge }],
+  ['/api/config', { GET: config }],
+  ['/api/events', { GET: events }],
+  ['/api/proxy/backends', { GET: backends }],
+  ['/metrics', { GET: metrics }],
 ]);
 
 function serveAsset(asset: Asset, req: Request, res: Response): void {
@@ -293,9 +261,11 @@ export function createApi(ctx: ApiContext): (req: Request, res: Response) => voi
       fail(res, 404, 'not_found', `no such admin resource: ${req.path}`);
       return;
     }
-    const handler = methods.get(method);
+    const handler = Object.hasOwn(methods, method) ? methods[method] : undefined;
     if (handler === undefined) {
-      const allowed = [...methods.keys()].flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])).join(', ');
+      const allowed = Object.keys(methods)
+        .flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]))
+        .join(', ');
       res.setHeader('allow', allowed);
       fail(res, 405, 'method_not_allowed', `${req.method} is not allowed here (allowed: ${allowed})`);
       return;
