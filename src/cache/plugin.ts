@@ -198,6 +198,7 @@ export class ContentCache implements Plugin {
           name: typeof proxyConfig.via === 'string' ? proxyConfig.via : 'tamarin',
           collapseTimeoutMs: options.collapse_timeout,
           purge: options.purge_method,
+          logger: context.logger,
           // Worker threads of one server share the process: a channel per process and port links them.
           channel:
             workers > 1

@@ -209,6 +209,11 @@ export class Fetch implements UpstreamHandler {
     this.release(storable || this.plan === null || this.plan.decision.store);
   }
 
+  onError(error: unknown): void {
+    this.cache.logError(`${this.req.method} ${this.req.target}`, error);
+    this.release(true);
+  }
+
   /** A 304 answered our validation (§4.3.4). Returns whether the entry was kept. */
   private notModified(up: UpstreamResponse, complete: boolean, now: number): boolean {
     const entry = this.entry!;

@@ -19,6 +19,7 @@ import { formatHttpDate } from '../http/date.ts';
 import type { HeaderList, HeaderValue, Request, Response } from '../http/types.ts';
 import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
+import type { Logger } from '../server/plugin.ts';
 import { type CacheDirectives, parseCacheControl, parseRequestDirectives } from './cache-control.ts';
 import { cacheStatus, type ForwardReason } from './cache-status.ts';
 import { Collapser } from './collapsing.ts';
@@ -42,6 +43,8 @@ export interface ProxyCacheOptions {
   collapseTimeoutMs: number;
   /** The `PURGE` method on the main listener. */
   purge: PurgeMethodOptions;
+  /** Where unexpected failures are logged. */
+  logger: Logger;
   /**
    * Name of a BroadcastChannel shared by the server's worker threads: PURGE and §4.4 invalidations made
    * in one worker reach the stores of the others. null with a single worker.
@@ -110,6 +113,7 @@ export class ProxyCache {
   private readonly getProxy: () => ProxyInstance | undefined;
   private proxy: ProxyInstance | null = null;
   private readonly peers: BroadcastChannel | null = null;
+  private readonly logger: Logger;
 
   constructor(
     store: MemoryStore,
@@ -127,6 +131,7 @@ export class ProxyCache {
     this.collapser = new Collapser(options.collapseTimeoutMs, PASS_MS);
     this.gate = options.purge.enabled ? new PurgeGate(options.purge) : null;
     this.getProxy = getProxy;
+    this.logger = options.logger;
     if (options.channel !== null) {
       const peers = new BroadcastChannel(options.channel);
       peers.onmessage = (event) => this.fromPeer((event as { data: PeerMessage }).data);
@@ -269,13 +274,21 @@ export class ProxyCache {
       !directives.noStore;
     if (canCollapse && !this.collapser.lead(key, now)) {
       this.stats.collapsed++;
-      void this.collapser.wait(key).then((result) => {
-        if (res.aborted) return;
-        if (result === 'timeout') {
-          this.stats.miss(this.clock());
-          new Fetch(this, req, res, route, policy, 'miss', null, reason).start();
-        } else this.lookup(req, res, route, policy, true);
-      });
+      this.collapser
+        .wait(key)
+        .then((result) => {
+          if (res.aborted) return;
+          if (result === 'timeout') {
+            this.stats.miss(this.clock());
+            new Fetch(this, req, res, route, policy, 'miss', null, reason).start();
+          } else this.lookup(req, res, route, policy, true);
+        })
+        .catch((error: unknown) => {
+          // Never an unhandled rejection (it would take the worker down): this one request fails.
+          this.logError(`${req.method} ${req.target}`, error);
+          if (res.headersSent) res.destroy();
+          else sendText(res, 500, '500 Internal Server Error (cache)', null);
+        });
       return;
     }
     this.stats.miss(now);
@@ -560,6 +573,13 @@ export class ProxyCache {
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Cache-Control', 'no-store');
     res.end(JSON.stringify({ purged: result.removed, bytes: result.bytes }) + '\n');
+  }
+
+  /** Log a failure of the cache's own code (the request it concerned failed, the worker keeps going). */
+  logError(what: string, error: unknown): void {
+    this.logger.error(
+      `http cache: ${what}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
   }
 
   /** Release waiters (shutdown). */

@@ -19,6 +19,8 @@ export interface UpstreamHandler {
    * answered; `up` holds the proxy's own error response (502/504) and nothing was relayed yet.
    */
   onEnd(up: UpstreamResponse, complete: boolean, local: boolean): void;
+  /** `onEnd` threw (a bug): log it. */
+  onError(error: unknown): void;
 }
 
 export class UpstreamResponse implements Response {
@@ -83,7 +85,21 @@ export class UpstreamResponse implements Response {
   observeEnd(complete: boolean): void {
     if (this.reported) return;
     this.reported = true;
-    this.handler.onEnd(this, complete && this.ended, false);
+    this.report(complete && this.ended, false);
+  }
+
+  /**
+   * Tell the handler the exchange is over. This runs inside socket callbacks of the upstream connection,
+   * where a throw would take the worker down: a failure is handed to `onError` and the client dropped.
+   */
+  private report(complete: boolean, local: boolean): void {
+    try {
+      this.handler.onEnd(this, complete, local);
+    } catch (error) {
+      this.handler.onError(error);
+      const client = this.client ?? this.watch;
+      if (client !== null && !client.finished) client.destroy();
+    }
   }
 
   setHeader(name: string, value: HeaderValue): this {
@@ -143,7 +159,7 @@ export class UpstreamResponse implements Response {
       // No backend answered: this is the proxy's own error response (sendError).
       this.responseTime = this.clock();
       this.reported = true;
-      this.handler.onEnd(this, true, true);
+      this.report(true, true);
       return;
     }
     const client = this.client;
@@ -170,7 +186,7 @@ export class UpstreamResponse implements Response {
     this.parts = null;
     if (!this.reported) {
       this.reported = true;
-      this.handler.onEnd(this, false, !this.headersSent);
+      this.report(false, !this.headersSent);
     }
     if (this.client !== null && !this.client.finished) this.client.destroy();
   }
