@@ -204,6 +204,48 @@ table('§3 storing responses', [
     ],
   },
   {
+    name: '§5.2.2.7 qualified private: stored without the named fields',
+    origin: answer({ 'Cache-Control': 'max-age=60, private="X-User"', 'X-User': 'alice', 'X-Other': '1' }),
+    steps: [
+      { expect: { hits: 1, fields: { 'x-user': 'alice' } } },
+      { expect: { hits: 1, cs: HIT, fields: { 'x-user': null, 'x-other': '1' } } },
+    ],
+  },
+  {
+    name: '§5.2.2.3 must-understand with a known status is stored despite no-store',
+    origin: answer({ 'Cache-Control': 'max-age=60, must-understand, no-store' }),
+    steps: [{ expect: { hits: 1 } }, { expect: { hits: 1, cs: HIT } }],
+  },
+  {
+    name: 'allow_post: a POST answer with Content-Location = target answers later GETs',
+    route: { cache: { allow_post: true } },
+    origin: (req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60', 'Content-Location': '/r' });
+      res.end(`${req.method} answer`);
+    },
+    steps: [
+      {
+        method: 'POST',
+        body: 'q',
+        expect: { hits: 1, body: 'POST answer', cs: /fwd=method; fwd-status=200; stored/ },
+      },
+      { expect: { hits: 1, body: 'POST answer', cs: HIT } },
+    ],
+  },
+  {
+    name: 'POST answers are not stored by default',
+    origin: answer({ 'Cache-Control': 'max-age=60', 'Content-Location': '/r' }),
+    steps: [{ method: 'POST', body: 'q', expect: { hits: 1 } }, { expect: { hits: 2 } }],
+  },
+  {
+    name: 'a HEAD miss is fetched as GET and fills the store',
+    origin: answer({ 'Cache-Control': 'max-age=60' }, 'full body'),
+    steps: [
+      { method: 'HEAD', expect: { hits: 1, body: '', cs: MISS_STORED } },
+      { expect: { hits: 1, body: 'full body', cs: HIT } },
+    ],
+  },
+  {
     name: 'interim 1xx responses pass without breaking the exchange',
     origin: (_req, res) => {
       res.writeEarlyHints({ link: '</style.css>; rel=preload' });
@@ -248,6 +290,18 @@ table('§4.2 freshness', [
       { at: 5, expect: { hits: 1, cs: HIT, age: '55' } },
       { at: 6, expect: { hits: 2 } },
     ],
+  },
+  {
+    name: '§4.2.3 apparent age: a Date 100 s old makes max-age=60 stale on arrival',
+    origin: (_req, res) => {
+      res.writeHead(200, {
+        'Cache-Control': 'max-age=60',
+        ETag: '"a"',
+        Date: new Date(Date.parse('2026-01-01T00:00:00Z') - 100_000).toUTCString(),
+      });
+      res.end('old');
+    },
+    steps: [{ expect: { hits: 1 } }, { expect: { hits: 2, cs: /fwd=stale/ } }],
   },
   {
     name: '§4.2.2 heuristic freshness: 10% of the time since Last-Modified',

@@ -16,7 +16,7 @@ import { dateOf, withHeaders } from './messages.ts';
 import type { RouteCachePolicy } from './options.ts';
 import type { ProxyCache, StoragePlan } from './proxy-cache.ts';
 import type { ProxyEntry } from './proxy-entry.ts';
-import { answerFromEntry, appendCacheStatus, sendText } from './respond.ts';
+import { answerFromEntry, appendCacheStatus, hasConditionalOrRange, sendText } from './respond.ts';
 import { type UpstreamHandler, UpstreamResponse } from './upstream-response.ts';
 import { mergeNotModified, notModifiedMatches, validatorFields } from './validation.ts';
 
@@ -72,7 +72,12 @@ export class Fetch implements UpstreamHandler {
       req.headers.getJoined('cache-control'),
       req.headers.getJoined('pragma'),
     );
-    this.upstreamReq = mode === 'validate' && entry !== null ? conditionalRequest(req, entry) : req;
+    if (mode === 'validate' && entry !== null) this.upstreamReq = conditionalRequest(req, entry);
+    // A HEAD miss is fetched as a GET (as nginx does) so that it fills the store; the client's response
+    // is written without its body (RFC 9110 §9.3.2). Conditional and ranged HEADs go as they are.
+    else if (mode === 'miss' && req.method === 'HEAD' && !hasConditionalOrRange(req)) {
+      this.upstreamReq = withHeaders(req, req.headers);
+    } else this.upstreamReq = req;
   }
 
   /** This exchange leads the collapsed flight of `key`: it must finish it exactly once. */
