@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { CacheStats } from '../cache/stats.ts';
 import type { EntryInfo } from '../cache/store.ts';
-import { mergeEntries, mergePurges, resultsOf, WorkerCallError } from './aggregate.ts';
+import { mergeCacheStats, mergeEntries, mergePurges, resultsOf, WorkerCallError } from './aggregate.ts';
 
 function entry(key: string, hits: number, size: number, ageMs: number): EntryInfo {
   return {
@@ -56,6 +57,30 @@ describe('admin aggregation', () => {
       bySize.entries.map((e) => e.key),
       ['/a'],
     );
+  });
+
+  it('merges cache series of workers read on either side of a second, second by second', () => {
+    const store = { bytes: 0, count: 0, maxBytes: 100, maxEntries: Number.POSITIVE_INFINITY };
+    const t0 = 1_800_000_000_000;
+    const a = new CacheStats();
+    const b = new CacheStats();
+    a.hit(t0 + 100);
+    b.hit(t0 + 1100);
+    b.miss(t0 + 1100);
+    for (const order of [
+      [a.snapshot(t0 + 200, store), b.snapshot(t0 + 1200, store)],
+      [b.snapshot(t0 + 1200, store), a.snapshot(t0 + 200, store)],
+    ]) {
+      const { total } = mergeCacheStats(order.map((result, worker) => ({ worker, result })));
+      assert.equal(
+        total.rps.startSecond + total.rps.hits.length - 1,
+        t0 / 1000 + 1,
+        'ends at the newest second',
+      );
+      assert.deepEqual(total.rps.hits.slice(-3), [0, 1, 1]);
+      assert.deepEqual(total.rps.misses.slice(-3), [0, 0, 1]);
+      assert.equal(total.hits, 2);
+    }
   });
 
   it('sums purges and lists each worker', () => {
