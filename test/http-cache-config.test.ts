@@ -39,7 +39,7 @@ test('cache = true on a route caches it; a route without it is passed through', 
     await get(port, '/live/a');
     assert.equal(origin.hits, 3);
     const [stats] = await server.control('cache', 'stats');
-    assert.equal((stats?.result as { hits: number }).hits, 1);
+    assert.equal((stats!.result as { hits: number }).hits, 1);
   } finally {
     await server.close();
     await origin.stop();
