@@ -234,3 +234,24 @@ test('workers: a PURGE or an invalidation in one worker reaches the stores of th
     await origin.stop();
   }
 });
+
+test('a large body streams to the client with backpressure while it is stored, then is served whole', async () => {
+  const clock = new Clock();
+  const big = Buffer.alloc(3 * 1024 * 1024, 'abcdefghij');
+  const origin = await new FakeOrigin(clock, (_req, res) => {
+    res.writeHead(200, { 'Cache-Control': 'max-age=60', 'Content-Length': String(big.length) });
+    res.end(big);
+  }).start();
+  const rig = await startRig(clock, [origin.url], { cache: true }, { max_object_size: '4MiB' });
+  try {
+    const first = await get(rig.port, '/big');
+    assert.equal(first.body.length, big.length);
+    const second = await get(rig.port, '/big');
+    assert.equal(second.body, big.toString());
+    assert.match(String(second.headers['cache-status']), /^tamarin; hit$/);
+    assert.equal(origin.hits, 1);
+  } finally {
+    await rig.close();
+    await origin.stop();
+  }
+});
