@@ -14,9 +14,10 @@ import { cacheStatus, type ForwardReason } from './cache-status.ts';
 import { parseAge, type ResponseTiming, staleOnError } from './freshness.ts';
 import { dateOf, withHeaders } from './messages.ts';
 import type { RouteCachePolicy } from './options.ts';
-import type { ProxyCache, StoragePlan } from './proxy-cache.ts';
+import type { ProxyCache } from './proxy-cache.ts';
 import type { ProxyEntry } from './proxy-entry.ts';
 import { answerFromEntry, appendCacheStatus, hasConditionalOrRange, sendText } from './respond.ts';
+import { planStorage, type StoragePlan } from './storing.ts';
 import { type UpstreamHandler, UpstreamResponse } from './upstream-response.ts';
 import { mergeNotModified, notModifiedMatches, validatorFields } from './validation.ts';
 
@@ -121,7 +122,7 @@ export class Fetch implements UpstreamHandler {
       up.stopKeeping();
       return null;
     }
-    const plan = this.cache.plan(
+    const plan = planStorage(
       this.upstreamReq,
       head.headers,
       status,

@@ -15,25 +15,25 @@ import { BroadcastChannel } from 'node:worker_threads';
 import type { CacheEntry, StoredField } from '../cache/entry.ts';
 import type { CacheStats, RejectionReason } from '../cache/stats.ts';
 import type { MemoryStore, PurgeFilter } from '../cache/store.ts';
-import { formatHttpDate } from '../http/date.ts';
 import type { HeaderList, HeaderValue, Request, Response } from '../http/types.ts';
 import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
 import type { Logger } from '../server/plugin.ts';
-import { type CacheDirectives, parseCacheControl, parseRequestDirectives } from './cache-control.ts';
+import { parseRequestDirectives } from './cache-control.ts';
 import { cacheStatus, type ForwardReason } from './cache-status.ts';
 import { Collapser } from './collapsing.ts';
 import { Fetch } from './fetch.ts';
-import { correctedInitialAge, decideReuse, freshnessLifetime, type ResponseTiming } from './freshness.ts';
+import { decideReuse, type ResponseTiming } from './freshness.ts';
 import { invalidationTargets } from './invalidation.ts';
 import { fieldsToHeaders, withMethod } from './messages.ts';
 import type { RouteCachePolicy } from './options.ts';
-import { AGE_PLACEHOLDER, ProxyEntry } from './proxy-entry.ts';
+import { ProxyEntry } from './proxy-entry.ts';
 import { PurgeGate, type PurgeMethodOptions, purgeFilterOf } from './purge.ts';
 import { answerFromEntry, connectionFor, hasConditionalOrRange, sendText } from './respond.ts';
-import { decideStorage, keepField, type NotStoredReason, type StoreDecision } from './storability.ts';
+import type { NotStoredReason } from './storability.ts';
+import { buildEntry, planStorage, type StoragePlan, storedFields } from './storing.ts';
 import type { UpstreamResponse } from './upstream-response.ts';
-import { parseVary, VaryIndex, variantKey } from './vary.ts';
+import { VaryIndex, variantKey } from './vary.ts';
 
 /** Settings of the HTTP cache shared by every route. */
 export interface ProxyCacheOptions {
@@ -55,15 +55,6 @@ export interface ProxyCacheOptions {
 /** What one worker tells the others. */
 type PeerMessage = { type: 'purge'; filter: PurgeFilter } | { type: 'invalidate'; bases: string[] };
 
-/** A response's storage facts, decided when its head arrives. */
-export interface StoragePlan {
-  decision: StoreDecision;
-  directives: CacheDirectives;
-  timing: ResponseTiming;
-  lifetimeMs: number;
-  vary: readonly string[] | null;
-}
-
 /** Non-storable keys are not collapsed for this long (hit-for-miss). */
 const PASS_MS = 5000;
 
@@ -79,14 +70,6 @@ const REJECTION: Record<NotStoredReason, RejectionReason> = {
   'vary-star': 'excluded',
   'no-freshness': 'excluded',
 };
-
-function decodePath(target: string): string {
-  try {
-    return decodeURIComponent(target);
-  } catch {
-    return target;
-  }
-}
 
 /** True for a field name that can change how a stored response answers (the fast path skips those). */
 function needsSlowPath(headers: HeaderList): boolean {
@@ -333,61 +316,6 @@ export class ProxyCache {
     });
   }
 
-  /**
-   * Decide, when a response head arrives, whether and how it will be stored (RFC 9111 §3, §4.2). `method`
-   * and `req` are the client's request (a POST is stored for later GETs of its Content-Location).
-   */
-  plan(
-    req: Request,
-    head: HeaderList,
-    status: number,
-    timing: ResponseTiming,
-    policy: RouteCachePolicy,
-    size: number,
-  ): StoragePlan {
-    const cdn = policy.cdnCacheControl ? head.getJoined('cdn-cache-control') : undefined;
-    // RFC 9213 §2.1: a targeted field, when present, replaces Cache-Control (and Expires) for this cache.
-    const directives = parseCacheControl(cdn ?? head.getJoined('cache-control'));
-    const expiresAll = cdn === undefined ? head.getAll('expires') : [];
-    const lifetime = freshnessLifetime(
-      directives,
-      {
-        date: head.get('date'),
-        expires: expiresAll[0],
-        expiresConflict: expiresAll.some((e) => e !== expiresAll[0]),
-        lastModified: head.get('last-modified'),
-      },
-      status,
-      timing,
-      policy,
-    );
-    const requestDirectives = parseCacheControl(req.headers.getJoined('cache-control'));
-    const varyValue = head.getJoined('vary');
-    let decision = decideStorage(
-      {
-        method: req.method,
-        authorization: req.headers.has('authorization'),
-        target: req.target,
-        status,
-        response: directives,
-        requestNoStore: requestDirectives.noStore,
-        lifetime,
-        hasValidator: head.has('etag') || head.has('last-modified'),
-        hasSetCookie: head.has('set-cookie'),
-        vary: varyValue,
-        contentLocation: head.get('content-location'),
-      },
-      { allowPost: policy.allowPost, setCookie: policy.setCookie },
-    );
-    // An answer to the client's own conditional or Range request (a 412, a 304, a 206) is about that
-    // request, not the URL: only a full 200 may answer later requests for it.
-    if (decision.store && status !== 200 && hasConditionalOrRange(req))
-      decision = { store: false, reason: 'status' };
-    if (decision.store && size > policy.maxObjectSize) decision = { store: false, reason: 'no-freshness' };
-    const vary = parseVary(varyValue);
-    return { decision, directives, timing, lifetimeMs: lifetime.ms, vary: vary === '*' ? null : vary };
-  }
-
   /** Count a response that was not stored. */
   rejected(reason: NotStoredReason | 'too-large' | 'incomplete'): void {
     if (reason === 'too-large' || reason === 'incomplete') this.stats.rejections[reason]++;
@@ -396,7 +324,7 @@ export class ProxyCache {
 
   /**
    * Store a complete response. `req` selected it (its Vary'd fields pick the variant); `fields` are the
-   * fields as relayed (end-to-end only). Returns the entry, or null when the store declined it.
+   * fields as relayed (end-to-end only). Returns the entry, or null when it was not stored.
    */
   storeResponse(
     req: Request,
@@ -407,101 +335,39 @@ export class ProxyCache {
     plan: StoragePlan,
     policy: RouteCachePolicy,
   ): ProxyEntry | null {
-    const now = this.clock();
-    const d = plan.directives;
-    const timing = plan.timing;
-    const stored: StoredField[] = [];
-    let hasDate = false;
-    for (const [name, value] of fields) {
-      const lower = name.toLowerCase();
-      // §3.1: hop-by-hop and private fields are not stored; Age and framing are recomputed per answer.
-      if (
-        lower === 'content-length' ||
-        !keepField(lower, d.privateFields, null, policy.setCookie === 'strip')
-      )
-        continue;
-      if (lower === 'cdn-cache-control' && policy.cdnCacheControl) continue;
-      if (lower === 'date') hasDate = true;
-      if (typeof value === 'string') stored.push([name, value]);
-      else if (typeof value === 'number') stored.push([name, String(value)]);
-      else for (const item of value) stored.push([name, item]);
-    }
-    // RFC 9110 §6.6.1: a cache storing a response without Date adds the time it was received.
-    if (!hasDate) stored.push(['Date', formatHttpDate(timing.responseTime)]);
-    return this.insert(req, status, reason, stored, body, plan, policy, now);
+    return this.insert(
+      buildEntry(
+        req,
+        status,
+        reason,
+        storedFields(fields, plan, policy),
+        body,
+        plan,
+        policy,
+        this.name,
+        this.clock(),
+      ),
+    );
   }
 
-  /** Build the entry and put it into the store under its (variant) key. */
-  private insert(
-    req: Request,
-    status: number,
-    reason: string,
-    originFields: readonly StoredField[],
-    body: Buffer,
-    plan: StoragePlan,
-    policy: RouteCachePolicy,
-    now: number,
-  ): ProxyEntry | null {
-    const d = plan.directives;
-    const initialAgeMs = correctedInitialAge(plan.timing);
-    const freshUntil = plan.timing.responseTime + plan.lifetimeMs - initialAgeMs;
-    const validator = originFields.some(([n]) => {
-      const l = n.toLowerCase();
-      return l === 'etag' || l === 'last-modified';
-    });
-    const staleMs = Math.max(
-      validator ? policy.keepStaleMs : 0,
-      (d.staleWhileRevalidate ?? 0) * 1000,
-      (d.staleIfError ?? 0) * 1000,
-      policy.serveStaleWhenDownMs,
-    );
-    const expiresAt = freshUntil + staleMs;
-    if (expiresAt <= now) {
+  /** Put an entry into the store under its (variant) key, keeping the Vary index consistent. */
+  private insert(entry: ProxyEntry | null): ProxyEntry | null {
+    if (entry === null) {
       this.rejected('no-freshness');
       return null;
     }
-    // A POST response is stored for GETs of its Content-Location (= the target, RFC 9110 §9.3.3).
-    const base = ProxyCache.baseKey(req.host, req.target);
-    const key = plan.vary === null ? base : variantKey(base, plan.vary, req.headers);
-    const fields: StoredField[] = [
-      ...originFields,
-      ['Age', AGE_PLACEHOLDER],
-      ['Cache-Status', cacheStatus(this.name, { hit: true })],
-    ];
-    const entry = new ProxyEntry(
-      {
-        key,
-        path: decodePath(req.target),
-        host: req.host,
-        status,
-        reason,
-        fields,
-        body,
-        file: null,
-        storedAt: plan.timing.responseTime,
-        expiresAt,
-      },
-      {
-        base,
-        requestTime: plan.timing.requestTime,
-        responseTime: plan.timing.responseTime,
-        initialAgeMs,
-        lifetimeMs: plan.lifetimeMs,
-        directives: d,
-        vary: plan.vary,
-        ownFields: 2,
-      },
-    );
     if (!this.store.set(entry)) {
       this.stats.rejections['not-admitted']++;
       return null;
     }
     this.stats.insertions++;
-    if (plan.vary === null) {
+    const base = entry.base;
+    const key = entry.record.key;
+    if (entry.vary === null) {
       // The URL no longer varies: variants stored under the old Vary can never be selected again.
       for (const old of this.vary.variants(base)) this.store.delete(old, 'replaced');
     } else {
-      for (const old of this.vary.add(base, plan.vary, key))
+      for (const old of this.vary.add(base, entry.vary, key))
         if (old !== key) this.store.delete(old, 'replaced');
       if (key !== base) this.store.delete(base, 'replaced');
     }
@@ -520,7 +386,7 @@ export class ProxyCache {
     policy: RouteCachePolicy,
   ): ProxyEntry | null {
     const head = fieldsToHeaders(merged);
-    const plan = this.plan(
+    const plan = planStorage(
       withMethod(req, 'GET'),
       head,
       entry.record.status,
@@ -534,8 +400,10 @@ export class ProxyCache {
       return null;
     }
     plan.vary = entry.vary;
-    const now = this.clock();
-    return this.insert(req, entry.record.status, entry.record.reason, merged, entry.body, plan, policy, now);
+    const { status, reason } = entry.record;
+    return this.insert(
+      buildEntry(req, status, reason, merged, entry.body, plan, policy, this.name, this.clock()),
+    );
   }
 
   /** §4.4: invalidate the stored responses for the URIs an unsafe request changed. */
