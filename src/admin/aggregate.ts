@@ -44,19 +44,9 @@ export interface CacheStatsView {
 }
 
 export function mergeCacheStats(results: ReadonlyArray<{ worker: number; result: CacheStatsSnapshot }>) {
-  // Workers answer a few ms apart, sometimes on either side of a second: bring every series to the
-  // newest second first, so that mergeSnapshots adds slot to slot (it is given aligned series only).
-  const newest = Math.max(...results.map((r) => r.result.rps.startSecond));
-  const aligned = results.map(({ result }) => {
-    const by = newest - result.rps.startSecond;
-    if (by === 0) return result;
-    const { total, hits, misses } = result.rps;
-    return {
-      ...result,
-      rps: { startSecond: newest, total: shift(total, by), hits: shift(hits, by), misses: shift(misses, by) },
-    };
-  });
-  const total = mergeSnapshots(aligned);
+  // Workers answer a few ms apart, sometimes on either side of a second: mergeSnapshots aligns the
+  // series on the newest second.
+  const total = mergeSnapshots(results.map((r) => r.result));
   const workers = results.map(({ worker, result }) => {
     const { rps: _rps, ...rest } = result;
     return { worker, ...rest };
@@ -173,13 +163,6 @@ export function mergeBackends(results: ReadonlyArray<{ worker: number; result: R
       };
     }),
   }));
-}
-
-/** The series `by` seconds later: the oldest `by` slots dropped, zeros (nothing seen yet) at the end. */
-function shift(series: readonly number[], by: number): number[] {
-  const out = series.slice(by);
-  while (out.length < series.length) out.push(0);
-  return out;
 }
 
 function sum<K extends string>(rows: ReadonlyArray<Record<K, number>>, key: K): number {

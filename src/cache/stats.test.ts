@@ -77,3 +77,27 @@ test('mergeSnapshots adds workers up and recomputes the ratio', () => {
   assert.equal(merged.rejections.excluded, 2);
   assert.deepEqual(merged.rps.total.slice(-1), [3]);
 });
+
+test('mergeSnapshots aligns workers read on either side of a second on the newest second', () => {
+  const store = { bytes: 0, count: 0, maxBytes: 100, maxEntries: Number.POSITIVE_INFINITY };
+  const a = new CacheStats();
+  const b = new CacheStats();
+  a.hit(T0 + 100); // second 0, read in second 0
+  b.hit(T0 + 100); // second 0, read in second 1
+  b.hit(T0 + 1100); // second 1
+  b.miss(T0 + 1100);
+  const older = a.snapshot(T0 + 200, store);
+  const newer = b.snapshot(T0 + 1200, store);
+  for (const order of [
+    [older, newer],
+    [newer, older],
+  ]) {
+    const { rps, hits } = mergeSnapshots(order);
+    assert.equal(rps.startSecond + RPS_SECONDS - 1, T0 / 1000 + 1, 'the series ends at the newest second');
+    assert.deepEqual(rps.hits.slice(-3), [0, 2, 1]);
+    assert.deepEqual(rps.misses.slice(-3), [0, 0, 1]);
+    assert.deepEqual(rps.total.slice(-3), [0, 2, 2]);
+    assert.equal(hits, 3);
+  }
+  assert.deepEqual(older.rps.hits.slice(-1), [1], 'the inputs are left as they were');
+});

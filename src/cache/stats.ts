@@ -165,31 +165,45 @@ export class CacheStats {
 
 /**
  * Sum the snapshots of several workers into one (the admin shows the server's cache as a whole): counters
- * and capacities add up, the hit ratio is recomputed, the rps series add slot by slot.
+ * and capacities add up, the hit ratio is recomputed, the rps series add second by second.
+ *
+ * Workers sample the clock separately, so two snapshots taken a few ms apart can end on different seconds.
+ * The merged series ends at the newest second; an older snapshot's slots move towards the start (its
+ * slot `k` is second `startSecond + k`) and the seconds it has not seen yet count as zero.
  */
 export function mergeSnapshots(snapshots: readonly CacheStatsSnapshot[]): CacheStatsSnapshot {
   const first = snapshots[0];
   if (first === undefined) throw new RangeError('mergeSnapshots: no snapshots');
   const sum = structuredClone(first);
-  for (let i = 1; i < snapshots.length; i++) {
+  let newest = first.rps.startSecond;
+  for (const s of snapshots) newest = Math.max(newest, s.rps.startSecond);
+  const length = first.rps.total.length;
+  const zeros = (): number[] => new Array<number>(length).fill(0);
+  sum.rps = { startSecond: newest, total: zeros(), hits: zeros(), misses: zeros() };
+  for (let i = 0; i < snapshots.length; i++) {
     const s = snapshots[i]!;
-    for (const key of COUNTERS) sum[key] += s[key];
-    sum.maxEntries = sum.maxEntries === null || s.maxEntries === null ? null : sum.maxEntries + s.maxEntries;
-    for (const reason of Object.keys(sum.rejections) as RejectionReason[]) {
-      sum.rejections[reason] += s.rejections[reason];
+    if (i > 0) {
+      for (const key of COUNTERS) sum[key] += s[key];
+      sum.maxEntries =
+        sum.maxEntries === null || s.maxEntries === null ? null : sum.maxEntries + s.maxEntries;
+      for (const reason of Object.keys(sum.rejections) as RejectionReason[]) {
+        sum.rejections[reason] += s.rejections[reason];
+      }
     }
-    // Workers sample the clock separately: align on the newest second.
-    const shift = s.rps.startSecond - sum.rps.startSecond;
-    for (const series of ['total', 'hits', 'misses'] as const) {
+    // Merged slot j is second `newest + j`, which is slot `j - shift` of `s` (shift <= 0).
+    const shift = s.rps.startSecond - newest;
+    for (const series of SERIES) {
       const into = sum.rps[series];
       const from = s.rps[series];
-      for (let j = 0; j < into.length; j++) into[j]! += from[j + shift] ?? 0;
+      for (let j = 0; j < length; j++) into[j]! += from[j - shift] ?? 0;
     }
   }
   const asked = sum.hits + sum.misses;
   sum.hitRatio = asked === 0 ? 0 : sum.hits / asked;
   return sum;
 }
+
+const SERIES = ['total', 'hits', 'misses'] as const;
 
 const COUNTERS = [
   'hits',
