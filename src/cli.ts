@@ -98,28 +98,31 @@ async function effectiveRaw(values: ReturnType<typeof parse>['values'], dir: str
   return loaded;
 }
 
-/** Plain data for printing: drops `undefined` (TOML has no null) and keeps everything else. */
-function toPlain(value: unknown): unknown {
-  if (value instanceof RegExp) return value.source;
-  if (Array.isArray(value)) return value.map(toPlain);
+/** TOML has no null: drop nulls (a limit set to "no limit") from the redacted config before printing. */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.filter((item) => item !== null).map(withoutNulls);
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
-    for (const [key, inner] of Object.entries(value)) if (inner !== undefined) out[key] = toPlain(inner);
+    for (const [key, inner] of Object.entries(value)) if (inner !== null) out[key] = withoutNulls(inner);
     return out;
   }
   return value;
 }
-
 async function check(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
   const { resolveConfig } = await import('./server/config.ts');
   const { stringify: stringifyToml } = await import('smol-toml');
+  const { redactConfig } = await import('./admin/redact.ts');
   const { config } = await resolveConfig(raw, { baseDir });
-  const plain = toPlain(config) as Record<string, unknown>;
+  // The printed config is often pasted into tickets and chats: secrets (admin.token, ...) never show,
+  // the same rule as the admin's GET /api/config.
+  const plain = redactConfig(config);
   process.stdout.write(
-    values.json === true ? JSON.stringify(plain, null, 2) + '\n' : stringifyToml(plain) + '\n',
+    values.json === true
+      ? JSON.stringify(plain, null, 2) + '\n'
+      : stringifyToml(withoutNulls(plain) as Record<string, unknown>) + '\n',
   );
   process.stderr.write(`config ok${values.config === undefined ? ' (defaults)' : `: ${values.config}`}\n`);
   return 0;

@@ -100,6 +100,20 @@ describe('tamarin CLI', () => {
     assert.deepEqual(config.plugins, ['access_log', 'cache', 'proxy', 'static']);
   });
 
+  it('check never prints a configured secret (admin.token), in TOML or JSON', async () => {
+    const file = path.join(dir, 'secret.toml');
+    fs.writeFileSync(file, '[admin]\nport = 0\ntoken = "hunter2-admin-token"\n');
+    const toml = await run(['check', '--config', file]);
+    assert.equal(toml.code, 0, toml.stderr);
+    assert.doesNotMatch(toml.stdout + toml.stderr, /hunter2/);
+    assert.match(toml.stdout, /\[admin\]\n(.*\n)*token = "\[redacted\]"\n/);
+    const json = await run(['check', '--config', file, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.doesNotMatch(json.stdout, /hunter2/);
+    const config = JSON.parse(json.stdout) as { admin: { token: string; port: number } };
+    assert.deepEqual([config.admin.token, config.admin.port], ['[redacted]', 0]);
+  });
+
   it('check of a bad config names the key, exits 2, no stack trace', async () => {
     const file = path.join(dir, 'bad.toml');
     fs.writeFileSync(file, '[server]\nport = "abc"\nworkerz = 2\n');
