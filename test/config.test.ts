@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { DEFAULT_POLICY } from '../src/cache/policies/index.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig } from '../src/server/config.ts';
 import { ConfigError } from '../src/server/config-errors.ts';
 
@@ -210,7 +211,8 @@ describe('config defaults and values', () => {
     const shipped = await resolveConfig(parseToml(text));
     const uncommented = text
       .replace(/^# (?=\[|"?[\w.-]+"? = )/gm, '')
-      .replace('"/srv/example"', JSON.stringify(path.resolve('site')));
+      .replace('"/srv/example"', JSON.stringify(path.resolve('site')))
+      .replace('token = "…"', 'token = "an-example-admin-token"');
     assert.notEqual(uncommented, text);
     const all = await resolveConfig(parseToml(uncommented, 'uncommented.toml'));
     assert.deepEqual(
@@ -219,5 +221,11 @@ describe('config defaults and values', () => {
       'the documented [server] values are the defaults',
     );
     assert.equal((all.config.proxy as { routes: unknown[] }).routes.length, 1);
+    const { token, ...admin } = all.config.admin as { token?: string };
+    assert.equal(token, 'an-example-admin-token');
+    assert.deepEqual(admin, shipped.config.admin, 'the documented [admin] values are the defaults');
+    const policy = (config: Record<string, unknown>) => (config.cache as { policy: string }).policy;
+    assert.equal(policy(all.config), DEFAULT_POLICY, 'the documented cache policy is the default');
+    assert.equal(policy(shipped.config), DEFAULT_POLICY);
   });
 });
