@@ -21,17 +21,26 @@ function slowOrigin(clock: Clock, cacheControl: string, delayMs: number): Promis
 
 test('100 concurrent requests for one cold URL → exactly 1 backend request', async () => {
   const clock = new Clock();
-  const origin = await slowOrigin(clock, 'max-age=60', 100);
+  // The origin is slow enough that the 100 requests (100 new connections) all arrive while the first is
+  // in flight, even on a loaded machine; one arriving later would be a plain hit, which is fine too.
+  const origin = await slowOrigin(clock, 'max-age=60', 500);
   const rig = await startRig(clock, [origin.url]);
   try {
     const all = await Promise.all(Array.from({ length: 100 }, () => get(rig.port, '/cold')));
     assert.equal(origin.hits, 1);
+    assert.equal(rig.cache.stats.originFetches, 1);
     assert.ok(all.every((r) => r.status === 200 && r.body === 'answer 1'));
-    const collapsed = all.filter((r) => /collapsed/.test(String(r.headers['cache-status']))).length;
-    assert.equal(collapsed, 99, 'every waiter says it was collapsed');
-    const stats = rig.cache.stats;
-    assert.equal(stats.collapsed, 99);
-    assert.equal(stats.originFetches, 1);
+    const statuses = all.map((r) => String(r.headers['cache-status']));
+    assert.equal(
+      statuses.filter((s) => /fwd=uri-miss; fwd-status=200; stored$/.test(s)).length,
+      1,
+      'one leader',
+    );
+    const collapsed = statuses.filter((s) => /^tamarin; hit; collapsed$/.test(s)).length;
+    const hits = statuses.filter((s) => s === 'tamarin; hit').length;
+    assert.equal(collapsed + hits, 99, 'every other request was served from the stored response');
+    assert.equal(rig.cache.stats.collapsed, collapsed);
+    assert.ok(collapsed > 0);
   } finally {
     await rig.close();
     await origin.stop();
