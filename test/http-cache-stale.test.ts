@@ -21,7 +21,7 @@ test('stale-while-revalidate: stale served at once, one background refresh, then
         res.writeHead(200, { 'Cache-Control': 'max-age=10, stale-while-revalidate=60', ETag: `"v${n}"` });
         res.end(`version ${n}`);
       },
-      n === 1 ? 0 : 150,
+      n === 1 ? 0 : 500,
     );
   }).start();
   const rig = await startRig(clock, [origin.url]);
@@ -33,7 +33,8 @@ test('stale-while-revalidate: stale served at once, one background refresh, then
       assert.equal(r.body, 'version 1');
       assert.match(String(r.headers['cache-status']), /hit; ttl=-10; detail=stale-while-revalidate/);
     }
-    await sleep(300);
+    for (let i = 0; i < 100 && origin.hits < 2; i++) await sleep(10);
+    await sleep(700);
     assert.equal(origin.hits, 2, 'exactly one background refresh');
     assert.equal(origin.seen[1]!.headers['if-none-match'], '"v1"');
     const fresh = await get(rig.port, '/swr');
