@@ -90,3 +90,29 @@ test('collapse = false on a route: every miss goes upstream', async () => {
     await origin.stop();
   }
 });
+
+test('concurrent requests for a stale entry share one validation', async () => {
+  const clock = new Clock();
+  const origin = await new FakeOrigin(clock, (req, res) => {
+    if (req.headers['if-none-match'] === '"v"') {
+      setTimeout(() => {
+        res.writeHead(304, { 'Cache-Control': 'max-age=60', ETag: '"v"' });
+        res.end();
+      }, 300);
+      return;
+    }
+    res.writeHead(200, { 'Cache-Control': 'max-age=5', ETag: '"v"' });
+    res.end('stored body');
+  }).start();
+  const rig = await startRig(clock, [origin.url]);
+  try {
+    await get(rig.port, '/stale');
+    clock.tick(10);
+    const all = await Promise.all(Array.from({ length: 20 }, () => get(rig.port, '/stale')));
+    assert.ok(all.every((r) => r.status === 200 && r.body === 'stored body'));
+    assert.equal(origin.hits, 2, 'one fill, one validation');
+  } finally {
+    await rig.close();
+    await origin.stop();
+  }
+});

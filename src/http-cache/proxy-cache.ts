@@ -241,13 +241,8 @@ export class ProxyCache {
         : names === undefined
           ? 'uri-miss'
           : 'vary-miss';
-    if (entry !== null && !originConditional && hasValidators(entry)) {
-      this.stats.miss(now);
-      new Fetch(this, req, res, route, policy, 'validate', entry, reason).start();
-      return;
-    }
-    // Only a plain GET leads a collapsed flight: a conditional, ranged, authenticated or no-store request
-    // may get an answer that others cannot share.
+    // Only a plain GET leads a collapsed flight (a miss or a validation): a conditional, ranged,
+    // authenticated or no-store request may get an answer that others cannot share.
     const canCollapse =
       policy.collapse &&
       !collapsed &&
@@ -275,7 +270,9 @@ export class ProxyCache {
       return;
     }
     this.stats.miss(now);
-    const fetch = new Fetch(this, req, res, route, policy, 'miss', entry, reason);
+    // A stale entry with a validator is revalidated (§4.3.1); anything else is fetched whole.
+    const mode = entry !== null && !originConditional && hasValidators(entry) ? 'validate' : 'miss';
+    const fetch = new Fetch(this, req, res, route, policy, mode, entry, reason);
     if (canCollapse) fetch.leads(key);
     fetch.start();
   }
