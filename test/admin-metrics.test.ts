@@ -88,6 +88,8 @@ before(async () => {
             max_fails: 2,
             cooldown: 60_000,
             connect_timeout: 500,
+            // No pooled connection to the backend stopped mid-test: every failure is a refused connect.
+            keepalive: 0,
           },
           { match: '^/cached/', backends: [fast.url], cache: true },
         ],
