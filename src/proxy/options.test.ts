@@ -29,7 +29,7 @@ test('defaults, units and backend forms', () => {
   assert.equal(route.host_header, 'pass');
   assert.deepEqual(
     [route.connect_timeout, route.response_timeout, route.idle_timeout, route.fail_window, route.cooldown],
-    [2000, 30_000, 60_000, 10_000, 10_000],
+    [2000, 30_000, 4_000, 10_000, 10_000],
   );
   assert.deepEqual([route.attempts, route.max_fails, route.keepalive], [3, 3, 128]);
   assert.equal(route.health, undefined);

@@ -126,8 +126,13 @@ const routeSchema = z.strictObject({
   /** Time allowed for the response head once the request was sent (then 504), and between two reads
    * of the response body (then the client connection is closed). @default 30000 (30s) */
   response_timeout: duration().default(30_000),
-  /** Idle time after which a pooled keep-alive upstream connection is closed. @default 60000 (60s) */
-  idle_timeout: duration().default(60_000),
+  /**
+   * Idle time after which a pooled keep-alive upstream connection is closed. Keep it below the backend's
+   * own keep-alive timeout (Node's default is 5 s): otherwise the backend may close a connection just as
+   * we reuse it, and a non-idempotent request that loses that race cannot be retried (502).
+   * @default 4000 (4s)
+   */
+  idle_timeout: duration().default(4_000),
   /** Backends tried for one request (the first try included) when connecting fails. @default 3 */
   attempts: z.number().int().min(1).max(100).default(3),
   /** Failures within `fail_window` that put a backend into cooldown (passive health). @default 3 */
