@@ -90,6 +90,8 @@ describe('large entries over sockets', () => {
     const body = Buffer.alloc(size);
     for (let i = 0; i < size; i++) body[i] = (i * 7) & 0xff;
     writeFileSync(join(root, 'big.bin'), body);
+    writeFileSync(join(root, 'multi.bin'), Buffer.concat([body, body, body, body, body]));
+    writeFileSync(join(root, 'other.bin'), Buffer.alloc(5 * size, 0xee));
     cached = await startServer({ config: config(true), inProcess: true });
     plain = await startServer({ config: config(false), inProcess: true });
     await get(cached, req()); // fill
@@ -114,6 +116,16 @@ describe('large entries over sockets', () => {
     }
     const [result] = await cached.control('cache', 'stats');
     assert.ok((result!.result as { hits: number }).hits >= 4);
+  });
+
+  test('a body captured from several streamed chunks survives the recycling of read buffers', async () => {
+    const multi = 'GET /multi.bin HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n';
+    const other = 'GET /other.bin HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n';
+    await get(cached, multi); // fill: several 128 KiB chunks, captured
+    for (let i = 0; i < 4; i++) await get(plain, other); // reuses every pooled buffer
+    const [hit, miss] = await Promise.all([get(cached, multi), get(plain, multi)]);
+    assert.equal(hit.length, miss.length);
+    assert.ok(hit === miss);
   });
 
   test('pipelined hits on one keep-alive connection arrive whole and in order', async () => {

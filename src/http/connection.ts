@@ -51,6 +51,13 @@ const SYNTHETIC_HEAD: ParsedHead = {
   upgrade: false,
 };
 
+/** A socket write callback that reports success only: a failed write's buffer is not known to be free. */
+function flushedCallback(onFlushed: () => void): (error?: Error | null) => void {
+  return (error) => {
+    if (error === undefined || error === null) onFlushed();
+  };
+}
+
 export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, BodySource {
   readonly id: number;
   readonly remoteAddress: string;
@@ -421,7 +428,13 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     if (!res.keepAlive) this.acceptRequests = false;
   }
 
-  output(res: HttpResponse, a: Buffer, b: Buffer | null, c: Buffer | null): boolean {
+  output(
+    res: HttpResponse,
+    a: Buffer,
+    b: Buffer | null,
+    c: Buffer | null,
+    onFlushed?: (() => void) | null,
+  ): boolean {
     if (this.closed || res.aborted) return true;
     if (res !== this.first) {
       // An earlier response is unfinished: hold these bytes (RFC 9112 §9.3.2, responses in request order).
@@ -448,13 +461,18 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
         socket.cork();
       }
     }
+    // A write callback runs once libuv finished the write: the kernel has the bytes (or the socket failed).
+    const done = onFlushed === undefined || onFlushed === null ? undefined : flushedCallback(onFlushed);
     if (b === null) {
-      if (a.length > 0) socket.write(a);
+      if (a.length > 0) socket.write(a, done);
     } else {
       socket.cork();
       socket.write(a);
-      socket.write(b);
-      if (c !== null) socket.write(c);
+      if (c === null) socket.write(b, done);
+      else {
+        socket.write(b);
+        socket.write(c, done);
+      }
       socket.uncork();
     }
     if (socket.writableNeedDrain) {

@@ -14,8 +14,17 @@ import type { FileSource, HeaderValue, Response } from './types.ts';
 export interface ResponseSink {
   /** The head is about to be serialised: last chance to turn `res.keepAlive` off. */
   prepareHead(res: HttpResponse): void;
-  /** Queue bytes of `res` in pipeline order; false when the writer should wait for `onDrain`. */
-  output(res: HttpResponse, a: Buffer, b: Buffer | null, c: Buffer | null): boolean;
+  /**
+   * Queue bytes of `res` in pipeline order; false when the writer should wait for `onDrain`. `onFlushed`,
+   * when given, runs once the kernel took all of them (never if they are held back or the socket goes).
+   */
+  output(
+    res: HttpResponse,
+    a: Buffer,
+    b: Buffer | null,
+    c: Buffer | null,
+    onFlushed?: (() => void) | null,
+  ): boolean;
   /** All bytes of `res` are queued. */
   ended(res: HttpResponse): void;
   /** Call `res`'s drain callbacks once the socket can take more. */
@@ -180,14 +189,15 @@ export class HttpResponse implements Response {
     return this;
   }
 
-  write(chunk: Buffer | string): boolean {
+  write(chunk: Buffer | string, onFlushed?: () => void): boolean {
     // Writes after end (or after the engine took over) are dropped rather than thrown: they usually come
     // from a stream callback racing an abort, where a throw would take the whole worker down.
     if (this.ended || this.locked) return true;
     const buf = toBuffer(chunk);
     this.capture(buf);
     const head = this.headersSent ? null : this.buildHead(-1);
-    return this.emit(head, buf, false);
+    // A captured chunk is kept by the cache: its buffer must never be handed back for reuse.
+    return this.emit(head, buf, false, this.captureParts === null ? onFlushed : undefined);
   }
 
   end(chunk?: Buffer | string): void {
@@ -355,7 +365,12 @@ export class HttpResponse implements Response {
   }
 
   /** Frame `body` per the mode and hand head + body to the sink in as few writes as possible. */
-  private emit(head: string | null, body: Buffer | null, last: boolean): boolean {
+  private emit(
+    head: string | null,
+    body: Buffer | null,
+    last: boolean,
+    onFlushed?: (() => void) | undefined,
+  ): boolean {
     const mode = this.mode;
     if (this.isHead || mode === MODE_NO_BODY) body = null;
     else if (body !== null && mode === MODE_LENGTH) {
@@ -373,14 +388,20 @@ export class HttpResponse implements Response {
     const headLength = head === null ? 0 : head.length;
     if (size <= COPY_LIMIT) {
       const total = headLength + prefix.length + size + tail.length;
-      if (total === 0) return this.sink.output(this, EMPTY, null, null);
-      const out = Buffer.allocUnsafe(total);
-      let at = 0;
-      if (head !== null) at = out.write(head, 0, 'latin1');
-      if (prefix !== '') at += out.write(prefix, at, 'latin1');
-      if (body !== null) at += body.copy(out, at);
-      if (tail !== '') out.write(tail, at, 'latin1');
-      return this.sink.output(this, out, null, null);
+      let more: boolean;
+      if (total === 0) more = this.sink.output(this, EMPTY, null, null);
+      else {
+        const out = Buffer.allocUnsafe(total);
+        let at = 0;
+        if (head !== null) at = out.write(head, 0, 'latin1');
+        if (prefix !== '') at += out.write(prefix, at, 'latin1');
+        if (body !== null) at += body.copy(out, at);
+        if (tail !== '') out.write(tail, at, 'latin1');
+        more = this.sink.output(this, out, null, null);
+      }
+      // The caller's buffer was copied (or not sent at all): it is free again right now.
+      if (onFlushed !== undefined) onFlushed();
+      return more;
     }
     const first = head === null ? prefix : head + prefix;
     const a = first === '' ? body! : Buffer.from(first, 'latin1');
@@ -388,7 +409,9 @@ export class HttpResponse implements Response {
     let c: Buffer | null = null;
     if (tail !== '')
       c = tail === '\r\n' ? CRLF : tail === '0\r\n\r\n' ? LAST_CHUNK : Buffer.from(tail, 'latin1');
-    if (b === null && c !== null) return this.sink.output(this, a, c, null);
-    return this.sink.output(this, a, b, c);
+    // Only a body that leaves as it is (not copied next to the head above) can report its buffer flushed.
+    const flushed = body !== null && onFlushed !== undefined ? onFlushed : null;
+    if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed);
+    return this.sink.output(this, a, b, c, flushed);
   }
 }

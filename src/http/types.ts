@@ -141,8 +141,16 @@ export interface Response {
    * delimited on 1.0) and `Connection: close` / `keep-alive` as needed. Called implicitly by write/end.
    */
   writeHead(status?: number, reason?: string): this;
-  /** Queue a body chunk. Returns false when the socket's buffer is full: wait for `onDrain`. */
-  write(chunk: Buffer | string): boolean;
+  /**
+   * Queue a body chunk. Returns false when the socket's buffer is full: wait for `onDrain`.
+   *
+   * `onFlushed` (optional, added after the first contract): called once the kernel has taken every byte of
+   * `chunk`, so that its buffer may be reused (a file streamer recycling its read buffers); synchronously,
+   * before `write` returns, when the chunk was copied or not sent (HEAD, a small chunk). It may never be
+   * called (the client went away, the response waits behind a pipelined one, or the body is being
+   * captured for the cache, which keeps the buffer): then the buffer must simply not be reused.
+   */
+  write(chunk: Buffer | string, onFlushed?: () => void): boolean;
   /** Finish the response, optionally with a last chunk. For HEAD requests the body is not sent. */
   end(chunk?: Buffer | string): void;
   /** Run `callback` once when the socket can take more data (after `write` returned false). */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Response } from '../http/types.ts';
-import { streamParts } from './stream-file.ts';
+import { pooledChunks, streamParts } from './stream-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tamarin-stream-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -102,4 +102,47 @@ test('a file shorter than promised destroys the response instead of ending it', 
   }
   assert.equal(state.destroyed, true);
   assert.equal(state.ended, false);
+});
+
+/** A response that keeps the chunks it was given (no copy), as a socket with a full buffer does. */
+function holdingResponse(flush: boolean) {
+  const held: Buffer[] = [];
+  const state = { ended: false };
+  const res = {
+    aborted: false,
+    finished: false,
+    write(chunk: Buffer, onFlushed?: () => void) {
+      held.push(chunk);
+      if (flush) onFlushed?.();
+      return true;
+    },
+    end() {
+      state.ended = true;
+    },
+    destroy() {},
+    onDrain() {},
+    onAbort() {},
+  };
+  return { res: res as unknown as Response, held, state };
+}
+
+test('a chunk buffer is reused only once the engine reported it flushed', async () => {
+  const other = join(dir, 'other.bin');
+  writeFileSync(other, Buffer.alloc(400 * 1024, 0xee));
+  const kept = holdingResponse(false);
+  streamParts(kept.res, openSync(file, 'r'), [{ start: 0, end: data.length - 1 }]);
+  while (!kept.state.ended) await tick();
+  const flushing = holdingResponse(true);
+  streamParts(flushing.res, openSync(other, 'r'), [{ start: 0, end: 400 * 1024 - 1 }]);
+  while (!flushing.state.ended) await tick();
+  assert.ok(pooledChunks() > 0, 'flushed buffers went back to the pool');
+  assert.ok(Buffer.concat(kept.held).equals(data), 'buffers never reported flushed were never reused');
+  const reused = holdingResponse(false);
+  streamParts(reused.res, openSync(file, 'r'), [{ start: 0, end: data.length - 1 }]);
+  while (!reused.state.ended) await tick();
+  assert.ok(
+    reused.held.some((chunk) => flushing.held.some((old) => old.buffer === chunk.buffer)),
+    'a later stream reads into a recycled buffer',
+  );
+  assert.ok(Buffer.concat(reused.held).equals(data));
 });

@@ -3,6 +3,11 @@
  * socket's backpressure. One chunk is read ahead: while the socket drains the previous chunk, the next
  * one is already being read, so disk (threadpool) latency and network time overlap instead of adding up.
  * Memory per response stays at two chunks however slow the client is.
+ *
+ * Chunk buffers are recycled through a small per-thread pool: a buffer goes back once the engine reports
+ * the kernel took it (`write(chunk, onFlushed)`). Allocating a fresh 128 KiB buffer per chunk cost more
+ * than the read itself: each one is a new mmap'ed region to page-fault in, and the external memory drives
+ * V8 into frequent full GCs (a 1 MiB file took ~3.5 ms of CPU uncached vs ~0.35 ms from the cache).
  */
 import { close, read } from 'node:fs';
 import type { Response } from '../http/types.ts';
@@ -10,6 +15,25 @@ import type { ByteRange } from './range.ts';
 
 /** Bytes read per chunk: large enough that syscalls are few, small enough to share memory fairly. */
 export const CHUNK_SIZE = 128 * 1024;
+
+/** Chunk buffers kept for reuse: 4 MiB at most, enough for 16 streams' two chunks in flight. */
+const POOL_MAX = 32;
+const pool: Buffer[] = [];
+
+/** A CHUNK_SIZE buffer: a recycled one when there is one. */
+function takeChunk(): Buffer {
+  return pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE);
+}
+
+/** Hand back a CHUNK_SIZE buffer nobody references any more. */
+function recycle(buffer: Buffer): void {
+  if (pool.length < POOL_MAX) pool.push(buffer);
+}
+
+/** Buffers currently pooled (tests). */
+export function pooledChunks(): number {
+  return pool.length;
+}
 
 /** One piece of a body: literal bytes (multipart framing) or a byte range of the file. */
 export type BodyPart = Buffer | ByteRange;
@@ -27,6 +51,8 @@ export function streamParts(res: Response, fd: number, parts: readonly BodyPart[
   let reading = false;
   /** A chunk read (or a literal part) not yet written. */
   let ready: Buffer | null = null;
+  /** The pooled buffer under `ready` when it is a file chunk, else null. */
+  let readyBuffer: Buffer | null = null;
   /** `write` returned false: nothing more is written until the drain. */
   let waiting = false;
 
@@ -46,6 +72,7 @@ export function streamParts(res: Response, fd: number, parts: readonly BodyPart[
       if (Buffer.isBuffer(part)) {
         partIndex++;
         ready = part;
+        readyBuffer = null;
         return true;
       }
       if (position < 0) position = part.start;
@@ -56,13 +83,15 @@ export function streamParts(res: Response, fd: number, parts: readonly BodyPart[
         continue;
       }
       const length = Math.min(CHUNK_SIZE, remaining);
-      const buffer = Buffer.allocUnsafe(length);
+      const buffer = takeChunk();
       reading = true;
       read(fd, buffer, 0, length, position, (error, bytesRead) => {
         reading = false;
+        // On failure the buffer is not recycled: a read that errored may not be the last to touch it.
         if (error || bytesRead === 0 || res.aborted) return finish(false);
         position += bytesRead;
-        ready = bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+        ready = bytesRead === CHUNK_SIZE ? buffer : buffer.subarray(0, bytesRead);
+        readyBuffer = buffer;
         advance();
       });
       return true;
@@ -76,8 +105,10 @@ export function streamParts(res: Response, fd: number, parts: readonly BodyPart[
       if (res.aborted) return finish(false);
       if (ready !== null && !waiting) {
         const chunk: Buffer = ready;
+        const buffer = readyBuffer;
         ready = null;
-        if (!res.write(chunk)) {
+        readyBuffer = null;
+        if (!res.write(chunk, buffer === null ? undefined : () => recycle(buffer))) {
           waiting = true;
           res.onDrain(onDrain);
         }
