@@ -212,9 +212,7 @@ describe('proxy backends in /metrics', () => {
     assert.equal(value(samples, 'tamarin_cache_policy_info', { worker: '0' }), 1);
   });
 
-  it('GET /metrics over the admin listener carries the proxy series', {
-    todo: 'needs src/admin/api.ts to render fetchMetricsInput(ctx.control) (see the report)',
-  }, async () => {
+  it('GET /metrics over the admin listener carries the proxy series', async () => {
     const reply = await call(server.admin!.url, 'GET', '/metrics', auth);
     assert.equal(reply.status, 200);
     assert.match(String(reply.headers['content-type']), /^text\/plain; version=0\.0\.4/);

@@ -12,7 +12,7 @@ import { mergeBackends, mergeEntries, mergePurges, resultsOf, WorkerCallError } 
 import type { Asset } from './assets.ts';
 import { type AuthPolicy, checkRequest } from './auth.ts';
 import { type Control, fetchWorkerStats, statsView } from './live.ts';
-import type { AdminMetrics } from './metrics.ts';
+import { type AdminMetrics, fetchMetricsInput } from './metrics.ts';
 import { redactConfig } from './redact.ts';
 import type { EventStreams } from './sse.ts';
 
@@ -156,8 +156,8 @@ async function purge(ctx: ApiContext, req: Request, res: Response): Promise<void
 
 async function metrics(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
-  const stats = await fetchWorkerStats(ctx.control);
-  send(res, 200, ctx.metrics.contentType, await ctx.metrics.render(stats));
+  const input = await fetchMetricsInput(ctx.control);
+  send(res, 200, ctx.metrics.contentType, await ctx.metrics.render(input));
 }
 
 const SESSION_PATH = '/api/session';
