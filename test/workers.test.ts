@@ -70,6 +70,7 @@ describe('worker threads', () => {
     server = await startServer({
       config: { plugins: ['./probe.mjs'], server: { port: 0, workers: 2, shutdown_timeout: '3s' } },
       configPath: path.join(dir, 'tamarin.toml'),
+      admin: false, // the dashboard is not under test; a fixed port would collide with parallel tests
     });
   });
   after(async () => {
@@ -109,6 +110,13 @@ describe('worker threads', () => {
     const before = await server.control('probe', 'whoami');
     const oldThread = (before[1]!.result as { threadId: number }).threadId;
     await server.control('probe', 'crash', 1);
+    // Connections the kernel already handed to worker 1's listener die with it (SO_REUSEPORT does not
+    // move a closing listener's queue to the others): a crash loses its own worker's connections. What
+    // must hold is that once the thread is gone, the port keeps answering, during and after the restart.
+    const exited = /worker 1 exited with code 1; restarting in 100 ms/;
+    for (let i = 0; i < 100 && !exited.test(logged.join('\n')); i++) await sleep(20);
+    assert.match(logged.join('\n'), /worker 1 crashed: planned crash/);
+    assert.match(logged.join('\n'), exited);
     let after: number | undefined;
     for (let i = 0; i < 60 && (after === undefined || after === oldThread); i++) {
       assert.equal((await get(server.port, '/who')).status, 200);
@@ -117,8 +125,7 @@ describe('worker threads', () => {
       after = (second?.result as { threadId: number } | undefined)?.threadId;
     }
     assert.ok(after !== undefined && after !== oldThread, 'worker 1 runs again in a new thread');
-    assert.match(logged.join('\n'), /worker 1 crashed: planned crash/);
-    assert.match(logged.join('\n'), /worker 1 exited with code 1; restarting in 100 ms/);
+    assert.match(logged.join('\n'), /worker 1 restarted/);
   });
 
   it('close() lets an in-flight response finish', async () => {
@@ -140,7 +147,7 @@ describe('tamarin serve with workers, stopped by SIGTERM', () => {
       fs.writeFileSync(path.join(dir, 'probe.mjs'), PROBE);
       fs.writeFileSync(
         path.join(dir, 'tamarin.toml'),
-        'plugins = ["./probe.mjs"]\n[server]\nport = 0\nworkers = 2\n',
+        'plugins = ["./probe.mjs"]\n[server]\nport = 0\nworkers = 2\n[admin]\nenabled = false\n',
       );
       const child = spawn(
         process.execPath,
