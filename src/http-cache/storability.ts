@@ -3,6 +3,7 @@
  * Pure: the request facts, the response status, fields and parsed directives in; a decision with a
  * reason (for Cache-Status and the stats) out.
  */
+import { HOP_BY_HOP } from '../proxy/headers.ts';
 import type { CacheDirectives } from './cache-control.ts';
 import { HEURISTIC_STATUSES, type Lifetime } from './freshness.ts';
 
@@ -12,21 +13,10 @@ const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
 ]);
 
 /**
- * Hop-by-hop fields (RFC 9110 §7.6.1) and fields this cache regenerates per response: never stored
- * (§3.1). `age` is recomputed (§5.1), framing is the writer's.
+ * Hop-by-hop fields (RFC 9110 §7.6.1, the proxy's one list) and fields this cache regenerates per
+ * response: never stored (§3.1). `age` is recomputed (§5.1), framing is the writer's.
  */
-export const NOT_STORED: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'age',
-]);
+export const NOT_STORED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'age']);
 
 /** Per-route storage settings. */
 export interface StorageOptions {
