@@ -114,6 +114,16 @@ describe('tamarin CLI', () => {
     assert.deepEqual([config.admin.token, config.admin.port], ['[redacted]', 0]);
   });
 
+  it('check resolves static.root and static.hosts against the config file, from any directory', async () => {
+    const file = path.join(dir, 'hosts.toml');
+    fs.writeFileSync(file, '[static]\nroot = "www"\n[static.hosts]\n"b.example" = "./www"\n');
+    const { code, stdout, stderr } = await run(['check', '--config', file, '--json'], os.tmpdir());
+    assert.equal(code, 0, stderr);
+    const config = JSON.parse(stdout) as { static: { root: string; hosts: Record<string, string> } };
+    assert.equal(config.static.root, path.join(dir, 'www'));
+    assert.deepEqual(config.static.hosts, { 'b.example': path.join(dir, 'www') });
+  });
+
   it('check of a bad config names the key, exits 2, no stack trace', async () => {
     const file = path.join(dir, 'bad.toml');
     fs.writeFileSync(file, '[server]\nport = "abc"\nworkerz = 2\n');

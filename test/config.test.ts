@@ -174,6 +174,43 @@ describe('config defaults and values', () => {
     assert.deepEqual(options.hosts, { 'a.example': path.resolve('site/images') });
   });
 
+  it('static.root and static.hosts roots are both relative to the config file, not the working directory', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-config-roots-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'www'));
+      fs.mkdirSync(path.join(dir, 'www-b'));
+      assert.notEqual(dir, process.cwd());
+      const { config } = await resolveConfig(
+        {
+          plugins: ['static'],
+          static: { root: 'www', hosts: { 'b.example': 'www-b', 'c.example': './www' } },
+        },
+        { baseDir: dir },
+      );
+      const options = config.static as { root: string; hosts: Record<string, string> };
+      assert.equal(options.root, path.join(dir, 'www'));
+      assert.deepEqual(options.hosts, {
+        'b.example': path.join(dir, 'www-b'),
+        'c.example': path.join(dir, 'www'),
+      });
+      // A host root that is missing is named with the path it was looked for at.
+      await assert.rejects(
+        resolveConfig(
+          { plugins: ['static'], static: { hosts: { 'd.example': 'nowhere' } } },
+          { baseDir: dir },
+        ),
+        (error: ConfigError) => {
+          assert.deepEqual(error.lines(), [
+            `config error: static.hosts.d.example: expected an existing directory, got "${path.join(dir, 'nowhere')}"`,
+          ]);
+          return true;
+        },
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('[admin] is validated strictly: defaults filled in, unknown keys named with a hint', async () => {
     const { config } = await resolveConfig({ plugins: ['access_log'], admin: { port: 9000 } });
     assert.deepEqual(config.admin, { enabled: true, host: '127.0.0.1', port: 9000, allowed_hosts: [] });
