@@ -81,7 +81,10 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   private continueRes: HttpResponse | null = null;
   private discardStart = 0;
   private timer = TIMER_NONE;
+  /** When the current timeout fires, in `performance.now()` time (monotonic: immune to clock steps). */
   private deadline = 0;
+  /** `performance.now()` at the last socket read: the start time of the requests parsed from it. */
+  private readAt = 0;
   private writeStalledSince = 0;
   private paused = 0;
   /** New requests are dispatched; false after a closing request, an error, drain or the client's FIN. */
@@ -118,13 +121,17 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     // A fresh connection that never sends anything is closed like an idle keep-alive one.
     const t = this.engine.options.timeouts;
     const idle = t.keepAliveTimeout > 0 ? t.keepAliveTimeout : t.headerTimeout;
-    if (idle > 0) this.arm(TIMER_IDLE, Date.now() + idle);
+    if (idle > 0) this.arm(TIMER_IDLE, performance.now() + idle);
   }
 
   // ---- socket events ----
 
   private readonly onData = (buf: Buffer): void => {
     if (!this.parsing) return; // closing, upgraded or after an error: discard
+    // One clock read per socket read: the start time of the requests in it and the base of the next
+    // timeout (a clock read costs about as much as parsing a small head).
+    const now = performance.now();
+    this.readAt = now;
     this.inExecute = true;
     try {
       const used = this.parser.execute(buf);
@@ -136,7 +143,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       return;
     }
     this.endExecute();
-    if (!this.ending && !this.closed) this.rearm(Date.now());
+    if (!this.ending && !this.closed) this.rearm(now);
   };
 
   /** Leave the parse of one read; flush what pipelined answers were coalesced during it. */
@@ -229,7 +236,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     if (!head.upgrade && (head.chunked || head.contentLength > 0)) {
       body = new RequestBody(this, head.chunked ? -1 : head.contentLength);
     }
-    const req = new HttpRequest(head, body, keepAlive, this, performance.now());
+    const req = new HttpRequest(head, body, keepAlive, this, this.readAt);
     const res = new HttpResponse(this, req);
     this.current = req;
     this.currentRes = res;
@@ -477,7 +484,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     }
     if (socket.writableNeedDrain) {
       if ((this.paused & PAUSE_WRITE) === 0) {
-        this.writeStalledSince = Date.now();
+        this.writeStalledSince = performance.now();
         this.pause(PAUSE_WRITE);
       }
       return false;
@@ -514,7 +521,8 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       const next = this.first;
       if (next === null) {
         if (!this.acceptRequests && this.current === null) this.endSocket();
-        else if (!this.inExecute && this.current === null && !this.parser.inHead) this.rearm(Date.now());
+        else if (!this.inExecute && this.current === null && !this.parser.inHead)
+          this.rearm(performance.now());
         return;
       }
       const pending = next.pending;
@@ -526,7 +534,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
         for (const buf of pending) socket.write(buf);
         socket.uncork();
         if (socket.writableNeedDrain && (this.paused & PAUSE_WRITE) === 0) {
-          this.writeStalledSince = Date.now();
+          this.writeStalledSince = performance.now();
           this.pause(PAUSE_WRITE);
         }
       }
@@ -587,7 +595,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     }
     this.socket.end();
     this.socket.resume();
-    this.arm(TIMER_LINGER, Date.now() + LINGER_MS);
+    this.arm(TIMER_LINGER, performance.now() + LINGER_MS);
   }
 
   private abortBody(): void {

@@ -202,7 +202,8 @@ class HttpEngine implements Engine, EngineContext {
   }
 
   private readonly sweep = (): void => {
-    const now = Date.now();
+    // Deadlines are in performance.now() time (monotonic), as the connections set them.
+    const now = performance.now();
     for (const conn of this.connections) conn.sweep(now);
   };
 }

@@ -955,18 +955,40 @@ function schemeLength(src: string, start: number, end: number): number {
 /**
  * uri-host [ ":" port ] (RFC 9110 §7.2) → the host lower-cased without its port; `''` for an empty value;
  * `undefined` when malformed (bad bytes, userinfo, non-numeric port, or no port where one is required).
+ * One pass over the value; the last Host field's answer is remembered, since a server's clients send the
+ * same few Host values over and over.
  */
 function hostOf(value: string, requirePort: boolean): string | undefined {
+  if (!requirePort && value === lastHostValue) return lastHost;
   const len = value.length;
-  for (let i = 0; i < len; i++) if (AUTHORITY[value.charCodeAt(i)] !== 1) return undefined;
+  let colon = -1;
+  let close = -1;
+  let brackets = false;
+  let openAfterFirst = false;
+  let upper = false;
+  for (let i = 0; i < len; i++) {
+    const c = value.charCodeAt(i);
+    if (AUTHORITY[c] !== 1) return undefined;
+    if (c === 0x3a) {
+      if (colon === -1) colon = i;
+    } else if (c === 0x5b) {
+      brackets = true;
+      if (i > 0) openAfterFirst = true;
+    } else if (c === 0x5d) {
+      brackets = true;
+      if (close === -1) close = i;
+    } else if (c >= 0x41 && c <= 0x5a) {
+      upper = true;
+    }
+  }
   let hostEnd: number;
   if (value.charCodeAt(0) === 0x5b) {
-    hostEnd = value.indexOf(']') + 1; // IP-literal
-    if (hostEnd === 0 || value.indexOf('[', 1) !== -1) return undefined;
+    // IP-literal: up to the first `]`, and no second `[`.
+    if (close === -1 || openAfterFirst) return undefined;
+    hostEnd = close + 1;
   } else {
-    hostEnd = value.indexOf(':');
-    if (hostEnd === -1) hostEnd = len;
-    if (value.indexOf('[') !== -1 || value.indexOf(']') !== -1) return undefined;
+    if (brackets) return undefined;
+    hostEnd = colon === -1 ? len : colon;
   }
   if (hostEnd < len) {
     if (value.charCodeAt(hostEnd) !== 0x3a || len - hostEnd > 6) return undefined;
@@ -976,8 +998,17 @@ function hostOf(value: string, requirePort: boolean): string | undefined {
   }
   if (requirePort && hostEnd + 1 === len) return undefined;
   const host = hostEnd === len ? value : value.slice(0, hostEnd);
-  return host.toLowerCase();
+  const result = upper ? host.toLowerCase() : host;
+  if (!requirePort) {
+    lastHostValue = value;
+    lastHost = result;
+  }
+  return result;
 }
+
+/** The memo of {@link hostOf} (for `requirePort` false): the last value and its answer. */
+let lastHostValue: string | null = null;
+let lastHost: string | undefined;
 
 /** Connection = #connection-option (RFC 9110 §7.6.1), case-insensitive. */
 function connectionOptions(value: string): number {
