@@ -128,12 +128,24 @@ async function check(argv: string[]): Promise<number> {
   return 0;
 }
 
-function startupLine(server: RunningServer): string {
+/**
+ * The start-up block: what is served where, then the admin's dashboard and, when it was generated, the
+ * token (printed this once: purges from curl need it, and so does every call off loopback).
+ */
+function startupLines(server: RunningServer): string[] {
   const root = (server.config.static as { root?: string } | undefined)?.root;
   const what =
     server.plugins.includes('static') && root !== undefined ? `serving ${root} at` : 'listening at';
   const workers = server.workers === 1 ? '1 worker' : `${server.workers} workers`;
-  return `tamarin ${VERSION} ${what} ${server.url} (${workers}, plugins: ${server.plugins.join(', ') || 'none'})`;
+  const lines = [
+    `tamarin ${VERSION} ${what} ${server.url} (${workers}, plugins: ${server.plugins.join(', ') || 'none'})`,
+  ];
+  const { admin } = server;
+  if (admin !== null) {
+    lines.push(`admin: ${admin.url} (dashboard)`);
+    if (admin.tokenGenerated) lines.push(`admin token (generated, valid until restart): ${admin.token}`);
+  }
+  return lines;
 }
 
 async function serve(argv: string[]): Promise<number | null> {
@@ -146,7 +158,7 @@ async function serve(argv: string[]): Promise<number | null> {
     config: raw,
     configPath: values.config ?? path.join(baseDir, 'config'),
   });
-  process.stderr.write(startupLine(server) + '\n');
+  process.stderr.write(startupLines(server).join('\n') + '\n');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {

@@ -161,8 +161,10 @@ describe('tamarin CLI', () => {
     }
   });
 
-  it('serve dir on port 0 prints one start-up line, serves the dir, and exits 0 on SIGTERM', async () => {
-    const child = start(['serve', 'www', '--port', '0', '--workers', '1'], dir);
+  it('serve dir on port 0 prints one start-up block, serves the dir, and exits 0 on SIGTERM', async () => {
+    // The admin on port 0: the default 9090 would be shared with tests running beside this one.
+    fs.writeFileSync(path.join(dir, 'admin0.toml'), '[admin]\nport = 0\n');
+    const child = start(['serve', 'www', '--config', 'admin0.toml', '--port', '0', '--workers', '1'], dir);
     let stderr = '';
     child.stderr.setEncoding('utf8');
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -171,17 +173,26 @@ describe('tamarin CLI', () => {
       const url = await new Promise<string>((resolve, reject) => {
         child.stderr.on('data', (chunk: string) => {
           stderr += chunk;
-          const match = /serving .* at (http:\/\/127\.0\.0\.1:\d+) /.exec(stderr);
+          const match = /serving .* at (http:\/\/127\.0\.0\.1:\d+) [\s\S]*\nadmin token .*\n/.exec(stderr);
           if (match) resolve(match[1]!);
         });
         void exited.then(() => reject(new Error(`exited: ${stderr}`)));
       });
-      const line = stderr.split('\n').find((l) => l.startsWith(`tamarin ${VERSION} `));
+      // One block, serving line first: nothing (no plugin's own line) before or between.
+      const lines = stderr.split('\n');
+      assert.equal(lines.length, 4, stderr);
       assert.equal(
-        line,
+        lines[0],
         `tamarin ${VERSION} serving ${fs.realpathSync(path.join(dir, 'www'))} at ${url} ` +
           '(1 worker, plugins: access_log, cache, proxy, static)',
       );
+      const admin = /^admin: (http:\/\/127\.0\.0\.1:\d+\/) \(dashboard\)$/.exec(lines[1]!)?.[1];
+      assert.ok(admin !== undefined, lines[1]);
+      const token = /^admin token \(generated, valid until restart\): (\S{32})$/.exec(lines[2]!)?.[1];
+      assert.ok(token !== undefined, lines[2]);
+      assert.equal(lines[3], '');
+      const session = (await (await fetch(admin + 'api/session')).json()) as { token: string };
+      assert.equal(session.token, token, 'the printed token is the admin token');
       const res = await fetch(url + '/hello.txt');
       assert.equal(res.status, 200);
       assert.equal(await res.text(), 'hello from the cli test\n');

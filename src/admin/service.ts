@@ -24,6 +24,8 @@ export interface AdminService {
   readonly url: string;
   /** The token calls must carry (configured or generated). */
   readonly token: string;
+  /** The token was generated at start-up (no `[admin] token`): the CLI prints it once. */
+  readonly tokenGenerated: boolean;
   /** Whether read-only calls need the token too. */
   readonly tokenRequired: boolean;
   close(): Promise<void>;
@@ -92,11 +94,8 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
   }
   const port = (server.address() as net.AddressInfo).port;
   const url = urlOf(options.host, port);
-  logger.info(`dashboard and API at ${url}`);
-  if (options.token === undefined) {
-    // Printed once, here: it is needed for purges from curl (and for every call off loopback).
-    logger.info(`admin token (generated, valid until restart): ${token}`);
-  }
+  // Where the dashboard is and the generated token are not logged here: the CLI prints them right after
+  // its serving line, as one start-up block (an embedder reads them from the returned service).
   if (!loopback && options.allowed_hosts.includes('*')) {
     logger.warn('allowed_hosts = ["*"] turns off the DNS-rebinding check');
   }
@@ -106,6 +105,7 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     port,
     url,
     token,
+    tokenGenerated: options.token === undefined,
     tokenRequired: policy.tokenForReads,
     close() {
       closing ??= (async () => {
