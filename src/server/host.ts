@@ -46,6 +46,10 @@ export interface Host {
   close(): Promise<void>;
 }
 
+/** The claiming stages, in the order `runStages` walks them. */
+const REQUEST = 0;
+const CONTENT = 1;
+
 const NOT_FOUND = Buffer.from('Not Found\n');
 const INTERNAL_ERROR = Buffer.from('Internal Server Error\n');
 
@@ -110,23 +114,31 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
     res.end(NOT_FOUND);
   };
 
-  const runHandlers = (req: Request, res: Response, start: number): void => {
-    if (handlers !== null) {
-      for (let i = start; i < handlers.length; i++) {
-        const plugin = handlers[i]!;
+  /**
+   * The claiming stages in order: onRequest hooks (the first returning true answered the request), then
+   * content handlers (the first returning true owns it), else 404. One loop serves both; a Promise is
+   * waited for and the run goes on from the next plugin. The all-synchronous path allocates nothing.
+   */
+  const runStages = (req: Request, res: Response, stage: number, start: number): void => {
+    for (; stage <= CONTENT; stage++, start = 0) {
+      const list = stage === REQUEST ? requestHooks : handlers;
+      if (list === null) continue;
+      for (let i = start; i < list.length; i++) {
+        const plugin = list[i]!;
         let result: boolean | Promise<boolean>;
         try {
-          result = plugin.handle!(req, res);
+          result = stage === REQUEST ? plugin.onRequest!(req, res) : plugin.handle!(req, res);
         } catch (error) {
           fail(plugin, req, res, error);
           return;
         }
         if (result === true) return;
         if (result instanceof Promise) {
+          const at = stage;
           const next = i + 1;
           result.then(
             (claimed) => {
-              if (claimed !== true) runHandlers(req, res, next);
+              if (claimed !== true) runStages(req, res, at, next);
             },
             (error: unknown) => fail(plugin, req, res, error),
           );
@@ -137,35 +149,8 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
     notFound(res);
   };
 
-  const runRequestHooks = (req: Request, res: Response, start: number): void => {
-    if (requestHooks !== null) {
-      for (let i = start; i < requestHooks.length; i++) {
-        const plugin = requestHooks[i]!;
-        let result: boolean | Promise<boolean>;
-        try {
-          result = plugin.onRequest!(req, res);
-        } catch (error) {
-          fail(plugin, req, res, error);
-          return;
-        }
-        if (result === true) return;
-        if (result instanceof Promise) {
-          const next = i + 1;
-          result.then(
-            (answered) => {
-              if (answered !== true) runRequestHooks(req, res, next);
-            },
-            (error: unknown) => fail(plugin, req, res, error),
-          );
-          return;
-        }
-      }
-    }
-    runHandlers(req, res, 0);
-  };
-
   const hooks: HostHooks = {
-    onRequest: (req, res) => runRequestHooks(req, res, 0),
+    onRequest: (req, res) => runStages(req, res, REQUEST, 0),
   };
   if (connectionHooks !== null) {
     hooks.onConnection = (info) => {
