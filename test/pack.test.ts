@@ -67,7 +67,10 @@ describe('npm pack', { timeout: 120_000 }, () => {
   });
 
   it('tamarin serve starts worker threads from dist/ and serves the bundled site', async () => {
-    const child = spawn(bin, ['serve', '--port', '0', '--workers', '2'], { env, cwd: dir });
+    // The admin on port 0: the default 9090 would be shared with tests running beside this one.
+    fs.writeFileSync(path.join(dir, 'admin0.toml'), '[admin]\nport = 0\n');
+    const args = ['serve', '--config', 'admin0.toml', '--port', '0', '--workers', '2'];
+    const child = spawn(bin, args, { env, cwd: dir });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     try {
       let stderr = '';
