@@ -10,7 +10,7 @@
  * operation once the arrays have grown.
  */
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
-import { checkCapacity, checkSize } from './slots.ts';
+import { BoundedPolicy, checkSize } from './bounded-policy.ts';
 
 const NONE = -1;
 
@@ -19,10 +19,8 @@ export function createLfu(options: PolicyOptions): EvictionPolicy {
   return new LfuPolicy(options);
 }
 
-export class LfuPolicy implements EvictionPolicy {
+export class LfuPolicy extends BoundedPolicy implements EvictionPolicy {
   readonly name = 'lfu' as const;
-  bytes = 0;
-  count = 0;
   /** Links followed or rewritten, for the contract suite's O(1) check. */
   moves = 0;
   private readonly index = new Map<string, number>();
@@ -46,16 +44,6 @@ export class LfuPolicy implements EvictionPolicy {
   private highest = NONE;
   private lastKey: string | undefined = undefined;
   private lastSlot = NONE;
-  private readonly maxBytes: number;
-  private readonly maxEntries: number;
-  private readonly onEvict: (key: string) => void;
-
-  constructor(options: PolicyOptions) {
-    checkCapacity(options.maxBytes, options.maxEntries);
-    this.maxBytes = options.maxBytes;
-    this.maxEntries = options.maxEntries;
-    this.onEvict = options.onEvict;
-  }
 
   has(key: string): boolean {
     return this.find(key) !== NONE;

@@ -3,7 +3,8 @@
  * oldest. The yardstick the other policies are measured against.
  */
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
-import { checkCapacity, checkSize, SlotArena } from './slots.ts';
+import { BoundedPolicy, checkSize } from './bounded-policy.ts';
+import { SlotArena } from './slots.ts';
 
 const LIST = 0;
 
@@ -12,21 +13,9 @@ export function createLru(options: PolicyOptions): EvictionPolicy {
   return new LruPolicy(options);
 }
 
-export class LruPolicy implements EvictionPolicy {
+export class LruPolicy extends BoundedPolicy implements EvictionPolicy {
   readonly name = 'lru' as const;
-  bytes = 0;
-  count = 0;
   readonly arena = new SlotArena(1);
-  private readonly maxBytes: number;
-  private readonly maxEntries: number;
-  private readonly onEvict: (key: string) => void;
-
-  constructor(options: PolicyOptions) {
-    checkCapacity(options.maxBytes, options.maxEntries);
-    this.maxBytes = options.maxBytes;
-    this.maxEntries = options.maxEntries;
-    this.onEvict = options.onEvict;
-  }
 
   has(key: string): boolean {
     return this.arena.find(key) >= 0;

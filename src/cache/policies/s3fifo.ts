@@ -15,7 +15,8 @@
  * counted read, and moved from small to main once.
  */
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
-import { checkCapacity, checkSize, SlotArena } from './slots.ts';
+import { BoundedPolicy, checkSize } from './bounded-policy.ts';
+import { SlotArena } from './slots.ts';
 
 const SMALL = 0;
 const MAIN = 1;
@@ -39,10 +40,8 @@ export function createS3Fifo(options: PolicyOptions): EvictionPolicy {
   return new S3FifoPolicy(options);
 }
 
-export class S3FifoPolicy implements EvictionPolicy {
+export class S3FifoPolicy extends BoundedPolicy implements EvictionPolicy {
   readonly name = 's3fifo' as const;
-  bytes = 0;
-  count = 0;
   readonly arena = new SlotArena(LISTS);
   /** Weight (bytes, or 1 per key when only the entry count is bounded) held by small and by main. */
   private smallWeight = 0;
@@ -57,15 +56,9 @@ export class S3FifoPolicy implements EvictionPolicy {
   private ghostRing: Array<string | undefined> = new Array(64);
   private ghostHead = 0;
   private ghostTail = 0;
-  private readonly maxBytes: number;
-  private readonly maxEntries: number;
-  private readonly onEvict: (key: string) => void;
 
   constructor(options: PolicyOptions) {
-    checkCapacity(options.maxBytes, options.maxEntries);
-    this.maxBytes = options.maxBytes;
-    this.maxEntries = options.maxEntries;
-    this.onEvict = options.onEvict;
+    super(options);
     this.byBytes = Number.isFinite(options.maxBytes);
     this.smallLimit = SMALL_SHARE * (this.byBytes ? options.maxBytes : options.maxEntries);
   }

@@ -189,19 +189,3 @@ function growI32(old: Int32Array, capacity: number): Int32Array {
   next.set(old);
   return next;
 }
-
-/** Throws a `RangeError` unless `size` is a finite, non-negative number of bytes. */
-export function checkSize(key: string, size: number): void {
-  if (!(size >= 0) || !Number.isFinite(size)) {
-    throw new RangeError(`cache policy: size of "${key}" must be a finite number >= 0, got ${size}`);
-  }
-}
-
-/** Throws a `RangeError` for capacities that cannot bound anything. */
-export function checkCapacity(maxBytes: number, maxEntries: number): void {
-  if (!(maxBytes > 0)) throw new RangeError(`cache policy: maxBytes must be > 0, got ${maxBytes}`);
-  if (!(maxEntries >= 1)) throw new RangeError(`cache policy: maxEntries must be >= 1, got ${maxEntries}`);
-  if (maxBytes === Number.POSITIVE_INFINITY && maxEntries === Number.POSITIVE_INFINITY) {
-    throw new RangeError('cache policy: at least one of maxBytes and maxEntries must be finite');
-  }
-}

@@ -13,8 +13,9 @@
  * `TRANSFER_LIMIT` keys once per sample period.
  */
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
+import { BoundedPolicy, checkSize } from './bounded-policy.ts';
 import { CountMinSketch, hashKey } from './count-min-sketch.ts';
-import { checkCapacity, checkSize, SlotArena } from './slots.ts';
+import { SlotArena } from './slots.ts';
 
 const WINDOW = 0;
 const PROBATION = 1;
@@ -42,10 +43,8 @@ export function createWTinyLfu(options: PolicyOptions): EvictionPolicy {
   return new WTinyLfuPolicy(options);
 }
 
-export class WTinyLfuPolicy implements EvictionPolicy {
+export class WTinyLfuPolicy extends BoundedPolicy implements EvictionPolicy {
   readonly name = 'w-tinylfu' as const;
-  bytes = 0;
-  count = 0;
   readonly arena = new SlotArena(LISTS);
   readonly sketch: CountMinSketch;
   /** Capacity in the unit the queues are sized in (bytes, or entries when only the count is bounded). */
@@ -64,15 +63,9 @@ export class WTinyLfuPolicy implements EvictionPolicy {
   private warm = false;
   /** Requests left before `climb` has anything to do (saves its checks on every request). */
   private untilClimb = 0;
-  private readonly maxBytes: number;
-  private readonly maxEntries: number;
-  private readonly onEvict: (key: string) => void;
 
   constructor(options: PolicyOptions) {
-    checkCapacity(options.maxBytes, options.maxEntries);
-    this.maxBytes = options.maxBytes;
-    this.maxEntries = options.maxEntries;
-    this.onEvict = options.onEvict;
+    super(options);
     this.byBytes = Number.isFinite(options.maxBytes);
     const max = this.byBytes ? options.maxBytes : options.maxEntries;
     this.maximum = max;
