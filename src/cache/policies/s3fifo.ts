@@ -126,15 +126,7 @@ export class S3FifoPolicy extends BoundedPolicy implements EvictionPolicy {
   /** By read counter (0..3), main before small, newest first. O(n log n); for warm restart only. */
   hottest(limit: number): Array<{ key: string; frequency: number }> {
     const a = this.arena;
-    const rows: Array<{ key: string; frequency: number; rank: number }> = [];
-    let rank = 0;
-    for (const list of [MAIN, SMALL]) {
-      for (let slot = a.prev[list]!; slot !== list; slot = a.prev[slot]!) {
-        rows.push({ key: a.keys[slot]!, frequency: a.freq[slot]!, rank: rank++ });
-      }
-    }
-    rows.sort((x, y) => y.frequency - x.frequency || x.rank - y.rank);
-    return rows.slice(0, limit).map(({ key, frequency }) => ({ key, frequency }));
+    return a.ranked([MAIN, SMALL], (slot) => a.freq[slot]!, limit);
   }
 
   /** Evicts exactly one key (the paper's `evict`). */

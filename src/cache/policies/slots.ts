@@ -144,6 +144,25 @@ export class SlotArena {
     return this.next[list]!;
   }
 
+  /**
+   * The keys of `lists` ranked by `frequency(slot)`, highest first; equal frequencies keep the order of
+   * `lists`, each list newest first (the sort is stable). O(n log n): for warm restart only.
+   */
+  ranked(
+    lists: readonly number[],
+    frequency: (slot: number) => number,
+    limit: number,
+  ): Array<{ key: string; frequency: number }> {
+    const rows: Array<{ key: string; frequency: number }> = [];
+    for (const list of lists) {
+      for (let slot = this.prev[list]!; slot !== list; slot = this.prev[slot]!) {
+        rows.push({ key: this.keys[slot]!, frequency: frequency(slot) });
+      }
+    }
+    rows.sort((x, y) => y.frequency - x.frequency);
+    return rows.length > limit ? rows.slice(0, limit) : rows;
+  }
+
   /** Forgets every key; sentinels become empty lists again. */
   clear(lists: number): void {
     this.index.clear();

@@ -152,15 +152,7 @@ export class WTinyLfuPolicy extends BoundedPolicy implements EvictionPolicy {
   /** By sketch frequency, then protected, probation, window, newest first. O(n log n); for warm restart. */
   hottest(limit: number): Array<{ key: string; frequency: number }> {
     const a = this.arena;
-    const rows: Array<{ key: string; frequency: number; rank: number }> = [];
-    let rank = 0;
-    for (const list of [PROTECTED, PROBATION, WINDOW]) {
-      for (let slot = a.prev[list]!; slot !== list; slot = a.prev[slot]!) {
-        rows.push({ key: a.keys[slot]!, frequency: this.sketch.frequency(a.hash[slot]!), rank: rank++ });
-      }
-    }
-    rows.sort((x, y) => y.frequency - x.frequency || x.rank - y.rank);
-    return rows.slice(0, limit).map(({ key, frequency }) => ({ key, frequency }));
+    return a.ranked([PROTECTED, PROBATION, WINDOW], (slot) => this.sketch.frequency(a.hash[slot]!), limit);
   }
 
   private weight(slot: number): number {
