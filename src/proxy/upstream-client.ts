@@ -40,6 +40,14 @@ export interface ConnectionOwner {
   closed(conn: UpstreamConnection): void;
 }
 
+/**
+ * Every upstream socket reads into this one buffer (net's `onread`): no Buffer per read and no stream
+ * 'data' events. Safe to share because a read is parsed synchronously in its callback and nothing keeps a
+ * view of it: the parser copies partial lines into its own scratch, head fields are strings, and body
+ * chunks are copied before they leave this file (`onBody`).
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
 const PHASE_CONNECTING = 0;
 const PHASE_ACTIVE = 1;
 const PHASE_IDLE = 2;
@@ -69,12 +77,16 @@ export class UpstreamConnection implements ParserHandler {
     this.owner = owner;
     this.user = user;
     this.parser = new HttpParser('response', owner.limits, this);
-    const socket = connect({ host: owner.backend.host, port: owner.backend.port, noDelay: true });
+    const socket = connect({
+      host: owner.backend.host,
+      port: owner.backend.port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (n: number) => this.onData(n) },
+    });
     this.socket = socket;
     this.timeoutArmed = owner.connectTimeout;
     socket.setTimeout(owner.connectTimeout);
     socket.on('connect', () => this.onConnect());
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.onSocketError(error));
     socket.on('timeout', () => this.onTimeout());
@@ -162,7 +174,12 @@ export class UpstreamConnection implements ParserHandler {
   }
 
   onBody(chunk: Buffer): void {
-    this.user?.onUpstreamBody(chunk);
+    const user = this.user;
+    if (user === null) return;
+    // A view of the shared read buffer: the copy may outlive this read (queued writes, captured bodies).
+    const copy = Buffer.allocUnsafe(chunk.length);
+    copy.set(chunk);
+    user.onUpstreamBody(copy);
   }
 
   onMessageComplete(trailers: HeaderList | null): void {
@@ -204,7 +221,8 @@ export class UpstreamConnection implements ParserHandler {
     this.user?.onUpstreamConnect(this);
   }
 
-  private onData(chunk: Buffer): void {
+  /** `n` bytes were read into `READ_BUFFER`. */
+  private onData(n: number): void {
     if (this.phase !== PHASE_ACTIVE) {
       // Bytes on an idle connection answer nothing we sent: the stream is out of sync.
       this.destroy();
@@ -212,7 +230,7 @@ export class UpstreamConnection implements ParserHandler {
     }
     this.responseStarted = true;
     try {
-      this.parser.execute(chunk);
+      this.parser.execute(n === READ_BUFFER.length ? READ_BUFFER : READ_BUFFER.subarray(0, n));
     } catch (error) {
       this.fail(asUpstreamError(error, 'ERR_PROXY_BAD_RESPONSE'));
       return;
