@@ -5,6 +5,7 @@
  * A backend can be stopped mid-test and started again on the same port.
  */
 import {
+  type Agent,
   createServer as createHttpServer,
   request as httpRequest,
   type IncomingMessage,
@@ -204,13 +205,26 @@ export interface Fetched {
   body: string;
 }
 
-/** One request with node:http (no pooling, so each test controls its own connections). */
+/**
+ * One request with node:http, the body read whole. No pooling by default, so each test controls its own
+ * connections; pass a keep-alive `agent` to reuse them.
+ */
 export function fetchText(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    /** @default false (a new connection per request) */
+    agent?: Agent | false;
+  } = {},
 ): Promise<Fetched> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: false });
+    const req = httpRequest(url, {
+      method: options.method ?? 'GET',
+      headers: options.headers,
+      agent: options.agent ?? false,
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

@@ -3,14 +3,7 @@
  * Tamarin worker (engine + cache plugin + proxy plugin, wired by the real plugin host) whose cache runs on
  * a controlled clock, so TTLs are crossed by moving the clock, never by sleeping.
  */
-import {
-  Agent,
-  createServer,
-  type IncomingMessage,
-  request,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { z } from 'zod';
 import { ContentCache, cacheOptionsSchema } from '../../src/cache/plugin.ts';
@@ -20,6 +13,7 @@ import { proxyOptionsSchema } from '../../src/proxy/options.ts';
 import { createProxy } from '../../src/proxy/plugin.ts';
 import { createHost, type Host } from '../../src/server/host.ts';
 import type { PluginContext } from '../../src/server/plugin.ts';
+import { type Fetched, fetchText } from './fake-backend.ts';
 
 /** A controllable clock (epoch ms). */
 export class Clock {
@@ -173,11 +167,7 @@ export async function startRig(
 }
 
 /** A response as a test sees it. */
-export interface Got {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+export type Got = Fetched;
 
 const agent = new Agent({ keepAlive: true, maxSockets: 200 });
 
@@ -189,22 +179,7 @@ export function get(
   method = 'GET',
   body?: string,
 ): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-        }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return fetchText(`http://127.0.0.1:${port}${path}`, { method, headers, body, agent });
 }
 
 /** Close the shared keep-alive agent's sockets (end of a test file). */
