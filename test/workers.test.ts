@@ -110,9 +110,10 @@ describe('worker threads', () => {
     const before = await server.control('probe', 'whoami');
     const oldThread = (before[1]!.result as { threadId: number }).threadId;
     await server.control('probe', 'crash', 1);
-    // Connections the kernel already handed to worker 1's listener die with it (SO_REUSEPORT does not
-    // move a closing listener's queue to the others): a crash loses its own worker's connections. What
-    // must hold is that once the thread is gone, the port keeps answering, during and after the restart.
+    // Connections the kernel already queued on worker 1's listener are reset with it (Linux moves a
+    // closing SO_REUSEPORT listener's queue to the others only with net.ipv4.tcp_migrate_req = 1): a crash
+    // loses its own worker's connections, and a request sent right now races it (the old ECONNRESET flake).
+    // What must hold: once the thread is gone, the port keeps answering, during and after the restart.
     const exited = /worker 1 exited with code 1; restarting in 100 ms/;
     for (let i = 0; i < 100 && !exited.test(logged.join('\n')); i++) await sleep(20);
     assert.match(logged.join('\n'), /worker 1 crashed: planned crash/);
