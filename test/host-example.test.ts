@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { rawRequest } from '../src/http/test-client.ts';
 import { ConfigError } from '../src/server/config-errors.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { type RunningServer, startServer } from '../src/server/start.ts';
@@ -15,16 +15,10 @@ const sha = (text: string) => 'sha256:' + createHash('sha256').update(text).dige
 const basic = (user: string, password: string) =>
   'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
 
-function rawGet(port: number, target: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let data = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk) => (data += chunk));
-    socket.on('end', () => resolve(data));
-    socket.on('error', reject);
-    socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-  });
+/** GET `target` exactly as written, on its own connection, and the whole reply. */
+async function rawGet(port: number, target: string): Promise<string> {
+  const reply = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  return reply.toString('latin1');
 }
 
 describe('example plugin: basic-auth', () => {

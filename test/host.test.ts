@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
+import { rawRequest } from '../src/http/test-client.ts';
 import type { HeaderValue, Request, Response } from '../src/http/types.ts';
 import { createHost, type HostPluginSpec } from '../src/server/host.ts';
 import { setLogSink } from '../src/server/logger.ts';
@@ -277,19 +277,6 @@ export default definePlugin({
 });
 `;
 
-/** Send raw requests on one connection and read until the server closes or `count` responses came. */
-function rawExchange(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let data = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk) => (data += chunk));
-    socket.on('end', () => resolve(data));
-    socket.on('error', reject);
-    socket.write(text);
-  });
-}
-
 describe('plugin host over a real socket (inProcess server)', () => {
   let dir: string;
   let server: RunningServer;
@@ -310,11 +297,13 @@ describe('plugin host over a real socket (inProcess server)', () => {
   });
 
   it('a throwing plugin answers 500 and the connection keeps serving', async () => {
-    const reply = await rawExchange(
-      server.port,
-      'GET /throw HTTP/1.1\r\nHost: x\r\n\r\nGET /reject HTTP/1.1\r\nHost: x\r\n\r\n' +
-        'GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-    );
+    const reply = (
+      await rawRequest(
+        server.port,
+        'GET /throw HTTP/1.1\r\nHost: x\r\n\r\nGET /reject HTTP/1.1\r\nHost: x\r\n\r\n' +
+          'GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      )
+    ).toString('latin1');
     const statuses = [...reply.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
     assert.deepEqual(statuses, ['500', '500', '200', '404']);
     assert.match(reply, /\r\n\r\nok/);
