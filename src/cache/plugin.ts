@@ -139,6 +139,13 @@ export class ContentCache implements Plugin {
   private readonly options: CacheOptions;
   private readonly context: PluginContext;
   private readonly clock: () => number;
+  /**
+   * `Date.now() - performance.now()`, refreshed every second by the sweeper: with the real clock, a hit
+   * takes its time from the engine's clock read of the socket read (`req.startTime`) instead of reading
+   * the clock again (a clock step is followed within a second). Unused with an injected clock (tests).
+   */
+  private wallOffset = 0;
+  private readonly realClock: boolean;
   private readonly rules;
   private readonly responder: HitResponder;
   private readonly keyByHost: boolean;
@@ -155,6 +162,8 @@ export class ContentCache implements Plugin {
     this.options = options;
     this.context = context;
     this.clock = clock;
+    this.realClock = clock === Date.now;
+    if (this.realClock) this.wallOffset = Date.now() - performance.now();
     const workers = Math.max(1, context.workerCount);
     this.store = new MemoryStore({
       maxBytes: Math.max(1, Math.floor(options.max_size / workers)),
@@ -209,7 +218,10 @@ export class ContentCache implements Plugin {
         clock,
       );
     }
-    this.sweeper = setInterval(() => this.store.sweep(this.clock()), 1000);
+    this.sweeper = setInterval(() => {
+      if (this.realClock) this.wallOffset = Date.now() - performance.now();
+      this.store.sweep(this.clock());
+    }, 1000);
     this.sweeper.unref();
     if (options.warm_restart) setImmediate(() => void this.warmUp());
   }
@@ -234,7 +246,10 @@ export class ContentCache implements Plugin {
     const http = this.http;
     // Proxied routes with `cache` on are the HTTP cache's (src/http-cache/), unsafe methods included.
     if (method !== 'GET' && method !== 'HEAD') return http?.handle(req, res) === true;
-    const now = this.clock();
+    // The request's arrival (RFC 9111 §4.2.3 ages from the request time too); a request built without
+    // the engine (startTime 0) or an injected clock reads the clock.
+    const start = req.startTime;
+    const now = start > 0 && this.realClock ? start + this.wallOffset : this.clock();
     if (http?.tryHit(req, res, now)) return true;
     const key = this.keyOf(req);
     if (this.responder.tryServe(key, req, res, now)) return true;
