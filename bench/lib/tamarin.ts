@@ -9,20 +9,20 @@ import { httpGet, type ServerProcess, startProcess, waitForHttp } from './procs.
 
 /**
  * Settings every bench config shares: keep-alive connections as long as nginx's (`keepalive_requests` is
- * raised to the same value), no access log, and no admin listener (several Tamarins run side by side and
- * would all want the admin port).
+ * raised to the same value) and no access log.
  */
-const COMMON = [
-  '[server]',
-  'max_requests_per_connection = 1000000',
-  '',
-  '[access_log]',
-  'enabled = false',
-  '',
-  '[admin]',
-  'enabled = false',
-  '',
-];
+const BASE = ['[server]', 'max_requests_per_connection = 1000000', '', '[access_log]', 'enabled = false', ''];
+
+/**
+ * BASE and no admin listener (several Tamarins run side by side and would all want the admin port): what
+ * every scenario but cache-memory uses.
+ */
+const COMMON = [...BASE, '[admin]', 'enabled = false', ''];
+
+/** A route sending every path to `backend`, with any extra route keys. */
+function proxyEverything(backend: string, ...keys: string[]): string[] {
+  return ['[[proxy.routes]]', 'match = ["^/"]', `backends = ["${backend}"]`, ...keys, ''];
+}
 
 /** Scenario static-uncached: every request goes to the file system. */
 export function tamarinStaticConfig(): string {
@@ -36,23 +36,10 @@ export function tamarinCachedConfig(): string {
 
 /** Scenario proxy-pass: every path proxied to `backend`, no caching. */
 export function tamarinProxyConfig(backend: string): string {
-  return [
-    ...COMMON,
-    '[cache]',
-    'enabled = false',
-    '',
-    '[[proxy.routes]]',
-    'match = ["^/"]',
-    `backends = ["${backend}"]`,
-    '',
-  ].join('\n');
+  return [...COMMON, '[cache]', 'enabled = false', '', ...proxyEverything(backend)].join('\n');
 }
 
-/**
- * Scenario proxy-cache-hit: every path proxied to `backend`, responses cached (the origin allows 1 h).
- * `cache = true` on the route is issue 6's switch; until it lands the route schema rejects it and the
- * scenario reports Tamarin as not available.
- */
+/** Scenario proxy-cache-hit: every path proxied to `backend`, responses cached (the origin allows 1 h). */
 export function tamarinProxyCacheConfig(backend: string): string {
   return [
     ...COMMON,
@@ -60,23 +47,14 @@ export function tamarinProxyCacheConfig(backend: string): string {
     'enabled = true',
     'max_size = "256MiB"',
     '',
-    '[[proxy.routes]]',
-    'match = ["^/"]',
-    `backends = ["${backend}"]`,
-    'cache = true',
-    '',
+    ...proxyEverything(backend, 'cache = true'),
   ].join('\n');
 }
 
 /** Scenario cache-memory: a cache of `maxSize` bytes, the admin API on `adminPort` for the stats. */
 export function tamarinMemoryConfig(maxSize: number, adminPort: number): string {
   return [
-    '[server]',
-    'max_requests_per_connection = 1000000',
-    '',
-    '[access_log]',
-    'enabled = false',
-    '',
+    ...BASE,
     '[cache]',
     'enabled = true',
     `max_size = ${maxSize}`,
