@@ -83,50 +83,66 @@ async function withBackend<T>(
   }
 }
 
+/** An empty document root for Tamarin (it proxies every path). */
+function proxyRoot(ctx: BenchContext): string {
+  const root = join(ctx.tmp, 'proxy-root');
+  mkdirSync(root, { recursive: true });
+  return root;
+}
+
+/**
+ * Measures `contenders` on the 1 KiB target and reports the table against `baseline`. The first contender
+ * is Tamarin; each goal is its ratio to the contender named `vs`.
+ */
+async function proxySection(
+  ctx: BenchContext,
+  title: string,
+  contenders: Contender[],
+  baseline: string,
+  goals: ReadonlyArray<{ label: string; vs: string; goal: number }>,
+): Promise<Section> {
+  const result = await runMatrix(ctx, contenders, [TARGET]);
+  const tamarin = cellMedian(result, contenders[0]!.name, TARGET.path);
+  return {
+    title,
+    body: [renderMatrix(result, baseline), '', originNote(ctx)].join('\n'),
+    targets: goals.map(({ label, vs, goal }) => ({
+      label,
+      measured: ratio(tamarin, cellMedian(result, vs, TARGET.path)),
+      goal,
+    })),
+  };
+}
+
 /** Scenario 3: pass-through, no caching anywhere (the origin sends no Cache-Control). */
 export async function proxyPass(ctx: BenchContext): Promise<Section> {
-  return withBackend(ctx, '', async (backend) => {
-    const root = join(ctx.tmp, 'proxy-root');
-    mkdirSync(root, { recursive: true });
-    const result = await runMatrix(
+  return withBackend(ctx, '', (backend) =>
+    proxySection(
       ctx,
+      'proxy-pass: 1 KiB from a local origin, keep-alive upstreams',
       [
-        tamarinContender(ctx, 'tamarin proxy', root, tamarinProxyConfig(backend)),
+        tamarinContender(ctx, 'tamarin proxy', proxyRoot(ctx), tamarinProxyConfig(backend)),
         nginxProxyContender(ctx, 'nginx', backend, false),
         peerContender(ctx, 'http-proxy', 'http-proxy.ts', 'upstream', backend),
         peerContender(ctx, '@fastify/http-proxy', 'fastify-http-proxy.ts', 'upstream', backend),
       ],
-      [TARGET],
-    );
-    const tamarin = cellMedian(result, 'tamarin proxy', TARGET.path);
-    return {
-      title: 'proxy-pass: 1 KiB from a local origin, keep-alive upstreams',
-      body: [renderMatrix(result, 'nginx'), '', originNote(ctx)].join('\n'),
-      targets: [
-        {
-          label: 'proxy-pass: Tamarin vs nginx proxy_pass',
-          measured: ratio(tamarin, cellMedian(result, 'nginx', TARGET.path)),
-          goal: 0.5,
-        },
-        {
-          label: 'proxy-pass: Tamarin vs @fastify/http-proxy',
-          measured: ratio(tamarin, cellMedian(result, '@fastify/http-proxy', TARGET.path)),
-          goal: 5,
-        },
+      'nginx',
+      [
+        { label: 'proxy-pass: Tamarin vs nginx proxy_pass', vs: 'nginx', goal: 0.5 },
+        { label: 'proxy-pass: Tamarin vs @fastify/http-proxy', vs: '@fastify/http-proxy', goal: 5 },
       ],
-    };
-  });
+    ),
+  );
 }
 
 /** Scenario 4: cache hits of a 1 KiB response the origin marks `max-age=3600` (warm-up fills the caches). */
 export async function proxyCacheHit(ctx: BenchContext): Promise<Section> {
-  return withBackend(ctx, 'public, max-age=3600', async (backend) => {
-    const root = join(ctx.tmp, 'proxy-root');
-    mkdirSync(root, { recursive: true });
-    const result = await runMatrix(
+  return withBackend(ctx, 'public, max-age=3600', (backend) =>
+    proxySection(
       ctx,
+      'proxy-cache-hit: 1 KiB cached responses (Cache-Control: max-age=3600)',
       [
-        tamarinContender(ctx, 'tamarin proxy cache', root, tamarinProxyCacheConfig(backend)),
+        tamarinContender(ctx, 'tamarin proxy cache', proxyRoot(ctx), tamarinProxyCacheConfig(backend)),
         nginxProxyContender(ctx, 'nginx proxy_cache', backend, true),
         {
           name: 'varnish',
@@ -140,24 +156,15 @@ export async function proxyCacheHit(ctx: BenchContext): Promise<Section> {
         },
         nginxProxyContender(ctx, 'nginx proxy_pass (no cache, context)', backend, false),
       ],
-      [TARGET],
-    );
-    const tamarin = cellMedian(result, 'tamarin proxy cache', TARGET.path);
-    return {
-      title: 'proxy-cache-hit: 1 KiB cached responses (Cache-Control: max-age=3600)',
-      body: [renderMatrix(result, 'nginx proxy_cache'), '', originNote(ctx)].join('\n'),
-      targets: [
+      'nginx proxy_cache',
+      [
         {
           label: 'proxy-cache-hit: Tamarin vs nginx proxy_cache hit',
-          measured: ratio(tamarin, cellMedian(result, 'nginx proxy_cache', TARGET.path)),
+          vs: 'nginx proxy_cache',
           goal: 1.3,
         },
-        {
-          label: 'proxy-cache-hit: Tamarin vs Varnish hit',
-          measured: ratio(tamarin, cellMedian(result, 'varnish', TARGET.path)),
-          goal: 2,
-        },
+        { label: 'proxy-cache-hit: Tamarin vs Varnish hit', vs: 'varnish', goal: 2 },
       ],
-    };
-  });
+    ),
+  );
 }
