@@ -134,9 +134,9 @@ class Exchange implements UpstreamUser {
     this.backend = backend;
     backend.inFlight++;
     backend.requests++;
-    const { conn, ready } = route.pools[backend.index]!.acquire(this);
+    const conn = route.pools[backend.index]!.acquire(this);
     this.conn = conn;
-    if (ready) this.onUpstreamConnect(conn);
+    if (conn.ready) this.onUpstreamConnect(conn);
   }
 
   onUpstreamConnect(conn: UpstreamConnection): void {

@@ -65,36 +65,48 @@ export interface RequestHeadOptions {
   close: boolean;
 }
 
-/** Serialise the request head sent upstream (HTTP/1.1, origin-form target). */
+/** Serialise the request head sent upstream (HTTP/1.1, origin-form target), in one pass over the fields. */
 export function buildRequestHead(req: Request, options: RequestHeadOptions): string {
   const headers = req.headers;
   const named = headers.has('connection') ? connectionNamed(headers) : null;
   let head = `${req.method} ${req.target} HTTP/1.1\r\nHost: ${options.host}\r\n`;
+  // The fields we rewrite are picked up on the way (first Host / Content-Length, joined lists otherwise).
+  let forwardedFor: string | undefined;
+  let clientHost: string | undefined;
+  let via: string | undefined;
+  let length: string | undefined;
+  let trailer: string | undefined;
   for (let i = 0; i < headers.length; i++) {
     const name = headers.name(i);
-    if (REQUEST_SKIP.has(name) || named?.includes(name)) continue;
+    if (REQUEST_SKIP.has(name)) {
+      const value = headers.value(i);
+      if (name === 'x-forwarded-for')
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      else if (name === 'host') clientHost ??= value;
+      else if (name === 'via') via = via === undefined ? value : `${via}, ${value}`;
+      else if (name === 'content-length') length ??= value;
+      else if (name === 'trailer') trailer = trailer === undefined ? value : `${trailer}, ${value}`;
+      continue;
+    }
+    if (named?.includes(name)) continue;
     head += `${headers.rawName(i)}: ${headers.value(i)}\r\n`;
   }
   const remote = req.connection.remoteAddress;
-  const forwardedFor = headers.getJoined('x-forwarded-for');
   head += `X-Forwarded-For: ${forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`}\r\n`;
   // The proxy only listens on plain HTTP; an X-Forwarded-Proto from the client is not trusted.
   head += 'X-Forwarded-Proto: http\r\n';
-  const clientHost = headers.get('host');
   if (clientHost !== undefined) head += `X-Forwarded-Host: ${clientHost}\r\n`;
   // RFC 9110 §7.6.3: received-protocol is the version of the message as we received it.
   const ours = `${req.versionMinor === 1 ? '1.1' : '1.0'} ${options.via}`;
-  const via = headers.getJoined('via');
   head += `Via: ${via === undefined ? ours : `${via}, ${ours}`}\r\n`;
-  if (options.framing === 'length') head += `Content-Length: ${headers.get('content-length') ?? '0'}\r\n`;
+  if (options.framing === 'length') head += `Content-Length: ${length ?? '0'}\r\n`;
   else if (options.framing === 'chunked') {
     head += 'Transfer-Encoding: chunked\r\n';
-    const trailer = headers.getJoined('trailer');
     if (trailer !== undefined) head += `Trailer: ${trailer}\r\n`;
   }
   if (options.expectContinue) head += 'Expect: 100-continue\r\n';
   if (options.close) head += 'Connection: close\r\n';
-  return head + '\r\n';
+  return `${head}\r\n`;
 }
 
 /**

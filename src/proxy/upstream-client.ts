@@ -66,8 +66,12 @@ export class UpstreamConnection implements ParserHandler {
   private responseStarted = false;
   private keepAlive = false;
   private completed = false;
-  /** Current socket inactivity timeout (ms); starts as the connect timeout. */
+  /** Current socket inactivity timeout (ms); starts as the connect timeout; -1: the timer fired, not re-armed. */
   private timeoutArmed: number;
+  /** The inactivity timeout kept armed across requests: the shorter of response_timeout and idle_timeout. */
+  private readonly tick: number;
+  /** Inactivity (ms) counted by timer fires during the current response; any read or write resets it. */
+  private quiet = 0;
   private idleSince = 0;
   private trailers: HeaderList | null = null;
   private interim = false;
@@ -85,6 +89,9 @@ export class UpstreamConnection implements ParserHandler {
     });
     this.socket = socket;
     this.timeoutArmed = owner.connectTimeout;
+    const response = owner.responseTimeout;
+    const idle = owner.idleTimeout;
+    this.tick = response === 0 ? idle : idle === 0 ? response : Math.min(response, idle);
     socket.setTimeout(owner.connectTimeout);
     socket.on('connect', () => this.onConnect());
     socket.on('end', () => this.onEnd());
@@ -99,6 +106,11 @@ export class UpstreamConnection implements ParserHandler {
     return this.phase === PHASE_IDLE && !this.socket.destroyed;
   }
 
+  /** Connected and handed to an exchange (a pooled connection `acquire` returned): send now. */
+  get ready(): boolean {
+    return this.phase === PHASE_ACTIVE;
+  }
+
   /** Hand a pooled connection to a new exchange. */
   attach(user: UpstreamUser): void {
     this.user = user;
@@ -111,19 +123,24 @@ export class UpstreamConnection implements ParserHandler {
     this.responseStarted = false;
     this.keepAlive = false;
     this.parser.expectResponseTo(method);
-    if (this.timeoutArmed !== this.owner.responseTimeout) this.armTimeout(this.owner.responseTimeout);
+    this.quiet = 0;
+    // One timer for both phases (re-arming it allocates a timer: twice per request was more than the
+    // request's own JS); onTimeout tells the phases apart.
+    if (this.timeoutArmed !== this.tick) this.armTimeout(this.tick);
     this.sentAt = performance.now();
     this.socket.write(head, 'latin1');
   }
 
   /** Write request body bytes; false when the socket buffer is full (wait for `onUpstreamDrain`). */
   write(chunk: Buffer | string): boolean {
+    this.quiet = 0;
     return typeof chunk === 'string' ? this.socket.write(chunk, 'latin1') : this.socket.write(chunk);
   }
 
   /** Write one chunk of a chunked request body (size line, data, CRLF) in one writev. */
   writeChunk(chunk: Buffer): boolean {
     const socket = this.socket;
+    this.quiet = 0;
     socket.cork();
     socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
     socket.write(chunk);
@@ -152,12 +169,10 @@ export class UpstreamConnection implements ParserHandler {
   idle(): void {
     this.user = null;
     this.phase = PHASE_IDLE;
-    // The socket's inactivity timer stays at response_timeout (re-arming it twice per request costs
-    // more than the request's own JS); an idle connection is checked against idle_timeout when it fires.
+    // The socket's inactivity timer stays at `tick`; an idle connection is checked against idle_timeout
+    // when it fires.
     this.idleSince = performance.now();
-    const idle = this.owner.idleTimeout;
-    const armed = this.timeoutArmed;
-    if (idle === 0 ? armed !== 0 : armed === 0 || armed > idle) this.armTimeout(idle);
+    if (this.timeoutArmed !== this.tick) this.armTimeout(this.tick);
     // Paused for a slow client while the rest of the response was already in the read buffer: an idle
     // connection must read again, or the next request on it would never see its answer.
     if (this.socket.isPaused()) this.socket.resume();
@@ -221,24 +236,26 @@ export class UpstreamConnection implements ParserHandler {
     this.user?.onUpstreamConnect(this);
   }
 
-  /** `n` bytes were read into `READ_BUFFER`. */
-  private onData(n: number): void {
+  /** `n` bytes were read into `READ_BUFFER`. Returns true: pausing is done with `pause()`. */
+  private onData(n: number): boolean {
     if (this.phase !== PHASE_ACTIVE) {
       // Bytes on an idle connection answer nothing we sent: the stream is out of sync.
       this.destroy();
-      return;
+      return true;
     }
     this.responseStarted = true;
+    this.quiet = 0;
     try {
       this.parser.execute(n === READ_BUFFER.length ? READ_BUFFER : READ_BUFFER.subarray(0, n));
     } catch (error) {
       this.fail(asUpstreamError(error, 'ERR_PROXY_BAD_RESPONSE'));
-      return;
+      return true;
     }
     if (!this.completed) this.user?.onUpstreamReadDone();
     else if (this.parser.idle) this.deliverCompletion();
     // One request at a time: any byte after the response is the backend framing differently from us.
     else this.fail(new UpstreamError('ERR_PROXY_BAD_RESPONSE', 'bytes after the end of the response'));
+    return true;
   }
 
   private onEnd(): void {
@@ -273,12 +290,21 @@ export class UpstreamConnection implements ParserHandler {
         new UpstreamError('ERR_PROXY_CONNECT_TIMEOUT', `connect to ${this.owner.backend.url} timed out`),
       );
     } else if (this.phase === PHASE_ACTIVE) {
-      this.fail(new UpstreamError('ERR_PROXY_TIMEOUT', `${this.owner.backend.url} did not answer in time`));
+      // Silent for `timeoutArmed` ms (the timer restarts on every read and write).
+      const limit = this.owner.responseTimeout;
+      const quiet = this.quiet + this.timeoutArmed;
+      if (limit !== 0 && quiet >= limit) {
+        this.fail(new UpstreamError('ERR_PROXY_TIMEOUT', `${this.owner.backend.url} did not answer in time`));
+      } else if (limit !== 0) {
+        this.quiet = quiet;
+        this.armTimeout(Math.min(this.tick, limit - quiet));
+      } else this.timeoutArmed = -1; // no response deadline; idle() re-arms
     } else if (this.phase === PHASE_IDLE) {
-      const left = this.owner.idleTimeout - (performance.now() - this.idleSince);
-      // (idle_timeout 0 disarms the timer in idle(), so it never gets here.)
-      if (left <= 0) this.destroy();
-      else this.armTimeout(Math.ceil(left));
+      const idle = this.owner.idleTimeout;
+      const left = idle - (performance.now() - this.idleSince);
+      if (idle !== 0 && left <= 0) this.destroy();
+      else if (idle !== 0) this.armTimeout(Math.ceil(left));
+      else this.timeoutArmed = -1; // kept until reused; send() re-arms
     } else this.destroy();
   }
 

@@ -47,21 +47,21 @@ export class UpstreamPool implements ConnectionOwner {
   }
 
   /**
-   * A connection for `user`: a pooled one, ready now (`ready` true), or a new one that calls
+   * A connection for `user`: a pooled one, ready now (`conn.ready`), or a new one that calls
    * `user.onUpstreamConnect` once connected (or `onUpstreamError` if it cannot).
    */
-  acquire(user: UpstreamUser): { conn: UpstreamConnection; ready: boolean } {
+  acquire(user: UpstreamUser): UpstreamConnection {
     const idle = this.idleList;
     while (idle.length > 0) {
       const conn = idle.pop()!;
       this.backend.idleConnections--;
       if (!conn.usable) continue;
       conn.attach(user);
-      return { conn, ready: true };
+      return conn;
     }
     const conn = new UpstreamConnection(this, user);
     this.all.add(conn);
-    return { conn, ready: false };
+    return conn;
   }
 
   release(conn: UpstreamConnection): void {
