@@ -29,6 +29,25 @@ function response(statusCode: number, bodyBytes: number): Response {
   return { statusCode, bodyBytes, aborted: false } as Response;
 }
 
+/** The real `setTimeout`, kept before any test mocks it. */
+const realSetTimeout = setTimeout;
+const realSleep = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
+
+/** The log file's text; '' while the write stream has not created it yet. */
+function readLog(file: string): string {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+}
+
+/** The log file once `done(text)` holds (its writes go through the threadpool), waiting at most 5 s. */
+async function readLogWhen(file: string, done: (text: string) => boolean): Promise<string> {
+  let text = readLog(file);
+  for (let i = 0; i < 500 && !done(text); i++) {
+    await realSleep(10);
+    text = readLog(file);
+  }
+  return text;
+}
+
 const NOW = Date.UTC(2026, 10, 26, 8, 5, 9); // 26 Nov 2026 08:05:09 UTC
 
 describe('access log formats', () => {
@@ -94,35 +113,40 @@ describe('access log plugin', () => {
     getPlugin: () => undefined,
   };
 
-  it('buffers lines and writes them within 200 ms, and the rest on close', async () => {
+  // The 200 ms batch timer is mocked: a loaded machine can stretch any real wait past it (or delay the
+  // write stream's open and writes past a fixed poll), so the tests move time themselves and wait for the
+  // file to show what they expect.
+  it('buffers lines and writes them within 200 ms, and the rest on close', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const file = path.join(dir, 'buffered.log');
     const plugin = await accessLogPlugin.create({ format: 'combined', path: file }, context);
     plugin.onResponse!(request('/1'), response(200, 1));
     plugin.onResponse!(request('/2'), response(200, 1));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(fs.readFileSync(file, 'utf8'), '', 'nothing written on the request path');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(fs.readFileSync(file, 'utf8').split('\n').length, 3);
+    await realSleep(50);
+    assert.equal(readLog(file), '', 'nothing written on the request path');
+    t.mock.timers.tick(199);
+    await realSleep(50);
+    assert.equal(readLog(file), '', 'nor before the 200 ms');
+    t.mock.timers.tick(1);
+    assert.equal((await readLogWhen(file, (text) => text !== '')).split('\n').length, 3);
     plugin.onResponse!(request('/3'), response(200, 1));
     await plugin.close!();
-    assert.match(fs.readFileSync(file, 'utf8'), /"GET \/3 HTTP\/1\.1"/);
+    assert.match(readLog(file), /"GET \/3 HTTP\/1\.1"/);
   });
 
-  it('flushes at once past 64 KiB', async () => {
+  it('flushes at once past 64 KiB', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const file = path.join(dir, 'big.log');
     const plugin = await accessLogPlugin.create({ format: 'json', path: file }, context);
     const long = '/' + 'x'.repeat(1000);
     for (let i = 0; i < 70; i++) plugin.onResponse!(request(long), response(200, 1));
-    // The first batch lands before the 200 ms timer would have fired, and holds only part of the lines.
-    let written = '';
-    for (let i = 0; i < 30 && written === ''; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      written = fs.readFileSync(file, 'utf8');
-    }
+    // The timer never fires here: what lands was written because the batch passed 64 KiB, and holds only
+    // part of the lines.
+    const written = await readLogWhen(file, (text) => text !== '');
     assert.ok(written.length > 64 * 1024);
     assert.ok(written.trim().split('\n').length < 70);
     await plugin.close!();
-    assert.equal(fs.readFileSync(file, 'utf8').trim().split('\n').length, 70);
+    assert.equal(readLog(file).trim().split('\n').length, 70);
   });
 
   it('logs real requests as JSON lines to a file relative to the config', async () => {
