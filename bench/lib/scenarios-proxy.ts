@@ -16,9 +16,8 @@ import {
   runMatrix,
   type Section,
 } from './harness.ts';
-import { NGINX_PATH, nginxVersion, startNginx } from './nginx.ts';
 import { freePort, type ServerProcess, startProcess, stopProcess, waitForHttp } from './procs.ts';
-import { peerContender, tamarinContender } from './scenarios-static.ts';
+import { nginxContender, peerContender, tamarinContender } from './scenarios-static.ts';
 import { ratio } from './stats.ts';
 import { tamarinProxyCacheConfig, tamarinProxyConfig } from './tamarin.ts';
 import { startVarnish, VARNISHD_PATH, varnishVersion } from './varnish.ts';
@@ -51,17 +50,7 @@ async function startBackend(
 }
 
 function nginxProxyContender(ctx: BenchContext, name: string, backend: string, cache: boolean): Contender {
-  return {
-    name,
-    role: 'reference',
-    unavailable: nginxVersion() ? undefined : `${NGINX_PATH} not installed (apt-get install nginx)`,
-    async start(port) {
-      const site = cache
-        ? ({ kind: 'proxy-cache', backend } as const)
-        : ({ kind: 'proxy', backend } as const);
-      return [await startNginx(site, port, join(ctx.tmp, `nginx-${port}`))];
-    },
-  };
+  return nginxContender(ctx, name, { kind: cache ? 'proxy-cache' : 'proxy', backend });
 }
 
 function originNote(ctx: BenchContext): string {

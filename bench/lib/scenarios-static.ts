@@ -13,7 +13,7 @@ import {
   runMatrix,
   type Section,
 } from './harness.ts';
-import { NGINX_PATH, nginxVersion, startNginx } from './nginx.ts';
+import { NGINX_PATH, type NginxSite, nginxVersion, startNginx } from './nginx.ts';
 import { startProcess, waitForHttp } from './procs.ts';
 import { formatRatio, ratio } from './stats.ts';
 import { startTamarin, tamarinCachedConfig, tamarinPresent, tamarinStaticConfig } from './tamarin.ts';
@@ -56,16 +56,21 @@ export function tamarinContender(ctx: BenchContext, name: string, root: string, 
   };
 }
 
-/** nginx serving `root` as a static site. */
-export function nginxStaticContender(ctx: BenchContext, root: string): Contender {
+/** nginx as the reference contender `name`, serving `site`. */
+export function nginxContender(ctx: BenchContext, name: string, site: NginxSite): Contender {
   return {
-    name: 'nginx',
+    name,
     role: 'reference',
     unavailable: nginxVersion() ? undefined : `${NGINX_PATH} not installed (apt-get install nginx)`,
     async start(port) {
-      return [await startNginx({ kind: 'static', root }, port, join(ctx.tmp, `nginx-${port}`))];
+      return [await startNginx(site, port, join(ctx.tmp, `nginx-${port}`))];
     },
   };
+}
+
+/** nginx serving `root` as a static site. */
+export function nginxStaticContender(ctx: BenchContext, root: string): Contender {
+  return nginxContender(ctx, 'nginx', { kind: 'static', root });
 }
 
 const NODE_PEERS = ['@fastify/static', 'sirv', 'express.static'];
