@@ -4,6 +4,7 @@
  * connection's deadline (instead of a timer per request), and graceful drain.
  */
 import type * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Connection } from './connection.ts';
 import type { ConnectionInfo, HttpLimits, HttpTimeouts, Request, Response } from './types.ts';
 

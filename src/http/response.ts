@@ -5,6 +5,8 @@
  * HTTP/1.0. Bytes go through the connection (`ResponseSink`), which holds them back while an earlier
  * pipelined response is still being written.
  */
+// Not the global (an accessor: an IC call per use in optimized code); see src/http/connection.ts.
+import { Buffer } from 'node:buffer';
 import { httpDate } from './date.ts';
 import type { HttpRequest } from './request.ts';
 import { statusLine } from './status.ts';

@@ -7,6 +7,8 @@
  * (`control('server', 'stats')`), which every worker answers besides its plugins.
  */
 
+import { performance } from 'node:perf_hooks';
+
 /** Length of the requests-per-second series, in seconds (as the cache's). */
 export const SERVER_RPS_SECONDS = 300;
 

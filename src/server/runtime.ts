@@ -3,6 +3,8 @@
  * in a worker thread (workers.ts) and in the calling thread (`startServer({ inProcess: true })`).
  */
 import net from 'node:net';
+// Not the global (an accessor: an IC call per response in the hot hook); see src/http/connection.ts.
+import { performance } from 'node:perf_hooks';
 import { createEngine, type Engine } from '../http/engine.ts';
 import { type ResolvedConfig, resolveConfig } from './config.ts';
 import { ServerCounters } from './counters.ts';
