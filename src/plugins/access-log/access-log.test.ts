@@ -165,11 +165,8 @@ describe('access log plugin', () => {
       assert.equal(res.status, 404);
       await res.text();
       await server.control('access_log', 'flush');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      const entry = JSON.parse(fs.readFileSync(path.join(dir, 'real.log'), 'utf8')) as Record<
-        string,
-        unknown
-      >;
+      const text = await readLogWhen(path.join(dir, 'real.log'), (written) => written.endsWith('\n'));
+      const entry = JSON.parse(text) as Record<string, unknown>;
       assert.equal(entry.target, '/missing');
       assert.equal(entry.status, 404);
       assert.equal(entry.user_agent, 'test-agent');
