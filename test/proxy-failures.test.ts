@@ -42,13 +42,26 @@ async function states(control: Control): Promise<string[]> {
   return routes[0]!.backends.map((b) => b.state);
 }
 
+/** The backends' states once they are `wanted`, or as they are after 5 s. */
+async function statesBecome(control: Control, wanted: string[]): Promise<string[]> {
+  let seen = await states(control);
+  for (let i = 0; i < 100 && seen.join() !== wanted.join(); i++) {
+    await sleep(50);
+    seen = await states(control);
+  }
+  return seen;
+}
+
 describe('failover and passive health', () => {
   test('a backend stopped mid-test: no request fails, it cools down, and comes back after cooldown', async () => {
     const a = await backend({ name: 'a' });
     const b = await backend({ name: 'b' });
     const logs = captureLogs();
     const server = await startProxy({
-      routes: [{ match: '^/', backends: [a.url, b.url], max_fails: 2, cooldown: '400ms', fail_window: '5s' }],
+      // A cooldown the ten failover requests below surely fit in, even on a loaded machine.
+      routes: [
+        { match: '^/', backends: [a.url, b.url], max_fails: 2, cooldown: '1500ms', fail_window: '5s' },
+      ],
     });
     try {
       const firstRound = new Set<string>();
@@ -69,7 +82,7 @@ describe('failover and passive health', () => {
       );
 
       await a.start();
-      await sleep(450);
+      await sleep(1550);
       const after = new Set<string>();
       for (let i = 0; i < 4; i++)
         after.add(String((await fetchText(`${server.url}/after/${i}`)).headers['x-backend']));
@@ -144,12 +157,11 @@ describe('failover and passive health', () => {
     try {
       assert.equal((await fetchText(`${server.url}/`)).headers['x-backend'], 'a');
       healthy = false;
-      await sleep(250);
-      assert.deepEqual(await states(server.control), ['down', 'up']);
+      // Checks run every 50 ms; a loaded machine may take longer than a fixed sleep to run `fall` of them.
+      assert.deepEqual(await statesBecome(server.control, ['down', 'up']), ['down', 'up']);
       assert.equal((await fetchText(`${server.url}/`)).headers['x-backend'], 'b');
       healthy = true;
-      await sleep(250);
-      assert.deepEqual(await states(server.control), ['up', 'up']);
+      assert.deepEqual(await statesBecome(server.control, ['up', 'up']), ['up', 'up']);
       assert.equal((await fetchText(`${server.url}/`)).headers['x-backend'], 'a');
       assert.ok(
         logs.lines.some((l) => /up -> down: health check \/health answered 503/.test(l)),
