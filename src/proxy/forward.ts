@@ -224,11 +224,7 @@ class Exchange implements UpstreamUser {
       this.clearContinueTimer();
       this.bodyState = BODY_ABANDONED;
     }
-    copyResponseHead(
-      head,
-      this.res,
-      head.versionMinor === 1 ? `1.1 ${this.route.via}` : `1.0 ${this.route.via}`,
-    );
+    copyResponseHead(head, this.res, viaEntry(this.route.via, head.versionMinor));
     this.observer?.onHead?.(head, this.res);
   }
 
@@ -361,6 +357,24 @@ class Exchange implements UpstreamUser {
       this.continueTimer = null;
     }
   }
+}
+
+let viaPseudonym = '';
+let via11 = '';
+let via10 = '';
+
+/**
+ * Our Via entry for a message of HTTP/1.`minor` (RFC 9110 §7.6.3), remembered for the last pseudonym:
+ * routes almost always share one, and a fresh concatenation per response would be flattened again when
+ * the engine validates the header value.
+ */
+function viaEntry(pseudonym: string, minor: number): string {
+  if (pseudonym !== viaPseudonym) {
+    viaPseudonym = pseudonym;
+    via11 = `1.1 ${pseudonym}`;
+    via10 = `1.0 ${pseudonym}`;
+  }
+  return minor === 1 ? via11 : via10;
 }
 
 /** The trailer section of the request's chunked body, re-serialised (the parser validated every field). */
