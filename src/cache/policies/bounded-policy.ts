@@ -4,6 +4,7 @@
  * stay in each policy so that their property accesses see one class and stay monomorphic.
  */
 import type { PolicyOptions } from '../policy.ts';
+import type { SlotArena } from './slots.ts';
 
 export abstract class BoundedPolicy {
   /** Sum of the charges of resident keys, in bytes. */
@@ -36,4 +37,23 @@ export function checkCapacity(maxBytes: number, maxEntries: number): void {
   if (maxBytes === Number.POSITIVE_INFINITY && maxEntries === Number.POSITIVE_INFINITY) {
     throw new RangeError('cache policy: at least one of maxBytes and maxEntries must be finite');
   }
+}
+
+/** A policy whose keys live in a SlotArena: `has` and `remove` are the same for all of them. */
+export abstract class ArenaPolicy extends BoundedPolicy {
+  abstract readonly arena: SlotArena;
+
+  has(key: string): boolean {
+    return this.arena.find(key) >= 0;
+  }
+
+  remove(key: string): void {
+    const slot = this.arena.find(key);
+    if (slot < 0) return;
+    this.unlink(slot);
+    this.arena.release(slot);
+  }
+
+  /** Takes `slot` out of its list and out of the totals (the slot stays allocated). */
+  protected abstract unlink(slot: number): void;
 }

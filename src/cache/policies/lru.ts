@@ -3,7 +3,7 @@
  * oldest. The yardstick the other policies are measured against.
  */
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
-import { BoundedPolicy, checkSize } from './bounded-policy.ts';
+import { ArenaPolicy, checkSize } from './bounded-policy.ts';
 import { SlotArena } from './slots.ts';
 
 const LIST = 0;
@@ -13,13 +13,9 @@ export function createLru(options: PolicyOptions): EvictionPolicy {
   return new LruPolicy(options);
 }
 
-export class LruPolicy extends BoundedPolicy implements EvictionPolicy {
+export class LruPolicy extends ArenaPolicy implements EvictionPolicy {
   readonly name = 'lru' as const;
   readonly arena = new SlotArena(1);
-
-  has(key: string): boolean {
-    return this.arena.find(key) >= 0;
-  }
 
   hit(key: string): void {
     const a = this.arena;
@@ -47,16 +43,6 @@ export class LruPolicy extends BoundedPolicy implements EvictionPolicy {
     return true;
   }
 
-  remove(key: string): void {
-    const a = this.arena;
-    const slot = a.find(key);
-    if (slot < 0) return;
-    a.unlink(slot);
-    this.bytes -= a.size[slot]!;
-    this.count--;
-    a.release(slot);
-  }
-
   clear(): void {
     this.arena.clear(1);
     this.bytes = 0;
@@ -73,12 +59,15 @@ export class LruPolicy extends BoundedPolicy implements EvictionPolicy {
     return out;
   }
 
-  private evictOldest(): void {
-    const a = this.arena;
-    const slot = a.first(LIST);
-    a.unlink(slot);
-    this.bytes -= a.size[slot]!;
+  protected unlink(slot: number): void {
+    this.arena.unlink(slot);
+    this.bytes -= this.arena.size[slot]!;
     this.count--;
-    this.onEvict(a.release(slot));
+  }
+
+  private evictOldest(): void {
+    const slot = this.arena.first(LIST);
+    this.unlink(slot);
+    this.onEvict(this.arena.release(slot));
   }
 }

@@ -15,7 +15,7 @@
  * counted read, and moved from small to main once.
  */
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
-import { BoundedPolicy, checkSize } from './bounded-policy.ts';
+import { ArenaPolicy, checkSize } from './bounded-policy.ts';
 import { SlotArena } from './slots.ts';
 
 const SMALL = 0;
@@ -40,7 +40,7 @@ export function createS3Fifo(options: PolicyOptions): EvictionPolicy {
   return new S3FifoPolicy(options);
 }
 
-export class S3FifoPolicy extends BoundedPolicy implements EvictionPolicy {
+export class S3FifoPolicy extends ArenaPolicy implements EvictionPolicy {
   readonly name = 's3fifo' as const;
   readonly arena = new SlotArena(LISTS);
   /** Weight (bytes, or 1 per key when only the entry count is bounded) held by small and by main. */
@@ -61,10 +61,6 @@ export class S3FifoPolicy extends BoundedPolicy implements EvictionPolicy {
     super(options);
     this.byBytes = Number.isFinite(options.maxBytes);
     this.smallLimit = SMALL_SHARE * (this.byBytes ? options.maxBytes : options.maxEntries);
-  }
-
-  has(key: string): boolean {
-    return this.arena.find(key) >= 0;
   }
 
   hit(key: string): void {
@@ -101,14 +97,6 @@ export class S3FifoPolicy extends BoundedPolicy implements EvictionPolicy {
     this.bytes += size;
     this.count++;
     return true;
-  }
-
-  remove(key: string): void {
-    const a = this.arena;
-    const slot = a.find(key);
-    if (slot < 0) return;
-    this.unlink(slot);
-    a.release(slot);
   }
 
   clear(): void {
@@ -179,7 +167,7 @@ export class S3FifoPolicy extends BoundedPolicy implements EvictionPolicy {
     }
   }
 
-  private unlink(slot: number): void {
+  protected unlink(slot: number): void {
     const a = this.arena;
     const weight = this.byBytes ? a.size[slot]! : 1;
     if (a.queue[slot] === SMALL) this.smallWeight -= weight;

@@ -13,7 +13,7 @@
  * `TRANSFER_LIMIT` keys once per sample period.
  */
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
-import { BoundedPolicy, checkSize } from './bounded-policy.ts';
+import { ArenaPolicy, checkSize } from './bounded-policy.ts';
 import { CountMinSketch, hashKey } from './count-min-sketch.ts';
 import { SlotArena } from './slots.ts';
 
@@ -43,7 +43,7 @@ export function createWTinyLfu(options: PolicyOptions): EvictionPolicy {
   return new WTinyLfuPolicy(options);
 }
 
-export class WTinyLfuPolicy extends BoundedPolicy implements EvictionPolicy {
+export class WTinyLfuPolicy extends ArenaPolicy implements EvictionPolicy {
   readonly name = 'w-tinylfu' as const;
   readonly arena = new SlotArena(LISTS);
   readonly sketch: CountMinSketch;
@@ -81,10 +81,6 @@ export class WTinyLfuPolicy extends BoundedPolicy implements EvictionPolicy {
   private growSketch(): void {
     this.sketchEntries = Math.min(this.maxEntries, this.sketchEntries * 2);
     this.sketch.ensureCapacity(this.sketchEntries);
-  }
-
-  has(key: string): boolean {
-    return this.arena.find(key) >= 0;
   }
 
   hit(key: string): void {
@@ -130,14 +126,6 @@ export class WTinyLfuPolicy extends BoundedPolicy implements EvictionPolicy {
     if (--this.untilClimb <= 0) this.climb();
     // The candidate may have lost its duel; its slot is not reused within this call.
     return a.keys[slot] === key;
-  }
-
-  remove(key: string): void {
-    const a = this.arena;
-    const slot = a.find(key);
-    if (slot < 0) return;
-    this.unlink(slot);
-    a.release(slot);
   }
 
   clear(): void {
@@ -271,7 +259,7 @@ export class WTinyLfuPolicy extends BoundedPolicy implements EvictionPolicy {
     this.onEvict(this.arena.release(slot));
   }
 
-  private unlink(slot: number): void {
+  protected unlink(slot: number): void {
     const a = this.arena;
     const queue = a.queue[slot];
     if (queue === WINDOW) this.windowWeight -= this.weight(slot);
