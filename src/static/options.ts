@@ -30,7 +30,7 @@ const directory = z.string().min(1).refine(isDirectory, { error: 'expected an ex
 export const staticOptionsSchema = z.strictObject({
   /**
    * Document root: the directory served for requests whose Host is not in `hosts`. A relative path is
-   * resolved against the working directory.
+   * resolved against the config file's folder (the working directory when there is no file).
    * @default the bundled demo site (`site/` in the package)
    */
   root: directory.default(DEFAULT_ROOT),

@@ -19,7 +19,8 @@ function slowResponse() {
   const chunks: Buffer[] = [];
   const drains: Array<() => void> = [];
   const aborts: Array<() => void> = [];
-  const state = { ended: false, destroyed: false, aborted: false };
+  // writesWhileFull: writes after a `false` and before its drain (what backpressure forbids).
+  const state = { ended: false, destroyed: false, aborted: false, full: false, writesWhileFull: 0 };
   const res = {
     get aborted() {
       return state.aborted;
@@ -28,6 +29,8 @@ function slowResponse() {
       return state.ended || state.destroyed;
     },
     write(chunk: Buffer) {
+      if (state.full) state.writesWhileFull++;
+      state.full = true;
       chunks.push(Buffer.from(chunk));
       return false;
     },
@@ -38,7 +41,10 @@ function slowResponse() {
       state.destroyed = true;
     },
     onDrain(callback: () => void) {
-      drains.push(callback);
+      drains.push(() => {
+        state.full = false;
+        callback();
+      });
     },
     onAbort(callback: () => void) {
       aborts.push(callback);
@@ -58,34 +64,42 @@ function isOpen(fd: number): boolean {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
+/**
+ * Reads and closes run on the libuv threadpool: on a loaded machine they finish after any fixed tick.
+ * Wait (bounded) for what the test expects instead of assuming it happened within 5 ms.
+ */
+async function eventually(done: () => boolean, ms = 3000): Promise<void> {
+  for (const end = Date.now() + ms; !done() && Date.now() < end; ) await tick();
+}
+
 test('honours backpressure: no read until the drain, and the bytes arrive intact', async () => {
   const { res, chunks, drains, state } = slowResponse();
   const fd = openSync(file, 'r');
   streamParts(res, fd, [Buffer.from('<'), { start: 1000, end: 150_000 }, Buffer.from('>')]);
-  while (!state.ended) {
+  // The next chunk may still be on the threadpool when a drain comes (a loaded machine): counting writes
+  // made while full is exact, where "no new chunk within 5 ms" is not.
+  for (let i = 0; i < 2000 && !state.ended; i++) {
     await tick();
     assert.ok(drains.length <= 1, 'one pending drain at a time');
-    const before = chunks.length;
-    await tick();
-    assert.equal(chunks.length, before, 'nothing written while the socket is full');
     drains.shift()?.();
   }
+  assert.equal(state.writesWhileFull, 0, 'nothing written while the socket is full');
   const body = Buffer.concat(chunks);
   assert.equal(body.toString('latin1', 0, 1), '<');
   assert.ok(body.subarray(1, body.length - 1).equals(data.subarray(1000, 150_001)));
   assert.equal(body.toString('latin1', body.length - 1), '>');
-  await tick();
+  await eventually(() => !isOpen(fd));
   assert.equal(isOpen(fd), false, 'descriptor closed at the end');
 });
 
 test('a client that leaves while we wait for a drain releases the descriptor', async () => {
-  const { res, aborts, state } = slowResponse();
+  const { res, drains, aborts, state } = slowResponse();
   const fd = openSync(file, 'r');
   streamParts(res, fd, [{ start: 0, end: data.length - 1 }]);
-  await tick(); // first chunk read and written; now waiting for a drain that never comes
+  await eventually(() => drains.length > 0); // first chunk read and written; now waiting for a drain
   state.aborted = true;
   for (const abort of aborts) abort();
-  await tick();
+  await eventually(() => !isOpen(fd));
   assert.equal(isOpen(fd), false);
   assert.equal(state.ended, false, 'an aborted response is not ended as if complete');
 });
