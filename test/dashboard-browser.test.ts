@@ -129,6 +129,12 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       }
     });
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    // The console names no URL: refused calls are listed with theirs, so a failure says which call it was.
+    page.on('response', (response) => {
+      if (response.status() >= 400) {
+        problems.push(`${response.request().method()} ${response.url()} → ${response.status()}`);
+      }
+    });
     await page.goto(server.admin!.url);
     await waitForState(page, 'live');
     assert.equal(await page.locator('#conn-text').textContent(), 'Live');

@@ -54,15 +54,12 @@
     return session;
   }
 
-  async function api(method, path, retried) {
+  async function api(method, path) {
+    // A mutating call reads the session first: the admin may have restarted with a new generated token
+    // since the page last asked, and a refused call would show in the console even when retried.
+    if (method !== 'GET') await refreshSession().catch(() => {});
     const res = await fetch(path, { method, headers: headers(), cache: 'no-store' });
     const body = await res.json().catch(() => ({}));
-    if (res.status === 401 && !retried) {
-      // The admin may have restarted with a new generated token: take it and try once more.
-      const before = token;
-      const session = await refreshSession().catch(() => ({}));
-      if (session.token && session.token !== before) return api(method, path, true);
-    }
     if (res.status === 401) showLogin(body.message);
     if (!res.ok) throw new Error(body.message || `${res.status} ${res.statusText}`);
     return body;
@@ -213,8 +210,7 @@
   let watchdog = null;
 
   /** Read /api/events; reconnect with a growing delay when it drops or goes silent. */
-  async function connect(reconnecting) {
-    if (reconnecting) await refreshSession().catch(() => {});
+  async function connect() {
     const controller = new AbortController();
     stream = controller;
     const silent = () => {
@@ -223,6 +219,10 @@
     };
     silent();
     try {
+      // The session is read before the stream opens, on every (re)connect: after a drop the admin may have
+      // restarted with a new generated token, and going live on a refused session call (reads need no
+      // token on loopback) would keep the old token, or none, for the next mutating call.
+      await refreshSession();
       const res = await fetch('/api/events', {
         headers: headers({ accept: 'text/event-stream' }),
         signal: controller.signal,
@@ -254,7 +254,7 @@
     clearTimeout(watchdog);
     if (stream !== controller) return;
     setConnection('down', `Reconnecting in ${Math.round(retryMs / 1000)} s…`);
-    setTimeout(() => connect(true), retryMs);
+    setTimeout(connect, retryMs);
     retryMs = Math.min(retryMs * 2, 10_000);
   }
 
