@@ -55,7 +55,13 @@ describe('loopback admin without a configured token', () => {
   it('reads need no token; the session call hands the page its token', async () => {
     assert.equal((await call(base, 'GET', '/api/stats')).status, 200);
     const session = await call(base, 'GET', '/api/session');
-    assert.deepEqual(session.json, { tokenRequired: false, token: server.admin!.token, workers: 1 });
+    assert.deepEqual(session.json, {
+      tokenRequired: false,
+      token: server.admin!.token,
+      workers: 1,
+      cache: server.config.plugins.includes('cache'),
+      proxy: false,
+    });
     // Only to this origin: another site's page gets no answer to read.
     const foreign = await call(base, 'GET', '/api/session', { 'sec-fetch-site': 'cross-site' });
     assert.equal(foreign.status, 403);
@@ -120,7 +126,13 @@ describe('configured token', () => {
     assert.equal(ok.status, 200);
     assert.equal((await call(base, 'GET', '/')).status, 200);
     const session = await call(base, 'GET', '/api/session');
-    assert.deepEqual(session.json, { tokenRequired: true, token: null, workers: 1 });
+    assert.deepEqual(session.json, {
+      tokenRequired: true,
+      token: null,
+      workers: 1,
+      cache: true,
+      proxy: false,
+    });
     assert.ok(!logged.some((line) => line.includes('a-configured-token-0123')), 'not printed');
   });
 });

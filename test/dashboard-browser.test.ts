@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -231,5 +232,55 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       await locked.close();
     }
     assert.deepEqual(problems, []);
+  });
+  it('shows each proxy backend with its state and counters, and a dead one as down', async () => {
+    const backend = http.createServer((_req, res) => res.end('from the backend'));
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const backendUrl = `http://127.0.0.1:${(backend.address() as { port: number }).port}`;
+    // A port with nothing listening: connections are refused, so the backend is marked down.
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadUrl = `http://127.0.0.1:${(closed.address() as { port: number }).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+    const proxied = await startServer({
+      config: {
+        plugins: ['proxy'],
+        server: { port: 0, workers: 1 },
+        admin: { port: 0 },
+        proxy: {
+          routes: [
+            { match: '^/live/', backends: [backendUrl] },
+            { match: '^/dead/', backends: [deadUrl], max_fails: 1 },
+          ],
+        },
+      },
+    });
+    const page = await context.newPage();
+    const seen: string[] = [];
+    try {
+      page.on('console', (message) => {
+        if (message.type() === 'error') seen.push(`console: ${message.text()}`);
+      });
+      page.on('pageerror', (error) => seen.push(`page error: ${error.message}`));
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${proxied.url}/live/${i}`)).status, 200);
+      assert.equal((await fetch(`${proxied.url}/dead/x`)).status, 502);
+      await page.goto(proxied.admin!.url);
+      await waitForState(page, 'live');
+      assert.ok(await page.locator('#backends-card').isVisible(), 'the backends table is shown');
+      const live = page.locator(`#backends tr[data-url="${backendUrl}"]`);
+      await live.waitFor({ timeout: 10_000 });
+      assert.equal(await live.getAttribute('data-state'), 'up');
+      assert.equal(await live.getAttribute('data-requests'), '3');
+      assert.match((await live.textContent()) ?? '', /live/, 'the row names its route');
+      const dead = page.locator(`#backends tr[data-url="${deadUrl}"]`);
+      assert.notEqual(await dead.getAttribute('data-state'), 'up');
+      assert.match((await dead.textContent()) ?? '', /ECONNREFUSED|refused/i);
+      await page.screenshot({ path: path.join(OUTPUT, 'dashboard-backends.png'), fullPage: true });
+    } finally {
+      await page.close();
+      await proxied.close();
+      await new Promise((resolve) => backend.close(resolve));
+    }
+    assert.deepEqual(seen, []);
   });
 });

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CacheStats } from '../cache/stats.ts';
 import type { EntryInfo } from '../cache/store.ts';
-import { mergeCacheStats, mergeEntries, mergePurges, resultsOf, WorkerCallError } from './aggregate.ts';
+import type { BackendSnapshot } from '../proxy/backend.ts';
+import {
+  mergeBackends,
+  mergeCacheStats,
+  mergeEntries,
+  mergePurges,
+  resultsOf,
+  WorkerCallError,
+} from './aggregate.ts';
 
 function entry(key: string, hits: number, size: number, ageMs: number): EntryInfo {
   return {
@@ -113,5 +121,60 @@ describe('admin aggregation', () => {
       () => resultsOf([{ worker: 0, error: 'no plugin "cache" is running' }]),
       (error: unknown) => error instanceof WorkerCallError && error.unavailable,
     );
+  });
+});
+
+describe('mergeBackends', () => {
+  const view = (over: Partial<BackendSnapshot>): BackendSnapshot => ({
+    url: 'http://127.0.0.1:3000',
+    weight: 1,
+    state: 'up',
+    inFlight: 0,
+    requests: 0,
+    failures: 0,
+    latencyMs: 0,
+    latencyEwmaMs: 0,
+    lastError: null,
+    openConnections: 0,
+    idleConnections: 0,
+    ...over,
+  });
+  const route = (backend: BackendSnapshot) => [{ route: 0, match: ['^/'], host: null, backends: [backend] }];
+
+  it('sums counters, weights latency by successful requests, and lets the worst state win', () => {
+    const [merged] = mergeBackends([
+      { worker: 0, result: route(view({ requests: 30, failures: 0, latencyMs: 2, latencyEwmaMs: 2 })) },
+      {
+        worker: 1,
+        result: route(
+          view({
+            state: 'down',
+            requests: 20,
+            failures: 10,
+            latencyMs: 8,
+            latencyEwmaMs: 9,
+            lastError: 'reset',
+          }),
+        ),
+      },
+    ]);
+    const backend = merged!.backends[0]!;
+    assert.equal(backend.state, 'down');
+    assert.equal(backend.requests, 50);
+    assert.equal(backend.failures, 10);
+    // (30 × 2 + 10 × 8) / 40 successful requests
+    assert.equal(backend.latencyMs, 3.5);
+    assert.equal(backend.latencyEwmaMs, 9);
+    assert.equal(backend.lastError, 'reset');
+    assert.equal(backend.workers.length, 2);
+  });
+
+  it('says mixed when workers disagree without any saying down, and 0 ms before any success', () => {
+    const [merged] = mergeBackends([
+      { worker: 0, result: route(view({ state: 'up' })) },
+      { worker: 1, result: route(view({ state: 'cooling', requests: 3, failures: 3 })) },
+    ]);
+    assert.equal(merged!.backends[0]!.state, 'mixed');
+    assert.equal(merged!.backends[0]!.latencyMs, 0);
   });
 });

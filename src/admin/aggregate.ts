@@ -159,10 +159,28 @@ export function mergeBackends(results: ReadonlyArray<{ worker: number; result: R
         failures: sum(views, 'failures'),
         openConnections: sum(views, 'openConnections'),
         idleConnections: sum(views, 'idleConnections'),
+        // Each worker's mean weighted by its successful requests; the EWMA of the slowest worker (what
+        // some clients see now).
+        latencyMs: weightedLatency(views),
+        latencyEwmaMs: Math.max(0, ...views.map((v) => v.latencyEwmaMs)),
+        lastError: views.find((v) => v.lastError !== null)?.lastError ?? null,
         workers: views,
       };
     }),
   }));
+}
+
+function weightedLatency(
+  views: ReadonlyArray<{ latencyMs: number; requests: number; failures: number }>,
+): number {
+  let total = 0;
+  let weight = 0;
+  for (const v of views) {
+    const ok = Math.max(0, v.requests - v.failures);
+    total += v.latencyMs * ok;
+    weight += ok;
+  }
+  return weight === 0 ? 0 : total / weight;
 }
 
 function sum<K extends string>(rows: ReadonlyArray<Record<K, number>>, key: K): number {

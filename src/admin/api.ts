@@ -168,7 +168,14 @@ type Handler = (ctx: ApiContext, req: Request, res: Response) => void | Promise<
 function session(ctx: ApiContext, req: Request, res: Response): void {
   queryOf(req, []);
   const { token, tokenForReads } = ctx.policy;
-  json(res, 200, { tokenRequired: tokenForReads, token: tokenForReads ? null : token, workers: ctx.workers });
+  // `cache` and `proxy`: whether the dashboard shows (and polls) the entries and backends tables.
+  json(res, 200, {
+    tokenRequired: tokenForReads,
+    token: tokenForReads ? null : token,
+    workers: ctx.workers,
+    cache: ctx.config.plugins.includes('cache'),
+    proxy: ctx.config.plugins.includes('proxy'),
+  });
 }
 
 async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void> {

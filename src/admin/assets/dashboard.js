@@ -9,6 +9,9 @@
   /** The admin token: from /api/session on loopback, else typed in by the user (kept for this tab). */
   let token = sessionStorage.getItem('tamarin-admin-token');
   let sort = 'hits';
+  /** Which plugins run (from /api/session): their tables are shown and polled only then. */
+  let cacheOn = true;
+  let proxyOn = false;
   let capacity = { bytes: 0, entries: null };
   /** Points by unix second: { t, requests, hits, misses, bytes, entries }. */
   const points = new Map();
@@ -51,6 +54,10 @@
     const res = await fetch('/api/session', { headers: headers(), cache: 'no-store' });
     const session = await res.json();
     if (session.token) token = session.token;
+    if (session.cache !== undefined) cacheOn = session.cache;
+    if (session.proxy !== undefined) proxyOn = session.proxy;
+    $('entries-card').hidden = !cacheOn;
+    $('backends-card').hidden = !proxyOn;
     return session;
   }
 
@@ -305,6 +312,7 @@
   }
 
   async function loadEntries() {
+    if (!cacheOn) return;
     const body = $('entries');
     try {
       const result = await api('GET', `/api/cache/entries?sort=${sort}&limit=15`);
@@ -319,6 +327,52 @@
       const tr = document.createElement('tr');
       const td = document.createElement('td');
       td.colSpan = 6;
+      td.className = 'empty';
+      td.textContent = error.message;
+      tr.append(td);
+      body.replaceChildren(tr);
+      body.dataset.count = '0';
+    }
+  }
+
+  // ---- proxy backends ----
+  function backendRow(route, backend) {
+    const tr = document.createElement('tr');
+    const where = `${route.host ? `${route.host} ` : ''}${route.match.join(' ')}`;
+    const cells = [
+      [where, 'path'],
+      [backend.url, 'path'],
+      [backend.state, `state ${backend.state}`],
+      [count(backend.inFlight), 'num'],
+      [count(backend.requests), 'num'],
+      [count(backend.failures), 'num'],
+      [backend.latencyMs > 0 ? `${backend.latencyMs.toFixed(1)} ms` : '–', 'num'],
+      [backend.lastError ?? '', 'error-text'],
+    ];
+    for (const [text, cls] of cells) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      td.className = cls;
+      tr.append(td);
+    }
+    tr.dataset.url = backend.url;
+    tr.dataset.state = backend.state;
+    tr.dataset.requests = String(backend.requests);
+    return tr;
+  }
+
+  async function loadBackends() {
+    if (!proxyOn) return;
+    const body = $('backends');
+    try {
+      const result = await api('GET', '/api/proxy/backends');
+      const rows = result.routes.flatMap((route) => route.backends.map((b) => backendRow(route, b)));
+      body.replaceChildren(...rows);
+      body.dataset.count = String(rows.length);
+    } catch (error) {
+      const tr = document.createElement('tr');
+      const td = document.createElement('td');
+      td.colSpan = 8;
       td.className = 'empty';
       td.textContent = error.message;
       tr.append(td);
@@ -388,6 +442,7 @@
     $('login').hidden = true;
     connect();
     loadEntries();
+    loadBackends();
   }
 
   $('login-form').addEventListener('submit', (event) => {
@@ -406,7 +461,9 @@
 
   initCharts();
   setInterval(() => {
-    if (!document.hidden && stream) loadEntries();
+    if (document.hidden || !stream) return;
+    loadEntries();
+    loadBackends();
   }, 3000);
   start();
 })();
