@@ -27,6 +27,12 @@ export interface BenchOptions {
   readonly scenarios: readonly ScenarioName[];
   /** Core of the proxy scenarios' origin: 1 shares the load generator's core, 0 the proxy's. @default 1 */
   readonly backendCore: number;
+  /**
+   * The proxy scenarios' origin: `nginx` (`return 200` of a fixed body; the cheapest origin, so the load
+   * side leaves the most room for the proxies), `node` (bench/peers/raw-backend.ts) or `auto`: nginx
+   * when installed, else node. @default 'auto'
+   */
+  readonly origin: 'auto' | 'nginx' | 'node';
   /** Cache capacity for the cache-memory scenario, in bytes. @default 256 MiB */
   readonly memorySize: number;
   /** Force a load generator ('wrk' or 'autocannon'); by default wrk when installed. */
@@ -42,6 +48,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --connections <n>  keep-alive connections (default 50)
   --only <names>     comma-separated scenarios: ${SCENARIOS.join(', ')}
   --backend-core <c> core of the proxy scenarios' origin: 1 (with wrk, default) or 0 (with the proxy)
+  --origin <kind>    the proxy scenarios' origin: nginx, node (bench/peers/raw-backend.ts) or auto
+                     (default: nginx when installed, else node)
   --memory           also run cache-memory (fills a 256 MiB cache; slow)
   --memory-size <n>  cache capacity for cache-memory in MiB (default 256)
   --load <tool>      wrk (default when installed) or autocannon
@@ -65,6 +73,11 @@ function loadTool(text: string | undefined): 'wrk' | 'autocannon' | undefined {
   throw new Error(`--load: expected wrk or autocannon, got "${text}"`);
 }
 
+function originKind(text: string | undefined): 'auto' | 'nginx' | 'node' {
+  if (text === undefined || text === 'auto' || text === 'nginx' || text === 'node') return text ?? 'auto';
+  throw new Error(`--origin: expected nginx, node or auto, got "${text}"`);
+}
+
 function coreNumber(text: string | undefined): number {
   if (text === undefined) return 1;
   if (text !== '0' && text !== '1') throw new Error(`--backend-core: expected 0 or 1, got "${text}"`);
@@ -82,6 +95,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       connections: { type: 'string' },
       only: { type: 'string' },
       'backend-core': { type: 'string' },
+      origin: { type: 'string' },
       memory: { type: 'boolean', default: false },
       'memory-size': { type: 'string' },
       load: { type: 'string' },
@@ -108,6 +122,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     connections: positiveInt('connections', values.connections, 50),
     scenarios,
     backendCore: coreNumber(values['backend-core']),
+    origin: originKind(values.origin),
     memorySize: positiveInt('memory-size', values['memory-size'], 256) * 1024 * 1024,
     load: loadTool(values.load),
     help: values.help,

@@ -1,8 +1,9 @@
 /**
  * Per-core CPU use during a run, from /proc/stat. A server core below ~90% busy means the server was not
  * the bottleneck (the load generator or the origin on the other core was), so its ratio understates it.
+ * And the CPU time of the server processes themselves, for the CPU cost per request.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Cumulative jiffies of one core. */
 export interface CoreTimes {
@@ -40,4 +41,40 @@ export function coreBusy(
   const b = after.get(core);
   if (!a || !b || b.total <= a.total) return undefined;
   return 1 - (b.idle - a.idle) / (b.total - a.total);
+}
+
+/** Sum of the first field (ns on CPU) of `/proc/<pid>/task/<tid>/schedstat` lines, one line per thread. */
+export function sumSchedstat(lines: readonly string[]): number {
+  let total = 0;
+  for (const line of lines) {
+    const ns = Number(line.trim().split(/\s+/)[0]);
+    if (Number.isFinite(ns)) total += ns;
+  }
+  return total;
+}
+
+/**
+ * CPU time in ns used so far by every thread of `pids` (user + system, from the scheduler's own
+ * accounting: nanoseconds, not 10 ms ticks); `undefined` when /proc has no schedstat (not Linux, or
+ * schedstats off). Threads that ended between two readings take their time with them, so the difference
+ * of two readings can only undercount, and only then.
+ */
+export function processCpuNs(pids: readonly number[]): number | undefined {
+  const lines: string[] = [];
+  for (const pid of pids) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // process gone
+    }
+    for (const tid of tasks) {
+      try {
+        lines.push(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8'));
+      } catch {
+        // thread gone
+      }
+    }
+  }
+  return lines.length === 0 ? undefined : sumSchedstat(lines);
 }

@@ -4,10 +4,19 @@
  * alternate contenders round-robin for N rounds and keep every round's req/s. Rendering turns the rounds
  * into medians and ratios against a reference contender.
  */
-import { coreBusy, readCoreTimes } from './cpu.ts';
+import { coreBusy, processCpuNs, readCoreTimes } from './cpu.ts';
 import { type LoadResult, type LoadTool, runLoad } from './load.ts';
-import { freePort, httpGet, LOAD_CORE, SERVER_CORE, type ServerProcess, stopProcess } from './procs.ts';
 import {
+  freePort,
+  httpGet,
+  LOAD_CORE,
+  processTree,
+  SERVER_CORE,
+  type ServerProcess,
+  stopProcess,
+} from './procs.ts';
+import {
+  formatMicros,
   formatRate,
   formatRatio,
   markdownTable,
@@ -30,6 +39,8 @@ export interface BenchContext {
   readonly connections: number;
   /** Core of the proxy scenarios' origin. */
   readonly backendCore: number;
+  /** Which origin the proxy scenarios use (see `BenchOptions.origin`). */
+  readonly origin: 'auto' | 'nginx' | 'node';
   log(line: string): void;
 }
 
@@ -67,6 +78,11 @@ export interface Cell {
   errors: number;
   /** Busy share of the server core in each round (0..1). */
   readonly serverBusy: number[];
+  /**
+   * CPU time of the contender's own processes (all threads and children) per request, in µs, per round:
+   * what a request costs the server, whatever rate the load side allowed.
+   */
+  readonly cpuUs: number[];
   /** Why the cell has no numbers (failed check, load tool error). */
   problem?: string;
 }
@@ -95,6 +111,12 @@ const firstLine = (error: unknown) =>
   String((error as Error)?.message ?? error)
     .split('\n')[0]!
     .slice(0, 200);
+
+/** Median CPU µs per request of a contender on a target, `undefined` when it was not measured. */
+export function cellCpuMedian(result: MatrixResult, contender: string, path: string): number | undefined {
+  const cell = result.cells.get(cellKey(contender, path));
+  return cell && !cell.problem ? median(cell.cpuUs) : undefined;
+}
 
 /** Headers that show whether a response came from a cache. */
 const EVIDENCE_HEADERS = ['cache-status', 'x-cache', 'x-cache-status', 'age', 'x-varnish'];
@@ -133,7 +155,7 @@ export async function runMatrix(
     for (const { contender, port } of live) {
       const evidence: string[] = [];
       for (const target of targets) {
-        const cell: Cell = { rps: [], requests: 0, errors: 0, serverBusy: [] };
+        const cell: Cell = { rps: [], requests: 0, errors: 0, serverBusy: [], cpuUs: [] };
         result.cells.set(cellKey(contender.name, target.path), cell);
         try {
           const res = await httpGet(`http://127.0.0.1:${port}${target.path}`, 5000);
@@ -180,6 +202,10 @@ export async function runMatrix(
             continue;
           }
           let load: LoadResult;
+          const pids = procs.flatMap((proc) =>
+            proc.child.pid === undefined ? [] : processTree(proc.child.pid),
+          );
+          const cpuBefore = processCpuNs(pids);
           const before = readCoreTimes();
           try {
             load = await runLoad(ctx.tool, {
@@ -193,6 +219,7 @@ export async function runMatrix(
             continue;
           }
           const after = readCoreTimes();
+          const cpuAfter = processCpuNs(pids);
           if (procs.some((proc) => proc.hasExited())) {
             cell.problem = 'exited during the run';
             ctx.log(`  ${contender.name} ${target.label}: ${cell.problem}`);
@@ -201,6 +228,11 @@ export async function runMatrix(
           const serverBusy = coreBusy(before, after, SERVER_CORE);
           const loadBusy = coreBusy(before, after, LOAD_CORE);
           if (serverBusy !== undefined) cell.serverBusy.push(serverBusy);
+          const cpuUs =
+            cpuBefore !== undefined && cpuAfter !== undefined && load.requests > 0
+              ? (cpuAfter - cpuBefore) / 1000 / load.requests
+              : undefined;
+          if (cpuUs !== undefined) cell.cpuUs.push(cpuUs);
           cell.rps.push(load.rps);
           cell.requests += load.requests;
           cell.errors += load.non2xx + load.socketErrors;
@@ -209,6 +241,7 @@ export async function runMatrix(
           ctx.log(
             `  round ${round + 1}/${ctx.rounds} ${target.label.padEnd(7)} ${contender.name.padEnd(22)} ${formatRate(load.rps).padStart(9)} req/s` +
               `  cores ${busy(serverBusy)}/${busy(loadBusy)}` +
+              (cpuUs !== undefined ? `  ${cpuUs.toFixed(1)} µs CPU/req` : '') +
               (load.non2xx + load.socketErrors > 0
                 ? `  (${load.non2xx} non-2xx, ${load.socketErrors} socket errors)`
                 : ''),
@@ -222,11 +255,22 @@ export async function runMatrix(
   return result;
 }
 
+/** Options of {@link renderMatrix}. */
+export interface RenderOptions {
+  /**
+   * Add per target the median CPU µs per request of the server's processes and the ratio by CPU
+   * (reference's µs / contender's µs: above 1 means cheaper per request than the reference).
+   * @default false
+   */
+  readonly cpu?: boolean;
+}
+
 /**
- * Renders a matrix: one row per contender, per target a "median req/s" and a "× reference" column. The
- * reference is `preferred` (nginx) where measured, else the best `peer` contender; the footnote names it.
+ * Renders a matrix: one row per contender, per target a "median req/s" and a "× reference" column (and
+ * with `cpu`, the CPU cost per request and the ratio by it). The reference is `preferred` (nginx) where
+ * measured, else the best `peer` contender; the footnote names it.
  */
-export function renderMatrix(result: MatrixResult, preferred: string): string {
+export function renderMatrix(result: MatrixResult, preferred: string, options: RenderOptions = {}): string {
   const peers = result.contenders.filter((c) => c.role === 'peer').map((c) => c.name);
   const header = ['server'];
   const references: (string | undefined)[] = [];
@@ -235,6 +279,7 @@ export function renderMatrix(result: MatrixResult, preferred: string): string {
     const reference = pickReference(medians, preferred, peers);
     references.push(reference);
     header.push(`${target.label} req/s`, `${target.label} vs ${reference ?? 'ref'}`);
+    if (options.cpu) header.push(`${target.label} CPU µs/req`, `by CPU vs ${reference ?? 'ref'}`);
   }
   const rows: string[][] = [];
   const notes: string[] = [];
@@ -250,6 +295,7 @@ export function renderMatrix(result: MatrixResult, preferred: string): string {
       const mid = cellMedian(result, contender.name, target.path);
       if (!cell || mid === undefined) {
         row.push('n/a', '—');
+        if (options.cpu) row.push('n/a', '—');
         if (cell?.problem) notes.push(`- ${contender.name} ${target.label}: ${cell.problem}`);
         return;
       }
@@ -259,6 +305,13 @@ export function renderMatrix(result: MatrixResult, preferred: string): string {
         `${formatRate(mid)}${noise !== undefined ? ` ±${Math.round((noise * 100) / 2)}%` : ''}${errorShare > 0.001 ? ' ⚠' : ''}`,
         formatRatio(ratio(mid, cellMedian(result, references[i]!, target.path))),
       );
+      if (options.cpu) {
+        const cpu = cellCpuMedian(result, contender.name, target.path);
+        row.push(
+          formatMicros(cpu),
+          formatRatio(ratio(cellCpuMedian(result, references[i]!, target.path), cpu)),
+        );
+      }
       const busy = median(cell.serverBusy);
       if (busy !== undefined && busy < 0.9) {
         notes.push(

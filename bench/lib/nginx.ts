@@ -14,7 +14,12 @@ export const NGINX_PATH = '/usr/sbin/nginx';
 export type NginxSite =
   | { readonly kind: 'static'; readonly root: string }
   | { readonly kind: 'proxy'; readonly backend: string }
-  | { readonly kind: 'proxy-cache'; readonly backend: string };
+  | { readonly kind: 'proxy-cache'; readonly backend: string }
+  /**
+   * The proxy scenarios' origin: `return 200` of `bytes` bytes of "x" as text/plain, with
+   * `Cache-Control: <cacheControl>` when it is not empty. No file, no upstream: as cheap as nginx answers.
+   */
+  | { readonly kind: 'origin'; readonly bytes: number; readonly cacheControl: string };
 
 /** The nginx version ("1.22.1"), or `undefined` when nginx is not installed. */
 export function nginxVersion(): string | undefined {
@@ -29,22 +34,28 @@ export function nginxConfig(site: NginxSite, port: number, prefix: string): stri
   const location =
     site.kind === 'static'
       ? `      root ${site.root};`
-      : [
-          '      proxy_pass http://backend;',
-          '      proxy_http_version 1.1;',
-          '      proxy_set_header Connection "";',
-          ...(site.kind === 'proxy-cache'
-            ? [
-                '      proxy_cache bench;',
-                '      proxy_cache_valid 200 1h;',
-                '      proxy_cache_lock on;',
-                // Evidence of hits for the report (one short header, as Tamarin's Cache-Status).
-                '      add_header X-Cache-Status $upstream_cache_status;',
-              ]
-            : []),
-        ].join('\n');
+      : site.kind === 'origin'
+        ? [
+            '      default_type text/plain;',
+            ...(site.cacheControl ? [`      add_header Cache-Control "${site.cacheControl}";`] : []),
+            `      return 200 "${'x'.repeat(site.bytes)}";`,
+          ].join('\n')
+        : [
+            '      proxy_pass http://backend;',
+            '      proxy_http_version 1.1;',
+            '      proxy_set_header Connection "";',
+            ...(site.kind === 'proxy-cache'
+              ? [
+                  '      proxy_cache bench;',
+                  '      proxy_cache_valid 200 1h;',
+                  '      proxy_cache_lock on;',
+                  // Evidence of hits for the report (one short header, as Tamarin's Cache-Status).
+                  '      add_header X-Cache-Status $upstream_cache_status;',
+                ]
+              : []),
+          ].join('\n');
   const upstream =
-    site.kind === 'static'
+    site.kind === 'static' || site.kind === 'origin'
       ? ''
       : `  upstream backend {\n    server ${site.backend.replace(/^http:\/\//, '')};\n    keepalive 32;\n  }\n`;
   const cachePath =
@@ -91,12 +102,24 @@ ${location}
 `;
 }
 
-/** Starts nginx for `site` (pinned to the server core) and waits until it answers. */
-export async function startNginx(site: NginxSite, port: number, prefix: string): Promise<ServerProcess> {
+/** Starts nginx for `site` pinned to `core` (default: the server core) and waits until it answers. */
+export async function startNginx(
+  site: NginxSite,
+  port: number,
+  prefix: string,
+  core?: number,
+): Promise<ServerProcess> {
   mkdirSync(prefix, { recursive: true });
   const conf = join(prefix, 'nginx.conf');
   writeFileSync(conf, nginxConfig(site, port, prefix));
-  const proc = startProcess('nginx', NGINX_PATH, ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')]);
+  const proc = startProcess(
+    'nginx',
+    NGINX_PATH,
+    ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')],
+    {
+      core,
+    },
+  );
   await waitForHttp(proc, `http://127.0.0.1:${port}/`, 10_000);
   return proc;
 }

@@ -224,8 +224,8 @@ export async function waitForHttp(proc: ServerProcess, url: string, timeoutMs = 
   );
 }
 
-/** Resident set size in bytes of a process and all its descendants (Linux /proc). */
-export function treeRss(rootPid: number): number {
+/** `rootPid` and all its descendants (Linux /proc; vanished processes are skipped). */
+export function processTree(rootPid: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -239,10 +239,20 @@ export function treeRss(rootPid: number): number {
       // process vanished
     }
   }
-  let total = 0;
+  const tree: number[] = [];
   const stack = [rootPid];
   while (stack.length > 0) {
     const pid = stack.pop()!;
+    tree.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return tree;
+}
+
+/** Resident set size in bytes of a process and all its descendants (Linux /proc). */
+export function treeRss(rootPid: number): number {
+  let total = 0;
+  for (const pid of processTree(rootPid)) {
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
@@ -250,7 +260,6 @@ export function treeRss(rootPid: number): number {
     } catch {
       // process vanished
     }
-    stack.push(...(children.get(pid) ?? []));
   }
   return total;
 }

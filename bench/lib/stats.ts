@@ -38,6 +38,11 @@ export function formatRate(value: number | undefined): string {
     .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+/** Formats microseconds with one decimal ("41.3"; "—" when missing). */
+export function formatMicros(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(1);
+}
+
 /** Formats a byte count with binary units ("1 KiB", "64 KiB", "1 MiB", "1.5 GiB"). */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
