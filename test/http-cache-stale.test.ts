@@ -146,16 +146,22 @@ test('one store and one set of stats with static entries; admin purge by URL, pr
     const stats = (await rig.host.control('cache', 'stats', undefined)) as { hits: number; entries: number };
     assert.equal(stats.hits, 1);
     assert.equal(stats.entries, 3);
+    // The fast path's index holds exactly the stored entries, before and after each purge.
+    const indexed = () => rig.cache.http!.indexedEntries();
+    assert.equal(indexed(), 3);
     const listed = (await rig.host.control('cache', 'entries', {})) as { entries: Array<{ path: string }> };
     assert.deepEqual(listed.entries.map((e) => e.path).sort(), ['/a/1', '/a/2', '/b?q=1']);
     const byUrl = (await rig.host.control('cache', 'purge', { path: '/b?q=1' })) as { removed: number };
     assert.equal(byUrl.removed, 1);
     const byPrefix = (await rig.host.control('cache', 'purge', { prefix: '/a/' })) as { removed: number };
     assert.equal(byPrefix.removed, 2);
+    assert.equal(indexed(), 0);
     await get(rig.port, '/a/1');
     assert.equal(origin.hits, 4, 'purged URLs are fetched again');
+    assert.equal(indexed(), 1);
     const all = (await rig.host.control('cache', 'purge', { all: true })) as { removed: number };
     assert.equal(all.removed, 1);
+    assert.equal(indexed(), 0);
   } finally {
     await rig.close();
     await origin.stop();

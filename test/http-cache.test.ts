@@ -528,6 +528,52 @@ table('§4.1 Vary', [
   },
 ]);
 
+table('hits looked up by target and host (the fast path)', [
+  {
+    name: 'one target on two hosts: each host gets its own response, and invalidating one keeps the other',
+    origin: (req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(204, {});
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      res.end(`for ${req.headers.host}`);
+    },
+    steps: [
+      { headers: { host: 'a.test' }, expect: { hits: 1, body: 'for a.test' } },
+      { headers: { host: 'b.test' }, expect: { hits: 2, body: 'for b.test', cs: /uri-miss/ } },
+      { headers: { host: 'a.test' }, expect: { hits: 2, body: 'for a.test', cs: HIT } },
+      { headers: { host: 'b.test' }, expect: { hits: 2, body: 'for b.test', cs: HIT } },
+      { method: 'POST', body: 'x', headers: { host: 'a.test' }, expect: { status: 204, hits: 3 } },
+      { headers: { host: 'b.test' }, expect: { hits: 3, body: 'for b.test', cs: HIT } },
+      { headers: { host: 'a.test' }, expect: { hits: 4, body: 'for a.test', cs: /uri-miss/ } },
+      { headers: { host: 'a.test' }, expect: { hits: 4, body: 'for a.test', cs: HIT } },
+      { headers: { host: 'b.test' }, expect: { hits: 4, body: 'for b.test', cs: HIT } },
+    ],
+  },
+  {
+    name: 'a URL that starts and stops varying: plain, then variants, then plain again',
+    origin: (req, res, n) => {
+      const varies = n === 2 || n === 3;
+      res.writeHead(200, { 'Cache-Control': 'max-age=5', ...(varies ? { Vary: 'Accept-Encoding' } : {}) });
+      res.end(`v${n} ${varies ? (req.headers['accept-encoding'] ?? 'none') : 'plain'}`);
+    },
+    steps: [
+      { headers: { 'accept-encoding': 'gzip' }, expect: { hits: 1, body: 'v1 plain' } },
+      { headers: { 'accept-encoding': 'br' }, expect: { hits: 1, body: 'v1 plain', cs: HIT } },
+      { at: 6, headers: { 'accept-encoding': 'gzip' }, expect: { hits: 2, body: 'v2 gzip' } },
+      { headers: { 'accept-encoding': 'gzip' }, expect: { hits: 2, body: 'v2 gzip', cs: HIT } },
+      { headers: { 'accept-encoding': 'br' }, expect: { hits: 3, body: 'v3 br', cs: /vary-miss/ } },
+      { headers: { 'accept-encoding': 'gzip' }, expect: { hits: 3, body: 'v2 gzip', cs: HIT } },
+      { headers: { 'accept-encoding': 'br' }, expect: { hits: 3, body: 'v3 br', cs: HIT } },
+      { at: 6, headers: { 'accept-encoding': 'br' }, expect: { hits: 4, body: 'v4 plain' } },
+      { headers: { 'accept-encoding': 'gzip' }, expect: { hits: 4, body: 'v4 plain', cs: HIT } },
+      { headers: { 'accept-encoding': 'br' }, expect: { hits: 4, body: 'v4 plain', cs: HIT } },
+    ],
+  },
+]);
+
 table('§4.4 invalidation', [
   {
     name: 'a POST invalidates its target and the Location on the same host, not on another',

@@ -86,6 +86,14 @@ function needsSlowPath(headers: HeaderList): boolean {
 
 export class ProxyCache {
   readonly vary = new VaryIndex();
+  /**
+   * Every stored entry by request-target (entries of other hosts and variants of one URL chained through
+   * `sameTarget`): the fast path finds an entry with one lookup of `req.target`, a string the parser just
+   * made, instead of building and hashing `http://host/target` per request; the entry's own key (hashed
+   * once, when stored) then checks it against the store. Kept in step with the store by `insert` and
+   * `onRemove`; a stale link can only cost a hit (the slow path looks again), never serve a removed entry.
+   */
+  private readonly byTarget = new Map<string, ProxyEntry>();
   readonly stats: CacheStats;
   readonly name: string;
   readonly clock: () => number;
@@ -145,10 +153,24 @@ export class ProxyCache {
     return 'http://' + host + target;
   }
 
-  /** Fast path: a fresh stored response for a GET/HEAD without cache-relevant request fields. */
+  /**
+   * Fast path: a fresh stored response for a GET/HEAD without cache-relevant request fields. One lookup by
+   * target, one host compare, the store's lookup of the entry's own key (its hash cached), one compare with
+   * `freshUntil` (§4.2), the Age slot brought up to date (§5.1), one `sendPrebuilt`. False: not answered
+   * here (nothing stored, stale, request directives, conditionals, Range, Connection): the slow path decides.
+   */
   tryHit(req: Request, res: Response, now: number): boolean {
-    const base = 'http://' + req.host + req.target;
-    const key = this.vary.size === 0 ? base : this.vary.keyFor(base, req.headers);
+    let candidate = this.byTarget.get(req.target);
+    if (candidate === undefined) return false;
+    const host = req.host;
+    while (candidate.record.host !== host) {
+      const next: ProxyEntry | null = candidate.sameTarget;
+      if (next === null) return false;
+      candidate = next;
+    }
+    // A URL that varies (§4.1): the request's fields pick the variant among the ones stored.
+    const key =
+      candidate.vary === null ? candidate.record.key : this.vary.keyFor(candidate.base, req.headers);
     const entry = this.store.get(key, now);
     if (!(entry instanceof ProxyEntry)) return false;
     if (now >= entry.freshUntil || entry.directives.noCache || needsSlowPath(req.headers)) return false;
@@ -358,6 +380,7 @@ export class ProxyCache {
       return null;
     }
     this.stats.insertions++;
+    this.link(entry);
     const base = entry.base;
     const key = entry.record.key;
     if (entry.vary === null) {
@@ -419,9 +442,48 @@ export class ProxyCache {
     this.peers?.postMessage({ type: 'invalidate', bases } satisfies PeerMessage);
   }
 
-  /** Keep the Vary index in sync with the store (its onRemove hook). */
+  /** Keep the Vary and target indexes in sync with the store (its onRemove hook). */
   onRemove(entry: CacheEntry): void {
-    if (entry instanceof ProxyEntry && entry.vary !== null) this.vary.remove(entry.base, entry.record.key);
+    if (!(entry instanceof ProxyEntry)) return;
+    if (entry.vary !== null) this.vary.remove(entry.base, entry.record.key);
+    this.unlink(entry);
+  }
+
+  /** Entries reachable from the target index: the proxied entries in the store (a test checks it). */
+  indexedEntries(): number {
+    let count = 0;
+    for (let entry of this.byTarget.values()) {
+      count++;
+      while (entry.sameTarget !== null) {
+        entry = entry.sameTarget;
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /** Add a stored entry to the target index (at the head: the newest is the likeliest to be asked for). */
+  private link(entry: ProxyEntry): void {
+    const head = this.byTarget.get(entry.target);
+    entry.sameTarget = head ?? null;
+    this.byTarget.set(entry.target, entry);
+  }
+
+  /** Drop an entry from the target index; nothing when it is not there (a store that declined it). */
+  private unlink(entry: ProxyEntry): void {
+    const target = entry.target;
+    const head = this.byTarget.get(target);
+    if (head === undefined) return;
+    if (head === entry) {
+      if (entry.sameTarget === null) this.byTarget.delete(target);
+      else this.byTarget.set(target, entry.sameTarget);
+    } else {
+      let prev = head;
+      while (prev.sameTarget !== null && prev.sameTarget !== entry) prev = prev.sameTarget;
+      if (prev.sameTarget === null) return;
+      prev.sameTarget = entry.sameTarget;
+    }
+    entry.sameTarget = null;
   }
 
   /** `PURGE /url` or `PURGE /prefix*` (purge.ts). */

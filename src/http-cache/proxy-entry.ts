@@ -21,6 +21,8 @@ export const AGE_PLACEHOLDER = '0'.padStart(AGE_WIDTH, ' ');
 export interface ProxyEntryMeta {
   /** URL key (without the Vary part). */
   base: string;
+  /** The request-target that selected it (`Request.target`): the fast path's index key, with the host. */
+  target: string;
   requestTime: number;
   responseTime: number;
   initialAgeMs: number;
@@ -34,6 +36,7 @@ export interface ProxyEntryMeta {
 
 export class ProxyEntry extends CacheEntry implements StoredFreshness {
   readonly base: string;
+  readonly target: string;
   readonly requestTime: number;
   readonly responseTime: number;
   readonly initialAgeMs: number;
@@ -45,6 +48,11 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   readonly ownFields: number;
   /** A background refresh (stale-while-revalidate) is running: start no second one. */
   refreshing = false;
+  /**
+   * Next stored entry with the same request-target (another host, another variant): the chain of the
+   * cache's by-target index (see ProxyCache.tryHit). Almost always null.
+   */
+  sameTarget: ProxyEntry | null = null;
   private readonly ageOffset: number;
   /** First ms at which the Age value in the buffer is out of date. */
   private ageUntil = 0;
@@ -52,6 +60,7 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   constructor(record: EntryRecord, meta: ProxyEntryMeta) {
     super(record, true);
     this.base = meta.base;
+    this.target = meta.target;
     this.requestTime = meta.requestTime;
     this.responseTime = meta.responseTime;
     this.initialAgeMs = meta.initialAgeMs;

@@ -167,6 +167,7 @@ export function buildEntry(
     },
     {
       base,
+      target: req.target,
       requestTime: plan.timing.requestTime,
       responseTime: plan.timing.responseTime,
       initialAgeMs,
