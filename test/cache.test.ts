@@ -294,3 +294,25 @@ test('single flight: concurrent misses for one file read it once', async () => {
     await server.close();
   }
 });
+
+test('a large file filled whole is the same bytes on the miss and on the hits', async () => {
+  // 90 KiB with a pattern: above the streaming threshold, so the miss reads it whole for the cache
+  // (src/static/whole-body.ts) and the entry keeps that very buffer; any offset error would show.
+  const body = Buffer.alloc(90 * 1024);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 13 + (i >> 8)) & 0xff;
+  writeFileSync(join(root, 'pattern.bin'), body);
+  const server = await startServer({ config: config({}), inProcess: true });
+  try {
+    const answers: Buffer[] = [];
+    for (let i = 0; i < 3; i++) answers.push(await rawRequest(server.port, req('/pattern.bin'), {}));
+    for (const answer of answers) {
+      const start = answer.indexOf('\r\n\r\n') + 4;
+      assert.ok(answer.subarray(start).equals(body));
+    }
+    const s = await stats(server);
+    assert.equal(s.misses, 1);
+    assert.equal(s.hits, 2);
+  } finally {
+    await server.close();
+  }
+});

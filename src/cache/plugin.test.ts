@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { Request, Response } from '../http/types.ts';
 import type { Logger, PluginContext } from '../server/plugin.ts';
 import { fakeRequest } from '../static/test-fakes.ts';
+import { wantsWholeBody } from '../static/whole-body.ts';
 import { ContentCache, cacheOptionsSchema } from './plugin.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tamarin-cache-unit-'));
@@ -153,6 +154,55 @@ test('a miss answered without a file (proxied, error) is not stored, and not cap
   assert.equal(plugin.onRequest(fakeRequest('GET', '/api/thing'), asRes(second)), false);
   assert.equal(second.captureLimit, -1, 'no capture for a key known not to be a file');
   plugin.close();
+});
+
+test('a miss asks the static plugin for its body whole, up to max_object_size; a HEAD does not', () => {
+  const plugin = cache({ max_object_size: '1MiB' });
+  const miss = fakeResponse();
+  plugin.onRequest(fakeRequest('GET', '/f.txt'), asRes(miss));
+  assert.equal(wantsWholeBody(asRes(miss), 1024 * 1024), true);
+  assert.equal(wantsWholeBody(asRes(miss), 1024 * 1024 + 1), false);
+  const head = fakeResponse();
+  plugin.onRequest(fakeRequest('HEAD', '/f.txt'), asRes(head));
+  assert.equal(wantsWholeBody(asRes(head), 1), false);
+  plugin.close();
+});
+
+/** Stores `count` distinct entries of `size` bytes through the plugin's miss path. */
+function fill(plugin: ContentCache, count: number, size: number): void {
+  const s = statSync(filePath);
+  for (let i = 0; i < count; i++) {
+    const req = fakeRequest('GET', `/big-${i}.bin`);
+    const res = fakeResponse();
+    plugin.onRequest(req, asRes(res));
+    res.file = { path: filePath, size, mtimeMs: s.mtimeMs, ino: s.ino };
+    res.fields = [['Content-Type', 'application/octet-stream']];
+    res.bodyBytes = size;
+    res.capturedBody = Buffer.alloc(size, i);
+    plugin.onResponse(req, asRes(res));
+  }
+}
+
+test('dropped bodies are collected once 1/16 of the capacity (at least 4 MiB) left the store', async () => {
+  let runs = 0;
+  const options = cacheOptionsSchema.parse({ max_size: '8MiB', policy: 'lru' });
+  const plugin = new ContentCache(options, context, Date.now, () => runs++);
+  fill(plugin, 32, 256 * 1024); // 8 MiB stored, nothing dropped yet
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(runs, 0);
+  fill(plugin, 20, 256 * 1024); // same keys: 20 replaced, 5 MiB dropped
+  for (const end = Date.now() + 3000; runs === 0 && Date.now() < end; ) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(runs, 1);
+  assert.equal(plugin.reclaimer?.runs, 1);
+  plugin.close();
+  // Without a usable gc (the flag could not be set): no reclaimer, the cache works the same.
+  const plain = new ContentCache(options, context, Date.now, null);
+  assert.equal(plain.reclaimer, null);
+  fill(plain, 52, 256 * 1024);
+  assert.ok(plain.store.count > 0 && plain.store.bytes <= plain.store.maxBytes);
+  plain.close();
 });
 
 test('each worker gets max_size / workers', () => {

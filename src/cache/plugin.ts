@@ -20,10 +20,12 @@ import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
 import { byteSize, duration } from '../server/units.ts';
 import { acceptedEncodings } from '../static/encoding.ts';
+import { keepWholeBody } from '../static/whole-body.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
 import type { PolicyName } from './policy.ts';
+import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
 import { CacheStats } from './stats.ts';
 import type { PurgeFilter } from './store.ts';
@@ -157,8 +159,19 @@ export class ContentCache implements Plugin {
   private closed = false;
   /** The shared HTTP cache for proxy routes with `cache` on (RFC 9111); null when no route caches. */
   readonly http: ProxyCache | null = null;
+  /** Collects dropped bodies while the cache churns (see reclaim.ts); null without a usable `gc`. */
+  readonly reclaimer: Reclaimer | null = null;
 
-  constructor(options: CacheOptions, context: PluginContext, clock: () => number = Date.now) {
+  /**
+   * @param gc the full collection the reclaimer runs (tests inject one, or `null` for none)
+   *   @default V8's `gc` when it can be exposed (see reclaim.ts)
+   */
+  constructor(
+    options: CacheOptions,
+    context: PluginContext,
+    clock: () => number = Date.now,
+    gc: (() => void) | null = exposedGc(),
+  ) {
     this.options = options;
     this.context = context;
     this.clock = clock;
@@ -174,12 +187,14 @@ export class ContentCache implements Plugin {
       createPolicy: (o) => createPolicy(options.policy, o),
       onRemove: (entry, reason) => {
         this.http?.onRemove(entry);
+        this.reclaimer?.dropped(entry.headLength + entry.bodyLength);
         if (reason === 'evicted') this.stats.evictions++;
         else if (reason === 'expired') this.stats.expirations++;
         else if (reason === 'invalidated') this.stats.invalidations++;
         else if (reason === 'purged') this.stats.purged++;
       },
     });
+    if (gc !== null) this.reclaimer = new Reclaimer(reclaimThreshold(this.store.maxBytes), gc);
     this.rules = compileRules({
       minObjectSize: options.min_object_size,
       maxObjectSize: options.max_object_size,
@@ -259,6 +274,8 @@ export class ContentCache implements Plugin {
       return false;
     }
     res.captureBody(this.options.max_object_size);
+    // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
+    keepWholeBody(res, this.options.max_object_size);
     // A conditional or range miss never leads a flight (its answer may be a 304 or 206, not storable).
     const flight = HitResponder.hasValidators(req) ? undefined : this.inflight.get(key);
     if (flight === undefined) {
@@ -435,6 +452,7 @@ export class ContentCache implements Plugin {
   close(): void {
     this.closed = true;
     clearInterval(this.sweeper);
+    this.reclaimer?.close();
     this.http?.close();
     for (const [key, flight] of this.inflight) this.release(key, flight);
     if (!this.options.warm_restart) return;

@@ -8,6 +8,7 @@ import { type StaticOptions, staticOptionsSchema } from './options.ts';
 import { StaticHandler } from './static-handler.ts';
 import { fakeRequest, fakeResponse } from './test-fakes.ts';
 import { createTestSite, OUTSIDE_MARKER, type TestSite } from './test-site.ts';
+import { keepWholeBody } from './whole-body.ts';
 
 let site: TestSite;
 const handlers: StaticHandler[] = [];
@@ -87,6 +88,48 @@ describe('files', () => {
     assert.equal(part.status, 206);
     assert.equal(part.headers['content-range'], `bytes 70000-200000/${site.largeSize}`);
     assert.ok(part.body.equals(site.large.subarray(70000, 200001)));
+  });
+
+  test('a large body the cache keeps is read whole into one exact-size buffer; others are streamed', async () => {
+    const h = handler();
+    const kept = fakeResponse('GET');
+    keepWholeBody(kept, site.largeSize);
+    const writes: number[] = [];
+    const ends: Array<Buffer | string | undefined> = [];
+    const { write, end } = kept;
+    kept.write = (chunk, onFlushed) => {
+      writes.push(chunk.length);
+      return write(chunk, onFlushed);
+    };
+    kept.end = (chunk) => {
+      ends.push(chunk);
+      end(chunk);
+    };
+    assert.equal(h.handle(fakeRequest('GET', '/large.bin', { host: 'localhost' }), kept), true);
+    await kept.done;
+    assert.deepEqual(writes, [site.largeSize], 'one end(body), no streamed chunks');
+    const body = ends[0] as Buffer;
+    assert.ok(body.equals(site.large));
+    assert.equal(body.buffer.byteLength, site.largeSize, 'its own memory: the cache stores it as is');
+    // Above the keeper's limit (the cache would not store it): streamed in chunks as usual.
+    const big = fakeResponse('GET');
+    keepWholeBody(big, site.largeSize - 1);
+    let chunks = 0;
+    const bigWrite = big.write;
+    big.write = (chunk, onFlushed) => {
+      chunks++;
+      return bigWrite(chunk, onFlushed);
+    };
+    h.handle(fakeRequest('GET', '/large.bin', { host: 'localhost' }), big);
+    await big.done;
+    assert.ok(chunks > 1);
+    assert.ok(big.body.equals(site.large));
+    // A range of a kept response is streamed too (a 206 is never stored).
+    const ranged = fakeResponse('GET');
+    keepWholeBody(ranged, site.largeSize);
+    h.handle(fakeRequest('GET', '/large.bin', { host: 'localhost', range: 'bytes=70000-200000' }), ranged);
+    await ranged.done;
+    assert.ok(ranged.body.equals(site.large.subarray(70000, 200001)));
   });
 
   test('max_age adds Cache-Control', async () => {

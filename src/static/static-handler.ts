@@ -22,6 +22,7 @@ import type { StaticOptions } from './options.ts';
 import { contentRange, evaluateRange, planMultipart, unsatisfiedRange } from './range.ts';
 import { hasHiddenSegment, parseRequestPath, type SafePath } from './safe-path.ts';
 import { type BodyPart, streamParts } from './stream-file.ts';
+import { sendWhole, wantsWholeBody } from './whole-body.ts';
 
 /** Bodies at least this large are streamed asynchronously; smaller ones are read in one synchronous pread. */
 export const STREAM_THRESHOLD = 64 * 1024;
@@ -260,8 +261,10 @@ export class StaticHandler {
     if (ranges !== null) res.setHeader('Content-Range', contentRange(ranges[0]!, size));
     this.setValidators(res, mtimeMs, etag, vary, true);
     if (body !== undefined) res.end(body);
-    else if (fd !== undefined) streamParts(res, fd, [{ start, end: start + length - 1 }]);
-    else res.end();
+    else if (fd === undefined) res.end();
+    // A body the cache will keep: one exact-size buffer, sent, captured and stored without a copy.
+    else if (ranges === null && wantsWholeBody(res, length)) sendWhole(res, fd, start, length);
+    else streamParts(res, fd, [{ start, end: start + length - 1 }]);
     return true;
   }
 

@@ -1,0 +1,62 @@
+/**
+ * Bodies a later stage keeps (the content cache fills its entries from them): read whole, into one buffer
+ * of exactly the body's size, and sent with one `end(buffer)`, instead of streamed through the recycled
+ * 128 KiB chunks of stream-file.ts.
+ *
+ * Why: a captured chunk can never go back to the chunk pool (the cache holds it), so a streamed fill
+ * allocated a fresh 128 KiB chunk per miss, the cache copied the body out of it, and the chunk became
+ * garbage. Dead ArrayBuffers are only freed by V8's next full GC, and freed malloc chunks stay in the
+ * process's RSS: with a 256 MiB cache of 64 KiB files that cost ~20 KB of RSS per entry beyond the body
+ * (bench/lib/scenario-memory.ts measured 1.30-1.35x the capacity). Read whole, the one buffer is what the
+ * response sends, what the capture keeps (by reference, no concat) and what the entry stores (a body that
+ * owns its whole ArrayBuffer is kept as is, see src/cache/entry.ts): nothing is copied, nothing is left
+ * over. Bodies nobody keeps are still streamed: their memory stays bounded at two pooled chunks.
+ */
+import { close, read } from 'node:fs';
+import type { Response } from '../http/types.ts';
+
+/** Responses whose body will be kept, with the largest body the keeper takes. */
+const keepers = new WeakMap<Response, number>();
+
+/**
+ * Announce (before the content stage) that `res`'s body will be kept if it is at most `limit` bytes: the
+ * static handler then reads such a body whole instead of streaming it. Called by the cache on a miss,
+ * together with `res.captureBody(limit)`.
+ */
+export function keepWholeBody(res: Response, limit: number): void {
+  keepers.set(res, limit);
+}
+
+/** Whether a body of `length` bytes for `res` should be read whole (see `keepWholeBody`). */
+export function wantsWholeBody(res: Response, length: number): boolean {
+  const limit = keepers.get(res);
+  return limit !== undefined && length <= limit;
+}
+
+/**
+ * Reads `length` bytes at `start` of the open descriptor `fd` into one new buffer (never a slice of a
+ * shared pool), ends `res` with it, and closes `fd` exactly once. A read error or a file that got shorter
+ * destroys the response (the head is not sent yet, but the client must not get a short body with a full
+ * Content-Length); a client that went away meanwhile gets nothing.
+ */
+export function sendWhole(res: Response, fd: number, start: number, length: number): void {
+  // allocUnsafeSlow: a buffer of its own, so the cache can keep it without pinning anything else.
+  const body = Buffer.allocUnsafeSlow(length);
+  let done = 0;
+  const finish = (ok: boolean) => {
+    close(fd, () => {});
+    if (res.aborted || res.finished) return;
+    if (ok) res.end(body);
+    else res.destroy();
+  };
+  const next = () => {
+    read(fd, body, done, length - done, start + done, (error, bytesRead) => {
+      if (error || bytesRead === 0) return finish(false);
+      done += bytesRead;
+      if (done < length && !res.aborted) next();
+      else finish(done === length);
+    });
+  };
+  if (length === 0) finish(true);
+  else next();
+}
