@@ -28,17 +28,28 @@ export function hasConditionalOrRange(req: Request): boolean {
   return false;
 }
 
-function build(
+/** A head for an answer built per request; the body goes beside it (`sendPrebuilt(head, body)`), uncopied. */
+function head(
   status: number,
   reason: string,
   fields: readonly StoredField[],
-  body: Buffer | null,
   contentLength: number | null,
   connection: 'close' | 'keep-alive' | null,
 ): Buffer {
-  const { text } = serializeHead(status, reason, fields, contentLength, connection, null);
-  const head = Buffer.from(text, 'latin1');
-  return body === null || body.length === 0 ? head : Buffer.concat([head, body]);
+  return Buffer.from(serializeHead(status, reason, fields, contentLength, connection, null).text, 'latin1');
+}
+
+/** Cache-Status parts that say no more than "hit": the member the entry's pre-built bytes carry. */
+function plainHit(parts: CacheStatusParts): boolean {
+  return (
+    parts.hit === true &&
+    parts.fwd === undefined &&
+    parts.fwdStatus === undefined &&
+    parts.ttl === undefined &&
+    parts.stored !== true &&
+    parts.collapsed !== true &&
+    parts.detail === undefined
+  );
 }
 
 /**
@@ -55,17 +66,24 @@ export function answerFromEntry(
 ): void {
   const connection = connectionFor(req);
   const isGet = req.method === 'GET';
+  const conditionalOrRange = hasConditionalOrRange(req);
+  // A plain fresh hit that came the slow way (a request Cache-Control, say): the entry's pre-built bytes,
+  // the very answer of the fast path.
+  if (!conditionalOrRange && connection === null && plainHit(parts)) {
+    res.sendPrebuilt(entry.serve(now, isGet));
+    return;
+  }
   const origin = entry.originFields;
   const own: StoredField[] = [
     ['Age', String(entry.ageSeconds(now))],
     ['Cache-Status', cacheStatus(name, parts)],
   ];
-  if (hasConditionalOrRange(req)) {
+  if (conditionalOrRange) {
     const conditional = evaluateClientConditional(req.headers, origin, entry.responseTime);
     if (conditional === 'not-modified' && entry.record.status === 200) {
       // RFC 9110 §15.4.5: the fields a 200 would have carried that describe caching and validators.
       const fields = origin.filter(([n]) => NOT_MODIFIED_FIELDS.has(n.toLowerCase()));
-      res.sendPrebuilt(build(304, '', [...fields, ...own], null, null, connection));
+      res.sendPrebuilt(head(304, '', [...fields, ...own], null, connection));
       return;
     }
     if (entry.record.status === 200) {
@@ -75,7 +93,7 @@ export function answerFromEntry(
         const fields: StoredField[] = [['Content-Range', unsatisfiedRange(size)], ...own];
         const date = fieldOf(origin, 'date');
         if (date !== undefined) fields.unshift(['Date', date]);
-        res.sendPrebuilt(build(416, '', fields, null, 0, connection));
+        res.sendPrebuilt(head(416, '', fields, 0, connection));
         return;
       }
       if (range.type === 'partial') {
@@ -85,7 +103,8 @@ export function answerFromEntry(
           const { start, end } = range.ranges[0]!;
           fields.push(['Content-Range', `bytes ${start}-${end}/${size}`], ...own);
           res.sendPrebuilt(
-            build(206, '', fields, body.subarray(start, end + 1), end - start + 1, connection),
+            head(206, '', fields, end - start + 1, connection),
+            isGet ? body.subarray(start, end + 1) : null,
           );
           return;
         }
@@ -99,14 +118,18 @@ export function answerFromEntry(
           pieces.push(plan.heads[i]!, body.subarray(r.start, r.end + 1));
         }
         pieces.push(plan.tail);
-        res.sendPrebuilt(build(206, '', withoutType, Buffer.concat(pieces), plan.length, connection));
+        res.sendPrebuilt(
+          head(206, '', withoutType, plan.length, connection),
+          isGet ? Buffer.concat(pieces) : null,
+        );
         return;
       }
     }
   }
-  const body = isGet ? entry.body : null;
+  const { status, reason } = entry.record;
   res.sendPrebuilt(
-    build(entry.record.status, entry.record.reason, [...origin, ...own], body, entry.bodyLength, connection),
+    head(status, reason, [...origin, ...own], entry.bodyLength, connection),
+    isGet && entry.bodyLength > 0 ? entry.body : null,
   );
 }
 
