@@ -14,6 +14,7 @@ import { HttpParseError } from './parse-error.ts';
 import { HttpParser } from './parser.ts';
 import { HttpRequest } from './request.ts';
 import { HttpResponse, type ResponseSink } from './response.ts';
+import { readIntoSharedBuffer } from './socket-reader.ts';
 import type { ConnectionInfo, HeaderList, ParsedHead, ParserHandler } from './types.ts';
 
 const TIMER_NONE = 0;
@@ -100,6 +101,8 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   private corked = false;
   private peerEnded = false;
   private ending = false;
+  /** Reads land in the engine's shared buffer (see socket-reader.ts): body bytes must be copied to be kept. */
+  private sharedReads = false;
   closed = false;
 
   constructor(engine: EngineContext, socket: net.Socket, id: number) {
@@ -113,9 +116,13 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     this.parser = new HttpParser('request', engine.options.limits, this);
   }
 
-  /** Attach the socket listeners and arm the first timeout. */
-  start(): void {
+  /**
+   * Attach the socket listeners and arm the first timeout. With `sharedBuffer`, reads go straight into it
+   * when this Node allows (no Readable per read); the 'data' listener stays as the fallback either way.
+   */
+  start(sharedBuffer: Buffer | null): void {
     const socket = this.socket;
+    if (sharedBuffer !== null) this.sharedReads = readIntoSharedBuffer(socket, sharedBuffer, this.onRead);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('drain', this.onSocketDrain);
@@ -128,6 +135,11 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   }
 
   // ---- socket events ----
+
+  /** A read into the shared buffer: valid only until this returns. */
+  private readonly onRead = (nread: number, buf: Buffer): void => {
+    this.onData(nread === buf.length ? buf : buf.subarray(0, nread));
+  };
 
   private readonly onData = (buf: Buffer): void => {
     if (!this.parsing) return; // closing, upgraded or after an error: discard
@@ -260,6 +272,8 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   onBody(chunk: Buffer): void {
     const body = this.currentBody;
     if (body === null) return;
+    // A view of the shared read buffer is overwritten by the next read: the body's reader gets a copy.
+    if (this.sharedReads && !body.discarding) chunk = Buffer.from(chunk);
     if (!body.deliver(chunk)) this.pause(PAUSE_BODY);
     if (body.discarding && body.received - this.discardStart > DISCARD_LIMIT) {
       // The handler answered without reading a large body: closing is cheaper than swallowing it.

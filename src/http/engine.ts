@@ -6,6 +6,7 @@
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Connection } from './connection.ts';
+import { SHARED_READ_SIZE } from './socket-reader.ts';
 import type { ConnectionInfo, HttpLimits, HttpTimeouts, Request, Response } from './types.ts';
 
 /** Engine configuration; every field is required (spread the defaults in). */
@@ -16,6 +17,11 @@ export interface EngineOptions {
   maxConnections: number;
   /** Requests per connection; the last one is answered with `Connection: close`. @default 1000 */
   maxRequestsPerConnection: number;
+  /**
+   * Read sockets into one reused buffer instead of through their Readable stream, where this Node allows
+   * it (see socket-reader.ts); false always uses 'data' events. @default true
+   */
+  sharedReads?: boolean;
 }
 
 /** What the layer above (the plugin host) plugs into the engine. */
@@ -89,10 +95,13 @@ class HttpEngine implements Engine, EngineContext {
   private readonly sweepMs: number;
   private drainDone: (() => void) | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
+  /** Every connection's reads land here in turn; each read is parsed before the next one can happen. */
+  private readonly readBuffer: Buffer | null;
 
   constructor(options: EngineOptions, hooks: EngineHooks) {
     this.options = options;
     this.hooks = hooks;
+    this.readBuffer = options.sharedReads === false ? null : Buffer.allocUnsafeSlow(SHARED_READ_SIZE);
     const t = options.timeouts;
     let shortest = 4000;
     for (const ms of [t.headerTimeout, t.bodyTimeout, t.keepAliveTimeout])
@@ -134,7 +143,7 @@ class HttpEngine implements Engine, EngineContext {
       }
     }
     this.connections.add(conn);
-    conn.start();
+    conn.start(this.readBuffer);
     if (this.sweeper === null) {
       this.sweeper = setInterval(this.sweep, this.sweepMs);
       this.sweeper.unref();
