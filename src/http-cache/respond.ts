@@ -4,7 +4,7 @@
  * response (RFC 9110 §14), each with the current `Age` (§5.1) and this cache's `Cache-Status` (RFC 9211).
  * The plain fresh hit never comes here: it is the entry's pre-built buffer (see `ProxyEntry.serve`).
  */
-import { type StoredField, serializeHead } from '../cache/entry.ts';
+import { SEPARATE_BODY_MIN, type StoredField, serializeHead } from '../cache/entry.ts';
 import type { Request, Response } from '../http/types.ts';
 import { evaluateRange, planMultipart, unsatisfiedRange } from '../static/range.ts';
 import { type CacheStatusParts, cacheStatus } from './cache-status.ts';
@@ -28,7 +28,7 @@ export function hasConditionalOrRange(req: Request): boolean {
   return false;
 }
 
-/** A head for an answer built per request; the body goes beside it (`sendPrebuilt(head, body)`), uncopied. */
+/** The head of an answer built per request (see `send` for its body). */
 function head(
   status: number,
   reason: string,
@@ -37,6 +37,17 @@ function head(
   connection: 'close' | 'keep-alive' | null,
 ): Buffer {
   return Buffer.from(serializeHead(status, reason, fields, contentLength, connection, null).text, 'latin1');
+}
+
+/**
+ * Send a head built per request and its body: a small body copied behind the head (one buffer, one plain
+ * write), a large one beside it (one corked writev, never a copy of a big stored body per request): the
+ * threshold at which the static cache keeps bodies apart, for the same reason.
+ */
+function send(res: Response, head: Buffer, body: Buffer | null): void {
+  if (body === null || body.length === 0) res.sendPrebuilt(head);
+  else if (body.length >= SEPARATE_BODY_MIN) res.sendPrebuilt(head, body);
+  else res.sendPrebuilt(Buffer.concat([head, body], head.length + body.length));
 }
 
 /** Cache-Status parts that say no more than "hit": the member the entry's pre-built bytes carry. */
@@ -66,31 +77,23 @@ export function answerFromEntry(
 ): void {
   const connection = connectionFor(req);
   const isGet = req.method === 'GET';
-  const conditionalOrRange = hasConditionalOrRange(req);
-  // A plain fresh hit that came the slow way (a request Cache-Control, say): the entry's pre-built bytes,
-  // the very answer of the fast path.
-  if (!conditionalOrRange && connection === null && plainHit(parts)) {
-    res.sendPrebuilt(entry.serve(now, isGet));
-    return;
-  }
   const origin = entry.originFields;
-  const own: StoredField[] = [
-    ['Age', String(entry.ageSeconds(now))],
-    ['Cache-Status', cacheStatus(name, parts)],
-  ];
-  if (conditionalOrRange) {
+  if (hasConditionalOrRange(req)) {
     const conditional = evaluateClientConditional(req.headers, origin, entry.responseTime);
     if (conditional === 'not-modified' && entry.record.status === 200) {
       // RFC 9110 §15.4.5: the fields a 200 would have carried that describe caching and validators.
       const fields = origin.filter(([n]) => NOT_MODIFIED_FIELDS.has(n.toLowerCase()));
-      res.sendPrebuilt(head(304, '', [...fields, ...own], null, connection));
+      res.sendPrebuilt(head(304, '', [...fields, ...ownFields(entry, now, name, parts)], null, connection));
       return;
     }
     if (entry.record.status === 200) {
       const size = entry.bodyLength;
       const range = evaluateRange(req.headers, req.method, size, entry.etag, entry.lastModifiedMs);
       if (range.type === 'unsatisfiable') {
-        const fields: StoredField[] = [['Content-Range', unsatisfiedRange(size)], ...own];
+        const fields: StoredField[] = [
+          ['Content-Range', unsatisfiedRange(size)],
+          ...ownFields(entry, now, name, parts),
+        ];
         const date = fieldOf(origin, 'date');
         if (date !== undefined) fields.unshift(['Date', date]);
         res.sendPrebuilt(head(416, '', fields, 0, connection));
@@ -101,8 +104,12 @@ export function answerFromEntry(
         const fields = origin.filter(([n]) => n.toLowerCase() !== 'content-length');
         if (range.ranges.length === 1) {
           const { start, end } = range.ranges[0]!;
-          fields.push(['Content-Range', `bytes ${start}-${end}/${size}`], ...own);
-          res.sendPrebuilt(
+          fields.push(
+            ['Content-Range', `bytes ${start}-${end}/${size}`],
+            ...ownFields(entry, now, name, parts),
+          );
+          send(
+            res,
             head(206, '', fields, end - start + 1, connection),
             isGet ? body.subarray(start, end + 1) : null,
           );
@@ -111,26 +118,38 @@ export function answerFromEntry(
         const type = fieldOf(origin, 'content-type') ?? 'application/octet-stream';
         const plan = planMultipart(range.ranges, size, type);
         const withoutType = fields.filter(([n]) => n.toLowerCase() !== 'content-type');
-        withoutType.push(['Content-Type', plan.contentType], ...own);
+        withoutType.push(['Content-Type', plan.contentType], ...ownFields(entry, now, name, parts));
         const pieces: Buffer[] = [];
         for (let i = 0; i < range.ranges.length; i++) {
           const r = range.ranges[i]!;
           pieces.push(plan.heads[i]!, body.subarray(r.start, r.end + 1));
         }
         pieces.push(plan.tail);
-        res.sendPrebuilt(
-          head(206, '', withoutType, plan.length, connection),
-          isGet ? Buffer.concat(pieces) : null,
-        );
+        send(res, head(206, '', withoutType, plan.length, connection), isGet ? Buffer.concat(pieces) : null);
         return;
       }
     }
   }
+  // The whole response. A plain fresh hit that came the slow way (a request Cache-Control, a conditional
+  // that failed) is the entry's pre-built bytes: the very answer of the fast path.
+  if (connection === null && plainHit(parts)) {
+    res.sendPrebuilt(entry.serve(now, isGet));
+    return;
+  }
   const { status, reason } = entry.record;
-  res.sendPrebuilt(
-    head(status, reason, [...origin, ...own], entry.bodyLength, connection),
-    isGet && entry.bodyLength > 0 ? entry.body : null,
+  send(
+    res,
+    head(status, reason, [...origin, ...ownFields(entry, now, name, parts)], entry.bodyLength, connection),
+    isGet ? entry.body : null,
   );
+}
+
+/** The fields this cache adds to an answer from the store: Age (§5.1) and its Cache-Status member. */
+function ownFields(entry: ProxyEntry, now: number, name: string, parts: CacheStatusParts): StoredField[] {
+  return [
+    ['Age', String(entry.ageSeconds(now))],
+    ['Cache-Status', cacheStatus(name, parts)],
+  ];
 }
 
 /** Append this cache's member to a response's Cache-Status (after the ones of caches nearer the origin). */
