@@ -432,6 +432,42 @@ table('§4.3 validation', [
     ],
   },
   {
+    name: '§4.3.2 each 304 from the cache carries the current Age, the validators and no representation fields',
+    origin: answer({
+      'Cache-Control': 'max-age=60',
+      ETag: '"v"',
+      'Content-Type': 'text/plain',
+      'X-Origin': 'a',
+    }),
+    steps: [
+      { expect: { hits: 1 } },
+      {
+        at: 3,
+        headers: { 'if-none-match': '"v"' },
+        expect: {
+          status: 304,
+          hits: 1,
+          age: '3',
+          cs: HIT,
+          fields: { etag: '"v"', 'cache-control': 'max-age=60', 'content-type': null, 'x-origin': null },
+        },
+      },
+      { at: 4, headers: { 'if-none-match': '"v"' }, expect: { status: 304, hits: 1, age: '7', cs: HIT } },
+      { headers: { 'if-none-match': '"v"' }, expect: { status: 304, hits: 1, age: '7', cs: HIT } },
+      { at: 50, headers: { 'if-none-match': '"v"' }, expect: { status: 304, hits: 1, age: '57', cs: HIT } },
+      { at: 1, expect: { status: 200, hits: 1, age: '58', cs: HIT, fields: { 'x-origin': 'a' } } },
+      {
+        headers: { 'if-none-match': '"v"', connection: 'close' },
+        expect: { status: 304, hits: 1, age: '58', cs: HIT, fields: { connection: 'close' } },
+      },
+      {
+        at: 3,
+        headers: { 'if-none-match': '"v"' },
+        expect: { status: 200, hits: 2, cs: /fwd=stale; fwd-status=200; stored/ },
+      },
+    ],
+  },
+  {
     name: 'If-Match is the origin’s to evaluate',
     origin: (req, res) => {
       res.writeHead(req.headers['if-match'] ? 412 : 200, { 'Cache-Control': 'max-age=60', ETag: '"v"' });

@@ -2,8 +2,9 @@
  * The shared HTTP cache in front of the reverse proxy (RFC 9111). It lives inside the content cache plugin
  * (same store, same memory budget, same stats) and answers requests for proxy routes with `cache` on:
  *
- * - `tryHit`: the fast path, a fresh stored response for a plain GET/HEAD: one lookup, one compare, one
- *   `sendPrebuilt` (Age spliced into the buffer once per second).
+ * - `tryHit`: the fast path, a fresh stored response for a GET/HEAD without request directives: one
+ *   lookup, one compare, one `sendPrebuilt` (Age spliced into the buffer once per second); a client's
+ *   conditional or Range answered from the entry.
  * - `handle`: everything else on a cached route: request directives, Vary, client conditionals and Range
  *   from the store, validation of stale entries, stale-while-revalidate / stale-if-error, collapsing of
  *   concurrent misses, storing while streaming, invalidation by unsafe methods, and `PURGE`.
@@ -20,7 +21,7 @@ import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
 import type { Logger } from '../server/plugin.ts';
 import { parseRequestDirectives } from './cache-control.ts';
-import { cacheStatus, type ForwardReason } from './cache-status.ts';
+import { type CacheStatusParts, cacheStatus, type ForwardReason } from './cache-status.ts';
 import { Collapser } from './collapsing.ts';
 import { Fetch } from './fetch.ts';
 import { decideReuse, type ResponseTiming } from './freshness.ts';
@@ -71,18 +72,34 @@ const REJECTION: Record<NotStoredReason, RejectionReason> = {
   'no-freshness': 'excluded',
 };
 
-/** True for a field name that can change how a stored response answers (the fast path skips those). */
-function needsSlowPath(headers: HeaderList): boolean {
+/** What the request's fields ask of a fresh stored response (see `requestKind`). */
+const PLAIN = 0;
+const FROM_ENTRY = 1;
+const SLOW = 2;
+
+/**
+ * PLAIN: nothing but the stored answer; FROM_ENTRY: a conditional (If-None-Match, If-Modified-Since,
+ * If-Range) or Range, answered from the entry as the slow path would; SLOW: request directives
+ * (Cache-Control, Pragma: §5.2.1, §5.4) or preconditions that are the origin's to evaluate (If-Match,
+ * If-Unmodified-Since): the slow path decides.
+ */
+function requestKind(headers: HeaderList): number {
+  let kind = PLAIN;
   for (let i = 0; i < headers.length; i++) {
     const name = headers.name(i);
     const c = name.charCodeAt(0);
-    if (c === 0x69 /* i */ && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d) return true;
-    if (c === 0x72 /* r */ && name === 'range') return true;
-    if (c === 0x63 /* c */ && name === 'cache-control') return true;
-    if (c === 0x70 /* p */ && name === 'pragma') return true;
+    if (c === 0x69 /* i */ && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d) {
+      if (name === 'if-match' || name === 'if-unmodified-since') return SLOW;
+      kind = FROM_ENTRY;
+    } else if (c === 0x72 /* r */ && name === 'range') kind = FROM_ENTRY;
+    else if (c === 0x63 /* c */ && name === 'cache-control') return SLOW;
+    else if (c === 0x70 /* p */ && name === 'pragma') return SLOW;
   }
-  return false;
+  return kind;
 }
+
+/** Cache-Status of a fresh hit (RFC 9211): the member the pre-built bytes carry. */
+const FRESH_HIT: CacheStatusParts = { hit: true };
 
 export class ProxyCache {
   readonly vary = new VaryIndex();
@@ -154,10 +171,11 @@ export class ProxyCache {
   }
 
   /**
-   * Fast path: a fresh stored response for a GET/HEAD without cache-relevant request fields. One lookup by
-   * target, one host compare, the store's lookup of the entry's own key (its hash cached), one compare with
-   * `freshUntil` (§4.2), the Age slot brought up to date (§5.1), one `sendPrebuilt`. False: not answered
-   * here (nothing stored, stale, request directives, conditionals, Range, Connection): the slow path decides.
+   * Fast path: a fresh stored response for a GET/HEAD without request directives. One lookup by target,
+   * one host compare, the store's lookup of the entry's own key (its hash cached), one compare with
+   * `freshUntil` (§4.2), the Age slot brought up to date (§5.1), one `sendPrebuilt`. Conditionals and Range
+   * (§4.3.2) are answered from the entry as `lookup` answers them (a 304 is pre-built too). False: not
+   * answered here (nothing stored, stale, request Cache-Control or Pragma, If-Match, If-Unmodified-Since).
    */
   tryHit(req: Request, res: Response, now: number): boolean {
     let candidate = this.byTarget.get(req.target);
@@ -173,11 +191,15 @@ export class ProxyCache {
       candidate.vary === null ? candidate.record.key : this.vary.keyFor(candidate.base, req.headers);
     const entry = this.store.get(key, now);
     if (!(entry instanceof ProxyEntry)) return false;
-    if (now >= entry.freshUntil || entry.directives.noCache || needsSlowPath(req.headers)) return false;
-    if (connectionFor(req) !== null) return false;
+    if (now >= entry.freshUntil || entry.directives.noCache) return false;
+    const kind = requestKind(req.headers);
+    if (kind === SLOW) return false;
     entry.hits++;
     this.stats.hit(now);
-    res.sendPrebuilt(entry.serve(now, req.method === 'GET'));
+    if (kind === PLAIN && connectionFor(req) === null)
+      res.sendPrebuilt(entry.serve(now, req.method === 'GET'));
+    // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
+    else answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
     return true;
   }
 

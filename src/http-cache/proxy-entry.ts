@@ -7,9 +7,10 @@
  * right-aligned after optional whitespace, which RFC 9110 §5.6.3 OWS allows), rewritten at most once per
  * second of age: a fresh hit is one compare, maybe a 10-byte write, and one `sendPrebuilt`.
  */
-import { CacheEntry, type EntryRecord, type StoredField } from '../cache/entry.ts';
+import { CacheEntry, type EntryRecord, type StoredField, serializeHead } from '../cache/entry.ts';
 import type { CacheDirectives } from './cache-control.ts';
 import { currentAge, type StoredFreshness } from './freshness.ts';
+import { NOT_MODIFIED_FIELDS } from './validation.ts';
 
 /** Width of the Age value slot: 2^31 has 10 digits (RFC 9111 §1.2.2 caps delta-seconds there). */
 const AGE_WIDTH = 10;
@@ -56,6 +57,10 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   private readonly ageOffset: number;
   /** First ms at which the Age value in the buffer is out of date. */
   private ageUntil = 0;
+  /** The 304 answer to a client's satisfied conditional (§4.3.2), built on first use; its Age slot. */
+  private notModified304: Buffer | null = null;
+  private notModifiedAgeOffset = -1;
+  private notModifiedAgeUntil = 0;
 
   constructor(record: EntryRecord, meta: ProxyEntryMeta) {
     super(record, true);
@@ -91,11 +96,36 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
 
   /** The whole GET (or HEAD) answer with the Age slot brought up to `now`. */
   serve(now: number, isGet: boolean): Buffer {
-    if (now >= this.ageUntil && this.ageOffset !== -1) {
-      const ageMs = currentAge(this.initialAgeMs, this.responseTime, now);
-      this.full.write(this.ageSeconds(now).toString().padStart(AGE_WIDTH, ' '), this.ageOffset, 'latin1');
-      this.ageUntil = now + (1000 - (ageMs % 1000));
-    }
+    if (now >= this.ageUntil && this.ageOffset !== -1)
+      this.ageUntil = this.writeAge(this.full, this.ageOffset, now);
     return isGet ? this.full : this.headResponse(now);
+  }
+
+  /**
+   * The 304 for a client whose validator matched (§4.3.2): the fields a 200 would carry that describe
+   * caching and validators (RFC 9110 §15.4.5), then this cache's Age and Cache-Status, as a plain hit has
+   * them. Built on the first such request, its Age slot kept up to date as `serve` keeps the 200's.
+   */
+  serveNotModified(now: number): Buffer {
+    let bytes = this.notModified304;
+    if (bytes === null) {
+      const fields = this.record.fields;
+      const kept = this.originFields.filter(([name]) => NOT_MODIFIED_FIELDS.has(name.toLowerCase()));
+      const own = fields.slice(fields.length - this.ownFields);
+      bytes = Buffer.from(serializeHead(304, '', [...kept, ...own], null, null, null).text, 'latin1');
+      const at = bytes.indexOf('\r\nAge: ' + AGE_PLACEHOLDER + '\r\n', 0, 'latin1');
+      this.notModifiedAgeOffset = at === -1 ? -1 : at + 7;
+      this.notModified304 = bytes;
+    }
+    if (now >= this.notModifiedAgeUntil && this.notModifiedAgeOffset !== -1)
+      this.notModifiedAgeUntil = this.writeAge(bytes, this.notModifiedAgeOffset, now);
+    return bytes;
+  }
+
+  /** Write the Age value at `now` into a slot; returns the first ms at which it is out of date. */
+  private writeAge(bytes: Buffer, offset: number, now: number): number {
+    const ageMs = currentAge(this.initialAgeMs, this.responseTime, now);
+    bytes.write(this.ageSeconds(now).toString().padStart(AGE_WIDTH, ' '), offset, 'latin1');
+    return now + (1000 - (ageMs % 1000));
   }
 }

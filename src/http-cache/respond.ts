@@ -81,6 +81,10 @@ export function answerFromEntry(
   if (hasConditionalOrRange(req)) {
     const conditional = evaluateClientConditional(req.headers, origin, entry.responseTime);
     if (conditional === 'not-modified' && entry.record.status === 200) {
+      if (connection === null && plainHit(parts)) {
+        res.sendPrebuilt(entry.serveNotModified(now));
+        return;
+      }
       // RFC 9110 §15.4.5: the fields a 200 would have carried that describe caching and validators.
       const fields = origin.filter(([n]) => NOT_MODIFIED_FIELDS.has(n.toLowerCase()));
       res.sendPrebuilt(head(304, '', [...fields, ...ownFields(entry, now, name, parts)], null, connection));
