@@ -80,6 +80,9 @@ class Exchange implements UpstreamUser {
   private readonly observer: ForwardObserver | null;
   private readonly framing: BodyFraming;
   private readonly expectContinue: boolean;
+  /** Attempts made (a stale pooled connection's does not count). */
+  private attempts = 0;
+  /** Backends that failed this request, excluded from the next choice; allocated on the first failure. */
   private tried: Backend[] | null = null;
   private backend: Backend | null = null;
   private conn: UpstreamConnection | null = null;
@@ -120,17 +123,15 @@ class Exchange implements UpstreamUser {
   /** Pick the next backend and get a connection to it, or give up with `lastError`. */
   private tryNext(lastError: UpstreamError | null): void {
     const route = this.route;
-    const tried = this.tried;
-    const attempts = tried === null ? 0 : tried.length;
-    const backend = attempts < route.attempts ? route.balancer.select(route, this.req, tried) : undefined;
+    const backend =
+      this.attempts < route.attempts ? route.balancer.select(route, this.req, this.tried) : undefined;
     if (backend === undefined) {
       if (lastError === null) sendError(this.res, 'ERR_PROXY_NO_BACKEND');
       else sendError(this.res, lastError.code === 'ERR_PROXY_RESET' ? 'ERR_PROXY_CONNECT' : lastError.code);
       this.done = true;
       return;
     }
-    if (tried === null) this.tried = [backend];
-    else tried.push(backend);
+    this.attempts++;
     this.backend = backend;
     backend.inFlight++;
     backend.requests++;
@@ -287,7 +288,8 @@ class Exchange implements UpstreamUser {
     if (retry && !this.res.aborted) {
       this.clearContinueTimer();
       // A stale pooled connection does not use up an attempt on that backend.
-      if (stale && this.tried !== null) this.tried.pop();
+      if (stale) this.attempts--;
+      else (this.tried ??= []).push(backend);
       this.tryNext(error);
       return;
     }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Headers } from '../http/headers.ts';
 import type { ParsedHead, Request } from '../http/types.ts';
-import { buildRequestHead, copyResponseHead } from './headers.ts';
+import { buildRequestHead, connectionNamed, copyResponseHead } from './headers.ts';
 
 function headers(pairs: Array<[string, string]>): Headers {
   const h = new Headers();
@@ -144,4 +144,15 @@ test('response head: end-to-end fields copied (repeats kept), hop-by-hop dropped
     'content-length': 4,
     via: '1.1 origin, 1.1 tamarin',
   });
+});
+
+test('Connection: the usual keep-alive / close name no field; anything longer is split', () => {
+  const named = (value: string) => connectionNamed(Headers.from([['Connection', value]]));
+  assert.equal(named('keep-alive'), null);
+  assert.equal(named('Keep-Alive'), null);
+  assert.equal(named('CLOSE'), null);
+  assert.deepEqual(named('X-Foo'), ['x-foo']);
+  assert.deepEqual(named('close, X-Foo'), ['x-foo']);
+  assert.deepEqual(named('keep-alive , Upgrade'), ['upgrade']);
+  assert.equal(connectionNamed(new Headers()), null);
 });

@@ -41,6 +41,11 @@ const RESPONSE_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-leng
 export function connectionNamed(headers: HeaderList): string[] | null {
   const value = headers.getJoined('connection');
   if (value === undefined) return null;
+  // The usual values name no field: answered without splitting (nginx sends keep-alive on every response).
+  if (value.length <= 10) {
+    const lower = value.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return null;
+  }
   const names: string[] = [];
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();

@@ -27,13 +27,19 @@ export interface UpstreamUser {
   onUpstreamReadDone(): void;
 }
 
-/** Where a connection returns to, and its timeouts. */
+/**
+ * Where a connection returns to, and its timeouts. The owner runs one sweep timer for all its
+ * connections (see `checkTimeout`): no socket timer per connection, which Node would re-arm on every
+ * read and write.
+ */
 export interface ConnectionOwner {
   readonly backend: Backend;
   readonly connectTimeout: number;
   readonly responseTimeout: number;
   readonly idleTimeout: number;
   readonly limits: HttpLimits;
+  /** Sweeps done so far; a connection notes it at each sign of life (an integer copy, no clock read). */
+  readonly ticks: number;
   /** The response ended cleanly and the connection can take another request. */
   release(conn: UpstreamConnection): void;
   /** The connection closed (remove it from the idle list). */
@@ -66,13 +72,8 @@ export class UpstreamConnection implements ParserHandler {
   private responseStarted = false;
   private keepAlive = false;
   private completed = false;
-  /** Current socket inactivity timeout (ms); starts as the connect timeout; -1: the timer fired, not re-armed. */
-  private timeoutArmed: number;
-  /** The inactivity timeout kept armed across requests: the shorter of response_timeout and idle_timeout. */
-  private readonly tick: number;
-  /** Inactivity (ms) counted by timer fires during the current response; any read or write resets it. */
-  private quiet = 0;
-  private idleSince = 0;
+  /** The owner's `ticks` at the last sign of life (connect start, connected, read, write, drain, idle). */
+  private mark: number;
   private trailers: HeaderList | null = null;
   private interim = false;
   private connected = false;
@@ -88,16 +89,14 @@ export class UpstreamConnection implements ParserHandler {
       onread: { buffer: READ_BUFFER, callback: (n: number) => this.onData(n) },
     });
     this.socket = socket;
-    this.timeoutArmed = owner.connectTimeout;
-    const response = owner.responseTimeout;
-    const idle = owner.idleTimeout;
-    this.tick = response === 0 ? idle : idle === 0 ? response : Math.min(response, idle);
-    socket.setTimeout(owner.connectTimeout);
+    this.mark = owner.ticks;
     socket.on('connect', () => this.onConnect());
     socket.on('end', () => this.onEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.onSocketError(error));
-    socket.on('timeout', () => this.onTimeout());
-    socket.on('drain', () => this.user?.onUpstreamDrain());
+    socket.on('drain', () => {
+      this.mark = this.owner.ticks;
+      this.user?.onUpstreamDrain();
+    });
     socket.on('close', () => this.onClose());
   }
 
@@ -123,24 +122,21 @@ export class UpstreamConnection implements ParserHandler {
     this.responseStarted = false;
     this.keepAlive = false;
     this.parser.expectResponseTo(method);
-    this.quiet = 0;
-    // One timer for both phases (re-arming it allocates a timer: twice per request was more than the
-    // request's own JS); onTimeout tells the phases apart.
-    if (this.timeoutArmed !== this.tick) this.armTimeout(this.tick);
+    this.mark = this.owner.ticks;
     this.sentAt = performance.now();
     this.socket.write(head, 'latin1');
   }
 
   /** Write request body bytes; false when the socket buffer is full (wait for `onUpstreamDrain`). */
   write(chunk: Buffer | string): boolean {
-    this.quiet = 0;
+    this.mark = this.owner.ticks;
     return typeof chunk === 'string' ? this.socket.write(chunk, 'latin1') : this.socket.write(chunk);
   }
 
   /** Write one chunk of a chunked request body (size line, data, CRLF) in one writev. */
   writeChunk(chunk: Buffer): boolean {
     const socket = this.socket;
-    this.quiet = 0;
+    this.mark = this.owner.ticks;
     socket.cork();
     socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
     socket.write(chunk);
@@ -155,6 +151,8 @@ export class UpstreamConnection implements ParserHandler {
   }
 
   resume(): void {
+    // The pause was for our client; the backend's silence meanwhile does not count against it.
+    this.mark = this.owner.ticks;
     this.socket.resume();
   }
 
@@ -169,10 +167,7 @@ export class UpstreamConnection implements ParserHandler {
   idle(): void {
     this.user = null;
     this.phase = PHASE_IDLE;
-    // The socket's inactivity timer stays at `tick`; an idle connection is checked against idle_timeout
-    // when it fires.
-    this.idleSince = performance.now();
-    if (this.timeoutArmed !== this.tick) this.armTimeout(this.tick);
+    this.mark = this.owner.ticks;
     // Paused for a slow client while the rest of the response was already in the read buffer: an idle
     // connection must read again, or the next request on it would never see its answer.
     if (this.socket.isPaused()) this.socket.resume();
@@ -223,13 +218,33 @@ export class UpstreamConnection implements ParserHandler {
     else this.destroy();
   }
 
-  /** Set the socket's inactivity timeout (only on changes: each call allocates a timer). */
-  private armTimeout(ms: number): void {
-    this.timeoutArmed = ms;
-    this.socket.setTimeout(ms);
+  /**
+   * The owner's sweep number `ticks` (every `period` ms): enforce the timeout of the current phase. The
+   * silence is counted in whole sweeps since the last sign of life, minus the one in progress, so it is
+   * never overestimated: a timeout fires between its value and its value plus two periods.
+   */
+  checkTimeout(ticks: number, period: number): void {
+    const quiet = (ticks - this.mark - 1) * period;
+    if (quiet <= 0) return;
+    const owner = this.owner;
+    if (this.phase === PHASE_CONNECTING) {
+      if (owner.connectTimeout !== 0 && quiet >= owner.connectTimeout) {
+        this.fail(
+          new UpstreamError('ERR_PROXY_CONNECT_TIMEOUT', `connect to ${owner.backend.url} timed out`),
+        );
+      }
+    } else if (this.phase === PHASE_ACTIVE) {
+      // Silent for response_timeout: no head yet, or a gap between two reads of the body.
+      if (this.user !== null && owner.responseTimeout !== 0 && quiet >= owner.responseTimeout) {
+        this.fail(new UpstreamError('ERR_PROXY_TIMEOUT', `${owner.backend.url} did not answer in time`));
+      }
+    } else if (this.phase === PHASE_IDLE) {
+      if (owner.idleTimeout !== 0 && quiet >= owner.idleTimeout) this.destroy();
+    }
   }
 
   private onConnect(): void {
+    this.mark = this.owner.ticks;
     this.phase = PHASE_ACTIVE;
     this.connected = true;
     this.owner.backend.openConnections++;
@@ -244,7 +259,7 @@ export class UpstreamConnection implements ParserHandler {
       return true;
     }
     this.responseStarted = true;
-    this.quiet = 0;
+    this.mark = this.owner.ticks;
     try {
       this.parser.execute(n === READ_BUFFER.length ? READ_BUFFER : READ_BUFFER.subarray(0, n));
     } catch (error) {
@@ -282,30 +297,6 @@ export class UpstreamConnection implements ParserHandler {
         new UpstreamError('ERR_PROXY_CONNECT', `connect to ${this.owner.backend.url}: ${error.code}`),
       );
     } else this.fail(new UpstreamError('ERR_PROXY_RESET', `${this.owner.backend.url}: ${error.code}`));
-  }
-
-  private onTimeout(): void {
-    if (this.phase === PHASE_CONNECTING) {
-      this.fail(
-        new UpstreamError('ERR_PROXY_CONNECT_TIMEOUT', `connect to ${this.owner.backend.url} timed out`),
-      );
-    } else if (this.phase === PHASE_ACTIVE) {
-      // Silent for `timeoutArmed` ms (the timer restarts on every read and write).
-      const limit = this.owner.responseTimeout;
-      const quiet = this.quiet + this.timeoutArmed;
-      if (limit !== 0 && quiet >= limit) {
-        this.fail(new UpstreamError('ERR_PROXY_TIMEOUT', `${this.owner.backend.url} did not answer in time`));
-      } else if (limit !== 0) {
-        this.quiet = quiet;
-        this.armTimeout(Math.min(this.tick, limit - quiet));
-      } else this.timeoutArmed = -1; // no response deadline; idle() re-arms
-    } else if (this.phase === PHASE_IDLE) {
-      const idle = this.owner.idleTimeout;
-      const left = idle - (performance.now() - this.idleSince);
-      if (idle !== 0 && left <= 0) this.destroy();
-      else if (idle !== 0) this.armTimeout(Math.ceil(left));
-      else this.timeoutArmed = -1; // kept until reused; send() re-arms
-    } else this.destroy();
   }
 
   private onClose(): void {

@@ -3,6 +3,10 @@
  * the least likely to have been closed by the backend's own idle timeout, and the ones at the bottom age
  * out through `idle_timeout`. At most `keepalive` idle connections are kept; busy ones are not limited
  * (like nginx's `keepalive`), so a burst opens more and the surplus is closed when it ends.
+ *
+ * Timeouts (connect, response, idle) are enforced by one interval timer per pool that sweeps its
+ * connections every eighth of the shortest timeout, and runs only while the pool has connections. A socket
+ * timer per connection would be re-armed by Node on every read and write of every proxied request.
  */
 import type { HttpLimits } from '../http/types.ts';
 import type { Backend } from './backend.ts';
@@ -33,6 +37,11 @@ export class UpstreamPool implements ConnectionOwner {
   readonly idleTimeout: number;
   readonly limits: HttpLimits;
   private readonly keepalive: number;
+  /** Sweeps done; connections note it at each sign of life. */
+  ticks = 0;
+  /** Sweep period in ms (0: no timeout configured, no sweeps). */
+  private readonly period: number;
+  private sweeper: NodeJS.Timeout | null = null;
   private readonly idleList: UpstreamConnection[] = [];
   private readonly all = new Set<UpstreamConnection>();
   private closing = false;
@@ -44,6 +53,7 @@ export class UpstreamPool implements ConnectionOwner {
     this.idleTimeout = settings.idleTimeout;
     this.keepalive = settings.keepalive;
     this.limits = settings.limits;
+    this.period = sweepPeriod(settings);
   }
 
   /**
@@ -61,6 +71,10 @@ export class UpstreamPool implements ConnectionOwner {
     }
     const conn = new UpstreamConnection(this, user);
     this.all.add(conn);
+    if (this.sweeper === null && this.period > 0) {
+      this.sweeper = setInterval(() => this.sweep(), this.period);
+      this.sweeper.unref();
+    }
     return conn;
   }
 
@@ -76,6 +90,7 @@ export class UpstreamPool implements ConnectionOwner {
 
   closed(conn: UpstreamConnection): void {
     this.all.delete(conn);
+    if (this.all.size === 0) this.stopSweeper();
     const index = this.idleList.indexOf(conn);
     if (index >= 0) {
       this.idleList.splice(index, 1);
@@ -86,9 +101,38 @@ export class UpstreamPool implements ConnectionOwner {
   /** Close every connection (server shutdown). */
   close(): void {
     this.closing = true;
+    this.stopSweeper();
     for (const conn of this.all) conn.destroy();
     this.all.clear();
     this.idleList.length = 0;
     this.backend.idleConnections = 0;
   }
+
+  /** One sweep: every connection checks the timeout of its phase (a failing one leaves `all`). */
+  private sweep(): void {
+    const ticks = ++this.ticks;
+    for (const conn of this.all) conn.checkTimeout(ticks, this.period);
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+}
+
+/**
+ * An eighth of the shortest configured timeout (a timeout then fires within 1.25x its value), between
+ * 5 ms and 1 s; 0 when no timeout is configured.
+ */
+export function sweepPeriod(
+  settings: Pick<PoolSettings, 'connectTimeout' | 'responseTimeout' | 'idleTimeout'>,
+): number {
+  let shortest = Number.POSITIVE_INFINITY;
+  for (const ms of [settings.connectTimeout, settings.responseTimeout, settings.idleTimeout]) {
+    if (ms > 0 && ms < shortest) shortest = ms;
+  }
+  if (shortest === Number.POSITIVE_INFINITY) return 0;
+  return Math.min(1000, Math.max(5, Math.floor(shortest / 8)));
 }
