@@ -57,7 +57,12 @@ test('reclaimThreshold: 1/16 of the capacity within bounds', () => {
 
 test('Reclaimer: one collection per threshold of dropped bytes, off the caller, coalesced', async () => {
   let runs = 0;
-  const reclaimer = new Reclaimer(1000, () => runs++, 0);
+  const reclaimer = new Reclaimer(
+    1000,
+    () => runs++,
+    0,
+    () => 0,
+  );
   reclaimer.dropped(600);
   await wait(5);
   assert.equal(runs, 0, 'below the threshold nothing runs');
@@ -77,7 +82,12 @@ test('Reclaimer: one collection per threshold of dropped bytes, off the caller, 
 
 test('Reclaimer: at most one collection per minimum interval; close cancels a scheduled one', async () => {
   let runs = 0;
-  const reclaimer = new Reclaimer(10, () => runs++, 300);
+  const reclaimer = new Reclaimer(
+    10,
+    () => runs++,
+    300,
+    () => 0,
+  );
   reclaimer.dropped(10);
   await wait(5);
   assert.equal(runs, 1);
@@ -90,4 +100,46 @@ test('Reclaimer: at most one collection per minimum interval; close cancels a sc
   reclaimer.close();
   await wait(400);
   assert.equal(runs, 2);
+});
+
+test('Reclaimer: a full GC V8 made on its own restarts the count and cancels a forced one', async () => {
+  let runs = 0;
+  let v8Gcs = 0;
+  const reclaimer = new Reclaimer(
+    1000,
+    () => runs++,
+    0,
+    () => v8Gcs,
+  );
+  reclaimer.dropped(900);
+  v8Gcs++; // V8 collected: the 900 bytes are gone
+  reclaimer.dropped(900);
+  await wait(5);
+  assert.equal(runs, 0, 'only 900 bytes dropped since the last full GC');
+  reclaimer.dropped(200);
+  v8Gcs++; // ... and V8 collects again before the scheduled collection runs
+  await wait(5);
+  assert.equal(runs, 0, 'nothing left to force');
+  reclaimer.dropped(1000);
+  await wait(5);
+  assert.equal(runs, 1);
+  reclaimer.close();
+});
+
+test('the default GC count follows real full collections', async () => {
+  const gc = exposedGc()!;
+  let runs = 0;
+  const reclaimer = new Reclaimer(100, () => runs++, 0);
+  gc(); // observed (asynchronously) as a full GC
+  await wait(50);
+  reclaimer.dropped(100);
+  await wait(5);
+  assert.equal(runs, 1, 'a GC before the drops does not cancel the collection they need');
+  reclaimer.dropped(60);
+  gc();
+  await wait(50);
+  reclaimer.dropped(60);
+  await wait(5);
+  assert.equal(runs, 1, 'the GC between the drops restarted the count: 60 bytes since');
+  reclaimer.close();
 });
