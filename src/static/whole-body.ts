@@ -37,7 +37,7 @@ export function wantsWholeBody(res: Response, length: number): boolean {
  * Reads `length` bytes at `start` of the open descriptor `fd` into one new buffer (never a slice of a
  * shared pool), ends `res` with it, and closes `fd` exactly once. A read error or a file that got shorter
  * destroys the response (the head is not sent yet, but the client must not get a short body with a full
- * Content-Length); a client that went away meanwhile gets nothing.
+ * Content-Length); so does a client that went away meanwhile (unless the engine already finished it).
  */
 export function sendWhole(res: Response, fd: number, start: number, length: number): void {
   // allocUnsafeSlow: a buffer of its own, so the cache can keep it without pinning anything else.
@@ -45,8 +45,9 @@ export function sendWhole(res: Response, fd: number, start: number, length: numb
   let done = 0;
   const finish = (ok: boolean) => {
     close(fd, () => {});
-    if (res.aborted || res.finished) return;
-    if (ok) res.end(body);
+    if (res.finished) return;
+    // As stream-file.ts does: a response that cannot be completed is destroyed, never left hanging.
+    if (ok && !res.aborted) res.end(body);
     else res.destroy();
   };
   const next = () => {
