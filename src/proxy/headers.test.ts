@@ -144,6 +144,11 @@ test('response head: end-to-end fields copied (repeats kept), hop-by-hop dropped
     'content-length': 4,
     via: '1.1 origin, 1.1 tamarin',
   });
+  // The standard phrase is left to the engine's cached status line (same bytes on the wire).
+  copyResponseHead({ ...head, reason: 'Not Found' }, res as never, '1.1 tamarin');
+  assert.equal(res.statusMessage, '');
+  copyResponseHead({ ...head, status: 200, reason: 'Fine' }, res as never, '1.1 tamarin');
+  assert.equal(res.statusMessage, 'Fine');
 });
 
 test('Connection: the usual keep-alive / close name no field; anything longer is split', () => {
@@ -155,4 +160,16 @@ test('Connection: the usual keep-alive / close name no field; anything longer is
   assert.deepEqual(named('close, X-Foo'), ['x-foo']);
   assert.deepEqual(named('keep-alive , Upgrade'), ['upgrade']);
   assert.equal(connectionNamed(new Headers()), null);
+});
+
+test('request head: Via follows the route pseudonym and the received version, alternating routes', () => {
+  for (const [via, minor, line] of [
+    ['edge', 1, 'Via: 1.1 edge'],
+    ['tamarin', 1, 'Via: 1.1 tamarin'],
+    ['edge', 0, 'Via: 1.0 edge'],
+    ['tamarin', 0, 'Via: 1.0 tamarin'],
+  ] as const) {
+    const head = buildRequestHead(request([['Host', 'h']], minor), { ...OPTIONS, via });
+    assert.match(head, new RegExp(`\\r\\n${line}\\r\\n`));
+  }
 });

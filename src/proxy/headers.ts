@@ -3,6 +3,7 @@
  * `Connection` are dropped, framing is redone by each hop, `Via` and `X-Forwarded-*` are added.
  * The upstream request head is built as one string so that it goes out in one write.
  */
+import { statusText } from '../http/status.ts';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 
 /**
@@ -70,6 +71,12 @@ export interface RequestHeadOptions {
   close: boolean;
 }
 
+/** Our request Via entries for the last pseudonym (routes almost always share one): built once, not per request. */
+let viaPseudonym = '';
+let via11 = '';
+let via10 = '';
+let viaLine11 = '';
+
 /** Serialise the request head sent upstream (HTTP/1.1, origin-form target), in one pass over the fields. */
 export function buildRequestHead(req: Request, options: RequestHeadOptions): string {
   const headers = req.headers;
@@ -102,8 +109,15 @@ export function buildRequestHead(req: Request, options: RequestHeadOptions): str
   head += 'X-Forwarded-Proto: http\r\n';
   if (clientHost !== undefined) head += `X-Forwarded-Host: ${clientHost}\r\n`;
   // RFC 9110 §7.6.3: received-protocol is the version of the message as we received it.
-  const ours = `${req.versionMinor === 1 ? '1.1' : '1.0'} ${options.via}`;
-  head += `Via: ${via === undefined ? ours : `${via}, ${ours}`}\r\n`;
+  if (options.via !== viaPseudonym) {
+    viaPseudonym = options.via;
+    via11 = `1.1 ${viaPseudonym}`;
+    via10 = `1.0 ${viaPseudonym}`;
+    viaLine11 = `Via: ${via11}\r\n`;
+  }
+  const minor1 = req.versionMinor === 1;
+  if (via !== undefined) head += `Via: ${via}, ${minor1 ? via11 : via10}\r\n`;
+  else head += minor1 ? viaLine11 : `Via: ${via10}\r\n`;
   if (options.framing === 'length') head += `Content-Length: ${length ?? '0'}\r\n`;
   else if (options.framing === 'chunked') {
     head += 'Transfer-Encoding: chunked\r\n';
@@ -121,7 +135,8 @@ export function buildRequestHead(req: Request, options: RequestHeadOptions): str
  */
 export function copyResponseHead(head: ParsedHead, res: Response, viaEntry: string): void {
   res.statusCode = head.status;
-  res.statusMessage = head.reason;
+  // The standard phrase goes as '' so the engine writes its cached status line (no validation, no concat).
+  res.statusMessage = head.reason === statusText(head.status) ? '' : head.reason;
   const headers = head.headers;
   const named = headers.has('connection') ? connectionNamed(headers) : null;
   for (let i = 0; i < headers.length; i++) {
