@@ -136,12 +136,17 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
 
   // ---- socket events ----
 
-  /** A read into the shared buffer: valid only until this returns. */
+  /** A read into the shared buffer (`buf[0..nread)`): valid only until this returns. */
   private readonly onRead = (nread: number, buf: Buffer): void => {
-    this.onData(nread === buf.length ? buf : buf.subarray(0, nread));
+    this.read(buf, nread);
   };
 
+  /** A read through the socket's Readable (the fallback path). */
   private readonly onData = (buf: Buffer): void => {
+    this.read(buf, buf.length);
+  };
+
+  private read(buf: Buffer, end: number): void {
     if (!this.parsing) return; // closing, upgraded or after an error: discard
     // One clock read per socket read: the start time of the requests in it and the base of the next
     // timeout (a clock read costs about as much as parsing a small head).
@@ -149,9 +154,9 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     this.readAt = now;
     this.inExecute = true;
     try {
-      const used = this.parser.execute(buf);
+      const used = this.parser.execute(buf, end);
       // Fewer bytes consumed only after an upgrade head; what follows is not HTTP/1.1 we speak.
-      if (used < buf.length) this.parsing = false;
+      if (used < end) this.parsing = false;
     } catch (err) {
       this.endExecute();
       this.parseFailed(err);
@@ -159,7 +164,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     }
     this.endExecute();
     if (!this.ending && !this.closed) this.rearm(now);
-  };
+  }
 
   /** Leave the parse of one read; flush what pipelined answers were coalesced during it. */
   private endExecute(): void {

@@ -37,7 +37,7 @@ function flatten(headers: {
 function parse(
   mode: 'request' | 'response',
   input: string | Buffer[],
-  options: { limits?: Partial<HttpLimits>; expect?: string[]; eof?: boolean } = {},
+  options: { limits?: Partial<HttpLimits>; expect?: string[]; eof?: boolean; reused?: Buffer } = {},
 ): Result {
   const messages: Parsed[] = [];
   let current: Parsed | null = null;
@@ -64,7 +64,15 @@ function parse(
   const pieces = typeof input === 'string' ? [Buffer.from(input, 'latin1')] : input;
   let consumed = 0;
   try {
-    for (const piece of pieces) consumed += parser.execute(piece);
+    const reused = options.reused;
+    for (const piece of pieces) {
+      if (reused === undefined) consumed += parser.execute(piece);
+      else {
+        // As the engine reads: each piece lands at the start of one buffer, after earlier reads' bytes.
+        piece.copy(reused, 0);
+        consumed += parser.execute(reused, piece.length);
+      }
+    }
     if (options.eof) parser.finish();
     return { messages, error: null, consumed };
   } catch (err) {
@@ -432,6 +440,32 @@ describe('request mode: streaming and pipelining', () => {
     for (let cut = 1; cut < bytes.length; cut++) {
       const split = parse('request', [bytes.subarray(0, cut), bytes.subarray(cut)]);
       assert.deepEqual(split.messages, whole, `split at ${cut}`);
+    }
+  });
+
+  test('reads into one reused buffer parse the same: the stale bytes after each read are never seen', () => {
+    const whole = parse('request', pipeline).messages;
+    // Stale bytes full of line ends, head ends, and a body-like tail, as a busy shared buffer would hold.
+    const stale = ('\r\n\r\nGET /stale HTTP/1.1\r\nHost: s\r\n\r\n' + 'x'.repeat(3000)).repeat(4);
+    const fresh = () => Buffer.from(stale, 'latin1');
+    const bytes = Buffer.from(pipeline);
+    assert.deepEqual(parse('request', [bytes], { reused: fresh() }).messages, whole);
+    assert.deepEqual(parse('request', bytewise(pipeline), { reused: fresh() }).messages, whole);
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const split = parse('request', [bytes.subarray(0, cut), bytes.subarray(cut)], { reused: fresh() });
+      assert.deepEqual(split.messages, whole, `split at ${cut}`);
+    }
+    // A large read (searched for the end of its head rather than decoded whole) whose head is cut short.
+    const big = 'GET /big HTTP/1.1\r\n' + H + 'X-Pad: ' + 'p'.repeat(2500) + '\r\n\r\n';
+    for (const cut of [100, 2200, big.length - 3]) {
+      const pieces = [Buffer.from(big.slice(0, cut)), Buffer.from(big.slice(cut))];
+      const { messages, error } = parse('request', pieces, { reused: fresh() });
+      assert.equal(error, null);
+      assert.deepEqual(
+        messages.map((m) => [m.head.target, m.head.headers.length]),
+        [['/big', 4]],
+        `cut at ${cut}`,
+      );
     }
   });
 

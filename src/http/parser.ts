@@ -236,11 +236,13 @@ export class HttpParser {
    * Feeds bytes; returns how many were consumed: all of them, except after a head with `upgrade` set, where
    * the rest belongs to the tunnel (later calls then consume nothing). Throws `HttpParseError` on malformed
    * input; the parser is dead after that (every later call throws the same error) until `reset()`.
+   * `end` (default: the whole buffer) lets a caller that reads into a reused buffer pass it without a view;
+   * body chunks handed on are then views of `buf[0..end)`, valid only until the caller reuses the buffer.
    */
-  execute(buf: Buffer): number {
+  execute(buf: Buffer, end: number = buf.length): number {
     if (this.state === S_DEAD) throw this.error;
     try {
-      return this.run(buf);
+      return this.run(buf, end);
     } catch (err) {
       this.state = S_DEAD;
       this.error = err;
@@ -324,8 +326,8 @@ export class HttpParser {
     throw this.failure(code, status, message);
   }
 
-  private run(buf: Buffer): number {
-    const end = buf.length;
+  private run(buf: Buffer, end: number): number {
+    const whole = buf.length;
     let off = 0;
     while (off < end) {
       switch (this.state) {
@@ -338,7 +340,7 @@ export class HttpParser {
         case S_BODY_LENGTH: {
           const n = Math.min(this.remaining, end - off);
           this.remaining -= n;
-          const chunk = n === end ? buf : buf.subarray(off, off + n);
+          const chunk = n === whole ? buf : buf.subarray(off, off + n);
           off += n;
           this.handler.onBody(chunk);
           if (this.remaining === 0) this.messageComplete(null);
@@ -348,7 +350,7 @@ export class HttpParser {
           const n = Math.min(this.remaining, end - off);
           this.remaining -= n;
           if (this.remaining === 0) this.state = S_CHUNK_CR;
-          const chunk = n === end ? buf : buf.subarray(off, off + n);
+          const chunk = n === whole ? buf : buf.subarray(off, off + n);
           off += n;
           this.handler.onBody(chunk);
           break;
@@ -365,7 +367,7 @@ export class HttpParser {
           off++;
           break;
         case S_BODY_EOF:
-          this.handler.onBody(off === 0 ? buf : buf.subarray(off));
+          this.handler.onBody(off === 0 && end === whole ? buf : buf.subarray(off, end));
           return end;
         case S_DONE:
           return off;
@@ -401,7 +403,7 @@ export class HttpParser {
         // (typical requests: no search needed); in a large one, only up to the end of the head.
         let textEnd = end;
         if (end - off > SMALL_READ) {
-          const headEnd = buf.indexOf(CRLF_CRLF, off);
+          const headEnd = find(buf, CRLF_CRLF, off, end);
           textEnd =
             headEnd !== -1 && headEnd + 4 - off + this.headBytes <= this.limits.maxHeadSize
               ? headEnd + 4
@@ -413,7 +415,7 @@ export class HttpParser {
           if (used > 0) continue;
         }
       }
-      const nl = buf.indexOf(LF, off);
+      const nl = find(buf, LF, off, end);
       if (nl === -1) {
         this.appendPartial(buf, off, end);
         return end;
@@ -912,6 +914,14 @@ export class HttpParser {
     if (i < end && src.charCodeAt(i) === 0) this.fail(code, 400, message + ' (NUL)');
     this.fail(code, 400, message);
   }
+}
+
+/**
+ * `buf.indexOf(needle, off)` within `buf[0..end)`. Past `end` are bytes of an earlier read (a reused
+ * buffer): searching them would find what is not there, and cost up to the buffer's size per call.
+ */
+function find(buf: Buffer, needle: Buffer | number, off: number, end: number): number {
+  return end === buf.length ? buf.indexOf(needle, off) : buf.subarray(0, end).indexOf(needle, off);
 }
 
 /** Interned strings for the common methods; `undefined` for a method llhttp would not accept. */
