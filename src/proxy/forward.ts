@@ -10,6 +10,7 @@
  * One `Exchange` object per request holds all state in fields, and acts as the connection's callback
  * target, so the keep-alive fast path allocates no closures besides the client-abort callback.
  */
+import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';

@@ -4,7 +4,9 @@
  * oversized heads and non-HTTP bytes are errors, never guessed at). One request at a time; a connection
  * that errored, timed out or received a byte nobody asked for is destroyed, never reused.
  */
+import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { HttpParseError } from '../http/parse-error.ts';
 import { HttpParser } from '../http/parser.ts';
 import type { HeaderList, HttpLimits, ParsedHead, ParserHandler } from '../http/types.ts';
