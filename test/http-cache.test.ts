@@ -558,6 +558,34 @@ table('§4.1 Vary', [
     ],
   },
   {
+    name: 'two Vary fields: a variant is selected by both values, as sent or after normalisation',
+    origin: (req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60', Vary: 'Accept-Encoding, Accept-Language' });
+      res.end(`${req.headers['accept-encoding'] ?? '-'} ${req.headers['accept-language'] ?? '-'}`);
+    },
+    steps: [
+      {
+        headers: { 'accept-encoding': 'gzip', 'accept-language': 'en' },
+        expect: { hits: 1, body: 'gzip en' },
+      },
+      {
+        headers: { 'accept-encoding': 'gzip', 'accept-language': 'fr' },
+        expect: { hits: 2, body: 'gzip fr' },
+      },
+      { headers: { 'accept-encoding': 'gzip' }, expect: { hits: 3, body: 'gzip -', cs: /vary-miss/ } },
+      {
+        headers: { 'accept-encoding': 'gzip', 'accept-language': 'en' },
+        expect: { hits: 3, body: 'gzip en', cs: HIT },
+      },
+      {
+        headers: { 'accept-encoding': 'GZIP', 'accept-language': 'FR' },
+        expect: { hits: 3, body: 'gzip fr', cs: HIT },
+      },
+      { headers: { 'accept-encoding': 'gzip' }, expect: { hits: 3, body: 'gzip -', cs: HIT } },
+      { headers: { 'accept-language': 'en' }, expect: { hits: 4, body: '- en' } },
+    ],
+  },
+  {
     name: 'Vary: * never matches',
     origin: answer({ 'Cache-Control': 'max-age=60', Vary: '*' }),
     steps: [{ expect: { hits: 1 } }, { expect: { hits: 2 } }],

@@ -186,9 +186,7 @@ export class ProxyCache {
       if (next === null) return false;
       candidate = next;
     }
-    // A URL that varies (§4.1): the request's fields pick the variant among the ones stored.
-    const key =
-      candidate.vary === null ? candidate.record.key : this.vary.keyFor(candidate.base, req.headers);
+    const key = candidate.vary === null ? candidate.record.key : this.variantKey(candidate, req.headers);
     const entry = this.store.get(key, now);
     if (!(entry instanceof ProxyEntry)) return false;
     if (now >= entry.freshUntil || entry.directives.noCache) return false;
@@ -201,6 +199,20 @@ export class ProxyCache {
     // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
     else answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
     return true;
+  }
+
+  /**
+   * A URL that varies (§4.1): the key of the variant the request's fields select. A stored variant of this
+   * host whose selecting request sent the very same field values is it (the common case: one client's
+   * browser sends the same Accept-Encoding every time); else the values are normalised (vary.ts).
+   */
+  private variantKey(first: ProxyEntry, headers: HeaderList): string {
+    const host = first.record.host;
+    for (let entry: ProxyEntry | null = first; entry !== null; entry = entry.sameTarget) {
+      if (entry.vary !== null && entry.record.host === host && entry.selectedBy(headers))
+        return entry.record.key;
+    }
+    return this.vary.keyFor(first.base, headers);
   }
 
   /** Handle a request for a cached route (or a PURGE); false when it is not this cache's. */

@@ -8,6 +8,7 @@
  * second of age: a fresh hit is one compare, maybe a 10-byte write, and one `sendPrebuilt`.
  */
 import { CacheEntry, type EntryRecord, type StoredField, serializeHead } from '../cache/entry.ts';
+import type { HeaderList } from '../http/types.ts';
 import type { CacheDirectives } from './cache-control.ts';
 import { currentAge, type StoredFreshness } from './freshness.ts';
 import { NOT_MODIFIED_FIELDS } from './validation.ts';
@@ -31,6 +32,11 @@ export interface ProxyEntryMeta {
   directives: CacheDirectives;
   /** Names the response varies on, or null. */
   vary: readonly string[] | null;
+  /**
+   * The selecting request's values of the `vary` fields as received (all lines joined; undefined: absent),
+   * or null. A request with the very same values selects this variant without normalising them (§4.1).
+   */
+  varyValues: ReadonlyArray<string | undefined> | null;
   /** Number of fields at the end of `record.fields` that this cache added (Age, Cache-Status). */
   ownFields: number;
 }
@@ -46,6 +52,7 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   readonly freshUntil: number;
   readonly directives: CacheDirectives;
   readonly vary: readonly string[] | null;
+  readonly varyValues: ReadonlyArray<string | undefined> | null;
   readonly ownFields: number;
   /** A background refresh (stale-while-revalidate) is running: start no second one. */
   refreshing = false;
@@ -73,9 +80,19 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
     this.freshUntil = meta.responseTime + meta.lifetimeMs - meta.initialAgeMs;
     this.directives = meta.directives;
     this.vary = meta.vary;
+    this.varyValues = meta.varyValues;
     this.ownFields = meta.ownFields;
     const at = this.full.indexOf('\r\nAge: ' + AGE_PLACEHOLDER + '\r\n', 0, 'latin1');
     this.ageOffset = at === -1 ? -1 : at + 7;
+  }
+
+  /** Whether `headers` carry exactly the values that selected this variant (then they select it again). */
+  selectedBy(headers: HeaderList): boolean {
+    const names = this.vary;
+    const values = this.varyValues;
+    if (names === null || values === null) return false;
+    for (let i = 0; i < names.length; i++) if (headers.getJoined(names[i]!) !== values[i]) return false;
+    return true;
   }
 
   /** The fields as received from the origin (without this cache's Age and Cache-Status). */

@@ -174,6 +174,7 @@ export function buildEntry(
       lifetimeMs: plan.lifetimeMs,
       directives: d,
       vary: plan.vary,
+      varyValues: plan.vary === null ? null : plan.vary.map((n) => req.headers.getJoined(n)),
       ownFields: 2,
     },
   );
