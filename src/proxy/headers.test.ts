@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Headers } from '../http/headers.ts';
 import type { ParsedHead, Request } from '../http/types.ts';
-import { buildRequestHead, connectionNamed, copyResponseHead } from './headers.ts';
+import {
+  buildRequestHead,
+  connectionNamed,
+  copyResponseHead,
+  REQUEST_SKIP,
+  RESPONSE_SKIP,
+  requestSkipped,
+  responseSkipped,
+} from './headers.ts';
 
 function headers(pairs: Array<[string, string]>): Headers {
   const h = new Headers();
@@ -171,5 +179,37 @@ test('request head: Via follows the route pseudonym and the received version, al
   ] as const) {
     const head = buildRequestHead(request([['Host', 'h']], minor), { ...OPTIONS, via });
     assert.match(head, new RegExp(`\\r\\n${line}\\r\\n`));
+  }
+});
+
+test('the length-switch skip checks agree with the skip sets', () => {
+  const others = [
+    'date',
+    'server',
+    'content-type',
+    'cache-control',
+    'etag',
+    'set-cookie',
+    'user-agent',
+    'accept',
+    'accept-encoding',
+    'x-request-id',
+    'content-encoding',
+    'last-modified',
+    'x-forwarded-port',
+    'ta',
+    'vis',
+    'trailers',
+    'upgrades',
+    'connectio',
+    'keep-alive2',
+    'content-lengtH',
+    'x-forwarded-prot',
+    'hosts',
+    '',
+  ];
+  for (const name of [...REQUEST_SKIP, ...RESPONSE_SKIP, ...others]) {
+    assert.equal(responseSkipped(name), RESPONSE_SKIP.has(name), `response: ${name}`);
+    assert.equal(requestSkipped(name), REQUEST_SKIP.has(name), `request: ${name}`);
   }
 });

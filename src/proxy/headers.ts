@@ -24,7 +24,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /** Request fields the proxy writes itself (framing, Host, Expect, forwarding information). */
-const REQUEST_SKIP: ReadonlySet<string> = new Set([
+export const REQUEST_SKIP: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP,
   'host',
   'content-length',
@@ -36,7 +36,54 @@ const REQUEST_SKIP: ReadonlySet<string> = new Set([
 ]);
 
 /** Response fields the proxy writes itself (framing is the engine's, Via is merged). */
-const RESPONSE_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'via']);
+export const RESPONSE_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'via']);
+
+/**
+ * `RESPONSE_SKIP.has(name)` for a lower-cased name, by length first: a parsed name is a fresh string, so
+ * a Set lookup hashes it every time, while most names fall out here on their length alone.
+ */
+export function responseSkipped(name: string): boolean {
+  switch (name.length) {
+    case 2:
+      return name === 'te';
+    case 3:
+      return name === 'via';
+    case 7:
+      return name === 'trailer' || name === 'upgrade';
+    case 10:
+      return name === 'connection' || name === 'keep-alive';
+    case 14:
+      return name === 'content-length';
+    case 16:
+      return name === 'proxy-connection';
+    case 17:
+      return name === 'transfer-encoding';
+    case 18:
+      return name === 'proxy-authenticate';
+    case 19:
+      return name === 'proxy-authorization';
+    default:
+      return false;
+  }
+}
+
+/** `REQUEST_SKIP.has(name)` for a lower-cased name (see `responseSkipped`). */
+export function requestSkipped(name: string): boolean {
+  switch (name.length) {
+    case 4:
+      return name === 'host';
+    case 6:
+      return name === 'expect';
+    case 15:
+      return name === 'x-forwarded-for';
+    case 16:
+      return name === 'x-forwarded-host' || name === 'proxy-connection';
+    case 17:
+      return name === 'x-forwarded-proto' || name === 'transfer-encoding';
+    default:
+      return responseSkipped(name);
+  }
+}
 
 /** Lower-cased field names listed in the `Connection` fields of `headers` (RFC 9110 §7.6.1), or null. */
 export function connectionNamed(headers: HeaderList): string[] | null {
@@ -90,7 +137,7 @@ export function buildRequestHead(req: Request, options: RequestHeadOptions): str
   let trailer: string | undefined;
   for (let i = 0; i < headers.length; i++) {
     const name = headers.name(i);
-    if (REQUEST_SKIP.has(name)) {
+    if (requestSkipped(name)) {
       const value = headers.value(i);
       if (name === 'x-forwarded-for')
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
@@ -141,7 +188,7 @@ export function copyResponseHead(head: ParsedHead, res: Response, viaEntry: stri
   const named = headers.has('connection') ? connectionNamed(headers) : null;
   for (let i = 0; i < headers.length; i++) {
     const name = headers.name(i);
-    if (RESPONSE_SKIP.has(name) || named?.includes(name)) continue;
+    if (responseSkipped(name) || named?.includes(name)) continue;
     const value = headers.value(i);
     const previous = res.getHeader(name);
     if (previous === undefined) res.setHeader(headers.rawName(i), value);
