@@ -267,7 +267,7 @@ describe('nginx config', () => {
 
   it('proxies with upstream keep-alive, and caches only in proxy-cache mode', () => {
     const pass = nginxConfig({ kind: 'proxy', backend: 'http://127.0.0.1:9000' }, 8081, '/tmp/p');
-    assert.match(pass, /server 127\.0\.0\.1:9000;\s+keepalive 32;/);
+    assert.match(pass, /server 127\.0\.0\.1:9000;\s+keepalive 128;\s+keepalive_requests 1000000;/);
     assert.ok(pass.includes('proxy_http_version 1.1;'));
     assert.ok(pass.includes('proxy_set_header Connection "";'));
     assert.ok(!pass.includes('proxy_cache '));

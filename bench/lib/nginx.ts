@@ -54,10 +54,13 @@ export function nginxConfig(site: NginxSite, port: number, prefix: string): stri
                 ]
               : []),
           ].join('\n');
+  // The same pool as Tamarin's defaults: up to 128 idle connections (`keepalive = 128`) and no cap on
+  // requests per upstream connection (nginx's default closes each after 1000). With `keepalive 32` and
+  // the default cap, 50 client connections made nginx reconnect: about 21% more CPU per request.
   const upstream =
     site.kind === 'static' || site.kind === 'origin'
       ? ''
-      : `  upstream backend {\n    server ${site.backend.replace(/^http:\/\//, '')};\n    keepalive 32;\n  }\n`;
+      : `  upstream backend {\n    server ${site.backend.replace(/^http:\/\//, '')};\n    keepalive 128;\n    keepalive_requests 1000000;\n  }\n`;
   const cachePath =
     site.kind === 'proxy-cache'
       ? `  proxy_cache_path ${join(prefix, 'cache')} levels=1:2 keys_zone=bench:10m max_size=256m inactive=1h;\n`
