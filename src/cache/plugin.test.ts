@@ -205,6 +205,17 @@ test('dropped bodies are collected once 1/16 of the capacity (at least 4 MiB) le
   plain.close();
 });
 
+test('reclaim = false runs no reclaimer; the default runs one when gc can be had', () => {
+  const off = new ContentCache(cacheOptionsSchema.parse({ reclaim: false }), context);
+  assert.equal(off.reclaimer, null);
+  off.close();
+  const on = new ContentCache(cacheOptionsSchema.parse({}), context);
+  // This Node exposes gc at run time (reclaim.test.ts checks it), so the default has a reclaimer.
+  assert.notEqual(on.reclaimer, null);
+  on.close();
+  assert.throws(() => cacheOptionsSchema.parse({ reclaim: 'yes' }), /reclaim/);
+});
+
 test('each worker gets max_size / workers', () => {
   const plugin = new ContentCache(cacheOptionsSchema.parse({ max_size: '64MiB', max_entries: 1000 }), {
     ...context,

@@ -82,6 +82,13 @@ export const cacheOptionsSchema = z.strictObject({
    * `[[proxy.routes]]` entry (src/http-cache/options.ts). @default { enabled = false }
    */
   purge_method: purgeMethodSchema,
+  /**
+   * Run a full garbage collection once 1/16 of the capacity (4–48 MiB) was evicted or purged, so dropped
+   * bodies go back to the allocator instead of waiting for V8 (which counts them late): RSS stays within
+   * ~1.1x the capacity. Costs a pause of 10–100 ms, at most every 100 ms, only while the cache churns;
+   * `false` trades ~1.3x RSS for no such pauses. @default true
+   */
+  reclaim: z.boolean().default(true),
   /** Save the cache index on shutdown and reload the hottest files on start. @default false */
   warm_restart: z.boolean().default(false),
   /**
@@ -164,13 +171,13 @@ export class ContentCache implements Plugin {
 
   /**
    * @param gc the full collection the reclaimer runs (tests inject one, or `null` for none)
-   *   @default V8's `gc` when it can be exposed (see reclaim.ts)
+   *   @default V8's `gc` when `reclaim` is on and it can be exposed (see reclaim.ts)
    */
   constructor(
     options: CacheOptions,
     context: PluginContext,
     clock: () => number = Date.now,
-    gc: (() => void) | null = exposedGc(),
+    gc?: (() => void) | null,
   ) {
     this.options = options;
     this.context = context;
@@ -194,7 +201,8 @@ export class ContentCache implements Plugin {
         else if (reason === 'purged') this.stats.purged++;
       },
     });
-    if (gc !== null) this.reclaimer = new Reclaimer(reclaimThreshold(this.store.maxBytes), gc);
+    const collect = gc !== undefined ? gc : options.reclaim ? exposedGc() : null;
+    if (collect !== null) this.reclaimer = new Reclaimer(reclaimThreshold(this.store.maxBytes), collect);
     this.rules = compileRules({
       minObjectSize: options.min_object_size,
       maxObjectSize: options.max_object_size,
