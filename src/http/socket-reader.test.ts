@@ -184,6 +184,40 @@ for (const sharedReads of [true, false]) {
       }
     });
 
+    it('serves a socket the fast path cannot take (another socket class) through its data events', async () => {
+      // Stands in for any socket readIntoSharedBuffer refuses (TLS, a Node without the internals).
+      class OtherSocket extends net.Socket {}
+      const engine = createEngine(
+        {
+          limits: DEFAULT_LIMITS,
+          timeouts: DEFAULT_TIMEOUTS,
+          maxConnections: 10,
+          maxRequestsPerConnection: 10,
+          sharedReads,
+        },
+        { onRequest: (req, res) => res.end('hello ' + req.path) },
+      );
+      let refused: boolean | null = null;
+      const server = await listen((socket) => {
+        Object.setPrototypeOf(socket, OtherSocket.prototype);
+        refused = !readIntoSharedBuffer(socket, Buffer.alloc(16), () => {});
+        engine.handleSocket(socket);
+      });
+      try {
+        const client = await connect(server.port);
+        const received = readToEnd(client);
+        client.end('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+        const responses = parseResponses(await received);
+        assert.equal(refused, true);
+        assert.deepEqual(
+          responses.map((r) => r.body.toString()),
+          ['hello /a', 'hello /b'],
+        );
+      } finally {
+        await server.close();
+      }
+    });
+
     it('answers pipelined requests split across reads, in order, and the FIN after them', async () => {
       const server = await serve((req, res) => res.end(req.path));
       try {
