@@ -1,7 +1,8 @@
 /**
  * The HTTP/1.1 engine: takes accepted sockets from the server layer and runs one `Connection` per socket.
- * It owns what connections share: options, hooks, the connection set, one timer that sweeps every
- * connection's deadline (instead of a timer per request), and graceful drain.
+ * It owns what connections share: options, hooks, the connection set, one read buffer every socket reads
+ * into (see socket-reader.ts), one timer that sweeps every connection's deadline (instead of a timer per
+ * request), and graceful drain.
  */
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
