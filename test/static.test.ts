@@ -146,12 +146,17 @@ describe('static files over a socket', () => {
     assert.match(missing.body.toString(), /custom 404 page/);
   });
 
-  test('virtual hosts by Host header, port ignored; unknown hosts get the default root', async () => {
+  test('virtual hosts by Host header, port and trailing dot ignored; unknown hosts get the default root', async () => {
     assert.equal(
       (await one('/hello.txt', { host: 'other.example:8080' })).body.toString(),
       'Hello from the other host\n',
     );
     assert.equal((await one('/hello.txt', { host: 'nobody.example' })).body.toString(), 'Hello, Tamarin!\n');
+    // The fully qualified form (trailing dot) names the same host.
+    assert.equal(
+      (await one('/hello.txt', { host: 'Other.Example.:8080' })).body.toString(),
+      'Hello from the other host\n',
+    );
   });
 
   test('clients that drop a large download mid-way do not disturb the next ones', async () => {

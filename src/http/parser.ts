@@ -963,8 +963,8 @@ function schemeLength(src: string, start: number, end: number): number {
 }
 
 /**
- * uri-host [ ":" port ] (RFC 9110 §7.2) → the host lower-cased without its port; `''` for an empty value;
- * `undefined` when malformed (bad bytes, userinfo, non-numeric port, or no port where one is required).
+ * uri-host [ ":" port ] (RFC 9110 §7.2) → the host lower-cased without its port or a trailing dot; `''`
+ * for an empty value; `undefined` when malformed (bad bytes, userinfo, non-numeric port, or no port where one is required).
  * One pass over the value; the last Host field's answer is remembered, since a server's clients send the
  * same few Host values over and over.
  */
@@ -1007,7 +1007,9 @@ function hostOf(value: string, requirePort: boolean): string | undefined {
     return undefined;
   }
   if (requirePort && hostEnd + 1 === len) return undefined;
-  const host = hostEnd === len ? value : value.slice(0, hostEnd);
+  // A fully qualified name's trailing dot (`example.com.`) names the same host.
+  const nameEnd = hostEnd > 1 && value.charCodeAt(hostEnd - 1) === 0x2e ? hostEnd - 1 : hostEnd;
+  const host = nameEnd === len ? value : value.slice(0, nameEnd);
   const result = upper ? host.toLowerCase() : host;
   if (!requirePort) {
     lastHostValue = value;

@@ -54,6 +54,12 @@ describe('HttpRequest', () => {
     assert.equal(normaliseHost('a.b'), 'a.b');
   });
 
+  it('drops the trailing dot of a fully qualified name, with or without a port', () => {
+    assert.equal(normaliseHost('Example.COM.'), 'example.com');
+    assert.equal(normaliseHost('example.com.:8080'), 'example.com');
+    assert.equal(normaliseHost('.'), '.');
+  });
+
   it('keeps one V8 shape for every request, with or without body and query', () => {
     setFlagsFromString('--allow-natives-syntax');
     const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;

@@ -79,7 +79,11 @@ function splitAbsoluteForm(target: string): [string, string] | null {
   return [authority, rest];
 }
 
-/** Lower-case the host and drop the port; keeps IPv6 literals in brackets (`[::1]:8080` → `[::1]`). */
+/**
+ * Lower-case the host and drop the port and a trailing dot (`Example.COM.:80` → `example.com`: the
+ * fully qualified form names the same host, as nginx and Caddy match it); keeps IPv6 literals in brackets
+ * (`[::1]:8080` → `[::1]`).
+ */
 export function normaliseHost(value: string): string {
   if (value === '') return value;
   let end: number;
@@ -90,6 +94,7 @@ export function normaliseHost(value: string): string {
     end = value.indexOf(':');
     if (end === -1) end = value.length;
   }
+  if (end > 1 && value.charCodeAt(end - 1) === 46 /* . */) end--;
   const host = end === value.length ? value : value.slice(0, end);
   // Hosts are almost always lower-case already; skip the allocation then.
   return /[A-Z]/.test(host) ? host.toLowerCase() : host;
