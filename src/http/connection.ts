@@ -15,7 +15,7 @@ import { HttpParser } from './parser.ts';
 import { HttpRequest } from './request.ts';
 import { HttpResponse, type ResponseSink } from './response.ts';
 import { readIntoSharedBuffer } from './socket-reader.ts';
-import type { ConnectionInfo, HeaderList, ParsedHead, ParserHandler } from './types.ts';
+import type { ConnectionInfo, HeaderList, ParsedHead, ParserHandler, TakenOverSocket } from './types.ts';
 
 const TIMER_NONE = 0;
 /** Keep-alive idle: close silently. */
@@ -31,6 +31,8 @@ const TIMER_LINGER = 4;
 const PAUSE_WRITE = 1;
 const PAUSE_BODY = 2;
 const PAUSE_PIPELINE = 4;
+/** An upgrade request waits for its handler: the bytes after its head belong to whoever takes the socket. */
+const PAUSE_UPGRADE = 8;
 
 /** Pipelined requests dispatched but unanswered before reading stops. */
 const MAX_PIPELINE = 32;
@@ -39,6 +41,7 @@ export const DISCARD_LIMIT = 64 * 1024;
 /** How long a closing connection waits for the client's FIN (lingering close, RFC 9112 §9.6). */
 const LINGER_MS = 2000;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+const NO_BYTES = Buffer.alloc(0);
 
 /** Stands in for the head of a request that never completed (timeouts, parse errors). */
 const SYNTHETIC_HEAD: ParsedHead = {
@@ -54,6 +57,13 @@ const SYNTHETIC_HEAD: ParsedHead = {
   expectContinue: false,
   upgrade: false,
 };
+
+/** A copy of `buf[start..end)` (reads into the shared buffer are overwritten by the next one). */
+function copyOf(buf: Buffer, start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start);
+  buf.copy(copy, 0, start, end);
+  return copy;
+}
 
 /** A socket write callback that reports success only: a failed write's buffer is not known to be free. */
 function flushedCallback(onFlushed: () => void): (error?: Error | null) => void {
@@ -103,6 +113,12 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   private ending = false;
   /** Reads land in the engine's shared buffer (see socket-reader.ts): body bytes must be copied to be kept. */
   private sharedReads = false;
+  /** The response of an upgrade request whose handler may still take the socket over (`takeOver`). */
+  private upgradeRes: HttpResponse | null = null;
+  /** Bytes read after that request's head, kept (copied) for whoever takes the socket. */
+  private upgradeHead: Buffer | null = null;
+  /** A handler took the socket (`takeOver`): reads go to it, the engine no longer parses or writes. */
+  private tookOver = false;
   closed = false;
 
   constructor(engine: EngineContext, socket: net.Socket, id: number) {
@@ -136,9 +152,15 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
 
   // ---- socket events ----
 
-  /** A read into the shared buffer (`buf[0..nread)`): valid only until this returns. */
-  private readonly onRead = (nread: number, buf: Buffer): void => {
+  /**
+   * A read into the shared buffer (`buf[0..nread)`): valid only until this returns. After a takeover the
+   * bytes are copied into the socket's Readable side for its new owner; returning `push`'s verdict makes
+   * Node stop reading while that owner's buffer is full, as it does for a socket in normal mode.
+   */
+  private readonly onRead = (nread: number, buf: Buffer): boolean => {
+    if (this.tookOver) return this.socket.push(copyOf(buf, 0, nread));
     this.read(buf, nread);
+    return true;
   };
 
   /** A read through the socket's Readable (the fallback path). */
@@ -156,14 +178,19 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     try {
       const used = this.parser.execute(buf, end);
       // Fewer bytes consumed only after an upgrade head; what follows is not HTTP/1.1 we speak.
-      if (used < end) this.parsing = false;
+      if (used < end) {
+        this.parsing = false;
+        if (this.upgradeRes !== null) this.upgradeHead = copyOf(buf, used, end);
+        // Taken over from inside this read (by `onRequest` itself): the rest is the new owner's first read.
+        else if (this.tookOver) this.socket.unshift(copyOf(buf, used, end));
+      }
     } catch (err) {
       this.endExecute();
       this.parseFailed(err);
       return;
     }
     this.endExecute();
-    if (!this.ending && !this.closed) this.rearm(now);
+    if (!this.ending && !this.closed && !this.tookOver) this.rearm(now);
   }
 
   /** Leave the parse of one read; flush what pipelined answers were coalesced during it. */
@@ -263,10 +290,14 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     this.currentBody = body;
     this.continueRes = body !== null && head.expectContinue ? res : null;
     if (head.upgrade) {
-      // We do not switch protocols (RFC 9110 §7.8 lets a server ignore Upgrade); the bytes after this head
-      // belong to the other protocol, so parsing stops and the connection closes after the answer.
+      // The bytes after this head belong to the other protocol: parsing stops. A handler may take the
+      // socket over (`res.takeOver()`) to switch protocols; otherwise the answer is a plain response after
+      // which the connection closes (RFC 9110 §7.8 lets a server ignore Upgrade). Until then the socket is
+      // not read, so the client's first bytes of the new protocol wait in the kernel for the new owner.
       this.parsing = false;
       this.current = null;
+      this.upgradeRes = res;
+      this.pause(PAUSE_UPGRADE);
     }
     if (this.last === null) this.first = this.last = res;
     else this.last = this.last.next = res;
@@ -400,6 +431,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
 
   /** Called by the engine's sweep; one comparison for connections whose deadline has not come. */
   sweep(now: number): void {
+    if (this.tookOver) return; // the new owner keeps its own time
     if (this.writeStalledSince !== 0) {
       const limit = this.engine.options.timeouts.bodyTimeout;
       // A client that stopped reading its response holds our memory: treat it like a stalled body.
@@ -582,6 +614,43 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     this.kill();
   }
 
+  /**
+   * Hand the socket of the upgrade request answered by `res` to its handler (see `Response.takeOver`).
+   * Only while `res` is the response at the front of the queue and nothing of it was sent; the engine
+   * then forgets the connection's parsing, timeouts and pipeline, and never writes to the socket again.
+   * The connection stays in the engine's set until the socket closes (it still counts against
+   * `maxConnections`, and a graceful drain closes it).
+   */
+  takeOver(res: HttpResponse): TakenOverSocket | undefined {
+    if (res !== this.upgradeRes || res !== this.first || this.closed || this.ending) return undefined;
+    if (res.headersSent || res.ended || res.aborted || res.locked) return undefined;
+    const socket = this.socket;
+    this.tookOver = true;
+    this.upgradeRes = null;
+    this.parsing = false;
+    this.acceptRequests = false;
+    this.timer = TIMER_NONE;
+    this.writeStalledSince = 0;
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('drain', this.onSocketDrain);
+    const head = this.upgradeHead ?? NO_BYTES;
+    this.upgradeHead = null;
+    // The exchange is over as far as the engine goes: later stages (access log) see it done, with the
+    // status the handler set (101), and a client leaving later is no longer this response's abort.
+    res.ended = true;
+    res.finished = true;
+    res.abortCallbacks = null;
+    res.drainCallbacks = null;
+    this.first = this.last = null;
+    this.queued = 0;
+    if (!res.internal && this.engine.hooks.onResponseDone !== undefined) this.safeHook(res);
+    // Bytes the client sent meanwhile waited in the kernel (shared reads) or in the Readable buffer.
+    this.paused = 0;
+    if (!this.closed) socket.resume();
+    return { socket, head };
+  }
+
   // ---- BodySource ----
 
   bodyWanted(body: RequestBody): void {
@@ -598,16 +667,24 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
 
   /** Graceful stop requested by the engine: close now if idle, else after the responses in flight. */
   drain(): void {
+    if (this.tookOver) {
+      // A tunnel has no request boundary to wait for: flush what was written and close (Caddy's default).
+      this.socket.destroySoon();
+      return;
+    }
     this.acceptRequests = false;
     if (this.first === null && this.current === null) this.endSocket();
   }
 
   /** End our side (after queued bytes), discard what still arrives, destroy after the linger time. */
   endSocket(): void {
-    if (this.ending || this.closed) return;
+    // A taken-over socket is its new owner's to end (an upgrade head completes its message at once).
+    if (this.ending || this.closed || this.tookOver) return;
     this.ending = true;
     this.acceptRequests = false;
     this.parsing = false;
+    this.upgradeRes = null;
+    this.upgradeHead = null;
     this.abortBody();
     this.paused = 0;
     if (this.peerEnded) {

@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import { httpDate } from './date.ts';
 import type { HttpRequest } from './request.ts';
 import { statusLine } from './status.ts';
-import type { FileSource, HeaderValue, Response } from './types.ts';
+import type { FileSource, HeaderValue, Response, TakenOverSocket } from './types.ts';
 
 /** The connection side of a response. */
 export interface ResponseSink {
@@ -33,6 +33,8 @@ export interface ResponseSink {
   wantDrain(res: HttpResponse): void;
   /** Destroy the connection (no clean end). */
   destroyResponse(res: HttpResponse): void;
+  /** Hand the socket of `res`'s upgrade request to its handler (see `Response.takeOver`). */
+  takeOver?(res: HttpResponse): TakenOverSocket | undefined;
 }
 
 const MODE_NONE = 0;
@@ -256,6 +258,10 @@ export class HttpResponse implements Response {
       this.sink.output(this, bytes, body, null);
     }
     this.sink.ended(this);
+  }
+
+  takeOver(): TakenOverSocket | undefined {
+    return this.sink.takeOver?.(this);
   }
 
   destroy(): void {

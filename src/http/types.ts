@@ -4,6 +4,7 @@
  * The engine (`src/http/`) owns parsing, connections and writing; plugins see only these interfaces.
  * Keep this file free of implementation so that a plugin author can read it in one sitting.
  */
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
 /**
@@ -182,6 +183,31 @@ export interface Response {
   readonly capturedBody: Buffer | null;
   /** The file this response was produced from, when a file producer set it. */
   file: FileSource | null;
+  /**
+   * Take the raw connection of an upgrade request (`Upgrade` + `Connection: upgrade` on HTTP/1.1) to
+   * switch protocols (RFC 9110 §7.8, §15.2.2): the handler writes the `101` head itself, then speaks the
+   * new protocol. Returns `undefined` (and changes nothing) when that is not possible: not an upgrade
+   * request, something of the response was already sent, an earlier pipelined response is still being
+   * written, or the connection is closing. Afterwards the engine never parses, times out or writes on
+   * the socket again and this response counts as finished (set `statusCode = 101` first, for the logs);
+   * the socket is still closed by a graceful shutdown and still counts as an open connection.
+   *
+   * Optional (added after the first contract). A plugin that does not call it keeps today's behaviour:
+   * the upgrade request is answered as a plain request and the connection closes after it.
+   */
+  takeOver?(): TakenOverSocket | undefined;
+}
+
+/** What `Response.takeOver` hands over. */
+export interface TakenOverSocket {
+  /**
+   * The client socket, reading: bytes arrive as 'data' events (copies, even where the engine reads into
+   * its shared buffer), `pause()` / `resume()` / `pipe()` and 'end' work as on any socket. Attach an
+   * 'error' listener.
+   */
+  readonly socket: Socket;
+  /** Bytes the engine had already read after the request head (the new protocol's first bytes); may be empty. */
+  readonly head: Buffer;
 }
 
 /** Error codes of the parser, each with the status the client receives. */

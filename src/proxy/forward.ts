@@ -18,6 +18,7 @@ import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
 import { type BodyFraming, buildRequestHead, copyResponseHead, framingProblem } from './headers.ts';
 import { viaContains } from './loop.ts';
 import type { ProxyRoute } from './routes.ts';
+import { shouldTunnel, tunnel } from './tunnel.ts';
 import type { UpstreamConnection, UpstreamUser } from './upstream-client.ts';
 
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect; only these are retried after sending. */
@@ -69,6 +70,11 @@ export function forward(req: Request, res: Response, route: ProxyRoute, observer
   // A tunnel needs the raw client socket, which the engine does not hand out (nor do we want open relays).
   if (req.method === 'CONNECT') {
     sendError(res, 'ERR_PROXY_METHOD');
+    return;
+  }
+  // WebSocket and other Upgrade requests get a dedicated connection that may become a tunnel (tunnel.ts).
+  if (shouldTunnel(req, res, route)) {
+    tunnel(req, res, route);
     return;
   }
   new Exchange(req, res, route, observer ?? null).start();

@@ -116,6 +116,12 @@ export interface RequestHeadOptions {
   expectContinue: boolean;
   /** Ask the backend to close after the response (keepalive = 0). */
   close: boolean;
+  /**
+   * The client's `Upgrade` value when the request is relayed as an upgrade (tunnel.ts): `Connection:
+   * upgrade` and `Upgrade` are then sent on although they are hop-by-hop (RFC 9110 §7.6.1, §7.8), and
+   * `close` is ignored (the connection is never pooled).
+   */
+  upgrade?: string;
 }
 
 /** Our request Via entries for the last pseudonym (routes almost always share one): built once, not per request. */
@@ -171,7 +177,8 @@ export function buildRequestHead(req: Request, options: RequestHeadOptions): str
     if (trailer !== undefined) head += `Trailer: ${trailer}\r\n`;
   }
   if (options.expectContinue) head += 'Expect: 100-continue\r\n';
-  if (options.close) head += 'Connection: close\r\n';
+  if (options.upgrade !== undefined) head += `Connection: upgrade\r\nUpgrade: ${options.upgrade}\r\n`;
+  else if (options.close) head += 'Connection: close\r\n';
   return `${head}\r\n`;
 }
 

@@ -148,6 +148,14 @@ const routeSchema = z.strictObject({
   keepalive: z.number().int().min(0).max(100_000).default(128),
   /** Active health checks; off when absent. */
   health: healthSchema.optional(),
+  /** Relay `Upgrade` requests (WebSocket and any other protocol): a backend's `101` turns the connection
+   * into a raw two-way tunnel. false: the upgrade is ignored and the request forwarded as a plain one.
+   * @default true */
+  websocket: z.boolean().default(true),
+  /** A tunnel with no byte in either direction for this long is closed (0: never). WebSockets often sit
+   * idle between messages, hence far above `response_timeout`; apps that ping more often than this are
+   * never cut. @default 3600000 (1h) */
+  tunnel_idle_timeout: duration().default(3_600_000),
 });
 
 /** One validated `[[proxy.routes]]` entry. */

@@ -14,6 +14,7 @@ import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
 import { type ProxyOptions, proxyOptionsSchema } from './options.ts';
 import { compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
+import { isUpgradeRequest } from './tunnel.ts';
 
 /**
  * The proxy's instance in a worker. Besides the plugin hooks it offers the forwarding path to other
@@ -21,7 +22,10 @@ import { compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
  * its store, and forwards misses with an observer that sees the head and whether the body ended cleanly.
  */
 export interface ProxyInstance extends Plugin {
-  /** The route `req` goes to, or undefined (not proxied). */
+  /**
+   * The route `req` goes to, or undefined (not proxied, or an `Upgrade` request: those are the proxy's
+   * alone, so that no response cache ever answers, collapses or stores one).
+   */
   match(req: Request): ProxyRoute | undefined;
   /** Forward `req` over `route` (loop protection, balancing, failover included). */
   forward(req: Request, res: Response, route: ProxyRoute, observer?: ForwardObserver): void;
@@ -73,6 +77,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
       return true;
     },
     match(req: Request): ProxyRoute | undefined {
+      if (isUpgradeRequest(req)) return undefined;
       return matchRoute(routes, req.host, req.path);
     },
     forward,

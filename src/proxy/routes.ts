@@ -28,6 +28,14 @@ export interface ProxyRoute extends BackendPool {
   readonly via: string;
   /** `Connection: close` upstream when no connection is kept. */
   readonly closeUpstream: boolean;
+  /** Upgrade requests are tunnelled (`websocket`). */
+  readonly websocket: boolean;
+  /** Time allowed to connect to a backend, in ms (0: none). */
+  readonly connectTimeout: number;
+  /** Time allowed for a response head, in ms (0: none). */
+  readonly responseTimeout: number;
+  /** Idle time after which a tunnel is closed, in ms (0: never). */
+  readonly tunnelIdleTimeout: number;
 }
 
 /** Build a route from validated options. */
@@ -66,6 +74,10 @@ export function compileRoute(
     attempts: options.attempts,
     via,
     closeUpstream: options.keepalive === 0,
+    websocket: options.websocket,
+    connectTimeout: options.connect_timeout,
+    responseTimeout: options.response_timeout,
+    tunnelIdleTimeout: options.tunnel_idle_timeout,
   };
 }
 
