@@ -183,9 +183,57 @@ class WsBackend {
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         `Sec-WebSocket-Accept: ${acceptFor(key)}\r\nX-Backend: ws\r\n\r\n${hello}`,
     );
+    if (path === '/frames') {
+      echoFrames(socket, rest);
+      return;
+    }
     if (rest.length > 0) socket.write(rest);
     socket.pipe(socket);
   }
+}
+
+/**
+ * Minimal RFC 6455 server side (§5.2): unmask each client frame and send its payload back unmasked with
+ * the same opcode; a Close frame is answered with a Close frame and the connection ends (§5.5.1).
+ */
+function echoFrames(socket: net.Socket, first: Buffer): void {
+  let buffered = first;
+  const drain = () => {
+    for (;;) {
+      if (buffered.length < 2) return;
+      const opcode = buffered[0]! & 0x0f;
+      let length = buffered[1]! & 0x7f;
+      let offset = 2;
+      if (length === 126) {
+        if (buffered.length < 4) return;
+        length = buffered.readUInt16BE(2);
+        offset = 4;
+      } else if (length === 127) {
+        if (buffered.length < 10) return;
+        length = Number(buffered.readBigUInt64BE(2));
+        offset = 10;
+      }
+      if (buffered.length < offset + 4 + length) return;
+      const mask = buffered.subarray(offset, offset + 4);
+      const payload = Buffer.from(buffered.subarray(offset + 4, offset + 4 + length));
+      for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
+      buffered = buffered.subarray(offset + 4 + length);
+      const header =
+        length < 126
+          ? Buffer.from([0x80 | opcode, length])
+          : Buffer.from([0x80 | opcode, 126, length >> 8, length & 0xff]);
+      socket.write(Buffer.concat([header, payload]));
+      if (opcode === 8) {
+        socket.end();
+        return;
+      }
+    }
+  };
+  socket.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    drain();
+  });
+  drain();
 }
 
 const backends: WsBackend[] = [];
@@ -401,6 +449,32 @@ describe('proxy: WebSocket pass-through', () => {
     await second.until(() => second.closed, 'the client connection closed after the backend went');
   });
 
+  test("Node's WebSocket client through the proxy: handshake checked, text messages echoed, clean close", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/frames`);
+    const received: string[] = [];
+    const closed = new Promise<{ code: number; wasClean: boolean }>((resolve) =>
+      ws.addEventListener('close', (event) => resolve({ code: event.code, wasClean: event.wasClean })),
+    );
+    await new Promise<void>((resolve, reject) => {
+      ws.addEventListener('open', () => resolve());
+      ws.addEventListener('error', () => reject(new Error('WebSocket error before open')));
+    });
+    const long = 'x'.repeat(1000);
+    ws.addEventListener('message', (event) => {
+      received.push(String(event.data));
+      if (received.length === 2) ws.close(1000, 'done');
+    });
+    ws.send('hello tamarin');
+    ws.send(long);
+    const result = await Promise.race([
+      closed,
+      sleep(3000).then(() => assert.fail(`no close; received ${JSON.stringify(received)}`)),
+    ]);
+    assert.deepEqual(received, ['hello tamarin', long]);
+    assert.equal(result.code, 1000);
+    assert.equal(result.wasClean, true);
+  });
+
   for (const [path, status, body] of [
     ['/refuse', 400, 'refused\n'],
     ['/old', 426, 'old\n'],
@@ -524,6 +598,35 @@ describe('proxy: tunnel failover, options, timeouts, shutdown', () => {
     await server.close();
     await client.until(() => client.closed, 'the tunnel closed by the shutdown');
     assert.ok(Date.now() - started < 3000);
+  });
+
+  test('on a cached route an upgrade request bypasses the cache and is tunnelled', async () => {
+    const backend = await wsBackend();
+    const server = await startServer({
+      inProcess: true,
+      config: {
+        plugins: ['cache', 'proxy'],
+        server: { host: '127.0.0.1', port: 0 },
+        proxy: { routes: [{ match: '^/', backends: [backend.url], cache: true }] },
+      },
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const client = await RawClient.open(server.port);
+        // As browsers send it.
+        client.socket.write(
+          handshake('/ws', randomBytes(16).toString('base64'), 'Cache-Control: no-cache\r\n') + `round${i}`,
+        );
+        const head = await client.head();
+        assert.equal(head.status, 101);
+        assert.equal(head.headers['cache-status'], undefined);
+        await client.until(() => client.text().endsWith(`round${i}`), 'the echo');
+        client.socket.destroy();
+      }
+      assert.equal(backend.seen.length, 2, 'every handshake reached the backend');
+    } finally {
+      await server.close();
+    }
   });
 
   test('an upgrade to a static (not proxied) path is answered as a plain request', async () => {
