@@ -475,6 +475,13 @@ describe('proxy: WebSocket pass-through', () => {
     assert.equal(result.wasClean, true);
   });
 
+  test('loop protection applies to upgrade requests (508)', async () => {
+    const client = await RawClient.open(server.port);
+    client.socket.write(handshake('/ws', randomBytes(16).toString('base64'), 'Via: 1.1 tamarin\r\n'));
+    assert.equal((await client.head()).status, 508);
+    await client.until(() => client.closed, 'closed after the 508');
+  });
+
   for (const [path, status, body] of [
     ['/refuse', 400, 'refused\n'],
     ['/old', 426, 'old\n'],
@@ -528,6 +535,15 @@ describe('proxy: tunnel failover, options, timeouts, shutdown', () => {
       assert.equal(route.backends[0]!.failures, 1);
       assert.equal(route.backends[1]!.inFlight, 1, 'an open tunnel is a request in flight');
       client.socket.destroy();
+      await client.until(() => client.closed, 'closed');
+      let inFlight = -1;
+      for (let i = 0; i < 100 && inFlight !== 0; i++) {
+        await sleep(10);
+        const [again] = await server.control('proxy', 'backends');
+        inFlight = (again!.result as Array<{ backends: Array<{ inFlight: number }> }>)[0]!.backends[1]!
+          .inFlight;
+      }
+      assert.equal(inFlight, 0, 'released when the tunnel closes');
 
       const none = await RawClient.open(server.port);
       none.socket.write(handshake('/none', randomBytes(16).toString('base64')));
