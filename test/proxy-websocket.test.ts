@@ -177,6 +177,13 @@ class WsBackend {
       socket.end('HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nContent-Length: 4\r\n\r\nold\n');
       return;
     }
+    if (!/^upgrade:/im.test(head)) {
+      // A plain GET: a cacheable answer (for the test that an upgrade never gets a stored response).
+      socket.end(
+        'HTTP/1.1 200 OK\r\nCache-Control: public, max-age=60\r\nContent-Length: 6\r\nConnection: close\r\n\r\nplain\n',
+      );
+      return;
+    }
     const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? '';
     const hello = path === '/ws-hello' ? 'hello' : '';
     socket.write(
@@ -640,6 +647,22 @@ describe('proxy: tunnel failover, options, timeouts, shutdown', () => {
         client.socket.destroy();
       }
       assert.equal(backend.seen.length, 2, 'every handshake reached the backend');
+      // A stored, fresh response for the same URL, then a handshake without Cache-Control (not a
+      // browser's): still tunnelled, never answered from the store.
+      for (let i = 0; i < 2; i++) {
+        const plain = await RawClient.open(server.port);
+        plain.socket.write('GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n');
+        const answer = await plain.head();
+        assert.equal(answer.status, 200);
+        if (i === 1) assert.match(answer.headers['cache-status'] ?? '', /; hit/, 'the plain GET is stored');
+        plain.socket.destroy();
+      }
+      const client = await RawClient.open(server.port);
+      client.socket.write(handshake('/ws', randomBytes(16).toString('base64')) + 'bare');
+      const head = await client.head();
+      assert.equal(head.status, 101);
+      await client.until(() => client.text().endsWith('bare'), 'the echo');
+      client.socket.destroy();
     } finally {
       await server.close();
     }

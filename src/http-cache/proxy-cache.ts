@@ -94,6 +94,9 @@ function requestKind(headers: HeaderList): number {
     } else if (c === 0x72 /* r */ && name === 'range') kind = FROM_ENTRY;
     else if (c === 0x63 /* c */ && name === 'cache-control') return SLOW;
     else if (c === 0x70 /* p */ && name === 'pragma') return SLOW;
+    // An upgrade (WebSocket handshake) is never answered from the store: the slow path's route match
+    // leaves it to the proxy's tunnel.
+    else if (c === 0x75 /* u */ && name === 'upgrade') return SLOW;
   }
   return kind;
 }
