@@ -101,6 +101,12 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   private readAt = 0;
   private writeStalledSince = 0;
   private paused = 0;
+  /**
+   * Whether `socket.pause()` is in effect. With shared reads, pausing stops the handle's reads (a syscall,
+   * and another to restart them), so write backpressure alone pauses lazily: a client waiting for its
+   * answer sends nothing meanwhile, and the first read that does arrive pauses for real (`read`).
+   */
+  private socketPaused = false;
   /** New requests are dispatched; false after a closing request, an error, drain or the client's FIN. */
   private acceptRequests = true;
   /** Bytes go to the parser; false after an error, an upgrade or once we end: the rest is discarded. */
@@ -170,6 +176,14 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
 
   private read(buf: Buffer, end: number): void {
     if (!this.parsing) return; // closing, upgraded or after an error: discard
+    if (this.paused !== 0 && !this.socketPaused) {
+      // Paused lazily for write backpressure (see `socketPaused`): stop reading now, and keep these bytes
+      // for later in the socket's Readable buffer (they come back as 'data' once it resumes), so no request
+      // is read while our answers cannot be written.
+      this.pauseSocket();
+      this.socket.unshift(copyOf(buf, 0, end));
+      return;
+    }
     // One clock read per socket read: the start time of the requests in it and the base of the next
     // timeout (a clock read costs about as much as parsing a small head).
     const now = performance.now();
@@ -646,8 +660,8 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
     this.queued = 0;
     if (!res.internal && this.engine.hooks.onResponseDone !== undefined) this.safeHook(res);
     // Bytes the client sent meanwhile waited in the kernel (shared reads) or in the Readable buffer.
-    this.paused = 0;
-    if (!this.closed) socket.resume();
+    if (!this.closed) this.resumeSocket();
+    else this.paused = 0;
     return { socket, head };
   }
 
@@ -693,7 +707,7 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       return;
     }
     this.socket.end();
-    this.socket.resume();
+    this.resumeSocket();
     this.arm(TIMER_LINGER, performance.now() + LINGER_MS);
   }
 
@@ -709,13 +723,25 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   }
 
   private pause(reason: number): void {
-    if (this.paused === 0) this.socket.pause();
     this.paused |= reason;
+    if (!this.socketPaused && (reason !== PAUSE_WRITE || !this.sharedReads)) this.pauseSocket();
+  }
+
+  private pauseSocket(): void {
+    this.socketPaused = true;
+    this.socket.pause();
   }
 
   private unpause(reason: number): void {
     this.paused &= ~reason;
-    if (this.paused === 0 && !this.closed) this.socket.resume();
+    if (this.paused === 0 && this.socketPaused && !this.closed) this.resumeSocket();
+  }
+
+  /** Clear every pause reason and read again. */
+  private resumeSocket(): void {
+    this.paused = 0;
+    this.socketPaused = false;
+    this.socket.resume();
   }
 
   private runDrain(res: HttpResponse): void {
