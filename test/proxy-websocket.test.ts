@@ -254,7 +254,7 @@ after(async () => {
   await Promise.all(backends.map((b) => b.stop()));
 });
 
-describe('engine: Response.takeOver', () => {
+describe('engine: Response.takeOver', { timeout: 30_000 }, () => {
   async function engineServer(
     sharedReads: boolean,
     onRequest: (req: Request, res: Response) => void,
@@ -381,7 +381,7 @@ describe('engine: Response.takeOver', () => {
   });
 });
 
-describe('proxy: WebSocket pass-through', () => {
+describe('proxy: WebSocket pass-through', { timeout: 30_000 }, () => {
   let backend: WsBackend;
   let server: RunningServer;
   let logs: ReturnType<typeof captureLogs>;
@@ -505,7 +505,7 @@ describe('proxy: WebSocket pass-through', () => {
   }
 });
 
-describe('proxy: tunnel failover, options, timeouts, shutdown', () => {
+describe('proxy: tunnel failover, options, timeouts, shutdown', { timeout: 30_000 }, () => {
   let logs: ReturnType<typeof captureLogs>;
   before(() => {
     logs = captureLogs();
