@@ -284,21 +284,37 @@
   }
 
   // ---- entries table, purge, clear ----
-  function row(entry) {
+  /** A table row of `[text, class]` cells. */
+  function tableRow(cells) {
     const tr = document.createElement('tr');
-    const cells = [
-      [entry.path, 'path'],
-      [count(entry.hits), 'num'],
-      [bytes(entry.size), 'num'],
-      [duration(entry.ageMs), 'num'],
-      [entry.expiresInMs === null ? 'never' : duration(entry.expiresInMs), 'num'],
-    ];
     for (const [text, cls] of cells) {
       const td = document.createElement('td');
       td.textContent = text;
       td.className = cls;
       tr.append(td);
     }
+    return tr;
+  }
+
+  /** Replace `body`'s rows with one message spanning `columns` (an empty table, a failed load). */
+  function messageRow(body, columns, text) {
+    const tr = document.createElement('tr');
+    const td = document.createElement('td');
+    td.colSpan = columns;
+    td.className = 'empty';
+    td.textContent = text;
+    tr.append(td);
+    body.replaceChildren(tr);
+  }
+
+  function row(entry) {
+    const tr = tableRow([
+      [entry.path, 'path'],
+      [count(entry.hits), 'num'],
+      [bytes(entry.size), 'num'],
+      [duration(entry.ageMs), 'num'],
+      [entry.expiresInMs === null ? 'never' : duration(entry.expiresInMs), 'num'],
+    ]);
     const td = document.createElement('td');
     const button = document.createElement('button');
     button.type = 'button';
@@ -318,28 +334,17 @@
       const result = await api('GET', `/api/cache/entries?sort=${sort}&limit=15`);
       body.replaceChildren(...result.entries.map(row));
       body.dataset.count = String(result.entries.length);
-      if (result.entries.length === 0) {
-        const tr = document.createElement('tr');
-        tr.innerHTML = '<td colspan="6" class="empty">The cache is empty.</td>';
-        body.replaceChildren(tr);
-      }
+      if (result.entries.length === 0) messageRow(body, 6, 'The cache is empty.');
     } catch (error) {
-      const tr = document.createElement('tr');
-      const td = document.createElement('td');
-      td.colSpan = 6;
-      td.className = 'empty';
-      td.textContent = error.message;
-      tr.append(td);
-      body.replaceChildren(tr);
+      messageRow(body, 6, error.message);
       body.dataset.count = '0';
     }
   }
 
   // ---- proxy backends ----
   function backendRow(route, backend) {
-    const tr = document.createElement('tr');
     const where = `${route.host ? `${route.host} ` : ''}${route.match.join(' ')}`;
-    const cells = [
+    const tr = tableRow([
       [where, 'path'],
       [backend.url, 'path'],
       [backend.state, `state ${backend.state}`],
@@ -348,13 +353,7 @@
       [count(backend.failures), 'num'],
       [backend.latencyMs > 0 ? `${backend.latencyMs.toFixed(1)} ms` : '–', 'num'],
       [backend.lastError ?? '', 'error-text'],
-    ];
-    for (const [text, cls] of cells) {
-      const td = document.createElement('td');
-      td.textContent = text;
-      td.className = cls;
-      tr.append(td);
-    }
+    ]);
     tr.dataset.url = backend.url;
     tr.dataset.state = backend.state;
     tr.dataset.requests = String(backend.requests);
@@ -370,13 +369,7 @@
       body.replaceChildren(...rows);
       body.dataset.count = String(rows.length);
     } catch (error) {
-      const tr = document.createElement('tr');
-      const td = document.createElement('td');
-      td.colSpan = 8;
-      td.className = 'empty';
-      td.textContent = error.message;
-      tr.append(td);
-      body.replaceChildren(tr);
+      messageRow(body, 8, error.message);
       body.dataset.count = '0';
     }
   }
