@@ -159,6 +159,28 @@ describe('HttpResponse', () => {
     assert.equal(one.bodyBytes, 0);
   });
 
+  it('writes interim 1xx heads from a parsed field list, ahead of the final head, without Date', () => {
+    const [res, sink] = make();
+    const fields = Headers.from([
+      ['LINK', '</a.css>; rel=preload'],
+      ['content-length', '3'],
+      ['Connection', 'close'],
+    ]);
+    assert.equal(res.writeInterim(103, fields), true);
+    assert.equal(res.writeInterim(102), true);
+    assert.equal(res.headersSent, false, 'the final head is still to come');
+    res.end('ok');
+    assert.equal(res.keepAlive, true, 'a 1xx says nothing about the connection');
+    assert.match(
+      sink.text,
+      /^HTTP\/1\.1 103 Early Hints\r\nLINK: <\/a\.css>; rel=preload\r\n\r\nHTTP\/1\.1 102 Processing\r\n\r\nHTTP\/1\.1 200 OK\r\n/,
+    );
+    assert.equal(res.writeInterim(103), false, 'not after the final head');
+    const [old, oldSink] = make('GET', 0);
+    assert.equal(old.writeInterim(103, [['Link', '</a>']]), false);
+    assert.equal(oldSink.writes.length, 0);
+  });
+
   it('keeps one V8 shape whatever the handler did', () => {
     setFlagsFromString('--allow-natives-syntax');
     const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;

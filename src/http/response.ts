@@ -10,7 +10,14 @@ import { Buffer } from 'node:buffer';
 import { httpDate } from './date.ts';
 import type { HttpRequest } from './request.ts';
 import { statusLine } from './status.ts';
-import type { FileSource, HeaderValue, Response, TakenOverSocket } from './types.ts';
+import type {
+  FileSource,
+  HeaderList,
+  HeaderValue,
+  InterimFields,
+  Response,
+  TakenOverSocket,
+} from './types.ts';
 
 /** The connection side of a response. */
 export interface ResponseSink {
@@ -60,6 +67,32 @@ function toBuffer(chunk: Buffer | string): Buffer {
 
 function checkValue(name: string, value: string): void {
   if (BAD_VALUE.test(value)) throw new TypeError(`Invalid character in value of header "${name}"`);
+}
+
+/**
+ * One field line of an interim response (`name: value\r\n` per value), validated like a final head's; `''`
+ * for the fields a 1xx never carries: no content (RFC 9110 §15.2, so no Content-Length or
+ * Transfer-Encoding) and no say over the connection (the final response decides).
+ */
+function interimField(name: string, value: HeaderValue): string {
+  if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+  const key = name.toLowerCase();
+  if (key === 'content-length' || key === 'transfer-encoding' || key === 'connection') return '';
+  if (typeof value === 'number') return name + ': ' + value + '\r\n';
+  if (typeof value === 'string') {
+    checkValue(name, value);
+    return name + ': ' + value + '\r\n';
+  }
+  let lines = '';
+  for (const v of value) {
+    checkValue(name, v);
+    lines += name + ': ' + v + '\r\n';
+  }
+  return lines;
+}
+
+function isHeaderList(fields: InterimFields): fields is HeaderList {
+  return typeof (fields as Partial<HeaderList>).rawName === 'function';
 }
 
 export class HttpResponse implements Response {
@@ -258,6 +291,25 @@ export class HttpResponse implements Response {
       this.sink.output(this, bytes, body, null);
     }
     this.sink.ended(this);
+  }
+
+  writeInterim(status: number, fields?: InterimFields): boolean {
+    // 100 is the engine's answer to Expect (connection.ts), 101 belongs to takeOver (RFC 9110 §15.2.2).
+    if (!Number.isInteger(status) || status < 102 || status > 199)
+      throw new RangeError(`Invalid interim status code ${status} (102..199)`);
+    // RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0 client".
+    if (this.headersSent || this.ended || this.locked || this.aborted || this.req.versionMinor === 0)
+      return false;
+    // Built and validated whole before anything is queued: a bad field sends nothing.
+    let head = statusLine(status);
+    if (fields !== undefined) {
+      if (isHeaderList(fields)) {
+        for (let i = 0; i < fields.length; i++) head += interimField(fields.rawName(i), fields.value(i));
+      } else for (const [name, value] of fields) head += interimField(name, value);
+    }
+    // Through the same pipeline queue as the final head: held back, in order, behind an earlier response.
+    this.sink.output(this, Buffer.from(head + '\r\n', 'latin1'), null, null);
+    return true;
   }
 
   takeOver(): TakenOverSocket | undefined {

@@ -101,6 +101,9 @@ export interface Request {
 /** Header values accepted by `Response.setHeader`. */
 export type HeaderValue = string | number | readonly string[];
 
+/** Fields of an interim response (`Response.writeInterim`): a parsed list, or `[name, value]` pairs. */
+export type InterimFields = HeaderList | ReadonlyArray<readonly [string, HeaderValue]>;
+
 /** Metadata a content producer can attach to a response for later stages (the cache uses it). */
 export interface FileSource {
   /** Absolute path of the file that was sent. */
@@ -196,6 +199,22 @@ export interface Response {
    * the upgrade request is answered as a plain request and the connection closes after it.
    */
   takeOver?(): TakenOverSocket | undefined;
+  /**
+   * Send an interim response (RFC 9110 §15.2) ahead of the final one, e.g. `103 Early Hints` with `Link`
+   * fields (RFC 8297), as node's `writeEarlyHints` does. `status` must be 102..199 (100 Continue is the
+   * engine's answer to `Expect`, 101 is `takeOver`'s); anything else throws a RangeError, and so does a bad
+   * field name or value (TypeError), before any byte is queued. `Content-Length`, `Transfer-Encoding` and
+   * `Connection` are dropped (a 1xx has no content, RFC 9110 §15.2, and says nothing about the connection);
+   * no `Date` is added (optional for 1xx, RFC 9110 §6.6.1). Behind an unfinished pipelined response the
+   * bytes wait, in order, like the final head does.
+   *
+   * Returns false (and sends nothing) when an interim response may not or cannot be sent: the client
+   * speaks HTTP/1.0 (RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0 client"), the
+   * final head is already out, or the response is over (ended, aborted, answered by the engine).
+   *
+   * Optional (added after the first contract): callers test for it (`res.writeInterim?.(103, fields)`).
+   */
+  writeInterim?(status: number, fields?: InterimFields): boolean;
 }
 
 /** What `Response.takeOver` hands over. */
