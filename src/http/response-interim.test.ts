@@ -19,6 +19,7 @@ describe('Response.writeInterim over a socket', () => {
   /** Per path: what the handler does; results of writeInterim calls land in `results`. */
   const handlers = new Map<string, Handler>();
   const results: Record<string, unknown> = {};
+  const sockets: net.Socket[] = [];
 
   before(async () => {
     const engine = createEngine(
@@ -36,13 +37,16 @@ describe('Response.writeInterim over a socket', () => {
         },
       },
     );
-    server = net.createServer((socket) => engine.handleSocket(socket));
+    server = net.createServer((socket) => {
+      sockets.push(socket);
+      engine.handleSocket(socket);
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
   });
 
   after(async () => {
-    server.closeAllConnections?.();
+    for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
