@@ -5,7 +5,7 @@
  * refresh with no client at all), and the body is relayed with the client's backpressure while a copy
  * is kept for the store (up to a size limit: past it the copy is dropped and streaming goes on).
  */
-import type { FileSource, HeaderValue, ParsedHead, Response } from '../http/types.ts';
+import type { FileSource, HeaderValue, InterimFields, ParsedHead, Response } from '../http/types.ts';
 
 /** The cache's side of one forwarded exchange. */
 export interface UpstreamHandler {
@@ -176,6 +176,19 @@ export class UpstreamResponse implements Response {
 
   onAbort(callback: () => void): void {
     this.watch?.onAbort(callback);
+  }
+
+  /**
+   * An interim response from the backend (103 Early Hints) goes straight to the client waiting for this
+   * exchange, whatever the final answer turns out to be (relayed, stored, or replaced by a stored entry
+   * after a 304): hints are advisory (RFC 8297 §2). Never kept: only the final head and body are stored
+   * (RFC 9111 §3 stores final responses). A background refresh has no client to tell.
+   */
+  writeInterim(status: number, fields?: InterimFields): boolean {
+    const client = this.watch;
+    if (this.headersSent || client === null || client.aborted || client.writeInterim === undefined)
+      return false;
+    return client.writeInterim(status, fields);
   }
 
   sendPrebuilt(): void {

@@ -15,7 +15,14 @@ import type { Readable } from 'node:stream';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
 import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
-import { type BodyFraming, buildRequestHead, copyResponseHead, framingProblem } from './headers.ts';
+import {
+  type BodyFraming,
+  buildRequestHead,
+  connectionNamed,
+  copyResponseHead,
+  framingProblem,
+  responseSkipped,
+} from './headers.ts';
 import { viaContains } from './loop.ts';
 import type { ProxyRoute } from './routes.ts';
 import { shouldTunnel, tunnel } from './tunnel.ts';
@@ -216,10 +223,16 @@ class Exchange implements UpstreamUser {
 
   onUpstreamHead(head: ParsedHead): void {
     if (head.status < 200) {
-      if (head.status === 100 && this.bodyState === BODY_WAITING) this.startBody();
-      // Other interim responses (103 Early Hints) cannot be relayed through the Response API: dropped.
+      if (head.status === 100) {
+        // Consumed here, never relayed: it only tells us to send the body. The client gets its own 100
+        // from the engine when we first read its body (RFC 9110 §10.1.1), exactly once and only if it
+        // asked; relaying the backend's would send a second one (or one the client never asked for).
+        if (this.bodyState === BODY_WAITING) this.startBody();
+        return;
+      }
       if (head.status === 101)
         throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', '101 without an upgrade request');
+      this.relayInterim(head);
       return;
     }
     const problem = framingProblem(head.headers);
@@ -234,6 +247,22 @@ class Exchange implements UpstreamUser {
     }
     copyResponseHead(head, this.res, viaEntry(this.route.via, head.versionMinor));
     this.observer?.onHead?.(head, this.res);
+  }
+
+  /**
+   * Pass an interim response on (103 Early Hints, 102 Processing; RFC 9110 §15.2: a proxy forwards 1xx
+   * unless it generated the request itself). End-to-end fields only, with our Via entry (§7.6.3). The
+   * engine refuses it for an HTTP/1.0 client or once the final head is out; a field it will not send (a
+   * value our parser took but the writer refuses) costs the hint, never the exchange.
+   */
+  private relayInterim(head: ParsedHead): void {
+    const res = this.res;
+    if (res.writeInterim === undefined || res.headersSent || res.aborted) return;
+    try {
+      res.writeInterim(head.status, interimFields(head.headers, viaEntry(this.route.via, head.versionMinor)));
+    } catch {
+      // dropped, as above
+    }
   }
 
   onUpstreamBody(chunk: Buffer): void {
@@ -384,6 +413,23 @@ function viaEntry(pseudonym: string, minor: number): string {
     via10 = `1.0 ${pseudonym}`;
   }
   return minor === 1 ? via11 : via10;
+}
+
+/**
+ * The end-to-end fields of a backend's interim response (hop-by-hop and `Connection`-named ones dropped,
+ * as for a final response: `responseSkipped`), with our entry appended to `Via`.
+ */
+function interimFields(headers: HeaderList, via: string): Array<[string, string]> {
+  const named = headers.has('connection') ? connectionNamed(headers) : null;
+  const fields: Array<[string, string]> = [];
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers.name(i);
+    if (responseSkipped(name) || named?.includes(name)) continue;
+    fields.push([headers.rawName(i), headers.value(i)]);
+  }
+  const received = headers.getJoined('via');
+  fields.push(['Via', received === undefined ? via : `${received}, ${via}`]);
+  return fields;
 }
 
 /** The trailer section of the request's chunked body, re-serialised (the parser validated every field). */
