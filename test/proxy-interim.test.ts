@@ -112,6 +112,17 @@ describe('proxy relays interim responses', () => {
     });
   });
 
+  test('a backend looping on 102 gets 16 relayed, then the final response', async () => {
+    const backend = await rawBackend(
+      `${'HTTP/1.1 102 Processing\r\n\r\n'.repeat(40)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`,
+    );
+    await withProxy(backend, async (proxy) => {
+      const bytes = await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const statuses = parseResponses(bytes).map((r) => r.status);
+      assert.deepEqual(statuses, [...Array<number>(16).fill(102), 200]);
+    });
+  });
+
   test('pipelined: the second response’s 103 waits until the slow first response is out', async () => {
     await withProxy(await hintingBackend(), async (proxy) => {
       const bytes = await rawRequest(

@@ -34,6 +34,12 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 /** How long to wait for `100 Continue` from a backend before sending the body anyway (RFC 9110 §10.1.1). */
 const CONTINUE_WAIT_MS = 1000;
 
+/**
+ * Interim responses relayed per request; later ones are dropped. They bypass the client's backpressure
+ * (and wait in memory behind a pipelined answer), so a backend looping on 102 must not fill memory.
+ */
+const MAX_INTERIM = 16;
+
 const BODY_NONE = 0;
 const BODY_WAITING = 1; // there is a body, not read yet (before connect, or waiting for 100 Continue)
 const BODY_STREAMING = 2;
@@ -103,6 +109,8 @@ class Exchange implements UpstreamUser {
   private head: string | null = null;
   private bodyState: number;
   private headReceived = false;
+  /** Interim responses relayed so far (bounded by MAX_INTERIM). */
+  private interims = 0;
   private done = false;
   /** First body chunk held back so that a response read whole is sent with one `end(chunk)`. */
   private pending: Buffer | null = null;
@@ -258,6 +266,7 @@ class Exchange implements UpstreamUser {
   private relayInterim(head: ParsedHead): void {
     const res = this.res;
     if (res.writeInterim === undefined || res.headersSent || res.aborted) return;
+    if (++this.interims > MAX_INTERIM) return;
     try {
       res.writeInterim(head.status, interimFields(head.headers, viaEntry(this.route.via, head.versionMinor)));
     } catch {
