@@ -520,6 +520,36 @@ describe('request mode: streaming and pipelining', () => {
     assert.equal(split.consumed, Buffer.byteLength(head));
   });
 
+  test('an upgrade request that announces a body is no upgrade: the body is read, parsing goes on', () => {
+    // `curl --http2 -d data` (h2c with a body): RFC 9110 §7.8 lets a server ignore Upgrade, as nginx does.
+    const upgrade =
+      'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n';
+    const next = 'GET /next HTTP/1.1\r\n' + H + '\r\n';
+    for (const [framing, wire] of [
+      ['Content-Length: 4\r\n', 'data'],
+      ['Transfer-Encoding: chunked\r\n', '4\r\ndata\r\n0\r\n\r\n'],
+    ] as const) {
+      const text = 'POST / HTTP/1.1\r\n' + H + upgrade + framing + '\r\n' + wire + next;
+      for (const input of [text, bytewise(text)]) {
+        const { messages, consumed, error } = parse('request', input);
+        assert.equal(error, null, framing);
+        assert.equal(consumed, Buffer.byteLength(text), 'every byte parsed as HTTP/1.1');
+        assert.equal(messages.length, 2, framing);
+        assert.equal(messages[0]!.head.upgrade, false, framing);
+        assert.equal(messages[0]!.head.keepAlive, true, framing);
+        assert.equal(messages[0]!.body, 'data', framing);
+        assert.equal(messages[1]!.head.target, '/next');
+      }
+    }
+    // Without a body (or with `Content-Length: 0`) it stays an upgrade.
+    for (const framing of ['', 'Content-Length: 0\r\n']) {
+      const head = 'GET / HTTP/1.1\r\n' + H + upgrade + framing + '\r\n';
+      const { messages, consumed } = parse('request', head + 'PRI * HTTP/2.0');
+      assert.equal(consumed, Buffer.byteLength(head), framing);
+      assert.equal(messages[0]!.head.upgrade, true, framing);
+    }
+  });
+
   test('EOF: nothing pending is fine, a partial head or body throws', () => {
     assert.equal(parse('request', '', { eof: true }).error, null);
     assert.equal(parse('request', 'GET / HTTP/1.1\r\n' + H + '\r\n', { eof: true }).error, null);

@@ -797,8 +797,12 @@ export class HttpParser {
     }
     const conn = this.connection;
     const keepAlive = (conn & CONN_CLOSE) === 0 && (v1 || (conn & CONN_KEEP_ALIVE) !== 0);
-    // RFC 9110 §7.8: Upgrade is ignored in HTTP/1.0 requests; CONNECT always turns into a tunnel.
-    const upgrade = this.method === 'CONNECT' || (v1 && this.upgradeHeader && (conn & CONN_UPGRADE) !== 0);
+    // RFC 9110 §7.8: a server may ignore Upgrade, and does in HTTP/1.0 requests. A request whose head
+    // announces a body (h2c's `curl --http2 -d`) is not switched either, as nginx does: the body is read as
+    // for any request and the connection stays HTTP/1.1. CONNECT always turns into a tunnel.
+    const upgrade =
+      this.method === 'CONNECT' ||
+      (v1 && this.upgradeHeader && (conn & CONN_UPGRADE) !== 0 && !chunked && this.contentLength <= 0);
     const next = upgrade ? S_DONE : chunked ? S_CHUNK_SIZE : this.contentLength > 0 ? S_BODY_LENGTH : S_START;
     // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
     this.emitHead(next, keepAlive, chunked, upgrade, v1 && this.expectContinue);

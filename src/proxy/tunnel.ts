@@ -40,11 +40,15 @@ const PHASE_TUNNEL = 3;
 const PHASE_DONE = 4;
 
 /**
- * Whether `req` asks to switch protocols as the engine understands it (RFC 9110 §7.8): HTTP/1.1, an
- * `Upgrade` field and `upgrade` among the `Connection` options. CONNECT is not an upgrade here.
+ * Whether `req` is an upgrade request as the engine treats it (RFC 9110 §7.8): HTTP/1.1, an `Upgrade`
+ * field, `upgrade` among the `Connection` options, and no body. The engine reads the body of a request
+ * that announces one (h2c's `curl --http2 -d`) and keeps the connection HTTP/1.1, as nginx does, so such a
+ * request is a plain one here too: `req.body` is non-null exactly then. Deciding from the fields alone would
+ * tunnel a request whose body the engine already consumed, or keep a body-bearing POST away from the
+ * cache's invalidation. CONNECT is not an upgrade here.
  */
 export function isUpgradeRequest(req: Request): boolean {
-  if (req.versionMinor !== 1 || req.method === 'CONNECT') return false;
+  if (req.versionMinor !== 1 || req.method === 'CONNECT' || req.body !== null) return false;
   const headers = req.headers;
   if (!headers.has('upgrade')) return false;
   const connection = headers.getJoined('connection');
@@ -55,15 +59,11 @@ export function isUpgradeRequest(req: Request): boolean {
 
 /**
  * Whether `forward` should tunnel `req` on `route`: the route allows it, the engine can hand over the
- * socket, and the request has no body (a WebSocket handshake is a GET without one, RFC 6455 §4.1; an
- * upgrade with a body, such as h2c's, is forwarded as a plain request).
+ * socket, and `req` is an upgrade request (a WebSocket handshake is a GET without a body, RFC 6455 §4.1;
+ * an upgrade with a body is not one and is forwarded as a plain request, its Upgrade dropped as hop-by-hop).
  */
 export function shouldTunnel(req: Request, res: Response, route: ProxyRoute): boolean {
-  if (!route.websocket || res.takeOver === undefined || !isUpgradeRequest(req)) return false;
-  // The engine reads no body for an upgrade request (its bytes would be the tunnel's): framing headers
-  // say whether there is one.
-  const length = req.headers.get('content-length');
-  return !req.headers.has('transfer-encoding') && (length === undefined || length === '0');
+  return route.websocket && res.takeOver !== undefined && isUpgradeRequest(req);
 }
 
 /** Relay the upgrade request `req` over `route` (call only when `shouldTunnel` said yes). */
