@@ -378,6 +378,7 @@ describe('proxy: a body-less upgrade is still tunnelled', { timeout: 30_000 }, (
       );
       assert.equal(head.status, 101);
       assert.match(heads[0] ?? '', /\r\nUpgrade: h2c\r\n/);
+      assert.doesNotMatch(heads[0] ?? '', /content-length/i, 'the tunnel announces no body it never sends');
       client.socket.destroy();
     } finally {
       await server.close();

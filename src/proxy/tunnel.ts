@@ -152,7 +152,9 @@ class Tunnel implements ParserHandler {
             ? backend.url.slice(7)
             : mode.value,
       via: route.via,
-      framing: req.headers.has('content-length') ? 'length' : 'none', // at most `Content-Length: 0`
+      // The tunnel never sends a request body (an upgrade request has none: `isUpgradeRequest`), so it never
+      // announces one either: a Content-Length it did not deliver would keep the backend waiting for it.
+      framing: 'none',
       expectContinue: false,
       close: false,
       upgrade: req.headers.getJoined('upgrade') ?? '',
