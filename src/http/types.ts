@@ -187,7 +187,7 @@ export interface Response {
   /** The file this response was produced from, when a file producer set it. */
   file: FileSource | null;
   /**
-   * Take the raw connection of an upgrade request (`Upgrade` + `Connection: upgrade` on HTTP/1.1) to
+   * Take the raw connection of an upgrade request (`Upgrade` + `Connection: upgrade` on HTTP/1.1, no body) to
    * switch protocols (RFC 9110 §7.8, §15.2.2): the handler writes the `101` head itself, then speaks the
    * new protocol. Returns `undefined` (and changes nothing) when that is not possible: not an upgrade
    * request, something of the response was already sent, an earlier pipelined response is still being
@@ -271,7 +271,10 @@ export interface ParsedHead {
   keepAlive: boolean;
   /** Request carried `Expect: 100-continue`. */
   expectContinue: boolean;
-  /** Request asked for `Upgrade` (with `Connection: upgrade`) or is CONNECT: parsing stops after the head. */
+  /**
+   * Request asked for `Upgrade` (with `Connection: upgrade`) and announces no body, or is CONNECT: parsing
+   * stops after the head. An upgrade request with a body is parsed as a plain one (RFC 9110 §7.8).
+   */
   upgrade: boolean;
   /**
    * Request mode: the host from an absolute-form or CONNECT target, else from the Host field, lower-cased,
