@@ -53,9 +53,13 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
   warnAboutSelf(routes, context);
   warnAboutCache(options, context);
   const checkers: HealthChecker[] = [];
+  const channel = healthChannel(context);
   options.routes.forEach((route, i) => {
     if (route.health === undefined) return;
-    const checker = new HealthChecker(routes[i]!.backends, route.health, options.via);
+    const checker = new HealthChecker(routes[i]!.backends, route.health, options.via, {
+      leader: context.workerId === 0,
+      channel: channel === null ? null : `${channel}:${i}`,
+    });
     checker.start();
     checkers.push(checker);
   });
@@ -90,6 +94,16 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
       for (const route of routes) for (const pool of route.pools) pool.close();
     },
   };
+}
+
+/**
+ * Worker threads of one server share the process: a channel per process and port links their health
+ * checkers (as the HTTP cache links its purges), so that only worker 0 checks. null with one worker.
+ */
+function healthChannel(context: PluginContext): string | null {
+  if (context.workerCount <= 1) return null;
+  const server = context.config.server as { port?: unknown } | undefined;
+  return `tamarin:proxy-health:${process.pid}:${String(server?.port)}`;
 }
 
 /** The seed's "Monkey as its own backend" case: warn once at start instead of looping at run time. */
