@@ -43,7 +43,10 @@ const LINGER_MS = 2000;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const NO_BYTES = Buffer.alloc(0);
 
-/** Stands in for the head of a request that never completed (timeouts, parse errors). */
+/**
+ * Stands in for the head of a request that never completed (timeouts, parse errors) in the engine's own
+ * answer: a GET, so the error text is sent whatever the method was, as it always has been.
+ */
 const SYNTHETIC_HEAD: ParsedHead = {
   method: 'GET',
   target: '/',
@@ -57,6 +60,38 @@ const SYNTHETIC_HEAD: ParsedHead = {
   expectContinue: false,
   upgrade: false,
 };
+
+/**
+ * The request an engine-made answer reports to `onEngineResponse` when its request line was not read
+ * whole: no method, no target (an access log prints `-`), no fields.
+ */
+export const UNPARSED_HEAD: ParsedHead = Object.freeze({
+  ...SYNTHETIC_HEAD,
+  method: '',
+  target: '',
+});
+
+/** The parser's fields for the request line of the message being parsed (see `interruptedHead`). */
+interface PartialRequestLine {
+  readonly method?: unknown;
+  readonly target?: unknown;
+  readonly versionMinor?: unknown;
+}
+
+/**
+ * The head to report for the message a parse error or the header timeout interrupted: its method, target
+ * and version when the parser had read the request line whole (both are set only once the line is valid,
+ * and cleared when a message ends), else `UNPARSED_HEAD`. The parser keeps them in private fields and has
+ * no accessor for them (yet): they are read by name and checked, so a parser that renames them only costs
+ * the log its `$request` (the access-log test pins it), never a crash.
+ */
+function interruptedHead(parser: HttpParser): ParsedHead {
+  const line = parser as unknown as PartialRequestLine;
+  const { method, target } = line;
+  if (typeof method !== 'string' || method === '' || typeof target !== 'string' || target === '')
+    return UNPARSED_HEAD;
+  return { ...UNPARSED_HEAD, method, target, versionMinor: line.versionMinor === 0 ? 0 : 1 };
+}
 
 /** A copy of `buf[start..end)` (reads into the shared buffer are overwritten by the next one). */
 function copyOf(buf: Buffer, start: number, end: number): Buffer {
@@ -125,6 +160,11 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
   private upgradeHead: Buffer | null = null;
   /** A handler took the socket (`takeOver`): reads go to it, the engine no longer parses or writes. */
   private tookOver = false;
+  /**
+   * The request the engine's own answer (at most one per connection: it closes after it) reports to
+   * `onEngineResponse`; set only when that hook exists.
+   */
+  private rejected: HttpRequest | null = null;
   closed = false;
 
   constructor(engine: EngineContext, socket: net.Socket, id: number) {
@@ -272,7 +312,8 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       const callbacks = res.abortCallbacks;
       res.abortCallbacks = null;
       if (callbacks !== null) for (const cb of callbacks) this.safeCall(cb, res);
-      if (!res.internal && hooks.onResponseDone !== undefined) this.safeHook(res);
+      if (res.internal) this.engineAnswered(res);
+      else if (hooks.onResponseDone !== undefined) this.safeHook(res);
       res = res.next;
     }
   }
@@ -399,15 +440,21 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       // has not started, else let its response finish and close.
       if (!res.replaceWithError(status, text)) res.keepAlive = false;
     } else if (wasAccepting) {
-      this.answerInternally(status, text);
+      this.answerInternally(status, text, this.readAt);
     } else if (this.first === null) {
       this.endSocket();
     }
   }
 
-  /** Queue an engine-made error response (in pipeline order) and close after it. */
-  private answerInternally(status: number, text: string): void {
+  /**
+   * Queue an engine-made error response (in pipeline order) and close after it. `startTime`: when the
+   * offending request began, as far as the engine knows (for `onEngineResponse`).
+   */
+  private answerInternally(status: number, text: string, startTime: number): void {
     this.acceptRequests = false;
+    if (this.engine.hooks.onEngineResponse !== undefined) {
+      this.rejected = new HttpRequest(interruptedHead(this.parser), null, false, this, startTime);
+    }
     const req = new HttpRequest(SYNTHETIC_HEAD, null, false, this, performance.now());
     const res = new HttpResponse(this, req);
     res.internal = true;
@@ -463,7 +510,13 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       case TIMER_HEADER:
         this.timer = TIMER_NONE;
         this.parsing = false;
-        if (this.acceptRequests) this.answerInternally(408, '408 Request header timeout\n');
+        // The head began when the timeout was armed.
+        if (this.acceptRequests)
+          this.answerInternally(
+            408,
+            '408 Request header timeout\n',
+            this.deadline - this.engine.options.timeouts.headerTimeout,
+          );
         else if (this.first === null) this.endSocket();
         break;
       case TIMER_BODY: {
@@ -571,7 +624,8 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       this.first = res.next;
       if (this.first === null) this.last = null;
       this.queued--;
-      if (!res.internal && this.engine.hooks.onResponseDone !== undefined) this.safeHook(res);
+      if (res.internal) this.engineAnswered(res);
+      else if (this.engine.hooks.onResponseDone !== undefined) this.safeHook(res);
       if (this.closed) return;
       const body = res.req.body as RequestBody | null;
       if (body !== null && body === this.currentBody && res.keepAlive && body.untouched) {
@@ -755,6 +809,19 @@ export class Connection implements ConnectionInfo, ParserHandler, ResponseSink, 
       cb();
     } catch (err) {
       this.handlerFailed(res, err);
+    }
+  }
+
+  /** The engine's own answer `res` is written or aborted: report it (once) to `onEngineResponse`. */
+  private engineAnswered(res: HttpResponse): void {
+    const req = this.rejected;
+    const hook = this.engine.hooks.onEngineResponse;
+    if (req === null || hook === undefined) return;
+    this.rejected = null;
+    try {
+      hook(req, res);
+    } catch (err) {
+      this.engine.reportError(err, req);
     }
   }
 

@@ -6,7 +6,9 @@
  */
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Connection } from './connection.ts';
+import { Connection, UNPARSED_HEAD } from './connection.ts';
+import { HttpRequest } from './request.ts';
+import { HttpResponse, type ResponseSink } from './response.ts';
 import { SHARED_READ_SIZE } from './socket-reader.ts';
 import type { ConnectionInfo, HttpLimits, HttpTimeouts, Request, Response } from './types.ts';
 
@@ -35,8 +37,25 @@ export interface EngineHooks {
    * connection if the head was already sent.
    */
   onRequest(req: Request, res: Response): void;
-  /** The response finished or was aborted (`res.aborted`). Not called for engine-made error replies. */
+  /**
+   * The response finished or was aborted (`res.aborted`). Only for responses to requests that reached
+   * `onRequest`: never for the engine's own answers (see `onEngineResponse`).
+   */
   onResponseDone?(req: Request, res: Response): void;
+  /**
+   * The engine answered by itself and that answer is written (`res.finished`) or was aborted
+   * (`res.aborted`): a request it rejected (400, 413, 414, 431, 501, 505 from the parser), a request head
+   * that timed out (408), a connection over `maxConnections` (503). No handler saw the request.
+   *
+   * `req` carries what is known: the method, target and version when the request line was read whole
+   * (`req.method === ''` and `req.target === ''` when it was not: a log prints `-`), no header fields,
+   * the connection (remote address), and `startTime` (the read that failed; for a 408, when the head
+   * began). `res` has the status and body size that were sent. Separate from `onResponseDone`, so that
+   * hooks that store or forward responses never see a request nobody handled.
+   *
+   * Optional (added after the first contract); called once per such answer.
+   */
+  onEngineResponse?(req: Request, res: Response): void;
   onClose?(info: ConnectionInfo): void;
   /** An error thrown by a hook or handler (after the engine dealt with the client). @default console.error */
   onError?(error: unknown, req: Request | null): void;
@@ -85,6 +104,14 @@ const BUSY = Buffer.from(
 
 function noop(): void {}
 
+const SILENT_SINK: ResponseSink = {
+  prepareHead: noop,
+  output: () => true,
+  ended: noop,
+  wantDrain: noop,
+  destroyResponse: noop,
+};
+
 class HttpEngine implements Engine, EngineContext {
   readonly options: EngineOptions;
   readonly hooks: EngineHooks;
@@ -120,7 +147,7 @@ class HttpEngine implements Engine, EngineContext {
       return;
     }
     if (this.connections.size >= this.options.maxConnections) {
-      refuse(socket);
+      refuse(socket, this.hooks.onEngineResponse === undefined ? null : this.reportRefusal);
       return;
     }
     socket.setNoDelay(true);
@@ -179,6 +206,32 @@ class HttpEngine implements Engine, EngineContext {
     }
   }
 
+  /** Tell `onEngineResponse` about a `503` sent to a socket over the connection limit. */
+  private readonly reportRefusal = (socket: net.Socket, startTime: number, aborted: boolean): void => {
+    const info: ConnectionInfo = {
+      id: 0,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      requestCount: 0,
+    };
+    const req = new HttpRequest(UNPARSED_HEAD, null, false, info, startTime);
+    // A stand-in that describes what `refuse` wrote (status, body size): the bytes went out through
+    // `socket.end`, so its sink sends nothing.
+    const res = new HttpResponse(SILENT_SINK, req);
+    res.internal = true;
+    res.statusCode = 503;
+    res.sendPrebuilt(BUSY);
+    if (aborted) res.aborted = true;
+    else res.finished = true;
+    try {
+      this.hooks.onEngineResponse!(req, res);
+    } catch (err) {
+      this.reportError(err, req);
+    }
+  };
+
   drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     return new Promise<void>((resolve) => {
@@ -219,11 +272,29 @@ class HttpEngine implements Engine, EngineContext {
   };
 }
 
-/** Over the connection limit: say so, end our side, and drop the socket soon whatever the client does. */
-function refuse(socket: net.Socket): void {
+/**
+ * Over the connection limit: say so, end our side, and drop the socket soon whatever the client does.
+ * `report` (when a hook wants to know) runs once: when the answer is written, or when the socket closed
+ * before that.
+ */
+function refuse(
+  socket: net.Socket,
+  report: ((socket: net.Socket, startTime: number, aborted: boolean) => void) | null,
+): void {
   socket.on('error', noop);
   socket.on('end', () => socket.destroy());
-  socket.end(BUSY);
+  if (report === null) socket.end(BUSY);
+  else {
+    const start = performance.now();
+    let reported = false;
+    const done = (aborted: boolean): void => {
+      if (reported) return;
+      reported = true;
+      report(socket, start, aborted);
+    };
+    socket.end(BUSY, (error?: Error | null) => done(error !== undefined && error !== null));
+    socket.once('close', () => done(true));
+  }
   socket.resume();
   socket.setTimeout(1000, () => socket.destroy());
 }

@@ -92,11 +92,11 @@ export function listen(server: net.Server, host: string, port: number, reusePort
 
 /**
  * The host's hooks with the server counters in front: connections opened and closed, every finished
- * response (status class, latency). Engine-made error replies (parser rejections) are not counted: the
- * engine reports no `onResponseDone` for them.
+ * response (status class, latency), the engine's own answers (400, 408, 413, 414, 431, 501, 503, 505)
+ * included, as nginx counts the 400s it sends.
  */
 function countingHooks(hooks: HostHooks, counters: ServerCounters): HostHooks {
-  const { onConnection, onResponseDone, onClose } = hooks;
+  const { onConnection, onResponseDone, onEngineResponse, onClose } = hooks;
   return {
     onRequest: hooks.onRequest,
     onConnection:
@@ -116,6 +116,13 @@ function countingHooks(hooks: HostHooks, counters: ServerCounters): HostHooks {
         : (req, res) => {
             counters.response(res.statusCode, req.startTime, performance.now(), res.aborted);
             onResponseDone(req, res);
+          },
+    onEngineResponse:
+      onEngineResponse === undefined
+        ? (req, res) => counters.response(res.statusCode, req.startTime, performance.now(), res.aborted)
+        : (req, res) => {
+            counters.response(res.statusCode, req.startTime, performance.now(), res.aborted);
+            onEngineResponse(req, res);
           },
     onClose:
       onClose === undefined

@@ -71,6 +71,16 @@ describe('access log formats', () => {
     );
   });
 
+  it('a request the engine rejected before reading its line: "-" as the request, null in JSON', () => {
+    const unread = { ...request(''), method: '', host: '' } as Request;
+    assert.equal(
+      formatCombined(unread, response(400, 19), NOW),
+      '192.0.2.7 - - [26/Nov/2026:08:05:09 +0000] "-" 400 19 "-" "-"\n',
+    );
+    const entry = JSON.parse(formatJson(unread, response(414, 27), NOW, 0)) as Record<string, unknown>;
+    assert.deepEqual([entry.method, entry.target, entry.version, entry.status], [null, null, null, 414]);
+  });
+
   it('escapes quotes, backslashes and control bytes so a client cannot forge lines', () => {
     assert.equal(escapeClf('plain'), 'plain');
     assert.equal(escapeClf('a"b\\c\r\nd\x7f'), 'a\\"b\\\\c\\x0d\\x0ad\\x7f');

@@ -34,7 +34,11 @@ export function escapeClf(value: string): string {
   );
 }
 
-/** One line in the combined log format, newline included. */
+/**
+ * One line in the combined log format, newline included. A request whose line the engine could not read
+ * (it answered 400, 414, 408 or 503 by itself: `req.method === ''`) is logged with `"-"` as the request,
+ * as nginx does.
+ */
 export function formatCombined(req: Request, res: Response, nowMs: number): string {
   const referer = req.headers.get('referer');
   const agent = req.headers.get('user-agent');
@@ -42,11 +46,13 @@ export function formatCombined(req: Request, res: Response, nowMs: number): stri
     req.connection.remoteAddress +
     ' - - [' +
     clfTimestamp(nowMs) +
-    '] "' +
-    escapeClf(req.method) +
-    ' ' +
-    escapeClf(req.target) +
-    (req.versionMinor === 1 ? ' HTTP/1.1" ' : ' HTTP/1.0" ') +
+    (req.method === ''
+      ? '] "-" '
+      : '] "' +
+        escapeClf(req.method) +
+        ' ' +
+        escapeClf(req.target) +
+        (req.versionMinor === 1 ? ' HTTP/1.1" ' : ' HTTP/1.0" ')) +
     res.statusCode +
     ' ' +
     (res.bodyBytes === 0 ? '-' : res.bodyBytes) +
@@ -58,16 +64,21 @@ export function formatCombined(req: Request, res: Response, nowMs: number): stri
   );
 }
 
-/** One JSON object per line, newline included. `durationMs` is the time since the head was parsed. */
+/**
+ * One JSON object per line, newline included. `durationMs` is the time since the head was parsed. When
+ * the engine could not read the request line (`req.method === ''`), `method`, `target` and `version` are
+ * `null`.
+ */
 export function formatJson(req: Request, res: Response, nowMs: number, durationMs: number): string {
+  const parsed = req.method !== '';
   return (
     JSON.stringify({
       time: new Date(nowMs).toISOString(),
       remote: req.connection.remoteAddress,
       host: req.host,
-      method: req.method,
-      target: req.target,
-      version: req.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0',
+      method: parsed ? req.method : null,
+      target: parsed ? req.target : null,
+      version: parsed ? (req.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0') : null,
       status: res.statusCode,
       bytes: res.bodyBytes,
       duration_ms: Math.round(durationMs * 1000) / 1000,

@@ -1,10 +1,14 @@
 /**
  * The access log: one line per response, in the combined log format or as JSON lines, to stdout or a file.
+ * That includes the answers the engine makes by itself (a 400 for a malformed request, 414, 431, 408, 503
+ * over the connection limit), through the host's `onEngineResponse` stage, as nginx logs its 400s.
  * Lines are appended to a string and written in batches (over 64 KiB, every 200 ms, and on close), so the
  * request path does no I/O. `enabled = false` in `[access_log]` removes the plugin from every stage.
  */
 import fs from 'node:fs';
 import { z } from 'zod';
+import type { Request, Response } from '../../http/types.ts';
+import type { EngineResponseHook } from '../../server/host.ts';
 import { definePlugin, type Plugin } from '../../server/plugin.ts';
 import { formatCombined, formatJson } from './format.ts';
 
@@ -49,7 +53,7 @@ function openSink(path: string): Sink {
 export const accessLogPlugin = definePlugin({
   name: 'access_log',
   options: accessLogOptions,
-  create(options, context): Plugin {
+  create(options, context): Plugin & EngineResponseHook {
     const sink = openSink(options.path);
     const json = options.format === 'json';
     let buffer = '';
@@ -75,19 +79,22 @@ export const accessLogPlugin = definePlugin({
       buffer = '';
     };
 
+    const log = (req: Request, res: Response): void => {
+      const now = Date.now();
+      buffer += json
+        ? formatJson(req, res, now, performance.now() - req.startTime)
+        : formatCombined(req, res, now);
+      if (buffer.length > FLUSH_BYTES) flush();
+      else if (timer === null) {
+        timer = setTimeout(flush, FLUSH_INTERVAL_MS);
+        timer.unref();
+      }
+    };
+
     return {
       name: 'access_log',
-      onResponse(req, res) {
-        const now = Date.now();
-        buffer += json
-          ? formatJson(req, res, now, performance.now() - req.startTime)
-          : formatCombined(req, res, now);
-        if (buffer.length > FLUSH_BYTES) flush();
-        else if (timer === null) {
-          timer = setTimeout(flush, FLUSH_INTERVAL_MS);
-          timer.unref();
-        }
-      },
+      onResponse: log,
+      onEngineResponse: log,
       control(command) {
         if (command === 'flush') {
           flush();
