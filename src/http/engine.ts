@@ -207,15 +207,7 @@ class HttpEngine implements Engine, EngineContext {
   }
 
   /** Tell `onEngineResponse` about a `503` sent to a socket over the connection limit. */
-  private readonly reportRefusal = (socket: net.Socket, startTime: number, aborted: boolean): void => {
-    const info: ConnectionInfo = {
-      id: 0,
-      remoteAddress: socket.remoteAddress ?? '',
-      remotePort: socket.remotePort ?? 0,
-      localAddress: socket.localAddress ?? '',
-      localPort: socket.localPort ?? 0,
-      requestCount: 0,
-    };
+  private readonly reportRefusal = (info: ConnectionInfo, startTime: number, aborted: boolean): void => {
     const req = new HttpRequest(UNPARSED_HEAD, null, false, info, startTime);
     // A stand-in that describes what `refuse` wrote (status, body size): the bytes went out through
     // `socket.end`, so its sink sends nothing.
@@ -279,18 +271,27 @@ class HttpEngine implements Engine, EngineContext {
  */
 function refuse(
   socket: net.Socket,
-  report: ((socket: net.Socket, startTime: number, aborted: boolean) => void) | null,
+  report: ((info: ConnectionInfo, startTime: number, aborted: boolean) => void) | null,
 ): void {
   socket.on('error', noop);
   socket.on('end', () => socket.destroy());
   if (report === null) socket.end(BUSY);
   else {
     const start = performance.now();
+    // Read now: a socket that closed may no longer know its peer.
+    const info: ConnectionInfo = {
+      id: 0,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      requestCount: 0,
+    };
     let reported = false;
     const done = (aborted: boolean): void => {
       if (reported) return;
       reported = true;
-      report(socket, start, aborted);
+      report(info, start, aborted);
     };
     socket.end(BUSY, (error?: Error | null) => done(error !== undefined && error !== null));
     socket.once('close', () => done(true));
