@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import type { Request, Response } from '../src/http/types.ts';
-import { createHost, type EngineResponseHook } from '../src/server/host.ts';
+import { createHost } from '../src/server/host.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { definePlugin, type Plugin } from '../src/server/plugin.ts';
 import { Client, serve } from './http-engine-helpers.ts';
@@ -150,7 +150,7 @@ describe('host: onEngineResponse reaches only the plugins that define it', () =>
   after(() => setLogSink(null));
 
   const options = { workerId: 0, workerCount: 1, config: {} };
-  const plugin = (name: string, hooks: Omit<Plugin, 'name'> & EngineResponseHook) =>
+  const plugin = (name: string, hooks: Omit<Plugin, 'name'>) =>
     definePlugin({ name, options: z.object({}), create: () => ({ name, ...hooks }) });
 
   it('no such plugin: the host has no onEngineResponse hook at all', async () => {

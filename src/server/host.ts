@@ -6,7 +6,7 @@
  *   else 404; when the response is done, every onResponse hook.
  *
  * Answers the engine makes by itself (a request it rejected, a header timeout, a connection over the limit)
- * go to the plugins' `onEngineResponse` hooks only (see `EngineResponseHook`), never to `onResponse`: the
+ * go to the plugins' `onEngineResponse` hooks only, never to `onResponse`: the
  * cache must not store, nor any plugin act on, a request no handler saw.
  *
  * A hook may return a Promise; the all-synchronous path allocates none. A plugin that throws or rejects
@@ -39,16 +39,6 @@ export interface HostHooks {
   onResponseDone?(req: Request, res: Response): void;
   onEngineResponse?(req: Request, res: Response): void;
   onClose?(info: ConnectionInfo): void;
-}
-
-/**
- * An optional plugin hook besides those of `Plugin` (additive; a plugin without it is unaffected), for
- * plugins that log or count: stage 40 for the answers the engine made by itself, which never reach
- * `onResponse`. See `EngineHooks.onEngineResponse` for what `req` and `res` carry (`req.method === ''`
- * when the request line was not read). Must not throw (a throw is logged).
- */
-export interface EngineResponseHook {
-  onEngineResponse?(req: Request, res: Response): void;
 }
 
 export interface Host {
@@ -105,13 +95,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
   const requestHooks = stage('onRequest');
   const handlers = stage('handle');
   const responseHooks = stage('onResponse');
-  const engineResponseHooks = ((): Array<Plugin & Required<EngineResponseHook>> | null => {
-    const list = [...plugins.values()].filter(
-      (plugin): plugin is Plugin & Required<EngineResponseHook> =>
-        typeof (plugin as EngineResponseHook).onEngineResponse === 'function',
-    );
-    return list.length === 0 ? null : list;
-  })();
+  const engineResponseHooks = stage('onEngineResponse');
   const closeHooks = stage('onClose');
 
   const fail = (plugin: Plugin, req: Request, res: Response, error: unknown): void => {
@@ -201,7 +185,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
     hooks.onEngineResponse = (req, res) => {
       for (const plugin of engineResponseHooks) {
         try {
-          plugin.onEngineResponse(req, res);
+          plugin.onEngineResponse!(req, res);
         } catch (error) {
           loggers.get(plugin)?.error(`onEngineResponse ${res.statusCode}: ${errorMessage(error)}`);
         }

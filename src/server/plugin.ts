@@ -30,6 +30,12 @@ export interface Plugin {
   handle?(req: Request, res: Response): MaybePromise<boolean>;
   /** Stage 40: the response finished (or was aborted). For logging and storing; must not throw. */
   onResponse?(req: Request, res: Response): void;
+  /**
+   * Stage 40 for the answers the engine made by itself (400, 408, 413, 414, 431, 501, 505, and 503 over
+   * `max_connections`), which no handler saw and which never reach `onResponse`: for plugins that log or
+   * count. `req.method === ''` when the request line was not read. Must not throw (a throw is logged).
+   */
+  onEngineResponse?(req: Request, res: Response): void;
   /** Stage 50: the connection closed. */
   onClose?(connection: ConnectionInfo): void;
   /**

@@ -8,7 +8,6 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import type { Request, Response } from '../../http/types.ts';
-import type { EngineResponseHook } from '../../server/host.ts';
 import { definePlugin, type Plugin } from '../../server/plugin.ts';
 import { formatCombined, formatJson } from './format.ts';
 
@@ -53,7 +52,7 @@ function openSink(path: string): Sink {
 export const accessLogPlugin = definePlugin({
   name: 'access_log',
   options: accessLogOptions,
-  create(options, context): Plugin & EngineResponseHook {
+  create(options, context): Plugin {
     const sink = openSink(options.path);
     const json = options.format === 'json';
     let buffer = '';
