@@ -19,6 +19,7 @@ const { hostOf } = host;
 
 /** The parser layer that frames the body once the head is read, and ends messages. */
 export abstract class FramingParser extends FieldParser {
+  /** The empty line after the fields was read: decide how the body is framed, then hand the head over. */
   protected headComplete(): void {
     if (this.isRequest) this.requestHeadComplete();
     else this.responseHeadComplete();
@@ -129,6 +130,7 @@ export abstract class FramingParser extends FieldParser {
     else if (next === S_DONE) this.handler.onMessageComplete(null);
   }
 
+  /** The message ended: back to S_START (or S_CLOSED after the last one), then tell the handler. */
   protected messageComplete(trailers: HeaderList | null): void {
     this.state = this.closing ? S_CLOSED : S_START;
     this.startMessage();

@@ -9,9 +9,9 @@ const { AUTHORITY, isDigit } = parserTables;
 
 /**
  * uri-host [ ":" port ] (RFC 9110 §7.2) → the host lower-cased without its port or a trailing dot; `''`
- * for an empty value; `undefined` when malformed (bad bytes, userinfo, non-numeric port, or no port where one is required).
- * One pass over the value; the last Host field's answer is remembered, since a server's clients send the
- * same few Host values over and over.
+ * for an empty value; `undefined` when malformed (bad bytes, userinfo, non-numeric port, or no port where
+ * one is required). One pass over the value; the last Host field's answer is remembered, since a server's
+ * clients send the same few Host values over and over.
  */
 export function hostOf(value: string, requirePort: boolean): string | undefined {
   if (!requirePort && value === lastHostValue) return lastHost;

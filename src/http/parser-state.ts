@@ -15,23 +15,38 @@ import type { HttpErrorCode, HttpLimits, ParserHandler } from './types.ts';
 // Module-local bindings, for speed: see parser-tables.ts.
 const { CR, EMPTY } = parserTables;
 
-// Parser states.
-export const S_START = 0; // request/status line, or the empty lines before it
-export const S_FIELDS = 1; // header section
-export const S_BODY_LENGTH = 2; // Content-Length body
-export const S_CHUNK_SIZE = 3; // chunk-size line
+// Parser states: what the next bytes are.
+/** A request or status line, or the empty lines before it. */
+export const S_START = 0;
+/** The header section. */
+export const S_FIELDS = 1;
+/** A Content-Length body. */
+export const S_BODY_LENGTH = 2;
+/** A chunk-size line. */
+export const S_CHUNK_SIZE = 3;
+/** Chunk data. */
 export const S_CHUNK_DATA = 4;
-export const S_CHUNK_CR = 5; // the CRLF after chunk data
+/** The CR after chunk data. */
+export const S_CHUNK_CR = 5;
+/** The LF after chunk data. */
 export const S_CHUNK_LF = 6;
-export const S_TRAILERS = 7; // trailer section after the last chunk
-export const S_BODY_EOF = 8; // close-delimited response body
-export const S_DONE = 9; // upgraded (bytes belong to a tunnel) or ended by EOF: nothing more to parse
-export const S_CLOSED = 10; // after a message without keep-alive: only empty lines may follow
+/** The trailer section after the last chunk. */
+export const S_TRAILERS = 7;
+/** A close-delimited response body. */
+export const S_BODY_EOF = 8;
+/** Upgraded (the bytes belong to a tunnel) or ended by EOF: nothing more to parse. */
+export const S_DONE = 9;
+/** After a message without keep-alive: only empty lines may follow. */
+export const S_CLOSED = 10;
+/** After an error: every call throws it again until `reset()`. */
 export const S_DEAD = 11;
 
-// Connection option bits.
+// Bits of `connection`: the options named by Connection fields (RFC 9110 §7.6.1).
+/** `close`. */
 export const CONN_CLOSE = 1;
+/** `keep-alive`. */
 export const CONN_KEEP_ALIVE = 2;
+/** `upgrade`. */
 export const CONN_UPGRADE = 4;
 
 /** Per-connection and per-message state shared by the parser layers; not used on its own. */
@@ -108,6 +123,7 @@ export abstract class ParserState {
     this.closing = false;
   }
 
+  /** Forgets the message just parsed (its fields, not the connection-level state). */
   protected startMessage(): void {
     this.headBytes = 0;
     this.method = '';
@@ -132,6 +148,7 @@ export abstract class ParserState {
     this.trailers = null;
   }
 
+  /** The error for a bad message: `status` for a request, 502 for an upstream response. */
   protected failure(code: HttpErrorCode, status: number, message: string): HttpParseError {
     return new HttpParseError(code, this.isRequest ? status : 502, message);
   }

@@ -9,10 +9,12 @@
  * brought it back level. (V8 reads an imported binding through its module cell on every use.)
  */
 
+/** CR, LF, SP, HTAB: the bytes that end lines and separate fields (RFC 9112 §2.2, §3, §5). */
 export const CR = 13;
 export const LF = 10;
 export const SP = 32;
 export const HTAB = 9;
+/** A zero-length buffer: the scratch line buffer until a line straddles two reads. */
 export const EMPTY = Buffer.alloc(0);
 /** Largest body length representable without losing integer precision in a double. */
 export const MAX_LENGTH = 2 ** 52;
@@ -48,6 +50,7 @@ for (let d = 0; d < 16; d++) {
   HEX['0123456789ABCDEF'.charCodeAt(d)] = d;
 }
 
+/** DIGIT (RFC 5234 §B.1). */
 export function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }

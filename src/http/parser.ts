@@ -18,11 +18,12 @@
  * - Content-Length may appear once (llhttp rejects even identical duplicates in requests; responses may
  *   repeat an identical value, RFC 9110 §8.6).
  *
- * Layout: one class in layers, a file each, read bottom-up: parser-state.ts (what the parser remembers, how
- * a failure becomes an error) ← start-line.ts (request and status lines) ← header-fields.ts (field lines and
- * the fields that frame a message) ← framing.ts (where the body ends, chunk sizes) ← this file (the public
- * API and the loop over reads and lines). Byte tables in parser-tables.ts, Host values in host.ts. Hot
- * methods stay methods of the one class, so V8 inlines them as it did when this was one 1,100-line file.
+ * Layout: one class in layers, a file each, read bottom-up: parser-state.ts (what the parser remembers,
+ * how a failure becomes an error) ← start-line.ts (request and status lines) ← header-fields.ts (field
+ * lines and the fields that frame a message) ← framing.ts (where the body ends, chunk sizes) ← this file
+ * (the public API and the loop over reads and lines). Byte tables in parser-tables.ts, Host values in
+ * host.ts. Hot methods stay methods of the one class, so V8 inlines them as it did when this was one
+ * 1,100-line file.
  */
 import { FramingParser } from './framing.ts';
 import { Headers } from './headers.ts';
@@ -192,7 +193,7 @@ export class HttpParser extends FramingParser {
     return end;
   }
 
-  /** Processes complete lines from `buf[off..end)`; buffers a trailing partial line. Returns the new offset. */
+  /** Processes the complete lines of `buf[off..end)`, buffers a partial last one; returns the new offset. */
   private readLines(buf: Buffer, off: number, end: number): number {
     while (off < end) {
       const state = this.state;

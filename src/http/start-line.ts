@@ -53,6 +53,7 @@ const KNOWN_METHODS = new Set([
 
 /** The parser layer that reads request and status lines into the message state. */
 export abstract class StartLineParser extends ParserState {
+  /** Reads `src[start..end)`, a request line without its CRLF, into method, target, version and host. */
   protected requestLine(src: string, start: number, end: number): void {
     // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single SPs only.
     let i = start;
@@ -137,6 +138,7 @@ export abstract class StartLineParser extends ParserState {
     this.target = i === end ? '/' : src.charCodeAt(i) === 0x3f ? '/' + src.slice(i, end) : src.slice(i, end);
   }
 
+  /** Reads `src[start..end)`, a status line without its CRLF, into version, status and reason. */
   protected statusLine(src: string, start: number, end: number): void {
     // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4); the SP before an empty
     // reason is tolerated when missing, as llhttp and browsers do.
