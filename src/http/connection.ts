@@ -71,26 +71,13 @@ export const UNPARSED_HEAD: ParsedHead = Object.freeze({
   target: '',
 });
 
-/** The parser's fields for the request line of the message being parsed (see `interruptedHead`). */
-interface PartialRequestLine {
-  readonly method?: unknown;
-  readonly target?: unknown;
-  readonly versionMinor?: unknown;
-}
-
 /**
  * The head to report for the message a parse error or the header timeout interrupted: its method, target
- * and version when the parser had read the request line whole (both are set only once the line is valid,
- * and cleared when a message ends), else `UNPARSED_HEAD`. The parser keeps them in private fields and has
- * no accessor for them (yet): they are read by name and checked, so a parser that renames them only costs
- * the log its `$request` (the access-log test pins it), never a crash.
+ * and version when the parser had read the request line whole, else `UNPARSED_HEAD`.
  */
 function interruptedHead(parser: HttpParser): ParsedHead {
-  const line = parser as unknown as PartialRequestLine;
-  const { method, target } = line;
-  if (typeof method !== 'string' || method === '' || typeof target !== 'string' || target === '')
-    return UNPARSED_HEAD;
-  return { ...UNPARSED_HEAD, method, target, versionMinor: line.versionMinor === 0 ? 0 : 1 };
+  const line = parser.readRequestLine;
+  return line === null ? UNPARSED_HEAD : { ...UNPARSED_HEAD, ...line };
 }
 
 /** A copy of `buf[start..end)` (reads into the shared buffer are overwritten by the next one). */

@@ -293,6 +293,30 @@ describe('request mode: rejections', () => {
   }
 });
 
+describe('request mode: the request line of an interrupted message', () => {
+  const noop = { onHead() {}, onBody() {}, onMessageComplete() {} };
+  test('readRequestLine: known once the line is valid, null before it and for an invalid one', () => {
+    const parser = new HttpParser('request', LIMITS, noop);
+    parser.execute(Buffer.from('GET /page?q=1 HTTP/1.0\r\nHost: a\r\n'));
+    assert.deepEqual(parser.readRequestLine, { method: 'GET', target: '/page?q=1', versionMinor: 0 });
+    assert.throws(() => parser.execute(Buffer.from('Bad Field: x\r\n\r\n')), HttpParseError);
+    assert.deepEqual(parser.readRequestLine, { method: 'GET', target: '/page?q=1', versionMinor: 0 });
+
+    const partial = new HttpParser('request', LIMITS, noop);
+    partial.execute(Buffer.from('GET /pa'));
+    assert.equal(partial.readRequestLine, null);
+    const bad = new HttpParser('request', LIMITS, noop);
+    assert.throws(() => bad.execute(Buffer.from('GET /#frag HTTP/1.1\r\n')), HttpParseError);
+    assert.equal(bad.readRequestLine, null);
+  });
+
+  test('readRequestLine is cleared once the message is complete', () => {
+    const parser = new HttpParser('request', LIMITS, noop);
+    parser.execute(Buffer.from('GET / HTTP/1.1\r\n' + H + '\r\n'));
+    assert.equal(parser.readRequestLine, null);
+  });
+});
+
 describe('request mode: chunked edge cases', () => {
   const post = 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\n\r\n';
   const bad: [string, string][] = [

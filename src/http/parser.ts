@@ -66,6 +66,16 @@ export class HttpParser extends FramingParser {
   }
 
   /**
+   * The request line of the message being parsed once it was read whole and valid, else `null` (its method
+   * and target are set only then, and cleared when a message ends): what the engine can report about a
+   * request that a parse error or the header timeout interrupted (the access log's `$request`).
+   */
+  get readRequestLine(): { method: string; target: string; versionMinor: 0 | 1 } | null {
+    if (this.method === '' || this.target === '') return null;
+    return { method: this.method, target: this.target, versionMinor: this.versionMinor };
+  }
+
+  /**
    * Feeds bytes; returns how many were consumed: all of them, except after a head with `upgrade` set, where
    * the rest belongs to the tunnel (later calls then consume nothing). Throws `HttpParseError` on malformed
    * input; the parser is dead after that (every later call throws the same error) until `reset()`.
