@@ -1,0 +1,174 @@
+/**
+ * The HTTP cache's writes (second layer of `ProxyCache`, after hit-path.ts): storing a response a `Fetch`
+ * relayed, freshening an entry after a 304 (§4.3.4), and keeping the Vary and request-target indexes in
+ * step with the store (its `onRemove` hook). What to store and for how long is decided in storing.ts;
+ * this layer puts the result into the shared store and counts what was not stored.
+ */
+
+import type { CacheEntry, StoredField } from '../cache/entry.ts';
+import type { RejectionReason } from '../cache/stats.ts';
+import type { HeaderValue, Request } from '../http/types.ts';
+import type { ResponseTiming } from './freshness.ts';
+import { HitPath } from './hit-path.ts';
+import { fieldsToHeaders, withMethod } from './messages.ts';
+import type { RouteCachePolicy } from './options.ts';
+import { ProxyEntry } from './proxy-entry.ts';
+import type { NotStoredReason } from './storability.ts';
+import { buildEntry, planStorage, type StoragePlan, storedFields } from './storing.ts';
+
+/** The store key of a URL: never collides with a static key (those start with `/` or a host name). */
+export function baseKey(host: string, target: string): string {
+  return 'http://' + host + target;
+}
+
+/** Why a response was not stored, as the shared cache stats count it. */
+const REJECTION: Record<NotStoredReason, RejectionReason> = {
+  method: 'status',
+  status: 'status',
+  partial: 'status',
+  'content-location': 'status',
+  'no-store': 'no-store',
+  private: 'excluded',
+  authorization: 'excluded',
+  'set-cookie': 'excluded',
+  'vary-star': 'excluded',
+  'no-freshness': 'excluded',
+};
+
+/** Storing and freshening entries, and the indexes that follow the store. */
+export class ProxyStore extends HitPath {
+  /** Count a response that was not stored. */
+  rejected(reason: NotStoredReason | 'too-large' | 'incomplete'): void {
+    if (reason === 'too-large' || reason === 'incomplete') this.stats.rejections[reason]++;
+    else this.stats.rejections[REJECTION[reason]]++;
+  }
+
+  /**
+   * Store a complete response. `req` selected it (its Vary'd fields pick the variant); `fields` are the
+   * fields as relayed (end-to-end only). Returns the entry, or null when it was not stored.
+   */
+  storeResponse(
+    req: Request,
+    status: number,
+    reason: string,
+    fields: ReadonlyArray<readonly [string, HeaderValue]>,
+    body: Buffer,
+    plan: StoragePlan,
+    policy: RouteCachePolicy,
+  ): ProxyEntry | null {
+    return this.insert(
+      buildEntry(
+        req,
+        status,
+        reason,
+        storedFields(fields, plan, policy),
+        body,
+        plan,
+        policy,
+        this.name,
+        this.clock(),
+      ),
+    );
+  }
+
+  /** Put an entry into the store under its (variant) key, keeping the Vary index consistent. */
+  private insert(entry: ProxyEntry | null): ProxyEntry | null {
+    if (entry === null) {
+      this.rejected('no-freshness');
+      return null;
+    }
+    if (!this.store.set(entry)) {
+      this.stats.rejections['not-admitted']++;
+      return null;
+    }
+    this.stats.insertions++;
+    this.link(entry);
+    const base = entry.base;
+    const key = entry.record.key;
+    if (entry.vary === null) {
+      // The URL no longer varies: variants stored under the old Vary can never be selected again.
+      for (const old of this.vary.variants(base)) this.store.delete(old, 'replaced');
+    } else {
+      for (const old of this.vary.add(base, entry.vary, key))
+        if (old !== key) this.store.delete(old, 'replaced');
+      if (key !== base) this.store.delete(base, 'replaced');
+    }
+    return entry;
+  }
+
+  /**
+   * §4.3.4: a 304 freshens the stored entry: its fields updated from the 304 (`merged`), timing and
+   * lifetime recomputed from the validation exchange. The old entry is replaced by the new one.
+   */
+  freshen(
+    req: Request,
+    entry: ProxyEntry,
+    merged: readonly StoredField[],
+    timing: ResponseTiming,
+    policy: RouteCachePolicy,
+  ): ProxyEntry | null {
+    const head = fieldsToHeaders(merged);
+    const plan = planStorage(
+      withMethod(req, 'GET'),
+      head,
+      entry.record.status,
+      timing,
+      policy,
+      entry.bodyLength,
+    );
+    if (!plan.decision.store) {
+      // The origin now forbids storing (e.g. no-store on the 304): drop the entry, serve this once.
+      this.store.delete(entry.record.key, 'invalidated');
+      return null;
+    }
+    plan.vary = entry.vary;
+    const { status, reason } = entry.record;
+    return this.insert(
+      buildEntry(req, status, reason, merged, entry.body, plan, policy, this.name, this.clock()),
+    );
+  }
+
+  /** Keep the Vary and target indexes in sync with the store (its onRemove hook). */
+  onRemove(entry: CacheEntry): void {
+    if (!(entry instanceof ProxyEntry)) return;
+    if (entry.vary !== null) this.vary.remove(entry.base, entry.record.key);
+    this.unlink(entry);
+  }
+
+  /** Entries reachable from the target index: the proxied entries in the store (a test checks it). */
+  indexedEntries(): number {
+    let count = 0;
+    for (let entry of this.byTarget.values()) {
+      count++;
+      while (entry.sameTarget !== null) {
+        entry = entry.sameTarget;
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /** Add a stored entry to the target index (at the head: the newest is the likeliest to be asked for). */
+  private link(entry: ProxyEntry): void {
+    const head = this.byTarget.get(entry.target);
+    entry.sameTarget = head ?? null;
+    this.byTarget.set(entry.target, entry);
+  }
+
+  /** Drop an entry from the target index; nothing when it is not there (a store that declined it). */
+  private unlink(entry: ProxyEntry): void {
+    const target = entry.target;
+    const head = this.byTarget.get(target);
+    if (head === undefined) return;
+    if (head === entry) {
+      if (entry.sameTarget === null) this.byTarget.delete(target);
+      else this.byTarget.set(target, entry.sameTarget);
+    } else {
+      let prev = head;
+      while (prev.sameTarget !== null && prev.sameTarget !== entry) prev = prev.sameTarget;
+      if (prev.sameTarget === null) return;
+      prev.sameTarget = entry.sameTarget;
+    }
+    entry.sameTarget = null;
+  }
+}
