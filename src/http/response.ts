@@ -4,23 +4,51 @@
  * Framing (RFC 9112 §6): `Content-Length` when known, chunked on HTTP/1.1 otherwise, close-delimited on
  * HTTP/1.0. Bytes go through the connection (`ResponseSink`), which holds them back while an earlier
  * pipelined response is still being written.
- *
- * Layout: HttpResponse is one class in two layers: response-head.ts (status, fields, `buildHead`, the
- * `ResponseSink` contract) ← this file (body writes and their framing, interim responses, prebuilt
- * answers, body capture for the cache, the engine's error replacement).
  */
 // Not the global (an accessor: an IC call per use in optimized code); see src/http/connection-state.ts.
 import { Buffer } from 'node:buffer';
-import * as responseHead from './response-head.ts';
-import { ResponseHead } from './response-head.ts';
+import { httpDate } from './date.ts';
+import type { HttpRequest } from './request.ts';
 import { statusLine } from './status.ts';
-import type { HeaderList, HeaderValue, InterimFields, Response, TakenOverSocket } from './types.ts';
+import type {
+  FileSource,
+  HeaderList,
+  HeaderValue,
+  InterimFields,
+  Response,
+  TakenOverSocket,
+} from './types.ts';
 
-export type { ResponseSink } from './response-head.ts';
+/** The connection side of a response. */
+export interface ResponseSink {
+  /** The head is about to be serialised: last chance to turn `res.keepAlive` off. */
+  prepareHead(res: HttpResponse): void;
+  /**
+   * Queue bytes of `res` in pipeline order; false when the writer should wait for `onDrain`. `onFlushed`,
+   * when given, runs once the kernel took all of them (never if they are held back or the socket goes).
+   */
+  output(
+    res: HttpResponse,
+    a: Buffer,
+    b: Buffer | null,
+    c: Buffer | null,
+    onFlushed?: (() => void) | null,
+  ): boolean;
+  /** All bytes of `res` are queued. */
+  ended(res: HttpResponse): void;
+  /** Call `res`'s drain callbacks once the socket can take more. */
+  wantDrain(res: HttpResponse): void;
+  /** Destroy the connection (no clean end). */
+  destroyResponse(res: HttpResponse): void;
+  /** Hand the socket of `res`'s upgrade request to its handler (see `Response.takeOver`). */
+  takeOver?(res: HttpResponse): TakenOverSocket | undefined;
+}
 
-// Module-local bindings, for speed (see parser-tables.ts): an imported binding is read through its module
-// cell on every use.
-const { MODE_CHUNKED, MODE_LENGTH, MODE_NO_BODY, TOKEN, checkValue } = responseHead;
+const MODE_NONE = 0;
+const MODE_LENGTH = 1;
+const MODE_CHUNKED = 2;
+const MODE_CLOSE = 3;
+const MODE_NO_BODY = 4;
 
 /** Below this a body is copied next to the head (one write); above, head and body go out corked. */
 const COPY_LIMIT = 16 * 1024;
@@ -28,8 +56,17 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
 
+/** RFC 9110 §5.1 field-name = token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 §5.5: no CR, LF or NUL (or other controls but HTAB) in a field value: prevents response splitting. */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
 function toBuffer(chunk: Buffer | string): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+}
+
+function checkValue(name: string, value: string): void {
+  if (BAD_VALUE.test(value)) throw new TypeError(`Invalid character in value of header "${name}"`);
 }
 
 /**
@@ -58,8 +95,53 @@ function isHeaderList(fields: InterimFields): fields is HeaderList {
   return typeof (fields as Partial<HeaderList>).rawName === 'function';
 }
 
-/** The `Response` handed to plugins: one per request, written through its connection's `ResponseSink`. */
-export class HttpResponse extends ResponseHead implements Response {
+export class HttpResponse implements Response {
+  statusCode = 200;
+  statusMessage = '';
+  headersSent = false;
+  finished = false;
+  aborted = false;
+  file: FileSource | null = null;
+  capturedBody: Buffer | null = null;
+
+  readonly req: HttpRequest;
+  /** Whether the connection stays open after this response; settled when the head is written. */
+  keepAlive: boolean;
+  /** Next response in the connection's pipeline queue. */
+  next: HttpResponse | null = null;
+  /** All bytes are queued (`finished` follows once they reached the socket). */
+  ended = false;
+  /** Bytes held back while an earlier pipelined response is unfinished. */
+  pending: Buffer[] | null = null;
+  pendingBytes = 0;
+  /** The engine answered in the handler's place (an error reply): later handler calls are ignored. */
+  locked = false;
+  /** Made by the engine itself (timeout, parse error): no handler saw it, no hooks run for it. */
+  internal = false;
+  drainCallbacks: Array<() => void> | null = null;
+  abortCallbacks: Array<() => void> | null = null;
+
+  private readonly sink: ResponseSink;
+  private readonly isHead: boolean;
+  private names: string[] | null = null;
+  private keys: string[] | null = null;
+  private values: HeaderValue[] | null = null;
+  private mode = MODE_NONE;
+  private declaredLength = -1;
+  private written = 0;
+  private prebuilt: Buffer | null = null;
+  private prebuiltBody: Buffer | null = null;
+  private captureLimit = -1;
+  private captureParts: Buffer[] | null = null;
+  private captureSize = 0;
+
+  constructor(sink: ResponseSink, req: HttpRequest) {
+    this.sink = sink;
+    this.req = req;
+    this.keepAlive = req.keepAlive;
+    this.isHead = req.method === 'HEAD';
+  }
+
   get bodyBytes(): number {
     if (this.prebuilt !== null) {
       const end = this.prebuilt.indexOf('\r\n\r\n');
@@ -67,6 +149,69 @@ export class HttpResponse extends ResponseHead implements Response {
       return this.prebuiltBody === null ? inHead : inHead + this.prebuiltBody.length;
     }
     return this.written;
+  }
+
+  setHeader(name: string, value: HeaderValue): this {
+    if (this.headersSent) {
+      if (this.locked) return this;
+      throw new Error(`Cannot set header "${name}": the head was already sent`);
+    }
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+    if (typeof value === 'string') checkValue(name, value);
+    else if (typeof value === 'number') value = String(value);
+    else for (const v of value) checkValue(name, v);
+    const key = name.toLowerCase();
+    if (key === 'content-length' && !/^\d{1,15}$/.test(String(value))) {
+      throw new TypeError(`Invalid Content-Length "${String(value)}"`);
+    }
+    if (this.keys === null) {
+      this.names = [name];
+      this.keys = [key];
+      this.values = [value];
+      return this;
+    }
+    const i = this.keys.indexOf(key);
+    if (i === -1) {
+      this.names!.push(name);
+      this.keys.push(key);
+      this.values!.push(value);
+    } else {
+      this.names![i] = name;
+      this.values![i] = value;
+    }
+    return this;
+  }
+
+  getHeader(name: string): HeaderValue | undefined {
+    if (this.keys === null) return undefined;
+    const i = this.keys.indexOf(name.toLowerCase());
+    return i === -1 ? undefined : this.values![i];
+  }
+
+  hasHeader(name: string): boolean {
+    return this.keys !== null && this.keys.indexOf(name.toLowerCase()) !== -1;
+  }
+
+  removeHeader(name: string): this {
+    if (this.headersSent) {
+      if (this.locked) return this;
+      throw new Error(`Cannot remove header "${name}": the head was already sent`);
+    }
+    if (this.keys === null) return this;
+    const i = this.keys.indexOf(name.toLowerCase());
+    if (i !== -1) {
+      this.names!.splice(i, 1);
+      this.keys.splice(i, 1);
+      this.values!.splice(i, 1);
+    }
+    return this;
+  }
+
+  headerEntries(): ReadonlyArray<readonly [string, HeaderValue]> {
+    const out: Array<readonly [string, HeaderValue]> = [];
+    if (this.keys !== null)
+      for (let i = 0; i < this.keys.length; i++) out.push([this.names![i]!, this.values![i]!]);
+    return out;
   }
 
   writeHead(status?: number, reason?: string): this {
@@ -209,6 +354,74 @@ export class HttpResponse extends ResponseHead implements Response {
     }
     this.captureParts!.push(buf);
     this.captureSize += buf.length;
+  }
+
+  /**
+   * Serialise the head. `bodyLength`: the whole body's length when known (end(body) as first call), -1
+   * when the body will stream, -2 for "no framing at all" (bare end() of a HEAD).
+   */
+  private buildHead(bodyLength: number): string {
+    const code = this.statusCode;
+    if (!Number.isInteger(code) || code < 100 || code > 999)
+      throw new RangeError(`Invalid status code ${code}`);
+    this.headersSent = true;
+    this.sink.prepareHead(this);
+    let head: string;
+    if (this.statusMessage === '') head = statusLine(code);
+    else {
+      checkValue('reason', this.statusMessage);
+      head = 'HTTP/1.1 ' + code + ' ' + this.statusMessage + '\r\n';
+    }
+    // RFC 9110 §6.4.1 / §8.6: 1xx, 204 and 304 carry no content; 1xx and 204 carry no Content-Length.
+    const noContent = code < 200 || code === 204 || code === 304;
+    let userLength = -1;
+    let hasDate = false;
+    const keys = this.keys;
+    if (keys !== null) {
+      const names = this.names!;
+      const values = this.values!;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const value = values[i]!;
+        if (key === 'content-length') {
+          if (code < 200 || code === 204) continue;
+          userLength = Number(value);
+        } else if (key === 'transfer-encoding') {
+          continue; // framing is ours to choose
+        } else if (key === 'connection') {
+          if (/\bclose\b/i.test(String(value))) this.keepAlive = false;
+          continue;
+        } else if (key === 'date') {
+          hasDate = true;
+        }
+        if (typeof value === 'string') head += names[i]! + ': ' + value + '\r\n';
+        else for (const v of value as readonly string[]) head += names[i]! + ': ' + v + '\r\n';
+      }
+    }
+    // RFC 9110 §6.6.1: an origin server with a clock sends Date.
+    if (!hasDate) head += 'Date: ' + httpDate() + '\r\n';
+    if (noContent) this.mode = MODE_NO_BODY;
+    else if (userLength >= 0) {
+      this.mode = MODE_LENGTH;
+      this.declaredLength = userLength;
+    } else if (bodyLength >= 0) {
+      this.mode = MODE_LENGTH;
+      this.declaredLength = bodyLength;
+      head += 'Content-Length: ' + bodyLength + '\r\n';
+    } else if (bodyLength === -2) {
+      this.mode = MODE_NO_BODY;
+    } else if (this.req.versionMinor === 1) {
+      this.mode = MODE_CHUNKED;
+      head += 'Transfer-Encoding: chunked\r\n';
+    } else {
+      // HTTP/1.0 has no chunked coding: the body ends when the connection does (RFC 9112 §6.3 rule 8).
+      this.mode = MODE_CLOSE;
+      if (!this.isHead) this.keepAlive = false;
+    }
+    if (!this.keepAlive) head += 'Connection: close\r\n\r\n';
+    else if (this.req.versionMinor === 0) head += 'Connection: keep-alive\r\n\r\n';
+    else head += '\r\n';
+    return head;
   }
 
   /** Frame `body` per the mode and hand head + body to the sink in as few writes as possible. */
