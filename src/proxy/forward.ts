@@ -18,10 +18,11 @@ import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
 import {
   type BodyFraming,
   buildRequestHead,
-  connectionNamed,
   copyResponseHead,
+  endToEndFields,
+  forwardedVia,
   framingProblem,
-  responseSkipped,
+  viaEntry,
 } from './headers.ts';
 import { viaContains } from './loop.ts';
 import type { ProxyRoute } from './routes.ts';
@@ -268,7 +269,9 @@ class Exchange implements UpstreamUser {
     if (res.writeInterim === undefined || res.headersSent || res.aborted) return;
     if (++this.interims > MAX_INTERIM) return;
     try {
-      res.writeInterim(head.status, interimFields(head.headers, viaEntry(this.route.via, head.versionMinor)));
+      const fields = endToEndFields(head.headers);
+      fields.push(['Via', forwardedVia(head.headers, viaEntry(this.route.via, head.versionMinor))]);
+      res.writeInterim(head.status, fields);
     } catch {
       // dropped, as above
     }
@@ -404,41 +407,6 @@ class Exchange implements UpstreamUser {
       this.continueTimer = null;
     }
   }
-}
-
-let viaPseudonym = '';
-let via11 = '';
-let via10 = '';
-
-/**
- * Our Via entry for a message of HTTP/1.`minor` (RFC 9110 §7.6.3), remembered for the last pseudonym:
- * routes almost always share one, and a fresh concatenation per response would be flattened again when
- * the engine validates the header value.
- */
-function viaEntry(pseudonym: string, minor: number): string {
-  if (pseudonym !== viaPseudonym) {
-    viaPseudonym = pseudonym;
-    via11 = `1.1 ${pseudonym}`;
-    via10 = `1.0 ${pseudonym}`;
-  }
-  return minor === 1 ? via11 : via10;
-}
-
-/**
- * The end-to-end fields of a backend's interim response (hop-by-hop and `Connection`-named ones dropped,
- * as for a final response: `responseSkipped`), with our entry appended to `Via`.
- */
-function interimFields(headers: HeaderList, via: string): Array<[string, string]> {
-  const named = headers.has('connection') ? connectionNamed(headers) : null;
-  const fields: Array<[string, string]> = [];
-  for (let i = 0; i < headers.length; i++) {
-    const name = headers.name(i);
-    if (responseSkipped(name) || named?.includes(name)) continue;
-    fields.push([headers.rawName(i), headers.value(i)]);
-  }
-  const received = headers.getJoined('via');
-  fields.push(['Via', received === undefined ? via : `${received}, ${via}`]);
-  return fields;
 }
 
 /** The trailer section of the request's chunked body, re-serialised (the parser validated every field). */

@@ -124,11 +124,28 @@ export interface RequestHeadOptions {
   upgrade?: string;
 }
 
-/** Our request Via entries for the last pseudonym (routes almost always share one): built once, not per request. */
+/**
+ * Our Via entries for the last pseudonym (routes almost always share one): built once, not per message (a
+ * fresh concatenation per response would also be flattened again when the engine validates the value).
+ */
 let viaPseudonym = '';
 let via11 = '';
 let via10 = '';
 let viaLine11 = '';
+
+function rememberVia(pseudonym: string): void {
+  if (pseudonym === viaPseudonym) return;
+  viaPseudonym = pseudonym;
+  via11 = `1.1 ${pseudonym}`;
+  via10 = `1.0 ${pseudonym}`;
+  viaLine11 = `Via: ${via11}\r\n`;
+}
+
+/** Our Via entry for a message of HTTP/1.`minor` (RFC 9110 §7.6.3). */
+export function viaEntry(pseudonym: string, minor: number): string {
+  rememberVia(pseudonym);
+  return minor === 1 ? via11 : via10;
+}
 
 /** Serialise the request head sent upstream (HTTP/1.1, origin-form target), in one pass over the fields. */
 export function buildRequestHead(req: Request, options: RequestHeadOptions): string {
@@ -162,12 +179,7 @@ export function buildRequestHead(req: Request, options: RequestHeadOptions): str
   head += 'X-Forwarded-Proto: http\r\n';
   if (clientHost !== undefined) head += `X-Forwarded-Host: ${clientHost}\r\n`;
   // RFC 9110 §7.6.3: received-protocol is the version of the message as we received it.
-  if (options.via !== viaPseudonym) {
-    viaPseudonym = options.via;
-    via11 = `1.1 ${viaPseudonym}`;
-    via10 = `1.0 ${viaPseudonym}`;
-    viaLine11 = `Via: ${via11}\r\n`;
-  }
+  rememberVia(options.via);
   const minor1 = req.versionMinor === 1;
   if (via !== undefined) head += `Via: ${via}, ${minor1 ? via11 : via10}\r\n`;
   else head += minor1 ? viaLine11 : `Via: ${via10}\r\n`;
@@ -203,8 +215,29 @@ export function copyResponseHead(head: ParsedHead, res: Response, viaEntry: stri
     else res.setHeader(headers.rawName(i), [...(previous as readonly string[]), value]);
   }
   if (!head.chunked && head.contentLength >= 0) res.setHeader('Content-Length', head.contentLength);
-  const via = headers.getJoined('via');
-  res.setHeader('Via', via === undefined ? viaEntry : `${via}, ${viaEntry}`);
+  res.setHeader('Via', forwardedVia(headers, viaEntry));
+}
+
+/**
+ * The end-to-end fields of a backend's response as `[rawName, value]` pairs, chosen as `copyResponseHead`
+ * chooses them (hop-by-hop ones and those named in its `Connection` dropped, RFC 9110 §7.6.1; `Via` too:
+ * see `forwardedVia`). For the heads written as text: interim 1xx responses and a tunnel's 101.
+ */
+export function endToEndFields(headers: HeaderList): Array<[string, string]> {
+  const named = headers.has('connection') ? connectionNamed(headers) : null;
+  const fields: Array<[string, string]> = [];
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers.name(i);
+    if (responseSkipped(name) || named?.includes(name)) continue;
+    fields.push([headers.rawName(i), headers.value(i)]);
+  }
+  return fields;
+}
+
+/** The `Via` value to forward: the entries received, then ours (RFC 9110 §7.6.3). */
+export function forwardedVia(headers: HeaderList, viaEntry: string): string {
+  const received = headers.getJoined('via');
+  return received === undefined ? viaEntry : `${received}, ${viaEntry}`;
 }
 
 /**

@@ -20,10 +20,11 @@ import type { ProxyErrorCode } from './errors.ts';
 import { sendError } from './forward.ts';
 import {
   buildRequestHead,
-  connectionNamed,
   copyResponseHead,
+  endToEndFields,
+  forwardedVia,
   framingProblem,
-  responseSkipped,
+  viaEntry,
 } from './headers.ts';
 import type { ProxyRoute } from './routes.ts';
 import { UPSTREAM_LIMITS } from './upstream-pool.ts';
@@ -363,11 +364,6 @@ class Tunnel implements ParserHandler {
   }
 }
 
-/** Our Via entry for a message of HTTP/1.`minor` (RFC 9110 §7.6.3). */
-function viaEntry(pseudonym: string, minor: number): string {
-  return `${minor === 1 ? '1.1' : '1.0'} ${pseudonym}`;
-}
-
 /**
  * The `101` head sent to the client: the backend's end-to-end fields (hop-by-hop ones and those named in
  * its `Connection` dropped, RFC 9110 §7.6.1), `Via` appended, and `Connection: upgrade` + `Upgrade` as the
@@ -375,15 +371,9 @@ function viaEntry(pseudonym: string, minor: number): string {
  */
 export function switchingHead(head: ParsedHead, via: string): string {
   const headers = head.headers;
-  const named = headers.has('connection') ? connectionNamed(headers) : null;
   let out = `HTTP/1.1 101 ${head.reason === '' ? 'Switching Protocols' : head.reason}\r\n`;
-  for (let i = 0; i < headers.length; i++) {
-    const name = headers.name(i);
-    if (responseSkipped(name) || named?.includes(name)) continue;
-    out += `${headers.rawName(i)}: ${headers.value(i)}\r\n`;
-  }
-  const previous = headers.getJoined('via');
-  out += `Via: ${previous === undefined ? via : `${previous}, ${via}`}\r\n`;
+  for (const [name, value] of endToEndFields(headers)) out += `${name}: ${value}\r\n`;
+  out += `Via: ${forwardedVia(headers, via)}\r\n`;
   out += `Connection: upgrade\r\nUpgrade: ${headers.getJoined('upgrade') ?? ''}\r\n\r\n`;
   return out;
 }
