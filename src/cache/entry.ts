@@ -146,6 +146,11 @@ export class CacheEntry {
   checkAt = 0;
   /** Hits served from this entry. */
   hits = 0;
+  /**
+   * A proxy route matches this entry's path on some host: the entry may be served only to a request the
+   * proxy does not claim (a static copy must never answer for another host's proxied route).
+   */
+  routed = false;
   /** Bytes charged to the store's capacity. */
   readonly charge: number;
   /** The 304 answer, built on first use. */

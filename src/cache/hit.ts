@@ -22,11 +22,22 @@ export class HitResponder {
   private readonly store: MemoryStore;
   private readonly stats: CacheStats;
   private readonly revalidateMs: number;
+  private readonly claimedElsewhere: (req: Request) => boolean;
 
-  constructor(store: MemoryStore, stats: CacheStats, revalidateMs: number) {
+  /**
+   * @param claimedElsewhere whether another handler (a proxy route) takes `req`: asked only for entries
+   *   flagged `routed`, so that a hit answers only what routing would have sent to the entry's producer
+   */
+  constructor(
+    store: MemoryStore,
+    stats: CacheStats,
+    revalidateMs: number,
+    claimedElsewhere: (req: Request) => boolean,
+  ) {
     this.store = store;
     this.stats = stats;
     this.revalidateMs = revalidateMs;
+    this.claimedElsewhere = claimedElsewhere;
   }
 
   /** True when the request has a field starting with `if-` or a `Range` field. */
@@ -45,6 +56,7 @@ export class HitResponder {
   tryServe(key: string, req: Request, res: Response, now: number): boolean {
     const entry = this.store.get(key, now);
     if (entry === undefined) return false;
+    if (entry.routed && this.claimedElsewhere(req)) return false;
     if (now >= entry.checkAt && !revalidate(entry, now, this.revalidateMs)) {
       this.store.delete(key, 'invalidated');
       return false;

@@ -100,6 +100,12 @@ export const cacheOptionsSchema = z.strictObject({
 
 export type CacheOptions = z.output<typeof cacheOptionsSchema>;
 
+/** What the content cache asks of the proxy's routing. */
+type RouteClaims = Pick<ProxyInstance, 'claims' | 'claimsPathOnSomeHost'>;
+
+/** Routing without a proxy plugin: nothing is claimed. */
+const NO_PROXY: RouteClaims = { claims: () => false, claimsPathOnSomeHost: () => false };
+
 /** Waiters on one in-flight miss (single flight). */
 interface Flight {
   readonly leader: Response;
@@ -164,6 +170,7 @@ export class ContentCache implements Plugin {
   private readonly sweeper: NodeJS.Timeout;
   private readonly stateFile: string;
   private closed = false;
+  private routeClaims: RouteClaims | null = null;
   /** The shared HTTP cache for proxy routes with `cache` on (RFC 9111); null when no route caches. */
   readonly http: ProxyCache | null = null;
   /** Collects dropped bodies while the cache churns (see reclaim.ts); null without a usable `gc`. */
@@ -209,7 +216,9 @@ export class ContentCache implements Plugin {
       ttlMs: options.ttl,
       rules: options.rules,
     });
-    this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval);
+    this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval, (req) =>
+      this.proxy().claims(req),
+    );
     // Keys carry the host only when the static plugin serves different roots per host.
     const staticConfig = (context.config.static ?? {}) as { hosts?: unknown; precompressed?: unknown };
     this.keyByHost =
@@ -395,8 +404,20 @@ export class ContentCache implements Plugin {
       expiresAt: now + decision.ttlMs,
     });
     entry.checkAt = now + this.options.revalidate_interval;
+    // Keyed without the host, this entry would answer every host: flag it when a (host-restricted) route
+    // takes its path elsewhere, so that a hit first asks the proxy.
+    if (!this.keyByHost) entry.routed = this.proxy().claimsPathOnSomeHost(req);
     if (this.store.set(entry)) this.stats.insertions++;
     else this.stats.rejections['not-admitted']++;
+  }
+
+  /** The proxy plugin's routing, resolved on first use (the proxy is created after the cache). */
+  private proxy(): RouteClaims {
+    if (this.routeClaims === null) {
+      const proxy = this.context.getPlugin('proxy') as ProxyInstance | undefined;
+      this.routeClaims = proxy === undefined || typeof proxy.claims !== 'function' ? NO_PROXY : proxy;
+    }
+    return this.routeClaims;
   }
 
   private remember(key: string, now: number): void {
@@ -454,6 +475,8 @@ export class ContentCache implements Plugin {
     if (now >= expiresAt) return false;
     const entry = new CacheEntry({ ...record, body, expiresAt });
     entry.checkAt = now + this.options.revalidate_interval;
+    // The raw path the routes would see is not in the record: with any route, ask the proxy on each hit.
+    if (!this.keyByHost) entry.routed = this.proxy() !== NO_PROXY;
     return this.store.set(entry);
   }
 

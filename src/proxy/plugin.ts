@@ -27,6 +27,13 @@ export interface ProxyInstance extends Plugin {
    * alone, so that no response cache ever answers, collapses or stores one).
    */
   match(req: Request): ProxyRoute | undefined;
+  /** Whether `handle` takes `req`: its host and path match a route (`Upgrade` requests included). */
+  claims(req: Request): boolean;
+  /**
+   * Whether some route matches `req`'s path for some host, `req`'s or another: an answer produced for
+   * `req` by another handler is not right for every host, so a cache must ask `claims` before reusing it.
+   */
+  claimsPathOnSomeHost(req: Request): boolean;
   /** Forward `req` over `route` (loop protection, balancing, failover included). */
   forward(req: Request, res: Response, route: ProxyRoute, observer?: ForwardObserver): void;
 }
@@ -83,6 +90,13 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     match(req: Request): ProxyRoute | undefined {
       if (isUpgradeRequest(req)) return undefined;
       return matchRoute(routes, req.host, req.path);
+    },
+    claims(req: Request): boolean {
+      return matchRoute(routes, req.host, req.path) !== undefined;
+    },
+    claimsPathOnSomeHost(req: Request): boolean {
+      for (const route of routes) for (const regex of route.matchers) if (regex.test(req.path)) return true;
+      return false;
     },
     forward,
     control(command: string): RouteSnapshot[] {
