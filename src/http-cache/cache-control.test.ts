@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseCacheControl, parseRequestDirectives, splitDirectives } from './cache-control.ts';
+import {
+  parseCacheControl,
+  parseRequestDirectives,
+  parseTargetedCacheControl,
+  splitDirectives,
+} from './cache-control.ts';
 
 test('§5.2 parsing: case, whitespace, quotes, commas inside quotes', () => {
   assert.deepEqual(splitDirectives(' Max-Age = 60 ,no-cache="Set-Cookie, X" , ,public'), [
@@ -62,4 +67,34 @@ test('§5.4 Pragma: no-cache counts only without Cache-Control', () => {
   assert.equal(parseRequestDirectives(undefined, 'no-cache').noCache, true);
   assert.equal(parseRequestDirectives('max-age=5', 'no-cache').noCache, false);
   assert.equal(parseRequestDirectives(undefined, 'x-no-cache').noCache, false);
+});
+
+test('RFC 9213 targeted field: a valid Dictionary gives directives', () => {
+  const d = parseTargetedCacheControl('max-age=30, stale-if-error=60, must-revalidate, private="set-cookie"');
+  assert.equal(d?.maxAge, 30);
+  assert.equal(d?.staleIfError, 60);
+  assert.equal(d?.mustRevalidate, true);
+  assert.equal(d?.private, false);
+  assert.deepEqual(d?.privateFields, ['set-cookie']);
+  assert.equal(parseTargetedCacheControl('no-store')?.noStore, true);
+  assert.equal(parseTargetedCacheControl('no-store=?0, max-age=5')?.noStore, false);
+  assert.equal(parseTargetedCacheControl('max-age=5, x-vendor="anything", y=(1 2)')?.maxAge, 5);
+});
+
+test('RFC 9213 targeted field: invalid or mistyped fields are ignored as a whole', () => {
+  for (const value of [
+    undefined,
+    '',
+    'max-age=10000, &&&&&',
+    'max-age="10000"',
+    'max-age=10000.5',
+    'max-age=-1',
+    'max-age=token',
+    'no-store="yes"',
+    'public=1',
+    'private=tok',
+    'max-age=60,',
+  ]) {
+    assert.equal(parseTargetedCacheControl(value), null, String(value));
+  }
 });

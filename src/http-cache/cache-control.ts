@@ -5,6 +5,8 @@
  * should be honored"; invalid or conflicting freshness information makes the response stale).
  */
 
+import { parseDictionary } from '../http/structured-fields.ts';
+
 /** delta-seconds are capped at 2^31 (RFC 9111 §1.2.2). */
 export const MAX_DELTA_SECONDS = 2147483648;
 
@@ -239,6 +241,73 @@ export function parseRequestDirectives(
   const d = parseCacheControl(cacheControl);
   if (cacheControl === undefined && pragma !== undefined && /(^|,)\s*no-cache\s*(,|$)/i.test(pragma)) {
     d.noCache = true;
+  }
+  return d;
+}
+
+/**
+ * A targeted cache-control field such as `CDN-Cache-Control` (RFC 9213 §2.1): an RFC 8941 Dictionary whose
+ * members are response directives. Durations must be non-negative Integers, flags bare (Boolean true) or
+ * `?0` (absent); `private` and `no-cache` may carry a String of field names. An empty field, one that is
+ * not a valid Dictionary, or a known directive with a value of another type (`max-age="60"`) makes the
+ * whole field ignored: `null`, and the caller falls back to Cache-Control (§2.1: "the cache MUST ignore
+ * the field"). Unknown directives are ignored whatever their value (RFC 9111 §5.2.3).
+ */
+export function parseTargetedCacheControl(value: string | undefined): CacheDirectives | null {
+  if (value === undefined) return null;
+  const dictionary = parseDictionary(value);
+  if (dictionary === null || dictionary.size === 0) return null;
+  const d = emptyDirectives();
+  for (const [name, member] of dictionary) {
+    switch (name) {
+      case 'max-age':
+      case 's-maxage':
+      case 'stale-while-revalidate':
+      case 'stale-if-error': {
+        if (member.type !== 'integer' || member.value < 0) return null;
+        const seconds = Math.min(member.value, MAX_DELTA_SECONDS);
+        if (name === 'max-age') d.maxAge = seconds;
+        else if (name === 's-maxage') d.sMaxage = seconds;
+        else if (name === 'stale-while-revalidate') d.staleWhileRevalidate = seconds;
+        else d.staleIfError = seconds;
+        break;
+      }
+      case 'private':
+      case 'no-cache': {
+        let on: boolean;
+        if (member.type === 'boolean') on = member.value;
+        else if (member.type === 'string') on = true;
+        else return null;
+        if (!on) break;
+        if (name === 'no-cache') d.noCache = true;
+        else if (member.type === 'string' && member.value.trim() !== '') {
+          const fields = member.value
+            .split(',')
+            .map((f) => f.trim().toLowerCase())
+            .filter((f) => f !== '');
+          d.privateFields = [...(d.privateFields ?? []), ...fields];
+        } else d.private = true;
+        break;
+      }
+      case 'no-store':
+      case 'public':
+      case 'must-revalidate':
+      case 'proxy-revalidate':
+      case 'must-understand':
+      case 'no-transform':
+      case 'immutable': {
+        if (member.type !== 'boolean') return null;
+        if (!member.value) break;
+        if (name === 'no-store') d.noStore = true;
+        else if (name === 'public') d.public = true;
+        else if (name === 'must-revalidate') d.mustRevalidate = true;
+        else if (name === 'proxy-revalidate') d.proxyRevalidate = true;
+        else if (name === 'must-understand') d.mustUnderstand = true;
+        else if (name === 'no-transform') d.noTransform = true;
+        else d.immutable = true;
+        break;
+      }
+    }
   }
   return d;
 }

@@ -141,6 +141,8 @@ export class Fetch implements UpstreamHandler {
         fwd: this.reason,
         fwdStatus: status,
         stored: plan.decision.store || undefined,
+        // Why it was not stored (RFC 9211 §2.8), for whoever wonders why a page never hits.
+        detail: plan.decision.store ? undefined : plan.decision.reason,
       }),
     );
     return res;

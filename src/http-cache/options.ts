@@ -20,6 +20,13 @@ const routeCacheTable = z.strictObject({
     .optional(),
   /** Heuristic freshness from Last-Modified (10% of its age, RFC 9111 §4.2.2). @default true */
   heuristic: z.boolean().default(true),
+  /**
+   * Responses to requests that carry `Cookie` may be stored without explicit freshness: heuristic or
+   * `default_ttl` lifetimes, or zero freshness kept for validation. Off, such a response is stored only
+   * with `s-maxage`, `max-age`, `Expires` or `public` from the origin: a personalised page that sends only
+   * `Last-Modified` must not be served to others (web cache deception). @default false
+   */
+  cookie_implicit_freshness: z.boolean().default(false),
   /** Longest heuristic lifetime. @default "24h" */
   heuristic_max: duration().default(24 * HOUR),
   /** Largest body stored for this route (bigger ones stream through). @default [cache] max_object_size */
@@ -29,7 +36,11 @@ const routeCacheTable = z.strictObject({
    * (RFC 9110 §9.3.3); they answer later GETs. @default false
    */
   allow_post: z.boolean().default(false),
-  /** Responses with Set-Cookie: "bypass" (not stored) or "strip" (stored without it). @default "bypass" */
+  /**
+   * Responses with Set-Cookie: "bypass" (not stored) or "strip" (stored without it). "strip" is outside
+   * RFC 9111 §3.1 (a cache stores the fields it received): later clients get the page without the cookie
+   * the origin meant each of them to get; only for cookies no cached page needs. @default "bypass"
+   */
   set_cookie: z.enum(['bypass', 'strip']).default('bypass'),
   /** Honour `CDN-Cache-Control` (RFC 9213) over Cache-Control, and remove it from responses. @default false */
   cdn_cache_control: z.boolean().default(false),
@@ -60,6 +71,7 @@ export interface RouteCachePolicy {
   defaultTtlMs: number;
   heuristic: boolean;
   heuristicMaxMs: number;
+  cookieImplicitFreshness: boolean;
   maxObjectSize: number;
   allowPost: boolean;
   setCookie: 'bypass' | 'strip';
@@ -81,6 +93,7 @@ export function routePolicy(
     defaultTtlMs: table.default_ttl ?? 0,
     heuristic: table.heuristic,
     heuristicMaxMs: table.heuristic_max,
+    cookieImplicitFreshness: table.cookie_implicit_freshness,
     maxObjectSize: Math.min(table.max_object_size ?? maxObjectSize, maxObjectSize),
     allowPost: table.allow_post,
     setCookie: table.set_cookie,

@@ -31,6 +31,7 @@ const REJECTION: Record<NotStoredReason, RejectionReason> = {
   private: 'excluded',
   authorization: 'excluded',
   'set-cookie': 'excluded',
+  'cookie-implicit-freshness': 'excluded',
   'vary-star': 'excluded',
   'no-freshness': 'excluded',
 };

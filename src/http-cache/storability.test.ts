@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseCacheControl } from './cache-control.ts';
-import { decideStorage, keepField, type StorageInput } from './storability.ts';
+import { decideStorage, keepField, type StorageInput, type StorageOptions } from './storability.ts';
 
 const base: StorageInput = {
   method: 'GET',
   authorization: false,
+  cookie: false,
   target: '/a',
   status: 200,
   response: parseCacheControl('max-age=60'),
@@ -16,9 +17,10 @@ const base: StorageInput = {
   vary: undefined,
   contentLocation: undefined,
 };
-const options: { allowPost: boolean; setCookie: 'bypass' | 'strip' } = {
+const options: StorageOptions = {
   allowPost: false,
   setCookie: 'bypass',
+  cookieImplicitFreshness: false,
 };
 
 const cases: Array<[string, Partial<StorageInput>, string | true, Partial<typeof options>?]> = [
@@ -57,6 +59,38 @@ const cases: Array<[string, Partial<StorageInput>, string | true, Partial<typeof
   ['Authorization with s-maxage', { authorization: true, response: parseCacheControl('s-maxage=60') }, true],
   ['Set-Cookie bypassed by default', { hasSetCookie: true }, 'set-cookie'],
   ['Set-Cookie stripped when configured', { hasSetCookie: true }, true, { setCookie: 'strip' }],
+  ['Cookie request with explicit freshness', { cookie: true }, true],
+  [
+    'Cookie request with heuristic freshness',
+    { cookie: true, response: parseCacheControl(undefined), lifetime: { ms: 9_000, source: 'heuristic' } },
+    'cookie-implicit-freshness',
+  ],
+  [
+    'Cookie request with default_ttl',
+    { cookie: true, response: parseCacheControl(undefined), lifetime: { ms: 9_000, source: 'default' } },
+    'cookie-implicit-freshness',
+  ],
+  [
+    'Cookie request, stale at once but validatable',
+    {
+      cookie: true,
+      response: parseCacheControl(undefined),
+      lifetime: { ms: 0, source: 'none' },
+      hasValidator: true,
+    },
+    'cookie-implicit-freshness',
+  ],
+  [
+    'Cookie request with public',
+    { cookie: true, response: parseCacheControl('public'), lifetime: { ms: 9_000, source: 'heuristic' } },
+    true,
+  ],
+  [
+    'Cookie request with heuristic freshness when allowed',
+    { cookie: true, response: parseCacheControl(undefined), lifetime: { ms: 9_000, source: 'heuristic' } },
+    true,
+    { cookieImplicitFreshness: true },
+  ],
   ['§4.1 Vary: * never matches', { vary: 'Accept, *' }, 'vary-star'],
   [
     '302 without explicit freshness',

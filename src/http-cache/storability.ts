@@ -24,6 +24,11 @@ export interface StorageOptions {
   allowPost: boolean;
   /** `Set-Cookie` in a response: `bypass` = not stored (default), `strip` = stored without it. */
   setCookie: 'bypass' | 'strip';
+  /**
+   * A response to a request with `Cookie` may be stored on implicit freshness (heuristic, `default_ttl`)
+   * or for validation alone; false: only with explicit freshness or `public`.
+   */
+  cookieImplicitFreshness: boolean;
 }
 
 /** Why a response was not stored. */
@@ -34,6 +39,7 @@ export type NotStoredReason =
   | 'private'
   | 'authorization'
   | 'set-cookie'
+  | 'cookie-implicit-freshness'
   | 'vary-star'
   | 'no-freshness'
   | 'partial'
@@ -46,6 +52,8 @@ export interface StorageInput {
   method: string;
   /** The request carried `Authorization` (§3.5). */
   authorization: boolean;
+  /** The request carried `Cookie`. */
+  cookie: boolean;
   /** The request's target, to compare with a POST response's Content-Location. */
   target: string;
   status: number;
@@ -89,6 +97,12 @@ export function decideStorage(input: StorageInput, options: StorageOptions): Sto
     return { store: false, reason: 'authorization' };
   }
   if (input.hasSetCookie && options.setCookie === 'bypass') return { store: false, reason: 'set-cookie' };
+  // Web cache deception: a page built for a Cookie (a session) that says nothing about caching but
+  // `Last-Modified` would get heuristic freshness and reach everyone; and stored only to be validated, a
+  // 304 from an origin that compares dates alone would hand it out too. The origin must say so itself.
+  if (input.cookie && !options.cookieImplicitFreshness && input.lifetime.source !== 'explicit' && !d.public) {
+    return { store: false, reason: 'cookie-implicit-freshness' };
+  }
   // §4.1: "Vary: *" always fails to match: storing it would only take memory.
   if (input.vary !== undefined && /(^|,)\s*\*\s*(,|$)/.test(input.vary)) {
     return { store: false, reason: 'vary-star' };

@@ -5,7 +5,7 @@
 import type { StoredField } from '../cache/entry.ts';
 import { formatHttpDate } from '../http/date.ts';
 import type { HeaderList, HeaderValue, Request } from '../http/types.ts';
-import { type CacheDirectives, parseCacheControl } from './cache-control.ts';
+import { type CacheDirectives, parseCacheControl, parseTargetedCacheControl } from './cache-control.ts';
 import { cacheStatus } from './cache-status.ts';
 import { correctedInitialAge, freshnessLifetime, type ResponseTiming } from './freshness.ts';
 import type { RouteCachePolicy } from './options.ts';
@@ -35,10 +35,11 @@ export function planStorage(
   policy: RouteCachePolicy,
   size: number,
 ): StoragePlan {
-  const cdn = policy.cdnCacheControl ? head.getJoined('cdn-cache-control') : undefined;
-  // RFC 9213 §2.1: a targeted field, when present, replaces Cache-Control (and Expires) for this cache.
-  const directives = parseCacheControl(cdn ?? head.getJoined('cache-control'));
-  const expiresAll = cdn === undefined ? head.getAll('expires') : [];
+  // RFC 9213 §2.1: a valid targeted field replaces Cache-Control (and Expires) for this cache; an invalid
+  // one is ignored as a whole.
+  const cdn = policy.cdnCacheControl ? parseTargetedCacheControl(head.getJoined('cdn-cache-control')) : null;
+  const directives = cdn ?? parseCacheControl(head.getJoined('cache-control'));
+  const expiresAll = cdn === null ? head.getAll('expires') : [];
   const lifetime = freshnessLifetime(
     directives,
     {
@@ -57,6 +58,7 @@ export function planStorage(
     {
       method: req.method,
       authorization: req.headers.has('authorization'),
+      cookie: req.headers.has('cookie'),
       target: req.target,
       status,
       response: directives,
@@ -67,7 +69,11 @@ export function planStorage(
       vary: varyValue,
       contentLocation: head.get('content-location'),
     },
-    { allowPost: policy.allowPost, setCookie: policy.setCookie },
+    {
+      allowPost: policy.allowPost,
+      setCookie: policy.setCookie,
+      cookieImplicitFreshness: policy.cookieImplicitFreshness,
+    },
   );
   // An answer to the client's own conditional or Range request (a 412, a 304, a 206) is about that
   // request, not the URL: only a full 200 may answer later requests for it.
