@@ -121,7 +121,10 @@ table('§3 storing responses', [
   {
     name: '§5.2.2.5 no-store is never stored',
     origin: answer({ 'Cache-Control': 'no-store, max-age=60' }),
-    steps: [{ expect: { hits: 1, cs: /fwd=uri-miss; fwd-status=200; detail=no-store$/ } }, { expect: { hits: 2 } }],
+    steps: [
+      { expect: { hits: 1, cs: /fwd=uri-miss; fwd-status=200; detail=no-store$/ } },
+      { expect: { hits: 2 } },
+    ],
   },
   {
     name: '§5.2.2.7 private is not stored by a shared cache',
