@@ -191,6 +191,17 @@ test('PURGE method: off by default (forwarded), allowed addresses and token when
     await get(on.port, '/p/2');
     const hits = origin.hits;
     assert.equal((await get(on.port, '/p/1', {}, 'PURGE')).status, 403);
+    // Wrong tokens shorter, as long as and longer than the real one get the same answer.
+    const wrong = await Promise.all(
+      ['x', 'let-me-purgX', 'let-me-purge-please'].map((token) =>
+        get(on.port, '/p/1', { 'x-purge-token': token }, 'PURGE'),
+      ),
+    );
+    assert.deepEqual(
+      wrong.map((r) => `${r.status} ${r.body}`),
+      Array(3).fill(`403 ${wrong[0]!.body}`),
+    );
+    assert.match(wrong[0]!.body, /token does not match/);
     const one = await get(on.port, '/p/1', { 'x-purge-token': 'let-me-purge' }, 'PURGE');
     assert.equal(one.status, 200);
     assert.deepEqual(JSON.parse(one.body).purged, 1);

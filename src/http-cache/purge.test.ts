@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { mock, test } from 'node:test';
 import { Headers } from '../http/headers.ts';
 import type { Request } from '../http/types.ts';
 import { PurgeGate, purgeFilterOf, purgeMethodSchema } from './purge.ts';
+
+const require = createRequire(import.meta.url);
 
 function request(remoteAddress: string, target: string, fields: Array<[string, string]> = []): Request {
   return {
@@ -57,4 +60,27 @@ test('bad config names the problem', () => {
 test('URL and prefix filters', () => {
   assert.deepEqual(purgeFilterOf(request('::1', '/a%20b?x=1')), { path: '/a b?x=1', host: 'a.test' });
   assert.deepEqual(purgeFilterOf(request('::1', '/img/*')), { prefix: '/img/', host: 'a.test' });
+});
+
+test('wrong tokens of any length are compared the same way: digests, in constant time', () => {
+  const crypto = require('node:crypto') as typeof import('node:crypto');
+  const compared: number[] = [];
+  const original = crypto.timingSafeEqual;
+  mock.method(crypto, 'timingSafeEqual', (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {
+    compared.push(a.byteLength, b.byteLength);
+    return original(a, b);
+  });
+  syncBuiltinESMExports();
+  try {
+    const gate = new PurgeGate(purgeMethodSchema.parse({ enabled: true, allow: [], token: 'secret-123' }));
+    const answers = ['x', 'nope-nope-', 'a much longer wrong token than the real one'].map((token) =>
+      gate.check(request('1.2.3.4', '/x', [['x-purge-token', token]])),
+    );
+    assert.deepEqual(answers, Array(3).fill('PURGE token does not match'));
+    // Every wrong token, whatever its length, went through one fixed-size comparison.
+    assert.deepEqual(compared, [32, 32, 32, 32, 32, 32]);
+  } finally {
+    mock.restoreAll();
+    syncBuiltinESMExports();
+  }
 });

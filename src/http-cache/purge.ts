@@ -5,7 +5,7 @@
  * the token (`X-Purge-Token` or `Authorization: Bearer`) may purge. The admin API purges through the cache
  * plugin's `control('purge', ...)` instead.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { PurgeFilter } from '../cache/store.ts';
@@ -42,10 +42,25 @@ function parseRange(text: string): { address: string; prefix: number; family: 'i
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
+/** SHA-256 of a token. */
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/**
+ * Whether `given` is the token whose digest is `expected`. Digests of both are compared in constant time:
+ * comparing the tokens themselves must stop at a length mismatch (timingSafeEqual needs equal lengths),
+ * which tells a prober the token's length.
+ */
+export function sameToken(given: string, expected: Buffer): boolean {
+  return timingSafeEqual(tokenDigest(given), expected);
+}
+
 /** Decides who may purge; built once from the options. */
 export class PurgeGate {
   private readonly list = new BlockList();
   private readonly anyAddress: boolean;
+  /** SHA-256 of the token: what a given token's digest is compared with. */
   private readonly token: Buffer | null;
 
   constructor(options: PurgeMethodOptions) {
@@ -55,7 +70,7 @@ export class PurgeGate {
     }
     // An empty allow list with a token means "anyone holding the token".
     this.anyAddress = options.allow.length === 0;
-    this.token = options.token === undefined ? null : Buffer.from(options.token);
+    this.token = options.token === undefined ? null : tokenDigest(options.token);
   }
 
   /** null when `req` may purge, else why not (sent with a 403). */
@@ -67,10 +82,7 @@ export class PurgeGate {
       const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.get('authorization') ?? '')?.[1];
       const given = req.headers.get('x-purge-token') ?? bearer;
       if (given === undefined) return 'PURGE needs a token (X-Purge-Token)';
-      const buffer = Buffer.from(given);
-      if (buffer.length !== this.token.length || !timingSafeEqual(buffer, this.token)) {
-        return 'PURGE token does not match';
-      }
+      if (!sameToken(given, this.token)) return 'PURGE token does not match';
     }
     return null;
   }
