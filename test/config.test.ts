@@ -213,7 +213,13 @@ describe('config defaults and values', () => {
 
   it('[admin] is validated strictly: defaults filled in, unknown keys named with a hint', async () => {
     const { config } = await resolveConfig({ plugins: ['access_log'], admin: { port: 9000 } });
-    assert.deepEqual(config.admin, { enabled: true, host: '127.0.0.1', port: 9000, allowed_hosts: [] });
+    assert.deepEqual(config.admin, {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 9000,
+      allowed_hosts: [],
+      max_event_streams_per_client: 8,
+    });
     await assert.rejects(
       resolveConfig({ plugins: ['access_log'], admin: { prot: 1 } }),
       (error: ConfigError) => {

@@ -191,8 +191,17 @@ function config(ctx: ApiContext, req: Request, res: Response): void {
 function events(ctx: ApiContext, req: Request, res: Response): void {
   queryOf(req, []);
   // HEAD: the head of a stream, then done (a never-ending empty answer would help nobody).
-  if (req.method === 'HEAD') send(res, 200, 'text/event-stream; charset=utf-8', '');
-  else ctx.streams.open(req, res, SECURITY_HEADERS);
+  if (req.method === 'HEAD') {
+    send(res, 200, 'text/event-stream; charset=utf-8', '');
+    return;
+  }
+  const refused = ctx.streams.refusal(req);
+  if (refused !== null) {
+    res.setHeader('retry-after', '10');
+    fail(res, refused.status, refused.code, refused.message);
+    return;
+  }
+  ctx.streams.open(req, res, SECURITY_HEADERS);
 }
 
 async function backends(ctx: ApiContext, req: Request, res: Response): Promise<void> {

@@ -42,6 +42,15 @@ export const adminOptionsSchema = z.strictObject({
    * names the admin is reached by, e.g. behind a reverse proxy. @default []
    */
   allowed_hosts: z.array(hostPattern).default([]),
+  /**
+   * Event streams (`GET /api/events`, one per open dashboard) one client address may hold open; more get
+   * 429. Streams in all are capped at 128, half the admin's connections. @default 8
+   */
+  max_event_streams_per_client: z
+    .int({ error: 'expected an integer from 1 to 128' })
+    .min(1, { error: 'expected an integer from 1 to 128' })
+    .max(128, { error: 'expected an integer from 1 to 128' })
+    .default(8),
 });
 
 /** The validated `[admin]` table. */

@@ -60,7 +60,11 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
   };
   const assets = loadAssets();
   const feed = startLiveFeed(start.control, start.workers, (m) => logger.warn(m));
-  const streams = createEventStreams(feed);
+  // Half the connections at most are streams: the API and the dashboard's files keep the other half.
+  const streams = createEventStreams(feed, {
+    perClient: options.max_event_streams_per_client,
+    total: MAX_CONNECTIONS / 2,
+  });
   const handler = createApi({
     policy,
     workers: start.workers,
