@@ -139,7 +139,13 @@ class Exchange implements UpstreamUser {
   }
 
   start(): void {
-    this.res.onAbort(() => this.abort());
+    const res = this.res;
+    // The engine already answered in our place (the body broke before a stage that awaits handed us the
+    // request): there is nothing to forward.
+    if (res.headersSent || res.aborted) return;
+    // Also runs when the engine answers 400 / 408 for a broken or stalled body: drop the upstream request
+    // (a body that arrives in the head's packet is parsed after this returns, once we have connected).
+    res.onAbort(() => this.abort());
     this.tryNext(null);
   }
 
@@ -212,12 +218,14 @@ class Exchange implements UpstreamUser {
         if (chunked) this.conn?.write(`0\r\n${trailerBlock(this.req.trailers)}\r\n`);
       },
       error: () => {
-        // The client's body broke off (the engine saw a bad chunk or the client left): nothing sensible
-        // can reach the backend any more.
+        // The client's body broke off (the engine saw a bad chunk): nothing sensible can reach the backend
+        // any more. Before the backend's head the engine answers 400 in our place (and has aborted us
+        // already); after it, the response being relayed cannot end cleanly.
+        const relaying = this.headReceived;
         this.detachBody();
         this.bodyState = BODY_ABANDONED;
         this.abort();
-        if (!this.res.finished) this.res.destroy();
+        if (relaying) this.res.destroy();
       },
     };
     this.bodyListeners = listeners;
