@@ -196,6 +196,29 @@ describe('a malformed or stalled request body never counts against the backend',
     }
   });
 
+  test('a client pausing mid-upload for longer than response_timeout: the backend is not blamed', async () => {
+    const b = await backend();
+    const logs = captureLogs();
+    const server = await startProxy(
+      { routes: [{ match: '^/api/', backends: [b.url], response_timeout: '300ms', max_fails: 1 }] },
+      { body_timeout: '3s' },
+    );
+    try {
+      const client = new Client(server.port);
+      client.send(`${BAD_CHUNKED_POST.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}5\r\nhello\r\n`);
+      // The backend is waiting for the rest of the body: its silence is the client's doing.
+      await sleep(900);
+      client.send('6\r\n world\r\n0\r\n\r\n');
+      assert.equal(await client.status(), 200);
+      assert.equal(b.seen.at(-1)!.bodyBytes, 11);
+      const [view] = await backendViews(server.control);
+      assert.deepEqual([view!.state, view!.failures], ['up', 0]);
+    } finally {
+      logs.restore();
+      await server.close();
+    }
+  });
+
   test('on a cached route too (the RFC 9111 cache forwards a POST): 400 / 408, nothing dangling', async () => {
     const b = await backend();
     const logs = captureLogs();

@@ -204,6 +204,7 @@ class Exchange implements UpstreamUser {
     this.clearContinueTimer();
     if (this.bodyState !== BODY_WAITING) return;
     this.bodyState = BODY_STREAMING;
+    if (this.conn !== null) this.conn.uploading = true;
     const body = this.req.body as Readable;
     const chunked = this.framing === 'chunked';
     const listeners = {
@@ -401,6 +402,8 @@ class Exchange implements UpstreamUser {
     const listeners = this.bodyListeners;
     if (listeners === null) return;
     this.bodyListeners = null;
+    // From now on the backend's silence is its own (see `UpstreamConnection.uploading`).
+    if (this.conn !== null) this.conn.uploading = false;
     const body = this.req.body!;
     body.off('data', listeners.data);
     body.off('end', listeners.end);
