@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
+import { selectBackend } from './balancer.ts';
 import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
 import {
   type BodyFraming,
@@ -106,6 +107,8 @@ class Exchange implements UpstreamUser {
   /** Backends that failed this request, excluded from the next choice; allocated on the first failure. */
   private tried: Backend[] | null = null;
   private backend: Backend | null = null;
+  /** `backend` was cooling when chosen (panic mode): its answer ends the cooldown. */
+  private probe = false;
   private conn: UpstreamConnection | null = null;
   private head: string | null = null;
   private bodyState: number;
@@ -153,7 +156,7 @@ class Exchange implements UpstreamUser {
   private tryNext(lastError: UpstreamError | null): void {
     const route = this.route;
     const backend =
-      this.attempts < route.attempts ? route.balancer.select(route, this.req, this.tried) : undefined;
+      this.attempts < route.attempts ? selectBackend(route, route.balancer, this.req, this.tried) : undefined;
     if (backend === undefined) {
       if (lastError === null) sendError(this.res, 'ERR_PROXY_NO_BACKEND');
       else sendError(this.res, lastError.code === 'ERR_PROXY_RESET' ? 'ERR_PROXY_CONNECT' : lastError.code);
@@ -162,6 +165,7 @@ class Exchange implements UpstreamUser {
     }
     this.attempts++;
     this.backend = backend;
+    this.probe = backend.cooling;
     backend.inFlight++;
     backend.requests++;
     const conn = route.pools[backend.index]!.acquire(this);
@@ -256,7 +260,11 @@ class Exchange implements UpstreamUser {
     const problem = framingProblem(head.headers);
     if (problem !== null) throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', problem);
     this.headReceived = true;
-    this.backend?.recordSuccess(performance.now() - this.conn!.sentAt);
+    const backend = this.backend;
+    if (backend !== null) {
+      backend.recordSuccess(performance.now() - this.conn!.sentAt);
+      if (this.probe) backend.recordProbeSuccess();
+    }
     if (this.bodyState === BODY_WAITING) {
       // A final answer before the body was requested: the body is never sent (RFC 9110 §10.1.1), so
       // the connection cannot be reused (the backend may still expect it).
