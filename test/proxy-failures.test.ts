@@ -372,6 +372,64 @@ describe('bad responses and timeouts', () => {
     }
   });
 
+  test('an HTTP/1.0 client can tell a cut body: Content-Length when the backend sent one, else a reset', async () => {
+    const sized = await backend({
+      raw: (socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n');
+        socket.write(Buffer.alloc(30_000, 'x'));
+        setTimeout(() => socket.destroy(), 50);
+      },
+    });
+    const chunked = await backend({
+      raw: (socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        setTimeout(() => socket.destroy(), 50);
+      },
+    });
+    const whole = await backend({
+      raw: (socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        setTimeout(() => socket.write('0\r\n\r\n'), 50);
+      },
+    });
+    const logs = captureLogs();
+    const server = await startProxy({
+      routes: [
+        { match: '^/sized', backends: [sized.url] },
+        { match: '^/chunked', backends: [chunked.url] },
+        { match: '^/whole', backends: [whole.url] },
+      ],
+    });
+    /** What an HTTP/1.0 client sees: the bytes, and whether the connection ended cleanly or was reset. */
+    const get10 = (path: string) =>
+      new Promise<{ text: string; ending: string }>((resolve) => {
+        const chunks: Buffer[] = [];
+        let ending = 'clean end';
+        const socket = connect(server.port, '127.0.0.1');
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('error', (error: NodeJS.ErrnoException) => {
+          ending = error.code ?? 'error';
+        });
+        socket.on('close', () => resolve({ text: Buffer.concat(chunks).toString('latin1'), ending }));
+        socket.write(`GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`);
+      });
+    try {
+      const cutSized = await get10('/sized');
+      assert.match(cutSized.text, /\r\nContent-Length: 100000\r\n/);
+      assert.ok(cutSized.text.length - cutSized.text.indexOf('\r\n\r\n') - 4 < 100_000);
+      // Close-delimited (no chunked coding in HTTP/1.0): a plain close would look like the end of the body.
+      const cutChunked = await get10('/chunked');
+      assert.equal(cutChunked.ending, 'ECONNRESET', 'a cut close-delimited body ends with a reset');
+      const complete = await get10('/whole');
+      assert.equal(complete.ending, 'clean end');
+      assert.match(complete.text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello$/);
+      assert.doesNotMatch(complete.text, /Content-Length|Transfer-Encoding/i);
+    } finally {
+      logs.restore();
+      await server.close();
+    }
+  });
+
   test('a client going away aborts the upstream request', async () => {
     let upstreamClosed: () => void;
     const closed = new Promise<void>((resolve) => {
