@@ -77,14 +77,11 @@ describe('panic mode: selectBackend (every policy)', () => {
       }
       p.down(2);
       assert.equal(balancer.select(p, REQ, null), undefined, 'a policy alone never panics');
-      // Every backend cooling: each of them may be chosen, the excluded one never.
-      const seen = new Set<number>();
-      for (let i = 0; i < 60; i++) {
+      // Every backend cooling: one of them is chosen, never the excluded one.
+      for (let i = 0; i < 30; i++) {
         const b = selectBackend(p, balancer, { ...REQ, target: `/k${i}` }, [p.backends[1]!]);
         assert.ok(b !== undefined && b !== p.backends[1]);
-        seen.add(b.index);
       }
-      assert.ok(seen.size >= 1);
       assert.equal(p.panic, false, 'panic lasts one choice');
       assert.equal(selectBackend(p, balancer, REQ, [...p.backends]), undefined);
       // Down by active health checks is a verdict, not a blip: never chosen in panic mode.
