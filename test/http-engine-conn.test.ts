@@ -253,6 +253,43 @@ describe('clients that leave', () => {
   });
 });
 
+describe("the engine answering in the handler's place tells the handler (onAbort)", () => {
+  // A handler still waiting for a body it will never get (a proxy's upstream request) must be told at
+  // once, not find out when its own timeout fires.
+  const cases: Array<[string, string, number]> = [
+    ["a malformed chunk in the head's packet", 'Transfer-Encoding: chunked\r\n\r\nZZ\r\n', 400],
+    ['a stalled body', 'Content-Length: 10\r\n\r\nabc', 408],
+  ];
+  for (const [name, rest, status] of cases) {
+    it(`${name}: ${status} to the client, onAbort to the handler, the handler's late answer dropped`, async () => {
+      const events: string[] = [];
+      let response: Response | undefined;
+      const server = await serve(
+        (_req, res) => {
+          response = res;
+          res.onAbort(() => events.push(`abort headersSent=${res.headersSent}`));
+        },
+        { timeouts: { bodyTimeout: 200 } },
+      );
+      try {
+        const c = await Client.open(server.port);
+        c.send(`POST / HTTP/1.1\r\nHost: t\r\n${rest}`);
+        await c.waitClosed(2000);
+        const answers = parseResponses(c.data);
+        assert.deepEqual(
+          answers.map((r) => r.status),
+          [status],
+        );
+        assert.deepEqual(events, ['abort headersSent=true']);
+        response!.end('late'); // ignored, never throws
+        assert.equal(parseResponses(c.data).length, 1);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
 describe('backpressure', () => {
   it('does not buffer a large response for a slow reader, nor read more requests meanwhile', async () => {
     const total = 16 * 1024 * 1024;

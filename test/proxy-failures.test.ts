@@ -118,14 +118,90 @@ describe('failover and passive health', () => {
     }
   });
 
-  test('once every backend is cooling, requests fail fast with "no backend available"', async () => {
+  test('once every backend is cooling they are tried anyway (panic mode): a dead one answers with its own error', async () => {
     const logs = captureLogs();
     const server = await startProxy({ routes: [{ match: '^/', backends: [await deadUrl()], max_fails: 1 }] });
     try {
       assert.equal((await fetchText(`${server.url}/1`)).status, 502);
+      assert.deepEqual(await states(server.control), ['cooling']);
       const res = await fetchText(`${server.url}/2`);
       assert.equal(res.status, 502);
-      assert.match(res.body, /no backend available/);
+      assert.match(res.body, /could not connect/);
+    } finally {
+      logs.restore();
+      await server.close();
+    }
+  });
+
+  test('a lone backend that dropped connections and recovered answers the next request, before its cooldown ends', async () => {
+    let drop = false;
+    const lone = await backend({
+      name: 'lone',
+      handler: (req) => {
+        if (!drop) return false;
+        req.socket.destroy();
+        return true;
+      },
+    });
+    const logs = captureLogs();
+    const server = await startProxy({
+      routes: [{ match: '^/', backends: [lone.url], max_fails: 3, fail_window: '10s', cooldown: '10s' }],
+    });
+    try {
+      // Warm keep-alive connections: the first dropped request fails on a pooled one (not the backend's
+      // fault: retried on a fresh connection) and then on a fresh one, one failure for that request.
+      await Promise.all([1, 2, 3].map((i) => fetchText(`${server.url}/warm/${i}`)));
+      drop = true;
+      for (let i = 1; i <= 3; i++) {
+        assert.equal((await fetchText(`${server.url}/dropped/${i}`)).status, 502);
+        const [snapshot] = await server.control('proxy', 'backends');
+        const view = (snapshot!.result as Array<{ backends: Array<{ failures: number }> }>)[0]!.backends[0]!;
+        assert.equal(view.failures, i, 'one failure per request, however many connections it tried');
+      }
+      assert.deepEqual(await states(server.control), ['cooling']);
+      drop = false;
+      const res = await fetchText(`${server.url}/recovered`);
+      assert.equal(res.status, 200, 'tried although cooling: it is the only backend');
+      assert.deepEqual(await states(server.control), ['up'], 'its answer ended the cooldown');
+      assert.ok(
+        logs.lines.some((l) =>
+          l.includes(`backend ${lone.url} cooling -> up: answered while every backend was cooling`),
+        ),
+        logs.lines.join('\n'),
+      );
+    } finally {
+      logs.restore();
+      await server.close();
+    }
+  });
+
+  test('every backend cooling, one recovers: requests fail over to it, it comes back up, the other stays out', async () => {
+    const dead = await deadUrl();
+    let drop = true;
+    const flaky = await backend({
+      name: 'flaky',
+      handler: (req) => {
+        if (!drop) return false;
+        req.socket.destroy();
+        return true;
+      },
+    });
+    const logs = captureLogs();
+    const server = await startProxy({
+      routes: [
+        { match: '^/', balancer: 'round-robin', backends: [dead, flaky.url], max_fails: 1, cooldown: '10s' },
+      ],
+    });
+    try {
+      assert.equal((await fetchText(`${server.url}/a`)).status, 502);
+      assert.deepEqual(await states(server.control), ['cooling', 'cooling']);
+      drop = false;
+      for (let i = 0; i < 6; i++) {
+        const res = await fetchText(`${server.url}/after/${i}`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['x-backend'], 'flaky');
+      }
+      assert.deepEqual(await states(server.control), ['cooling', 'up']);
     } finally {
       logs.restore();
       await server.close();
@@ -290,6 +366,64 @@ describe('bad responses and timeouts', () => {
       } finally {
         await server2.close();
       }
+    } finally {
+      logs.restore();
+      await server.close();
+    }
+  });
+
+  test('an HTTP/1.0 client can tell a cut body: Content-Length when the backend sent one, else a reset', async () => {
+    const sized = await backend({
+      raw: (socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n');
+        socket.write(Buffer.alloc(30_000, 'x'));
+        setTimeout(() => socket.destroy(), 50);
+      },
+    });
+    const chunked = await backend({
+      raw: (socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        setTimeout(() => socket.destroy(), 50);
+      },
+    });
+    const whole = await backend({
+      raw: (socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        setTimeout(() => socket.write('0\r\n\r\n'), 50);
+      },
+    });
+    const logs = captureLogs();
+    const server = await startProxy({
+      routes: [
+        { match: '^/sized', backends: [sized.url] },
+        { match: '^/chunked', backends: [chunked.url] },
+        { match: '^/whole', backends: [whole.url] },
+      ],
+    });
+    /** What an HTTP/1.0 client sees: the bytes, and whether the connection ended cleanly or was reset. */
+    const get10 = (path: string) =>
+      new Promise<{ text: string; ending: string }>((resolve) => {
+        const chunks: Buffer[] = [];
+        let ending = 'clean end';
+        const socket = connect(server.port, '127.0.0.1');
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('error', (error: NodeJS.ErrnoException) => {
+          ending = error.code ?? 'error';
+        });
+        socket.on('close', () => resolve({ text: Buffer.concat(chunks).toString('latin1'), ending }));
+        socket.write(`GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`);
+      });
+    try {
+      const cutSized = await get10('/sized');
+      assert.match(cutSized.text, /\r\nContent-Length: 100000\r\n/);
+      assert.ok(cutSized.text.length - cutSized.text.indexOf('\r\n\r\n') - 4 < 100_000);
+      // Close-delimited (no chunked coding in HTTP/1.0): a plain close would look like the end of the body.
+      const cutChunked = await get10('/chunked');
+      assert.equal(cutChunked.ending, 'ECONNRESET', 'a cut close-delimited body ends with a reset');
+      const complete = await get10('/whole');
+      assert.equal(complete.ending, 'clean end');
+      assert.match(complete.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nhello$/);
+      assert.doesNotMatch(complete.text, /Content-Length|Transfer-Encoding/i);
     } finally {
       logs.restore();
       await server.close();

@@ -59,14 +59,23 @@ export class RequestBody extends Readable {
 
   /**
    * Abort the body. The error is only emitted when someone listens for it: an unhandled stream 'error'
-   * would crash the process, and a consumer without a listener still sees a premature close.
+   * would crash the process, and a consumer without a listener still sees a premature close. The stream
+   * emits it on the next tick, and the consumer may detach its listener meanwhile (the engine's answer in
+   * its place tells it to stop at once): a listener of our own keeps that emit handled.
    */
   abort(error?: Error): void {
     if (this.destroyed) return;
-    this.destroy(error !== undefined && this.listenerCount('error') > 0 ? error : undefined);
+    if (error === undefined || this.listenerCount('error') === 0) {
+      this.destroy();
+      return;
+    }
+    this.on('error', ignoreError);
+    this.destroy(error);
   }
 
   override _read(): void {
     this.source.bodyWanted(this);
   }
 }
+
+function ignoreError(): void {}

@@ -76,7 +76,7 @@ export abstract class ConnectionAnswers extends ConnectionState {
     if (res !== null && !res.ended) {
       // The error is in the body of a request already dispatched: answer in the handler's place if it
       // has not started, else let its response finish and close.
-      if (!res.replaceWithError(status, text)) res.keepAlive = false;
+      if (!this.answerForHandler(res, status, text)) res.keepAlive = false;
     } else if (wasAccepting) {
       this.answerInternally(status, text, this.readAt);
     } else if (this.first === null) {

@@ -188,7 +188,20 @@ export abstract class ConnectionOutput extends ConnectionTimeouts {
     }
   }
 
-  destroyResponse(_res: HttpResponse): void {
+  destroyResponse(res: HttpResponse): void {
+    if (res.closeDelimited && !this.closed) {
+      // A close-delimited body ends with the connection: a plain close (FIN) would present the cut body
+      // as complete. A reset (RST) is what its client can tell from an end (curl, browsers: "connection
+      // reset"); bytes still unsent are lost, which changes nothing for a body that is cut anyway.
+      this.acceptRequests = false;
+      this.parsing = false;
+      try {
+        this.socket.resetAndDestroy();
+        return;
+      } catch {
+        // not a TCP socket: the plain close below is all there is
+      }
+    }
     this.kill();
   }
 }

@@ -172,7 +172,21 @@ export abstract class ConnectionState implements ConnectionInfo, ParserHandler, 
   handlerFailed(res: HttpResponse, err: unknown): void {
     this.engine.reportError(err, res.req);
     if (this.closed || res.ended || res.locked) return;
-    if (!res.replaceWithError(500, 'Internal Server Error\n')) this.kill();
+    if (!this.answerForHandler(res, 500, 'Internal Server Error\n')) this.kill();
+  }
+
+  /**
+   * Answer `res` with the engine's own error in its handler's place (a malformed or stalled request body,
+   * a handler that threw), then run the handler's abort callbacks: whatever it still produces for this
+   * response is discarded, so it must stop now (a proxied request drops its upstream exchange instead of
+   * waiting for a body that will never come). Returns false, changing nothing, once the head is out.
+   */
+  protected answerForHandler(res: HttpResponse, status: number, text: string): boolean {
+    if (!res.replaceWithError(status, text)) return false;
+    const callbacks = res.abortCallbacks;
+    res.abortCallbacks = null;
+    if (callbacks !== null) for (const cb of callbacks) this.safeCall(cb, res);
+    return true;
   }
 
   /** Forget the body being received (and its request); its reader sees an abort unless it was complete. */

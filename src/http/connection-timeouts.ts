@@ -74,7 +74,7 @@ export abstract class ConnectionTimeouts extends ConnectionAnswers {
         const res = this.currentRes;
         this.abortBody();
         if (res !== null && !res.ended) {
-          if (!res.replaceWithError(408, '408 Request body timeout\n')) this.kill();
+          if (!this.answerForHandler(res, 408, '408 Request body timeout\n')) this.kill();
         } else if (this.first === null) this.endSocket();
         break;
       }

@@ -142,6 +142,11 @@ export class HttpResponse implements Response {
     this.isHead = req.method === 'HEAD';
   }
 
+  /** The body ends when the connection does (an HTTP/1.0 client, length unknown: RFC 9112 §6.3). */
+  get closeDelimited(): boolean {
+    return this.mode === MODE_CLOSE;
+  }
+
   get bodyBytes(): number {
     if (this.prebuilt !== null) {
       const end = this.prebuilt.indexOf('\r\n\r\n');

@@ -159,7 +159,12 @@ export interface Response {
   end(chunk?: Buffer | string): void;
   /** Run `callback` once when the socket can take more data (after `write` returned false). */
   onDrain(callback: () => void): void;
-  /** Run `callback` once if the client goes away before the response finished. */
+  /**
+   * Run `callback` once if the response is taken from its handler before it finished: the client went
+   * away, or the engine answered in the handler's place (400 for a malformed request body, 408 for a
+   * stalled one, 500 after the handler threw). Whatever the handler still writes is discarded: it should
+   * stop producing (close a file, drop an upstream request).
+   */
   onAbort(callback: () => void): void;
   /**
    * Send a complete, already serialised response (status line, headers, body) as is. This is the cache's

@@ -54,3 +54,16 @@ test('snapshot is plain data with latency statistics', () => {
   assert.equal(snap.latencyEwmaMs, 12);
   assert.deepEqual(structuredClone(snap), snap);
 });
+
+test('a probe answered while cooling (panic mode) ends the cooldown; it cannot bring a down backend up', () => {
+  const { backend, changes } = make({ maxFails: 1, failWindow: 1000, cooldown: 5000 });
+  backend.recordFailure(0, 'reset');
+  assert.equal(backend.cooling, true);
+  backend.recordProbeSuccess();
+  assert.equal(backend.state(1), 'up');
+  assert.equal(backend.cooling, false);
+  backend.setHealthy(false, 'check failed');
+  backend.recordProbeSuccess();
+  assert.equal(backend.state(2), 'down');
+  assert.deepEqual(changes, ['up->cooling', 'cooling->up', 'up->down']);
+});

@@ -87,6 +87,11 @@ export class Backend {
     return true;
   }
 
+  /** In a cooldown after passive failures (and not down by active checks): what panic mode may pick. */
+  get cooling(): boolean {
+    return this.reported === 'cooling';
+  }
+
   /** Current state, ending an expired cooldown first. */
   state(now: number): BackendState {
     this.available(now);
@@ -117,6 +122,15 @@ export class Backend {
     this.latencyTotal += latency;
     this.latencyCount++;
     this.latencyEwma = this.latencyCount === 1 ? latency : this.latencyEwma * 0.8 + latency * 0.2;
+  }
+
+  /**
+   * A request sent while this backend was cooling (panic mode) got its response head: it has recovered,
+   * so its cooldown ends now rather than when it runs out. Only such a request counts: one that was
+   * already in flight when the cooldown began says nothing about the backend since.
+   */
+  recordProbeSuccess(): void {
+    if (this.reported === 'cooling') this.transition('up', 'answered while every backend was cooling');
   }
 
   /** Result of the active health checks (after their rise/fall thresholds). */

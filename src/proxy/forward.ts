@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
+import { selectBackend } from './balancer.ts';
 import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
 import {
   type BodyFraming,
@@ -106,6 +107,8 @@ class Exchange implements UpstreamUser {
   /** Backends that failed this request, excluded from the next choice; allocated on the first failure. */
   private tried: Backend[] | null = null;
   private backend: Backend | null = null;
+  /** `backend` was cooling when chosen (panic mode): its answer ends the cooldown. */
+  private probe = false;
   private conn: UpstreamConnection | null = null;
   private head: string | null = null;
   private bodyState: number;
@@ -139,7 +142,13 @@ class Exchange implements UpstreamUser {
   }
 
   start(): void {
-    this.res.onAbort(() => this.abort());
+    const res = this.res;
+    // The engine already answered in our place (the body broke before a stage that awaits handed us the
+    // request): there is nothing to forward.
+    if (res.headersSent || res.aborted) return;
+    // Also runs when the engine answers 400 / 408 for a broken or stalled body: drop the upstream request
+    // (a body that arrives in the head's packet is parsed after this returns, once we have connected).
+    res.onAbort(() => this.abort());
     this.tryNext(null);
   }
 
@@ -147,7 +156,7 @@ class Exchange implements UpstreamUser {
   private tryNext(lastError: UpstreamError | null): void {
     const route = this.route;
     const backend =
-      this.attempts < route.attempts ? route.balancer.select(route, this.req, this.tried) : undefined;
+      this.attempts < route.attempts ? selectBackend(route, route.balancer, this.req, this.tried) : undefined;
     if (backend === undefined) {
       if (lastError === null) sendError(this.res, 'ERR_PROXY_NO_BACKEND');
       else sendError(this.res, lastError.code === 'ERR_PROXY_RESET' ? 'ERR_PROXY_CONNECT' : lastError.code);
@@ -156,6 +165,7 @@ class Exchange implements UpstreamUser {
     }
     this.attempts++;
     this.backend = backend;
+    this.probe = backend.cooling;
     backend.inFlight++;
     backend.requests++;
     const conn = route.pools[backend.index]!.acquire(this);
@@ -198,6 +208,7 @@ class Exchange implements UpstreamUser {
     this.clearContinueTimer();
     if (this.bodyState !== BODY_WAITING) return;
     this.bodyState = BODY_STREAMING;
+    if (this.conn !== null) this.conn.uploading = true;
     const body = this.req.body as Readable;
     const chunked = this.framing === 'chunked';
     const listeners = {
@@ -212,12 +223,14 @@ class Exchange implements UpstreamUser {
         if (chunked) this.conn?.write(`0\r\n${trailerBlock(this.req.trailers)}\r\n`);
       },
       error: () => {
-        // The client's body broke off (the engine saw a bad chunk or the client left): nothing sensible
-        // can reach the backend any more.
+        // The client's body broke off (the engine saw a bad chunk): nothing sensible can reach the backend
+        // any more. Before the backend's head the engine answers 400 in our place (and has aborted us
+        // already); after it, the response being relayed cannot end cleanly.
+        const relaying = this.headReceived;
         this.detachBody();
         this.bodyState = BODY_ABANDONED;
         this.abort();
-        if (!this.res.finished) this.res.destroy();
+        if (relaying) this.res.destroy();
       },
     };
     this.bodyListeners = listeners;
@@ -247,7 +260,11 @@ class Exchange implements UpstreamUser {
     const problem = framingProblem(head.headers);
     if (problem !== null) throw new UpstreamError('ERR_PROXY_BAD_RESPONSE', problem);
     this.headReceived = true;
-    this.backend?.recordSuccess(performance.now() - this.conn!.sentAt);
+    const backend = this.backend;
+    if (backend !== null) {
+      backend.recordSuccess(performance.now() - this.conn!.sentAt);
+      if (this.probe) backend.recordProbeSuccess();
+    }
     if (this.bodyState === BODY_WAITING) {
       // A final answer before the body was requested: the body is never sent (RFC 9110 §10.1.1), so
       // the connection cannot be reused (the backend may still expect it).
@@ -393,6 +410,8 @@ class Exchange implements UpstreamUser {
     const listeners = this.bodyListeners;
     if (listeners === null) return;
     this.bodyListeners = null;
+    // From now on the backend's silence is its own (see `UpstreamConnection.uploading`).
+    if (this.conn !== null) this.conn.uploading = false;
     const body = this.req.body!;
     body.off('data', listeners.data);
     body.off('end', listeners.end);

@@ -63,6 +63,7 @@ export function compileRoute(
     host: options.host,
     backends,
     now,
+    panic: false,
     balancer: createBalancer(options.balancer),
     pools: backends.map((backend) => new UpstreamPool(backend, settings)),
     hostHeader:

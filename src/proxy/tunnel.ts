@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { HttpParser } from '../http/parser.ts';
 import type { HeaderList, ParsedHead, ParserHandler, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
+import { selectBackend } from './balancer.ts';
 import type { ProxyErrorCode } from './errors.ts';
 import { sendError } from './forward.ts';
 import {
@@ -82,6 +83,8 @@ class Tunnel implements ParserHandler {
   private attempts = 0;
   private tried: Backend[] | null = null;
   private backend: Backend | null = null;
+  /** `backend` was cooling when chosen (panic mode): its answer ends the cooldown. */
+  private probe = false;
   private upstream: Socket | null = null;
   private client: Socket | null = null;
   private parser: HttpParser | null = null;
@@ -107,7 +110,7 @@ class Tunnel implements ParserHandler {
   private tryNext(lastError: ProxyErrorCode | null): void {
     const route = this.route;
     const backend =
-      this.attempts < route.attempts ? route.balancer.select(route, this.req, this.tried) : undefined;
+      this.attempts < route.attempts ? selectBackend(route, route.balancer, this.req, this.tried) : undefined;
     if (backend === undefined) {
       this.phase = PHASE_DONE;
       sendError(this.res, lastError ?? 'ERR_PROXY_NO_BACKEND');
@@ -115,6 +118,7 @@ class Tunnel implements ParserHandler {
     }
     this.attempts++;
     this.backend = backend;
+    this.probe = backend.cooling;
     backend.inFlight++;
     backend.requests++;
     this.phase = PHASE_CONNECTING;
@@ -200,7 +204,7 @@ class Tunnel implements ParserHandler {
     if (problem !== null) throw new Error(problem);
     this.head = head;
     this.phase = PHASE_RESPONDING;
-    this.backend?.recordSuccess(performance.now() - this.sentAt);
+    this.recordSuccess();
     copyResponseHead(head, this.res, viaEntry(this.route.via, head.versionMinor));
   }
 
@@ -237,7 +241,7 @@ class Tunnel implements ParserHandler {
     }
     this.phase = PHASE_TUNNEL;
     this.parser = null;
-    this.backend?.recordSuccess(performance.now() - this.sentAt);
+    this.recordSuccess();
     const client = taken.socket;
     this.client = client;
     upstream.off('data', this.onData);
@@ -312,6 +316,13 @@ class Tunnel implements ParserHandler {
     else if (this.phase === PHASE_WAITING || this.phase === PHASE_RESPONDING) {
       this.failResponse('ERR_PROXY_RESET', `${this.backend?.url} closed the connection`);
     }
+  }
+
+  private recordSuccess(): void {
+    const backend = this.backend;
+    if (backend === null) return;
+    backend.recordSuccess(performance.now() - this.sentAt);
+    if (this.probe) backend.recordProbeSuccess();
   }
 
   /** Connecting failed: count it against the backend and try the next one. */

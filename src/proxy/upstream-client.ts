@@ -68,6 +68,12 @@ export class UpstreamConnection implements ParserHandler {
   requests = 0;
   /** `performance.now()` when the current request was written. */
   sentAt = 0;
+  /**
+   * Set by the exchange while it relays a request body still arriving from its client: the backend is
+   * waiting for us then, so its silence is the client's pace (which the engine's body timeout bounds) and
+   * does not run the response timeout, unless our writes to it are backed up.
+   */
+  uploading = false;
   private user: UpstreamUser | null;
   private readonly parser: HttpParser;
   private phase = PHASE_CONNECTING;
@@ -168,6 +174,7 @@ export class UpstreamConnection implements ParserHandler {
   /** Put a connection that finished its response into the idle state. */
   idle(): void {
     this.user = null;
+    this.uploading = false;
     this.phase = PHASE_IDLE;
     this.mark = this.owner.ticks;
     // Paused for a slow client while the rest of the response was already in the read buffer: an idle
@@ -236,6 +243,10 @@ export class UpstreamConnection implements ParserHandler {
         );
       }
     } else if (this.phase === PHASE_ACTIVE) {
+      if (this.uploading && !this.socket.writableNeedDrain) {
+        this.mark = ticks;
+        return;
+      }
       // Silent for response_timeout: no head yet, or a gap between two reads of the body.
       if (this.user !== null && owner.responseTimeout !== 0 && quiet >= owner.responseTimeout) {
         this.fail(new UpstreamError('ERR_PROXY_TIMEOUT', `${owner.backend.url} did not answer in time`));

@@ -65,6 +65,11 @@ export class FakeBackend {
     return this.seen.length;
   }
 
+  /** Connections open right now (busy or idle in the proxy's pool). */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   /** Listen (again): on `port`, or the previous port, or a free one. */
   async start(port = this.port): Promise<this> {
     const server = this.options.raw ? this.createRaw() : this.createHttp();
@@ -95,7 +100,8 @@ export class FakeBackend {
     const server = createHttpServer({ keepAliveTimeout: 5000 }, (req, res) => {
       const answer = () => {
         if (this.options.handler?.(req, res, this)) return;
-        void this.defaultAnswer(req, res);
+        // A request the proxy aborts mid-body rejects the body read ("aborted"): nothing to answer.
+        this.defaultAnswer(req, res).catch(() => res.destroy());
       };
       if (this.options.latencyMs) setTimeout(answer, this.options.latencyMs);
       else answer();

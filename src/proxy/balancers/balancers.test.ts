@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Backend } from '../backend.ts';
-import type { BackendPool, BalanceRequest, Balancer } from '../balancer.ts';
+import { type BackendPool, type BalanceRequest, type Balancer, selectBackend } from '../balancer.ts';
 import { BALANCER_NAMES } from '../options.ts';
 import { FirstAliveBalancer } from './first-alive.ts';
 import { HashIpBalancer } from './hash-ip.ts';
@@ -25,6 +25,7 @@ function pool(weights: number[]): BackendPool & { clock: number; down(i: number)
     backends,
     clock: 0,
     now: () => result.clock,
+    panic: false,
     names: 'abcdefghij'.split(''),
     down(i: number) {
       backends[i]!.recordFailure(result.clock, 'scripted');
@@ -61,6 +62,45 @@ describe('balancer contract (every policy)', () => {
       assert.notEqual(balancer.select(p, REQ, [p.backends[0]!]), undefined);
     });
   }
+});
+
+describe('panic mode: selectBackend (every policy)', () => {
+  for (const name of BALANCER_NAMES) {
+    test(`${name}: cooling backends only when none is available; never a down or excluded one`, () => {
+      const p = pool([1, 1, 1]);
+      const balancer = createBalancer(name);
+      p.down(0);
+      p.down(1);
+      // One backend left: the cooling ones stay out.
+      for (let i = 0; i < 10; i++) {
+        assert.equal(selectBackend(p, balancer, { ...REQ, target: `/k${i}` }, null), p.backends[2]);
+      }
+      p.down(2);
+      assert.equal(balancer.select(p, REQ, null), undefined, 'a policy alone never panics');
+      // Every backend cooling: one of them is chosen, never the excluded one.
+      for (let i = 0; i < 30; i++) {
+        const b = selectBackend(p, balancer, { ...REQ, target: `/k${i}` }, [p.backends[1]!]);
+        assert.ok(b !== undefined && b !== p.backends[1]);
+      }
+      assert.equal(p.panic, false, 'panic lasts one choice');
+      assert.equal(selectBackend(p, balancer, REQ, [...p.backends]), undefined);
+      // Down by active health checks is a verdict, not a blip: never chosen in panic mode.
+      p.backends[0]!.setHealthy(false, 'check');
+      p.backends[2]!.setHealthy(false, 'check');
+      assert.equal(selectBackend(p, balancer, REQ, null), p.backends[1]);
+      p.backends[1]!.setHealthy(false, 'check');
+      assert.equal(selectBackend(p, balancer, REQ, null), undefined);
+    });
+  }
+
+  test('round-robin spreads panic picks over every cooling backend', () => {
+    const p = pool([1, 1, 1]);
+    const balancer = new RoundRobinBalancer();
+    for (let i = 0; i < 3; i++) p.down(i);
+    let out = '';
+    for (let i = 0; i < 6; i++) out += p.names[selectBackend(p, balancer, REQ, null)!.index];
+    assert.equal(out, 'abcabc');
+  });
 });
 
 describe('seed policies', () => {

@@ -6,7 +6,7 @@ import { type BackendPool, type Balancer, eligible } from '../balancer.ts';
 export class FirstAliveBalancer implements Balancer {
   select(pool: BackendPool, _req: unknown, exclude: readonly Backend[] | null): Backend | undefined {
     const now = pool.now();
-    for (const backend of pool.backends) if (eligible(backend, now, exclude)) return backend;
+    for (const backend of pool.backends) if (eligible(pool, backend, now, exclude)) return backend;
     return undefined;
   }
 }

@@ -19,7 +19,7 @@ export class LeastConnectionsBalancer implements Balancer {
     let bestLoad = Infinity;
     for (let i = 0; i < n; i++) {
       const backend = list[(start + i) % n]!;
-      if (!eligible(backend, now, exclude)) continue;
+      if (!eligible(pool, backend, now, exclude)) continue;
       const load = backend.inFlight / backend.weight;
       if (load < bestLoad) {
         best = backend;

@@ -18,7 +18,7 @@ export class NaiveBalancer implements Balancer {
     if (this.offset >= n) this.offset = 0;
     for (let i = 0; i < n; i++) {
       const backend = list[(start + i) % n]!;
-      if (eligible(backend, now, exclude)) return backend;
+      if (eligible(pool, backend, now, exclude)) return backend;
     }
     return undefined;
   }

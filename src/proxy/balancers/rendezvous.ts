@@ -49,7 +49,7 @@ export function rendezvousSelect(
   let best: Backend | undefined;
   let bestScore = -Infinity;
   for (const backend of pool.backends) {
-    if (!eligible(backend, now, exclude)) continue;
+    if (!eligible(pool, backend, now, exclude)) continue;
     const u = (mix(keyHash ^ seedOf(backend)) + 0.5) / 4294967296;
     const score = -backend.weight / Math.log(u);
     if (score > bestScore) {

@@ -13,7 +13,7 @@ export class RoundRobinBalancer implements Balancer {
     for (let i = 0; i < n; i++) {
       const index = (this.next + i) % n;
       const backend = list[index]!;
-      if (eligible(backend, now, exclude)) {
+      if (eligible(pool, backend, now, exclude)) {
         this.next = index + 1 === n ? 0 : index + 1;
         return backend;
       }

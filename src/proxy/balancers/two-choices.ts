@@ -20,7 +20,7 @@ export class TwoChoicesBalancer implements Balancer {
     const now = pool.now();
     const candidates = this.candidates;
     candidates.length = 0;
-    for (const backend of pool.backends) if (eligible(backend, now, exclude)) candidates.push(backend);
+    for (const backend of pool.backends) if (eligible(pool, backend, now, exclude)) candidates.push(backend);
     const n = candidates.length;
     if (n <= 1) return candidates[0];
     const i = Math.floor(this.random() * n) % n;

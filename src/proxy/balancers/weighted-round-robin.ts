@@ -19,7 +19,7 @@ export class WeightedRoundRobinBalancer implements Balancer {
     let bestScore = -Infinity;
     let total = 0;
     for (const backend of list) {
-      if (!eligible(backend, now, exclude)) continue;
+      if (!eligible(pool, backend, now, exclude)) continue;
       const score = scores[backend.index]! + backend.weight;
       scores[backend.index] = score;
       total += backend.weight;
