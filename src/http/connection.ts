@@ -293,11 +293,22 @@ export class Connection
     if ((this.paused & PAUSE_BODY) !== 0) this.unpause(PAUSE_BODY);
   }
 
-  /** Graceful stop requested by the engine: close now if idle, else after the responses in flight. */
-  drain(): void {
+  /**
+   * Graceful stop requested by the engine: close now if idle, else after the responses in flight. With
+   * `idleUntil` (a `performance.now()` time), a connection with no request in flight stays open until
+   * then: its client may be sending the next request right now, and closing would cut that request. It
+   * is answered (with `Connection: close`, the engine is draining) or the connection closes at the time.
+   */
+  drain(idleUntil = 0): void {
     if (this.tookOver) {
       // A tunnel has no request boundary to wait for: flush what was written and close (Caddy's default).
       this.socket.destroySoon();
+      return;
+    }
+    if (idleUntil > 0 && this.first === null && this.current === null && !this.ending) {
+      if (this.timer === TIMER_NONE || (this.timer === TIMER_IDLE && idleUntil < this.deadline)) {
+        this.arm(TIMER_IDLE, idleUntil);
+      }
       return;
     }
     this.acceptRequests = false;

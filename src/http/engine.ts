@@ -68,8 +68,11 @@ export interface Engine {
   /**
    * Graceful stop: stop accepting requests, close idle keep-alive connections now, let in-flight
    * responses finish (their connection then closes), destroy what remains at the deadline.
+   * `idleGraceMs`: idle connections instead get that long to send one more request (answered with
+   * `Connection: close`) before they close, so that a request already on its way is not cut (a reload
+   * hands the listener to a new engine while this one drains). @default 0
    */
-  drain(timeoutMs: number): Promise<void>;
+  drain(timeoutMs: number, idleGraceMs?: number): Promise<void>;
 }
 
 /** Parser limits used when the configuration does not say otherwise. */
@@ -224,15 +227,16 @@ class HttpEngine implements Engine, EngineContext {
     }
   };
 
-  drain(timeoutMs: number): Promise<void> {
+  drain(timeoutMs: number, idleGraceMs = 0): Promise<void> {
     this.draining = true;
+    const idleUntil = idleGraceMs > 0 ? performance.now() + idleGraceMs : 0;
     return new Promise<void>((resolve) => {
       const previous = this.drainDone;
       this.drainDone = () => {
         previous?.();
         resolve();
       };
-      for (const conn of this.connections) conn.drain();
+      for (const conn of this.connections) conn.drain(idleUntil);
       if (this.connections.size === 0) {
         this.finishDrain();
         return;
