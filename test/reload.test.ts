@@ -1,7 +1,7 @@
 /**
  * Reloading the configuration of a running server (`server.reload()`, which SIGHUP, `tamarin reload` and
  * `POST /api/reload` call): under a load of keep-alive and fresh-connection requests nothing is lost or
- * cut, the new routes answer as soon as the reload returns, a bad configuration is refused naming the key
+ * cut, the new routes answer as soon as the reload returns (on new connections and on open ones), a bad configuration is refused naming the key
  * while the old one keeps serving, and counters and health verdicts carry over.
  */
 import assert from 'node:assert/strict';
@@ -180,7 +180,10 @@ describe('reload under load', () => {
       }
     };
     const loops = [0, 1, 2].flatMap((id) => [loop(true, id), loop(false, id)]);
+    // A keep-alive connection opened before the reload, idle across it.
+    const kept = new Client(server.port);
     try {
+      assert.equal((await kept.get('/api/x', true)).body, 'A /api/x');
       await sleep(400);
       // v2: /api/ goes to B, and a new route /new/ to B.
       fs.writeFileSync(file(), head + routes(['^/api/', b], ['^/new/', b]));
@@ -194,6 +197,13 @@ describe('reload under load', () => {
         close: true,
       });
       assert.equal((await fresh.get('/api/x', false)).body, 'B /api/x');
+      // ... and so does the next request on a connection opened before it, which stays open.
+      assert.deepEqual(await kept.get('/new/thing', true), {
+        status: 200,
+        body: 'B /new/thing',
+        close: false,
+      });
+      assert.equal(kept.connections, 1);
       await sleep(400);
       // v1 again: /new/ is gone (the static plugin answers 404), /api/ back to A.
       fs.writeFileSync(file(), head + routes(['^/api/', a]));
@@ -203,6 +213,7 @@ describe('reload under load', () => {
       await sleep(400);
     } finally {
       stop = true;
+      kept.close();
       await Promise.all(loops);
     }
     assert.deepEqual(errors, [], `${errors.length} errors of ${answered} requests`);

@@ -44,9 +44,9 @@ export interface WorkerRuntime {
    */
   prepare(raw: unknown): Promise<void>;
   /**
-   * Reload, second step: new connections go to the prepared configuration; the previous one finishes its
-   * in-flight requests (idle keep-alive connections get one more request or a short grace) and closes
-   * its plugins in the background. False when nothing was prepared.
+   * Reload, second step: new connections, and the next request on every open one, go to the prepared
+   * configuration; requests in flight finish under the previous one, which then closes its plugins in the
+   * background. False when nothing was prepared.
    */
   commit(): boolean;
   /** Reload abandoned (another worker could not prepare): close what `prepare` built. */
@@ -63,9 +63,6 @@ interface Generation {
   readonly host: Host;
   readonly engine: Engine;
 }
-
-/** Longest time an idle keep-alive connection of a replaced configuration waits for one more request. */
-const RELOAD_IDLE_GRACE_MS = 1000;
 
 /** A listen failure explained for a user (port taken, no permission, unknown address). */
 export class ListenError extends Error {
@@ -201,9 +198,14 @@ async function buildGeneration(
   return { resolved, host, engine };
 }
 
-/** Drain a generation's connections, then close its plugins. */
-async function retire(generation: Generation, idleGraceMs: number): Promise<void> {
-  await generation.engine.drain(generation.resolved.config.server.shutdown_timeout, idleGraceMs);
+/**
+ * Stop a generation: its connections drain (`next` null: shutdown) or go to `next` once their requests
+ * in flight are done (a reload); then its plugins close.
+ */
+async function retire(generation: Generation, next: Generation | null): Promise<void> {
+  const timeout = generation.resolved.config.server.shutdown_timeout;
+  if (next === null) await generation.engine.drain(timeout);
+  else await generation.engine.handOver(next.engine, timeout);
   await generation.host.close();
 }
 
@@ -266,7 +268,7 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
       prepared = null;
       const previous = current;
       current = next;
-      const done = retire(previous, RELOAD_IDLE_GRACE_MS).catch((error: unknown) =>
+      const done = retire(previous, next).catch((error: unknown) =>
         log.error(`closing the previous configuration: ${errorMessage(error)}`),
       );
       retiring.add(done);
@@ -283,7 +285,7 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
       closing ??= (async () => {
         server.close();
         await runtime.abort();
-        await Promise.all([retire(current, 0), ...retiring]);
+        await Promise.all([retire(current, null), ...retiring]);
       })();
       return closing;
     },
