@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ServerStatsSnapshot } from '../src/server/counters.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { type RunningServer, startServer } from '../src/server/start.ts';
+import { call } from './admin-client.ts';
 import { type FakeBackend, startFakeBackend } from './helpers/fake-backend.ts';
 
 /** A backend that answers `<name> <url>` at once. */
@@ -309,6 +310,52 @@ describe('reload keeps health verdicts', () => {
     } finally {
       await server.close();
       await Promise.all([good.stop(), sick.stop()]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('POST /api/reload', () => {
+  it('needs the token and same origin, answers what changed, or 422 with the config errors', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-reload-api-'));
+    fs.mkdirSync(path.join(dir, 'www'));
+    fs.writeFileSync(path.join(dir, 'www/a.txt'), 'a\n');
+    const token = 'reload-token-0123456789';
+    const file = path.join(dir, 'tamarin.toml');
+    const config = (extra: string) =>
+      `plugins = ["static"]\n[server]\nport = 0\n[admin]\nport = 0\ntoken = "${token}"\n[static]\nroot = "www"\n${extra}`;
+    fs.writeFileSync(file, config(''));
+    // In process (one worker in this thread): the same reload path as worker threads, without threads.
+    const logs: string[] = [];
+    setLogSink((_level, line) => logs.push(line));
+    const server = await startServer({ configPath: file, inProcess: true, admin: true });
+    const admin = server.admin!.url;
+    const auth = { authorization: `Bearer ${token}` };
+    try {
+      assert.equal((await call(admin, 'POST', '/api/reload')).status, 401);
+      const cross = await call(admin, 'POST', '/api/reload', { ...auth, origin: 'http://evil.example' });
+      assert.equal(cross.status, 403);
+      fs.writeFileSync(file, config('max_age = "1m"\n'));
+      const ok = await call(admin, 'POST', '/api/reload', auth);
+      assert.equal(ok.status, 200, ok.text);
+      assert.deepEqual(ok.json, { reloaded: true, generation: 1, changed: ['static'] });
+      assert.equal((await fetch(`${server.url}/a.txt`)).headers.get('cache-control'), 'public, max-age=60');
+      // The admin shows the configuration serving now.
+      const shown = await call(admin, 'GET', '/api/config', auth);
+      assert.equal(shown.json.static.max_age, 60_000);
+      fs.writeFileSync(file, config('max_age = "soon"\n'));
+      const bad = await call(admin, 'POST', '/api/reload', auth);
+      assert.equal(bad.status, 422);
+      assert.equal(bad.json.error, 'invalid_config');
+      assert.match(bad.json.errors[0], /^static\.max_age: expected a duration/);
+      assert.equal((await fetch(`${server.url}/a.txt`)).headers.get('cache-control'), 'public, max-age=60');
+      assert.match(
+        logs.join('\n'),
+        /reload failed, still serving the previous configuration: .*static\.max_age/,
+      );
+    } finally {
+      setLogSink(null);
+      await server.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
