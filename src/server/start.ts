@@ -128,7 +128,12 @@ async function reservePort(host: string, port: number): Promise<{ port: number; 
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     return { port, release: () => {} };
   }
-  return { port: (probe.address() as net.AddressInfo).port, release: () => probe.close() };
+  let held = true;
+  const release = () => {
+    if (held) probe.close();
+    held = false;
+  };
+  return { port: (probe.address() as net.AddressInfo).port, release };
 }
 
 /** The raw configuration a reload reads: `reloadConfig`, else the file again, else the start-up one. */
@@ -212,9 +217,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       );
     }
     const reserved = await reservePort(settings.host, settings.port);
+    // Without reusePort (one worker on an older Node) the placeholder must go before the worker binds;
+    // the option would be ignored and the worker's listen would fail with EADDRINUSE.
+    const reusePort = supportsReusePort(process.versions.node);
+    if (!reusePort) reserved.release();
     try {
       const pool = await startWorkerPool({
-        params: { raw, baseDir, workerCount: workers, port: reserved.port, reusePort: true },
+        params: { raw, baseDir, workerCount: workers, port: reserved.port, reusePort },
         shutdownTimeoutMs: settings.shutdown_timeout,
         onFatal: options.onFatal ?? ((error) => log.error(error.message)),
       });
