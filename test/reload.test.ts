@@ -323,7 +323,7 @@ describe('POST /api/reload', () => {
     const token = 'reload-token-0123456789';
     const file = path.join(dir, 'tamarin.toml');
     const config = (extra: string) =>
-      `plugins = ["static"]\n[server]\nport = 0\n[admin]\nport = 0\ntoken = "${token}"\n[static]\nroot = "www"\n${extra}`;
+      `plugins = ["cache", "static"]\n[server]\nport = 0\n[admin]\nport = 0\ntoken = "${token}"\n[static]\nroot = "www"\n${extra}`;
     fs.writeFileSync(file, config(''));
     // In process (one worker in this thread): the same reload path as worker threads, without threads.
     const logs: string[] = [];
@@ -332,6 +332,10 @@ describe('POST /api/reload', () => {
     const admin = server.admin!.url;
     const auth = { authorization: `Bearer ${token}` };
     try {
+      // Two requests: a miss, then a hit, in the cache's counters.
+      for (let i = 0; i < 2; i++) assert.equal((await fetch(`${server.url}/a.txt`)).status, 200);
+      const hits = async () => ((await server.control('cache', 'stats'))[0]!.result as { hits: number }).hits;
+      assert.equal(await hits(), 1);
       assert.equal((await call(admin, 'POST', '/api/reload')).status, 401);
       const cross = await call(admin, 'POST', '/api/reload', { ...auth, origin: 'http://evil.example' });
       assert.equal(cross.status, 403);
@@ -339,6 +343,8 @@ describe('POST /api/reload', () => {
       const ok = await call(admin, 'POST', '/api/reload', auth);
       assert.equal(ok.status, 200, ok.text);
       assert.deepEqual(ok.json, { reloaded: true, generation: 1, changed: ['static'] });
+      // A new cache instance (its contents cold), the same counters.
+      assert.equal(await hits(), 1);
       assert.equal((await fetch(`${server.url}/a.txt`)).headers.get('cache-control'), 'public, max-age=60');
       // The admin shows the configuration serving now.
       const shown = await call(admin, 'GET', '/api/config', auth);
