@@ -299,8 +299,9 @@ export class Connection
 
   /**
    * Graceful stop requested by the engine: close now if idle, else after the responses in flight. When
-   * the engine is being replaced (a reload), move to its successor instead: now if idle, else when the
-   * last response in flight is done (`idleAgain`).
+   * the engine is being replaced (a reload), move to its successor instead: now if idle (or upgraded),
+   * else when the last response in flight is done (`complete` in connection-output.ts) or the last
+   * request body ends after it (`onMessageComplete`).
    */
   drain(): void {
     const successor = this.engine.successor;

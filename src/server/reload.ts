@@ -60,7 +60,7 @@ function changedTables(before: Record<string, unknown>, after: Record<string, un
 
 export interface ReloaderOptions {
   /** The configuration serving at start. */
-  readonly initial: TamarinConfig;
+  readonly initial: ResolvedConfig;
   /** Read the raw configuration again (the file, with the command line's overrides). */
   readonly read: () => Promise<{ raw: Record<string, unknown>; baseDir: string }>;
   /** Make every worker serve `raw` (validated); rejects when a worker cannot. */
@@ -69,30 +69,30 @@ export interface ReloaderOptions {
 
 /** Reloads one at a time; `current()` is the configuration serving now. */
 export interface Reloader {
-  current(): TamarinConfig;
+  current(): ResolvedConfig;
   /** Reload. Rejects with a `ConfigError` (invalid, or a start-up-only key changed) or a worker's error. */
   reload(): Promise<ReloadResult>;
 }
 
 export function createReloader(options: ReloaderOptions): Reloader {
-  let config = options.initial;
+  let current = options.initial;
   let generation = 0;
   let queue: Promise<unknown> = Promise.resolve();
 
   const once = async (): Promise<ReloadResult> => {
     const { raw, baseDir } = await options.read();
     const resolved = await resolveConfig(raw, { baseDir });
-    const fixed = fixedSettingChanges(config, resolved.config);
+    const fixed = fixedSettingChanges(current.config, resolved.config);
     if (fixed.length > 0) throw new ConfigError(fixed);
     await options.apply(raw, resolved);
-    const changed = changedTables(rawConfigOf(config) ?? {}, raw);
-    config = resolved.config;
+    const changed = changedTables(rawConfigOf(current.config) ?? {}, raw);
+    current = resolved;
     generation++;
-    return { config, changed, generation };
+    return { config: resolved.config, changed, generation };
   };
 
   return {
-    current: () => config,
+    current: () => current,
     reload() {
       const run = queue.then(once, once);
       queue = run.catch(() => {});

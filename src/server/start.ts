@@ -8,7 +8,14 @@ import net from 'node:net';
 import path from 'node:path';
 import type { AdminOptions } from '../admin/options.ts';
 import type { AdminService } from '../admin/service.ts';
-import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
+import {
+  effectiveWorkers,
+  parseToml,
+  type ResolvedConfig,
+  rawConfigOf,
+  resolveConfig,
+  type TamarinConfig,
+} from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import type { Logger } from './plugin.ts';
@@ -53,7 +60,7 @@ export interface RunningServer {
   readonly workers: number;
   /** The validated configuration serving now (replaced by each successful reload). */
   readonly config: TamarinConfig;
-  /** Names of the plugins running, in stage order (disabled ones left out). */
+  /** Names of the plugins running, in stage order (disabled ones left out); changes with a reload. */
   readonly plugins: readonly string[];
   /** The admin listener (dashboard, API, metrics), or null when it is not running. */
   readonly admin: AdminService | null;
@@ -150,6 +157,11 @@ function reloadSource(
   return async () => ({ raw: structuredClone(raw), baseDir });
 }
 
+/** Names of the plugins a configuration runs, in stage order. */
+function enabledPlugins(resolved: ResolvedConfig): string[] {
+  return resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
+}
+
 /** Reload, with one log line either way: what changed, or why the old configuration stays. */
 async function loggedReload(reloader: Reloader, log: Logger): Promise<ReloadResult> {
   try {
@@ -169,7 +181,6 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const { raw, baseDir } = await loadRawConfig(options);
   const resolved = await resolveConfig(raw, { baseDir });
   const settings = resolved.config.server;
-  const plugins = resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
   const log = createLogger('server');
 
   let port: number;
@@ -241,15 +252,17 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     }
   }
   const reloader = createReloader({
-    initial: resolved.config,
+    initial: resolved,
     read: reloadSource(options, raw, baseDir),
     apply: (next) => apply(next),
   });
   const server: RunningServer = {
     get config() {
-      return reloader.current();
+      return reloader.current().config;
     },
-    plugins,
+    get plugins() {
+      return enabledPlugins(reloader.current());
+    },
     host: settings.host,
     port,
     url: urlFor(settings.host, port),
