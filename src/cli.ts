@@ -22,6 +22,7 @@ const VERSION = (
 const USAGE = `Usage:
   tamarin serve [dir] [options]     serve dir (default: the bundled demo site)
   tamarin check [options] [--json]  validate the configuration and print it with every default filled in
+  tamarin reload [-c file]          make the running server re-read its configuration (admin API)
   tamarin sim <trace> [--policy p] [--size 1%|64MiB]
                                     replay an access trace against the cache's eviction policies
   tamarin --help | --version
@@ -148,17 +149,41 @@ function startupLines(server: RunningServer): string[] {
   return lines;
 }
 
-async function serve(argv: string[]): Promise<number | null> {
-  const { values, positionals } = parse(argv);
-  if (values.json === true) throw new UsageError('option "--json" is only for "tamarin check"');
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
-  const { startServer } = await import('./server/start.ts');
-  const server = await startServer({
-    config: raw,
-    configPath: values.config ?? path.join(baseDir, 'config'),
+/** A line on stderr from the CLI itself (signals, fatal errors). */
+function say(line: string): void {
+  process.stderr.write(`tamarin: ${line}\n`);
+}
+
+/**
+ * The signals an operator sends (nginx's and logrotate's conventions), installed before start-up so that
+ * none of them has its default effect meanwhile; every one received is logged:
+ *
+ * - HUP: reload the configuration (the file again, with this command line's flags on top).
+ * - USR1: reopen log files. A handler also keeps Node from opening its inspector (a code-execution
+ *   endpoint on 127.0.0.1:9229), which it does on SIGUSR1 by default.
+ * - USR2: no meaning here (nginx's binary upgrade): logged and ignored rather than killing the server.
+ *
+ * TERM, INT and QUIT (drain and exit) are installed once the server runs (`stopOnSignals`).
+ */
+function operatorSignals(current: () => RunningServer | null): void {
+  process.on('SIGHUP', () => {
+    const server = current();
+    if (server === null) return say('SIGHUP received while starting: ignored');
+    say('SIGHUP received, reloading the configuration');
+    // The outcome (applied, or refused and why) is logged by the server itself.
+    server.reload().catch(() => {});
   });
-  process.stderr.write(startupLines(server).join('\n') + '\n');
+  process.on('SIGUSR1', () => {
+    const server = current();
+    if (server === null) return say('SIGUSR1 received while starting: ignored');
+    say('SIGUSR1 received, reopening log files');
+    server.reopen().catch((error: unknown) => say(`reopening log files failed: ${(error as Error).message}`));
+  });
+  process.on('SIGUSR2', () => say('SIGUSR2 received: ignored (no meaning in tamarin)'));
+}
+
+/** TERM, INT and QUIT: drain in-flight requests and exit 0; the same signal again exits at once. */
+function stopOnSignals(server: RunningServer): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -178,7 +203,93 @@ async function serve(argv: string[]): Promise<number | null> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGQUIT', () => stop('SIGQUIT'));
+}
+
+async function serve(argv: string[]): Promise<number | null> {
+  const { values, positionals } = parse(argv);
+  if (values.json === true) throw new UsageError('option "--json" is only for "tamarin check"');
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  let server: RunningServer | null = null;
+  operatorSignals(() => server);
+  const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
+  const { startServer } = await import('./server/start.ts');
+  server = await startServer({
+    config: raw,
+    configPath: values.config ?? path.join(baseDir, 'config'),
+    // A reload reads the file again and applies this command line on top, as at start.
+    reloadConfig: async () => (await effectiveRaw(values, positionals[0])).raw,
+    onFatal: (error) => {
+      say(error.message);
+      process.exit(1);
+    },
+  });
+  process.stderr.write(startupLines(server).join('\n') + '\n');
+  stopOnSignals(server);
   return null;
+}
+
+/**
+ * `tamarin reload`: ask the running server, through its admin API (`POST /api/reload`), to re-read its
+ * configuration, and report the outcome: exit 0 when it serves the new one, 2 with the config errors
+ * when it refused it (it keeps serving the old one), 1 when no server answers. The admin's address and
+ * token come from the same config file as the server's; a generated token is fetched from the loopback
+ * session endpoint. Without an admin API, `kill -HUP <pid>` does the same (the outcome is in its log).
+ */
+async function reload(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const { raw, baseDir } = await effectiveRaw(values, undefined);
+  const { resolveConfig } = await import('./server/config.ts');
+  const admin = (await resolveConfig(raw, { baseDir })).config.admin as {
+    enabled: boolean;
+    host: string;
+    port: number;
+    token?: string;
+  };
+  if (!admin.enabled || admin.port === 0) {
+    say(
+      `cannot reach the server: its admin API is ${admin.enabled ? 'on a random port (admin.port = 0)' : 'off'}; ` +
+        'send SIGHUP to the server process instead (kill -HUP <pid>)',
+    );
+    return 1;
+  }
+  const host = admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host === '::' ? '::1' : admin.host;
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
+  let answer: Response;
+  try {
+    let token = admin.token;
+    if (token === undefined) {
+      const session = (await (await fetch(`${base}/api/session`)).json()) as { token?: string | null };
+      token = session.token ?? undefined;
+    }
+    answer = await fetch(`${base}/api/reload`, {
+      method: 'POST',
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+    say(`no server answers at ${base} (${cause}): is it running, with this config's [admin] settings?`);
+    return 1;
+  }
+  const body = (await answer.json().catch(() => ({}))) as {
+    generation?: number;
+    changed?: string[];
+    errors?: string[];
+    message?: string;
+  };
+  if (answer.status === 200) {
+    const changed = body.changed?.length ? `changed: ${body.changed.join(', ')}` : 'nothing changed';
+    say(`reloaded: the server at ${base} serves the new configuration (${changed})`);
+    return 0;
+  }
+  if (answer.status === 422 && body.errors !== undefined) {
+    process.stderr.write(body.errors.map((line) => `config error: ${line}`).join('\n') + '\n');
+    say('reload refused: the server keeps serving its previous configuration');
+    return 2;
+  }
+  say(`reload failed (${answer.status}): ${body.message ?? 'no reason given'}`);
+  return 1;
 }
 
 async function sim(argv: string[]): Promise<number> {
@@ -208,6 +319,7 @@ async function main(argv: string[]): Promise<number | null> {
     }
     if (first === 'serve') return await serve(rest);
     if (first === 'check') return await check(rest);
+    if (first === 'reload') return await reload(rest);
     if (first.startsWith('-')) return await serve(argv);
     throw new UsageError(`unknown command "${first}"`);
   } catch (error) {

@@ -160,11 +160,15 @@ describe('config defaults and values', () => {
   });
 
   it('resolves file paths against the config file directory', async () => {
+    // The log's directory must exist (a config error otherwise): a real one under a temporary base.
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-config-base-'));
+    fs.mkdirSync(path.join(base, 'logs'));
     const { config } = await resolveConfig(
       { plugins: ['access_log'], access_log: { path: 'logs/access.log' } },
-      { baseDir: '/srv/site' },
+      { baseDir: base },
     );
-    assert.equal((config.access_log as { path: string }).path, '/srv/site/logs/access.log');
+    assert.equal((config.access_log as { path: string }).path, path.join(base, 'logs/access.log'));
+    fs.rmSync(base, { recursive: true });
     const withStatic = await resolveConfig(
       { plugins: ['static'], static: { root: 'site', hosts: { 'a.example': 'site/images' } } },
       { baseDir: process.cwd() },

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { supportsReusePort } from '../src/server/start.ts';
 
 const exec = promisify(execFile);
 const VERSION = (JSON.parse(fs.readFileSync('package.json', 'utf8')) as { version: string }).version;
@@ -91,6 +92,47 @@ describe('npm pack', { timeout: 300_000 }, () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
+    } finally {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('on a Node.js without reusePort: several workers are refused naming the version, one serves', async (t) => {
+    // An older system Node (Debian's), when the machine has one: the package's floor is checked for real.
+    const old = '/usr/bin/node';
+    const version = fs.existsSync(old) ? (await exec(old, ['--version'])).stdout.trim().slice(1) : '';
+    if (version === '' || supportsReusePort(version)) {
+      t.skip(`no Node.js older than 22.12 at ${old}`);
+      return;
+    }
+    fs.writeFileSync(path.join(dir, 'old-node.toml'), '[admin]\nenabled = false\n[server]\nport = 0\n');
+    const refused = await exec(old, [bin, 'serve', '--config', 'old-node.toml', '--workers', '2'], {
+      cwd: dir,
+    }).then(
+      () => assert.fail('serve started'),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr,
+      `tamarin: 2 workers need Node.js 22.12 or newer to share the port (listen option reusePort); this is ` +
+        `Node.js ${version}: upgrade Node.js, or set server.workers = 1 (--workers 1)\n`,
+    );
+    const child = spawn(old, [bin, 'serve', '--config', 'old-node.toml', '--workers', '1'], { cwd: dir });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    try {
+      let stderr = '';
+      child.stderr.setEncoding('utf8');
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (chunk: string) => {
+          stderr += chunk;
+          const match = / at (http:\/\/127\.0\.0\.1:\d+) \(1 worker/.exec(stderr);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', () => reject(new Error(`exited: ${stderr}`)));
+      });
+      assert.equal((await fetch(url + '/')).status, 200);
     } finally {
       clearTimeout(timer);
       child.kill('SIGKILL');

@@ -8,6 +8,9 @@ import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
 import type { Request, Response } from '../http/types.ts';
 import type { RouteSnapshot } from '../proxy/plugin.ts';
 import type { TamarinConfig } from '../server/config.ts';
+import { type ConfigIssue, issueText } from '../server/config-errors.ts';
+import { errorMessage } from '../server/logger.ts';
+import type { ReloadResult } from '../server/reload.ts';
 import { mergeBackends, mergeEntries, mergePurges, resultsOf, WorkerCallError } from './aggregate.ts';
 import type { Asset } from './assets.ts';
 import { type AuthPolicy, checkRequest } from './auth.ts';
@@ -20,8 +23,11 @@ import type { EventStreams } from './sse.ts';
 export interface ApiContext {
   readonly policy: AuthPolicy;
   readonly workers: number;
-  readonly config: TamarinConfig;
+  /** The configuration serving now (replaced after each reload). */
+  config: TamarinConfig;
   readonly control: Control;
+  /** Reload the server's configuration (`POST /api/reload`); null when the server cannot. */
+  readonly reload: (() => Promise<ReloadResult>) | null;
   readonly assets: ReadonlyMap<string, Asset>;
   readonly streams: EventStreams;
   readonly metrics: AdminMetrics;
@@ -160,6 +166,26 @@ async function metrics(ctx: ApiContext, req: Request, res: Response): Promise<vo
   send(res, 200, ctx.metrics.contentType, await ctx.metrics.render(input));
 }
 
+/**
+ * `POST /api/reload`: re-read the configuration and serve it without dropping a request. 200 with what
+ * changed; 422 `invalid_config` with the config errors (each naming its key) when it cannot be applied,
+ * and 500 `reload_failed` when a worker could not start it: either way the server keeps its configuration.
+ */
+async function reload(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  queryOf(req, []);
+  if (ctx.reload === null) throw new ApiError(404, 'not_available', 'this server cannot reload');
+  try {
+    const result = await ctx.reload();
+    json(res, 200, { reloaded: true, generation: result.generation, changed: result.changed });
+  } catch (error) {
+    const issues = (error as { issues?: readonly ConfigIssue[] }).issues;
+    if ((error as Error).name === 'ConfigError' && issues !== undefined) {
+      const errors = issues.map(issueText);
+      json(res, 422, { error: 'invalid_config', message: errors.join('\n'), errors });
+    } else fail(res, 500, 'reload_failed', errorMessage(error));
+  }
+}
+
 const SESSION_PATH = '/api/session';
 
 type Handler = (ctx: ApiContext, req: Request, res: Response) => void | Promise<void>;
@@ -220,6 +246,7 @@ const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   ['/api/cache/entries', { GET: entries }],
   ['/api/cache', { DELETE: purge }],
   ['/api/config', { GET: config }],
+  ['/api/reload', { POST: reload }],
   ['/api/events', { GET: events }],
   ['/api/proxy/backends', { GET: backends }],
   ['/metrics', { GET: metrics }],

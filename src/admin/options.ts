@@ -4,6 +4,7 @@
  * so config.ts validates this table itself.
  */
 import { z } from 'zod';
+import { listenHost } from '../server/units.ts';
 
 /** Extra names accepted in the Host header: a DNS name, `*.example.com`, or `*` (any, unsafe). */
 const hostPattern = z
@@ -20,7 +21,7 @@ export const adminOptionsSchema = z.strictObject({
    * Address to listen on. Anything but a loopback address makes the token mandatory for every call.
    * @default "127.0.0.1"
    */
-  host: z.string({ error: 'expected a host name or IP address' }).min(1).default('127.0.0.1'),
+  host: listenHost().default('127.0.0.1'),
   /** TCP port; 0 picks a free one. @default 9090 */
   port: z
     .int({ error: 'expected an integer from 0 to 65535' })

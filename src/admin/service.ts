@@ -7,8 +7,9 @@ import net from 'node:net';
 import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../http/engine.ts';
 import type { TamarinConfig } from '../server/config.ts';
 import type { Logger } from '../server/plugin.ts';
+import type { ReloadResult } from '../server/reload.ts';
 import { ListenError, listen } from '../server/runtime.ts';
-import { createApi } from './api.ts';
+import { type ApiContext, createApi } from './api.ts';
 import { loadAssets } from './assets.ts';
 import { type AuthPolicy, generateToken, isLoopback } from './auth.ts';
 import { type Control, startLiveFeed } from './live.ts';
@@ -28,6 +29,8 @@ export interface AdminService {
   readonly tokenGenerated: boolean;
   /** Whether read-only calls need the token too. */
   readonly tokenRequired: boolean;
+  /** After a reload: `/api/config` and the dashboard show `config` from now on. */
+  updateConfig(config: TamarinConfig): void;
   close(): Promise<void>;
 }
 
@@ -37,6 +40,8 @@ export interface AdminStartOptions {
   readonly config: TamarinConfig;
   readonly workers: number;
   readonly control: Control;
+  /** `POST /api/reload`: reload the server's configuration. Absent: that call answers 404. */
+  readonly reload?: (() => Promise<ReloadResult>) | undefined;
   readonly logger: Logger;
 }
 
@@ -65,15 +70,17 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     perClient: options.max_event_streams_per_client,
     total: MAX_CONNECTIONS / 2,
   });
-  const handler = createApi({
+  const context: ApiContext = {
     policy,
     workers: start.workers,
     config: start.config,
     control: start.control,
+    reload: start.reload ?? null,
     assets,
     streams,
     metrics: createMetrics(),
-  });
+  };
+  const handler = createApi(context);
   const engine: Engine = createEngine(
     {
       limits: DEFAULT_LIMITS,
@@ -111,6 +118,9 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     token,
     tokenGenerated: options.token === undefined,
     tokenRequired: policy.tokenForReads,
+    updateConfig(config) {
+      context.config = config;
+    },
     close() {
       closing ??= (async () => {
         server.close();

@@ -150,7 +150,8 @@ function encodingSuffix(list: readonly string[]): string {
 export class ContentCache implements Plugin {
   readonly name = 'cache';
   readonly store: MemoryStore;
-  readonly stats = new CacheStats();
+  /** Shared with the instance a reload replaced, so that hit and miss counters go on counting. */
+  readonly stats: CacheStats;
   private readonly options: CacheOptions;
   private readonly context: PluginContext;
   private readonly clock: () => number;
@@ -188,6 +189,7 @@ export class ContentCache implements Plugin {
   ) {
     this.options = options;
     this.context = context;
+    this.stats = context.previous instanceof ContentCache ? context.previous.stats : new CacheStats();
     this.clock = clock;
     this.realClock = clock === Date.now;
     if (this.realClock) this.wallOffset = Date.now() - performance.now();

@@ -54,8 +54,9 @@ export abstract class ConnectionOutput extends ConnectionTimeouts {
   // ---- ResponseSink ----
 
   prepareHead(res: HttpResponse): void {
-    // Draining: the last response says it closes; earlier pipelined ones still go out as they are.
-    if (this.engine.draining && res === this.last) res.keepAlive = false;
+    // Draining: the last response says it closes; earlier pipelined ones still go out as they are. A
+    // connection handed over to a new engine (a reload) stays open.
+    if (this.engine.draining && res === this.last && this.engine.successor === null) res.keepAlive = false;
     const body = res.req.body as RequestBody | null;
     if (res.keepAlive && body !== null && !body.complete && body.untouched) {
       // The handler answers without reading the body. Keeping the connection means swallowing the rest;
@@ -153,8 +154,12 @@ export abstract class ConnectionOutput extends ConnectionTimeouts {
       const next = this.first;
       if (next === null) {
         if (!this.acceptRequests && this.current === null) this.endSocket();
-        else if (!this.inExecute && this.current === null && !this.parser.inHead)
-          this.rearm(performance.now());
+        else {
+          // Between two requests: the moment to go to the engine that replaces ours (see `drain`).
+          const successor = this.engine.successor;
+          if (successor !== null && this.current === null) this.moveTo(successor);
+          if (!this.inExecute && this.current === null && !this.parser.inHead) this.rearm(performance.now());
+        }
         return;
       }
       const pending = next.pending;

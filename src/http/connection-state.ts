@@ -10,6 +10,7 @@ import type * as net from 'node:net';
 // an IC call (LoadGlobalIC, ~1% of the 1 KiB hit path's CPU in perf); a module binding is a constant.
 import { performance } from 'node:perf_hooks';
 import type { RequestBody } from './body.ts';
+import type { Connection } from './connection.ts';
 import type { EngineContext } from './engine.ts';
 import { HttpParser } from './parser.ts';
 import type { HttpRequest } from './request.ts';
@@ -57,7 +58,8 @@ export abstract class ConnectionState implements ConnectionInfo, ParserHandler, 
   requestCount = 0;
 
   readonly socket: net.Socket;
-  protected readonly engine: EngineContext;
+  /** The engine serving this connection: replaced when a reload hands it over (`moveTo`). */
+  protected engine: EngineContext;
   protected readonly parser: HttpParser;
   /** Pipeline queue: `first` is the response being written, later ones buffer their bytes. */
   protected first: HttpResponse | null = null;
@@ -138,6 +140,17 @@ export abstract class ConnectionState implements ConnectionInfo, ParserHandler, 
   protected arm(kind: number, deadline: number): void {
     this.timer = kind;
     this.deadline = deadline;
+  }
+
+  /**
+   * Go to the engine that replaces ours (a reload), between two requests: the next one runs under its
+   * hooks. The parser keeps the limits it was built with.
+   */
+  protected moveTo(next: EngineContext): void {
+    const previous = this.engine;
+    this.engine = next;
+    previous.removeConnection(this as unknown as Connection);
+    next.adoptConnection(this as unknown as Connection);
   }
 
   /** End our side (after queued bytes), discard what still arrives, destroy after the linger time. */

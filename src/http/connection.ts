@@ -175,7 +175,10 @@ export class Connection
     const engine = this.engine;
     const count = ++this.requestCount;
     const keepAlive =
-      head.keepAlive && !head.upgrade && count < engine.options.maxRequestsPerConnection && !engine.draining;
+      head.keepAlive &&
+      !head.upgrade &&
+      count < engine.options.maxRequestsPerConnection &&
+      (!engine.draining || engine.successor !== null);
     if (!keepAlive) this.acceptRequests = false;
     let body: RequestBody | null = null;
     if (!head.upgrade && (head.chunked || head.contentLength > 0)) {
@@ -229,6 +232,7 @@ export class Connection
     }
     // The last body ended after its answer (drain, client FIN): nothing more will come on this connection.
     if (!this.acceptRequests && this.first === null) this.endSocket();
+    else if (this.first === null && this.engine.successor !== null) this.moveTo(this.engine.successor);
   }
 
   // ---- dispatch ----
@@ -293,8 +297,20 @@ export class Connection
     if ((this.paused & PAUSE_BODY) !== 0) this.unpause(PAUSE_BODY);
   }
 
-  /** Graceful stop requested by the engine: close now if idle, else after the responses in flight. */
+  /**
+   * Graceful stop requested by the engine: close now if idle, else after the responses in flight. When
+   * the engine is being replaced (a reload), move to its successor instead: now if idle (or upgraded),
+   * else when the last response in flight is done (`complete` in connection-output.ts) or the last
+   * request body ends after it (`onMessageComplete`).
+   */
   drain(): void {
+    const successor = this.engine.successor;
+    if (successor !== null) {
+      if (this.tookOver || (this.first === null && this.current === null && !this.ending)) {
+        this.moveTo(successor);
+      }
+      return;
+    }
     if (this.tookOver) {
       // A tunnel has no request boundary to wait for: flush what was written and close (Caddy's default).
       this.socket.destroySoon();

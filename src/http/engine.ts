@@ -70,6 +70,14 @@ export interface Engine {
    * responses finish (their connection then closes), destroy what remains at the deadline.
    */
   drain(timeoutMs: number): Promise<void>;
+  /**
+   * Give every connection to `next` (a reload: new options and hooks): idle ones now, busy ones as soon
+   * as their responses are done, so each request runs start to end under the hooks it started with and
+   * the next one under `next`'s. Nothing is closed, so no request already on its way is cut (closing an
+   * idle keep-alive connection races with the client's next request). Upgraded sockets (tunnels) move at
+   * once. Resolves when this engine has no connection left; what remains at the deadline is destroyed.
+   */
+  handOver(next: Engine, timeoutMs: number): Promise<void>;
 }
 
 /** Parser limits used when the configuration does not say otherwise. */
@@ -92,7 +100,11 @@ export interface EngineContext {
   readonly options: EngineOptions;
   readonly hooks: EngineHooks;
   readonly draining: boolean;
+  /** Where connections go once idle (`handOver`); null unless this engine is being replaced. */
+  readonly successor: EngineContext | null;
   removeConnection(conn: Connection): void;
+  /** Take a connection handed over by the engine this one replaces. */
+  adoptConnection(conn: Connection): void;
   reportError(error: unknown, req: Request | null): void;
 }
 
@@ -116,6 +128,7 @@ class HttpEngine implements Engine, EngineContext {
   readonly options: EngineOptions;
   readonly hooks: EngineHooks;
   draining = false;
+  successor: HttpEngine | null = null;
   private readonly connections = new Set<Connection>();
   private nextId = 1;
   private sweeper: NodeJS.Timeout | null = null;
@@ -178,6 +191,16 @@ class HttpEngine implements Engine, EngineContext {
     }
   }
 
+  adoptConnection(conn: Connection): void {
+    this.connections.add(conn);
+    if (this.sweeper === null) {
+      this.sweeper = setInterval(this.sweep, this.sweepMs);
+      this.sweeper.unref();
+    }
+    // Replaced or stopping in turn meanwhile: the connection follows along.
+    if (this.draining) conn.drain();
+  }
+
   removeConnection(conn: Connection): void {
     this.connections.delete(conn);
     if (this.connections.size === 0) {
@@ -223,6 +246,11 @@ class HttpEngine implements Engine, EngineContext {
       this.reportError(err, req);
     }
   };
+
+  handOver(next: Engine, timeoutMs: number): Promise<void> {
+    this.successor = next as HttpEngine;
+    return this.drain(timeoutMs);
+  }
 
   drain(timeoutMs: number): Promise<void> {
     this.draining = true;

@@ -140,6 +140,29 @@ export class Backend {
     this.transition(healthy ? 'up' : 'down', reason);
   }
 
+  /** The active health checks' verdict (true until they decide otherwise). */
+  get checkedHealthy(): boolean {
+    return this.healthy;
+  }
+
+  /**
+   * Take over the state of the same backend under the configuration a reload replaced: health verdict,
+   * cooldown, failure window and counters. Nothing changed for the backend, so no state-change line.
+   */
+  adopt(previous: Backend): void {
+    this.requests = previous.requests;
+    this.failures = previous.failures;
+    this.latencyTotal = previous.latencyTotal;
+    this.latencyCount = previous.latencyCount;
+    this.latencyEwma = previous.latencyEwma;
+    this.lastError = previous.lastError;
+    this.healthy = previous.healthy;
+    this.reported = previous.reported;
+    this.coolingUntil = previous.coolingUntil;
+    this.windowStart = previous.windowStart;
+    this.windowFails = previous.windowFails;
+  }
+
   snapshot(now: number): BackendSnapshot {
     return {
       url: this.url,

@@ -77,8 +77,11 @@ export class HealthChecker {
     this.channel = sharing.channel;
     this.successes = backends.map(() => 0);
     this.failures = backends.map(() => 0);
-    this.healthy = backends.map(() => true);
-    this.reasons = backends.map(() => 'initial state');
+    // A backend carried over by a reload starts with the verdict it had (see Backend.adopt).
+    this.healthy = backends.map((backend) => backend.checkedHealthy);
+    this.reasons = backends.map((backend) =>
+      backend.checkedHealthy ? 'initial state' : 'down before the reload',
+    );
     this.decided = backends.map(() => false);
   }
 

@@ -36,6 +36,8 @@ export interface ProxyInstance extends Plugin {
   claimsPathOnSomeHost(req: Request): boolean;
   /** Forward `req` over `route` (loop protection, balancing, failover included). */
   forward(req: Request, res: Response, route: ProxyRoute, observer?: ForwardObserver): void;
+  /** The compiled routes (a reload's new instance takes its backends' state from them). */
+  readonly routes: readonly ProxyRoute[];
 }
 
 /** One route and the state of its backends, as plain data for the admin API. */
@@ -57,6 +59,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
   const routes: ProxyRoute[] = options.routes.map((route, i) =>
     compileRoute(route, i, options.via, onStateChange),
   );
+  carryOver(routes, context.previous as ProxyInstance | undefined);
   warnAboutSelf(routes, context);
   warnAboutCache(options, context);
   const checkers: HealthChecker[] = [];
@@ -99,6 +102,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
       return false;
     },
     forward,
+    routes,
     control(command: string): RouteSnapshot[] {
       if (command === 'backends') return snapshot();
       throw new Error(`proxy: unknown control command "${command}" (known: backends)`);
@@ -108,6 +112,30 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
       for (const route of routes) for (const pool of route.pools) pool.close();
     },
   };
+}
+
+/**
+ * On a reload, each backend that was already configured keeps its health verdict, cooldown and counters:
+ * the one of the same route (same patterns and host) when there is one, else the first with its URL. A
+ * reload must not send traffic to a backend known to be down, nor zero the counters the dashboard shows.
+ */
+function carryOver(routes: readonly ProxyRoute[], previous: ProxyInstance | undefined): void {
+  if (previous?.routes === undefined) return;
+  const routeKey = (route: ProxyRoute) => `${route.host ?? ''} ${route.patterns.join(' ')}`;
+  const byRoute = new Map<string, Backend>();
+  const byUrl = new Map<string, Backend>();
+  for (const route of previous.routes) {
+    for (const backend of route.backends) {
+      byRoute.set(`${routeKey(route)} ${backend.url}`, backend);
+      if (!byUrl.has(backend.url)) byUrl.set(backend.url, backend);
+    }
+  }
+  for (const route of routes) {
+    for (const backend of route.backends) {
+      const old = byRoute.get(`${routeKey(route)} ${backend.url}`) ?? byUrl.get(backend.url);
+      if (old !== undefined) backend.adopt(old);
+    }
+  }
 }
 
 /**

@@ -49,7 +49,11 @@ export function formatPath(segments: readonly PropertyKey[]): string {
   let out = '';
   for (const segment of segments) {
     if (typeof segment === 'number') out += `[${segment}]`;
-    else out += (out === '' ? '' : '.') + String(segment);
+    else {
+      // A key such as a host name ("*.example.com") is quoted, as TOML would write it.
+      const key = String(segment);
+      out += (out === '' ? '' : '.') + (/^[\w.-]+$/.test(key) ? key : JSON.stringify(key));
+    }
   }
   return out === '' ? '(root)' : out;
 }
@@ -138,6 +142,8 @@ export function formatIssues(
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
+  // A refused record key: say what was wrong with it, not only that it was.
+  if (issue.code === 'invalid_key' && issue.issues[0] !== undefined) return describeIssue(issue.issues[0]);
   if (!ZOD_DEFAULT.test(issue.message)) return issue.message;
   switch (issue.code) {
     case 'invalid_type':

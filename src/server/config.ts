@@ -14,7 +14,7 @@ import { adminOptionsSchema } from '../admin/options.ts';
 import { BUILTIN_PLUGINS, DEFAULT_PLUGINS, loadBuiltin } from './builtins.ts';
 import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
 import type { PluginDefinition } from './plugin.ts';
-import { byteSize, duration } from './units.ts';
+import { byteSize, duration, listenHost } from './units.ts';
 
 export { ConfigError } from './config-errors.ts';
 
@@ -31,7 +31,7 @@ function intRange(min: number, max: number) {
 /** `[server]`: listeners, workers, HTTP limits and timeouts. */
 export const serverSchema = z.strictObject({
   /** Address to listen on. `0.0.0.0` or `::` listens on every interface. @default "127.0.0.1" */
-  host: z.string({ error: 'expected a host name or IP address' }).min(1).default('127.0.0.1'),
+  host: listenHost().default('127.0.0.1'),
   /** TCP port; 0 picks a free one (printed at start-up). @default 8080 */
   port: intRange(0, 65535).default(8080),
   /** Worker threads sharing the port (SO_REUSEPORT); 0 = one per CPU core. @default 0 */

@@ -30,6 +30,8 @@ export interface HostOptions {
   readonly workerId: number;
   readonly workerCount: number;
   readonly config: Readonly<Record<string, unknown>>;
+  /** On reload: the plugin instances of the configuration being replaced, by name (`context.previous`). */
+  readonly previous?: ReadonlyMap<string, Plugin> | undefined;
 }
 
 /** The engine-facing hooks (same shape as the engine's `EngineHooks`). */
@@ -47,6 +49,8 @@ export interface Host {
   readonly plugins: ReadonlyMap<string, Plugin>;
   /** Run a plugin's `control(command, args)` (the primary's RPC lands here). */
   control(pluginName: string, command: string, args: unknown): Promise<unknown>;
+  /** Run every plugin's `reopen()` (SIGUSR1); errors are logged, not thrown. */
+  reopen(): Promise<void>;
   /** Run every plugin's `close()` in order; errors are logged, not thrown. */
   close(): Promise<void>;
 }
@@ -73,6 +77,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       config: options.config,
       logger,
       getPlugin: (name) => plugins.get(name),
+      previous: options.previous?.get(spec.definition.name),
     };
     let plugin: Plugin;
     try {
@@ -213,6 +218,16 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       if (typeof plugin.control !== 'function')
         throw new Error(`plugin "${pluginName}" has no control commands`);
       return plugin.control(command, args);
+    },
+    async reopen() {
+      for (const plugin of plugins.values()) {
+        if (typeof plugin.reopen !== 'function') continue;
+        try {
+          await plugin.reopen();
+        } catch (error) {
+          loggers.get(plugin)?.error(`reopen: ${errorMessage(error)}`);
+        }
+      }
     },
     async close() {
       for (const plugin of plugins.values()) {

@@ -44,7 +44,15 @@ export interface Plugin {
    * boundary, so they must be structured-clonable plain data. Unknown commands throw.
    */
   control?(command: string, args: unknown): MaybePromise<unknown>;
-  /** Server shutdown: flush logs, save state. */
+  /**
+   * SIGUSR1 (as `nginx -s reopen`): reopen the files this instance writes, so that lines go to a new file
+   * at the configured path after logrotate renamed the old one.
+   */
+  reopen?(): MaybePromise<void>;
+  /**
+   * Server shutdown, or this instance's configuration was replaced by a reload (after its in-flight
+   * requests finished): flush logs, save state.
+   */
   close?(): MaybePromise<void>;
 }
 
@@ -66,6 +74,12 @@ export interface PluginContext {
   readonly logger: Logger;
   /** Another plugin's instance in this worker, by name (e.g. the admin plugin asks for `cache`). */
   getPlugin(name: string): Plugin | undefined;
+  /**
+   * On a reload: this plugin's instance under the configuration being replaced, still serving its
+   * in-flight requests and closed once they finish. A plugin may carry state over from it (the proxy
+   * keeps its backends' health verdicts). `undefined` at start-up and for a plugin new in this config.
+   */
+  readonly previous?: Plugin | undefined;
 }
 
 /**

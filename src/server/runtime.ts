@@ -27,18 +27,41 @@ export interface WorkerParams {
 /** A running worker. */
 export interface WorkerRuntime {
   readonly port: number;
+  /** The configuration serving new connections (the latest committed reload). */
   readonly resolved: ResolvedConfig;
   readonly host: Host;
   readonly engine: Engine;
   /** Connections, responses by status class, latency: what the `server` control target reports. */
   readonly counters: ServerCounters;
   /**
-   * A control call from the primary: `server` (the worker's own counters: `stats`) or a plugin's
-   * `control(command, args)`.
+   * A control call from the primary: `server` (the worker itself: `stats`, `reopen`, and the reload
+   * steps `prepare`, `commit`, `abort`) or a plugin's `control(command, args)`.
    */
   control(target: string, command: string, args: unknown): Promise<unknown>;
+  /**
+   * Reload, first step: build the plugins and engine of `raw` beside the serving ones (nothing changes
+   * for clients). Throws when they cannot start; the serving configuration stays.
+   */
+  prepare(raw: unknown): Promise<void>;
+  /**
+   * Reload, second step: new connections, and the next request on every open one, go to the prepared
+   * configuration; requests in flight finish under the previous one, which then closes its plugins in the
+   * background. False when nothing was prepared.
+   */
+  commit(): boolean;
+  /** Reload abandoned (another worker could not prepare): close what `prepare` built. */
+  abort(): Promise<void>;
+  /** Every plugin's `reopen()` (SIGUSR1: log files renamed by logrotate). */
+  reopen(): Promise<void>;
   /** Stop accepting, drain in-flight requests (up to `server.shutdown_timeout`), close the plugins. */
   close(): Promise<void>;
+}
+
+/** One configuration's plugins and engine in a worker; a reload builds the next one beside it. */
+interface Generation {
+  readonly resolved: ResolvedConfig;
+  readonly host: Host;
+  readonly engine: Engine;
 }
 
 /** A listen failure explained for a user (port taken, no permission, unknown address). */
@@ -134,17 +157,22 @@ function countingHooks(hooks: HostHooks, counters: ServerCounters): HostHooks {
   };
 }
 
-/** Start one worker and listen. */
-export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> {
-  const resolved = await resolveConfig(params.raw, { baseDir: params.baseDir });
+/** Build the plugins and the engine of one configuration (not yet listening). */
+async function buildGeneration(
+  raw: unknown,
+  params: WorkerParams,
+  counters: ServerCounters,
+  previous: Generation | null,
+): Promise<Generation> {
+  const resolved = await resolveConfig(raw, { baseDir: params.baseDir });
   const { server: settings } = resolved.config;
   const log = createLogger('server', params.workerCount > 1 ? params.workerId : undefined);
   const host = await createHost(resolved.plugins, {
     workerId: params.workerId,
     workerCount: params.workerCount,
     config: resolved.config,
+    previous: previous?.host.plugins,
   });
-  const counters = new ServerCounters();
   const engine = createEngine(
     {
       limits: {
@@ -167,32 +195,100 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
         log.error(`${req === null ? 'connection' : `${req.method} ${req.target}`}: ${errorMessage(error)}`),
     },
   );
-  const server = net.createServer({ noDelay: true }, (socket) => engine.handleSocket(socket));
+  return { resolved, host, engine };
+}
+
+/**
+ * Stop a generation: its connections drain (`next` null: shutdown) or go to `next` once their requests
+ * in flight are done (a reload); then its plugins close.
+ */
+async function retire(generation: Generation, next: Generation | null): Promise<void> {
+  const timeout = generation.resolved.config.server.shutdown_timeout;
+  if (next === null) await generation.engine.drain(timeout);
+  else await generation.engine.handOver(next.engine, timeout);
+  await generation.host.close();
+}
+
+/**
+ * Start one worker and listen. The listening socket lives as long as the worker: a reload swaps the
+ * configuration behind it (`prepare` + `commit`) instead of opening a new socket, because closing an
+ * SO_REUSEPORT socket resets the connections still in its accept queue (Linux without
+ * `net.ipv4.tcp_migrate_req`), and a reload must not cut anything.
+ */
+export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> {
+  const counters = new ServerCounters();
+  const log = createLogger('server', params.workerCount > 1 ? params.workerId : undefined);
+  let current = await buildGeneration(params.raw, params, counters, null);
+  let prepared: Generation | null = null;
+  const retiring = new Set<Promise<void>>();
+  const server = net.createServer({ noDelay: true }, (socket) => current.engine.handleSocket(socket));
   try {
-    await listen(server, settings.host, params.port, params.reusePort);
+    await listen(server, current.resolved.config.server.host, params.port, params.reusePort);
   } catch (error) {
-    await host.close();
+    await current.host.close();
     throw error;
   }
   const address = server.address() as net.AddressInfo;
   let closing: Promise<void> | null = null;
-  return {
+  const runtime: WorkerRuntime = {
     port: address.port,
-    resolved,
-    host,
-    engine,
+    get resolved() {
+      return current.resolved;
+    },
+    get host() {
+      return current.host;
+    },
+    get engine() {
+      return current.engine;
+    },
     counters,
     async control(target, command, args) {
-      if (target === 'server') return counters.control(command);
-      return host.control(target, command, args);
+      if (target !== 'server') return current.host.control(target, command, args);
+      switch (command) {
+        case 'prepare':
+          return runtime.prepare(args);
+        case 'commit':
+          return runtime.commit();
+        case 'abort':
+          return runtime.abort();
+        case 'reopen':
+          return runtime.reopen();
+        default:
+          return counters.control(command);
+      }
     },
+    async prepare(raw) {
+      if (closing !== null) throw new Error('the worker is stopping');
+      await runtime.abort();
+      prepared = await buildGeneration(raw, params, counters, current);
+    },
+    commit() {
+      const next = prepared;
+      if (next === null || closing !== null) return false;
+      prepared = null;
+      const previous = current;
+      current = next;
+      const done = retire(previous, next).catch((error: unknown) =>
+        log.error(`closing the previous configuration: ${errorMessage(error)}`),
+      );
+      retiring.add(done);
+      void done.then(() => retiring.delete(done));
+      return true;
+    },
+    async abort() {
+      const dropped = prepared;
+      prepared = null;
+      if (dropped !== null) await dropped.host.close();
+    },
+    reopen: () => current.host.reopen(),
     close() {
       closing ??= (async () => {
         server.close();
-        await engine.drain(settings.shutdown_timeout);
-        await host.close();
+        await runtime.abort();
+        await Promise.all([retire(current, null), ...retiring]);
       })();
       return closing;
     },
   };
+  return runtime;
 }

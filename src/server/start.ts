@@ -8,11 +8,20 @@ import net from 'node:net';
 import path from 'node:path';
 import type { AdminOptions } from '../admin/options.ts';
 import type { AdminService } from '../admin/service.ts';
-import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
+import {
+  effectiveWorkers,
+  parseToml,
+  type ResolvedConfig,
+  rawConfigOf,
+  resolveConfig,
+  type TamarinConfig,
+} from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { createLogger, errorMessage } from './logger.ts';
+import type { Logger } from './plugin.ts';
+import { createReloader, type Reloader, type ReloadResult } from './reload.ts';
 import { ListenError, listen, startWorker } from './runtime.ts';
-import { type ControlResult, startWorkerPool } from './workers.ts';
+import { type ControlResult, startWorkerPool, WorkerStartError } from './workers.ts';
 
 export interface StartOptions {
   /**
@@ -29,6 +38,16 @@ export interface StartOptions {
    * `[admin]` table
    */
   admin?: boolean;
+  /**
+   * How a reload reads the configuration again (the CLI re-reads the file and applies its flags on top).
+   * @default re-read `configPath`; without one, the configuration given at start
+   */
+  reloadConfig?: () => Promise<Record<string, unknown>>;
+  /**
+   * A worker cannot be started again after crashing (see workers.ts): the CLI exits 1 with the reason.
+   * @default log it
+   */
+  onFatal?: (error: Error) => void;
 }
 
 export interface RunningServer {
@@ -39,9 +58,9 @@ export interface RunningServer {
   readonly url: string;
   /** Number of workers serving. */
   readonly workers: number;
-  /** The validated configuration. */
+  /** The validated configuration serving now (replaced by each successful reload). */
   readonly config: TamarinConfig;
-  /** Names of the plugins running, in stage order (disabled ones left out). */
+  /** Names of the plugins running, in stage order (disabled ones left out); changes with a reload. */
   readonly plugins: readonly string[];
   /** The admin listener (dashboard, API, metrics), or null when it is not running. */
   readonly admin: AdminService | null;
@@ -50,8 +69,29 @@ export interface RunningServer {
    * `server` is each worker's own counters (`stats`).
    */
   control(plugin: string, command: string, args?: unknown): Promise<ControlResult[]>;
+  /**
+   * Read and validate the configuration again and serve it without dropping a request (see reload.ts).
+   * Rejects with a `ConfigError` (invalid, or a setting that needs a restart changed) or a
+   * `WorkerStartError`; the server then keeps serving the configuration it had.
+   */
+  reload(): Promise<ReloadResult>;
+  /** Reopen the files plugins write (SIGUSR1, after logrotate renamed them). */
+  reopen(): Promise<void>;
   /** Drain in-flight requests (up to `server.shutdown_timeout`), close plugins, stop workers. */
   close(): Promise<void>;
+}
+
+/** The Node.js release that has `reusePort` (several workers sharing one port). */
+const REUSE_PORT_SINCE = [22, 12] as const;
+
+/**
+ * Whether `version` (`process.versions.node`) has `listen({ reusePort })`: 22.12+ and 23.1+. Older
+ * releases ignore the option, and the second worker's listen fails with a misleading EADDRINUSE.
+ */
+export function supportsReusePort(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major === 23) return minor >= 1;
+  return major > REUSE_PORT_SINCE[0] || (major === REUSE_PORT_SINCE[0] && minor >= REUSE_PORT_SINCE[1]);
 }
 
 /** Read the raw configuration (plain data) and the directory relative paths are resolved against. */
@@ -95,7 +135,45 @@ async function reservePort(host: string, port: number): Promise<{ port: number; 
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     return { port, release: () => {} };
   }
-  return { port: (probe.address() as net.AddressInfo).port, release: () => probe.close() };
+  let held = true;
+  const release = () => {
+    if (held) probe.close();
+    held = false;
+  };
+  return { port: (probe.address() as net.AddressInfo).port, release };
+}
+
+/** The raw configuration a reload reads: `reloadConfig`, else the file again, else the start-up one. */
+function reloadSource(
+  options: StartOptions,
+  raw: Record<string, unknown>,
+  baseDir: string,
+): () => Promise<{ raw: Record<string, unknown>; baseDir: string }> {
+  const { reloadConfig } = options;
+  if (reloadConfig !== undefined) return async () => ({ raw: await reloadConfig(), baseDir });
+  if (options.config === undefined && options.configPath !== undefined) {
+    return () => loadRawConfig({ configPath: options.configPath });
+  }
+  return async () => ({ raw: structuredClone(raw), baseDir });
+}
+
+/** Names of the plugins a configuration runs, in stage order. */
+function enabledPlugins(resolved: ResolvedConfig): string[] {
+  return resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
+}
+
+/** Reload, with one log line either way: what changed, or why the old configuration stays. */
+async function loggedReload(reloader: Reloader, log: Logger): Promise<ReloadResult> {
+  try {
+    const result = await reloader.reload();
+    const changed = result.changed.length === 0 ? 'nothing changed' : `changed: ${result.changed.join(', ')}`;
+    log.info(`reload ${result.generation}: new configuration serving (${changed})`);
+    return result;
+  } catch (error) {
+    const lines = error instanceof ConfigError ? error.lines() : [errorMessage(error)];
+    log.error(`reload failed, still serving the previous configuration: ${lines.join('; ')}`);
+    throw error;
+  }
 }
 
 /** Validate the configuration and start serving. Throws `ConfigError` or `ListenError` for user errors. */
@@ -103,10 +181,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const { raw, baseDir } = await loadRawConfig(options);
   const resolved = await resolveConfig(raw, { baseDir });
   const settings = resolved.config.server;
-  const plugins = resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
-  const common = { config: resolved.config, plugins, host: settings.host };
+  const log = createLogger('server');
 
-  let server: RunningServer;
+  let port: number;
+  let workers: number;
+  let control: RunningServer['control'];
+  let apply: (raw: Record<string, unknown>) => Promise<void>;
+  let reopen: () => Promise<void>;
+  let close: () => Promise<void>;
   if (options.inProcess === true) {
     const runtime = await startWorker({
       raw,
@@ -116,42 +198,81 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       port: settings.port,
       reusePort: false,
     });
-    server = {
-      ...common,
-      port: runtime.port,
-      url: urlFor(settings.host, runtime.port),
-      workers: 1,
-      admin: null,
-      async control(plugin, command, args) {
-        try {
-          return [{ worker: 0, result: await runtime.control(plugin, command, args) }];
-        } catch (error) {
-          return [{ worker: 0, error: errorMessage(error) }];
-        }
-      },
-      close: () => runtime.close(),
+    port = runtime.port;
+    workers = 1;
+    control = async (plugin, command, args) => {
+      try {
+        return [{ worker: 0, result: await runtime.control(plugin, command, args) }];
+      } catch (error) {
+        return [{ worker: 0, error: errorMessage(error) }];
+      }
     };
+    apply = async (next) => {
+      try {
+        await runtime.prepare(next);
+      } catch (error) {
+        throw new WorkerStartError(`worker 0: ${errorMessage(error)}`);
+      }
+      runtime.commit();
+    };
+    reopen = () => runtime.reopen();
+    close = () => runtime.close();
   } else {
-    const workerCount = effectiveWorkers(settings);
+    workers = effectiveWorkers(settings);
+    if (workers > 1 && !supportsReusePort(process.versions.node)) {
+      throw new ListenError(
+        'ERR_NODE_VERSION',
+        `${workers} workers need Node.js ${REUSE_PORT_SINCE.join('.')} or newer to share the port ` +
+          `(listen option reusePort); this is Node.js ${process.versions.node}: upgrade Node.js, or set ` +
+          'server.workers = 1 (--workers 1)',
+      );
+    }
     const reserved = await reservePort(settings.host, settings.port);
+    // Without reusePort (one worker on an older Node) the placeholder must go before the worker binds;
+    // the option would be ignored and the worker's listen would fail with EADDRINUSE.
+    const reusePort = supportsReusePort(process.versions.node);
+    if (!reusePort) reserved.release();
     try {
       const pool = await startWorkerPool({
-        params: { raw, baseDir, workerCount, port: reserved.port, reusePort: true },
+        params: { raw, baseDir, workerCount: workers, port: reserved.port, reusePort },
         shutdownTimeoutMs: settings.shutdown_timeout,
+        onFatal: options.onFatal ?? ((error) => log.error(error.message)),
       });
-      server = {
-        ...common,
-        port: reserved.port,
-        url: urlFor(settings.host, reserved.port),
-        workers: workerCount,
-        admin: null,
-        control: (plugin, command, args) => pool.control(plugin, command, args),
-        close: () => pool.close(),
+      port = reserved.port;
+      control = (plugin, command, args) => pool.control(plugin, command, args);
+      apply = (next) => pool.reload(next);
+      reopen = async () => {
+        for (const result of await pool.control('server', 'reopen')) {
+          if (result.error !== undefined) log.error(`worker ${result.worker}: reopen: ${result.error}`);
+        }
       };
+      close = () => pool.close();
     } finally {
       reserved.release();
     }
   }
+  const reloader = createReloader({
+    initial: resolved,
+    read: reloadSource(options, raw, baseDir),
+    apply: (next) => apply(next),
+  });
+  const server: RunningServer = {
+    get config() {
+      return reloader.current().config;
+    },
+    get plugins() {
+      return enabledPlugins(reloader.current());
+    },
+    host: settings.host,
+    port,
+    url: urlFor(settings.host, port),
+    workers,
+    admin: null,
+    control,
+    reload: () => loggedReload(reloader, log),
+    reopen,
+    close,
+  };
   return withAdmin(server, raw, options);
 }
 
@@ -180,6 +301,7 @@ async function withAdmin(
       config: server.config,
       workers: server.workers,
       control: server.control,
+      reload: () => reload(),
       logger: log,
     });
   } catch (error) {
@@ -191,13 +313,22 @@ async function withAdmin(
     await server.close();
     throw error;
   }
-  const close = server.close;
-  return {
-    ...server,
-    admin,
-    async close() {
-      await admin.close();
-      await close();
-    },
+  const { close, reload: reloadWorkers } = server;
+  // The admin shows the configuration serving now: each reload, from a signal or the API, updates it.
+  const reload = async (): Promise<ReloadResult> => {
+    const result = await reloadWorkers();
+    admin.updateConfig(result.config);
+    return result;
   };
+  return Object.defineProperties(server, {
+    admin: { value: admin, enumerable: true },
+    reload: { value: reload, enumerable: true },
+    close: {
+      enumerable: true,
+      value: async () => {
+        await admin.close();
+        await close();
+      },
+    },
+  });
 }

@@ -2,6 +2,7 @@
  * Config value types shared by every schema: byte sizes ("256MiB", "64 KiB", 1024) and durations ("5s",
  * "250ms", "1m", 5000). Plugins use these so that every size and duration in the TOML file reads the same.
  */
+import net from 'node:net';
 import { z } from 'zod';
 
 const SIZE_UNITS: Record<string, number> = {
@@ -64,5 +65,24 @@ export function duration() {
       return z.NEVER;
     }
     return ms;
+  });
+}
+
+/** One DNS label (RFC 1123 §2.1): letters, digits and inner hyphens, at most 63 characters. */
+const HOST_NAME = /^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$/i;
+
+/** Whether `value` is an IP address literal (without brackets) or a syntactically valid host name. */
+export function isHostOrIp(value: string): boolean {
+  return net.isIP(value) !== 0 || (value.length <= 253 && HOST_NAME.test(value));
+}
+
+/**
+ * An address to listen on: an IP address (`0.0.0.0`, `::`, `127.0.0.1`) or a host name (`localhost`).
+ * Anything else (`"not an ip"`, `"[::1]"`, `"host:80"`) is a config error naming the key.
+ */
+export function listenHost() {
+  return z.string({ error: 'expected a host name or IP address' }).min(1).refine(isHostOrIp, {
+    error:
+      'expected an IP address (e.g. "0.0.0.0", "::", "127.0.0.1") or a host name, without brackets or port',
   });
 }

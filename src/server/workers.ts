@@ -5,7 +5,11 @@
  * - A worker that dies is restarted after 100 ms, doubling per consecutive crash up to 5 s.
  * - `control(plugin, command, args)` reaches the plugin instance of every worker (RPC over the worker's
  *   message port, with ids and a timeout) and collects one result per worker.
+ * - `reload(raw)` swaps every worker's configuration in two steps: all prepare (build plugins and
+ *   engine beside the serving ones), then all commit; if one cannot prepare, all abort and nothing changes.
  * - `close()` asks every worker to drain and close its plugins, then waits for the threads to exit.
+ * - A worker that cannot start again after a crash (`MAX_FAILED_STARTS` attempts in a row) is fatal:
+ *   `onFatal` is called (the CLI exits 1 with the reason) instead of restarting it forever.
  */
 import { Worker } from 'node:worker_threads';
 import { createLogger } from './logger.ts';
@@ -37,6 +41,11 @@ export interface WorkerPoolOptions {
   readonly shutdownTimeoutMs: number;
   /** Time a control call waits for a worker's answer. @default 5000 */
   readonly controlTimeoutMs?: number;
+  /**
+   * A worker cannot be started again after a crash: the server is short of a worker for good. @default
+   * log the reason
+   */
+  readonly onFatal?: (error: WorkerStartError) => void;
 }
 
 export interface WorkerPool {
@@ -44,6 +53,12 @@ export interface WorkerPool {
   /** Crash restarts so far (all workers). */
   readonly restarts: number;
   control(plugin: string, command: string, args?: unknown): Promise<ControlResult[]>;
+  /**
+   * Serve `raw` (a validated raw configuration) from now on in every worker; workers restarted later start
+   * with it too. Rejects with a `WorkerStartError` naming the worker and the reason when one could not
+   * take it; every worker then keeps the configuration it had.
+   */
+  reload(raw: unknown): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +66,10 @@ const BACKOFF_START_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 /** A worker that stayed up this long has its crash count reset. */
 const STABLE_AFTER_MS = 30_000;
+/** Restarts in a row that fail before the worker is ready, after which the pool gives up (`onFatal`). */
+const MAX_FAILED_STARTS = 5;
+/** Time a worker gets to build the plugins of a reloaded configuration. */
+const PREPARE_TIMEOUT_MS = 30_000;
 
 // In the source tree the entry is TypeScript (run by type stripping); in the built package it is .js.
 const ENTRY = new URL(
@@ -66,6 +85,8 @@ interface Slot {
   startedAt: number;
   restartTimer: NodeJS.Timeout | null;
   exited: Promise<void>;
+  /** Restarts in a row that failed before the worker was ready. */
+  failedStarts: number;
 }
 
 /** A failure to start: the first worker's error (config error in a plugin, port taken, …). */
@@ -87,6 +108,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   let nextId = 1;
   let closing = false;
   let restarts = 0;
+  // Replaced by reload(): a worker (re)started later serves the configuration in force.
+  let params = options.params;
 
   const settle = (slot: Slot, id: number, result: ControlResult) => {
     const call = pending.get(id);
@@ -98,7 +121,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   /** Spawn the thread of `slot`; the promise settles when it is ready or failed. */
   const spawn = (slot: Slot): Promise<void> =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(ENTRY, { workerData: { ...options.params, workerId: slot.id } });
+      const worker = new Worker(ENTRY, { workerData: { ...params, workerId: slot.id } });
       slot.worker = worker;
       slot.ready = false;
       slot.startedAt = Date.now();
@@ -146,11 +169,58 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       if (closing) return;
       restarts++;
       spawn(slot).then(
-        () => log.info(`worker ${slot.id} restarted`),
-        (error: Error) => log.error(`worker ${slot.id} failed to restart: ${error.message}`),
+        () => {
+          slot.failedStarts = 0;
+          log.info(`worker ${slot.id} restarted`);
+        },
+        (error: WorkerStartError) => {
+          log.error(`worker ${slot.id} failed to restart: ${error.message}`);
+          if (++slot.failedStarts < MAX_FAILED_STARTS || closing) return;
+          closing = true;
+          const fatal = new WorkerStartError(
+            `worker ${slot.id} cannot start (${MAX_FAILED_STARTS} attempts): ${error.message}`,
+            error.code,
+          );
+          if (options.onFatal === undefined) log.error(fatal.message);
+          else options.onFatal(fatal);
+        },
       );
     }, delay);
   };
+
+  /** One RPC to one worker; never rejects (a failure is the result's `error`). */
+  const call = (
+    slot: Slot,
+    plugin: string,
+    command: string,
+    args: unknown,
+    timeoutMs: number,
+  ): Promise<ControlResult> =>
+    new Promise<ControlResult>((resolve) => {
+      if (slot.worker === null || !slot.ready) {
+        resolve({ worker: slot.id, error: 'worker not running' });
+        return;
+      }
+      const id = nextId++;
+      const timer = setTimeout(() => settle(slot, id, { worker: slot.id, error: 'timeout' }), timeoutMs);
+      timer.unref();
+      pending.set(id, {
+        slot,
+        resolve: (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+      });
+      const message: ToWorker = { type: 'control', id, plugin, command, args };
+      try {
+        slot.worker.postMessage(message);
+      } catch (error) {
+        settle(slot, id, {
+          worker: slot.id,
+          error: `cannot send arguments: ${(error as Error).message}`,
+        });
+      }
+    });
 
   const slots: Slot[] = [];
   for (let id = 0; id < count; id++) {
@@ -162,6 +232,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       startedAt: 0,
       restartTimer: null,
       exited: Promise.resolve(),
+      failedStarts: 0,
     });
   }
   try {
@@ -178,39 +249,28 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       return restarts;
     },
     control(plugin, command, args) {
-      return Promise.all(
-        slots.map(
-          (slot) =>
-            new Promise<ControlResult>((resolve) => {
-              if (slot.worker === null || !slot.ready) {
-                resolve({ worker: slot.id, error: 'worker not running' });
-                return;
-              }
-              const id = nextId++;
-              const timer = setTimeout(
-                () => settle(slot, id, { worker: slot.id, error: 'timeout' }),
-                controlTimeoutMs,
-              );
-              timer.unref();
-              pending.set(id, {
-                slot,
-                resolve: (result) => {
-                  clearTimeout(timer);
-                  resolve(result);
-                },
-              });
-              const message: ToWorker = { type: 'control', id, plugin, command, args };
-              try {
-                slot.worker.postMessage(message);
-              } catch (error) {
-                settle(slot, id, {
-                  worker: slot.id,
-                  error: `cannot send arguments: ${(error as Error).message}`,
-                });
-              }
-            }),
-        ),
+      return Promise.all(slots.map((slot) => call(slot, plugin, command, args, controlTimeoutMs)));
+    },
+    async reload(raw) {
+      const failure = (results: ControlResult[]) => results.find((r) => r.error !== undefined);
+      const prepared = await Promise.all(
+        slots.map((slot) => call(slot, 'server', 'prepare', raw, PREPARE_TIMEOUT_MS)),
       );
+      const failed = failure(prepared);
+      if (failed !== undefined) {
+        await Promise.all(slots.map((slot) => call(slot, 'server', 'abort', null, controlTimeoutMs)));
+        throw new WorkerStartError(`worker ${failed.worker}: ${failed.error}`);
+      }
+      params = { ...params, raw };
+      const committed = await Promise.all(
+        slots.map((slot) => call(slot, 'server', 'commit', null, controlTimeoutMs)),
+      );
+      for (const result of committed) {
+        // Restarted between the two steps: it started with the new configuration already.
+        if (result.error !== undefined || result.result !== true) {
+          log.warn(`worker ${result.worker} did not switch: ${result.error ?? 'it had restarted meanwhile'}`);
+        }
+      }
     },
     async close() {
       closing = true;

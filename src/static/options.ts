@@ -2,9 +2,10 @@
  * The `[static]` config table, validated strictly: an unknown or misspelled key is an error that names it.
  */
 import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { duration } from '../server/units.ts';
+import { duration, isHostOrIp } from '../server/units.ts';
 
 /**
  * The bundled demo site. Resolved from this module's location, which is `src/static/` when running the
@@ -27,7 +28,41 @@ function isDirectory(path: string): boolean {
 /** A document root: checked here so that `tamarin check` reports a missing one, not only start-up. */
 const directory = z.string().min(1).refine(isDirectory, { error: 'expected an existing directory' });
 
-export const staticOptionsSchema = z.strictObject({
+/**
+ * A virtual host's name, matched exactly against the request's Host without its port. A wildcard
+ * (`*.example.com`) or a port would never match: refused rather than silently ignored.
+ */
+const virtualHost = z
+  .string()
+  .min(1)
+  .refine((name) => !name.includes('*'), {
+    error: 'wildcard host names are not supported: list each name (e.g. "www.example.com")',
+  })
+  .refine(isHostOrIp, { error: 'expected a host name or IP address without a port' });
+
+/**
+ * Error pages the config names must exist under a document root; only the default entry (`404.html`)
+ * may be absent, since it is picked up where a site happens to have one.
+ */
+function errorPagesExist(
+  options: { root: string; hosts: Record<string, string>; error_pages: Record<string, string> },
+  ctx: z.core.$RefinementCtx,
+): void {
+  const roots = [options.root, ...Object.values(options.hosts)];
+  for (const [status, page] of Object.entries(options.error_pages)) {
+    if (status === '404' && page === '404.html') continue;
+    if (roots.some((root) => statSync(join(root, page), { throwIfNoEntry: false })?.isFile() === true))
+      continue;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['error_pages', status],
+      input: page,
+      message: `expected a file under the document root (${roots.join(', ')})`,
+    });
+  }
+}
+
+const staticTable = z.strictObject({
   /**
    * Document root: the directory served for requests whose Host is not in `hosts`. A relative path is
    * resolved against the config file's folder (the working directory when there is no file).
@@ -43,7 +78,7 @@ export const staticOptionsSchema = z.strictObject({
    * Virtual hosts: Host name (without port) → document root. Requests for other hosts use `root`.
    * @default {}
    */
-  hosts: z.record(z.string().min(1), directory).default({}),
+  hosts: z.record(virtualHost, directory).default({}),
   /**
    * Files and directories whose name starts with `.`: `"deny"` answers 404 (`.git/`, `.env` never leak;
    * `.well-known/` is still served), `"allow"` serves them like any other file.
@@ -94,6 +129,9 @@ export const staticOptionsSchema = z.strictObject({
    */
   fallthrough: z.boolean().default(false),
 });
+
+/** The `[static]` table, with the error pages checked against the roots. */
+export const staticOptionsSchema = staticTable.superRefine(errorPagesExist);
 
 /** The validated `[static]` options. */
 export type StaticOptions = z.output<typeof staticOptionsSchema>;

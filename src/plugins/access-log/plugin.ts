@@ -6,6 +6,7 @@
  * request path does no I/O. `enabled = false` in `[access_log]` removes the plugin from every stage.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import type { Request, Response } from '../../http/types.ts';
 import { definePlugin, type Plugin } from '../../server/plugin.ts';
@@ -18,34 +19,81 @@ const FLUSH_INTERVAL_MS = 200;
 /** Bytes queued in the output stream beyond which lines are dropped (and counted) rather than buffered. */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
+/**
+ * The file must be one we can append to: checked when the config is validated (`tamarin check`, start,
+ * reload), so a path in a missing or read-only directory is a config error naming `access_log.path`.
+ */
+function writableFile(file: string, ctx: z.core.$RefinementCtx<string>): void {
+  const problem = fileProblem(file);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: file });
+}
+
+/** Why `file` cannot be appended to, or undefined when it can (`-` is stdout). */
+function fileProblem(file: string): string | undefined {
+  if (file === '-') return undefined;
+  const dir = path.dirname(file);
+  const dirStat = fs.statSync(dir, { throwIfNoEntry: false });
+  if (dirStat === undefined) return `the directory ${dir} does not exist`;
+  if (!dirStat.isDirectory()) return `${dir} is not a directory`;
+  const fileStat = fs.statSync(file, { throwIfNoEntry: false });
+  if (fileStat?.isDirectory() === true) return `${file} is a directory`;
+  try {
+    fs.accessSync(fileStat === undefined ? dir : file, fs.constants.W_OK);
+  } catch {
+    return fileStat === undefined ? `the directory ${dir} is not writable` : `${file} is not writable`;
+  }
+  return undefined;
+}
+
 /** `[access_log]` options. */
 export const accessLogOptions = z.strictObject({
   /** `combined` (Apache/nginx) or `json` (one object per line). @default "combined" */
   format: z.enum(['combined', 'json']).default('combined'),
   /** `-` for stdout, or a file appended to (relative to the config file). @default "-" */
-  path: z.string().min(1).default('-'),
+  path: z.string().min(1).superRefine(writableFile).default('-'),
 });
 
 /** Where batches go: stdout or an append-only file stream. */
 interface Sink {
   write(text: string): void;
   pending(): number;
+  /** Flush and start a new file at the configured path (SIGUSR1 after a rename); stdout stays. */
+  reopen(): Promise<void>;
   end(): Promise<void>;
 }
 
-function openSink(path: string): Sink {
-  if (path === '-') {
+/**
+ * A stream over an already opened descriptor: opening synchronously makes a path that cannot be written
+ * fail the plugin's start (and so the worker's, with the reason) instead of a later 'error' event.
+ */
+function appendStream(file: string, onError: (error: Error) => void): fs.WriteStream {
+  const stream = fs.createWriteStream(file, { fd: fs.openSync(file, 'a'), flags: 'a' });
+  stream.on('error', onError);
+  return stream;
+}
+
+function openSink(file: string, onError: (error: Error) => void): Sink {
+  if (file === '-') {
     return {
       write: (text) => process.stdout.write(text),
       pending: () => process.stdout.writableLength,
+      reopen: async () => {},
       end: async () => {},
     };
   }
-  const stream = fs.createWriteStream(path, { flags: 'a' });
+  let stream = appendStream(file, onError);
+  const endStream = (old: fs.WriteStream) => new Promise<void>((resolve) => old.end(resolve));
   return {
     write: (text) => stream.write(text),
     pending: () => stream.writableLength,
-    end: () => new Promise<void>((resolve) => stream.end(resolve)),
+    async reopen() {
+      // Open the new file first: if that fails, lines keep going to the old one (and the error is logged).
+      const next = appendStream(file, onError);
+      const old = stream;
+      stream = next;
+      await endStream(old);
+    },
+    end: () => endStream(stream),
   };
 }
 
@@ -53,7 +101,8 @@ export const accessLogPlugin = definePlugin({
   name: 'access_log',
   options: accessLogOptions,
   create(options, context): Plugin {
-    const sink = openSink(options.path);
+    // A write error (disk full, file system gone) costs log lines, never the worker.
+    const sink = openSink(options.path, (error) => context.logger.error(`${options.path}: ${error.message}`));
     const json = options.format === 'json';
     let buffer = '';
     let timer: NodeJS.Timeout | null = null;
@@ -100,6 +149,10 @@ export const accessLogPlugin = definePlugin({
           return true;
         }
         throw new Error(`unknown command "${command}"`);
+      },
+      async reopen() {
+        flush();
+        await sink.reopen();
       },
       async close() {
         flush();
