@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { z } from 'zod';
+import { wantsWholeBody } from '../http/body-keepers.ts';
 import type { Request, Response } from '../http/types.ts';
 import type { Logger, PluginContext } from '../server/plugin.ts';
 import { fakeRequest } from '../static/test-fakes.ts';
-import { wantsWholeBody } from '../static/whole-body.ts';
 import { ContentCache, cacheOptionsSchema } from './plugin.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tamarin-cache-unit-'));

@@ -11,6 +11,9 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { keepWholeBody } from '../http/body-keepers.ts';
+import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
+import { acceptedEncodings } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
 import { routePolicies } from '../http-cache/options.ts';
 import { ProxyCache } from '../http-cache/proxy-cache.ts';
@@ -19,8 +22,6 @@ import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
 import { byteSize, duration } from '../server/units.ts';
-import { acceptedEncodings } from '../static/encoding.ts';
-import { keepWholeBody } from '../static/whole-body.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
@@ -285,9 +286,10 @@ export class ContentCache implements Plugin {
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
     keepWholeBody(res, this.options.max_object_size);
     // A conditional or range miss never leads a flight (its answer may be a 304 or 206, not storable).
-    const flight = HitResponder.hasValidators(req) ? undefined : this.inflight.get(key);
+    const flight = hasConditionalOrRange(req.headers) ? undefined : this.inflight.get(key);
     if (flight === undefined) {
-      if (!HitResponder.hasValidators(req)) this.inflight.set(key, { leader: res, waiters: [], timer: null });
+      if (!hasConditionalOrRange(req.headers))
+        this.inflight.set(key, { leader: res, waiters: [], timer: null });
       this.stats.miss(now);
       return false;
     }

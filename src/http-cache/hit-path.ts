@@ -11,10 +11,11 @@
 
 import type { CacheStats } from '../cache/stats.ts';
 import type { MemoryStore } from '../cache/store.ts';
+import { connectionFor } from '../http/semantics/head.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
 import type { CacheStatusParts } from './cache-status.ts';
 import { ProxyEntry } from './proxy-entry.ts';
-import { answerFromEntry, connectionFor } from './respond.ts';
+import { answerFromEntry } from './respond.ts';
 import { VaryIndex } from './vary.ts';
 
 /** What the request's fields ask of a fresh stored response (see `requestKind`). */

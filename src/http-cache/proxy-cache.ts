@@ -16,6 +16,7 @@
 
 import type { CacheStats } from '../cache/stats.ts';
 import type { MemoryStore } from '../cache/store.ts';
+import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import type { Request, Response } from '../http/types.ts';
 import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
@@ -30,7 +31,7 @@ import { PeerInvalidation } from './peer-invalidation.ts';
 import { ProxyEntry } from './proxy-entry.ts';
 import { baseKey } from './proxy-store.ts';
 import type { PurgeMethodOptions } from './purge.ts';
-import { answerFromEntry, hasConditionalOrRange, sendText } from './respond.ts';
+import { answerFromEntry, sendText } from './respond.ts';
 import type { UpstreamResponse } from './upstream-response.ts';
 import { variantKey } from './vary.ts';
 
@@ -175,7 +176,7 @@ export class ProxyCache extends PeerInvalidation {
       policy.collapse &&
       !collapsed &&
       req.method === 'GET' &&
-      !hasConditionalOrRange(req) &&
+      !hasConditionalOrRange(req.headers) &&
       !headers.has('authorization') &&
       !directives.noStore;
     if (canCollapse && !this.collapser.lead(key, now)) {

@@ -16,11 +16,7 @@ import { definePlugin } from '../server/plugin.ts';
 import { staticOptionsSchema } from './options.ts';
 import { StaticHandler } from './static-handler.ts';
 
-export { checkPreconditions } from './conditional.ts';
-export { acceptedEncodings } from './encoding.ts';
-export { makeEtag } from './etag.ts';
 export { DEFAULT_ROOT, type StaticOptions, staticOptionsSchema } from './options.ts';
-export { evaluateRange, type RangeResult } from './range.ts';
 export { parseRequestPath } from './safe-path.ts';
 
 /** The static-file plugin definition (registered by the host under the name `static`). */

@@ -7,8 +7,8 @@ import { Agent, createServer, type IncomingMessage, type Server, type ServerResp
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { z } from 'zod';
 import { ContentCache, cacheOptionsSchema } from '../../src/cache/plugin.ts';
-import { formatHttpDate } from '../../src/http/date.ts';
 import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../../src/http/engine.ts';
+import { formatHttpDate } from '../../src/http/semantics/http-date.ts';
 import { proxyOptionsSchema } from '../../src/proxy/options.ts';
 import { createProxy } from '../../src/proxy/plugin.ts';
 import { createHost, type Host } from '../../src/server/host.ts';
