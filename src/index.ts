@@ -14,6 +14,7 @@ export type {
   Request,
   Response,
 } from './http/types.ts';
+export { type RunningServer, type StartOptions, startServer } from './main/compose.ts';
 export type { ServerConfig, TamarinConfig } from './server/config.ts';
 export { ConfigError } from './server/config-errors.ts';
 export {
@@ -25,6 +26,5 @@ export {
   type PluginDefinition,
 } from './server/plugin.ts';
 export { ListenError } from './server/runtime.ts';
-export { type RunningServer, type StartOptions, startServer } from './server/start.ts';
 export { byteSize, duration, parseByteSize, parseDuration } from './server/units.ts';
 export type { ControlResult } from './server/workers.ts';

@@ -6,10 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { rawRequest } from '../src/http/test-client.ts';
 import type { HeaderValue, Request, Response } from '../src/http/types.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { createHost, type HostPluginSpec } from '../src/server/host.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import type { Plugin } from '../src/server/plugin.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 
 /** The fields of Request the host reads. */
 function fakeRequest(target = '/'): Request {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { startServer } from '../src/server/start.ts';
+import { startServer } from '../src/main/compose.ts';
 import { captureLogs } from './helpers/fake-backend.ts';
 import { answer, Clock, closeAgent, FakeOrigin, get } from './helpers/fake-origin.ts';
 

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { parseResponses, rawRequest } from '../src/http/test-client.ts';
-import type { RunningServer } from '../src/server/start.ts';
+import type { RunningServer } from '../src/main/compose.ts';
 import { startProxy } from './helpers/fake-backend.ts';
 import { Clock, FakeOrigin, startRig } from './helpers/fake-origin.ts';
 

@@ -6,12 +6,11 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import type { AdminOptions } from '../admin/options.ts';
-import type { AdminService } from '../admin/service.ts';
+import { currentCatalogue } from './catalogue.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
 import { ConfigError } from './config-errors.ts';
-import { createLogger, errorMessage } from './logger.ts';
-import { ListenError, listen, startWorker } from './runtime.ts';
+import { errorMessage } from './logger.ts';
+import { listen, startWorker } from './runtime.ts';
 import { type ControlResult, startWorkerPool } from './workers.ts';
 
 export interface StartOptions {
@@ -24,11 +23,6 @@ export interface StartOptions {
   configPath?: string;
   /** Run one worker in the calling thread instead of worker threads. @default false */
   inProcess?: boolean;
-  /**
-   * Start the admin listener (`[admin]`, when enabled there). @default true, except in process without an
-   * `[admin]` table
-   */
-  admin?: boolean;
 }
 
 export interface RunningServer {
@@ -43,8 +37,6 @@ export interface RunningServer {
   readonly config: TamarinConfig;
   /** Names of the plugins running, in stage order (disabled ones left out). */
   readonly plugins: readonly string[];
-  /** The admin listener (dashboard, API, metrics), or null when it is not running. */
-  readonly admin: AdminService | null;
   /**
    * Call `control(command, args)` of a plugin in every worker; one result per worker. The target
    * `server` is each worker's own counters (`stats`).
@@ -121,7 +113,6 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       port: runtime.port,
       url: urlFor(settings.host, runtime.port),
       workers: 1,
-      admin: null,
       async control(plugin, command, args) {
         try {
           return [{ worker: 0, result: await runtime.control(plugin, command, args) }];
@@ -136,7 +127,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const reserved = await reservePort(settings.host, settings.port);
     try {
       const pool = await startWorkerPool({
-        params: { raw, baseDir, workerCount, port: reserved.port, reusePort: true },
+        params: {
+          raw,
+          baseDir,
+          workerCount,
+          port: reserved.port,
+          reusePort: true,
+          catalogue: currentCatalogue().module,
+        },
         shutdownTimeoutMs: settings.shutdown_timeout,
       });
       server = {
@@ -144,7 +142,6 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         port: reserved.port,
         url: urlFor(settings.host, reserved.port),
         workers: workerCount,
-        admin: null,
         control: (plugin, command, args) => pool.control(plugin, command, args),
         close: () => pool.close(),
       };
@@ -152,52 +149,5 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       reserved.release();
     }
   }
-  return withAdmin(server, raw, options);
-}
-
-/**
- * Start the admin listener beside the workers when `[admin]` enables it (the default), except for an
- * in-process server without an `[admin]` table (tests, embedding) unless `admin: true` asks for it. A
- * default address (no host/port written in `[admin]`) that is taken costs a warning, not the server: a
- * second instance on one machine keeps serving without its dashboard.
- */
-async function withAdmin(
-  server: RunningServer,
-  raw: Record<string, unknown>,
-  options: StartOptions,
-): Promise<RunningServer> {
-  const table = raw.admin;
-  const written = typeof table === 'object' && table !== null ? (table as Record<string, unknown>) : null;
-  const adminOptions = server.config.admin as AdminOptions;
-  const wanted = options.admin ?? (options.inProcess !== true || written !== null);
-  if (!wanted || !adminOptions.enabled) return server;
-  const log = createLogger('admin');
-  let admin: AdminService;
-  try {
-    const { startAdmin } = await import('../admin/service.ts');
-    admin = await startAdmin({
-      options: adminOptions,
-      config: server.config,
-      workers: server.workers,
-      control: server.control,
-      logger: log,
-    });
-  } catch (error) {
-    const defaultAddress = written === null || (!('host' in written) && !('port' in written));
-    if (defaultAddress && error instanceof ListenError && error.code === 'EADDRINUSE') {
-      log.warn(`${error.message.replace(/ \(choose another .*$/, '')}; admin API and dashboard not started`);
-      return server;
-    }
-    await server.close();
-    throw error;
-  }
-  const close = server.close;
-  return {
-    ...server,
-    admin,
-    async close() {
-      await admin.close();
-      await close();
-    },
-  };
+  return server;
 }

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { HeaderList, Request, Response } from '../../http/types.ts';
+import { startServer } from '../../main/compose.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { startServer } from '../../server/start.ts';
 import { clfTimestamp, escapeClf, formatCombined, formatJson } from './format.ts';
 import { accessLogPlugin } from './plugin.ts';
 
