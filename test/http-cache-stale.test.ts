@@ -147,7 +147,7 @@ test('one store and one set of stats with static entries; admin purge by URL, pr
     assert.equal(stats.hits, 1);
     assert.equal(stats.entries, 3);
     // The fast path's index holds exactly the stored entries, before and after each purge.
-    const indexed = () => rig.cache.http!.indexedEntries();
+    const indexed = () => rig.http!.indexedEntries();
     assert.equal(indexed(), 3);
     const listed = (await rig.host.control('cache', 'entries', {})) as { entries: Array<{ path: string }> };
     assert.deepEqual(listed.entries.map((e) => e.path).sort(), ['/a/1', '/a/2', '/b?q=1']);

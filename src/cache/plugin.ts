@@ -2,32 +2,37 @@
  * The content cache plugin. Stage 20 (`onRequest`) answers hits from memory before any file-system work;
  * stage 40 (`onResponse`) stores eligible static-file responses. `control()` serves the admin API.
  *
+ * It provides its store to other plugins (`CACHE_STORE`, service.ts): the proxy keeps its RFC 9111 cache
+ * there and attaches it as the store's front, which this plugin asks first at stage 20. It uses the static
+ * plugin's `FILE_VARIANTS` to key file responses by what they depend on.
+ *
  * Multi-worker: each worker thread has its own instance and its own store; the configured `max_size` (and
  * `max_entries`) is the server's total, so each worker gets `max_size / workers`. A hot file ends up in
  * every worker's store (the kernel spreads connections over workers); the admin aggregates stats across
- * workers and a purge reaches every worker because the admin calls `control()` in each.
+ * workers and a purge reaches every worker because the admin calls `control()` in each (a `PURGE` request
+ * is broadcast to the other workers).
  */
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BroadcastChannel } from 'node:worker_threads';
 import { z } from 'zod';
 import { keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { acceptedEncodings } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
-import { routePolicies } from '../http-cache/options.ts';
-import { ProxyCache } from '../http-cache/proxy-cache.ts';
-import { purgeMethodSchema } from '../http-cache/purge.ts';
-import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
+import { FILE_VARIANTS } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
 import type { PolicyName } from './policy.ts';
+import { PurgeGate, purgeFilterOf, purgeMethodSchema } from './purge.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
+import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
 import { CacheStats } from './stats.ts';
 import type { PurgeFilter } from './store.ts';
 import { MemoryStore } from './store.ts';
@@ -79,8 +84,8 @@ export const cacheOptionsSchema = z.strictObject({
   collapse_timeout: duration().default(2000),
   /**
    * The HTTP `PURGE` method on the main listener (`PURGE /url`, `PURGE /prefix*`), restricted to the
-   * `allow` addresses and/or a `token`. Proxied responses are cached per route: `cache = true` in a
-   * `[[proxy.routes]]` entry (src/http-cache/options.ts). @default { enabled = false }
+   * `allow` addresses and/or a `token` (purge.ts). Proxied responses are cached per route: `cache = true`
+   * in a `[[proxy.routes]]` entry (src/http-cache/options.ts). @default { enabled = false }
    */
   purge_method: purgeMethodSchema,
   /**
@@ -165,8 +170,14 @@ export class ContentCache implements Plugin {
   private readonly sweeper: NodeJS.Timeout;
   private readonly stateFile: string;
   private closed = false;
-  /** The shared HTTP cache for proxy routes with `cache` on (RFC 9111); null when no route caches. */
-  readonly http: ProxyCache | null = null;
+  /** The cache attached in front of this one (the proxy's RFC 9111 cache); null when none is. */
+  private front: StoreFront | null = null;
+  /** Who may use the `PURGE` method; null when it is off. */
+  private readonly purgeGate: PurgeGate | null;
+  /** The other workers' caches, told of every `PURGE`; null with one worker. */
+  private readonly peers: BroadcastChannel | null = null;
+  /** What this cache offers other plugins (`CACHE_STORE`). */
+  readonly service: CacheStoreService;
   /** Collects dropped bodies while the cache churns (see reclaim.ts); null without a usable `gc`. */
   readonly reclaimer: Reclaimer | null = null;
 
@@ -194,7 +205,7 @@ export class ContentCache implements Plugin {
           : Math.max(1, Math.floor(options.max_entries / workers)),
       createPolicy: (o) => createPolicy(options.policy, o),
       onRemove: (entry, reason) => {
-        this.http?.onRemove(entry);
+        this.front?.onRemove(entry);
         this.reclaimer?.dropped(entry.headLength + entry.bodyLength);
         if (reason === 'evicted') this.stats.evictions++;
         else if (reason === 'expired') this.stats.expirations++;
@@ -211,37 +222,37 @@ export class ContentCache implements Plugin {
       rules: options.rules,
     });
     this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval);
-    // Keys carry the host only when the static plugin serves different roots per host.
-    const staticConfig = (context.config.static ?? {}) as { hosts?: unknown; precompressed?: unknown };
-    this.keyByHost =
-      typeof staticConfig.hosts === 'object' &&
-      staticConfig.hosts !== null &&
-      Object.keys(staticConfig.hosts).length > 0;
-    this.negotiate = staticConfig.precompressed !== false;
+    // Keys carry the host only when the file producer serves different roots per host; without one,
+    // representations are negotiated as the static plugin does by default.
+    const variants = context.find(FILE_VARIANTS);
+    this.keyByHost = variants?.byHost ?? false;
+    this.negotiate = variants?.byEncoding ?? true;
     const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
     this.stateFile = workers > 1 ? `${base}.${context.workerId}` : base;
-    const policies = routePolicies(context.config, options.max_object_size);
-    if (ProxyCache.wanted(policies, options.purge_method)) {
-      const proxyConfig = (context.config.proxy ?? {}) as { via?: unknown };
-      this.http = new ProxyCache(
-        this.store,
-        this.stats,
-        policies,
-        {
-          name: typeof proxyConfig.via === 'string' ? proxyConfig.via : 'tamarin',
-          collapseTimeoutMs: options.collapse_timeout,
-          purge: options.purge_method,
-          logger: context.logger,
-          // Worker threads of one server share the process: a channel per process and port links them.
-          channel:
-            workers > 1
-              ? `tamarin:http-cache:${process.pid}:${String((context.config.server as { port?: unknown } | undefined)?.port)}`
-              : null,
-        },
-        () => context.getPlugin('proxy') as ProxyInstance | undefined,
-        clock,
-      );
+    // Worker threads of one server share the process: a channel per process and port links them.
+    const port = String((context.config.server as { port?: unknown } | undefined)?.port);
+    const channel = (topic: string) => (workers > 1 ? `tamarin:${topic}:${process.pid}:${port}` : null);
+    this.purgeGate = options.purge_method.enabled ? new PurgeGate(options.purge_method) : null;
+    const purgeChannel = this.purgeGate === null ? null : channel('cache-purge');
+    if (purgeChannel !== null) {
+      const peers = new BroadcastChannel(purgeChannel);
+      peers.onmessage = (event) => this.store.purge((event as { data: PurgeFilter }).data);
+      // A channel must not keep a worker alive on shutdown.
+      peers.unref();
+      this.peers = peers;
     }
+    this.service = {
+      store: this.store,
+      stats: this.stats,
+      clock,
+      maxObjectSize: options.max_object_size,
+      collapseTimeoutMs: options.collapse_timeout,
+      channel,
+      attach: (front) => {
+        if (this.front !== null) throw new Error('the cache store already has a front attached');
+        this.front = front;
+      },
+    };
     this.sweeper = setInterval(() => {
       if (this.realClock) this.wallOffset = Date.now() - performance.now();
       this.store.sweep(this.clock());
@@ -267,8 +278,12 @@ export class ContentCache implements Plugin {
 
   onRequest(req: Request, res: Response): boolean | Promise<boolean> {
     const method = req.method;
-    const http = this.http;
-    // Proxied routes with `cache` on are the HTTP cache's (src/http-cache/), unsafe methods included.
+    const http = this.front;
+    if (method === 'PURGE' && this.purgeGate !== null) {
+      this.purge(req, res);
+      return true;
+    }
+    // Proxied routes with `cache` on are the front's (the proxy's RFC 9111 cache), unsafe methods included.
     if (method !== 'GET' && method !== 'HEAD') return http?.handle(req, res) === true;
     // The request's arrival (RFC 9111 §4.2.3 ages from the request time too); a request built without
     // the engine (startTime 0) or an injected clock reads the clock.
@@ -406,6 +421,25 @@ export class ContentCache implements Plugin {
     this.negative.set(key, now + NEGATIVE_TTL_MS);
   }
 
+  /** `PURGE /url` or `PURGE /prefix*` (purge.ts decides who may and what it matches). */
+  private purge(req: Request, res: Response): void {
+    const refusal = this.purgeGate!.check(req);
+    if (refusal !== null) {
+      res.statusCode = 403;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(`403 Forbidden (${refusal})\n`);
+      return;
+    }
+    const filter = purgeFilterOf(req);
+    const result = this.store.purge(filter);
+    this.peers?.postMessage(filter);
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(JSON.stringify({ purged: result.removed, bytes: result.bytes }) + '\n');
+  }
+
   control(command: string, args: unknown): unknown {
     const now = this.clock();
     switch (command) {
@@ -463,7 +497,7 @@ export class ContentCache implements Plugin {
     this.closed = true;
     clearInterval(this.sweeper);
     this.reclaimer?.close();
-    this.http?.close();
+    this.peers?.close();
     for (const [key, flight] of this.inflight) this.release(key, flight);
     if (!this.options.warm_restart) return;
     const records: WarmRecord[] = [];
@@ -496,6 +530,8 @@ export class ContentCache implements Plugin {
 export const cachePlugin = definePlugin({
   name: 'cache',
   options: cacheOptionsSchema,
+  provides: [CACHE_STORE],
+  uses: [FILE_VARIANTS],
   create(options, context): Plugin {
     if (!options.enabled) {
       return {
@@ -505,6 +541,8 @@ export const cachePlugin = definePlugin({
         },
       };
     }
-    return new ContentCache(options, context);
+    const cache = new ContentCache(options, context);
+    context.provide(CACHE_STORE, cache.service);
+    return cache;
   },
 });

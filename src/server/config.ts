@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseTomlText, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { currentCatalogue } from './catalogue.ts';
+import { currentCatalogue, type PluginLoader } from './catalogue.ts';
 import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
 import type { PluginDefinition } from './plugin.ts';
 import { byteSize, duration } from './units.ts';
@@ -216,6 +216,40 @@ async function availableDefaults(): Promise<string[]> {
 }
 
 /**
+ * Services an enabled plugin requires (for its options) that no enabled plugin provides: one issue each,
+ * naming the plugin that needs it and the one that would provide it.
+ */
+async function missingServices(
+  entries: readonly PluginEntry[],
+  builtins: ReadonlyMap<string, PluginLoader>,
+): Promise<ConfigIssue[]> {
+  const running = entries.filter((entry) => entry.enabled);
+  const provided = new Set(running.flatMap((entry) => (entry.definition.provides ?? []).map((k) => k.name)));
+  const issues: ConfigIssue[] = [];
+  for (const entry of running) {
+    for (const key of entry.definition.requires?.(entry.options as never) ?? []) {
+      if (provided.has(key.name)) continue;
+      const listed = entries.find((other) => other.definition.provides?.some((k) => k.name === key.name));
+      let provider = listed?.name;
+      for (const [name, load] of builtins) {
+        if (provider !== undefined) break;
+        const definition = await load().catch(() => undefined);
+        if (definition?.provides?.some((k) => k.name === key.name)) provider = name;
+      }
+      const needs = `plugin "${entry.name}" needs the "${key.name}" service`;
+      const message =
+        provider === undefined
+          ? `${needs}, which no known plugin provides`
+          : listed !== undefined
+            ? `${needs}, which plugin "${provider}" provides, but [${provider}] has enabled = false`
+            : `${needs}, which plugin "${provider}" provides: add "${provider}" to plugins`;
+      issues.push({ path: 'plugins', message });
+    }
+  }
+  return issues;
+}
+
+/**
  * Validate a raw configuration (parsed TOML, possibly with CLI overrides merged in). Throws a
  * `ConfigError` listing every problem found.
  */
@@ -316,6 +350,7 @@ export async function resolveConfig(
       });
     }
   }
+  if (issues.length === 0) issues.push(...(await missingServices(entries, builtins)));
   if (issues.length > 0) throw new ConfigError(issues);
   // Schemas may turn strings into objects (RegExp, URL) that do not validate twice; workers re-resolve
   // the configuration from this raw form. Not enumerable: printing the config does not show it.

@@ -11,8 +11,12 @@
  *
  * A request that matches nothing gets a 404 from here (with the custom 404 page when configured) unless
  * `fallthrough = true`, which hands it back to the host for a later content handler.
+ *
+ * It provides `FILE_VARIANTS` (what its responses depend on besides the path), which a cache that stores
+ * them uses as its key.
  */
 import { definePlugin } from '../server/plugin.ts';
+import { FILE_VARIANTS } from '../server/services.ts';
 import { staticOptionsSchema } from './options.ts';
 import { StaticHandler } from './static-handler.ts';
 
@@ -23,7 +27,12 @@ export { parseRequestPath } from './safe-path.ts';
 export const staticPlugin = definePlugin({
   name: 'static',
   options: staticOptionsSchema,
-  create(options) {
+  provides: [FILE_VARIANTS],
+  create(options, context) {
+    context.provide(FILE_VARIANTS, {
+      byHost: Object.keys(options.hosts).length > 0,
+      byEncoding: options.precompressed,
+    });
     // The host's start-up line already names the root; nothing to log here.
     const handler = new StaticHandler(options);
     return {
