@@ -33,6 +33,7 @@ import { PurgeGate, purgeFilterOf, purgeMethodSchema } from './purge.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
 import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
+import { SingleFlight } from './single-flight.ts';
 import { CacheStats } from './stats.ts';
 import type { PurgeFilter } from './store.ts';
 import { MemoryStore } from './store.ts';
@@ -106,13 +107,6 @@ export const cacheOptionsSchema = z.strictObject({
 
 export type CacheOptions = z.output<typeof cacheOptionsSchema>;
 
-/** Waiters on one in-flight miss (single flight). */
-interface Flight {
-  readonly leader: Response;
-  readonly waiters: Array<() => void>;
-  timer: NodeJS.Timeout | null;
-}
-
 /** Rejected keys are not captured or collapsed again for this long (a big or excluded file stays so). */
 const NEGATIVE_TTL_MS = 5000;
 const NEGATIVE_MAX = 10_000;
@@ -165,7 +159,8 @@ export class ContentCache implements Plugin {
   private readonly responder: HitResponder;
   private readonly keyByHost: boolean;
   private readonly negotiate: boolean;
-  private readonly inflight = new Map<string, Flight>();
+  /** Concurrent misses for one key wait for the first (the store's one single-flight mechanism). */
+  private readonly flights: SingleFlight;
   private readonly negative = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly stateFile: string;
@@ -222,6 +217,8 @@ export class ContentCache implements Plugin {
       rules: options.rules,
     });
     this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval);
+    // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
+    this.flights = new SingleFlight(options.collapse_timeout, 0);
     // Keys carry the host only when the file producer serves different roots per host; without one,
     // representations are negotiated as the static plugin does by default.
     const variants = context.find(FILE_VARIANTS);
@@ -300,15 +297,12 @@ export class ContentCache implements Plugin {
     res.captureBody(this.options.max_object_size);
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
     keepWholeBody(res, this.options.max_object_size);
-    // A conditional or range miss never leads a flight (its answer may be a 304 or 206, not storable).
-    const flight = hasConditionalOrRange(req.headers) ? undefined : this.inflight.get(key);
-    if (flight === undefined) {
-      if (!hasConditionalOrRange(req.headers))
-        this.inflight.set(key, { leader: res, waiters: [], timer: null });
+    // A conditional or range miss neither leads nor waits (its answer may be a 304 or 206, not storable).
+    if (hasConditionalOrRange(req.headers) || this.flights.lead(key, now, res)) {
       this.stats.miss(now);
       return false;
     }
-    return this.wait(flight, key, req, res);
+    return this.wait(key, req, res);
   }
 
   /** Whether `key` was refused recently (too large, excluded): no capture, no single flight, no store. */
@@ -322,14 +316,10 @@ export class ContentCache implements Plugin {
   }
 
   /** Wait for the in-flight miss of `key`, then answer from the entry it stored (or go to the file). */
-  private wait(flight: Flight, key: string, req: Request, res: Response): Promise<boolean> {
+  private wait(key: string, req: Request, res: Response): Promise<boolean> {
     this.stats.collapsed++;
-    if (flight.timer === null) {
-      flight.timer = setTimeout(() => this.release(key, flight), this.options.collapse_timeout);
-      flight.timer.unref();
-    }
     // Served from the entry the leader stored: a hit. Otherwise (not storable, timeout): a miss.
-    return new Promise<void>((resolve) => flight.waiters.push(resolve)).then(() => {
+    return this.flights.wait(key).then(() => {
       const now = this.clock();
       if (this.responder.tryServe(key, req, res, now)) return true;
       this.stats.miss(now);
@@ -337,22 +327,14 @@ export class ContentCache implements Plugin {
     });
   }
 
-  private release(key: string, flight: Flight): void {
-    if (this.inflight.get(key) === flight) this.inflight.delete(key);
-    if (flight.timer !== null) clearTimeout(flight.timer);
-    for (const wake of flight.waiters) wake();
-    flight.waiters.length = 0;
-  }
-
   onResponse(req: Request, res: Response): void {
     if (req.method !== 'GET') return;
     const file = res.file;
-    let flight: Flight | undefined;
+    let leads = false;
     let key: string | undefined;
-    if (this.inflight.size !== 0) {
+    if (this.flights.size !== 0) {
       key = this.keyOf(req);
-      flight = this.inflight.get(key);
-      if (flight !== undefined && flight.leader !== res) flight = undefined;
+      leads = this.flights.leads(key, res);
     }
     if (file !== null) {
       key ??= this.keyOf(req);
@@ -364,7 +346,7 @@ export class ContentCache implements Plugin {
       key ??= this.keyOf(req);
       this.remember(key, this.clock());
     }
-    if (flight !== undefined) this.release(key!, flight);
+    if (leads) this.flights.finish(key!, true, 0, res);
   }
 
   /** Decide and store a finished producer response. */
@@ -498,7 +480,7 @@ export class ContentCache implements Plugin {
     clearInterval(this.sweeper);
     this.reclaimer?.close();
     this.peers?.close();
-    for (const [key, flight] of this.inflight) this.release(key, flight);
+    this.flights.clear();
     if (!this.options.warm_restart) return;
     const records: WarmRecord[] = [];
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {

@@ -258,7 +258,7 @@ export class Fetch implements UpstreamHandler {
     const key = this.flightKey;
     if (key === null) return;
     this.flightKey = null;
-    this.cache.finishFlight(key, collapseAgain);
+    this.cache.finishFlight(key, collapseAgain, this.req);
   }
 }
 

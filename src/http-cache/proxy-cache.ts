@@ -16,6 +16,7 @@
  */
 
 import type { StoreFront } from '../cache/service.ts';
+import { SingleFlight } from '../cache/single-flight.ts';
 import type { CacheStats } from '../cache/stats.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
@@ -25,7 +26,6 @@ import type { ProxyRoute } from '../proxy/routes.ts';
 import type { Logger } from '../server/plugin.ts';
 import { parseRequestDirectives } from './cache-control.ts';
 import { cacheStatus, type ForwardReason } from './cache-status.ts';
-import { Collapser } from './collapsing.ts';
 import { Fetch } from './fetch.ts';
 import { decideReuse } from './freshness.ts';
 import type { RouteCachePolicy } from './options.ts';
@@ -65,7 +65,7 @@ export interface Forwarder {
 /** The proxy's HTTP cache: the slow path over the layers below. */
 export class ProxyCache extends PeerInvalidation implements StoreFront {
   private readonly policies: ReadonlyArray<RouteCachePolicy | null>;
-  private readonly collapser: Collapser;
+  private readonly collapser: SingleFlight;
   private readonly proxy: Forwarder;
   private readonly logger: Logger;
 
@@ -79,7 +79,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   ) {
     super(store, stats, options.name, clock, options.channel);
     this.policies = policies;
-    this.collapser = new Collapser(options.collapseTimeoutMs, PASS_MS);
+    this.collapser = new SingleFlight(options.collapseTimeoutMs, PASS_MS);
     this.proxy = proxy;
     this.logger = options.logger;
   }
@@ -179,7 +179,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       !hasConditionalOrRange(req.headers) &&
       !headers.has('authorization') &&
       !directives.noStore;
-    if (canCollapse && !this.collapser.lead(key, now)) {
+    if (canCollapse && !this.collapser.lead(key, now, req)) {
       this.followLeader(req, res, route, policy, key, reason);
       return;
     }
@@ -233,9 +233,9 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     new Fetch(this, req, null, route, policy, 'validate', entry, 'stale').start();
   }
 
-  /** Finish a collapsed flight (the leader's Fetch calls this once). */
-  finishFlight(key: string, storable: boolean): void {
-    this.collapser.finish(key, storable, this.clock());
+  /** Finish the collapsed flight `leader` leads (the leader's Fetch calls this once). */
+  finishFlight(key: string, storable: boolean, leader: Request): void {
+    this.collapser.finish(key, storable, this.clock(), leader);
   }
 
   /** Forward through the proxy. */
