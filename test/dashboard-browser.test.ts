@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { AdminOptions } from '../src/admin/options.ts';
 import { type AdminService, startAdmin } from '../src/admin/service.ts';
-import { type RunningServer, startServer } from '../src/main/compose.ts';
+import { adminContributions, type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -167,6 +167,7 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       config: server.config,
       workers: server.workers,
       control: server.control,
+      contributions: adminContributions(server.definitions),
       logger: { info() {}, warn() {}, error() {} },
     });
     await waitForState(page, 'live');
@@ -214,6 +215,7 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       config: server.config,
       workers: server.workers,
       control: server.control,
+      contributions: adminContributions(server.definitions),
       logger: { info() {}, warn() {}, error() {} },
     });
     const page = await context.newPage();

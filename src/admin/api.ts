@@ -8,7 +8,14 @@ import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
 import type { Request, Response } from '../http/types.ts';
 import type { RouteSnapshot } from '../proxy/plugin.ts';
 import type { TamarinConfig } from '../server/config.ts';
-import { mergeBackends, mergeEntries, mergePurges, resultsOf, WorkerCallError } from './aggregate.ts';
+import {
+  type Contributions,
+  mergeBackends,
+  mergeEntries,
+  mergePurges,
+  resultsOf,
+  WorkerCallError,
+} from './aggregate.ts';
 import type { Asset } from './assets.ts';
 import { type AuthPolicy, checkRequest } from './auth.ts';
 import { type Control, fetchWorkerStats, statsView } from './live.ts';
@@ -22,6 +29,7 @@ export interface ApiContext {
   readonly workers: number;
   readonly config: TamarinConfig;
   readonly control: Control;
+  readonly contributions: Contributions;
   readonly assets: ReadonlyMap<string, Asset>;
   readonly streams: EventStreams;
   readonly metrics: AdminMetrics;
@@ -180,7 +188,7 @@ function session(ctx: ApiContext, req: Request, res: Response): void {
 
 async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
-  json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers));
+  json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers, ctx.contributions));
 }
 
 function config(ctx: ApiContext, req: Request, res: Response): void {

@@ -8,6 +8,7 @@ import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../
 import type { TamarinConfig } from '../server/config.ts';
 import type { Logger } from '../server/plugin.ts';
 import { ListenError, listen } from '../server/runtime.ts';
+import type { Contributions } from './aggregate.ts';
 import { createApi } from './api.ts';
 import { loadAssets } from './assets.ts';
 import { type AuthPolicy, generateToken, isLoopback } from './auth.ts';
@@ -38,6 +39,8 @@ export interface AdminStartOptions {
   readonly workers: number;
   readonly control: Control;
   readonly logger: Logger;
+  /** What each running plugin adds to the admin, by plugin name. @default none */
+  readonly contributions?: Contributions;
 }
 
 /** Admin connections are few (a dashboard, a scraper, curl): a small limit keeps a flood from the primary. */
@@ -59,13 +62,15 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     allowedHosts: options.allowed_hosts,
   };
   const assets = loadAssets();
-  const feed = startLiveFeed(start.control, start.workers, (m) => logger.warn(m));
+  const contributions = start.contributions ?? new Map();
+  const feed = startLiveFeed(start.control, start.workers, (m) => logger.warn(m), contributions);
   const streams = createEventStreams(feed);
   const handler = createApi({
     policy,
     workers: start.workers,
     config: start.config,
     control: start.control,
+    contributions,
     assets,
     streams,
     metrics: createMetrics(),

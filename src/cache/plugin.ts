@@ -34,7 +34,7 @@ import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
 import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
 import { SingleFlight } from './single-flight.ts';
-import { CacheStats } from './stats.ts';
+import { CacheStats, type CacheStatsSnapshot, mergeSnapshots } from './stats.ts';
 import type { PurgeFilter } from './store.ts';
 import { MemoryStore } from './store.ts';
 import { loadState, reloadEntries, saveState, type WarmRecord } from './warm-restart.ts';
@@ -514,6 +514,9 @@ export const cachePlugin = definePlugin({
   options: cacheOptionsSchema,
   provides: [CACHE_STORE],
   uses: [FILE_VARIANTS],
+  admin: {
+    mergeStats: (perWorker) => mergeSnapshots(perWorker as CacheStatsSnapshot[]),
+  },
   create(options, context): Plugin {
     if (!options.enabled) {
       return {

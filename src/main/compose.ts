@@ -3,10 +3,12 @@
  * service started beside it. This is the one module that knows both the host and every plugin; the host
  * knows plugins only by their contract, and the admin only by what they contribute.
  */
+import type { Contributions } from '../admin/aggregate.ts';
 import type { AdminOptions } from '../admin/options.ts';
 import type { AdminService } from '../admin/service.ts';
 import { rawConfigOf } from '../server/config.ts';
 import { createLogger } from '../server/logger.ts';
+import type { PluginDefinition } from '../server/plugin.ts';
 import { ListenError } from '../server/runtime.ts';
 import {
   type StartOptions as HostStartOptions,
@@ -29,6 +31,11 @@ export interface StartOptions extends HostStartOptions {
 export interface RunningServer extends RunningHost {
   /** The admin listener (dashboard, API, metrics), or null when it is not running. */
   readonly admin: AdminService | null;
+}
+
+/** What the running plugins add to the admin, by plugin name (the admin knows plugins only by this). */
+export function adminContributions(definitions: readonly PluginDefinition[]): Contributions {
+  return new Map(definitions.map((d) => [d.name, d.admin ?? {}]));
 }
 
 /**
@@ -61,6 +68,7 @@ async function withAdmin(server: RunningServer, options: StartOptions): Promise<
       config: server.config,
       workers: server.workers,
       control: server.control,
+      contributions: adminContributions(server.definitions),
       logger: log,
     });
   } catch (error) {

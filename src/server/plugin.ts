@@ -99,6 +99,18 @@ export interface PluginContext {
 }
 
 /**
+ * What a plugin adds to the admin, which runs in the primary thread and knows plugins only by this (it
+ * reaches their instances in the workers through `control`).
+ */
+export interface AdminContribution {
+  /**
+   * Merge the per-worker results of this plugin's `stats` control command (in worker order) into the
+   * server's total, which `/api/stats`, the live feed and the dashboard show.
+   */
+  mergeStats?(perWorker: readonly unknown[]): unknown;
+}
+
+/**
  * A plugin definition: what third parties export (as `default`) from a module named in `plugins = [...]`.
  * `options` is the zod schema of the plugin's config table (`[name]` in the TOML file).
  */
@@ -114,6 +126,8 @@ export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
   requires?(options: z.output<Schema>): readonly ServiceKey<unknown>[];
   /** Services this plugin takes when present (`context.find`): their providers are created first. */
   readonly uses?: readonly ServiceKey<unknown>[];
+  /** What it adds to the admin. @default nothing */
+  readonly admin?: AdminContribution;
   create(options: z.output<Schema>, context: PluginContext): MaybePromise<Plugin>;
 }
 

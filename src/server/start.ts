@@ -10,6 +10,7 @@ import { currentCatalogue } from './catalogue.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { errorMessage } from './logger.ts';
+import type { PluginDefinition } from './plugin.ts';
 import { listen, startWorker } from './runtime.ts';
 import { type ControlResult, startWorkerPool } from './workers.ts';
 
@@ -37,6 +38,8 @@ export interface RunningServer {
   readonly config: TamarinConfig;
   /** Names of the plugins running, in stage order (disabled ones left out). */
   readonly plugins: readonly string[];
+  /** Their definitions, in the same order (what the composition root hands the admin). */
+  readonly definitions: readonly PluginDefinition[];
   /**
    * Call `control(command, args)` of a plugin in every worker; one result per worker. The target
    * `server` is each worker's own counters (`stats`).
@@ -95,8 +98,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const { raw, baseDir } = await loadRawConfig(options);
   const resolved = await resolveConfig(raw, { baseDir });
   const settings = resolved.config.server;
-  const plugins = resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
-  const common = { config: resolved.config, plugins, host: settings.host };
+  const running = resolved.plugins.filter((p) => p.enabled);
+  const plugins = running.map((p) => p.name);
+  const definitions = running.map((p) => p.definition);
+  const common = { config: resolved.config, plugins, definitions, host: settings.host };
 
   let server: RunningServer;
   if (options.inProcess === true) {
