@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
-import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
+import { sendError, UpstreamError } from './errors.ts';
 import {
   type BodyFraming,
   buildRequestHead,
@@ -46,21 +46,6 @@ const BODY_WAITING = 1; // there is a body, not read yet (before connect, or wai
 const BODY_STREAMING = 2;
 const BODY_DONE = 3;
 const BODY_ABANDONED = 4; // the backend answered before the body was sent; it is discarded
-
-/** Answer with a short plain-text error (when nothing of the response was sent yet). */
-export function sendError(res: Response, code: ProxyErrorCode, detail?: string): void {
-  const { status, message } = PROXY_ERRORS[code];
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  for (const [name] of [...res.headerEntries()]) res.removeHeader(name);
-  res.statusCode = status;
-  res.statusMessage = '';
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(`${status} ${message}${detail ? ` (${detail})` : ''}\n`);
-}
 
 /**
  * Watches one forwarded response: the seam a response cache (issue 6) uses. `onHead` runs once the
