@@ -132,6 +132,41 @@ describe('MemoryStore (lru)', () => {
     ]);
   });
 
+  test('sweep drops exactly the expired entries, through replacements, deletions and purges', () => {
+    const { store, removed } = makeStore('lru', 1024 * 1024 * 1024);
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const live = new Map<string, number>();
+    for (let i = 0; i < 3000; i++) {
+      const key = `/k${Math.floor(random() * 2000)}`;
+      const expiresAt = random() < 0.1 ? Number.POSITIVE_INFINITY : Math.floor(random() * 10_000);
+      store.set(entry(key, 1, { expiresAt }));
+      live.set(key, expiresAt);
+      if (i % 7 === 0) {
+        const gone = `/k${Math.floor(random() * 2000)}`;
+        store.delete(gone, 'invalidated');
+        live.delete(gone);
+      }
+    }
+    removed.length = 0;
+    for (let now = 0; now <= 10_000; now += 250) {
+      const expected = [...live].filter(([, at]) => now >= at).map(([key]) => key);
+      for (const key of expected) live.delete(key);
+      assert.equal(store.sweep(now), expected.length, `at ${now}`);
+      assert.deepEqual(
+        removed
+          .splice(0)
+          .map(([key]) => key)
+          .sort(),
+        expected.sort(),
+      );
+      assert.equal(store.count, live.size);
+    }
+  });
+
   test('list sorts by hits, size and age, with paging', () => {
     const { store } = makeStore('lru', 1024 * 1024);
     store.set(entry('/old-small', 10, { storedAt: 1 }));
