@@ -1,6 +1,5 @@
 /**
- * Interim 1xx responses through the proxy (issue 6: "interim 1xx responses passed through without breaking
- * the exchange"): a backend's 103 Early Hints reaches a raw client before the final response, with its
+ * Interim 1xx responses through the proxy, passed through without breaking the exchange: a backend's 103 Early Hints reaches a raw client before the final response, with its
  * end-to-end fields only; on a cached route the 103 of the miss reaches the client and is never stored
  * (the hit has none); a pipelined response's 103 waits behind the earlier answer.
  */

@@ -1,5 +1,5 @@
 /**
- * The seam for a response cache (issue 6): another plugin matches a route, forwards through the proxy
+ * The seam for a response cache: a cache matches a route, forwards through the proxy
  * with an observer, captures the body from the head on, and learns whether the body ended cleanly.
  */
 

@@ -47,7 +47,7 @@ export const cacheOptionsSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /**
    * Memory budget for the whole server (split evenly between workers): headers + bodies + a per-entry
-   * overhead estimate. Seed: the cache's total size.
+   * overhead estimate.
    * @default "256MiB"
    */
   max_size: byteSize()
@@ -55,21 +55,21 @@ export const cacheOptionsSchema = z.strictObject({
     .default(256 * MiB),
   /** Most entries for the whole server (split between workers). @default none (bytes alone bound it) */
   max_entries: z.number().int().positive().optional(),
-  /** Eviction policy: "lru", "lfu" (the seed's), "s3fifo", "w-tinylfu". @default the measured winner */
+  /** Eviction policy: "lru", "lfu" (Monkey's), "s3fifo", "w-tinylfu". @default the measured winner */
   policy: z.enum(POLICY_NAMES as unknown as [PolicyName, ...PolicyName[]]).default(DEFAULT_POLICY),
   /** Smallest body stored, in bytes. @default 0 */
   min_object_size: byteSize().default(0),
-  /** Largest body stored (seed: `MaxFileSize`). @default "8MiB" */
+  /** Largest body stored (Monkey: `MaxFileSize`). @default "8MiB" */
   max_object_size: byteSize().default(8 * MiB),
   /**
-   * How long an entry may be served (seed: `ExpiryTime`). Entries are also dropped as soon as the file
+   * How long an entry may be served (Monkey: `ExpiryTime`). Entries are also dropped as soon as the file
    * changes on disk (see `revalidate_interval`). @default none: until evicted or changed on disk
    */
   ttl: duration()
     .refine((ms) => ms > 0, 'ttl must be longer than 0 (set enabled = false to turn the cache off)')
     .optional(),
   /**
-   * Admission rules, first match wins (seed: `MimeTypesList` → a `mime = [...]` rule then a catch-all
+   * Admission rules, first match wins (Monkey: `MimeTypesList` → a `mime = [...]` rule then a catch-all
    * `cache = false` rule). @default [] (everything within the size limits is cached)
    */
   rules: z.array(cacheRuleSchema).default([]),

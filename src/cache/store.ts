@@ -70,7 +70,7 @@ export interface CacheStore {
   clear(): void;
 }
 
-/** A slower, shared tier behind the memory store (not built yet: the shape issue 6 / Redis would fill). */
+/** A slower, shared tier behind the memory store (not built yet: the shape a Redis tier would fill). */
 export interface SecondTier {
   get(key: string): Promise<EntryRecord | undefined>;
   set(record: EntryRecord): Promise<void>;

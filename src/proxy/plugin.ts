@@ -153,7 +153,7 @@ function healthChannel(context: PluginContext): string | null {
   return `tamarin:proxy-health:${process.pid}:${String(server?.port)}`;
 }
 
-/** The seed's "Monkey as its own backend" case: warn once at start instead of looping at run time. */
+/** A backend that is this server's own listener: warn once at start instead of looping at run time. */
 function warnAboutSelf(routes: readonly ProxyRoute[], context: PluginContext): void {
   const server = context.config.server as { host?: unknown; port?: unknown } | undefined;
   const host = typeof server?.host === 'string' ? server.host : '127.0.0.1';
