@@ -28,7 +28,6 @@ import { byteSize, duration } from '../server/units.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
-import type { PolicyName } from './policy.ts';
 import { PurgeGate, purgeFilterOf, purgeMethodSchema } from './purge.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
@@ -56,7 +55,7 @@ export const cacheOptionsSchema = z.strictObject({
   /** Most entries for the whole server (split between workers). @default none (bytes alone bound it) */
   max_entries: z.number().int().positive().optional(),
   /** Eviction policy: "lru", "lfu" (Monkey's), "s3fifo", "w-tinylfu". @default the measured winner */
-  policy: z.enum(POLICY_NAMES as unknown as [PolicyName, ...PolicyName[]]).default(DEFAULT_POLICY),
+  policy: z.enum(POLICY_NAMES).default(DEFAULT_POLICY),
   /** Smallest body stored, in bytes. @default 0 */
   min_object_size: byteSize().default(0),
   /** Largest body stored (Monkey: `MaxFileSize`). @default "8MiB" */
