@@ -18,12 +18,15 @@ export { type RunningServer, type StartOptions, startServer } from './main/compo
 export type { ServerConfig, TamarinConfig } from './server/config.ts';
 export { ConfigError } from './server/config-errors.ts';
 export {
+  type AdminContribution,
   definePlugin,
   type Logger,
   type MaybePromise,
   type Plugin,
   type PluginContext,
   type PluginDefinition,
+  type ServiceKey,
+  serviceKey,
 } from './server/plugin.ts';
 export { ListenError } from './server/runtime.ts';
 export { byteSize, duration, parseByteSize, parseDuration } from './server/units.ts';

@@ -275,12 +275,14 @@ export class ContentCache implements Plugin {
   onRequest(req: Request, res: Response): boolean | Promise<boolean> {
     const method = req.method;
     const http = this.front;
-    if (method === 'PURGE' && this.purgeGate !== null) {
-      this.purge(req, res);
-      return true;
+    if (method !== 'GET' && method !== 'HEAD') {
+      if (method === 'PURGE' && this.purgeGate !== null) {
+        this.purge(req, res);
+        return true;
+      }
+      // Proxied routes with `cache` on are the front's (the proxy's RFC 9111 cache), unsafe methods too.
+      return http?.handle(req, res) === true;
     }
-    // Proxied routes with `cache` on are the front's (the proxy's RFC 9111 cache), unsafe methods included.
-    if (method !== 'GET' && method !== 'HEAD') return http?.handle(req, res) === true;
     // The request's arrival (RFC 9111 §4.2.3 ages from the request time too); a request built without
     // the engine (startTime 0) or an injected clock reads the clock.
     const start = req.startTime;
