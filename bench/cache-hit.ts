@@ -5,6 +5,7 @@
  *
  *   node bench/cache-hit.ts [--policy w-tinylfu] [--seconds 2]
  */
+
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { ContentCache, cacheOptionsSchema } from '../src/cache/plugin.ts';
 import type { Request, Response } from '../src/http/types.ts';
 import type { PluginContext } from '../src/server/plugin.ts';
+import { testContext } from '../src/server/test-context.ts';
 import { fakeRequest } from '../src/static/test-fakes.ts';
 
 const { values } = parseArgs({
@@ -20,13 +22,7 @@ const { values } = parseArgs({
 const dir = mkdtempSync(join(tmpdir(), 'tamarin-cache-hit-'));
 const file = join(dir, '1k.txt');
 writeFileSync(file, Buffer.alloc(1024, 0x61));
-const context: PluginContext = {
-  workerId: 0,
-  workerCount: 1,
-  config: {},
-  logger: { info() {}, warn() {}, error() {} },
-  getPlugin: () => undefined,
-};
+const context: PluginContext = testContext();
 const cache = new ContentCache(
   cacheOptionsSchema.parse(values.policy === undefined ? {} : { policy: values.policy }),
   context,

@@ -5,7 +5,7 @@
  *
  *   node bench/cache-memory.ts [--size 256MiB] [--object 64KiB] [--policy s3fifo]
  *
- * Target (issue 3): RSS growth ≤ 1.15 × capacity. Takes a few seconds.
+ * Target: RSS growth ≤ 1.15 × capacity. Takes a few seconds.
  */
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';

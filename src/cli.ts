@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { RunningServer } from './main/compose.ts';
 import type { ConfigError } from './server/config-errors.ts';
-import type { RunningServer } from './server/start.ts';
 
 /** The package root: one level above this file both in `src/` (source) and `dist/` (built package). */
 const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -113,7 +113,7 @@ async function check(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
-  const { resolveConfig } = await import('./server/config.ts');
+  const { resolveConfig } = await import('./main/compose.ts');
   const { stringify: stringifyToml } = await import('smol-toml');
   const { redactConfig } = await import('./admin/redact.ts');
   const { config } = await resolveConfig(raw, { baseDir });
@@ -213,7 +213,7 @@ async function serve(argv: string[]): Promise<number | null> {
   let server: RunningServer | null = null;
   operatorSignals(() => server);
   const { raw, baseDir } = await effectiveRaw(values, positionals[0]);
-  const { startServer } = await import('./server/start.ts');
+  const { startServer } = await import('./main/compose.ts');
   server = await startServer({
     config: raw,
     configPath: values.config ?? path.join(baseDir, 'config'),
@@ -240,7 +240,7 @@ async function reload(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const { raw, baseDir } = await effectiveRaw(values, undefined);
-  const { resolveConfig } = await import('./server/config.ts');
+  const { resolveConfig } = await import('./main/compose.ts');
   const admin = (await resolveConfig(raw, { baseDir })).config.admin as {
     enabled: boolean;
     host: string;

@@ -14,17 +14,20 @@ export type {
   Request,
   Response,
 } from './http/types.ts';
+export { type RunningServer, type StartOptions, startServer } from './main/compose.ts';
 export type { ServerConfig, TamarinConfig } from './server/config.ts';
 export { ConfigError } from './server/config-errors.ts';
 export {
+  type AdminContribution,
   definePlugin,
   type Logger,
   type MaybePromise,
   type Plugin,
   type PluginContext,
   type PluginDefinition,
+  type ServiceKey,
+  serviceKey,
 } from './server/plugin.ts';
 export { ListenError } from './server/runtime.ts';
-export { type RunningServer, type StartOptions, startServer } from './server/start.ts';
 export { byteSize, duration, parseByteSize, parseDuration } from './server/units.ts';
 export type { ControlResult } from './server/workers.ts';

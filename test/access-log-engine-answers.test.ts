@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import type { ServerStatsSnapshot } from '../src/server/counters.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 import { Client } from './http-engine-helpers.ts';
 
 const FIXTURES = path.resolve('test/fixtures/static');

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { ListenError } from '../src/server/runtime.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 import { call } from './admin-client.ts';
 
 const FIXTURES = 'test/fixtures/static';

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 
 let server: RunningServer;
 let adminPort: number;

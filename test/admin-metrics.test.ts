@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createMetrics, fetchMetricsInput, type MetricsInput } from '../src/admin/metrics.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 import { call, fetchFresh } from './admin-client.ts';
 import { type FakeBackend, startFakeBackend } from './helpers/fake-backend.ts';
 

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CacheStatsSnapshot } from '../src/cache/stats.ts';
 import { rawRequest } from '../src/http/test-client.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tamarin-warm-'));
 const stateFile = join(root, 'state', 'cache.json');

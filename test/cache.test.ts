@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import type { CacheStatsSnapshot } from '../src/cache/stats.ts';
 import { rawRequest } from '../src/http/test-client.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 
 const DATE = /\r\nDate: [^\r]*\r\n/;
 

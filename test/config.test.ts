@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_POLICY } from '../src/cache/policies/index.ts';
+import '../src/main/builtins.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig } from '../src/server/config.ts';
 import { ConfigError } from '../src/server/config-errors.ts';
 

@@ -14,8 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { AdminOptions } from '../src/admin/options.ts';
 import { type AdminService, startAdmin } from '../src/admin/service.ts';
+import { adminContributions, type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT = path.resolve('test-output');
@@ -167,6 +167,7 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       config: server.config,
       workers: server.workers,
       control: server.control,
+      contributions: adminContributions(server.definitions),
       logger: { info() {}, warn() {}, error() {} },
     });
     await waitForState(page, 'live');
@@ -214,6 +215,7 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       config: server.config,
       workers: server.workers,
       control: server.control,
+      contributions: adminContributions(server.definitions),
       logger: { info() {}, warn() {}, error() {} },
     });
     const page = await context.newPage();

@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rawRequest } from '../src/http/test-client.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { ConfigError } from '../src/server/config-errors.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 
 const PLUGIN = path.resolve('examples/basic-auth/plugin.ts');
 const sha = (text: string) => 'sha256:' + createHash('sha256').update(text).digest('hex');

@@ -6,10 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { rawRequest } from '../src/http/test-client.ts';
 import type { HeaderValue, Request, Response } from '../src/http/types.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { createHost, type HostPluginSpec } from '../src/server/host.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import type { Plugin } from '../src/server/plugin.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
+import { type Plugin, serviceKey } from '../src/server/plugin.ts';
 
 /** The fields of Request the host reads. */
 function fakeRequest(target = '/'): Request {
@@ -227,6 +227,45 @@ describe('plugin host (stages without a socket)', () => {
     assert.deepEqual(seen, ['b', 'b.close']);
     assert.match(logged.join('\n'), /onResponse GET \/: log failed/);
     assert.match(logged.join('\n'), /close: close failed/);
+  });
+
+  it('hands services over typed: a provider listed after its consumer is created first, stages keep the list order', async () => {
+    const greeting = serviceKey<{ greet(name: string): string }>('greeting');
+    const created: string[] = [];
+    const consumer: HostPluginSpec = {
+      definition: {
+        name: 'consumer',
+        options: z.object({}),
+        requires: () => [greeting],
+        create: (_options, context) => {
+          created.push('consumer');
+          const service = context.service(greeting);
+          return { name: 'consumer', handle: (_req, res) => answer(res, service.greet('consumer')) };
+        },
+      },
+      options: {},
+    };
+    const provider: HostPluginSpec = {
+      definition: {
+        name: 'provider',
+        options: z.object({}),
+        provides: [greeting],
+        create: (_options, context) => {
+          created.push('provider');
+          context.provide(greeting, { greet: (name) => `hello ${name}` });
+          return { name: 'provider', handle: (_req, res) => answer(res, 'from the provider') };
+        },
+      },
+      options: {},
+    };
+    const host = await createHost([consumer, provider], hostOptions);
+    assert.deepEqual(created, ['provider', 'consumer']);
+    assert.deepEqual([...host.plugins.keys()], ['consumer', 'provider']);
+    const res = fakeResponse();
+    host.hooks.onRequest(fakeRequest(), res as unknown as Response);
+    assert.equal(res.body, 'hello consumer');
+    // Without its provider, the consumer cannot start, and says which service it missed.
+    await assert.rejects(createHost([consumer], hostOptions), /"consumer" needs the "greeting" service/);
   });
 
   it('a plugin that fails to start is named in the error', async () => {

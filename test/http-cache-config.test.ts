@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { startServer } from '../src/server/start.ts';
-import { captureLogs } from './helpers/fake-backend.ts';
+import { startServer } from '../src/main/compose.ts';
 import { answer, Clock, closeAgent, FakeOrigin, get } from './helpers/fake-origin.ts';
 
 after(() => closeAgent());
@@ -57,19 +56,16 @@ test('a misspelled key in a route cache table is a config error naming it', asyn
   );
 });
 
-test('cache on a route without the cache plugin in front is warned about', async () => {
-  const logs = captureLogs();
-  try {
-    const server = await startServer({
+test('cache on a route without the cache plugin is a config error naming both plugins', async () => {
+  await assert.rejects(
+    startServer({ inProcess: true, config: toml('http://127.0.0.1:9', 'true', '["proxy"]') }),
+    /plugin "proxy" needs the "cache-store" service, which plugin "cache" provides: add "cache" to plugins/,
+  );
+  await assert.rejects(
+    startServer({
       inProcess: true,
-      config: toml('http://127.0.0.1:9', 'true', '["proxy"]'),
-    });
-    await server.close();
-  } finally {
-    logs.restore();
-  }
-  assert.ok(
-    logs.lines.some((line) => /cache plugin is not running before the proxy/.test(line)),
-    logs.lines.join('\n'),
+      config: `${toml('http://127.0.0.1:9', 'true')}[cache]\nenabled = false\n`,
+    }),
+    /plugin "proxy" needs the "cache-store" service, which plugin "cache" provides, but \[cache\] has enabled = false/,
   );
 });

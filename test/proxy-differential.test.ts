@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
-import type { RunningServer } from '../src/server/start.ts';
+import type { RunningServer } from '../src/main/compose.ts';
 import { captureLogs, type FakeBackend, startFakeBackend, startProxy } from './helpers/fake-backend.ts';
 
 const CASES: Record<string, string> = {

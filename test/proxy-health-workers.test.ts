@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import type { RouteSnapshot } from '../src/proxy/plugin.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 import { type FakeBackend, fetchText, sleep, startFakeBackend } from './helpers/fake-backend.ts';
 
 /** Crashes its worker on demand and says which thread it runs in. */

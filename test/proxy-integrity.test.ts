@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import type { RunningServer } from '../src/server/start.ts';
+import type { RunningServer } from '../src/main/compose.ts';
 import { type FakeBackend, sleep, startFakeBackend, startProxy } from './helpers/fake-backend.ts';
 
 /** Random content per path, so that bytes from another response or an older read would show. */

@@ -1,6 +1,5 @@
 /**
- * Interim 1xx responses through the proxy (issue 6: "interim 1xx responses passed through without breaking
- * the exchange"): a backend's 103 Early Hints reaches a raw client before the final response, with its
+ * Interim 1xx responses through the proxy, passed through without breaking the exchange: a backend's 103 Early Hints reaches a raw client before the final response, with its
  * end-to-end fields only; on a cached route the 103 of the miss reaches the client and is never stored
  * (the hit has none); a pipelined response's 103 waits behind the earlier answer.
  */
@@ -9,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { parseResponses, rawRequest } from '../src/http/test-client.ts';
-import type { RunningServer } from '../src/server/start.ts';
+import type { RunningServer } from '../src/main/compose.ts';
 import { startProxy } from './helpers/fake-backend.ts';
 import { Clock, FakeOrigin, startRig } from './helpers/fake-origin.ts';
 

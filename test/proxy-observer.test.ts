@@ -1,7 +1,8 @@
 /**
- * The seam for a response cache (issue 6): another plugin matches a route, forwards through the proxy
+ * The seam for a response cache: a cache matches a route, forwards through the proxy
  * with an observer, captures the body from the head on, and learns whether the body ended cleanly.
  */
+
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { test } from 'node:test';
@@ -10,16 +11,11 @@ import { rawRequest } from '../src/http/test-client.ts';
 import { proxyOptionsSchema } from '../src/proxy/options.ts';
 import { createProxy } from '../src/proxy/plugin.ts';
 import type { PluginContext } from '../src/server/plugin.ts';
+import { testContext } from '../src/server/test-context.ts';
 import { startFakeBackend } from './helpers/fake-backend.ts';
 
 const quiet = { info() {}, warn() {}, error() {} };
-const context: PluginContext = {
-  workerId: 0,
-  workerCount: 1,
-  config: {},
-  logger: quiet,
-  getPlugin: () => undefined,
-};
+const context: PluginContext = testContext({ logger: quiet });
 
 test('observer sees the head before the body, then a clean or an abnormal end', async () => {
   const backend = await startFakeBackend({

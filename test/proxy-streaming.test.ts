@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { RunningServer } from '../src/server/start.ts';
+import type { RunningServer } from '../src/main/compose.ts';
 import { type FakeBackend, sleep, startFakeBackend, startProxy } from './helpers/fake-backend.ts';
 
 const SIZE = 50 * 1024 * 1024;

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from '../src/http/engine.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { captureLogs, startProxy } from './helpers/fake-backend.ts';
 
 const H2C =

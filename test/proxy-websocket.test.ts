@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../src/http/engine.ts';
 import type { Request, Response } from '../src/http/types.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { captureLogs, startProxy } from './helpers/fake-backend.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';

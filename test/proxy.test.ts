@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseResponses, rawRequest } from '../src/http/test-client.ts';
-import type { RunningServer } from '../src/server/start.ts';
+import type { RunningServer } from '../src/main/compose.ts';
 import {
   captureLogs,
   type FakeBackend,

@@ -11,9 +11,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import type { ServerStatsSnapshot } from '../src/server/counters.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
 import { call } from './admin-client.ts';
 import { type FakeBackend, startFakeBackend } from './helpers/fake-backend.ts';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseResponses, rawRequest } from '../src/http/test-client.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { createTestSite, OUTSIDE_MARKER, type TestSite } from '../src/static/test-site.ts';
 
 let site: TestSite;

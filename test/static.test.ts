@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliDecompressSync } from 'node:zlib';
 import { parseResponses, rawRequest } from '../src/http/test-client.ts';
-import { type RunningServer, startServer } from '../src/server/start.ts';
+import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { createTestSite, type TestSite } from '../src/static/test-site.ts';
 
 let site: TestSite;

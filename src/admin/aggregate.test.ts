@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CacheStats } from '../cache/stats.ts';
+import { CacheStats, mergeSnapshots } from '../cache/stats.ts';
 import type { EntryInfo } from '../cache/store.ts';
 import type { BackendSnapshot } from '../proxy/backend.ts';
 import {
@@ -79,7 +79,10 @@ describe('admin aggregation', () => {
       [a.snapshot(t0 + 200, store), b.snapshot(t0 + 1200, store)],
       [b.snapshot(t0 + 1200, store), a.snapshot(t0 + 200, store)],
     ]) {
-      const { total } = mergeCacheStats(order.map((result, worker) => ({ worker, result })));
+      const { total } = mergeCacheStats(
+        order.map((result, worker) => ({ worker, result })),
+        mergeSnapshots,
+      );
       assert.equal(
         total.rps.startSecond + total.rps.hits.length - 1,
         t0 / 1000 + 1,

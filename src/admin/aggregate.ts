@@ -4,11 +4,14 @@
  * backends; the admin shows the server as one, with the per-worker figures beside the totals.
  */
 import type { CacheStatsSnapshot } from '../cache/stats.ts';
-import { mergeSnapshots } from '../cache/stats.ts';
 import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
 import type { RouteSnapshot } from '../proxy/plugin.ts';
 import { mergeServerSnapshots, type ServerStatsSnapshot } from '../server/counters.ts';
+import type { AdminContribution } from '../server/plugin.ts';
 import type { ControlResult } from '../server/workers.ts';
+
+/** What each running plugin adds to the admin, by plugin name (see `AdminContribution`). */
+export type Contributions = ReadonlyMap<string, AdminContribution>;
 
 /** A control call failed in some worker: the API answers 502 (or 404 when the feature is off). */
 export class WorkerCallError extends Error {
@@ -43,10 +46,15 @@ export interface CacheStatsView {
   workers: Array<{ worker: number } & Omit<CacheStatsSnapshot, 'rps'>>;
 }
 
-export function mergeCacheStats(results: ReadonlyArray<{ worker: number; result: CacheStatsSnapshot }>) {
-  // Workers answer a few ms apart, sometimes on either side of a second: mergeSnapshots aligns the
-  // series on the newest second.
-  const total = mergeSnapshots(results.map((r) => r.result));
+/**
+ * @param merge the cache plugin's own merge (its `AdminContribution`): workers answer a few ms apart,
+ *   sometimes on either side of a second, and the merge aligns the series on the newest second
+ */
+export function mergeCacheStats(
+  results: ReadonlyArray<{ worker: number; result: CacheStatsSnapshot }>,
+  merge: (perWorker: readonly CacheStatsSnapshot[]) => CacheStatsSnapshot,
+) {
+  const total = merge(results.map((r) => r.result));
   const workers = results.map(({ worker, result }) => {
     const { rps: _rps, ...rest } = result;
     return { worker, ...rest };

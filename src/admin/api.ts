@@ -11,7 +11,14 @@ import type { TamarinConfig } from '../server/config.ts';
 import { type ConfigIssue, issueText } from '../server/config-errors.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { ReloadResult } from '../server/reload.ts';
-import { mergeBackends, mergeEntries, mergePurges, resultsOf, WorkerCallError } from './aggregate.ts';
+import {
+  type Contributions,
+  mergeBackends,
+  mergeEntries,
+  mergePurges,
+  resultsOf,
+  WorkerCallError,
+} from './aggregate.ts';
 import type { Asset } from './assets.ts';
 import { type AuthPolicy, checkRequest } from './auth.ts';
 import { type Control, fetchWorkerStats, statsView } from './live.ts';
@@ -28,6 +35,7 @@ export interface ApiContext {
   readonly control: Control;
   /** Reload the server's configuration (`POST /api/reload`); null when the server cannot. */
   readonly reload: (() => Promise<ReloadResult>) | null;
+  readonly contributions: Contributions;
   readonly assets: ReadonlyMap<string, Asset>;
   readonly streams: EventStreams;
   readonly metrics: AdminMetrics;
@@ -206,7 +214,7 @@ function session(ctx: ApiContext, req: Request, res: Response): void {
 
 async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
-  json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers));
+  json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers, ctx.contributions));
 }
 
 function config(ctx: ApiContext, req: Request, res: Response): void {

@@ -9,7 +9,13 @@
 import type { CacheStatsSnapshot } from '../cache/stats.ts';
 import type { ServerStatsSnapshot } from '../server/counters.ts';
 import type { ControlResult } from '../server/workers.ts';
-import { mergeCacheStats, mergeServerStats, resultsOf, WorkerCallError } from './aggregate.ts';
+import {
+  type Contributions,
+  mergeCacheStats,
+  mergeServerStats,
+  resultsOf,
+  WorkerCallError,
+} from './aggregate.ts';
 
 /** Seconds of history the dashboard shows. */
 export const HISTORY_SECONDS = 300;
@@ -36,9 +42,12 @@ export async function fetchWorkerStats(control: Control): Promise<WorkerStats> {
 }
 
 /** `GET /api/stats`: server and cache, totals and per worker. */
-export function statsView(stats: WorkerStats, workers: number) {
+export function statsView(stats: WorkerStats, workers: number, contributions: Contributions) {
   const server = mergeServerStats(stats.server);
-  const cache = stats.cache === null ? null : mergeCacheStats(stats.cache);
+  const merge = contributions.get('cache')?.mergeStats as
+    | ((perWorker: readonly CacheStatsSnapshot[]) => CacheStatsSnapshot)
+    | undefined;
+  const cache = stats.cache === null || merge === undefined ? null : mergeCacheStats(stats.cache, merge);
   const last = server.total.rps.total.length - 2; // the last complete second
   return {
     time: Date.now(),
@@ -95,7 +104,12 @@ export interface LiveFeed {
 }
 
 /** Start ticking once a second (timers unref'd: the feed never keeps a process alive). */
-export function startLiveFeed(control: Control, workers: number, log: (message: string) => void): LiveFeed {
+export function startLiveFeed(
+  control: Control,
+  workers: number,
+  log: (message: string) => void,
+  contributions: Contributions,
+): LiveFeed {
   const listeners = new Set<(snapshot: LiveSnapshot) => void>();
   const occupancy = new Map<number, { bytes: number; entries: number }>();
   let latest: LiveSnapshot | null = null;
@@ -129,7 +143,7 @@ export function startLiveFeed(control: Control, workers: number, log: (message: 
       failing = true;
       return;
     }
-    const view = statsView(stats, workers);
+    const view = statsView(stats, workers, contributions);
     const start = view.server.rps.startSecond;
     const complete = start + view.server.rps.total.length - 2;
     let hits: number[] | null = null;

@@ -9,6 +9,7 @@ import type { TamarinConfig } from '../server/config.ts';
 import type { Logger } from '../server/plugin.ts';
 import type { ReloadResult } from '../server/reload.ts';
 import { ListenError, listen } from '../server/runtime.ts';
+import type { Contributions } from './aggregate.ts';
 import { type ApiContext, createApi } from './api.ts';
 import { loadAssets } from './assets.ts';
 import { type AuthPolicy, generateToken, isLoopback } from './auth.ts';
@@ -43,6 +44,8 @@ export interface AdminStartOptions {
   /** `POST /api/reload`: reload the server's configuration. Absent: that call answers 404. */
   readonly reload?: (() => Promise<ReloadResult>) | undefined;
   readonly logger: Logger;
+  /** What each running plugin adds to the admin, by plugin name. @default none */
+  readonly contributions?: Contributions;
 }
 
 /** Admin connections are few (a dashboard, a scraper, curl): a small limit keeps a flood from the primary. */
@@ -64,7 +67,8 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     allowedHosts: options.allowed_hosts,
   };
   const assets = loadAssets();
-  const feed = startLiveFeed(start.control, start.workers, (m) => logger.warn(m));
+  const contributions = start.contributions ?? new Map();
+  const feed = startLiveFeed(start.control, start.workers, (m) => logger.warn(m), contributions);
   // Half the connections at most are streams: the API and the dashboard's files keep the other half.
   const streams = createEventStreams(feed, {
     perClient: options.max_event_streams_per_client,
@@ -76,6 +80,7 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     config: start.config,
     control: start.control,
     reload: start.reload ?? null,
+    contributions,
     assets,
     streams,
     metrics: createMetrics(),

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseResponses, rawRequest } from '../http/test-client.ts';
-import { type RunningServer, startServer } from '../server/start.ts';
+import { type RunningServer, startServer } from '../main/compose.ts';
 import { CacheEntry, type EntryRecord, SEPARATE_BODY_MIN } from './entry.ts';
 
 function record(body: Buffer): EntryRecord {

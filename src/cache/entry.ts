@@ -14,11 +14,11 @@
  * so a hit is byte-identical to the uncached answer except for the time in `Date`.
  */
 import { httpDateBuffer } from '../http/date.ts';
-import { statusLine } from '../http/status.ts';
+import { type HeadField, serializeHead } from '../http/semantics/head.ts';
 import type { FileSource, HeaderValue } from '../http/types.ts';
 
 /** A header field as stored: name as the producer spelled it, value as a string. */
-export type StoredField = readonly [name: string, value: string];
+export type StoredField = HeadField;
 
 /**
  * Bytes charged per entry on top of its head, body, key and header strings: the entry object, its
@@ -55,8 +55,6 @@ export interface EntryRecord {
   readonly expiresAt: number;
 }
 
-const CRLF = '\r\n';
-
 /**
  * Flatten `res.headerEntries()` into stored fields as the engine writes them: an array value becomes
  * repeated field lines; `Transfer-Encoding` and `Connection` (framing and hop-by-hop, RFC 9110 §7.6.1) are
@@ -78,42 +76,6 @@ export function toStoredFields(entries: ReadonlyArray<readonly [string, HeaderVa
 export function fieldValue(fields: readonly StoredField[], lowerName: string): string | undefined {
   for (const [name, value] of fields) if (name.toLowerCase() === lowerName) return value;
   return undefined;
-}
-
-/**
- * Serialise a head the way the engine does. `contentLength` is added unless the producer set it;
- * `connection` is `'close'`, `'keep-alive'` or `null` (no field). Returns the text and the offset of the
- * 29 `Date` bytes in it (latin1: one byte per character), or -1 when `date` is null (no Date slot).
- */
-export function serializeHead(
-  status: number,
-  reason: string,
-  fields: readonly StoredField[],
-  contentLength: number | null,
-  connection: 'close' | 'keep-alive' | null,
-  date: string | null,
-): { text: string; dateOffset: number } {
-  let text = reason === '' ? statusLine(status) : 'HTTP/1.1 ' + status + ' ' + reason + CRLF;
-  // RFC 9110 §8.6: 1xx and 204 carry no Content-Length; the engine drops a producer's one there too.
-  const noLength = status < 200 || status === 204;
-  let hasLength = false;
-  for (const [name, value] of fields) {
-    if (name.length === 14 && name.toLowerCase() === 'content-length') {
-      if (noLength) continue;
-      hasLength = true;
-    }
-    text += name + ': ' + value + CRLF;
-  }
-  // `date` null: the fields carry their own Date (a proxied response keeps the origin's, RFC 9110 §6.6.1).
-  let dateOffset = -1;
-  if (date !== null) {
-    text += 'Date: ';
-    dateOffset = text.length;
-    text += date + CRLF;
-  }
-  if (contentLength !== null && !hasLength) text += 'Content-Length: ' + contentLength + CRLF;
-  if (connection !== null) text += 'Connection: ' + connection + CRLF;
-  return { text: text + CRLF, dateOffset };
 }
 
 /** An entry's description without its body (the body lives only inside the pre-built buffer). */

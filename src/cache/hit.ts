@@ -3,14 +3,17 @@
  * header names for validators, then one `sendPrebuilt` of bytes built when the entry was stored (a large
  * body as a second buffer: one `writev`, see entry.ts).
  *
- * Conditional and range requests reuse the static plugin's pure functions (`checkPreconditions`,
- * `evaluateRange`), so the cache and the file path give the same answer to the same request. The rare
+ * Conditional and range requests use the HTTP layer's pure functions (`checkPreconditions`,
+ * `evaluateRange`) as the static plugin does, so the cache and the file path give the same answer to the
+ * same request. The rare
  * answers it does not build (412, 416, multipart ranges) fall through to the static plugin, which has the
  * file and answers them exactly as it would without the cache.
  */
+
+import { checkPreconditions, hasConditionalOrRange } from '../http/semantics/conditional.ts';
+import { connectionFor } from '../http/semantics/head.ts';
+import { evaluateRange } from '../http/semantics/range.ts';
 import type { Request, Response } from '../http/types.ts';
-import { checkPreconditions } from '../static/conditional.ts';
-import { evaluateRange } from '../static/range.ts';
 import type { CacheEntry, StoredField } from './entry.ts';
 import { NOT_MODIFIED_FIELDS } from './entry.ts';
 import { revalidate } from './freshness.ts';
@@ -40,18 +43,6 @@ export class HitResponder {
     this.claimedElsewhere = claimedElsewhere;
   }
 
-  /** True when the request has a field starting with `if-` or a `Range` field. */
-  static hasValidators(req: Request): boolean {
-    const headers = req.headers;
-    for (let i = 0; i < headers.length; i++) {
-      const name = headers.name(i);
-      const c = name.charCodeAt(0);
-      if (c === 0x69 /* i */ && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d) return true;
-      if (c === 0x72 /* r */ && name === 'range') return true;
-    }
-    return false;
-  }
-
   /** Serve `key` from the store if possible; counts the hit. `false`: the caller treats it as a miss. */
   tryServe(key: string, req: Request, res: Response, now: number): boolean {
     const entry = this.store.get(key, now);
@@ -70,12 +61,12 @@ export class HitResponder {
   private answer(entry: CacheEntry, req: Request, res: Response, now: number): boolean {
     const isGet = req.method === 'GET';
     // The pre-built buffers are for the common case: HTTP/1.1 keep-alive (no Connection field).
-    const connection = !req.keepAlive ? 'close' : req.versionMinor === 0 ? 'keep-alive' : null;
-    if (!HitResponder.hasValidators(req)) {
+    const connection = connectionFor(req);
+    const headers = req.headers;
+    if (!hasConditionalOrRange(headers)) {
       this.sendWhole(entry, isGet, connection, res, now);
       return true;
     }
-    const headers = req.headers;
     const precondition = checkPreconditions(headers, req.method, entry.etag, entry.lastModifiedMs);
     if (precondition === 412) return false;
     if (precondition === 304) {

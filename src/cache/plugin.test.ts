@@ -2,16 +2,18 @@
  * The cache plugin without sockets: single flight with a producer we control, the collapse timeout, and
  * config validation. (Socket-level behaviour is in test/cache*.test.ts.)
  */
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { z } from 'zod';
+import { wantsWholeBody } from '../http/body-keepers.ts';
 import type { Request, Response } from '../http/types.ts';
 import type { Logger, PluginContext } from '../server/plugin.ts';
+import { testContext } from '../server/test-context.ts';
 import { fakeRequest } from '../static/test-fakes.ts';
-import { wantsWholeBody } from '../static/whole-body.ts';
 import { ContentCache, cacheOptionsSchema } from './plugin.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tamarin-cache-unit-'));
@@ -20,13 +22,7 @@ const filePath = join(dir, 'f.txt');
 writeFileSync(filePath, 'file body\n');
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
-const context: PluginContext = {
-  workerId: 0,
-  workerCount: 1,
-  config: {},
-  logger: silent,
-  getPlugin: () => undefined,
-};
+const context: PluginContext = testContext({ logger: silent });
 
 /** A response that records `sendPrebuilt` and can be "produced" like the static plugin would. */
 function fakeResponse() {

@@ -2,32 +2,38 @@
  * The content cache plugin. Stage 20 (`onRequest`) answers hits from memory before any file-system work;
  * stage 40 (`onResponse`) stores eligible static-file responses. `control()` serves the admin API.
  *
+ * It provides its store to other plugins (`CACHE_STORE`, service.ts): the proxy keeps its RFC 9111 cache
+ * there and attaches it as the store's front, which this plugin asks first at stage 20. It uses the static
+ * plugin's `FILE_VARIANTS` to key file responses by what they depend on.
+ *
  * Multi-worker: each worker thread has its own instance and its own store; the configured `max_size` (and
  * `max_entries`) is the server's total, so each worker gets `max_size / workers`. A hot file ends up in
  * every worker's store (the kernel spreads connections over workers); the admin aggregates stats across
- * workers and a purge reaches every worker because the admin calls `control()` in each.
+ * workers and a purge reaches every worker because the admin calls `control()` in each (a `PURGE` request
+ * is broadcast to the other workers).
  */
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BroadcastChannel } from 'node:worker_threads';
 import { z } from 'zod';
+import { keepWholeBody } from '../http/body-keepers.ts';
+import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
+import { acceptedEncodings } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
-import { routePolicies } from '../http-cache/options.ts';
-import { ProxyCache } from '../http-cache/proxy-cache.ts';
-import { purgeMethodSchema } from '../http-cache/purge.ts';
-import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
+import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
-import { acceptedEncodings } from '../static/encoding.ts';
-import { keepWholeBody } from '../static/whole-body.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
-import type { PolicyName } from './policy.ts';
+import { PurgeGate, purgeFilterOf, purgeMethodSchema } from './purge.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
-import { CacheStats } from './stats.ts';
+import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
+import { SingleFlight } from './single-flight.ts';
+import { CacheStats, type CacheStatsSnapshot, mergeSnapshots } from './stats.ts';
 import type { PurgeFilter } from './store.ts';
 import { MemoryStore } from './store.ts';
 import { loadState, reloadEntries, saveState, type WarmRecord } from './warm-restart.ts';
@@ -40,7 +46,7 @@ export const cacheOptionsSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /**
    * Memory budget for the whole server (split evenly between workers): headers + bodies + a per-entry
-   * overhead estimate. Seed: the cache's total size.
+   * overhead estimate.
    * @default "256MiB"
    */
   max_size: byteSize()
@@ -48,21 +54,21 @@ export const cacheOptionsSchema = z.strictObject({
     .default(256 * MiB),
   /** Most entries for the whole server (split between workers). @default none (bytes alone bound it) */
   max_entries: z.number().int().positive().optional(),
-  /** Eviction policy: "lru", "lfu" (the seed's), "s3fifo", "w-tinylfu". @default the measured winner */
-  policy: z.enum(POLICY_NAMES as unknown as [PolicyName, ...PolicyName[]]).default(DEFAULT_POLICY),
+  /** Eviction policy: "lru", "lfu" (Monkey's), "s3fifo", "w-tinylfu". @default the measured winner */
+  policy: z.enum(POLICY_NAMES).default(DEFAULT_POLICY),
   /** Smallest body stored, in bytes. @default 0 */
   min_object_size: byteSize().default(0),
-  /** Largest body stored (seed: `MaxFileSize`). @default "8MiB" */
+  /** Largest body stored (Monkey: `MaxFileSize`). @default "8MiB" */
   max_object_size: byteSize().default(8 * MiB),
   /**
-   * How long an entry may be served (seed: `ExpiryTime`). Entries are also dropped as soon as the file
+   * How long an entry may be served (Monkey: `ExpiryTime`). Entries are also dropped as soon as the file
    * changes on disk (see `revalidate_interval`). @default none: until evicted or changed on disk
    */
   ttl: duration()
     .refine((ms) => ms > 0, 'ttl must be longer than 0 (set enabled = false to turn the cache off)')
     .optional(),
   /**
-   * Admission rules, first match wins (seed: `MimeTypesList` → a `mime = [...]` rule then a catch-all
+   * Admission rules, first match wins (Monkey: `MimeTypesList` → a `mime = [...]` rule then a catch-all
    * `cache = false` rule). @default [] (everything within the size limits is cached)
    */
   rules: z.array(cacheRuleSchema).default([]),
@@ -78,8 +84,8 @@ export const cacheOptionsSchema = z.strictObject({
   collapse_timeout: duration().default(2000),
   /**
    * The HTTP `PURGE` method on the main listener (`PURGE /url`, `PURGE /prefix*`), restricted to the
-   * `allow` addresses and/or a `token`. Proxied responses are cached per route: `cache = true` in a
-   * `[[proxy.routes]]` entry (src/http-cache/options.ts). @default { enabled = false }
+   * `allow` addresses and/or a `token` (purge.ts). Proxied responses are cached per route: `cache = true`
+   * in a `[[proxy.routes]]` entry (src/http-cache/options.ts). @default { enabled = false }
    */
   purge_method: purgeMethodSchema,
   /**
@@ -100,18 +106,8 @@ export const cacheOptionsSchema = z.strictObject({
 
 export type CacheOptions = z.output<typeof cacheOptionsSchema>;
 
-/** What the content cache asks of the proxy's routing. */
-type RouteClaims = Pick<ProxyInstance, 'claims' | 'claimsPathOnSomeHost'>;
-
 /** Routing without a proxy plugin: nothing is claimed. */
 const NO_PROXY: RouteClaims = { claims: () => false, claimsPathOnSomeHost: () => false };
-
-/** Waiters on one in-flight miss (single flight). */
-interface Flight {
-  readonly leader: Response;
-  readonly waiters: Array<() => void>;
-  timer: NodeJS.Timeout | null;
-}
 
 /** Rejected keys are not captured or collapsed again for this long (a big or excluded file stays so). */
 const NEGATIVE_TTL_MS = 5000;
@@ -166,14 +162,21 @@ export class ContentCache implements Plugin {
   private readonly responder: HitResponder;
   private readonly keyByHost: boolean;
   private readonly negotiate: boolean;
-  private readonly inflight = new Map<string, Flight>();
+  /** Concurrent misses for one key wait for the first (the store's one single-flight mechanism). */
+  private readonly flights: SingleFlight;
   private readonly negative = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly stateFile: string;
   private closed = false;
   private routeClaims: RouteClaims | null = null;
-  /** The shared HTTP cache for proxy routes with `cache` on (RFC 9111); null when no route caches. */
-  readonly http: ProxyCache | null = null;
+  /** The cache attached in front of this one (the proxy's RFC 9111 cache); null when none is. */
+  private front: StoreFront | null = null;
+  /** Who may use the `PURGE` method; null when it is off. */
+  private readonly purgeGate: PurgeGate | null;
+  /** The other workers' caches, told of every `PURGE`; null with one worker. */
+  private readonly peers: BroadcastChannel | null = null;
+  /** What this cache offers other plugins (`CACHE_STORE`). */
+  readonly service: CacheStoreService;
   /** Collects dropped bodies while the cache churns (see reclaim.ts); null without a usable `gc`. */
   readonly reclaimer: Reclaimer | null = null;
 
@@ -202,7 +205,7 @@ export class ContentCache implements Plugin {
           : Math.max(1, Math.floor(options.max_entries / workers)),
       createPolicy: (o) => createPolicy(options.policy, o),
       onRemove: (entry, reason) => {
-        this.http?.onRemove(entry);
+        this.front?.onRemove(entry);
         this.reclaimer?.dropped(entry.headLength + entry.bodyLength);
         if (reason === 'evicted') this.stats.evictions++;
         else if (reason === 'expired') this.stats.expirations++;
@@ -221,37 +224,39 @@ export class ContentCache implements Plugin {
     this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval, (req) =>
       this.proxy().claims(req),
     );
-    // Keys carry the host only when the static plugin serves different roots per host.
-    const staticConfig = (context.config.static ?? {}) as { hosts?: unknown; precompressed?: unknown };
-    this.keyByHost =
-      typeof staticConfig.hosts === 'object' &&
-      staticConfig.hosts !== null &&
-      Object.keys(staticConfig.hosts).length > 0;
-    this.negotiate = staticConfig.precompressed !== false;
+    // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
+    this.flights = new SingleFlight(options.collapse_timeout, 0);
+    // Keys carry the host only when the file producer serves different roots per host; without one,
+    // representations are negotiated as the static plugin does by default.
+    const variants = context.find(FILE_VARIANTS);
+    this.keyByHost = variants?.byHost ?? false;
+    this.negotiate = variants?.byEncoding ?? true;
     const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
     this.stateFile = workers > 1 ? `${base}.${context.workerId}` : base;
-    const policies = routePolicies(context.config, options.max_object_size);
-    if (ProxyCache.wanted(policies, options.purge_method)) {
-      const proxyConfig = (context.config.proxy ?? {}) as { via?: unknown };
-      this.http = new ProxyCache(
-        this.store,
-        this.stats,
-        policies,
-        {
-          name: typeof proxyConfig.via === 'string' ? proxyConfig.via : 'tamarin',
-          collapseTimeoutMs: options.collapse_timeout,
-          purge: options.purge_method,
-          logger: context.logger,
-          // Worker threads of one server share the process: a channel per process and port links them.
-          channel:
-            workers > 1
-              ? `tamarin:http-cache:${process.pid}:${String((context.config.server as { port?: unknown } | undefined)?.port)}`
-              : null,
-        },
-        () => context.getPlugin('proxy') as ProxyInstance | undefined,
-        clock,
-      );
+    // Worker threads of one server share the process: a channel per process and port links them.
+    const port = String((context.config.server as { port?: unknown } | undefined)?.port);
+    const channel = (topic: string) => (workers > 1 ? `tamarin:${topic}:${process.pid}:${port}` : null);
+    this.purgeGate = options.purge_method.enabled ? new PurgeGate(options.purge_method) : null;
+    const purgeChannel = this.purgeGate === null ? null : channel('cache-purge');
+    if (purgeChannel !== null) {
+      const peers = new BroadcastChannel(purgeChannel);
+      peers.onmessage = (event) => this.store.purge((event as { data: PurgeFilter }).data);
+      // A channel must not keep a worker alive on shutdown.
+      peers.unref();
+      this.peers = peers;
     }
+    this.service = {
+      store: this.store,
+      stats: this.stats,
+      clock,
+      maxObjectSize: options.max_object_size,
+      collapseTimeoutMs: options.collapse_timeout,
+      channel,
+      attach: (front) => {
+        if (this.front !== null) throw new Error('the cache store already has a front attached');
+        this.front = front;
+      },
+    };
     this.sweeper = setInterval(() => {
       if (this.realClock) this.wallOffset = Date.now() - performance.now();
       this.store.sweep(this.clock());
@@ -277,9 +282,15 @@ export class ContentCache implements Plugin {
 
   onRequest(req: Request, res: Response): boolean | Promise<boolean> {
     const method = req.method;
-    const http = this.http;
-    // Proxied routes with `cache` on are the HTTP cache's (src/http-cache/), unsafe methods included.
-    if (method !== 'GET' && method !== 'HEAD') return http?.handle(req, res) === true;
+    const http = this.front;
+    if (method !== 'GET' && method !== 'HEAD') {
+      if (method === 'PURGE' && this.purgeGate !== null) {
+        this.purge(req, res);
+        return true;
+      }
+      // Proxied routes with `cache` on are the front's (the proxy's RFC 9111 cache), unsafe methods too.
+      return http?.handle(req, res) === true;
+    }
     // The request's arrival (RFC 9111 §4.2.3 ages from the request time too); a request built without
     // the engine (startTime 0) or an injected clock reads the clock.
     const start = req.startTime;
@@ -295,14 +306,12 @@ export class ContentCache implements Plugin {
     res.captureBody(this.options.max_object_size);
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
     keepWholeBody(res, this.options.max_object_size);
-    // A conditional or range miss never leads a flight (its answer may be a 304 or 206, not storable).
-    const flight = HitResponder.hasValidators(req) ? undefined : this.inflight.get(key);
-    if (flight === undefined) {
-      if (!HitResponder.hasValidators(req)) this.inflight.set(key, { leader: res, waiters: [], timer: null });
+    // A conditional or range miss neither leads nor waits (its answer may be a 304 or 206, not storable).
+    if (hasConditionalOrRange(req.headers) || this.flights.lead(key, now, res)) {
       this.stats.miss(now);
       return false;
     }
-    return this.wait(flight, key, req, res);
+    return this.wait(key, req, res);
   }
 
   /** Whether `key` was refused recently (too large, excluded): no capture, no single flight, no store. */
@@ -316,14 +325,10 @@ export class ContentCache implements Plugin {
   }
 
   /** Wait for the in-flight miss of `key`, then answer from the entry it stored (or go to the file). */
-  private wait(flight: Flight, key: string, req: Request, res: Response): Promise<boolean> {
+  private wait(key: string, req: Request, res: Response): Promise<boolean> {
     this.stats.collapsed++;
-    if (flight.timer === null) {
-      flight.timer = setTimeout(() => this.release(key, flight), this.options.collapse_timeout);
-      flight.timer.unref();
-    }
     // Served from the entry the leader stored: a hit. Otherwise (not storable, timeout): a miss.
-    return new Promise<void>((resolve) => flight.waiters.push(resolve)).then(() => {
+    return this.flights.wait(key).then(() => {
       const now = this.clock();
       if (this.responder.tryServe(key, req, res, now)) return true;
       this.stats.miss(now);
@@ -331,22 +336,14 @@ export class ContentCache implements Plugin {
     });
   }
 
-  private release(key: string, flight: Flight): void {
-    if (this.inflight.get(key) === flight) this.inflight.delete(key);
-    if (flight.timer !== null) clearTimeout(flight.timer);
-    for (const wake of flight.waiters) wake();
-    flight.waiters.length = 0;
-  }
-
   onResponse(req: Request, res: Response): void {
     if (req.method !== 'GET') return;
     const file = res.file;
-    let flight: Flight | undefined;
+    let leads = false;
     let key: string | undefined;
-    if (this.inflight.size !== 0) {
+    if (this.flights.size !== 0) {
       key = this.keyOf(req);
-      flight = this.inflight.get(key);
-      if (flight !== undefined && flight.leader !== res) flight = undefined;
+      leads = this.flights.leads(key, res);
     }
     if (file !== null) {
       key ??= this.keyOf(req);
@@ -358,7 +355,7 @@ export class ContentCache implements Plugin {
       key ??= this.keyOf(req);
       this.remember(key, this.clock());
     }
-    if (flight !== undefined) this.release(key!, flight);
+    if (leads) this.flights.finish(key!, true, 0, res);
   }
 
   /** Decide and store a finished producer response. */
@@ -416,8 +413,9 @@ export class ContentCache implements Plugin {
   /** The proxy plugin's routing, resolved on first use (the proxy is created after the cache). */
   private proxy(): RouteClaims {
     if (this.routeClaims === null) {
-      const proxy = this.context.getPlugin('proxy') as ProxyInstance | undefined;
-      this.routeClaims = proxy === undefined || typeof proxy.claims !== 'function' ? NO_PROXY : proxy;
+      // Looked up on first use, once every plugin exists: declaring it would order the proxy (which
+      // needs this cache's store) before the cache.
+      this.routeClaims = this.context.find(ROUTE_CLAIMS) ?? NO_PROXY;
     }
     return this.routeClaims;
   }
@@ -425,6 +423,25 @@ export class ContentCache implements Plugin {
   private remember(key: string, now: number): void {
     if (this.negative.size >= NEGATIVE_MAX) this.negative.clear();
     this.negative.set(key, now + NEGATIVE_TTL_MS);
+  }
+
+  /** `PURGE /url` or `PURGE /prefix*` (purge.ts decides who may and what it matches). */
+  private purge(req: Request, res: Response): void {
+    const refusal = this.purgeGate!.check(req);
+    if (refusal !== null) {
+      res.statusCode = 403;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(`403 Forbidden (${refusal})\n`);
+      return;
+    }
+    const filter = purgeFilterOf(req);
+    const result = this.store.purge(filter);
+    this.peers?.postMessage(filter);
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(JSON.stringify({ purged: result.removed, bytes: result.bytes }) + '\n');
   }
 
   control(command: string, args: unknown): unknown {
@@ -486,8 +503,8 @@ export class ContentCache implements Plugin {
     this.closed = true;
     clearInterval(this.sweeper);
     this.reclaimer?.close();
-    this.http?.close();
-    for (const [key, flight] of this.inflight) this.release(key, flight);
+    this.peers?.close();
+    this.flights.clear();
     if (!this.options.warm_restart) return;
     const records: WarmRecord[] = [];
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
@@ -519,6 +536,11 @@ export class ContentCache implements Plugin {
 export const cachePlugin = definePlugin({
   name: 'cache',
   options: cacheOptionsSchema,
+  provides: [CACHE_STORE],
+  uses: [FILE_VARIANTS],
+  admin: {
+    mergeStats: (perWorker) => mergeSnapshots(perWorker as CacheStatsSnapshot[]),
+  },
   create(options, context): Plugin {
     if (!options.enabled) {
       return {
@@ -528,6 +550,8 @@ export const cachePlugin = definePlugin({
         },
       };
     }
-    return new ContentCache(options, context);
+    const cache = new ContentCache(options, context);
+    context.provide(CACHE_STORE, cache.service);
+    return cache;
   },
 });

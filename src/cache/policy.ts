@@ -7,9 +7,10 @@
  * one, each eviction O(1)). The same policies drive `tamarin sim` and the live cache, so what the
  * simulator measures is what the server does.
  */
+import type { POLICIES } from './policies/index.ts';
 
-/** Names accepted by `[cache] policy`. */
-export type PolicyName = 'lfu' | 'lru' | 's3fifo' | 'w-tinylfu';
+/** Names accepted by `[cache] policy`: the keys of the policy registry. */
+export type PolicyName = keyof typeof POLICIES;
 
 export interface PolicyOptions {
   /** Capacity in bytes (sum of the charges of resident keys). */

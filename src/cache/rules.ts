@@ -2,7 +2,7 @@
  * Admission rules: which responses the content cache stores, and for how long. Pure functions over plain
  * data, compiled once from the config and table-tested (rules.test.ts).
  *
- * The seed's cache options map onto these: `MaxFileSize` → `max_object_size`, `ExpiryTime` → `ttl`,
+ * Monkey's cache options map onto these: `MaxFileSize` → `max_object_size`, `ExpiryTime` → `ttl`,
  * `MimeTypesList` → a `[[cache.rules]]` entry with `mime = [...]` followed by a catch-all
  * `{ cache = false }` rule.
  */

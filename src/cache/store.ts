@@ -70,7 +70,7 @@ export interface CacheStore {
   clear(): void;
 }
 
-/** A slower, shared tier behind the memory store (not built yet: the shape issue 6 / Redis would fill). */
+/** A slower, shared tier behind the memory store (not built yet: the shape a Redis tier would fill). */
 export interface SecondTier {
   get(key: string): Promise<EntryRecord | undefined>;
   set(record: EntryRecord): Promise<void>;
@@ -103,8 +103,16 @@ export class MemoryStore implements CacheStore {
   private readonly map = new Map<string, CacheEntry>();
   private readonly policy: EvictionPolicy;
   private readonly onRemove: ((entry: CacheEntry, reason: RemovalReason) => void) | null;
-  /** Entries with a finite expiry: the sweep is skipped while there are none. */
+  /** Entries with a finite expiry in the store. */
   private expiring = 0;
+  /**
+   * Keys of entries with a finite expiry as a binary min-heap on their expiry time (two parallel arrays),
+   * so that a sweep costs O(expired · log n) instead of a scan of every entry. A key whose entry left the
+   * store stays until it surfaces (it is then skipped: only the key string is kept, never the entry and its
+   * body); the heap is rebuilt from the live entries once such leftovers outnumber them.
+   */
+  private heapKeys: string[] = [];
+  private heapTimes: number[] = [];
 
   constructor(options: MemoryStoreOptions) {
     this.maxBytes = options.maxBytes;
@@ -145,7 +153,10 @@ export class MemoryStore implements CacheStore {
     if (this.map.has(key)) this.delete(key, 'replaced');
     if (entry.charge > this.maxBytes) return false;
     this.map.set(key, entry);
-    if (entry.expiresAt !== Number.POSITIVE_INFINITY) this.expiring++;
+    if (entry.expiresAt !== Number.POSITIVE_INFINITY) {
+      this.expiring++;
+      this.push(key, entry.expiresAt);
+    }
     // The policy may evict others (dropEvicted) or decline this very key (dropEvicted(key) as well).
     const admitted = this.policy.insert(key, entry.charge);
     return admitted && this.map.get(key) === entry;
@@ -186,15 +197,82 @@ export class MemoryStore implements CacheStore {
   }
 
   sweep(now: number): number {
-    if (this.expiring === 0) return 0;
+    const times = this.heapTimes;
     let dropped = 0;
-    for (const [key, entry] of this.map) {
-      if (now >= entry.expiresAt) {
-        this.delete(key, 'expired');
-        dropped++;
-      }
+    while (times.length > 0 && now >= times[0]!) {
+      const key = this.pop();
+      const entry = this.map.get(key);
+      // Gone already, or replaced by an entry that is still fresh: nothing to do for this leftover.
+      if (entry === undefined || now < entry.expiresAt) continue;
+      this.delete(key, 'expired');
+      dropped++;
     }
     return dropped;
+  }
+
+  /** Add an expiring entry to the heap (or rebuild it, entry included, when leftovers dominate). */
+  private push(key: string, time: number): void {
+    const keys = this.heapKeys;
+    const times = this.heapTimes;
+    if (keys.length >= 1024 && keys.length > 2 * this.expiring) {
+      this.rebuildHeap();
+      return;
+    }
+    let i = keys.length;
+    keys.push(key);
+    times.push(time);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (times[parent]! <= time) break;
+      keys[i] = keys[parent]!;
+      times[i] = times[parent]!;
+      i = parent;
+    }
+    keys[i] = key;
+    times[i] = time;
+  }
+
+  /** Remove and return the key that expires first (the heap is not empty). */
+  private pop(): string {
+    const keys = this.heapKeys;
+    const times = this.heapTimes;
+    const top = keys[0]!;
+    const lastKey = keys.pop()!;
+    const lastTime = times.pop()!;
+    if (keys.length > 0) this.siftDown(lastKey, lastTime, 0);
+    return top;
+  }
+
+  private siftDown(key: string, time: number, from: number): void {
+    const keys = this.heapKeys;
+    const times = this.heapTimes;
+    const n = keys.length;
+    let i = from;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && times[child + 1]! < times[child]!) child++;
+      if (times[child]! >= time) break;
+      keys[i] = keys[child]!;
+      times[i] = times[child]!;
+      i = child;
+    }
+    keys[i] = key;
+    times[i] = time;
+  }
+
+  /** The heap of the live expiring entries only (Floyd's bottom-up build: O(n)). */
+  private rebuildHeap(): void {
+    const keys: string[] = [];
+    const times: number[] = [];
+    for (const [key, entry] of this.map) {
+      if (entry.expiresAt === Number.POSITIVE_INFINITY) continue;
+      keys.push(key);
+      times.push(entry.expiresAt);
+    }
+    this.heapKeys = keys;
+    this.heapTimes = times;
+    for (let i = (keys.length >> 1) - 1; i >= 0; i--) this.siftDown(keys[i]!, times[i]!, i);
   }
 
   list(sort: EntrySort, limit: number, offset: number, now: number): { total: number; entries: EntryInfo[] } {
@@ -236,6 +314,8 @@ export class MemoryStore implements CacheStore {
     this.map.clear();
     this.policy.clear();
     this.expiring = 0;
+    this.heapKeys = [];
+    this.heapTimes = [];
     if (this.onRemove) for (const entry of entries) this.onRemove(entry, 'purged');
   }
 }

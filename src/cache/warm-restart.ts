@@ -1,5 +1,5 @@
 /**
- * Warm restart (the seed's open question of persisting the hash table): on shutdown the cache writes its
+ * Warm restart (persisting the cache's index across restarts): on shutdown the cache writes its
  * index — keys, header fields, file identities and policy frequencies, never the bodies — to a state file;
  * on start it reads the hottest files back from disk in the background, so a restart does not start cold.
  *

@@ -5,9 +5,11 @@
  * non-error answer invalidates stored responses, §4.4). Errors can be answered by a stale entry
  * (stale-if-error, "serve stale when all backends are down") unless the entry forbids stale use.
  */
+
 import { Headers } from '../http/headers.ts';
+import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
+import { connectionNamed } from '../http/semantics/hop-by-hop.ts';
 import type { Request, Response } from '../http/types.ts';
-import { connectionNamed } from '../proxy/headers.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
 import { type CacheDirectives, parseRequestDirectives } from './cache-control.ts';
 import { cacheStatus, type ForwardReason } from './cache-status.ts';
@@ -16,7 +18,7 @@ import { dateOf, withHeaders } from './messages.ts';
 import type { RouteCachePolicy } from './options.ts';
 import type { ProxyCache } from './proxy-cache.ts';
 import type { ProxyEntry } from './proxy-entry.ts';
-import { answerFromEntry, appendCacheStatus, hasConditionalOrRange, sendText } from './respond.ts';
+import { answerFromEntry, appendCacheStatus, sendText } from './respond.ts';
 import { planStorage, type StoragePlan } from './storing.ts';
 import { type UpstreamHandler, UpstreamResponse } from './upstream-response.ts';
 import { mergeNotModified, notModifiedMatches, validatorFields } from './validation.ts';
@@ -76,7 +78,7 @@ export class Fetch implements UpstreamHandler {
     if (mode === 'validate' && entry !== null) this.upstreamReq = conditionalRequest(req, entry);
     // A HEAD miss is fetched as a GET (as nginx does) so that it fills the store; the client's response
     // is written without its body (RFC 9110 §9.3.2). Conditional and ranged HEADs go as they are.
-    else if (mode === 'miss' && req.method === 'HEAD' && !hasConditionalOrRange(req)) {
+    else if (mode === 'miss' && req.method === 'HEAD' && !hasConditionalOrRange(req.headers)) {
       this.upstreamReq = withHeaders(req, req.headers);
     } else this.upstreamReq = req;
   }
@@ -258,7 +260,7 @@ export class Fetch implements UpstreamHandler {
     const key = this.flightKey;
     if (key === null) return;
     this.flightKey = null;
-    this.cache.finishFlight(key, collapseAgain);
+    this.cache.finishFlight(key, collapseAgain, this.req);
   }
 }
 

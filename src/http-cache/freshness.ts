@@ -3,7 +3,7 @@
  * is (§4.2.3, the Age a cache sends, §5.1), and whether a request may take it as it is, stale, or only
  * after validation. Pure functions over milliseconds; the caller supplies the clock.
  */
-import { parseHttpDate } from '../static/http-date.ts';
+import { parseHttpDate } from '../http/semantics/http-date.ts';
 import type { CacheDirectives } from './cache-control.ts';
 
 /** Status codes that are heuristically cacheable (RFC 9110 §15.1) and that this cache understands. */

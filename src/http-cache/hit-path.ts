@@ -1,8 +1,8 @@
 /**
- * The HTTP cache's fast path (issue #6): a fresh stored response for a GET/HEAD without request directives,
+ * The HTTP cache's fast path: a fresh stored response for a GET/HEAD without request directives,
  * answered with one lookup by request-target and one `sendPrebuilt`. The first layer of `ProxyCache`, read
  * bottom-up: hit-path.ts (this: the fields every layer reads, `tryHit`) ← proxy-store.ts (storing, the
- * target index) ← peer-invalidation.ts (§4.4, PURGE, other workers) ← proxy-cache.ts (the slow path).
+ * target index) ← peer-invalidation.ts (§4.4, other workers) ← proxy-cache.ts (the slow path).
  *
  * One class chain rather than objects calling each other, so a hit reads `this.byTarget` and `this.store`
  * with no extra hop, and every instance has one V8 shape. Nothing here is imported that the one-file
@@ -10,11 +10,12 @@
  */
 
 import type { CacheStats } from '../cache/stats.ts';
-import type { MemoryStore } from '../cache/store.ts';
+import type { CacheStore } from '../cache/store.ts';
+import { connectionFor } from '../http/semantics/head.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
 import type { CacheStatusParts } from './cache-status.ts';
 import { ProxyEntry } from './proxy-entry.ts';
-import { answerFromEntry, connectionFor } from './respond.ts';
+import { answerFromEntry } from './respond.ts';
 import { VaryIndex } from './vary.ts';
 
 /** What the request's fields ask of a fresh stored response (see `requestKind`). */
@@ -66,9 +67,9 @@ export class HitPath {
   /** This cache's name in Cache-Status. */
   readonly name: string;
   readonly clock: () => number;
-  protected readonly store: MemoryStore;
+  protected readonly store: CacheStore;
 
-  constructor(store: MemoryStore, stats: CacheStats, name: string, clock: () => number) {
+  constructor(store: CacheStore, stats: CacheStats, name: string, clock: () => number) {
     this.store = store;
     this.stats = stats;
     this.name = name;

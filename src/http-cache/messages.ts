@@ -3,8 +3,8 @@
  * client request that the cache sends upstream on its own account (validation, background refresh).
  */
 import type { StoredField } from '../cache/entry.ts';
+import { parseHttpDate } from '../http/semantics/http-date.ts';
 import type { HeaderList, Request } from '../http/types.ts';
-import { parseHttpDate } from '../static/http-date.ts';
 
 /** A HeaderList view of stored fields (to re-run the storage decision on merged fields). */
 export function fieldsToHeaders(fields: readonly StoredField[]): HeaderList {

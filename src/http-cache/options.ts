@@ -104,15 +104,10 @@ export function routePolicy(
   };
 }
 
-/** The policies of every proxy route in a validated config, by route index (null: not cached). */
+/** The policies of the proxy's routes, by route index (null: not cached). */
 export function routePolicies(
-  config: Readonly<Record<string, unknown>>,
+  routes: ReadonlyArray<{ readonly cache?: z.output<typeof routeCacheSchema> }>,
   maxObjectSize: number,
 ): Array<RouteCachePolicy | null> {
-  const proxy = config.proxy as { routes?: Array<{ cache?: unknown }> } | undefined;
-  const routes = proxy?.routes ?? [];
-  return routes.map((route) => {
-    const parsed = routeCacheSchema.safeParse(route.cache);
-    return parsed.success ? routePolicy(parsed.data, maxObjectSize) : null;
-  });
+  return routes.map((route) => routePolicy(route.cache, maxObjectSize));
 }

@@ -1,25 +1,21 @@
 /**
  * Removing stored responses on purpose (third layer of `ProxyCache`, after proxy-store.ts): §4.4
- * invalidation by unsafe methods, the `PURGE` method (purge.ts decides who may and what it matches), and
- * the BroadcastChannel that carries both to the server's other worker threads, whose stores are their own.
+ * invalidation by unsafe methods, and the BroadcastChannel that carries it to the server's other worker
+ * threads, whose stores are their own. (The `PURGE` method is the content cache's: src/cache/purge.ts.)
  */
 
 import { BroadcastChannel } from 'node:worker_threads';
 import type { CacheStats } from '../cache/stats.ts';
-import type { MemoryStore, PurgeFilter } from '../cache/store.ts';
-import type { HeaderList, Request, Response } from '../http/types.ts';
+import type { CacheStore } from '../cache/store.ts';
+import type { HeaderList, Request } from '../http/types.ts';
 import { invalidationTargets } from './invalidation.ts';
 import { baseKey, ProxyStore } from './proxy-store.ts';
-import { PurgeGate, type PurgeMethodOptions, purgeFilterOf } from './purge.ts';
-import { sendText } from './respond.ts';
 
 /** What one worker tells the others. */
-type PeerMessage = { type: 'purge'; filter: PurgeFilter } | { type: 'invalidate'; bases: string[] };
+type PeerMessage = { type: 'invalidate'; bases: string[] };
 
-/** Invalidation, PURGE, and the other workers told of both. */
+/** Invalidation, and the other workers told of it. */
 export class PeerInvalidation extends ProxyStore {
-  /** Who may PURGE; null when the method is off. */
-  protected readonly gate: PurgeGate | null;
   private readonly peers: BroadcastChannel | null = null;
 
   /**
@@ -27,15 +23,13 @@ export class PeerInvalidation extends ProxyStore {
    *   worker.
    */
   constructor(
-    store: MemoryStore,
+    store: CacheStore,
     stats: CacheStats,
     name: string,
     clock: () => number,
-    purge: PurgeMethodOptions,
     channel: string | null,
   ) {
     super(store, stats, name, clock);
-    this.gate = purge.enabled ? new PurgeGate(purge) : null;
     if (channel !== null) {
       const peers = new BroadcastChannel(channel);
       peers.onmessage = (event) => this.fromPeer((event as { data: PeerMessage }).data);
@@ -45,10 +39,9 @@ export class PeerInvalidation extends ProxyStore {
     }
   }
 
-  /** Apply another worker's purge or invalidation to this worker's store (never re-broadcast). */
+  /** Apply another worker's invalidation to this worker's store (never re-broadcast). */
   private fromPeer(message: PeerMessage): void {
-    if (message.type === 'purge') this.store.purge(message.filter);
-    else if (message.type === 'invalidate') for (const base of message.bases) this.invalidateBase(base);
+    if (message.type === 'invalidate') for (const base of message.bases) this.invalidateBase(base);
   }
 
   private invalidateBase(base: string): void {
@@ -70,22 +63,6 @@ export class PeerInvalidation extends ProxyStore {
     const bases = targets.map(({ host, target }) => baseKey(host, target));
     for (const base of bases) this.invalidateBase(base);
     this.peers?.postMessage({ type: 'invalidate', bases } satisfies PeerMessage);
-  }
-
-  /** `PURGE /url` or `PURGE /prefix*` (purge.ts); only called when `gate` is set. */
-  protected purge(req: Request, res: Response): void {
-    const refusal = this.gate!.check(req);
-    if (refusal !== null) {
-      sendText(res, 403, `403 Forbidden (${refusal})`, null);
-      return;
-    }
-    const filter = purgeFilterOf(req);
-    const result = this.store.purge(filter);
-    this.peers?.postMessage({ type: 'purge', filter } satisfies PeerMessage);
-    res.statusCode = 200;
-    res.setHeader('Content-Type', 'application/json');
-    res.setHeader('Cache-Control', 'no-store');
-    res.end(JSON.stringify({ purged: result.removed, bytes: result.bytes }) + '\n');
   }
 
   /** Stop hearing from the other workers (shutdown). */

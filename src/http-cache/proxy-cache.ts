@@ -1,6 +1,7 @@
 /**
- * The shared HTTP cache in front of the reverse proxy (RFC 9111). It lives inside the content cache plugin
- * (same store, same memory budget, same stats) and answers requests for proxy routes with `cache` on:
+ * The shared HTTP cache of the reverse proxy (RFC 9111). The proxy plugin creates it for its routes with
+ * `cache` on, keeps it in the content cache's store (same memory budget, same stats: the `CACHE_STORE`
+ * service) and attaches it there as the store's front, so that it answers at the request stage:
  *
  * - `tryHit` (hit-path.ts): the fast path, a fresh stored response for a GET/HEAD without request
  *   directives: one lookup, one compare, one `sendPrebuilt` (Age spliced into the buffer once per second);
@@ -11,26 +12,27 @@
  *
  * `ProxyCache` is one class written as layers, one file each, read bottom-up: hit-path.ts (shared fields,
  * the fast path) ← proxy-store.ts (storing, freshening, the indexes) ← peer-invalidation.ts (§4.4
- * invalidation, PURGE, other workers) ← proxy-cache.ts (this: options, the slow path, collapsing).
+ * invalidation, other workers) ← proxy-cache.ts (this: options, the slow path, collapsing).
  */
 
+import type { StoreFront } from '../cache/service.ts';
+import { SingleFlight } from '../cache/single-flight.ts';
 import type { CacheStats } from '../cache/stats.ts';
-import type { MemoryStore } from '../cache/store.ts';
+import type { CacheStore } from '../cache/store.ts';
+import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import type { Request, Response } from '../http/types.ts';
-import type { ProxyInstance } from '../proxy/plugin.ts';
+import type { ForwardObserver } from '../proxy/forward.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
 import type { Logger } from '../server/plugin.ts';
 import { parseRequestDirectives } from './cache-control.ts';
 import { cacheStatus, type ForwardReason } from './cache-status.ts';
-import { Collapser } from './collapsing.ts';
 import { Fetch } from './fetch.ts';
 import { decideReuse } from './freshness.ts';
 import type { RouteCachePolicy } from './options.ts';
 import { PeerInvalidation } from './peer-invalidation.ts';
 import { ProxyEntry } from './proxy-entry.ts';
 import { baseKey } from './proxy-store.ts';
-import type { PurgeMethodOptions } from './purge.ts';
-import { answerFromEntry, hasConditionalOrRange, sendText } from './respond.ts';
+import { answerFromEntry, sendText } from './respond.ts';
 import type { UpstreamResponse } from './upstream-response.ts';
 import { variantKey } from './vary.ts';
 
@@ -40,13 +42,11 @@ export interface ProxyCacheOptions {
   name: string;
   /** Longest wait of a collapsed request for the leader. */
   collapseTimeoutMs: number;
-  /** The `PURGE` method on the main listener. */
-  purge: PurgeMethodOptions;
   /** Where unexpected failures are logged. */
   logger: Logger;
   /**
-   * Name of a BroadcastChannel shared by the server's worker threads: PURGE and §4.4 invalidations made
-   * in one worker reach the stores of the others. null with a single worker.
+   * Name of a BroadcastChannel shared by the server's worker threads: §4.4 invalidations made in one
+   * worker reach the stores of the others. null with a single worker.
    */
   channel: string | null;
 }
@@ -54,32 +54,39 @@ export interface ProxyCacheOptions {
 /** Non-storable keys are not collapsed for this long (hit-for-miss). */
 const PASS_MS = 5000;
 
-/** The HTTP cache the cache plugin calls: the slow path over the layers below. */
-export class ProxyCache extends PeerInvalidation {
+/** What the cache needs of the proxy that owns it: its route matching and its forwarding path. */
+export interface Forwarder {
+  /** The route `req` goes to, or undefined (not proxied, or an Upgrade: never answered from a cache). */
+  match(req: Request): ProxyRoute | undefined;
+  /** Forward `req` over `route`, telling `observer` the head and whether the body ended cleanly. */
+  forward(req: Request, res: Response, route: ProxyRoute, observer?: ForwardObserver): void;
+}
+
+/** The proxy's HTTP cache: the slow path over the layers below. */
+export class ProxyCache extends PeerInvalidation implements StoreFront {
   private readonly policies: ReadonlyArray<RouteCachePolicy | null>;
-  private readonly collapser: Collapser;
-  private readonly getProxy: () => ProxyInstance | undefined;
-  private proxy: ProxyInstance | null = null;
+  private readonly collapser: SingleFlight;
+  private readonly proxy: Forwarder;
   private readonly logger: Logger;
 
   constructor(
-    store: MemoryStore,
+    store: CacheStore,
     stats: CacheStats,
     policies: ReadonlyArray<RouteCachePolicy | null>,
     options: ProxyCacheOptions,
-    getProxy: () => ProxyInstance | undefined,
+    proxy: Forwarder,
     clock: () => number,
   ) {
-    super(store, stats, options.name, clock, options.purge, options.channel);
+    super(store, stats, options.name, clock, options.channel);
     this.policies = policies;
-    this.collapser = new Collapser(options.collapseTimeoutMs, PASS_MS);
-    this.getProxy = getProxy;
+    this.collapser = new SingleFlight(options.collapseTimeoutMs, PASS_MS);
+    this.proxy = proxy;
     this.logger = options.logger;
   }
 
-  /** Whether any route caches (else the cache plugin never calls in here). */
-  static wanted(policies: ReadonlyArray<RouteCachePolicy | null>, purge: PurgeMethodOptions): boolean {
-    return purge.enabled || policies.some((p) => p !== null);
+  /** Whether any route caches (else the proxy creates no cache). */
+  static wanted(policies: ReadonlyArray<RouteCachePolicy | null>): boolean {
+    return policies.some((p) => p !== null);
   }
 
   /** The store key of a URL: never collides with a static key (those start with `/` or a host name). */
@@ -87,15 +94,9 @@ export class ProxyCache extends PeerInvalidation {
     return baseKey(host, target);
   }
 
-  /** Handle a request for a cached route (or a PURGE); false when it is not this cache's. */
+  /** Handle a request for a cached route; false when it is not this cache's. */
   handle(req: Request, res: Response): boolean {
-    if (req.method === 'PURGE' && this.gate !== null) {
-      this.purge(req, res);
-      return true;
-    }
-    const proxy = this.resolveProxy();
-    if (proxy === null) return false;
-    const route = proxy.match(req);
+    const route = this.proxy.match(req);
     if (route === undefined) return false;
     const policy = this.policies[route.index] ?? null;
     if (policy === null) return false;
@@ -175,10 +176,10 @@ export class ProxyCache extends PeerInvalidation {
       policy.collapse &&
       !collapsed &&
       req.method === 'GET' &&
-      !hasConditionalOrRange(req) &&
+      !hasConditionalOrRange(req.headers) &&
       !headers.has('authorization') &&
       !directives.noStore;
-    if (canCollapse && !this.collapser.lead(key, now)) {
+    if (canCollapse && !this.collapser.lead(key, now, req)) {
       this.followLeader(req, res, route, policy, key, reason);
       return;
     }
@@ -232,25 +233,14 @@ export class ProxyCache extends PeerInvalidation {
     new Fetch(this, req, null, route, policy, 'validate', entry, 'stale').start();
   }
 
-  /** Finish a collapsed flight (the leader's Fetch calls this once). */
-  finishFlight(key: string, storable: boolean): void {
-    this.collapser.finish(key, storable, this.clock());
-  }
-
-  /** The proxy instance (looked up once: it is created after the cache plugin). */
-  private resolveProxy(): ProxyInstance | null {
-    if (this.proxy === null) {
-      const proxy = this.getProxy();
-      if (proxy === undefined || typeof proxy.match !== 'function' || typeof proxy.forward !== 'function')
-        return null;
-      this.proxy = proxy;
-    }
-    return this.proxy;
+  /** Finish the collapsed flight `leader` leads (the leader's Fetch calls this once). */
+  finishFlight(key: string, storable: boolean, leader: Request): void {
+    this.collapser.finish(key, storable, this.clock(), leader);
   }
 
   /** Forward through the proxy. */
   forward(req: Request, route: ProxyRoute, up: UpstreamResponse): void {
-    this.resolveProxy()!.forward(req, up, route, {
+    this.proxy.forward(req, up, route, {
       onHead: (head) => up.observeHead(head),
       onEnd: (complete) => up.observeEnd(complete),
     });

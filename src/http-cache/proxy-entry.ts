@@ -7,7 +7,8 @@
  * right-aligned after optional whitespace, which RFC 9110 §5.6.3 OWS allows), rewritten at most once per
  * second of age: a fresh hit is one compare, maybe a 10-byte write, and one `sendPrebuilt`.
  */
-import { CacheEntry, type EntryRecord, type StoredField, serializeHead } from '../cache/entry.ts';
+import { CacheEntry, type EntryRecord, type StoredField } from '../cache/entry.ts';
+import { serializeHead } from '../http/semantics/head.ts';
 import type { HeaderList } from '../http/types.ts';
 import type { CacheDirectives } from './cache-control.ts';
 import { currentAge, type StoredFreshness } from './freshness.ts';

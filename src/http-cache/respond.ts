@@ -4,29 +4,14 @@
  * response (RFC 9110 §14), each with the current `Age` (§5.1) and this cache's `Cache-Status` (RFC 9211).
  * The plain fresh hit never comes here: it is the entry's pre-built buffer (see `ProxyEntry.serve`).
  */
-import { SEPARATE_BODY_MIN, type StoredField, serializeHead } from '../cache/entry.ts';
+import { SEPARATE_BODY_MIN, type StoredField } from '../cache/entry.ts';
+import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
+import { connectionFor, serializeHead } from '../http/semantics/head.ts';
+import { evaluateRange, planMultipart, unsatisfiedRange } from '../http/semantics/range.ts';
 import type { Request, Response } from '../http/types.ts';
-import { evaluateRange, planMultipart, unsatisfiedRange } from '../static/range.ts';
 import { type CacheStatusParts, cacheStatus } from './cache-status.ts';
 import type { ProxyEntry } from './proxy-entry.ts';
 import { evaluateClientConditional, fieldOf, NOT_MODIFIED_FIELDS } from './validation.ts';
-
-/** The Connection field a prebuilt answer needs: none for the HTTP/1.1 keep-alive common case. */
-export function connectionFor(req: Request): 'close' | 'keep-alive' | null {
-  return !req.keepAlive ? 'close' : req.versionMinor === 0 ? 'keep-alive' : null;
-}
-
-/** Whether the request has a field starting with `if-` or a `Range` field. */
-export function hasConditionalOrRange(req: Request): boolean {
-  const headers = req.headers;
-  for (let i = 0; i < headers.length; i++) {
-    const name = headers.name(i);
-    if (name.charCodeAt(0) === 0x69 && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d)
-      return true;
-    if (name === 'range') return true;
-  }
-  return false;
-}
 
 /** The head of an answer built per request (see `send` for its body). */
 function head(
@@ -78,7 +63,7 @@ export function answerFromEntry(
   const connection = connectionFor(req);
   const isGet = req.method === 'GET';
   const origin = entry.originFields;
-  if (hasConditionalOrRange(req)) {
+  if (hasConditionalOrRange(req.headers)) {
     const conditional = evaluateClientConditional(req.headers, origin, entry.responseTime);
     if (conditional === 'not-modified' && entry.record.status === 200) {
       if (connection === null && plainHit(parts)) {

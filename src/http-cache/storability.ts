@@ -3,7 +3,7 @@
  * Pure: the request facts, the response status, fields and parsed directives in; a decision with a
  * reason (for Cache-Status and the stats) out.
  */
-import { HOP_BY_HOP } from '../proxy/headers.ts';
+import { HOP_BY_HOP } from '../http/semantics/hop-by-hop.ts';
 import type { CacheDirectives } from './cache-control.ts';
 import { HEURISTIC_STATUSES, type Lifetime } from './freshness.ts';
 

@@ -2,15 +2,16 @@
  * Turning a backend response into a stored entry: the storage decision when its head arrives (§3, §4.2),
  * the fields kept (§3.1), and the entry with its freshness and how long it is worth keeping once stale.
  */
+
 import type { StoredField } from '../cache/entry.ts';
-import { formatHttpDate } from '../http/date.ts';
+import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
+import { formatHttpDate } from '../http/semantics/http-date.ts';
 import type { HeaderList, HeaderValue, Request } from '../http/types.ts';
 import { type CacheDirectives, parseCacheControl, parseTargetedCacheControl } from './cache-control.ts';
 import { cacheStatus } from './cache-status.ts';
 import { correctedInitialAge, freshnessLifetime, type ResponseTiming } from './freshness.ts';
 import type { RouteCachePolicy } from './options.ts';
 import { AGE_PLACEHOLDER, ProxyEntry } from './proxy-entry.ts';
-import { hasConditionalOrRange } from './respond.ts';
 import { decideStorage, keepField, type StoreDecision } from './storability.ts';
 import { parseVary, variantKey } from './vary.ts';
 
@@ -77,7 +78,7 @@ export function planStorage(
   );
   // An answer to the client's own conditional or Range request (a 412, a 304, a 206) is about that
   // request, not the URL: only a full 200 may answer later requests for it.
-  if (decision.store && status !== 200 && hasConditionalOrRange(req))
+  if (decision.store && status !== 200 && hasConditionalOrRange(req.headers))
     decision = { store: false, reason: 'status' };
   if (decision.store && size > policy.maxObjectSize) decision = { store: false, reason: 'no-freshness' };
   const vary = parseVary(varyValue);

@@ -3,9 +3,10 @@
  * 304 changes in the stored response (§4.3.4, §3.2), and answering clients' own conditional requests from
  * a stored response (§4.3.2).
  */
+
+import { listMatches } from '../http/semantics/etag.ts';
+import { parseHttpDate } from '../http/semantics/http-date.ts';
 import type { HeaderList } from '../http/types.ts';
-import { listMatches } from '../static/etag.ts';
-import { parseHttpDate } from '../static/http-date.ts';
 import { NOT_STORED } from './storability.ts';
 
 /** A stored header field `[name as received, value]`. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { formatHttpDate, httpDate, httpDateBuffer } from './date.ts';
+import { httpDate, httpDateBuffer } from './date.ts';
+import { formatHttpDate } from './semantics/http-date.ts';
 import { statusLine, statusText } from './status.ts';
 
 describe('date', () => {

@@ -3,6 +3,7 @@
  * string and its bytes are cached and only rebuilt when `Date.now()` crosses the next second boundary: no
  * timer, one comparison per call.
  */
+import { formatHttpDate } from './semantics/http-date.ts';
 
 let cachedString = '';
 let cachedBuffer: Buffer = Buffer.alloc(0);
@@ -15,14 +16,6 @@ function refresh(now: number): void {
   // A new Buffer each second (never mutated in place): a caller may still hold or be writing the old one.
   cachedBuffer = Buffer.from(cachedString, 'latin1');
   nextSecond = second + 1000;
-}
-
-/**
- * Format a time as an IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
- * `Date.prototype.toUTCString` produces exactly this form for years 1000–9999.
- */
-export function formatHttpDate(ms: number): string {
-  return new Date(ms).toUTCString();
 }
 
 /** The current time as an IMF-fixdate; recomputed at most once per second. */

@@ -53,7 +53,7 @@ export interface EngineHooks {
    * began). `res` has the status and body size that were sent. Separate from `onResponseDone`, so that
    * hooks that store or forward responses never see a request nobody handled.
    *
-   * Optional (added after the first contract); called once per such answer.
+   * Optional (hooks built by hand may leave it out); called once per such answer.
    */
   onEngineResponse?(req: Request, res: Response): void;
   onClose?(info: ConnectionInfo): void;

@@ -148,7 +148,7 @@ export interface Response {
   /**
    * Queue a body chunk. Returns false when the socket's buffer is full: wait for `onDrain`.
    *
-   * `onFlushed` (optional, added after the first contract): called once the kernel has taken every byte of
+   * `onFlushed` (optional: a writer that never reuses its buffers leaves it out): called once the kernel has taken every byte of
    * `chunk`, so that its buffer may be reused (a file streamer recycling its read buffers); synchronously,
    * before `write` returns, when the chunk was copied or not sent (HEAD, a small chunk). It may never be
    * called (the client went away, the response waits behind a pipelined one, or the body is being
@@ -171,7 +171,7 @@ export interface Response {
    * hit path: one write, no per-field work. The caller is responsible for `Date` and framing; when the
    * connection must not be kept alive the engine closes it after these bytes.
    *
-   * `body` (optional, added after the first contract): bytes that follow `bytes` on the wire, kept as a
+   * `body` (optional): bytes that follow `bytes` on the wire, kept as a
    * separate buffer so a large cached body is never copied next to its head. Both leave in one `writev`.
    * Neither buffer may be modified afterwards (the socket may still hold them).
    */
@@ -200,7 +200,7 @@ export interface Response {
    * the socket again and this response counts as finished (set `statusCode = 101` first, for the logs);
    * the socket is still closed by a graceful shutdown and still counts as an open connection.
    *
-   * Optional (added after the first contract). A plugin that does not call it keeps today's behaviour:
+   * Optional (a response built by hand may lack it). A plugin that does not call it gets the plain answer:
    * the upgrade request is answered as a plain request and the connection closes after it.
    */
   takeOver?(): TakenOverSocket | undefined;
@@ -217,7 +217,7 @@ export interface Response {
    * speaks HTTP/1.0 (RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0 client"), the
    * final head is already out, or the response is over (ended, aborted, answered by the engine).
    *
-   * Optional (added after the first contract): callers test for it (`res.writeInterim?.(103, fields)`).
+   * Optional (a response built by hand may lack it): callers test for it (`res.writeInterim?.(103, fields)`).
    */
   writeInterim?(status: number, fields?: InterimFields): boolean;
 }
@@ -283,8 +283,8 @@ export interface ParsedHead {
   upgrade: boolean;
   /**
    * Request mode: the host from an absolute-form or CONNECT target, else from the Host field, lower-cased,
-   * port removed, `''` if none (what `Request.host` holds). Response mode: `''`. Optional (added after the
-   * first contract) so hand-built heads need not set it; the parser always sets it.
+   * port removed, `''` if none (what `Request.host` holds). Response mode: `''`. Optional so that
+   * hand-built heads need not set it; the parser always sets it.
    */
   host?: string;
 }

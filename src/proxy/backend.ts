@@ -2,7 +2,7 @@
  * One backend of a route: its address, its health state and its statistics.
  *
  * Two independent sources decide whether a backend gets traffic: passive health (too many failures in a
- * window → `cooling` for a while, the seed's AttemptsCount / OfflineTimeOut) and optional active checks
+ * window → `cooling` for a while, Monkey's AttemptsCount / OfflineTimeOut) and optional active checks
  * (`down` until enough checks succeed). Cooling ends lazily, when a balancer next looks at the backend,
  * so no timer runs per backend.
  */

@@ -1,4 +1,5 @@
 /** Proxy error codes, each with the status the client gets and the short reason in the body (one place). */
+import type { Response } from '../http/types.ts';
 
 export const PROXY_ERRORS = {
   ERR_PROXY_NO_BACKEND: { status: 502, message: 'no backend available for this route' },
@@ -24,4 +25,19 @@ export class UpstreamError extends Error {
     this.code = code;
     this.status = PROXY_ERRORS[code].status;
   }
+}
+
+/** Answer with a short plain-text error (when nothing of the response was sent yet). */
+export function sendError(res: Response, code: ProxyErrorCode, detail?: string): void {
+  const { status, message } = PROXY_ERRORS[code];
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [name] of [...res.headerEntries()]) res.removeHeader(name);
+  res.statusCode = status;
+  res.statusMessage = '';
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(`${status} ${message}${detail ? ` (${detail})` : ''}\n`);
 }

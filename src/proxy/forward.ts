@@ -3,7 +3,7 @@
  * connection, stream the body both ways with backpressure, fail over while that is safe, and map what
  * cannot be recovered to 502 / 504 or a closed client connection.
  *
- * `forward(req, res, route)` is the seam a response cache (issue 6) sits in front of: it can answer
+ * `forward(req, res, route)` is the seam a response cache sits in front of: it can answer
  * from its store instead of calling `forward`, and watch the response through `res` (its head is set by
  * `copyResponseHead` before the first body byte).
  *
@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
 import { selectBackend } from './balancer.ts';
-import { PROXY_ERRORS, type ProxyErrorCode, UpstreamError } from './errors.ts';
+import { sendError, UpstreamError } from './errors.ts';
 import {
   type BodyFraming,
   buildRequestHead,
@@ -48,23 +48,8 @@ const BODY_STREAMING = 2;
 const BODY_DONE = 3;
 const BODY_ABANDONED = 4; // the backend answered before the body was sent; it is discarded
 
-/** Answer with a short plain-text error (when nothing of the response was sent yet). */
-export function sendError(res: Response, code: ProxyErrorCode, detail?: string): void {
-  const { status, message } = PROXY_ERRORS[code];
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  for (const [name] of [...res.headerEntries()]) res.removeHeader(name);
-  res.statusCode = status;
-  res.statusMessage = '';
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(`${status} ${message}${detail ? ` (${detail})` : ''}\n`);
-}
-
 /**
- * Watches one forwarded response: the seam a response cache (issue 6) uses. `onHead` runs once the
+ * Watches one forwarded response: the seam a response cache uses. `onHead` runs once the
  * backend's head was copied onto `res` and before any body byte is written (so `res.captureBody` can
  * still be called); `onEnd` runs once, with `complete` false when the response ended abnormally
  * (backend died mid-body, client went away) and must not be stored.

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Headers } from '../http/headers.ts';
+import { connectionNamed } from '../http/semantics/hop-by-hop.ts';
 import type { ParsedHead, Request } from '../http/types.ts';
 import {
   buildRequestHead,
-  connectionNamed,
   copyResponseHead,
   REQUEST_SKIP,
   RESPONSE_SKIP,

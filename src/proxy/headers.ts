@@ -3,25 +3,10 @@
  * `Connection` are dropped, framing is redone by each hop, `Via` and `X-Forwarded-*` are added.
  * The upstream request head is built as one string so that it goes out in one write.
  */
+
+import { connectionNamed, HOP_BY_HOP } from '../http/semantics/hop-by-hop.ts';
 import { statusText } from '../http/status.ts';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
-
-/**
- * Hop-by-hop fields (RFC 9110 §7.6.1, plus the RFC 2616 §13.5.1 list proxies still honour:
- * Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authenticate/-Authorization — credentials
- * meant for this proxy are never leaked to a backend).
- */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /** Request fields the proxy writes itself (framing, Host, Expect, forwarding information). */
 export const REQUEST_SKIP: ReadonlySet<string> = new Set([
@@ -83,23 +68,6 @@ export function requestSkipped(name: string): boolean {
     default:
       return responseSkipped(name);
   }
-}
-
-/** Lower-cased field names listed in the `Connection` fields of `headers` (RFC 9110 §7.6.1), or null. */
-export function connectionNamed(headers: HeaderList): string[] | null {
-  const value = headers.getJoined('connection');
-  if (value === undefined) return null;
-  // The usual values name no field: answered without splitting (nginx sends keep-alive on every response).
-  if (value.length <= 10) {
-    const lower = value.toLowerCase();
-    if (lower === 'keep-alive' || lower === 'close') return null;
-  }
-  const names: string[] = [];
-  for (const part of value.split(',')) {
-    const name = part.trim().toLowerCase();
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') names.push(name);
-  }
-  return names.length > 0 ? names : null;
 }
 
 /** How the request body is framed upstream. */

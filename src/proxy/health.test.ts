@@ -2,11 +2,13 @@
  * Health checks shared by workers: two (or three) proxy instances in one process stand for the worker
  * threads of one server (workerId 0 leads, the others follow over a BroadcastChannel).
  */
+
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import type { PluginContext } from '../server/plugin.ts';
+import { testContext } from '../server/test-context.ts';
 import { createProxy, type ProxyInstance, proxyPluginOptionsSchema, type RouteSnapshot } from './plugin.ts';
 
 /** A backend that counts the GETs of its health path and answers them with `status`. */
@@ -49,13 +51,12 @@ function startWorkers(url: string, health: Record<string, unknown>) {
     /** Start the proxy instance of worker `workerId` (of 3). */
     start(workerId: number): Worker {
       const lines: string[] = [];
-      const context: PluginContext = {
+      const context: PluginContext = testContext({
         workerId,
         workerCount: 3,
         config: { server: { port } },
         logger: { info: (l) => lines.push(l), warn: (l) => lines.push(l), error: (l) => lines.push(l) },
-        getPlugin: () => undefined,
-      };
+      });
       const worker = { proxy: createProxy(options, context), lines };
       started.push(worker);
       return worker;
@@ -152,13 +153,7 @@ describe('health checks shared by workers', () => {
     const options = proxyPluginOptionsSchema.parse({
       routes: [{ match: '^/', backends: [url], health: { interval: 50, timeout: 500, fall: 1, rise: 1 } }],
     });
-    const proxy = createProxy(options, {
-      workerId: 0,
-      workerCount: 1,
-      config: {},
-      logger: { info() {}, warn() {}, error() {} },
-      getPlugin: () => undefined,
-    });
+    const proxy = createProxy(options, testContext());
     workers = [{ proxy, lines: [] }];
     await until('a check', () => backend.checks > 0, 1000);
     backend.status = 502;

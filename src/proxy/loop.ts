@@ -2,7 +2,7 @@
  * Loop protection. Every forwarded request carries our pseudonym in `Via` (RFC 9110 §7.6.3); a request
  * that arrives with it already went through this server (or a sibling with the same pseudonym), so it is
  * answered 508 instead of being forwarded again and again. At start-up, a backend that is this server's
- * own listener is warned about (the seed's "Monkey as its own backend" case).
+ * own listener is warned about (Monkey's "its own backend" case).
  */
 import { networkInterfaces } from 'node:os';
 

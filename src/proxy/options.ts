@@ -6,20 +6,9 @@
 import { z } from 'zod';
 import { duration } from '../server/units.ts';
 
-/** Names accepted by `balancer`. */
-export const BALANCER_NAMES = [
-  'naive',
-  'first-alive',
-  'round-robin',
-  'least-connections',
-  'weighted-round-robin',
-  'two-choices',
-  'hash-url',
-  'hash-ip',
-] as const;
+import { BALANCER_NAMES } from './balancers/index.ts';
 
-/** One of {@link BALANCER_NAMES}. */
-export type BalancerName = (typeof BALANCER_NAMES)[number];
+export { BALANCER_NAMES, type BalancerName } from './balancers/index.ts';
 
 /** A backend address after validation. */
 export interface BackendAddress {

@@ -2,12 +2,19 @@
  * The reverse proxy plugin: requests whose path (and host) match a `[[proxy.routes]]` entry are forwarded
  * to that route's backends; everything else falls through to the next content handler (static files).
  *
+ * Routes with `cache` on get the proxy's RFC 9111 cache (src/http-cache/): it keeps its responses in the
+ * content cache's store, so the proxy then requires that store (`CACHE_STORE`) and attaches its cache there
+ * (it answers stored responses at the request stage, before any content handler).
+ *
  * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[].
  */
 import { z } from 'zod';
+import { CACHE_STORE } from '../cache/service.ts';
 import type { Request, Response } from '../http/types.ts';
-import { routeCacheSchema } from '../http-cache/options.ts';
+import { routeCacheSchema, routePolicies } from '../http-cache/options.ts';
+import { ProxyCache } from '../http-cache/proxy-cache.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
+import { ROUTE_CLAIMS } from '../server/services.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
 import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
@@ -17,9 +24,9 @@ import { compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
 import { isUpgradeRequest } from './tunnel.ts';
 
 /**
- * The proxy's instance in a worker. Besides the plugin hooks it offers the forwarding path to other
- * plugins (`context.getPlugin('proxy')`): a response cache matches the route itself, answers hits from
- * its store, and forwards misses with an observer that sees the head and whether the body ended cleanly.
+ * The proxy's instance in a worker. Besides the plugin hooks it offers the forwarding path its response
+ * cache uses: the cache matches the route itself, answers hits from its store, and forwards misses with an
+ * observer that sees the head and whether the body ended cleanly.
  */
 export interface ProxyInstance extends Plugin {
   /**
@@ -48,6 +55,23 @@ export interface RouteSnapshot {
   backends: BackendSnapshot[];
 }
 
+/** `[proxy]` as configured: the proxy's own options plus each route's `cache` setting. */
+export const proxyPluginOptionsSchema = proxyOptionsSchema.extend({
+  routes: z
+    .array(proxyOptionsSchema.shape.routes.unwrap().element.extend({ cache: routeCacheSchema }))
+    .default([]),
+});
+
+/** The proxy's options with each route's `cache` setting. */
+export type ProxyPluginOptions = z.output<typeof proxyPluginOptionsSchema>;
+
+/** Whether a route has `cache` on (then the proxy needs the content cache's store). */
+function cachesAnyRoute(options: ProxyOptions): boolean {
+  return (options.routes as Array<{ cache?: { enabled?: boolean } }>).some(
+    (route) => route.cache !== undefined && route.cache.enabled !== false,
+  );
+}
+
 /** Build the plugin instance of one worker. */
 export function createProxy(options: ProxyOptions, context: PluginContext): ProxyInstance {
   const logger = context.logger;
@@ -61,7 +85,6 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
   );
   carryOver(routes, context.previous as ProxyInstance | undefined);
   warnAboutSelf(routes, context);
-  warnAboutCache(options, context);
   const checkers: HealthChecker[] = [];
   const channel = healthChannel(context);
   options.routes.forEach((route, i) => {
@@ -82,7 +105,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
       backends: route.backends.map((backend) => backend.snapshot(route.now())),
     }));
 
-  return {
+  const instance: ProxyInstance = {
     name: 'proxy',
     handle(req: Request, res: Response): boolean {
       const route = matchRoute(routes, req.host, req.path);
@@ -108,10 +131,36 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
       throw new Error(`proxy: unknown control command "${command}" (known: backends)`);
     },
     close(): void {
+      cache?.close();
       for (const checker of checkers) checker.stop();
       for (const route of routes) for (const pool of route.pools) pool.close();
     },
   };
+  const cache = cachesAnyRoute(options) ? attachCache(options, context, instance) : null;
+  context.provide(ROUTE_CLAIMS, instance);
+  return instance;
+}
+
+/** The RFC 9111 cache of the routes with `cache` on, kept in and attached to the content cache's store. */
+function attachCache(options: ProxyOptions, context: PluginContext, proxy: ProxyInstance): ProxyCache | null {
+  const content = context.service(CACHE_STORE);
+  const policies = routePolicies(options.routes as ProxyPluginOptions['routes'], content.maxObjectSize);
+  if (!ProxyCache.wanted(policies)) return null;
+  const cache = new ProxyCache(
+    content.store,
+    content.stats,
+    policies,
+    {
+      name: options.via,
+      collapseTimeoutMs: content.collapseTimeoutMs,
+      logger: context.logger,
+      channel: content.channel('http-cache'),
+    },
+    proxy,
+    content.clock,
+  );
+  content.attach(cache);
+  return cache;
 }
 
 /**
@@ -148,7 +197,7 @@ function healthChannel(context: PluginContext): string | null {
   return `tamarin:proxy-health:${process.pid}:${String(server?.port)}`;
 }
 
-/** The seed's "Monkey as its own backend" case: warn once at start instead of looping at run time. */
+/** A backend that is this server's own listener: warn once at start instead of looping at run time. */
 function warnAboutSelf(routes: readonly ProxyRoute[], context: PluginContext): void {
   const server = context.config.server as { host?: unknown; port?: unknown } | undefined;
   const host = typeof server?.host === 'string' ? server.host : '127.0.0.1';
@@ -165,34 +214,11 @@ function warnAboutSelf(routes: readonly ProxyRoute[], context: PluginContext): v
   }
 }
 
-/**
- * `cache = true | { ... }` on a route is read by the cache plugin, which answers cached routes before this
- * plugin runs (src/http-cache/). Without a cache plugin in front of the proxy it would silently do nothing.
- */
-function warnAboutCache(options: ProxyOptions, context: PluginContext): void {
-  const cached = (options.routes as Array<{ cache?: unknown }>).some(
-    (route) => route.cache !== undefined && route.cache !== false,
-  );
-  if (!cached) return;
-  const cache = context.getPlugin('cache') as { http?: unknown } | undefined;
-  if (cache === undefined || cache.http === undefined) {
-    context.logger.warn(
-      'a route has "cache" set but the cache plugin is not running before the proxy ' +
-        '(plugins = ["cache", "proxy", ...]): its responses will not be cached',
-    );
-  }
-}
-
-/** `[proxy]` as configured: the proxy's own options plus each route's `cache` setting (the cache's). */
-export const proxyPluginOptionsSchema = proxyOptionsSchema.extend({
-  routes: z
-    .array(proxyOptionsSchema.shape.routes.unwrap().element.extend({ cache: routeCacheSchema }))
-    .default([]),
-});
-
 /** The proxy plugin definition (registered as `proxy`). */
 export const proxyPlugin = definePlugin({
   name: 'proxy',
   options: proxyPluginOptionsSchema,
+  provides: [ROUTE_CLAIMS],
+  requires: (options) => (cachesAnyRoute(options) ? [CACHE_STORE] : []),
   create: createProxy,
 });

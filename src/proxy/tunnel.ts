@@ -17,8 +17,7 @@ import { HttpParser } from '../http/parser.ts';
 import type { HeaderList, ParsedHead, ParserHandler, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
 import { selectBackend } from './balancer.ts';
-import type { ProxyErrorCode } from './errors.ts';
-import { sendError } from './forward.ts';
+import { type ProxyErrorCode, sendError } from './errors.ts';
 import {
   buildRequestHead,
   copyResponseHead,

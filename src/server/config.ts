@@ -10,8 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseTomlText, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { adminOptionsSchema } from '../admin/options.ts';
-import { BUILTIN_PLUGINS, DEFAULT_PLUGINS, loadBuiltin } from './builtins.ts';
+import { currentCatalogue, type PluginLoader } from './catalogue.ts';
 import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
 import type { PluginDefinition } from './plugin.ts';
 import { byteSize, duration, listenHost } from './units.ts';
@@ -60,9 +59,6 @@ export const serverSchema = z.strictObject({
 
 /** The validated `[server]` table (sizes in bytes, durations in milliseconds). */
 export type ServerConfig = z.output<typeof serverSchema>;
-
-/** `[admin]` belongs to the admin service of the primary (src/admin/options.ts), not to a plugin. */
-const adminSchema = adminOptionsSchema.prefault({});
 
 /** A validated configuration. Plugin tables (`static`, `cache`, …) hold each plugin's parsed options. */
 export interface TamarinConfig {
@@ -185,8 +181,9 @@ async function loadDefinition(spec: string, index: number, baseDir: string): Pro
     }
     return module.default;
   }
-  if (!BUILTIN_PLUGINS.has(spec)) {
-    const known = [...BUILTIN_PLUGINS.keys()].join(', ');
+  const loader = currentCatalogue().plugins.get(spec);
+  if (loader === undefined) {
+    const known = [...currentCatalogue().plugins.keys()].join(', ');
     throw new ConfigError([
       {
         path: at,
@@ -195,7 +192,7 @@ async function loadDefinition(spec: string, index: number, baseDir: string): Pro
     ]);
   }
   try {
-    return (await loadBuiltin(spec))!;
+    return await loader();
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new ConfigError([{ path: at, message: `built-in plugin "${spec}" failed to load: ${reason}` }]);
@@ -205,9 +202,10 @@ async function loadDefinition(spec: string, index: number, baseDir: string): Pro
 /** Built-ins of the default list whose modules are present in this build. */
 async function availableDefaults(): Promise<string[]> {
   const names: string[] = [];
-  for (const name of DEFAULT_PLUGINS) {
+  const catalogue = currentCatalogue();
+  for (const name of catalogue.defaults) {
     try {
-      await loadBuiltin(name);
+      await catalogue.plugins.get(name)?.();
       names.push(name);
     } catch (error) {
       // A default whose module is not in this build is skipped; listed explicitly it is an error.
@@ -215,6 +213,40 @@ async function availableDefaults(): Promise<string[]> {
     }
   }
   return names;
+}
+
+/**
+ * Services an enabled plugin requires (for its options) that no enabled plugin provides: one issue each,
+ * naming the plugin that needs it and the one that would provide it.
+ */
+async function missingServices(
+  entries: readonly PluginEntry[],
+  builtins: ReadonlyMap<string, PluginLoader>,
+): Promise<ConfigIssue[]> {
+  const running = entries.filter((entry) => entry.enabled);
+  const provided = new Set(running.flatMap((entry) => (entry.definition.provides ?? []).map((k) => k.name)));
+  const issues: ConfigIssue[] = [];
+  for (const entry of running) {
+    for (const key of entry.definition.requires?.(entry.options as never) ?? []) {
+      if (provided.has(key.name)) continue;
+      const listed = entries.find((other) => other.definition.provides?.some((k) => k.name === key.name));
+      let provider = listed?.name;
+      for (const [name, load] of builtins) {
+        if (provider !== undefined) break;
+        const definition = await load().catch(() => undefined);
+        if (definition?.provides?.some((k) => k.name === key.name)) provider = name;
+      }
+      const needs = `plugin "${entry.name}" needs the "${key.name}" service`;
+      const message =
+        provider === undefined
+          ? `${needs}, which no known plugin provides`
+          : listed !== undefined
+            ? `${needs}, which plugin "${provider}" provides, but [${provider}] has enabled = false`
+            : `${needs}, which plugin "${provider}" provides: add "${provider}" to plugins`;
+      issues.push({ path: 'plugins', message });
+    }
+  }
+  return issues;
 }
 
 /**
@@ -247,11 +279,13 @@ export async function resolveConfig(
     definitions.push(definition);
   }
   // Tables of built-ins that are not listed are still validated, so a typo is caught before it matters.
+  const { plugins: builtins, tables: serviceTables } = currentCatalogue();
   const tableOnly: PluginDefinition[] = [];
   for (const key of Object.keys(raw)) {
-    if (BUILTIN_PLUGINS.has(key) && !definitions.some((d) => d.name === key)) {
+    const loader = builtins.get(key);
+    if (loader !== undefined && !definitions.some((d) => d.name === key)) {
       try {
-        tableOnly.push((await loadBuiltin(key))!);
+        tableOnly.push(await loader());
       } catch {
         // Not in this build: the table is kept as is.
       }
@@ -262,16 +296,19 @@ export async function resolveConfig(
     plugins: z.unknown().optional(),
     server: serverSchema.prefault({}),
   };
-  if (!definitions.some((d) => d.name === 'admin')) shape.admin = adminSchema;
+  // Tables of the primary's services (`[admin]`), unless a plugin of that name owns the table.
+  const services = [...serviceTables].filter(([name]) => !definitions.some((d) => d.name === name));
+  for (const [name, schema] of services) shape[name] = schema.prefault({});
   for (const definition of [...definitions, ...tableOnly]) shape[definition.name] = z.unknown().optional();
   const issues: ConfigIssue[] = [];
   const tables = new Map<string, PluginDefinition>([...definitions, ...tableOnly].map((d) => [d.name, d]));
   // Keys allowed at a path, for "did you mean" hints on unknown keys (top level and one table down).
   const keysAt = (at: readonly PropertyKey[]): readonly string[] | undefined => {
-    if (at.length === 0) return [...Object.keys(shape), ...BUILTIN_PLUGINS.keys()];
+    if (at.length === 0) return [...Object.keys(shape), ...builtins.keys()];
     if (at.length !== 1) return undefined;
     if (at[0] === 'server') return Object.keys(serverSchema.shape);
-    if (at[0] === 'admin') return Object.keys(adminOptionsSchema.shape);
+    const service = services.find(([name]) => name === at[0]);
+    if (service !== undefined) return Object.keys(service[1].shape);
     const options = tables.get(String(at[0]))?.options as { shape?: Record<string, unknown> } | undefined;
     return options?.shape === undefined ? undefined : ['enabled', ...Object.keys(options.shape)];
   };
@@ -282,7 +319,8 @@ export async function resolveConfig(
     plugins: specs,
     server: top.success ? (top.data.server as ServerConfig) : ({} as ServerConfig),
   };
-  if (top.success && top.data.admin !== undefined) config.admin = top.data.admin;
+  for (const [name] of services)
+    if (top.success && top.data[name] !== undefined) config[name] = top.data[name];
   const entries: PluginEntry[] = [];
   for (const [index, definition] of [...definitions, ...tableOnly].entries()) {
     const table = raw[definition.name] ?? {};
@@ -312,6 +350,7 @@ export async function resolveConfig(
       });
     }
   }
+  if (issues.length === 0) issues.push(...(await missingServices(entries, builtins)));
   if (issues.length > 0) throw new ConfigError(issues);
   // Schemas may turn strings into objects (RegExp, URL) that do not validate twice; workers re-resolve
   // the configuration from this raw form. Not enumerable: printing the config does not show it.

@@ -15,7 +15,7 @@
  */
 import type { ConnectionInfo, Request, Response } from '../http/types.ts';
 import { createLogger, errorMessage } from './logger.ts';
-import type { Logger, Plugin, PluginContext, PluginDefinition } from './plugin.ts';
+import type { Logger, Plugin, PluginContext, PluginDefinition, ServiceKey } from './plugin.ts';
 
 /** What the host needs to instantiate one plugin (a `PluginEntry` of the resolved config fits). */
 export interface HostPluginSpec {
@@ -62,22 +62,70 @@ const CONTENT = 1;
 const NOT_FOUND = Buffer.from('Not Found\n');
 const INTERNAL_ERROR = Buffer.from('Internal Server Error\n');
 
+/** The services a plugin needs (required for its options, or used when present), by name. */
+function needs(spec: HostPluginSpec): string[] {
+  const required = spec.definition.requires?.(spec.options as never) ?? [];
+  return [...required, ...(spec.definition.uses ?? [])].map((key) => key.name);
+}
+
+/**
+ * The order plugins are created in: the list order, except that a service's provider is created before the
+ * plugins that need it (stages still run in list order).
+ */
+function creationOrder(specs: readonly HostPluginSpec[]): HostPluginSpec[] {
+  const providerOf = new Map<string, HostPluginSpec>();
+  for (const spec of specs) for (const key of spec.definition.provides ?? []) providerOf.set(key.name, spec);
+  const order: HostPluginSpec[] = [];
+  const visiting = new Set<HostPluginSpec>();
+  const visit = (spec: HostPluginSpec): void => {
+    if (order.includes(spec)) return;
+    if (visiting.has(spec)) {
+      const names = [...visiting].map((s) => `"${s.definition.name}"`).join(', ');
+      throw new Error(`plugins ${names} need each other's services: no order creates them`);
+    }
+    visiting.add(spec);
+    for (const name of needs(spec)) {
+      const provider = providerOf.get(name);
+      if (provider !== undefined && provider !== spec) visit(provider);
+    }
+    visiting.delete(spec);
+    order.push(spec);
+  };
+  for (const spec of specs) visit(spec);
+  return order;
+}
+
 /** Build the plugin instances and stage arrays of one worker. */
 export async function createHost(specs: readonly HostPluginSpec[], options: HostOptions): Promise<Host> {
-  const plugins = new Map<string, Plugin>();
+  const enabled = specs.filter((spec) => spec.enabled !== false);
+  const instances = new Map<HostPluginSpec, Plugin>();
   const loggers = new Map<Plugin, Logger>();
+  const services = new Map<string, unknown>();
   const workerTag = options.workerCount > 1 ? options.workerId : undefined;
   const serverLog = createLogger('server', workerTag);
-  for (const spec of specs) {
-    if (spec.enabled === false) continue;
-    const logger = createLogger(spec.definition.name, workerTag);
+  for (const spec of creationOrder(enabled)) {
+    const name = spec.definition.name;
+    const logger = createLogger(name, workerTag);
+    const declared = new Set((spec.definition.provides ?? []).map((key) => key.name));
     const context: PluginContext = {
       workerId: options.workerId,
       workerCount: options.workerCount,
       config: options.config,
       logger,
-      getPlugin: (name) => plugins.get(name),
       previous: options.previous?.get(spec.definition.name),
+      provide<T>(key: ServiceKey<T>, value: T): void {
+        if (!declared.has(key.name))
+          throw new Error(`plugin "${name}" provides "${key.name}" without declaring it in \`provides\``);
+        services.set(key.name, value);
+      },
+      service<T>(key: ServiceKey<T>): T {
+        if (!services.has(key.name))
+          throw new Error(
+            `plugin "${name}" needs the "${key.name}" service, which no running plugin provides`,
+          );
+        return services.get(key.name) as T;
+      },
+      find: <T>(key: ServiceKey<T>) => services.get(key.name) as T | undefined,
     };
     let plugin: Plugin;
     try {
@@ -88,9 +136,11 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
         cause: error,
       });
     }
-    plugins.set(spec.definition.name, plugin);
+    instances.set(spec, plugin);
     loggers.set(plugin, logger);
   }
+  const plugins = new Map<string, Plugin>();
+  for (const spec of enabled) plugins.set(spec.definition.name, instances.get(spec)!);
 
   const stage = (hook: keyof Plugin): Plugin[] | null => {
     const list = [...plugins.values()].filter((plugin) => typeof plugin[hook] === 'function');

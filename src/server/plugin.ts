@@ -5,7 +5,12 @@
  *
  * A plugin is a factory that validates its own options (a zod schema) and returns hooks. The plugin host
  * builds one array per stage at start-up from the plugins that define that hook, so a request only runs
- * hooks that exist. Static files, the cache, the proxy, the access log and the admin API are all plugins.
+ * hooks that exist. Static files, the cache, the proxy and the access log are all plugins.
+ *
+ * Plugins never import each other: one that needs another's work declares it. A definition names the
+ * services it `provides` and the ones it `requires` (typed keys, {@link serviceKey}); the host creates
+ * providers first and hands each service over typed (`context.provide`, `context.service`), and a required
+ * service no listed plugin provides is a configuration error that names both plugins.
  */
 import type { z } from 'zod';
 import type { ConnectionInfo, Request, Response } from '../http/types.ts';
@@ -63,6 +68,21 @@ export interface Logger {
   error(message: string): void;
 }
 
+/**
+ * A typed name for a service one plugin provides to others (the content cache's store, ...). Two keys
+ * with the same `name` are the same service; `T` is what `context.service(key)` returns.
+ */
+export interface ServiceKey<T> {
+  readonly name: string;
+  /** Type carrier only: never set. */
+  readonly type?: T;
+}
+
+/** Declare a service key (once, in the module that defines the service's interface). */
+export function serviceKey<T>(name: string): ServiceKey<T> {
+  return { name };
+}
+
 /** What the host gives a plugin factory. */
 export interface PluginContext {
   /** 0-based worker index; 0 in a single-worker server. */
@@ -72,14 +92,36 @@ export interface PluginContext {
   /** The whole validated configuration, read-only. */
   readonly config: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
-  /** Another plugin's instance in this worker, by name (e.g. the admin plugin asks for `cache`). */
-  getPlugin(name: string): Plugin | undefined;
   /**
    * On a reload: this plugin's instance under the configuration being replaced, still serving its
    * in-flight requests and closed once they finish. A plugin may carry state over from it (the proxy
    * keeps its backends' health verdicts). `undefined` at start-up and for a plugin new in this config.
    */
   readonly previous?: Plugin | undefined;
+  /**
+   * Hand over a service this plugin declared in `provides` (during `create`): plugins that require it are
+   * created after this one and get `value`.
+   */
+  provide<T>(key: ServiceKey<T>, value: T): void;
+  /**
+   * A service this plugin declared in `requires` (or `uses`) for its options. Throws for a required one
+   * nobody provided (the configuration check makes that unreachable); `undefined` for an absent used one.
+   */
+  service<T>(key: ServiceKey<T>): T;
+  /** An optional service (declared in `uses`), or `undefined` when no running plugin provides it. */
+  find<T>(key: ServiceKey<T>): T | undefined;
+}
+
+/**
+ * What a plugin adds to the admin, which runs in the primary thread and knows plugins only by this (it
+ * reaches their instances in the workers through `control`).
+ */
+export interface AdminContribution {
+  /**
+   * Merge the per-worker results of this plugin's `stats` control command (in worker order) into the
+   * server's total, which `/api/stats`, the live feed and the dashboard show.
+   */
+  mergeStats?(perWorker: readonly unknown[]): unknown;
 }
 
 /**
@@ -89,6 +131,17 @@ export interface PluginContext {
 export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
   readonly name: string;
   readonly options: Schema;
+  /** Services this plugin hands over with `context.provide` when it is enabled. @default none */
+  readonly provides?: readonly ServiceKey<unknown>[];
+  /**
+   * Services this plugin cannot run without, for the given options (a configuration check fails, naming
+   * both plugins, when no enabled plugin provides one). @default none
+   */
+  requires?(options: z.output<Schema>): readonly ServiceKey<unknown>[];
+  /** Services this plugin takes when present (`context.find`): their providers are created first. */
+  readonly uses?: readonly ServiceKey<unknown>[];
+  /** What it adds to the admin. @default nothing */
+  readonly admin?: AdminContribution;
   create(options: z.output<Schema>, context: PluginContext): MaybePromise<Plugin>;
 }
 

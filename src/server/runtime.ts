@@ -22,6 +22,8 @@ export interface WorkerParams {
   readonly port: number;
   /** Share the port with the other workers (SO_REUSEPORT). */
   readonly reusePort: boolean;
+  /** Module that installs the plugin catalogue (see catalogue.ts), imported first in a worker thread. */
+  readonly catalogue?: string | null;
 }
 
 /** A running worker. */

@@ -6,8 +6,7 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import type { AdminOptions } from '../admin/options.ts';
-import type { AdminService } from '../admin/service.ts';
+import { currentCatalogue } from './catalogue.ts';
 import {
   effectiveWorkers,
   parseToml,
@@ -18,7 +17,7 @@ import {
 } from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { createLogger, errorMessage } from './logger.ts';
-import type { Logger } from './plugin.ts';
+import type { Logger, PluginDefinition } from './plugin.ts';
 import { createReloader, type Reloader, type ReloadResult } from './reload.ts';
 import { ListenError, listen, startWorker } from './runtime.ts';
 import { type ControlResult, startWorkerPool, WorkerStartError } from './workers.ts';
@@ -33,11 +32,6 @@ export interface StartOptions {
   configPath?: string;
   /** Run one worker in the calling thread instead of worker threads. @default false */
   inProcess?: boolean;
-  /**
-   * Start the admin listener (`[admin]`, when enabled there). @default true, except in process without an
-   * `[admin]` table
-   */
-  admin?: boolean;
   /**
    * How a reload reads the configuration again (the CLI re-reads the file and applies its flags on top).
    * @default re-read `configPath`; without one, the configuration given at start
@@ -62,8 +56,8 @@ export interface RunningServer {
   readonly config: TamarinConfig;
   /** Names of the plugins running, in stage order (disabled ones left out); changes with a reload. */
   readonly plugins: readonly string[];
-  /** The admin listener (dashboard, API, metrics), or null when it is not running. */
-  readonly admin: AdminService | null;
+  /** Their definitions, in the same order (what the composition root hands the admin). */
+  readonly definitions: readonly PluginDefinition[];
   /**
    * Call `control(command, args)` of a plugin in every worker; one result per worker. The target
    * `server` is each worker's own counters (`stats`).
@@ -157,9 +151,9 @@ function reloadSource(
   return async () => ({ raw: structuredClone(raw), baseDir });
 }
 
-/** Names of the plugins a configuration runs, in stage order. */
-function enabledPlugins(resolved: ResolvedConfig): string[] {
-  return resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
+/** The plugins a configuration runs, in stage order. */
+function enabledPlugins(resolved: ResolvedConfig): ResolvedConfig['plugins'] {
+  return resolved.plugins.filter((p) => p.enabled);
 }
 
 /** Reload, with one log line either way: what changed, or why the old configuration stays. */
@@ -234,7 +228,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     if (!reusePort) reserved.release();
     try {
       const pool = await startWorkerPool({
-        params: { raw, baseDir, workerCount: workers, port: reserved.port, reusePort },
+        params: {
+          raw,
+          baseDir,
+          workerCount: workers,
+          port: reserved.port,
+          reusePort,
+          catalogue: currentCatalogue().module,
+        },
         shutdownTimeoutMs: settings.shutdown_timeout,
         onFatal: options.onFatal ?? ((error) => log.error(error.message)),
       });
@@ -261,74 +262,19 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       return reloader.current().config;
     },
     get plugins() {
-      return enabledPlugins(reloader.current());
+      return enabledPlugins(reloader.current()).map((p) => p.name);
+    },
+    get definitions() {
+      return enabledPlugins(reloader.current()).map((p) => p.definition);
     },
     host: settings.host,
     port,
     url: urlFor(settings.host, port),
     workers,
-    admin: null,
     control,
     reload: () => loggedReload(reloader, log),
     reopen,
     close,
   };
-  return withAdmin(server, raw, options);
-}
-
-/**
- * Start the admin listener beside the workers when `[admin]` enables it (the default), except for an
- * in-process server without an `[admin]` table (tests, embedding) unless `admin: true` asks for it. A
- * default address (no host/port written in `[admin]`) that is taken costs a warning, not the server: a
- * second instance on one machine keeps serving without its dashboard.
- */
-async function withAdmin(
-  server: RunningServer,
-  raw: Record<string, unknown>,
-  options: StartOptions,
-): Promise<RunningServer> {
-  const table = raw.admin;
-  const written = typeof table === 'object' && table !== null ? (table as Record<string, unknown>) : null;
-  const adminOptions = server.config.admin as AdminOptions;
-  const wanted = options.admin ?? (options.inProcess !== true || written !== null);
-  if (!wanted || !adminOptions.enabled) return server;
-  const log = createLogger('admin');
-  let admin: AdminService;
-  try {
-    const { startAdmin } = await import('../admin/service.ts');
-    admin = await startAdmin({
-      options: adminOptions,
-      config: server.config,
-      workers: server.workers,
-      control: server.control,
-      reload: () => reload(),
-      logger: log,
-    });
-  } catch (error) {
-    const defaultAddress = written === null || (!('host' in written) && !('port' in written));
-    if (defaultAddress && error instanceof ListenError && error.code === 'EADDRINUSE') {
-      log.warn(`${error.message.replace(/ \(choose another .*$/, '')}; admin API and dashboard not started`);
-      return server;
-    }
-    await server.close();
-    throw error;
-  }
-  const { close, reload: reloadWorkers } = server;
-  // The admin shows the configuration serving now: each reload, from a signal or the API, updates it.
-  const reload = async (): Promise<ReloadResult> => {
-    const result = await reloadWorkers();
-    admin.updateConfig(result.config);
-    return result;
-  };
-  return Object.defineProperties(server, {
-    admin: { value: admin, enumerable: true },
-    reload: { value: reload, enumerable: true },
-    close: {
-      enumerable: true,
-      value: async () => {
-        await admin.close();
-        await close();
-      },
-    },
-  });
+  return server;
 }

@@ -23,7 +23,9 @@ const post = (message: FromWorker) => {
 };
 
 try {
-  const runtime = await startWorker(workerData as WorkerParams);
+  const params = workerData as WorkerParams;
+  if (typeof params.catalogue === 'string') await import(params.catalogue);
+  const runtime = await startWorker(params);
   port.on('message', (message: ToWorker) => {
     if (message.type === 'control') {
       runtime.control(message.plugin, message.command, message.args).then(

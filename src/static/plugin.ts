@@ -11,23 +11,28 @@
  *
  * A request that matches nothing gets a 404 from here (with the custom 404 page when configured) unless
  * `fallthrough = true`, which hands it back to the host for a later content handler.
+ *
+ * It provides `FILE_VARIANTS` (what its responses depend on besides the path), which a cache that stores
+ * them uses as its key.
  */
 import { definePlugin } from '../server/plugin.ts';
+import { FILE_VARIANTS } from '../server/services.ts';
 import { staticOptionsSchema } from './options.ts';
 import { StaticHandler } from './static-handler.ts';
 
-export { checkPreconditions } from './conditional.ts';
-export { acceptedEncodings } from './encoding.ts';
-export { makeEtag } from './etag.ts';
 export { DEFAULT_ROOT, type StaticOptions, staticOptionsSchema } from './options.ts';
-export { evaluateRange, type RangeResult } from './range.ts';
 export { parseRequestPath } from './safe-path.ts';
 
 /** The static-file plugin definition (registered by the host under the name `static`). */
 export const staticPlugin = definePlugin({
   name: 'static',
   options: staticOptionsSchema,
-  create(options) {
+  provides: [FILE_VARIANTS],
+  create(options, context) {
+    context.provide(FILE_VARIANTS, {
+      byHost: Object.keys(options.hosts).length > 0,
+      byEncoding: options.precompressed,
+    });
     // The host's start-up line already names the root; nothing to log here.
     const handler = new StaticHandler(options);
     return {

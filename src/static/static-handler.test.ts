@@ -3,12 +3,12 @@ import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { keepWholeBody } from '../http/body-keepers.ts';
 import { MISS_TTL_MS } from './document-root.ts';
 import { type StaticOptions, staticOptionsSchema } from './options.ts';
 import { StaticHandler } from './static-handler.ts';
 import { fakeRequest, fakeResponse } from './test-fakes.ts';
 import { createTestSite, OUTSIDE_MARKER, type TestSite } from './test-site.ts';
-import { keepWholeBody } from './whole-body.ts';
 
 let site: TestSite;
 const handlers: StaticHandler[] = [];

@@ -10,19 +10,20 @@
  * `Content-Length` is always set here, also for HEAD, so a HEAD answer states what GET would send.
  */
 import { closeSync, fstatSync, readFileSync, type Stats } from 'node:fs';
+import { wantsWholeBody } from '../http/body-keepers.ts';
+import { checkPreconditions } from '../http/semantics/conditional.ts';
+import { acceptedEncodings, type SiblingEncoding, siblingSuffix } from '../http/semantics/encoding.ts';
+import { makeEtag } from '../http/semantics/etag.ts';
+import { formatHttpDate } from '../http/semantics/http-date.ts';
+import { contentRange, evaluateRange, planMultipart, unsatisfiedRange } from '../http/semantics/range.ts';
 import type { Request, Response } from '../http/types.ts';
-import { checkPreconditions } from './conditional.ts';
 import { DocumentRoot } from './document-root.ts';
-import { acceptedEncodings, type SiblingEncoding, siblingSuffix } from './encoding.ts';
-import { makeEtag } from './etag.ts';
-import { formatHttpDate } from './http-date.ts';
 import { renderListing } from './listing.ts';
 import { contentTypeFor, isCompressible } from './mime.ts';
 import type { StaticOptions } from './options.ts';
-import { contentRange, evaluateRange, planMultipart, unsatisfiedRange } from './range.ts';
 import { hasHiddenSegment, parseRequestPath, type SafePath } from './safe-path.ts';
 import { type BodyPart, streamParts } from './stream-file.ts';
-import { sendWhole, wantsWholeBody } from './whole-body.ts';
+import { sendWhole } from './whole-body.ts';
 
 /** Bodies at least this large are streamed asynchronously; smaller ones are read in one synchronous pread. */
 export const STREAM_THRESHOLD = 64 * 1024;

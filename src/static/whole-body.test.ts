@@ -3,8 +3,9 @@ import { fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { keepWholeBody, wantsWholeBody } from '../http/body-keepers.ts';
 import type { Response } from '../http/types.ts';
-import { keepWholeBody, sendWhole, wantsWholeBody } from './whole-body.ts';
+import { sendWhole } from './whole-body.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tamarin-whole-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -15,24 +15,6 @@
 import { close, read } from 'node:fs';
 import type { Response } from '../http/types.ts';
 
-/** Responses whose body will be kept, with the largest body the keeper takes. */
-const keepers = new WeakMap<Response, number>();
-
-/**
- * Announce (before the content stage) that `res`'s body will be kept if it is at most `limit` bytes: the
- * static handler then reads such a body whole instead of streaming it. Called by the cache on a miss,
- * together with `res.captureBody(limit)`.
- */
-export function keepWholeBody(res: Response, limit: number): void {
-  keepers.set(res, limit);
-}
-
-/** Whether a body of `length` bytes for `res` should be read whole (see `keepWholeBody`). */
-export function wantsWholeBody(res: Response, length: number): boolean {
-  const limit = keepers.get(res);
-  return limit !== undefined && length <= limit;
-}
-
 /**
  * Reads `length` bytes at `start` of the open descriptor `fd` into one new buffer (never a slice of a
  * shared pool), ends `res` with it, and closes `fd` exactly once. A read error or a file that got shorter

@@ -12,8 +12,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { type RunningServer, startServer } from '../../src/main/compose.ts';
 import { setLogSink } from '../../src/server/logger.ts';
-import { type RunningServer, startServer } from '../../src/server/start.ts';
 
 /** What a fake backend recorded about one request. */
 export interface SeenRequest {

@@ -7,12 +7,13 @@ import { Agent, createServer, type IncomingMessage, type Server, type ServerResp
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { z } from 'zod';
 import { ContentCache, cacheOptionsSchema } from '../../src/cache/plugin.ts';
-import { formatHttpDate } from '../../src/http/date.ts';
+import { CACHE_STORE, type CacheStoreService } from '../../src/cache/service.ts';
 import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../../src/http/engine.ts';
-import { proxyOptionsSchema } from '../../src/proxy/options.ts';
-import { createProxy } from '../../src/proxy/plugin.ts';
+import { formatHttpDate } from '../../src/http/semantics/http-date.ts';
+import type { ProxyCache } from '../../src/http-cache/proxy-cache.ts';
+import { createProxy, proxyPluginOptionsSchema } from '../../src/proxy/plugin.ts';
 import { createHost, type Host } from '../../src/server/host.ts';
-import type { PluginContext } from '../../src/server/plugin.ts';
+import { testContext } from '../../src/server/test-context.ts';
 import { type Fetched, fetchText } from './fake-backend.ts';
 
 /** A controllable clock (epoch ms). */
@@ -90,6 +91,8 @@ export function answer(
 export interface CacheRig {
   readonly port: number;
   readonly cache: ContentCache;
+  /** The proxy's RFC 9111 cache (attached to the content cache's store); null when the route does not cache. */
+  readonly http: ProxyCache | null;
   readonly host: Host;
   close(): Promise<void>;
 }
@@ -114,25 +117,21 @@ export async function startRig(
     connect_timeout: 500,
     ...route,
   };
-  const routes = [full];
-  // The proxy's own schema is given the route without `cache` (the cache reads it from the config).
-  const { cache: _cache, ...proxyRoute } = full;
-  const proxy = createProxy(proxyOptionsSchema.parse({ routes: [proxyRoute] }), {
-    workerId: 0,
-    workerCount: 1,
-    config: {},
-    logger: quiet,
-    getPlugin: () => undefined,
-  });
   // Rigs started with workerCount > 1 in one test act as worker threads of one server (shared channel).
-  const context: PluginContext = {
-    workerId: 0,
-    workerCount,
-    config: { proxy: { routes }, server: { port: 0 } },
-    logger: quiet,
-    getPlugin: (name) => (name === 'proxy' ? proxy : undefined),
-  };
+  const context = testContext({ workerCount, config: { server: { port: 0 } }, logger: quiet });
   const contentCache = new ContentCache(cacheOptionsSchema.parse(cache), context, clock.read);
+  // The proxy gets the cache's store as the host hands it over; the rig keeps the cache it attaches.
+  let http: ProxyCache | null = null;
+  const store: CacheStoreService = {
+    ...contentCache.service,
+    attach(front) {
+      http = front as ProxyCache;
+      contentCache.service.attach(front);
+    },
+  };
+  const proxyContext = testContext({ workerCount, config: context.config, logger: quiet });
+  proxyContext.provide(CACHE_STORE, store);
+  const proxy = createProxy(proxyPluginOptionsSchema.parse({ routes: [full] }), proxyContext);
   const fixed = (name: string, instance: unknown) => ({
     definition: { name, options: z.any(), create: () => instance as never },
     options: {},
@@ -157,6 +156,7 @@ export async function startRig(
   return {
     port,
     cache: contentCache,
+    http,
     host,
     async close() {
       server.close();

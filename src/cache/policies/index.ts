@@ -1,6 +1,8 @@
 /**
- * The eviction policies by name. The store and `tamarin sim` build them through `createPolicy`, so the
- * simulator measures exactly what the server runs.
+ * The eviction policies by name: the one list a new policy is added to (the `[cache] policy` schema, the
+ * `PolicyName` type and `tamarin sim` all read it). The store and `tamarin sim` build them through
+ * `createPolicy`, so the simulator measures exactly what the server runs. Every policy takes the same
+ * typed options (`PolicyOptions`: the store's capacity and its eviction callback).
  */
 import type { EvictionPolicy, PolicyFactory, PolicyName, PolicyOptions } from '../policy.ts';
 import { createLfu } from './lfu.ts';
@@ -8,15 +10,16 @@ import { createLru } from './lru.ts';
 import { createS3Fifo } from './s3fifo.ts';
 import { createWTinyLfu } from './w-tinylfu.ts';
 
-const FACTORIES: Record<PolicyName, PolicyFactory> = {
-  lfu: createLfu,
+/** Every policy by name, in the order tables list them. */
+export const POLICIES = {
   lru: createLru,
+  lfu: createLfu,
   s3fifo: createS3Fifo,
   'w-tinylfu': createWTinyLfu,
-};
+} as const satisfies Record<string, PolicyFactory>;
 
 /** Every policy name, in the order tables list them. */
-export const POLICY_NAMES: readonly PolicyName[] = ['lru', 'lfu', 's3fifo', 'w-tinylfu'];
+export const POLICY_NAMES = Object.keys(POLICIES) as [PolicyName, ...PolicyName[]];
 
 /**
  * The policy `[cache] policy` defaults to. W-TinyLFU is the only one that meets the bar on the shared
@@ -36,7 +39,7 @@ export const DEFAULT_POLICY: PolicyName = 'w-tinylfu';
 
 /** Whether `name` is a policy name (for config validation and the CLI). */
 export function isPolicyName(name: string): name is PolicyName {
-  return Object.hasOwn(FACTORIES, name);
+  return Object.hasOwn(POLICIES, name);
 }
 
 /**
@@ -47,5 +50,5 @@ export function createPolicy(name: PolicyName, options: PolicyOptions): Eviction
   if (!isPolicyName(name)) {
     throw new RangeError(`unknown cache policy "${name}" (expected one of ${POLICY_NAMES.join(', ')})`);
   }
-  return FACTORIES[name](options);
+  return POLICIES[name](options);
 }

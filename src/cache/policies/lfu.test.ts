@@ -4,7 +4,7 @@ import { LfuPolicy } from './lfu.ts';
 
 const INF = Number.POSITIVE_INFINITY;
 
-/** Checks the seed's invariants and returns the list for further assertions. */
+/** Checks the LFU's invariants and returns the list for further assertions. */
 function checkInvariants(lfu: LfuPolicy, counts: Map<string, number>): Array<[number, string[]]> {
   const list = lfu.frequencyList();
   let keys = 0;
@@ -19,7 +19,7 @@ function checkInvariants(lfu: LfuPolicy, counts: Map<string, number>): Array<[nu
   return list;
 }
 
-describe('lfu (the seed design)', () => {
+describe("lfu (Monkey's design)", () => {
   it('evicts from the lowest frequency; ties go least recent first', () => {
     const evicted: string[] = [];
     const lfu = new LfuPolicy({ maxBytes: INF, maxEntries: 3, onEvict: (key) => evicted.push(key) });

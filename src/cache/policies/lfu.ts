@@ -1,5 +1,5 @@
 /**
- * The seed's LFU (Monkey's cache plugin), kept exactly as designed: a hash table from key to entry, plus a
+ * Monkey's LFU (its cache plugin's design), kept exactly as designed: a hash table from key to entry, plus a
  * doubly linked list of frequency nodes in increasing order, each heading a doubly linked list of the
  * entries read exactly that many times. A hit moves the entry to the next node (creating the node for
  * `count + 1` if it is missing, dropping the old node if it empties); eviction takes the least recently
@@ -14,7 +14,7 @@ import { BoundedPolicy, checkSize } from './bounded-policy.ts';
 
 const NONE = -1;
 
-/** Creates the seed's LFU bounded by `options.maxBytes` and `options.maxEntries`. */
+/** Creates Monkey's LFU bounded by `options.maxBytes` and `options.maxEntries`. */
 export function createLfu(options: PolicyOptions): EvictionPolicy {
   return new LfuPolicy(options);
 }

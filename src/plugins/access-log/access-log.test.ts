@@ -4,8 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { HeaderList, Request, Response } from '../../http/types.ts';
+import { startServer } from '../../main/compose.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { startServer } from '../../server/start.ts';
+import { testContext } from '../../server/test-context.ts';
 import { clfTimestamp, escapeClf, formatCombined, formatJson } from './format.ts';
 import { accessLogPlugin } from './plugin.ts';
 
@@ -115,13 +116,7 @@ describe('access log formats', () => {
 describe('access log plugin', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-access-log-'));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const context = {
-    workerId: 0,
-    workerCount: 1,
-    config: {},
-    logger: { info() {}, warn() {}, error() {} },
-    getPlugin: () => undefined,
-  };
+  const context = testContext();
 
   // The 200 ms batch timer is mocked: a loaded machine can stretch any real wait past it (or delay the
   // write stream's open and writes past a fixed poll), so the tests move time themselves and wait for the

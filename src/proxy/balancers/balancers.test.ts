@@ -242,3 +242,8 @@ describe('newer policies', () => {
     assert.equal(seen.size, 3);
   });
 });
+
+test('the registry is the one list: every name builds a balancer, and options are checked by its schema', () => {
+  for (const name of BALANCER_NAMES) assert.equal(typeof createBalancer(name).select, 'function');
+  assert.throws(() => createBalancer('round-robin', { sample: 2 }), /sample/);
+});

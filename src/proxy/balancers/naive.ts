@@ -1,5 +1,5 @@
 /**
- * `naive` (the seed's policy): the first available backend starting from an offset that advances by one
+ * `naive` (Monkey's policy): the first available backend starting from an offset that advances by one
  * on every request, whichever backend was chosen. Unlike round-robin, a dead backend's share goes to the
  * backend after it, not evenly to all.
  */

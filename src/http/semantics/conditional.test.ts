@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fakeHeaders } from '../../static/test-fakes.ts';
 import { checkPreconditions } from './conditional.ts';
 import { listMatches, makeEtag, parseEtagList } from './etag.ts';
 import { formatHttpDate, parseHttpDate } from './http-date.ts';
-import { fakeHeaders } from './test-fakes.ts';
 
 const MTIME = Date.UTC(2024, 0, 15, 12, 0, 0, 500); // .5 s: dates compare in whole seconds
 const ETAG = makeEtag(1024, MTIME);

@@ -2,13 +2,14 @@
  * The built-in plugins, by the name used in `plugins = [...]`. This is the only place that lists them:
  * each entry loads its module lazily, so a server only imports the plugins it runs, and a plugin whose
  * module is missing from a build fails with a clear config error instead of breaking every start-up.
+ * Importing this module installs them (with the `[admin]` table of the primary's admin service) as the
+ * host's catalogue.
  */
-import type { PluginDefinition } from './plugin.ts';
-
-type Loader = () => Promise<PluginDefinition>;
+import { adminOptionsSchema } from '../admin/options.ts';
+import { installCatalogue, type PluginLoader } from '../server/catalogue.ts';
 
 /** Loaders of the built-in plugins. The order of `DEFAULT_PLUGINS` is the stage order by default. */
-export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Loader>([
+export const BUILTIN_PLUGINS: ReadonlyMap<string, PluginLoader> = new Map<string, PluginLoader>([
   ['access_log', async () => (await import('../plugins/access-log/plugin.ts')).accessLogPlugin],
   ['cache', async () => (await import('../cache/plugin.ts')).cachePlugin],
   ['proxy', async () => (await import('../proxy/plugin.ts')).proxyPlugin],
@@ -21,8 +22,9 @@ export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Load
  */
 export const DEFAULT_PLUGINS: readonly string[] = ['access_log', 'cache', 'proxy', 'static'];
 
-/** Load a built-in plugin definition; `undefined` when `name` is not a built-in. */
-export async function loadBuiltin(name: string): Promise<PluginDefinition | undefined> {
-  const loader = BUILTIN_PLUGINS.get(name);
-  return loader === undefined ? undefined : loader();
-}
+installCatalogue({
+  plugins: BUILTIN_PLUGINS,
+  defaults: DEFAULT_PLUGINS,
+  tables: new Map([['admin', adminOptionsSchema]]),
+  module: import.meta.url,
+});

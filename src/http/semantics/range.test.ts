@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fakeHeaders } from '../../static/test-fakes.ts';
 import { makeEtag } from './etag.ts';
 import { formatHttpDate } from './http-date.ts';
 import { contentRange, evaluateRange, planMultipart, type RangeResult, unsatisfiedRange } from './range.ts';
-import { fakeHeaders } from './test-fakes.ts';
 
 const SIZE = 1000;
 const MTIME = Date.UTC(2024, 0, 15, 12, 0, 0, 250);

@@ -8,8 +8,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
-import type { PurgeFilter } from '../cache/store.ts';
 import type { Request } from '../http/types.ts';
+import type { PurgeFilter } from './store.ts';
 
 /** `[cache] purge_method` table. */
 export const purgeMethodSchema = z

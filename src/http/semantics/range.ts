@@ -4,7 +4,7 @@
  * only decides whether the Range applies.
  */
 import { randomBytes } from 'node:crypto';
-import type { HeaderList } from '../http/types.ts';
+import type { HeaderList } from '../types.ts';
 import { parseHttpDate } from './http-date.ts';
 
 /** One satisfiable byte range, both ends inclusive (as in `Content-Range`). */

@@ -1,5 +1,5 @@
 /**
- * HTTP-date parsing (RFC 9110 §5.6.7), strict: `Date.parse` would accept "1" or "2024" and turn a garbage
+ * HTTP-dates (RFC 9110 §5.6.7). Parsing is strict: `Date.parse` would accept "1" or "2024" and turn a garbage
  * `If-Modified-Since` into a real comparison. All three historical formats are accepted, as the RFC asks of
  * recipients; anything else is `undefined` and the header using it is ignored.
  */
@@ -72,7 +72,10 @@ export function parseHttpDate(text: string): number | undefined {
   return value;
 }
 
-/** Formats epoch milliseconds as an IMF-fixdate (`Last-Modified`); whole seconds, as HTTP dates are. */
+/**
+ * Format a time as an IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+ * `Date.prototype.toUTCString` produces exactly this form for years 1000–9999.
+ */
 export function formatHttpDate(ms: number): string {
   return new Date(ms).toUTCString();
 }

@@ -5,7 +5,7 @@
  *
  * `If-Range` is not handled here: it only decides whether a Range applies (see `range.ts`).
  */
-import type { HeaderList } from '../http/types.ts';
+import type { HeaderList } from '../types.ts';
 import { listMatches } from './etag.ts';
 import { parseHttpDate } from './http-date.ts';
 
@@ -20,6 +20,20 @@ function hasConditionalField(headers: HeaderList): boolean {
     const name = headers.name(i);
     if (name.charCodeAt(0) === 0x69 && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d)
       return true;
+  }
+  return false;
+}
+
+/**
+ * Whether the request has a field starting with `if-` or a `Range` field: a cache answers the others with
+ * its pre-built bytes, without evaluating anything.
+ */
+export function hasConditionalOrRange(headers: HeaderList): boolean {
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers.name(i);
+    const c = name.charCodeAt(0);
+    if (c === 0x69 /* i */ && name.charCodeAt(1) === 0x66 && name.charCodeAt(2) === 0x2d) return true;
+    if (c === 0x72 /* r */ && name === 'range') return true;
   }
   return false;
 }

@@ -1,0 +1,46 @@
+/**
+ * What the content cache offers other plugins (`provides: [CACHE_STORE]`): its store, with the stats and
+ * settings that go with it, and a place in front of its own hit path. The proxy keeps its RFC 9111 cache
+ * in this store (one memory budget, one eviction policy, one set of stats) and attaches that cache here,
+ * so that stored proxied responses are answered at the request stage like static ones.
+ *
+ * The seam another store plugs into is `CacheStore` (store.ts): a consumer sees only that interface.
+ */
+import type { Request, Response } from '../http/types.ts';
+import { type ServiceKey, serviceKey } from '../server/plugin.ts';
+import type { CacheEntry } from './entry.ts';
+import type { CacheStats } from './stats.ts';
+import type { CacheStore } from './store.ts';
+
+/** A producer's own cache answering before the content cache's lookups (the proxy's RFC 9111 cache). */
+export interface StoreFront {
+  /** The fast path: a fresh stored answer to a GET or HEAD; false to let the content cache look. */
+  tryHit(req: Request, res: Response, now: number): boolean;
+  /** Requests the front owns besides its fast hits (its routes, unsafe methods); false when not its own. */
+  handle(req: Request, res: Response): boolean;
+  /** An entry left the store (for whatever reason): keep the front's indexes in step. */
+  onRemove(entry: CacheEntry): void;
+}
+
+/** The content cache's store as one worker's plugins share it. */
+export interface CacheStoreService {
+  readonly store: CacheStore;
+  /** Hits, misses, insertions and rejections of everything in the store (the admin's cache stats). */
+  readonly stats: CacheStats;
+  /** The cache's clock (injectable in tests). */
+  readonly clock: () => number;
+  /** `[cache] max_object_size`: the largest body the store takes. */
+  readonly maxObjectSize: number;
+  /** `[cache] collapse_timeout`: the longest a collapsed request waits for the one in flight. */
+  readonly collapseTimeoutMs: number;
+  /**
+   * Name of a BroadcastChannel the server's worker threads share for `topic` (each worker's store is its
+   * own: what one worker removes on purpose, the others must remove too); null with a single worker.
+   */
+  channel(topic: string): string | null;
+  /** Put `front` before the content cache's own lookups (one front per store). */
+  attach(front: StoreFront): void;
+}
+
+/** The content cache's store service. */
+export const CACHE_STORE: ServiceKey<CacheStoreService> = serviceKey<CacheStoreService>('cache-store');

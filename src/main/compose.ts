@@ -1,0 +1,105 @@
+/**
+ * The composition root: the host (src/server) with the built-in plugins installed and the primary's admin
+ * service started beside it. This is the one module that knows both the host and every plugin; the host
+ * knows plugins only by their contract, and the admin only by what they contribute.
+ */
+import type { Contributions } from '../admin/aggregate.ts';
+import type { AdminOptions } from '../admin/options.ts';
+import type { AdminService } from '../admin/service.ts';
+import { rawConfigOf } from '../server/config.ts';
+import { createLogger } from '../server/logger.ts';
+import type { PluginDefinition } from '../server/plugin.ts';
+import type { ReloadResult } from '../server/reload.ts';
+import { ListenError } from '../server/runtime.ts';
+import {
+  type StartOptions as HostStartOptions,
+  type RunningServer as RunningHost,
+  startServer as startHost,
+} from '../server/start.ts';
+import './builtins.ts';
+
+/** `resolveConfig` of the host, with the built-in plugins and the `[admin]` table known. */
+export { resolveConfig } from '../server/config.ts';
+
+export interface StartOptions extends HostStartOptions {
+  /**
+   * Start the admin listener (`[admin]`, when enabled there). @default true, except in process without an
+   * `[admin]` table
+   */
+  admin?: boolean;
+}
+
+export interface RunningServer extends RunningHost {
+  /** The admin listener (dashboard, API, metrics), or null when it is not running. */
+  readonly admin: AdminService | null;
+}
+
+/** What the running plugins add to the admin, by plugin name (the admin knows plugins only by this). */
+export function adminContributions(definitions: readonly PluginDefinition[]): Contributions {
+  return new Map(definitions.map((d) => [d.name, d.admin ?? {}]));
+}
+
+/**
+ * Validate the configuration and start serving, with the built-in plugins and the admin listener. Throws
+ * `ConfigError` or `ListenError` for user errors.
+ */
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const host = await startHost(options);
+  // Assign rather than spread: `config`, `plugins` and `definitions` are getters that follow reloads.
+  return withAdmin(Object.assign(host, { admin: null }), options);
+}
+
+/**
+ * Start the admin listener beside the workers when `[admin]` enables it (the default), except for an
+ * in-process server without an `[admin]` table (tests, embedding) unless `admin: true` asks for it. A
+ * default address (no host/port written in `[admin]`) that is taken costs a warning, not the server: a
+ * second instance on one machine keeps serving without its dashboard.
+ */
+async function withAdmin(server: RunningServer, options: StartOptions): Promise<RunningServer> {
+  const table = rawConfigOf(server.config)?.admin;
+  const written = typeof table === 'object' && table !== null ? (table as Record<string, unknown>) : null;
+  const adminOptions = server.config.admin as AdminOptions;
+  const wanted = options.admin ?? (options.inProcess !== true || written !== null);
+  if (!wanted || !adminOptions.enabled) return server;
+  const log = createLogger('admin');
+  let admin: AdminService;
+  try {
+    const { startAdmin } = await import('../admin/service.ts');
+    admin = await startAdmin({
+      options: adminOptions,
+      config: server.config,
+      workers: server.workers,
+      control: server.control,
+      contributions: adminContributions(server.definitions),
+      reload: () => reload(),
+      logger: log,
+    });
+  } catch (error) {
+    const defaultAddress = written === null || (!('host' in written) && !('port' in written));
+    if (defaultAddress && error instanceof ListenError && error.code === 'EADDRINUSE') {
+      log.warn(`${error.message.replace(/ \(choose another .*$/, '')}; admin API and dashboard not started`);
+      return server;
+    }
+    await server.close();
+    throw error;
+  }
+  const { close, reload: reloadWorkers } = server;
+  // The admin shows the configuration serving now: each reload, from a signal or the API, updates it.
+  const reload = async (): Promise<ReloadResult> => {
+    const result = await reloadWorkers();
+    admin.updateConfig(result.config);
+    return result;
+  };
+  // Define rather than spread: `config`, `plugins` and `definitions` are getters that follow reloads.
+  return Object.defineProperties(server, {
+    admin: { value: admin, enumerable: true },
+    reload: { value: reload, enumerable: true },
+    close: {
+      enumerable: true,
+      value: async () => {
+        await admin.close();
+        await close();
+      },
+    },
+  });
+}
