@@ -5,7 +5,6 @@
  * Loading has two phases because the plugin list decides which tables exist: read `plugins`, load those
  * definitions (built-ins or module paths relative to the config file), then validate everything at once.
  */
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseTomlText, TomlError } from 'smol-toml';
@@ -13,6 +12,7 @@ import { z } from 'zod';
 import { adminOptionsSchema } from '../admin/options.ts';
 import { BUILTIN_PLUGINS, DEFAULT_PLUGINS, loadBuiltin } from './builtins.ts';
 import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
+import { usableCpus } from './cpus.ts';
 import type { PluginDefinition } from './plugin.ts';
 import { byteSize, duration } from './units.ts';
 
@@ -34,7 +34,8 @@ export const serverSchema = z.strictObject({
   host: z.string({ error: 'expected a host name or IP address' }).min(1).default('127.0.0.1'),
   /** TCP port; 0 picks a free one (printed at start-up). @default 8080 */
   port: intRange(0, 65535).default(8080),
-  /** Worker threads sharing the port (SO_REUSEPORT); 0 = one per CPU core. @default 0 */
+  /** Worker threads sharing the port (SO_REUSEPORT); 0 = one per usable CPU (affinity mask and cgroup
+   * CPU quota: a container's limit). @default 0 */
   workers: intRange(0, 1024).default(0),
   /** Open connections per worker; more are closed at once. @default 10000 */
   max_connections: intRange(1, 10_000_000).default(10_000),
@@ -116,9 +117,9 @@ export function parseToml(text: string, fileName = 'config'): Record<string, unk
   }
 }
 
-/** Number of workers `workers = 0` stands for. */
+/** Number of workers `workers = 0` stands for: the CPUs this process may use (affinity, cgroup quota). */
 export function effectiveWorkers(server: ServerConfig): number {
-  return server.workers === 0 ? Math.max(1, os.availableParallelism()) : server.workers;
+  return server.workers === 0 ? usableCpus() : server.workers;
 }
 
 /**
