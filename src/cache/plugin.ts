@@ -236,6 +236,7 @@ export class ContentCache implements Plugin {
             workers > 1
               ? `tamarin:http-cache:${process.pid}:${String((context.config.server as { port?: unknown } | undefined)?.port)}`
               : null,
+          workers,
         },
         () => context.getPlugin('proxy') as ProxyInstance | undefined,
         clock,

@@ -49,6 +49,8 @@ export interface ProxyCacheOptions {
    * in one worker reach the stores of the others. null with a single worker.
    */
   channel: string | null;
+  /** Worker threads on `channel`, this one included (a PURGE answers with all their counts). @default 1 */
+  workers?: number;
 }
 
 /** Non-storable keys are not collapsed for this long (hit-for-miss). */
@@ -70,7 +72,7 @@ export class ProxyCache extends PeerInvalidation {
     getProxy: () => ProxyInstance | undefined,
     clock: () => number,
   ) {
-    super(store, stats, options.name, clock, options.purge, options.channel);
+    super(store, stats, options.name, clock, options.purge, options.channel, options.workers);
     this.policies = policies;
     this.collapser = new Collapser(options.collapseTimeoutMs, PASS_MS);
     this.getProxy = getProxy;
