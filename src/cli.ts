@@ -122,6 +122,7 @@ async function check(argv: string[]): Promise<number> {
   const { stringify: stringifyToml } = await import('smol-toml');
   const { redactConfig } = await import('./admin/redact.ts');
   const { config } = await resolveConfig(raw, { baseDir });
+  (await import('./server/privileges.ts')).resolveIdentity(config.server);
   // The printed config is often pasted into tickets and chats: secrets (admin.token, ...) never show,
   // the same rule as the admin's GET /api/config.
   const plain = redactConfig(config);

@@ -57,6 +57,19 @@ export const serverSchema = z.strictObject({
   max_headers: intRange(1, 10_000).default(100),
   /** Largest request body; larger → 413. @default "10MiB" */
   max_body_size: byteSize().prefault('10MiB'),
+  /**
+   * Run as this user (name or uid) once every listener is bound: start as root, bind ports below 1024,
+   * then drop root (src/server/privileges.ts). @default none: stay who started it
+   */
+  user: z
+    .string({ error: 'expected a user name or uid' })
+    .regex(/^([a-z_][a-z0-9_.-]*\$?|\d+)$/i, { error: 'expected a user name or uid' })
+    .optional(),
+  /** Group to run as (name or gid) with `user`. @default the user's primary group */
+  group: z
+    .string({ error: 'expected a group name or gid' })
+    .regex(/^([a-z_][a-z0-9_.-]*\$?|\d+)$/i, { error: 'expected a group name or gid' })
+    .optional(),
 });
 
 /** The validated `[server]` table (sizes in bytes, durations in milliseconds). */

@@ -11,6 +11,7 @@ import type { AdminService } from '../admin/service.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { createLogger, errorMessage } from './logger.ts';
+import { dropPrivileges, type Identity, resolveIdentity } from './privileges.ts';
 import { ListenError, listen, startWorker } from './runtime.ts';
 import { type ControlResult, startWorkerPool } from './workers.ts';
 
@@ -103,6 +104,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const { raw, baseDir } = await loadRawConfig(options);
   const resolved = await resolveConfig(raw, { baseDir });
   const settings = resolved.config.server;
+  // Checked before anything listens: an unknown user is a config error, not a server that runs as root.
+  const identity = resolveIdentity(settings);
   const plugins = resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
   const common = { config: resolved.config, plugins, host: settings.host };
 
@@ -152,7 +155,25 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       reserved.release();
     }
   }
-  return withAdmin(server, raw, options);
+  return asUser(await withAdmin(server, raw, options), identity);
+}
+
+/**
+ * Every listener is bound (workers, admin): leave root. Worker threads share the process's credentials,
+ * so they all switch at once.
+ */
+async function asUser(server: RunningServer, identity: Identity | null): Promise<RunningServer> {
+  if (identity === null) return server;
+  try {
+    dropPrivileges(identity);
+  } catch (error) {
+    await server.close();
+    throw new ConfigError([
+      { path: 'server.user', message: `cannot switch to "${identity.user}": ${errorMessage(error)}` },
+    ]);
+  }
+  createLogger('server').info(`running as user ${identity.user} (uid ${identity.uid}, gid ${identity.gid})`);
+  return server;
 }
 
 /**
