@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { AdminFlagError, applyAdminFlags } from './cli-admin.ts';
 import type { RunningServer } from './main/compose.ts';
 import type { ConfigError } from './server/config-errors.ts';
 
@@ -23,15 +24,17 @@ const USAGE = `Usage:
   tamarin serve [dir] [options]     serve dir (default: the bundled demo site)
   tamarin check [options] [--json]  validate the configuration and print it with every default filled in
   tamarin reload [-c file]          make the running server re-read its configuration (admin API)
-  tamarin sim <trace> [--policy p] [--size 1%|64MiB]
-                                    replay an access trace against the cache's eviction policies
+  tamarin sim <trace>... [--policy p|all] [--size 0.1%,1%,10%|64MiB|1000]
+                                    replay an access trace through the cache's eviction policies
   tamarin --help | --version
 
 Options:
-  -c, --config <file>   TOML config file (see tamarin.example.toml); flags below override it
-  -p, --port <n>        port to listen on (0 = any free port)            [default: 8080]
-  -H, --host <addr>     address to listen on                             [default: 127.0.0.1]
-  -w, --workers <n>     worker threads sharing the port (0 = one per core) [default: 0]
+  -c, --config <file>       TOML config file (see tamarin.example.toml); flags below override it
+  -p, --port <n>            port to listen on (0 = any free port)           [default: 8080]
+  -H, --host <addr>         address to listen on                            [default: 127.0.0.1]
+  -w, --workers <n>         worker threads sharing the port                 [default: 0 = one per CPU]
+      --admin <host:port>   admin API and dashboard address (port 0 = any)  [default: 127.0.0.1:9090]
+      --no-admin            no admin listener
 `;
 
 const OPTIONS = {
@@ -39,6 +42,8 @@ const OPTIONS = {
   port: { type: 'string', short: 'p' },
   host: { type: 'string', short: 'H' },
   workers: { type: 'string', short: 'w' },
+  admin: { type: 'string' },
+  'no-admin': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -90,6 +95,7 @@ async function effectiveRaw(values: ReturnType<typeof parse>['values'], dir: str
     if (values.host !== undefined) server.host = values.host;
     if (values.workers !== undefined) server.workers = numberFlag(values.workers);
   }
+  applyAdminFlags(raw, values);
   const plugins = raw.plugins;
   const runsStatic = plugins === undefined || (Array.isArray(plugins) && plugins.includes('static'));
   if (dir !== undefined) table(raw, 'static').root = path.resolve(dir);
@@ -117,6 +123,7 @@ async function check(argv: string[]): Promise<number> {
   const { stringify: stringifyToml } = await import('smol-toml');
   const { redactConfig } = await import('./admin/redact.ts');
   const { config } = await resolveConfig(raw, { baseDir });
+  (await import('./server/privileges.ts')).resolveIdentity(config.server);
   // The printed config is often pasted into tickets and chats: secrets (admin.token, ...) never show,
   // the same rule as the admin's GET /api/config.
   const plain = redactConfig(config);
@@ -323,7 +330,7 @@ async function main(argv: string[]): Promise<number | null> {
     if (first.startsWith('-')) return await serve(argv);
     throw new UsageError(`unknown command "${first}"`);
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof AdminFlagError) {
       process.stderr.write(`tamarin: ${error.message}\n\n${USAGE}`);
       return 2;
     }

@@ -1,5 +1,6 @@
 /**
- * Tamarin's public API: what a third-party plugin or an embedding program imports (`from 'tamarin'`).
+ * Tamarin's public API: what a third-party plugin or an embedding program imports (`from 'tamarin-server'`,
+ * the npm package's name; its command is `tamarin`).
  *
  * A plugin module default-exports `definePlugin({ name, options, create })`; `options` is a zod schema of
  * its `[name]` table (use the `z` exported here so the schema and the server share one zod), and `create`

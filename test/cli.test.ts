@@ -197,4 +197,70 @@ describe('tamarin CLI', () => {
       child.kill('SIGKILL');
     }
   });
+  it('--admin HOST:PORT moves the admin listener, --no-admin turns it off; bad values exit 2', async () => {
+    for (const bad of ['9090', 'nope:9090', '127.0.0.1:70000', '127.0.0.1:', '::1:9090', '127.0.0.1:9x']) {
+      const { code, stderr } = await run(['check', '--admin', bad]);
+      assert.equal(code, 2, bad);
+      assert.match(
+        stderr,
+        new RegExp(
+          `^tamarin: option "--admin" expects HOST:PORT.*; got "${bad.replace(/[.*[\]]/g, '\\$&')}"\n\nUsage:`,
+        ),
+      );
+      noStack(stderr);
+    }
+    const both = await run(['check', '--admin', '127.0.0.1:0', '--no-admin']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /"--admin" and "--no-admin" contradict each other/);
+
+    const moved = await run(['check', '--json', '--admin', '[::1]:9191']);
+    assert.equal(moved.code, 0, moved.stderr);
+    const admin = (JSON.parse(moved.stdout) as { admin: { enabled: boolean; host: string; port: number } })
+      .admin;
+    assert.deepEqual([admin.enabled, admin.host, admin.port], [true, '::1', 9191]);
+    // Over a config file that enables it, with a token kept from the file.
+    fs.writeFileSync(
+      path.join(dir, 'admin-on.toml'),
+      '[admin]\nport = 9999\ntoken = "0123456789abcdef0123"\n',
+    );
+    const off = await run(['check', '--json', '--config', 'admin-on.toml', '--no-admin'], dir);
+    assert.equal((JSON.parse(off.stdout) as { admin: { enabled: boolean } }).admin.enabled, false);
+
+    // serve: the admin on the address given (port 0: a free one), or no admin line at all.
+    for (const flags of [['--admin', '127.0.0.1:0'], ['--no-admin']]) {
+      const child = start(['serve', 'www', '--port', '0', '--workers', '1', ...flags], dir);
+      let stderr = '';
+      child.stderr.setEncoding('utf8');
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stderr.on('data', (chunk: string) => {
+            stderr += chunk;
+            if (
+              /serving [\s\S]*\n/.test(stderr) &&
+              (flags[0] === '--no-admin' || /admin token .*\n/.test(stderr))
+            )
+              resolve();
+          });
+          void exited.then(() => reject(new Error(`exited: ${stderr}`)));
+        });
+        const url = / at (http:\/\/127\.0\.0\.1:\d+) /.exec(stderr)?.[1];
+        assert.equal((await fetch(url + '/hello.txt')).status, 200);
+        if (flags[0] === '--no-admin') {
+          assert.doesNotMatch(stderr, /admin/);
+        } else {
+          const admin = /\nadmin: (http:\/\/127\.0\.0\.1:(\d+)\/) \(dashboard\)\n/.exec(stderr);
+          assert.ok(admin, stderr);
+          assert.notEqual(admin[2], '9090');
+          assert.equal((await fetch(admin[1] + 'api/session')).status, 200);
+        }
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0, `${flags.join(' ')}: ${stderr}`);
+      } finally {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+      }
+    }
+  });
 });

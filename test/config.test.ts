@@ -7,6 +7,7 @@ import { DEFAULT_POLICY } from '../src/cache/policies/index.ts';
 import '../src/main/builtins.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig } from '../src/server/config.ts';
 import { ConfigError } from '../src/server/config-errors.ts';
+import { usableCpus } from '../src/server/cpus.ts';
 
 /** Resolve TOML text; return the error lines (or [] when valid). */
 async function errorsOf(toml: string, baseDir = os.tmpdir()): Promise<string[]> {
@@ -248,9 +249,10 @@ describe('config defaults and values', () => {
     });
   });
 
-  it('workers = 0 means one per core', async () => {
+  it('workers = 0 means one per usable CPU (affinity mask, cgroup quota: src/server/cpus.test.ts)', async () => {
     const { config } = await resolveConfig({ plugins: ['access_log'] });
-    assert.equal(effectiveWorkers(config.server), os.availableParallelism());
+    assert.equal(effectiveWorkers(config.server), usableCpus());
+    assert.ok(effectiveWorkers(config.server) <= os.availableParallelism());
     assert.equal(effectiveWorkers({ ...config.server, workers: 3 }), 3);
   });
 
@@ -263,11 +265,10 @@ describe('config defaults and values', () => {
       .replace('token = "…"', 'token = "an-example-admin-token"');
     assert.notEqual(uncommented, text);
     const all = await resolveConfig(parseToml(uncommented, 'uncommented.toml'));
-    assert.deepEqual(
-      all.config.server,
-      shipped.config.server,
-      'the documented [server] values are the defaults',
-    );
+    // user/group have no default (stay who started it): the example shows a value.
+    const { user, group, ...server } = all.config.server;
+    assert.deepEqual([user, group], ['tamarin', 'tamarin']);
+    assert.deepEqual(server, shipped.config.server, 'the documented [server] values are the defaults');
     assert.equal((all.config.proxy as { routes: unknown[] }).routes.length, 1);
     const { token, ...admin } = all.config.admin as { token?: string };
     assert.equal(token, 'an-example-admin-token');

@@ -1,6 +1,9 @@
 /**
  * `npm pack` gives an installable package: the compiled `tamarin` binary runs from node_modules (where Node
- * does not strip types), finds its bundled site, and serves with worker threads from dist/.
+ * does not strip types), finds its bundled site, and serves with worker threads from dist/. A plugin
+ * written in the installing project, as examples/README.md tells, imports the package by its name and
+ * loads in `check` and `serve`: the shipped example copied out of node_modules, and one written from
+ * scratch, type-checked against the package's declarations.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -21,6 +24,50 @@ const env = {
   ),
 };
 
+/** Start `tamarin serve` with `args` in `cwd`; resolves with the main URL once the banner is printed. */
+async function serveUntilBanner(
+  bin: string,
+  args: string[],
+  cwd: string,
+): Promise<{ url: string; child: ReturnType<typeof spawn>; stderr: () => string }> {
+  const child = spawn(bin, args, { env, cwd });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: string) => {
+      stderr += chunk;
+      const match = / at (http:\/\/127\.0\.0\.1:\d+) \(/.exec(stderr);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', () => reject(new Error(`exited: ${stderr}`)));
+  });
+  return { url, child, stderr: () => stderr };
+}
+
+/** A plugin written from scratch in the installing project, against the package's public API. */
+const HELLO_PLUGIN = `import { definePlugin, type Plugin, type Request, z } from 'tamarin-server';
+
+const options = z.strictObject({ greeting: z.string().default('hi') });
+
+export default definePlugin({
+  name: 'hello',
+  options,
+  create(config): Plugin {
+    const body = Buffer.from(config.greeting + '\\n');
+    const wanted = (req: Request): boolean => req.path === '/hello';
+    return {
+      name: 'hello',
+      handle(req, res) {
+        if (!wanted(req)) return false;
+        res.setHeader('content-type', 'text/plain');
+        res.end(body);
+        return true;
+      },
+    };
+  },
+});
+`;
+
 // Packing compiles the whole project (prepack → tsc): about 30 s on an idle 2-core box, over 70 s on a
 // loaded one. The bounds leave room for that; a hang still ends.
 describe('npm pack', { timeout: 300_000 }, () => {
@@ -35,7 +82,11 @@ describe('npm pack', { timeout: 300_000 }, () => {
     const [{ filename }] = JSON.parse(stdout.slice(stdout.indexOf('['))) as [{ filename: string }];
     const app = path.join(dir, 'app');
     fs.mkdirSync(app);
-    fs.writeFileSync(path.join(app, 'package.json'), '{ "name": "app", "private": true }\n');
+    // As examples/README.md tells plugin authors: an ES module project.
+    fs.writeFileSync(
+      path.join(app, 'package.json'),
+      '{ "name": "app", "private": true, "type": "module" }\n',
+    );
     // Dependencies come from the npm cache that `npm ci` filled; no registry round trip when it has them.
     await exec(
       'npm',
@@ -53,7 +104,7 @@ describe('npm pack', { timeout: 300_000 }, () => {
 
   it('exports the plugin API to third-party code', async () => {
     const script =
-      "const m = await import('tamarin'); console.log([typeof m.definePlugin, typeof m.startServer, typeof m.z.strictObject].join())";
+      "const m = await import('tamarin-server'); console.log([typeof m.definePlugin, typeof m.startServer, typeof m.z.strictObject].join())";
     const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', script], {
       env,
       cwd: path.join(dir, 'app'),
@@ -65,7 +116,7 @@ describe('npm pack', { timeout: 300_000 }, () => {
     const { stdout } = await exec(bin, ['check', '--json'], { env, cwd: dir });
     const config = JSON.parse(stdout) as { plugins: string[]; static: { root: string } };
     assert.deepEqual(config.plugins, ['access_log', 'cache', 'proxy', 'static']);
-    assert.equal(config.static.root, path.join(dir, 'app/node_modules/tamarin/site'));
+    assert.equal(config.static.root, path.join(dir, 'app/node_modules/tamarin-server/site'));
     assert.ok(fs.existsSync(path.join(config.static.root, 'index.html')));
   });
 
@@ -137,5 +188,97 @@ describe('npm pack', { timeout: 300_000 }, () => {
       clearTimeout(timer);
       child.kill('SIGKILL');
     }
+  });
+
+  describe('a plugin in the installing project', () => {
+    let app = '';
+    before(() => {
+      app = path.join(dir, 'app');
+      // The shipped example, copied out of node_modules as examples/README.md suggests, and a new one.
+      fs.copyFileSync(
+        path.join(app, 'node_modules/tamarin-server/examples/basic-auth/plugin.ts'),
+        path.join(app, 'basic-auth.ts'),
+      );
+      fs.writeFileSync(path.join(app, 'hello.ts'), HELLO_PLUGIN);
+      fs.mkdirSync(path.join(app, 'public/private'), { recursive: true });
+      fs.writeFileSync(path.join(app, 'public/private/secret.txt'), 'the secret\n');
+      fs.writeFileSync(
+        path.join(app, 'tamarin.toml'),
+        [
+          'plugins = ["./basic-auth.ts", "./hello.ts", "static"]',
+          '[static]',
+          'root = "public"',
+          '[hello]',
+          'greeting = "hello from outside"',
+          '[basic_auth]',
+          'paths = ["/private"]',
+          '[basic_auth.users]',
+          // printf %s wonderland | sha256sum
+          'alice = "sha256:a71a7c7011f53a1bab3642ec2ce12593f05230ace8de1e3e7645f69efac1443d"',
+          '[admin]',
+          'enabled = false',
+          '',
+        ].join('\n'),
+      );
+    });
+
+    it("type-checks against the package's declarations", async () => {
+      fs.writeFileSync(
+        path.join(app, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            module: 'nodenext',
+            target: 'es2023',
+            strict: true,
+            noEmit: true,
+            allowImportingTsExtensions: true,
+            // The app installed without dev dependencies: Node's types come from this repository.
+            typeRoots: [path.resolve('node_modules/@types')],
+            types: ['node'],
+          },
+          include: ['*.ts'],
+        }),
+      );
+      await exec(process.execPath, [path.resolve('node_modules/typescript/bin/tsc'), '-p', app], {
+        env,
+        cwd: app,
+        timeout: 120_000,
+      });
+    });
+
+    it('tamarin check loads both plugins and validates their tables', async () => {
+      const { stdout } = await exec(bin, ['check', '--config', 'tamarin.toml', '--json'], { env, cwd: app });
+      const config = JSON.parse(stdout) as { plugins: string[]; hello: { greeting: string } };
+      assert.deepEqual(config.plugins, ['./basic-auth.ts', './hello.ts', 'static']);
+      assert.equal(config.hello.greeting, 'hello from outside');
+      fs.writeFileSync(path.join(app, 'typo.toml'), 'plugins = ["./hello.ts"]\n[hello]\ngreting = "x"\n');
+      const failed = await exec(bin, ['check', '--config', 'typo.toml'], { env, cwd: app }).then(
+        () => assert.fail("a typo in the plugin's table passed"),
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(failed.code, 2);
+      assert.match(failed.stderr, /config error: hello\.greting: unknown key/);
+    });
+
+    it('tamarin serve runs them in worker threads', async () => {
+      const args = ['serve', '--config', 'tamarin.toml', '--port', '0', '--workers', '2'];
+      const { url, child, stderr } = await serveUntilBanner(bin, args, app);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      try {
+        assert.match(stderr(), /plugins: basic_auth, hello, static/);
+        const hello = await fetch(url + '/hello');
+        assert.equal(await hello.text(), 'hello from outside\n');
+        assert.equal((await fetch(url + '/private/secret.txt')).status, 401);
+        const login = { authorization: 'Basic ' + Buffer.from('alice:wonderland').toString('base64') };
+        const secret = await fetch(url + '/private/secret.txt', { headers: login });
+        assert.equal(await secret.text(), 'the secret\n');
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0);
+      } finally {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+      }
+    });
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { withConfigBlock } from '../scripts/sync-readme-config.ts';
@@ -18,4 +19,13 @@ test('the README quick start is the two commands that work on a fresh machine', 
   const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
   assert.equal(pkg.scripts.start, 'node src/cli.ts serve');
   assert.match(pkg.scripts.test, /tsc --noEmit|typecheck/);
+});
+
+test("the README's CLI block is `tamarin --help`, word for word", () => {
+  const readme = readFileSync(new URL('README.md', root), 'utf8');
+  const block = /## CLI\n\n```\n([\s\S]*?)```\n/.exec(readme)?.[1];
+  const help = execFileSync(process.execPath, [new URL('src/cli.ts', root).pathname, '--help'], {
+    encoding: 'utf8',
+  });
+  assert.equal(block, help, 'paste the output of `node src/cli.ts --help` into the README');
 });

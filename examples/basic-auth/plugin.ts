@@ -1,13 +1,13 @@
 /**
  * Example third-party plugin: HTTP Basic authentication (RFC 7617) for some path prefixes.
  *
- * Written only against Tamarin's public API. In your own project, import from the package instead:
- *   import { definePlugin, z } from 'tamarin';
- * and list the file in your config: plugins = ["access_log", "./basic-auth.ts", "static"].
+ * Written only against Tamarin's public API, imported by the package's name as in your own project: copy
+ * this file next to your config and list it there: plugins = ["access_log", "./plugin.ts", "static"]
+ * (examples/README.md: "type": "module", Node >= 22.18 for a .ts plugin).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
-import { definePlugin, type Plugin, type Request, type Response, z } from '../../src/index.ts';
+import { definePlugin, type Plugin, type Request, type Response, z } from 'tamarin-server';
 
 /** `[basic_auth]` options. */
 const options = z.strictObject({

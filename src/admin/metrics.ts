@@ -252,6 +252,14 @@ function proxyMetrics(scrape: { current: ProxyScrape }): Metric[] {
 export function createMetrics(): AdminMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client's `_total` gauges: `_total` promises a counter (`promtool check metrics` refuses them), and
+  // each is the sum of its per-type gauge (`sum(nodejs_active_handles)` gives the same number).
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ])
+    registry.removeSingleMetric(name);
   const registers = [registry];
   const counter = (name: string, help: string, labelNames: string[] = ['worker']) =>
     new Counter({ name, help, labelNames, registers });

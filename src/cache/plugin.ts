@@ -15,7 +15,6 @@
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BroadcastChannel } from 'node:worker_threads';
 import { z } from 'zod';
 import { keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
@@ -29,6 +28,7 @@ import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
 import { PurgeGate, purgeFilterOf, purgeMethodSchema } from './purge.ts';
+import { type PurgeCount, PurgePeers } from './purge-peers.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
 import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
@@ -173,8 +173,8 @@ export class ContentCache implements Plugin {
   private front: StoreFront | null = null;
   /** Who may use the `PURGE` method; null when it is off. */
   private readonly purgeGate: PurgeGate | null;
-  /** The other workers' caches, told of every `PURGE`; null with one worker. */
-  private readonly peers: BroadcastChannel | null = null;
+  /** The other workers' caches, told of every `PURGE` and counting with it; null with one worker. */
+  private readonly peers: PurgePeers | null = null;
   /** What this cache offers other plugins (`CACHE_STORE`). */
   readonly service: CacheStoreService;
   /** Collects dropped bodies while the cache churns (see reclaim.ts); null without a usable `gc`. */
@@ -238,13 +238,7 @@ export class ContentCache implements Plugin {
     const channel = (topic: string) => (workers > 1 ? `tamarin:${topic}:${process.pid}:${port}` : null);
     this.purgeGate = options.purge_method.enabled ? new PurgeGate(options.purge_method) : null;
     const purgeChannel = this.purgeGate === null ? null : channel('cache-purge');
-    if (purgeChannel !== null) {
-      const peers = new BroadcastChannel(purgeChannel);
-      peers.onmessage = (event) => this.store.purge((event as { data: PurgeFilter }).data);
-      // A channel must not keep a worker alive on shutdown.
-      peers.unref();
-      this.peers = peers;
-    }
+    if (purgeChannel !== null) this.peers = new PurgePeers(purgeChannel, workers, (f) => this.store.purge(f));
     this.service = {
       store: this.store,
       stats: this.stats,
@@ -436,12 +430,16 @@ export class ContentCache implements Plugin {
       return;
     }
     const filter = purgeFilterOf(req);
-    const result = this.store.purge(filter);
-    this.peers?.postMessage(filter);
-    res.statusCode = 200;
-    res.setHeader('Content-Type', 'application/json');
-    res.setHeader('Cache-Control', 'no-store');
-    res.end(JSON.stringify({ purged: result.removed, bytes: result.bytes }) + '\n');
+    const local = this.store.purge(filter);
+    const answer = ({ removed, bytes, workers }: PurgeCount) => {
+      res.statusCode = 200;
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(JSON.stringify({ purged: removed, bytes, workers }) + '\n');
+    };
+    // The answer counts the whole server: with several workers, once the others told what they removed.
+    if (this.peers === null) answer({ ...local, workers: 1 });
+    else void this.peers.spread(filter, local).then(answer);
   }
 
   control(command: string, args: unknown): unknown {

@@ -7,8 +7,10 @@ import type { Contributions } from '../admin/aggregate.ts';
 import type { AdminOptions } from '../admin/options.ts';
 import type { AdminService } from '../admin/service.ts';
 import { rawConfigOf } from '../server/config.ts';
-import { createLogger } from '../server/logger.ts';
+import { ConfigError } from '../server/config-errors.ts';
+import { createLogger, errorMessage } from '../server/logger.ts';
 import type { PluginDefinition } from '../server/plugin.ts';
+import { dropPrivileges, type Identity, resolveIdentity } from '../server/privileges.ts';
 import type { ReloadResult } from '../server/reload.ts';
 import { ListenError } from '../server/runtime.ts';
 import {
@@ -46,7 +48,26 @@ export function adminContributions(definitions: readonly PluginDefinition[]): Co
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const host = await startHost(options);
   // Assign rather than spread: `config`, `plugins` and `definitions` are getters that follow reloads.
-  return withAdmin(Object.assign(host, { admin: null }), options);
+  const server = await withAdmin(Object.assign(host, { admin: null }), options);
+  return asUser(server, resolveIdentity(server.config.server));
+}
+
+/**
+ * Every listener is bound (workers, admin): leave root. Worker threads share the process's credentials,
+ * so they all switch at once.
+ */
+async function asUser(server: RunningServer, identity: Identity | null): Promise<RunningServer> {
+  if (identity === null) return server;
+  try {
+    dropPrivileges(identity);
+  } catch (error) {
+    await server.close();
+    throw new ConfigError([
+      { path: 'server.user', message: `cannot switch to "${identity.user}": ${errorMessage(error)}` },
+    ]);
+  }
+  createLogger('server').info(`running as user ${identity.user} (uid ${identity.uid}, gid ${identity.gid})`);
+  return server;
 }
 
 /**

@@ -104,11 +104,17 @@ describe('health checks shared by workers', () => {
     const failingFrom = backend.checks;
     await until('both workers down', () => state(leader) === 'down' && state(follower) === 'down');
     assert.ok(backend.checks - failingFrom <= 3, `down after ${backend.checks - failingFrom} failed checks`);
-    assert.match(follower.lines.join('\n'), /up -> down: health check \/health answered 503/);
+    // One log line per verdict for the server, from the worker whose checks decided it, naming the route.
+    const lines = () => [...leader.lines, ...follower.lines].filter((l) => / -> (up|down)/.test(l));
+    assert.deepEqual(lines(), [`route 0 (^/): backend ${url} up -> down: health check /health answered 503`]);
 
     backend.status = 200;
     await until('both workers up', () => state(leader) === 'up' && state(follower) === 'up');
-    assert.match(follower.lines.join('\n'), /down -> up: health check \/health answered 200/);
+    assert.deepEqual(lines(), [
+      `route 0 (^/): backend ${url} up -> down: health check /health answered 503`,
+      `route 0 (^/): backend ${url} down -> up: health check /health answered 200`,
+    ]);
+    assert.deepEqual(follower.lines, [], 'the follower says nothing of verdicts it only applies');
   });
 
   it('a worker started later learns the verdicts at once, without checking', async () => {
@@ -145,6 +151,7 @@ describe('health checks shared by workers', () => {
     assert.ok(backend.checks - checksBefore >= 3, 'the restarted worker 0 checks');
     assert.equal(state(follower), 'down');
     assert.doesNotMatch(follower.lines.join('\n'), /down -> up/);
+    assert.deepEqual(restarted.lines, [], 'an adopted verdict is not logged again');
   });
 
   it('a single worker checks alone, with no channel', async () => {

@@ -34,6 +34,12 @@ export interface HealthSharing {
   channel: string | null;
 }
 
+/**
+ * Called when the checks themselves (not a peer's message) change a backend's verdict: once per server,
+ * so that a log line says it once, not once per worker.
+ */
+export type VerdictListener = (backend: Backend, healthy: boolean, reason: string) => void;
+
 /** One backend's verdict on the wire (the URL guards against a channel shared by mistake). */
 interface Verdict {
   url: string;
@@ -68,9 +74,17 @@ export class HealthChecker {
   private readonly channel: string | null;
   private timer: NodeJS.Timeout | null = null;
   private running = new Set<ReturnType<typeof request>>();
+  private readonly onVerdict: VerdictListener | null;
 
-  constructor(backends: readonly Backend[], options: HealthOptions, via: string, sharing = ALONE) {
+  constructor(
+    backends: readonly Backend[],
+    options: HealthOptions,
+    via: string,
+    sharing = ALONE,
+    onVerdict: VerdictListener | null = null,
+  ) {
     this.backends = backends;
+    this.onVerdict = onVerdict;
     this.options = options;
     this.via = via;
     this.leader = sharing.leader;
@@ -177,6 +191,7 @@ export class HealthChecker {
     this.decided[i] = true;
     if (this.healthy[i] === healthy) return;
     this.apply(i, healthy, reason);
+    this.onVerdict?.(this.backends[i]!, healthy, reason);
     this.broadcast();
   }
 

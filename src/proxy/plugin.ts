@@ -75,13 +75,25 @@ function cachesAnyRoute(options: ProxyOptions): boolean {
 /** Build the plugin instance of one worker. */
 export function createProxy(options: ProxyOptions, context: PluginContext): ProxyInstance {
   const logger = context.logger;
-  const onStateChange = (backend: Backend, from: BackendState, to: BackendState, reason: string) => {
-    const line = `backend ${backend.url} ${from} -> ${to}: ${reason}`;
-    if (to === 'up') logger.info(line);
+  // Called at log time, when `routes` below exists. RegExp sources escape "/": shown as written.
+  const label = (i: number) => `route ${i} (${routes[i]!.patterns.join(', ').replaceAll('\\/', '/')})`;
+  // Passive health (cooling) is each worker's own view: its lines come from that worker. Transitions to
+  // and from "down" follow the active checks' verdicts, which every worker applies: those are logged once,
+  // where the checks decide them (onVerdict below).
+  const onStateChange =
+    (i: number) => (backend: Backend, from: BackendState, to: BackendState, reason: string) => {
+      if (from === 'down' || to === 'down') return;
+      const line = `${label(i)}: backend ${backend.url} ${from} -> ${to}: ${reason}`;
+      if (to === 'up') logger.info(line);
+      else logger.warn(line);
+    };
+  const onVerdict = (i: number) => (backend: Backend, healthy: boolean, reason: string) => {
+    const line = `${label(i)}: backend ${backend.url} ${healthy ? 'down -> up' : 'up -> down'}: ${reason}`;
+    if (healthy) logger.info(line);
     else logger.warn(line);
   };
   const routes: ProxyRoute[] = options.routes.map((route, i) =>
-    compileRoute(route, i, options.via, onStateChange),
+    compileRoute(route, i, options.via, onStateChange(i)),
   );
   carryOver(routes, context.previous as ProxyInstance | undefined);
   warnAboutSelf(routes, context);
@@ -89,10 +101,8 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
   const channel = healthChannel(context);
   options.routes.forEach((route, i) => {
     if (route.health === undefined) return;
-    const checker = new HealthChecker(routes[i]!.backends, route.health, options.via, {
-      leader: context.workerId === 0,
-      channel: channel === null ? null : `${channel}:${i}`,
-    });
+    const sharing = { leader: context.workerId === 0, channel: channel === null ? null : `${channel}:${i}` };
+    const checker = new HealthChecker(routes[i]!.backends, route.health, options.via, sharing, onVerdict(i));
     checker.start();
     checkers.push(checker);
   });

@@ -5,13 +5,13 @@
  * Loading has two phases because the plugin list decides which tables exist: read `plugins`, load those
  * definitions (built-ins or module paths relative to the config file), then validate everything at once.
  */
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseTomlText, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { currentCatalogue, type PluginLoader } from './catalogue.ts';
 import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
+import { usableCpus } from './cpus.ts';
 import type { PluginDefinition } from './plugin.ts';
 import { byteSize, duration, listenHost } from './units.ts';
 
@@ -33,7 +33,8 @@ export const serverSchema = z.strictObject({
   host: listenHost().default('127.0.0.1'),
   /** TCP port; 0 picks a free one (printed at start-up). @default 8080 */
   port: intRange(0, 65535).default(8080),
-  /** Worker threads sharing the port (SO_REUSEPORT); 0 = one per CPU core. @default 0 */
+  /** Worker threads sharing the port (SO_REUSEPORT); 0 = one per usable CPU (affinity mask and cgroup
+   * CPU quota: a container's limit). @default 0 */
   workers: intRange(0, 1024).default(0),
   /** Open connections per worker; more are closed at once. @default 10000 */
   max_connections: intRange(1, 10_000_000).default(10_000),
@@ -55,6 +56,19 @@ export const serverSchema = z.strictObject({
   max_headers: intRange(1, 10_000).default(100),
   /** Largest request body; larger → 413. @default "10MiB" */
   max_body_size: byteSize().prefault('10MiB'),
+  /**
+   * Run as this user (name or uid) once every listener is bound: start as root, bind ports below 1024,
+   * then drop root (src/server/privileges.ts). @default none: stay who started it
+   */
+  user: z
+    .string({ error: 'expected a user name or uid' })
+    .regex(/^([a-z_][a-z0-9_.-]*\$?|\d+)$/i, { error: 'expected a user name or uid' })
+    .optional(),
+  /** Group to run as (name or gid) with `user`. @default the user's primary group */
+  group: z
+    .string({ error: 'expected a group name or gid' })
+    .regex(/^([a-z_][a-z0-9_.-]*\$?|\d+)$/i, { error: 'expected a group name or gid' })
+    .optional(),
 });
 
 /** The validated `[server]` table (sizes in bytes, durations in milliseconds). */
@@ -112,9 +126,9 @@ export function parseToml(text: string, fileName = 'config'): Record<string, unk
   }
 }
 
-/** Number of workers `workers = 0` stands for. */
+/** Number of workers `workers = 0` stands for: the CPUs this process may use (affinity, cgroup quota). */
 export function effectiveWorkers(server: ServerConfig): number {
-  return server.workers === 0 ? Math.max(1, os.availableParallelism()) : server.workers;
+  return server.workers === 0 ? usableCpus() : server.workers;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
 import { ConfigError } from './config-errors.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import type { Logger, PluginDefinition } from './plugin.ts';
+import { resolveIdentity } from './privileges.ts';
 import { createReloader, type Reloader, type ReloadResult } from './reload.ts';
 import { ListenError, listen, startWorker } from './runtime.ts';
 import { type ControlResult, startWorkerPool, WorkerStartError } from './workers.ts';
@@ -176,6 +177,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const resolved = await resolveConfig(raw, { baseDir });
   const settings = resolved.config.server;
   const log = createLogger('server');
+  // Checked before anything listens: an unknown user is a config error, not a server that runs as root.
+  resolveIdentity(settings);
 
   let port: number;
   let workers: number;

@@ -1,0 +1,93 @@
+/**
+ * The `PURGE` method across worker threads: each worker's store is its own, so a purge made in one worker is
+ * sent to the others, and the request is answered with the whole server's count once every other worker
+ * has told what it removed (or, if one is restarting, after {@link PEER_ANSWER_MS} with the counts that came:
+ * the answer's `workers` says how many).
+ */
+import { BroadcastChannel, threadId } from 'node:worker_threads';
+import type { PurgeFilter } from './store.ts';
+
+type PeerMessage =
+  | { type: 'purge'; filter: PurgeFilter; id: string }
+  | { type: 'purged'; id: string; removed: number; bytes: number };
+
+/** How long a PURGE request waits for the other workers' counts. */
+const PEER_ANSWER_MS = 1000;
+
+/** The whole server's count for one purge. */
+export interface PurgeCount {
+  removed: number;
+  bytes: number;
+  /** Workers that answered, this one included. */
+  workers: number;
+}
+
+interface Pending extends PurgeCount {
+  readonly done: (count: PurgeCount) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class PurgePeers {
+  private readonly channel: BroadcastChannel;
+  private readonly pending = new Map<string, Pending>();
+  private readonly workers: number;
+  private readonly purgeHere: (filter: PurgeFilter) => { removed: number; bytes: number };
+  private next = 0;
+
+  /**
+   * @param name BroadcastChannel shared by the server's workers.
+   * @param workers Worker threads on that channel, this one included.
+   * @param purgeHere Applies another worker's purge to this worker's store.
+   */
+  constructor(
+    name: string,
+    workers: number,
+    purgeHere: (filter: PurgeFilter) => { removed: number; bytes: number },
+  ) {
+    this.workers = workers;
+    this.purgeHere = purgeHere;
+    this.channel = new BroadcastChannel(name);
+    this.channel.onmessage = (event) => this.fromPeer((event as { data: PeerMessage }).data);
+    // A channel must not keep a worker alive on shutdown.
+    this.channel.unref();
+  }
+
+  /** Tell the other workers of a purge this one made (`local`: what it removed); resolves with the total. */
+  spread(filter: PurgeFilter, local: { removed: number; bytes: number }): Promise<PurgeCount> {
+    return new Promise((resolve) => {
+      const id = `${threadId}:${this.next++}`;
+      const timer = setTimeout(() => this.finish(id), PEER_ANSWER_MS);
+      this.pending.set(id, { ...local, workers: 1, done: resolve, timer });
+      if (this.workers <= 1) return this.finish(id);
+      this.channel.postMessage({ type: 'purge', filter, id } satisfies PeerMessage);
+    });
+  }
+
+  private fromPeer(message: PeerMessage): void {
+    if (message.type === 'purge') {
+      const { removed, bytes } = this.purgeHere(message.filter);
+      this.channel.postMessage({ type: 'purged', id: message.id, removed, bytes } satisfies PeerMessage);
+      return;
+    }
+    const waiting = this.pending.get(message.id);
+    if (waiting === undefined) return; // another worker's request, or answered at its timeout
+    waiting.removed += message.removed;
+    waiting.bytes += message.bytes;
+    waiting.workers++;
+    if (waiting.workers >= this.workers) this.finish(message.id);
+  }
+
+  private finish(id: string): void {
+    const done = this.pending.get(id);
+    if (done === undefined) return;
+    this.pending.delete(id);
+    clearTimeout(done.timer);
+    done.done({ removed: done.removed, bytes: done.bytes, workers: done.workers });
+  }
+
+  /** Shutdown: waiting requests get the counts they have. */
+  close(): void {
+    for (const id of [...this.pending.keys()]) this.finish(id);
+    this.channel.close();
+  }
+}
