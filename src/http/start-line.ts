@@ -6,11 +6,13 @@
 import * as host from './host.ts';
 import { ParserState } from './parser-state.ts';
 import * as parserTables from './parser-tables.ts';
+import * as paths from './path.ts';
 import type { HttpErrorCode } from './types.ts';
 
 // Module-local bindings, for speed: see parser-tables.ts.
 const { FIELD_VALUE, isDigit, SP, TARGET, TOKEN } = parserTables;
 const { hostOf } = host;
+const { normalisePath, pathNeedsNormalising } = paths;
 
 /** The request methods llhttp recognises (Node's `http.METHODS`). */
 const KNOWN_METHODS = new Set([
@@ -113,15 +115,17 @@ export abstract class StartLineParser extends ParserState {
       this.host = host;
       this.targetHasHost = true;
       this.target = authority;
+      this.rawTarget = authority;
       return;
     }
     if (first === 0x2f) {
-      this.target = end - start === 1 ? '/' : src.slice(start, end);
+      this.originForm(src, start, end);
       return;
     }
     if (first === 0x2a && end - start === 1) {
       if (method !== 'OPTIONS') this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, '* is only for OPTIONS');
       this.target = '*';
+      this.rawTarget = '*';
       return;
     }
     // absolute-form (RFC 9112 §3.2.2): normalised to origin-form, the authority becomes the host.
@@ -135,7 +139,26 @@ export abstract class StartLineParser extends ParserState {
       this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, 'invalid target authority');
     this.host = host;
     this.targetHasHost = true;
-    this.target = i === end ? '/' : src.charCodeAt(i) === 0x3f ? '/' + src.slice(i, end) : src.slice(i, end);
+    if (i < end && src.charCodeAt(i) === 0x2f) this.originForm(src, i, end);
+    else this.target = this.rawTarget = i === end ? '/' : '/' + src.slice(i, end);
+  }
+
+  /**
+   * `src[start..end)` is an origin-form target (RFC 9112 §3.2.1): `rawTarget` is it as sent, `target` its
+   * normal form (path.ts), the one every later reader of the path uses. Almost always the same string.
+   */
+  private originForm(src: string, start: number, end: number): void {
+    const raw = end - start === 1 ? '/' : src.slice(start, end);
+    this.rawTarget = raw;
+    if (!pathNeedsNormalising(src, start, end)) {
+      this.target = raw;
+      return;
+    }
+    let pathEnd = src.indexOf('?', start);
+    if (pathEnd === -1 || pathEnd > end) pathEnd = end;
+    const path = normalisePath(src, start, pathEnd);
+    if (path.charCodeAt(0) !== 0x2f) this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, path);
+    this.target = pathEnd === end ? path : path + src.slice(pathEnd, end);
   }
 
   /** Reads `src[start..end)`, a status line without its CRLF, into version, status and reason. */

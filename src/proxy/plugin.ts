@@ -48,7 +48,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     else logger.warn(line);
   };
   const routes: ProxyRoute[] = options.routes.map((route, i) =>
-    compileRoute(route, i, options.via, onStateChange),
+    compileRoute(route, i, options.via, onStateChange, options.underscores_in_headers),
   );
   warnAboutSelf(routes, context);
   warnAboutCache(options, context);
