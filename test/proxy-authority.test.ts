@@ -334,4 +334,32 @@ describe('header names with `_`', () => {
       /proxy\.routes\.0\.normalize_path|proxy\.routes\[0\]\.normalize_path/,
     );
   });
+
+  test("a route's host is compared in normal form; one with a port (never matching) is a config error", async () => {
+    const route = { match: '^/', backends: [backend.url] };
+    const server = await startServer({
+      inProcess: true,
+      config: {
+        plugins: ['proxy'],
+        server: { host: '127.0.0.1', port: 0 },
+        proxy: { routes: [{ ...route, host: 'Site.Test.' }] },
+      },
+    });
+    try {
+      assert.equal((await send(server.port, '/h', ['Host: site.test:8080'])).status, 200);
+    } finally {
+      await server.close();
+    }
+    await assert.rejects(
+      startServer({
+        inProcess: true,
+        config: {
+          plugins: ['proxy'],
+          server: { port: 0 },
+          proxy: { routes: [{ ...route, host: 'site.test:80' }] },
+        },
+      }),
+      /host.*without port/,
+    );
+  });
 });

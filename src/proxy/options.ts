@@ -4,6 +4,7 @@
  * addresses) is produced here so that no request ever parses config.
  */
 import { z } from 'zod';
+import { hostOf } from '../http/host.ts';
 import { duration } from '../server/units.ts';
 
 /** Names accepted by `balancer`. */
@@ -109,10 +110,21 @@ const routeSchema = z.strictObject({
   /** Regular expressions tested against the request path (still percent-encoded); any match selects
    * the route. Routes are tried in order and the first match wins. */
   match: matchSchema,
-  /** Only requests for this host (case-insensitive, without port) match the route. @default any host */
+  /** Only requests for this host (case-insensitive, without port; a trailing dot is ignored) match the
+   * route: compared with the request's normalised host. @default any host */
   host: z
     .string()
-    .transform((h) => h.toLowerCase())
+    .transform((h, ctx) => {
+      const host = hostOf(h, false);
+      if (host === undefined || host === '' || host.length !== h.replace(/\.$/, '').length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a host name without port, such as "api.example.com", got "${h}"`,
+        });
+        return z.NEVER;
+      }
+      return host;
+    })
     .optional(),
   /** Backends of the route: URLs or `{ url, weight }` tables. */
   backends: z.array(backendSchema).min(1),
