@@ -26,7 +26,7 @@ export const TOKEN = new Uint8Array(256);
 export const FIELD_VALUE = new Uint8Array(256);
 /**
  * request-target bytes: visible ASCII except `#` (a fragment is never part of a target, RFC 9112 §3.2);
- * 2 marks `/ % \\ ?`, the bytes that path normalisation looks at (start-line.ts), 1 every other one.
+ * 2 marks `/ % \ ?`, the bytes that path normalisation looks at (start-line.ts), 1 every other one.
  */
 export const TARGET = new Uint8Array(256);
 /** authority bytes (RFC 3986 §3.2): unreserved, sub-delims, `%`, `:`, `[`, `]`. No userinfo `@`. */
