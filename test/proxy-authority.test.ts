@@ -183,12 +183,13 @@ describe('one path: route match, upstream target and static lookup agree', () =>
     }
   });
 
-  test('a dot-segment behind an encoded slash or backslash is refused, never forwarded', async () => {
+  test('a dot-segment behind an encoded slash, a backslash or a `;` is refused, never forwarded', async () => {
     for (const target of [
       '/api/..%2finternal/secret',
       '/api/..%2Finternal',
       '/api/x%5c..%5csecret',
       '/api/..\\x',
+      '/api/..;/internal',
     ]) {
       assert.equal(await forwarded(target), 400, target);
     }

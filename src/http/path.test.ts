@@ -36,6 +36,7 @@ describe('pathNeedsNormalising', () => {
       '/a/../b',
       '/a/.?q',
       '/a/..?q',
+      '/a/..;/b',
     ])
       assert.equal(pathNeedsNormalising(path, 0, path.length), true, path);
   });
@@ -78,11 +79,13 @@ describe('normalisePath (RFC 3986 §6.2.2, §5.2.4, as nginx applies them)', () 
     ['/%', 'invalid percent-encoding in path'],
     ['/%4', 'invalid percent-encoding in path'],
     ['/%zz', 'invalid percent-encoding in path'],
-    ['/a/..%2fb', 'dot-segment next to an encoded slash or backslash'],
-    ['/a/b%2F..', 'dot-segment next to an encoded slash or backslash'],
-    ['/a/.%5cb', 'dot-segment next to an encoded slash or backslash'],
-    ['/a\\..\\b', 'dot-segment next to an encoded slash or backslash'],
-    ['/%2e%2e%2fx', 'dot-segment next to an encoded slash or backslash'],
+    ['/a/..%2fb', 'dot-segment next to an encoded slash, a backslash or a semicolon'],
+    ['/a/b%2F..', 'dot-segment next to an encoded slash, a backslash or a semicolon'],
+    ['/a/.%5cb', 'dot-segment next to an encoded slash, a backslash or a semicolon'],
+    ['/a\\..\\b', 'dot-segment next to an encoded slash, a backslash or a semicolon'],
+    ['/%2e%2e%2fx', 'dot-segment next to an encoded slash, a backslash or a semicolon'],
+    ['/api/..;/manager', 'dot-segment next to an encoded slash, a backslash or a semicolon'],
+    ['/api/.;x=1/y', 'dot-segment next to an encoded slash, a backslash or a semicolon'],
   ];
   for (const [input, problem] of refused) {
     it(`${input} → 400 (${problem})`, () => assert.equal(normal(input), problem));

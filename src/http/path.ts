@@ -14,8 +14,9 @@
  * - `//` is merged into `/` (nginx's `merge_slashes`);
  * - an encoded `/` (`%2F`) stays encoded and is never a separator. nginx decodes it and would resolve
  *   `/api/..%2finternal` to `/internal`; we keep the bytes instead, and refuse a path in which a `.` or
- *   `..` would become a segment if a backend took `%2F`, `%5C` or `\` for a separator, since a route
- *   matched on one reading must not be resolved by the backend on another.
+ *   `..` would become a segment if a backend took `%2F`, `%5C` or `\` for a separator, or cut a segment
+ *   at `;` (servlet path parameters: `..;`), since a route matched on one reading must not be resolved by
+ *   the backend on another.
  *
  * The query is never touched. Decoding only unreserved characters happens once, so `%252e` stays `%252e`
  * (a literal `%2e` to anyone decoding it afterwards, such as the static file lookup).
@@ -25,7 +26,7 @@
 export type PathProblem =
   | 'invalid percent-encoding in path'
   | 'path goes above the root'
-  | 'dot-segment next to an encoded slash or backslash';
+  | 'dot-segment next to an encoded slash, a backslash or a semicolon';
 
 /** ALPHA / DIGIT / "-" / "." / "_" / "~" (RFC 3986 §2.3), by byte. */
 const UNRESERVED = new Uint8Array(128);
@@ -52,12 +53,12 @@ export function pathNeedsNormalising(src: string, start: number, end: number): b
       const n = i + 1 < end ? src.charCodeAt(i + 1) : -1;
       if (n === 0x2f) return true;
       if (n === 0x2e /* . */) {
-        // `/.` or `/..` followed by `/`, `?` or the end.
+        // `/.` or `/..` followed by `/`, `?`, `;` or the end.
         let j = i + 2;
         if (j < end && src.charCodeAt(j) === 0x2e) j++;
         if (j === end) return true;
         const after = src.charCodeAt(j);
-        if (after === 0x2f || after === 0x3f) return true;
+        if (after === 0x2f || after === 0x3f || after === 0x3b) return true;
       }
     } else if (c === 0x25 /* % */ || c === 0x5c /* \ */) return true;
     else if (c === 0x3f /* ? */) return false;
@@ -85,7 +86,8 @@ export function normalisePath(src: string, start: number, end: number): string |
     } else if (segment === '' || segment === '.') {
       if (last) return out + '/';
     } else {
-      if (hiddenDotSegment(segment)) return 'dot-segment next to an encoded slash or backslash';
+      if (hiddenDotSegment(segment))
+        return 'dot-segment next to an encoded slash, a backslash or a semicolon';
       out += '/' + segment;
       if (last) return out;
     }
@@ -120,11 +122,12 @@ function decodeSegment(src: string, start: number, end: number): string | null {
 
 /**
  * Whether a segment holds a `.` or `..` between separators a backend might honour though we do not:
- * `%2F`, `%5C` (upper-cased by `decodeSegment`) or a raw `\`.
+ * `%2F`, `%5C` (upper-cased by `decodeSegment`) or a raw `\`; or before a `;`, since servlet containers
+ * cut path parameters off a segment before resolving it (`/api/..;/manager` is `/manager` to Tomcat).
  */
 function hiddenDotSegment(segment: string): boolean {
   if (segment.indexOf('.') === -1) return false;
-  const parts = segment.replace(/%2F|%5C/g, '\\').split('\\');
+  const parts = segment.replace(/%2F|%5C|;/g, '\\').split('\\');
   if (parts.length === 1) return false;
   for (const part of parts) if (part === '.' || part === '..') return true;
   return false;
