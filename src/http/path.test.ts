@@ -66,6 +66,9 @@ describe('normalisePath (RFC 3986 §6.2.2, §5.2.4, as nginx applies them)', () 
     ['/%20x', '/%20x'],
     // decoded once: %25 is not unreserved
     ['/%252e%252e/x', '/%252e%252e/x'],
+    // a `;` only matters right after a dot-segment name (servlet path parameters)
+    ['/a;../b', '/a;../b'],
+    ['/%00;./x', '/%00;./x'],
   ];
   for (const [input, expected] of table) {
     it(`${input} → ${expected}`, () => assert.equal(normal(input), expected));

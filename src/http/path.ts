@@ -127,8 +127,13 @@ function decodeSegment(src: string, start: number, end: number): string | null {
  */
 function hiddenDotSegment(segment: string): boolean {
   if (segment.indexOf('.') === -1) return false;
-  const parts = segment.replace(/%2F|%5C|;/g, '\\').split('\\');
-  if (parts.length === 1) return false;
-  for (const part of parts) if (part === '.' || part === '..') return true;
+  const parts = segment.replace(/%2F|%5C/g, '\\').split('\\');
+  if (parts.length === 1 && segment.indexOf(';') === -1) return false;
+  for (const part of parts) {
+    // Only what comes before a `;` names the segment; the parameters after it are never resolved.
+    const semi = part.indexOf(';');
+    const name = semi === -1 ? part : part.slice(0, semi);
+    if (name === '.' || name === '..') return true;
+  }
   return false;
 }
