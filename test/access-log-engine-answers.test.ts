@@ -96,6 +96,14 @@ describe('engine-made answers in the access log and the counters', () => {
     assert.match(lines[1]!, new RegExp(`"GET /big\\?q=1 HTTP/1\\.1" 431 ${body.length} "-" "-"$`));
   });
 
+  it('a path above the root: 400 with the reason, logged with the target as the client sent it', async () => {
+    const reply = await exchange(server.port, 'GET /a/%2e%2e/../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n');
+    assert.match(reply, /^HTTP\/1\.1 400 [\s\S]*above the root/);
+    const lines = await logLines(server, file, 3);
+    assert.equal(lines.length, 3, lines.join('\n'));
+    assert.match(lines[2]!, /"GET \/a\/%2e%2e\/\.\.\/etc\/passwd HTTP\/1\.1" 400 /);
+  });
+
   it('a normal request is still logged once, and pipelined good + bad gives two lines', async () => {
     const before = await stats(server);
     const reply = await exchange(
@@ -103,16 +111,16 @@ describe('engine-made answers in the access log and the counters', () => {
       'GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nBad Header\r\n\r\n',
     );
     assert.match(reply, /^HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 400 /);
-    const lines = await logLines(server, file, 4);
-    assert.equal(lines.length, 4, lines.join('\n'));
-    assert.match(lines[2]!, /"GET \/hello\.txt HTTP\/1\.1" 200 /);
-    assert.match(lines[3]!, /"GET \/next HTTP\/1\.1" 400 /);
+    const lines = await logLines(server, file, 5);
+    assert.equal(lines.length, 5, lines.join('\n'));
+    assert.match(lines[3]!, /"GET \/hello\.txt HTTP\/1\.1" 200 /);
+    assert.match(lines[4]!, /"GET \/next HTTP\/1\.1" 400 /);
     const now = await stats(server);
     assert.equal(now.statusClasses[1] - before.statusClasses[1], 1, '2xx');
     assert.equal(now.statusClasses[3] - before.statusClasses[3], 1, '4xx');
     // Nothing else is logged for these connections later (no second line when they close).
     await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal((await logLines(server, file, 5, 10)).length, 4);
+    assert.equal((await logLines(server, file, 6, 10)).length, 5);
   });
 });
 

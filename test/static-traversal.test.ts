@@ -47,15 +47,14 @@ async function get(port: number, target: string) {
 
 // [request-target as sent, expected status]
 const ATTEMPTS: Array<[string, number]> = [
-  // plain dot-dot segments: refused, never resolved
+  // plain dot-dot segments: resolved by the engine (as nginx does) when they stay inside the root,
+  // refused when they climb above it
   ['/../secret.txt', 400],
   ['/../../../../../../etc/passwd', 400],
   ['/sub/../../secret.txt', 400],
-  ['/sub/../hello.txt', 400],
   ['/./../secret.txt', 400],
   ['/.//..//secret.txt', 400],
   ['/..', 400],
-  ['/hello.txt/..', 400],
   ['/../root-sibling.txt', 400],
   ['/../rootx/prefix.txt', 400],
   // percent-encoded dots, any case, any mix
@@ -111,7 +110,7 @@ const ATTEMPTS: Array<[string, number]> = [
   ['/%ef%bc%8e%ef%bc%8e/secret.txt', 404],
   ['/%e2%80%ae/secret.txt', 404],
   // names that only look special
-  ['/..;/secret.txt', 404],
+  ['/..;/secret.txt', 400], // `..` to a servlet container (path parameter cut off): refused
   ['/.../secret.txt', 404],
   ['/....//secret.txt', 404],
   // symlinks leading out of the root (policy "inside")
@@ -127,7 +126,7 @@ const ATTEMPTS: Array<[string, number]> = [
   ['/.git/', 404],
   ['/%2egit/config', 404],
   ['/%2eenv', 404],
-  ['/sub/../.env', 400],
+  ['/sub/../.env', 404],
 ];
 
 describe('traversal attempts', () => {
@@ -152,8 +151,10 @@ describe('traversal attempts', () => {
     }
     const root = (await get(listingServer.port, '/nolisting/')).body.toString();
     assert.match(root, /a\.txt/);
+    // `/sub/../` is `/` once normalised: the root's listing, nothing from outside.
     const top = await get(listingServer.port, '/sub/../');
-    assert.equal(top.status, 400);
+    assert.equal(top.status, 200);
+    assert.ok(!top.body.toString().includes(OUTSIDE_MARKER));
   });
 });
 
@@ -164,6 +165,8 @@ describe('the same tricks on legitimate files still work', () => {
     ['//hello.txt', 'Hello, Tamarin!\n'],
     ['/%68ello.txt', 'Hello, Tamarin!\n'],
     ['/sub/./page.html', '<!doctype html><title>page</title><p>sub page</p>\n'],
+    ['/sub/../hello.txt', 'Hello, Tamarin!\n'],
+    ['/sub/%2e%2e/hello.txt', 'Hello, Tamarin!\n'],
     ['/link-in.txt', 'Hello, Tamarin!\n'],
     ['/dir-in/page.html', '<!doctype html><title>page</title><p>sub page</p>\n'],
     ['/file%20with%20spaces.txt', 'a file with spaces in its name\n'],

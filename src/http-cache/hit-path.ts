@@ -84,6 +84,10 @@ export class HitPath {
    * answered here (nothing stored, stale, request Cache-Control or Pragma, If-Match, If-Unmodified-Since).
    */
   tryHit(req: Request, res: Response, now: number): boolean {
+    // A target that was normalised goes by the slow path, which knows whether its route forwards the
+    // normal form (what entries are keyed by) or the raw bytes (normalize_path = false: not cacheable).
+    const raw = req.rawTarget;
+    if (raw !== undefined && raw !== req.target) return false;
     let candidate = this.byTarget.get(req.target);
     if (candidate === undefined) return false;
     const host = req.host;

@@ -29,3 +29,11 @@ test('§4.4 errors and safe methods invalidate nothing', () => {
   assert.deepEqual(invalidationTargets('GET', 200, 'a.test', '/x', undefined, undefined), []);
   assert.deepEqual(invalidationTargets('OPTIONS', 200, 'a.test', '/x', undefined, undefined), []);
 });
+
+test('§4.4 Location and Content-Location are compared in the normal form cache keys use', () => {
+  assert.deepEqual(invalidationTargets('POST', 201, 'a.test', '/items', '/%69tems//7', '/items/./8'), [
+    { host: 'a.test', target: '/items' },
+    { host: 'a.test', target: '/items/7' },
+    { host: 'a.test', target: '/items/8' },
+  ]);
+});

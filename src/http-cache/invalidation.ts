@@ -4,6 +4,8 @@
  * (an attacker-controlled origin must not be able to evict another host's responses).
  */
 
+import { normalisePath, pathNeedsNormalising } from '../http/path.ts';
+
 /** RFC 9110 §9.2.1: methods defined as safe. Anything else (including unknown methods) is unsafe. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
@@ -48,7 +50,14 @@ export function invalidationTargets(
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
     if (url.hostname.toLowerCase() !== host) continue; // §4.4: same host only
-    const resolved = url.pathname + url.search;
+    // Keys hold the engine's normal form of a path (src/http/path.ts): `/%61/b//c` must find `/a/b/c`.
+    let path = url.pathname;
+    if (pathNeedsNormalising(path, 0, path.length)) {
+      const normal = normalisePath(path, 0, path.length);
+      if (normal.charCodeAt(0) !== 0x2f) continue; // no request could have that path: nothing stored
+      path = normal;
+    }
+    const resolved = path + url.search;
     if (!out.some((t) => t.target === resolved)) out.push({ host, target: resolved });
   }
   return out;

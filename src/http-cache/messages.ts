@@ -33,6 +33,7 @@ export function withHeaders(req: Request, headers: HeaderList): Request {
   return {
     method: req.method === 'HEAD' ? 'GET' : req.method,
     target: req.target,
+    rawTarget: req.rawTarget,
     path: req.path,
     query: req.query,
     versionMinor: req.versionMinor,

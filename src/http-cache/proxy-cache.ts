@@ -100,6 +100,11 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     if (route === undefined) return false;
     const policy = this.policies[route.index] ?? null;
     if (policy === null) return false;
+    // Entries are keyed by the normal form of the target. A route that forwards the raw bytes instead
+    // (normalize_path = false) may get another answer for them: such a request is neither answered from,
+    // stored in nor invalidating the cache, so that what a key holds is always what its target returned.
+    const raw = req.rawTarget;
+    if (!route.normalizePath && raw !== undefined && raw !== req.target) return false;
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {
       // Unsafe methods go through, and invalidate what they change (§4.4); POST may be stored.

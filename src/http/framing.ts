@@ -109,6 +109,7 @@ export abstract class FramingParser extends FieldParser {
     const head: ParsedHead = {
       method: this.method,
       target: this.target,
+      rawTarget: this.rawTarget,
       status: this.status,
       reason: this.reason,
       versionMinor: this.versionMinor,

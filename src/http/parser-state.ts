@@ -67,6 +67,8 @@ export abstract class ParserState {
   // The message being parsed.
   protected method: string;
   protected target: string;
+  /** The target as received, in origin-form (`target` is its normal form, often the same string). */
+  protected rawTarget: string;
   protected host: string;
   protected status: number;
   protected reason: string;
@@ -101,6 +103,7 @@ export abstract class ParserState {
     this.pending = [];
     this.method = '';
     this.target = '';
+    this.rawTarget = '';
     this.host = '';
     this.status = 0;
     this.reason = '';
@@ -128,6 +131,7 @@ export abstract class ParserState {
     this.headBytes = 0;
     this.method = '';
     this.target = '';
+    this.rawTarget = '';
     this.host = '';
     this.status = 0;
     this.reason = '';

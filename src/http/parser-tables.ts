@@ -24,7 +24,10 @@ export const MAX_LENGTH = 2 ** 52;
 export const TOKEN = new Uint8Array(256);
 /** field-value bytes, RFC 9110 §5.5: 0 = forbidden (CTL, DEL), 1 = SP/HTAB, 2 = VCHAR / obs-text. */
 export const FIELD_VALUE = new Uint8Array(256);
-/** request-target bytes: visible ASCII except `#` (a fragment is never part of a target, RFC 9112 §3.2). */
+/**
+ * request-target bytes: visible ASCII except `#` (a fragment is never part of a target, RFC 9112 §3.2);
+ * 2 marks `/ % \ ?`, the bytes that path normalisation looks at (start-line.ts), 1 every other one.
+ */
 export const TARGET = new Uint8Array(256);
 /** authority bytes (RFC 3986 §3.2): unreserved, sub-delims, `%`, `:`, `[`, `]`. No userinfo `@`. */
 export const AUTHORITY = new Uint8Array(256);
@@ -41,7 +44,8 @@ for (const c of "-._~!$&'()*+,;=%:[]0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH
 }
 for (let c = 0; c < 256; c++) {
   FIELD_VALUE[c] = c === SP || c === HTAB ? 1 : (c > 0x20 && c < 0x7f) || c > 0x7f ? 2 : 0;
-  TARGET[c] = c > 0x20 && c < 0x7f && c !== 0x23 ? 1 : 0;
+  TARGET[c] =
+    c > 0x20 && c < 0x7f && c !== 0x23 ? (c === 0x2f || c === 0x25 || c === 0x5c || c === 0x3f ? 2 : 1) : 0;
   QDTEXT[c] =
     c === HTAB || c === SP || c === 0x21 || (c >= 0x23 && c <= 0x7e && c !== 0x5c) || c > 0x7f ? 1 : 0;
 }

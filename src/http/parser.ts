@@ -68,11 +68,12 @@ export class HttpParser extends FramingParser {
   /**
    * The request line of the message being parsed once it was read whole and valid, else `null` (its method
    * and target are set only then, and cleared when a message ends): what the engine can report about a
-   * request that a parse error or the header timeout interrupted (the access log's `$request`).
+   * request that a parse error or the header timeout interrupted (the access log's `$request`). The
+   * target as sent: a path refused by normalisation (`/../x`) is reported as the client wrote it.
    */
   get readRequestLine(): { method: string; target: string; versionMinor: 0 | 1 } | null {
-    if (this.method === '' || this.target === '') return null;
-    return { method: this.method, target: this.target, versionMinor: this.versionMinor };
+    if (this.method === '' || this.rawTarget === '') return null;
+    return { method: this.method, target: this.rawTarget, versionMinor: this.versionMinor };
   }
 
   /**

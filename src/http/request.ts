@@ -8,6 +8,7 @@ import type { ConnectionInfo, HeaderList, ParsedHead, Request } from './types.ts
 export class HttpRequest implements Request {
   readonly method: string;
   readonly target: string;
+  readonly rawTarget: string;
   readonly path: string;
   readonly query: string;
   readonly versionMinor: 0 | 1;
@@ -41,6 +42,7 @@ export class HttpRequest implements Request {
     const q = target.indexOf('?');
     this.method = head.method;
     this.target = target;
+    this.rawTarget = head.rawTarget ?? target;
     this.path = q === -1 ? target : target.slice(0, q);
     this.query = q === -1 ? '' : target.slice(q + 1);
     this.versionMinor = head.versionMinor;

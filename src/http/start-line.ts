@@ -6,11 +6,13 @@
 import * as host from './host.ts';
 import { ParserState } from './parser-state.ts';
 import * as parserTables from './parser-tables.ts';
+import * as paths from './path.ts';
 import type { HttpErrorCode } from './types.ts';
 
 // Module-local bindings, for speed: see parser-tables.ts.
 const { FIELD_VALUE, isDigit, SP, TARGET, TOKEN } = parserTables;
 const { hostOf } = host;
+const { normalisePath, pathNeedsNormalising } = paths;
 
 /** The request methods llhttp recognises (Node's `http.METHODS`). */
 const KNOWN_METHODS = new Set([
@@ -62,7 +64,24 @@ export abstract class StartLineParser extends ParserState {
     const method = methodOf(src, start, i);
     if (method === undefined) this.fail('ERR_HTTP_BAD_REQUEST_LINE', 501, 'method not implemented');
     const targetStart = ++i;
-    while (i < end && TARGET[src.charCodeAt(i)] === 1) i++;
+    // One scan finds the target's end and whether its path may need normalising (path.ts): TARGET is 2
+    // for `/ % \ ?`, and only a `%`, a `\`, or a `/` before `/` or `.` (until the `?`) can mean work.
+    let unusual = false;
+    let inPath = true;
+    for (; i < end; i++) {
+      const t = TARGET[src.charCodeAt(i)];
+      if (t === 1) continue;
+      if (t === 0) break;
+      if (inPath) {
+        const c = src.charCodeAt(i);
+        if (c === 0x3f) inPath = false;
+        else if (c !== 0x2f) unusual = true;
+        else {
+          const next = src.charCodeAt(i + 1);
+          if (next === 0x2f || next === 0x2e) unusual = true;
+        }
+      }
+    }
     if (i === targetStart || i === end || src.charCodeAt(i) !== SP) {
       this.badByte(
         src,
@@ -74,7 +93,7 @@ export abstract class StartLineParser extends ParserState {
     const targetEnd = i++;
     this.versionMinor = this.version(src, i, end, 'ERR_HTTP_BAD_REQUEST_LINE');
     this.method = method;
-    this.requestTarget(src, targetStart, targetEnd, method);
+    this.requestTarget(src, targetStart, targetEnd, method, unusual);
   }
 
   /** HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); only 1.0 and 1.1 are served. */
@@ -102,7 +121,7 @@ export abstract class StartLineParser extends ParserState {
   }
 
   /** RFC 9112 §3.2: origin-form, absolute-form, authority-form (CONNECT), asterisk-form (OPTIONS). */
-  private requestTarget(src: string, start: number, end: number, method: string): void {
+  private requestTarget(src: string, start: number, end: number, method: string, unusual: boolean): void {
     const first = src.charCodeAt(start);
     if (method === 'CONNECT') {
       // authority-form only: host:port, no path (RFC 9112 §3.2.3).
@@ -113,15 +132,17 @@ export abstract class StartLineParser extends ParserState {
       this.host = host;
       this.targetHasHost = true;
       this.target = authority;
+      this.rawTarget = authority;
       return;
     }
     if (first === 0x2f) {
-      this.target = end - start === 1 ? '/' : src.slice(start, end);
+      this.originForm(src, start, end, unusual);
       return;
     }
     if (first === 0x2a && end - start === 1) {
       if (method !== 'OPTIONS') this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, '* is only for OPTIONS');
       this.target = '*';
+      this.rawTarget = '*';
       return;
     }
     // absolute-form (RFC 9112 §3.2.2): normalised to origin-form, the authority becomes the host.
@@ -135,7 +156,27 @@ export abstract class StartLineParser extends ParserState {
       this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, 'invalid target authority');
     this.host = host;
     this.targetHasHost = true;
-    this.target = i === end ? '/' : src.charCodeAt(i) === 0x3f ? '/' + src.slice(i, end) : src.slice(i, end);
+    if (i < end && src.charCodeAt(i) === 0x2f) this.originForm(src, i, end, unusual);
+    else this.target = this.rawTarget = i === end ? '/' : '/' + src.slice(i, end);
+  }
+
+  /**
+   * `src[start..end)` is an origin-form target (RFC 9112 §3.2.1): `rawTarget` is it as sent, `target` its
+   * normal form (path.ts), the one every later reader of the path uses. Almost always the same string:
+   * `unusual` is false for nearly every request (the request-line scan saw nothing to normalise).
+   */
+  private originForm(src: string, start: number, end: number, unusual: boolean): void {
+    const raw = end - start === 1 ? '/' : src.slice(start, end);
+    this.rawTarget = raw;
+    if (!unusual || !pathNeedsNormalising(src, start, end)) {
+      this.target = raw;
+      return;
+    }
+    let pathEnd = src.indexOf('?', start);
+    if (pathEnd === -1 || pathEnd > end) pathEnd = end;
+    const path = normalisePath(src, start, pathEnd);
+    if (path.charCodeAt(0) !== 0x2f) this.fail('ERR_HTTP_BAD_REQUEST_LINE', 400, path);
+    this.target = pathEnd === end ? path : path + src.slice(pathEnd, end);
   }
 
   /** Reads `src[start..end)`, a status line without its CRLF, into version, status and reason. */

@@ -69,12 +69,21 @@ export interface Request {
   /** Method token as sent (case-sensitive, RFC 9110 §9.1), e.g. `GET`. */
   readonly method: string;
   /**
-   * Request-target in origin-form: path plus optional `?query`, still percent-encoded.
-   * An absolute-form target (`http://host/path`) is normalised to origin-form here and its authority
-   * becomes `host`. `*` (OPTIONS) is kept as `*`.
+   * Request-target in origin-form: path plus optional `?query`. An absolute-form target
+   * (`http://host/path`) is turned into origin-form here and its authority becomes `host`. `*` (OPTIONS)
+   * is kept as `*`. The path is in normal form (src/http/path.ts), as nginx normalises it before routing:
+   * escapes of unreserved characters decoded (`%61` → `a`), other escapes kept (`%2F` stays encoded,
+   * never a separator), `.` and `..` segments removed, `//` merged; a `..` above the root was a 400. The
+   * query is as sent. Routing, cache keys, the static file lookup and the proxy all read this one value.
    */
   readonly target: string;
-  /** The path part of `target` (before `?`), still percent-encoded. */
+  /**
+   * The request-target exactly as sent (origin-form), before normalisation: for logs, and for a proxy route
+   * that forwards the raw bytes (`normalize_path = false`). The same string as `target` for nearly every
+   * request. Optional (added after the first contract): when absent, `target` is what was sent.
+   */
+  readonly rawTarget?: string;
+  /** The path part of `target` (before `?`): normal form, still percent-encoded for reserved bytes. */
   readonly path: string;
   /** The query part of `target` after `?`, or `''`. */
   readonly query: string;
@@ -258,10 +267,17 @@ export interface ParsedHead {
   /** Request mode: the method; response mode: `''`. */
   method: string;
   /**
-   * Request mode: the request-target as sent, except that an absolute-form target arrives normalised to
-   * origin-form (its authority is in `host`); response mode: `''`.
+   * Request mode: the request-target in origin-form (an absolute-form target's authority is in `host`),
+   * its path in normal form (src/http/path.ts: unreserved escapes decoded, dot-segments removed, `//`
+   * merged); response mode: `''`.
    */
   target: string;
+  /**
+   * Request mode: the request-target as sent (origin-form: an absolute-form target without its scheme and
+   * authority), before normalisation; the same string as `target` when there was nothing to normalise.
+   * Optional (added after the first contract): a hand-built head without it is taken as already normal.
+   */
+  rawTarget?: string;
   /** Response mode: the status code; request mode: 0. */
   status: number;
   /** Response mode: the reason phrase as sent. */

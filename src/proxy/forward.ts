@@ -26,7 +26,7 @@ import {
   viaEntry,
 } from './headers.ts';
 import { viaContains } from './loop.ts';
-import type { ProxyRoute } from './routes.ts';
+import { type ProxyRoute, upstreamHost, upstreamTarget } from './routes.ts';
 import { shouldTunnel, tunnel } from './tunnel.ts';
 import type { UpstreamConnection, UpstreamUser } from './upstream-client.ts';
 
@@ -163,15 +163,10 @@ class Exchange implements UpstreamUser {
     const req = this.req;
     let head = this.head;
     if (head === null || route.hostHeader.kind === 'backend') {
-      const mode = route.hostHeader;
-      const backend = this.backend!;
       head = buildRequestHead(req, {
-        host:
-          mode.kind === 'pass'
-            ? (req.headers.get('host') ?? backend.url.slice(7))
-            : mode.kind === 'backend'
-              ? backend.url.slice(7)
-              : mode.value,
+        host: upstreamHost(route, req, this.backend!),
+        target: upstreamTarget(route, req),
+        underscores: route.underscoresInHeaders,
         via: route.via,
         framing: this.framing,
         expectContinue: this.bodyState === BODY_WAITING && this.expectContinue,

@@ -75,8 +75,12 @@ export type BodyFraming = 'none' | 'length' | 'chunked';
 
 /** Everything besides the request itself that shapes the upstream request head. */
 export interface RequestHeadOptions {
-  /** Value of the Host field to send. */
+  /** Value of the Host field to send (routes.ts `upstreamHost`). */
   host: string;
+  /** The request-target to send (routes.ts `upstreamTarget`). @default req.target */
+  target?: string;
+  /** Forward fields whose name contains `_`; dropped otherwise (nginx's default). @default false */
+  underscores?: boolean;
   /** Our Via pseudonym. */
   via: string;
   framing: BodyFraming;
@@ -119,10 +123,10 @@ export function viaEntry(pseudonym: string, minor: number): string {
 export function buildRequestHead(req: Request, options: RequestHeadOptions): string {
   const headers = req.headers;
   const named = headers.has('connection') ? connectionNamed(headers) : null;
-  let head = `${req.method} ${req.target} HTTP/1.1\r\nHost: ${options.host}\r\n`;
-  // The fields we rewrite are picked up on the way (first Host / Content-Length, joined lists otherwise).
+  const underscores = options.underscores === true;
+  let head = `${req.method} ${options.target ?? req.target} HTTP/1.1\r\nHost: ${options.host}\r\n`;
+  // The fields we rewrite are picked up on the way (first Content-Length, joined lists otherwise).
   let forwardedFor: string | undefined;
-  let clientHost: string | undefined;
   let via: string | undefined;
   let length: string | undefined;
   let trailer: string | undefined;
@@ -132,20 +136,22 @@ export function buildRequestHead(req: Request, options: RequestHeadOptions): str
       const value = headers.value(i);
       if (name === 'x-forwarded-for')
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
-      else if (name === 'host') clientHost ??= value;
       else if (name === 'via') via = via === undefined ? value : `${via}, ${value}`;
       else if (name === 'content-length') length ??= value;
       else if (name === 'trailer') trailer = trailer === undefined ? value : `${trailer}, ${value}`;
       continue;
     }
     if (named?.includes(name)) continue;
+    // `X_Real_IP` would reach a CGI-style backend as the `X-Real-IP` it trusts (nginx drops these too).
+    if (!underscores && name.includes('_')) continue;
     head += `${headers.rawName(i)}: ${headers.value(i)}\r\n`;
   }
   const remote = req.connection.remoteAddress;
   head += `X-Forwarded-For: ${forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`}\r\n`;
   // The proxy only listens on plain HTTP; an X-Forwarded-Proto from the client is not trusted.
   head += 'X-Forwarded-Proto: http\r\n';
-  if (clientHost !== undefined) head += `X-Forwarded-Host: ${clientHost}\r\n`;
+  // The normalised host (the one routes and cache keys use), not the client's field: see `upstreamHost`.
+  if (req.host !== '') head += `X-Forwarded-Host: ${req.host}\r\n`;
   // RFC 9110 §7.6.3: received-protocol is the version of the message as we received it.
   rememberVia(options.via);
   const minor1 = req.versionMinor === 1;

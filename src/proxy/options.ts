@@ -4,6 +4,7 @@
  * addresses) is produced here so that no request ever parses config.
  */
 import { z } from 'zod';
+import { hostOf } from '../http/host.ts';
 import { duration } from '../server/units.ts';
 
 import { BALANCER_NAMES } from './balancers/index.ts';
@@ -98,18 +99,34 @@ const routeSchema = z.strictObject({
   /** Regular expressions tested against the request path (still percent-encoded); any match selects
    * the route. Routes are tried in order and the first match wins. */
   match: matchSchema,
-  /** Only requests for this host (case-insensitive, without port) match the route. @default any host */
+  /** Only requests for this host (case-insensitive, without port; a trailing dot is ignored) match the
+   * route: compared with the request's normalised host. @default any host */
   host: z
     .string()
-    .transform((h) => h.toLowerCase())
+    .transform((h, ctx) => {
+      const host = hostOf(h, false);
+      if (host === undefined || host === '' || host.length !== h.replace(/\.$/, '').length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a host name without port, such as "api.example.com", got "${h}"`,
+        });
+        return z.NEVER;
+      }
+      return host;
+    })
     .optional(),
   /** Backends of the route: URLs or `{ url, weight }` tables. */
   backends: z.array(backendSchema).min(1),
   /** How a backend is chosen for each request. @default "round-robin" */
   balancer: z.enum(BALANCER_NAMES).default('round-robin'),
-  /** `Host` sent upstream: "pass" (the client's), "backend" (the backend's host:port) or a literal
-   * value. @default "pass" */
+  /** `Host` sent upstream: "pass" (the client's host as the route and the cache saw it: lower-cased,
+   * without port or trailing dot), "backend" (the backend's host:port) or a literal value. @default "pass" */
   host_header: z.string().min(1).default('pass'),
+  /** Forward the normalised path (dot-segments resolved, `//` merged, unreserved escapes decoded), the one
+   * the route was matched on (true), or the request-target bytes exactly as the client sent them (false),
+   * for backends that tell `%41` from `A` or `//` from `/`. Routes always match the normalised path.
+   * @default true */
+  normalize_path: z.boolean().default(true),
   /** Time allowed to open a connection to a backend. @default 2000 (2s) */
   connect_timeout: duration().default(2000),
   /** Time allowed for the response head once the request was sent (then 504), and between two reads
@@ -154,6 +171,10 @@ export type RouteOptions = z.output<typeof routeSchema>;
 export const proxyOptionsSchema = z.strictObject({
   /** Pseudonym this server adds to `Via` (RFC 9110 §7.6.3) and looks for to detect loops. @default "tamarin" */
   via: z.string().regex(TOKEN, "expected a token (letters, digits, !#$%&'*+.^_`|~-)").default('tamarin'),
+  /** Forward request header fields whose name contains `_` (nginx's `underscores_in_headers`). Off, they
+   * are dropped: CGI-style backends read `X_Forwarded_For` and `X-Forwarded-For` as one variable, so a
+   * client could pose as a header the proxy sets. @default false */
+  underscores_in_headers: z.boolean().default(false),
   /** Routes, tried in order. @default [] */
   routes: z.array(routeSchema).default([]),
 });

@@ -93,7 +93,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     else logger.warn(line);
   };
   const routes: ProxyRoute[] = options.routes.map((route, i) =>
-    compileRoute(route, i, options.via, onStateChange(i)),
+    compileRoute(route, i, options.via, onStateChange(i), options.underscores_in_headers),
   );
   carryOver(routes, context.previous as ProxyInstance | undefined);
   warnAboutSelf(routes, context);

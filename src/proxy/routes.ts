@@ -3,6 +3,7 @@
  * request is matched by host (when the route names one) and path; the first matching route wins.
  */
 
+import type { Request } from '../http/types.ts';
 import { Backend, type StateListener } from './backend.ts';
 import type { BackendPool, Balancer } from './balancer.ts';
 import { createBalancer } from './balancers/index.ts';
@@ -23,6 +24,13 @@ export interface ProxyRoute extends BackendPool {
   /** Connection pools, indexed by `Backend.index`. */
   readonly pools: readonly UpstreamPool[];
   readonly hostHeader: HostHeaderMode;
+  /**
+   * The request-target sent upstream is the normal form every other part of the server used (true), or
+   * the bytes the client sent (false: `normalize_path = false`, for backends that need them).
+   */
+  readonly normalizePath: boolean;
+  /** Header fields whose name holds `_` are forwarded (`[proxy] underscores_in_headers`). */
+  readonly underscoresInHeaders: boolean;
   readonly attempts: number;
   /** Our pseudonym for `Via`. */
   readonly via: string;
@@ -44,6 +52,7 @@ export function compileRoute(
   index: number,
   via: string,
   listener: StateListener | null,
+  underscoresInHeaders = false,
   now: () => number = Date.now,
 ): ProxyRoute {
   const policy = { maxFails: options.max_fails, failWindow: options.fail_window, cooldown: options.cooldown };
@@ -72,6 +81,8 @@ export function compileRoute(
         : mode === 'backend'
           ? { kind: 'backend' }
           : { kind: 'literal', value: mode },
+    normalizePath: options.normalize_path,
+    underscoresInHeaders,
     attempts: options.attempts,
     via,
     closeUpstream: options.keepalive === 0,
@@ -93,4 +104,26 @@ export function matchRoute(
     for (const regex of route.matchers) if (regex.test(path)) return route;
   }
   return undefined;
+}
+
+/**
+ * The request-target sent upstream: the normal form (the one the route was matched on and the HTTP cache
+ * keys by), or the raw bytes on a `normalize_path = false` route.
+ */
+export function upstreamTarget(route: ProxyRoute, req: Request): string {
+  return route.normalizePath ? req.target : (req.rawTarget ?? req.target);
+}
+
+/**
+ * The `Host` sent upstream. "pass" sends `req.host`, the one normalised authority (absolute-form target
+ * first, RFC 9112 §3.2.2, else the Host field; lower-cased, no port, no trailing dot) that matched the
+ * route and keys the caches, never the client's raw field: a variant (`VICTIM.TEST`, `victim.test.`,
+ * `victim.test:1337`) or an absolute-form target naming another host must not reach the backend as
+ * something else than what the cache stored its answer under. nginx's `proxy_set_header Host $host`.
+ */
+export function upstreamHost(route: ProxyRoute, req: Request, backend: Backend): string {
+  const mode = route.hostHeader;
+  if (mode.kind === 'literal') return mode.value;
+  if (mode.kind === 'pass' && req.host !== '') return req.host;
+  return backend.url.slice(7);
 }

@@ -26,7 +26,7 @@ import {
   framingProblem,
   viaEntry,
 } from './headers.ts';
-import type { ProxyRoute } from './routes.ts';
+import { type ProxyRoute, upstreamHost, upstreamTarget } from './routes.ts';
 import { UPSTREAM_LIMITS } from './upstream-pool.ts';
 
 /** After one side of a tunnel ended, how long the other may still send before both are destroyed. */
@@ -146,15 +146,10 @@ class Tunnel implements ParserHandler {
   private onConnect(socket: Socket): void {
     const route = this.route;
     const req = this.req;
-    const backend = this.backend!;
-    const mode = route.hostHeader;
     const head = buildRequestHead(req, {
-      host:
-        mode.kind === 'pass'
-          ? (req.headers.get('host') ?? backend.url.slice(7))
-          : mode.kind === 'backend'
-            ? backend.url.slice(7)
-            : mode.value,
+      host: upstreamHost(route, req, this.backend!),
+      target: upstreamTarget(route, req),
+      underscores: route.underscoresInHeaders,
       via: route.via,
       // The tunnel never sends a request body (an upgrade request has none: `isUpgradeRequest`), so it never
       // announces one either: a Content-Length it did not deliver would keep the backend waiting for it.

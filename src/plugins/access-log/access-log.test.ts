@@ -72,6 +72,15 @@ describe('access log formats', () => {
     );
   });
 
+  it('logs the target as the client sent it, before normalisation (nginx $request)', () => {
+    const req = { ...request('/b'), rawTarget: '/a/../%62' } as Request;
+    assert.match(formatCombined(req, response(200, 1), NOW), /"GET \/a\/\.\.\/%62 HTTP\/1\.1"/);
+    assert.equal(
+      (JSON.parse(formatJson(req, response(200, 1), NOW, 0)) as { target: string }).target,
+      '/a/../%62',
+    );
+  });
+
   it('a request the engine rejected before reading its line: "-" as the request, null in JSON', () => {
     const unread = { ...request(''), method: '', host: '' } as Request;
     assert.equal(

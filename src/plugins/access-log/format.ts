@@ -35,7 +35,8 @@ export function escapeClf(value: string): string {
 }
 
 /**
- * One line in the combined log format, newline included. A request whose line the engine could not read
+ * One line in the combined log format, newline included. The request-target is logged as the client sent
+ * it, before normalisation (nginx's `$request`). A request whose line the engine could not read
  * (it answered 400, 414, 408 or 503 by itself: `req.method === ''`) is logged with `"-"` as the request,
  * as nginx does.
  */
@@ -51,7 +52,7 @@ export function formatCombined(req: Request, res: Response, nowMs: number): stri
       : '] "' +
         escapeClf(req.method) +
         ' ' +
-        escapeClf(req.target) +
+        escapeClf(req.rawTarget ?? req.target) +
         (req.versionMinor === 1 ? ' HTTP/1.1" ' : ' HTTP/1.0" ')) +
     res.statusCode +
     ' ' +
@@ -77,7 +78,7 @@ export function formatJson(req: Request, res: Response, nowMs: number, durationM
       remote: req.connection.remoteAddress,
       host: req.host,
       method: parsed ? req.method : null,
-      target: parsed ? req.target : null,
+      target: parsed ? (req.rawTarget ?? req.target) : null,
       version: parsed ? (req.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0') : null,
       status: res.statusCode,
       bytes: res.bodyBytes,
