@@ -3,6 +3,8 @@
  * simulator measures exactly what the server runs.
  */
 import type { EvictionPolicy, PolicyFactory, PolicyName, PolicyOptions } from '../policy.ts';
+import { createAdaptive } from './adaptive.ts';
+import { createArc } from './arc.ts';
 import { createLfu } from './lfu.ts';
 import { createLru } from './lru.ts';
 import { createS3Fifo } from './s3fifo.ts';
@@ -13,10 +15,12 @@ const FACTORIES: Record<PolicyName, PolicyFactory> = {
   lru: createLru,
   s3fifo: createS3Fifo,
   'w-tinylfu': createWTinyLfu,
+  arc: createArc,
+  adaptive: createAdaptive,
 };
 
 /** Every policy name, in the order tables list them. */
-export const POLICY_NAMES: readonly PolicyName[] = ['lru', 'lfu', 's3fifo', 'w-tinylfu'];
+export const POLICY_NAMES: readonly PolicyName[] = ['lru', 'lfu', 's3fifo', 'w-tinylfu', 'arc', 'adaptive'];
 
 /**
  * The policy `[cache] policy` defaults to. W-TinyLFU is the only one that meets the bar on the shared
