@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CacheEntry, ENTRY_OVERHEAD, type EntryRecord } from './entry.ts';
 import { createPolicy, POLICY_NAMES } from './policies/index.ts';
+import { CacheStats } from './stats.ts';
 import { MemoryStore, type RemovalReason } from './store.ts';
 
 function entry(key: string, bodySize: number, extra: Partial<EntryRecord> = {}): CacheEntry {
@@ -165,5 +166,25 @@ describe('MemoryStore (lru)', () => {
     const hottest = store.hottest(10);
     assert.equal(hottest.length, 2);
     assert.ok(hottest.every(({ entry: e }) => store.peek(e.record.key) === e));
+  });
+});
+
+describe('MemoryStore policy state (stats)', () => {
+  test('reports what the adaptive policy runs and the W-TinyLFU window; null for policies that choose nothing', () => {
+    const adaptive = makeStore('adaptive', 1_000_000, 100).store;
+    for (let i = 0; i < 50; i++) adaptive.set(entry(`/a${i}`, 10));
+    const snapshot = new CacheStats().snapshot(0, adaptive, 'adaptive');
+    assert.equal(snapshot.policyState?.running, 's3fifo');
+    assert.equal(snapshot.policyState?.switches, 0);
+    assert.deepEqual(Object.keys(snapshot.policyState?.estimates ?? {}), [
+      'lru',
+      's3fifo',
+      'w-tinylfu',
+      'arc',
+    ]);
+    const w = makeStore('w-tinylfu', 1_000_000, 100).store;
+    assert.equal(w.policyState()?.window, 0.01);
+    const lru = makeStore('lru', 1_000_000, 100).store;
+    assert.equal(new CacheStats().snapshot(0, lru, 'lru').policyState, null);
   });
 });
