@@ -167,8 +167,13 @@ export class AdaptivePolicy implements EvictionPolicy {
   insert(key: string, size: number): boolean {
     const real = this.real;
     const admitted = real.insert(key, size);
-    const hash = hashKey(key);
-    if (admitted) real.arena.hash[real.arena.find(key)] = hash;
+    let hash: number;
+    // W-TinyLFU has just hashed the key (same function) and kept it in its arena: reuse it.
+    if (admitted && real instanceof WTinyLfuPolicy) hash = real.arena.hash[real.arena.find(key)]!;
+    else {
+      hash = hashKey(key);
+      if (admitted) real.arena.hash[real.arena.find(key)] = hash;
+    }
     this.sinceSwitch++;
     if (this.threshold === 0) {
       if (this.byBytes && real.bytes >= this.options.maxBytes / 2 && real.count > 0) {
