@@ -76,7 +76,10 @@ describe('hits and misses', () => {
     assert.equal(now.misses - before.misses, 1);
     assert.equal(now.hits - before.hits, 1);
     assert.equal(now.insertions - before.insertions, 1);
-    assert.match(now.policy, /^(lru|lfu|s3fifo|w-tinylfu)$/);
+    assert.match(now.policy, /^(lru|lfu|s3fifo|w-tinylfu|arc|adaptive)$/);
+    // The default adaptive policy says which candidate it runs (the dashboard can plot it over time).
+    if (now.policy === 'adaptive')
+      assert.match(now.policyState?.running ?? '', /^(lru|s3fifo|w-tinylfu|arc)$/);
     assert.equal(now.originFetches - before.originFetches, 1);
     assert.ok(now.rps.hits.at(-1)! + now.rps.hits.at(-2)! >= 1, 'the hit shows in the rps series');
   });

@@ -54,7 +54,7 @@ export const cacheOptionsSchema = z.strictObject({
     .default(256 * MiB),
   /** Most entries for the whole server (split between workers). @default none (bytes alone bound it) */
   max_entries: z.number().int().positive().optional(),
-  /** Eviction policy: "lru", "lfu" (Monkey's), "s3fifo", "w-tinylfu". @default the measured winner */
+  /** Eviction policy: "adaptive", "w-tinylfu", "s3fifo", "arc", "lru", "lfu" (Monkey's). @default the measured winner */
   policy: z.enum(POLICY_NAMES).default(DEFAULT_POLICY),
   /** Smallest body stored, in bytes. @default 0 */
   min_object_size: byteSize().default(0),

@@ -12,6 +12,20 @@ import type { POLICIES } from './policies/index.ts';
 /** Names accepted by `[cache] policy`: the keys of the policy registry. */
 export type PolicyName = keyof typeof POLICIES;
 
+/** What a policy has chosen for itself, for the stats and the dashboard (plain data). */
+export interface PolicyState {
+  /** The policy the cache runs now: the adaptive policy's current candidate, else the policy itself. */
+  running: string;
+  /** W-TinyLFU's window, as a share of the capacity (its hill climber's choice), when it runs. */
+  window?: number;
+  /** Adaptive: the share of requests sampled into the miniature caches. */
+  sampleRate?: number;
+  /** Adaptive: each candidate's recent hit ratio (0..1) in its miniature cache. */
+  estimates?: Record<string, number>;
+  /** Adaptive: how many times the cache changed policy. */
+  switches?: number;
+}
+
 export interface PolicyOptions {
   /** Capacity in bytes (sum of the charges of resident keys). */
   maxBytes: number;
@@ -47,6 +61,8 @@ export interface EvictionPolicy {
   clear(): void;
   /** Resident keys with their access frequency as the policy counts it, hottest first (for warm restart). */
   hottest(limit: number): Array<{ key: string; frequency: number }>;
+  /** What the policy currently chose, for policies that choose something (W-TinyLFU, adaptive). */
+  state?(): PolicyState;
 }
 
 /** Builds a policy; one constructor per name lives in `src/cache/policies/`. */

@@ -104,9 +104,9 @@ describe('tamarin sim', () => {
     const empty = await sim([file('empty.tr', '\n# nothing\n')]);
     assert.equal(empty.code, 1);
     assert.match(empty.err, /has no requests/);
-    const policy = await sim([file('ok.tr', ABACAB), '--policy', 'arc']);
+    const policy = await sim([file('ok.tr', ABACAB), '--policy', 'clock']);
     assert.equal(policy.code, 2);
-    assert.match(policy.err, /unknown policy "arc"/);
+    assert.match(policy.err, /unknown policy "clock"/);
     const size = await sim([file('ok2.tr', ABACAB), '--size', 'lots']);
     assert.equal(size.code, 2);
     assert.match(size.err, /bad --size "lots"/);

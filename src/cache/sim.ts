@@ -1,14 +1,15 @@
 /**
  * `tamarin sim <trace>... [--policy p|all] [--size 1%|64MiB|1000]`: replays traces through the real
  * eviction policies, as the cache store drives them (every request counts; a hit is `hit`, a miss is
- * `insert`), and prints markdown tables of the request and byte hit ratios per policy and capacity.
+ * `insert`), and prints markdown tables of the request and byte hit ratios per policy and capacity, and of
+ * each policy's gap to the best fixed policy per point (every policy but `adaptive` is fixed).
  */
 import { parseByteSize } from '../server/units.ts';
 import { createPolicy, isPolicyName, POLICY_NAMES } from './policies/index.ts';
 import type { PolicyName } from './policy.ts';
 import { loadTrace, type Trace, TraceError } from './trace.ts';
 
-const USAGE = `usage: tamarin sim <trace>... [--policy lru|lfu|s3fifo|w-tinylfu|all] [--size 0.1%,1%,10%]
+const USAGE = `usage: tamarin sim <trace>... [--policy lru|lfu|s3fifo|w-tinylfu|arc|adaptive|all] [--size 0.1%,1%,10%]
 
   <trace>     text file, one request per line: "key size" (gzip-compressed or not)
   --policy    one policy, a comma-separated list, or "all" (default: all)
@@ -208,6 +209,42 @@ export function formatTables(
       }
     }
   }
+  if (policies.length > 1) out += formatGaps(rows, policies);
+  return out;
+}
+
+/**
+ * Each policy's gap to the best fixed policy of its row, in points of request hit ratio (0 for the best;
+ * negative when the adaptive policy beats every fixed one), then the mean and largest gap per policy and
+ * the worst point against LRU.
+ */
+function formatGaps(rows: Row[], policies: PolicyName[]): string {
+  const fixed = policies.map((name) => name !== 'adaptive');
+  if (!fixed.includes(true)) return '';
+  const ratio = (r: SimResult): number => percent(r.hits, r.requests);
+  const lru = policies.indexOf('lru');
+  let out = '\nGap to the best fixed policy (points of request hit ratio; lower is better)\n\n';
+  out += `| trace | size | best fixed | ${policies.join(' | ')} |\n|---|---|---|${policies.map(() => '---:').join('|')}|\n`;
+  const sums = policies.map(() => 0);
+  const worst = policies.map(() => Number.NEGATIVE_INFINITY);
+  const belowLru = policies.map(() => Number.NEGATIVE_INFINITY);
+  for (const row of rows) {
+    const values = row.results.map(ratio);
+    let best = -1;
+    for (let p = 0; p < policies.length; p++)
+      if (fixed[p] && (best < 0 || values[p]! > values[best]!)) best = p;
+    const gaps = values.map((v) => values[best]! - v);
+    gaps.forEach((gap, p) => {
+      sums[p]! += gap;
+      worst[p] = Math.max(worst[p]!, gap);
+      if (lru >= 0) belowLru[p] = Math.max(belowLru[p]!, values[lru]! - values[p]!);
+    });
+    out += `| ${row.trace} | ${row.size} | ${policies[best]} | ${gaps.map((g) => g.toFixed(2)).join(' | ')} |\n`;
+  }
+  const cells = (values: number[]): string => values.map((v) => v.toFixed(2)).join(' | ');
+  out += `| **mean gap** | | | ${cells(sums.map((sum) => sum / rows.length))} |\n`;
+  out += `| **largest gap** | | | ${cells(worst)} |\n`;
+  if (lru >= 0) out += `| **most below lru** | | | ${cells(belowLru)} |\n`;
   return out;
 }
 

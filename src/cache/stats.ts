@@ -6,6 +6,8 @@
  * cache costs nothing and the series shows zeros for the seconds nobody asked anything.
  */
 
+import type { PolicyState } from './policy.ts';
+
 /** Length of the requests-per-second series, in seconds. */
 export const RPS_SECONDS = 300;
 
@@ -23,6 +25,12 @@ export type RejectionReason =
 export interface CacheStatsSnapshot {
   /** Eviction policy in use. */
   policy: string;
+  /**
+   * What the policy chose for itself, `null` for policies that choose nothing: the candidate the adaptive
+   * policy runs now (`running`), its sampled hit-ratio estimates and switch count, W-TinyLFU's window
+   * share. Merged snapshots keep the first worker's (each worker adapts on its own traffic).
+   */
+  policyState: PolicyState | null;
   hits: number;
   misses: number;
   /** hits / (hits + misses), 0 when nothing was asked yet. */
@@ -136,12 +144,19 @@ export class CacheStats {
   /** A plain-data snapshot; `store` supplies the occupancy figures. */
   snapshot(
     now: number,
-    store: { bytes: number; count: number; maxBytes: number; maxEntries: number },
+    store: {
+      bytes: number;
+      count: number;
+      maxBytes: number;
+      maxEntries: number;
+      policyState?(): PolicyState | undefined;
+    },
     policy = '',
   ): CacheStatsSnapshot {
     const asked = this.hits + this.misses;
     return {
       policy,
+      policyState: store.policyState?.() ?? null,
       hits: this.hits,
       misses: this.misses,
       hitRatio: asked === 0 ? 0 : this.hits / asked,

@@ -10,7 +10,7 @@
  */
 
 import type { CacheEntry, EntryRecord } from './entry.ts';
-import type { EvictionPolicy, PolicyOptions } from './policy.ts';
+import type { EvictionPolicy, PolicyOptions, PolicyState } from './policy.ts';
 
 /** Why an entry left the store (the stats count each). */
 export type RemovalReason = 'evicted' | 'expired' | 'invalidated' | 'purged' | 'replaced';
@@ -68,6 +68,8 @@ export interface CacheStore {
   /** Resident entries, hottest first, with the policy's frequency (for warm restart). */
   hottest(limit: number): Array<{ entry: CacheEntry; frequency: number }>;
   clear(): void;
+  /** What the eviction policy currently chose (W-TinyLFU's window, the adaptive policy's candidate). */
+  policyState?(): PolicyState | undefined;
 }
 
 /** A slower, shared tier behind the memory store (not built yet: the shape a Redis tier would fill). */
@@ -131,6 +133,10 @@ export class MemoryStore implements CacheStore {
 
   get count(): number {
     return this.map.size;
+  }
+
+  policyState(): PolicyState | undefined {
+    return this.policy.state?.();
   }
 
   get(key: string, now: number): CacheEntry | undefined {

@@ -12,7 +12,7 @@
  * Operations are O(1), amortised: each duel evicts one key, and the window resize moves at most
  * `TRANSFER_LIMIT` keys once per sample period.
  */
-import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
+import type { EvictionPolicy, PolicyOptions, PolicyState } from '../policy.ts';
 import { ArenaPolicy, checkSize } from './bounded-policy.ts';
 import { CountMinSketch, hashKey } from './count-min-sketch.ts';
 import { SlotArena } from './slots.ts';
@@ -141,6 +141,29 @@ export class WTinyLfuPolicy extends ArenaPolicy implements EvictionPolicy {
   hottest(limit: number): Array<{ key: string; frequency: number }> {
     const a = this.arena;
     return a.ranked([PROTECTED, PROBATION, WINDOW], (slot) => this.sketch.frequency(a.hash[slot]!), limit);
+  }
+
+  /** The window's current share of the capacity (the hill climber's choice). */
+  state(): PolicyState {
+    return { running: 'w-tinylfu', window: this.windowMaximum / this.maximum };
+  }
+
+  /**
+   * Starts from another W-TinyLFU's tuning: its window share of the capacity and its hill climber's step,
+   * scaled to this capacity (the adaptive policy hands over what its miniature learned). Call on an
+   * empty policy.
+   */
+  tuneLike(other: WTinyLfuPolicy): void {
+    const scale = this.maximum / other.maximum;
+    this.windowMaximum = Math.min(this.maximum, Math.max(1, Math.round(other.windowMaximum * scale)));
+    this.protectedMaximum = Math.floor(PERCENT_MAIN_PROTECTED * (this.maximum - this.windowMaximum));
+    this.stepSize = other.stepSize * scale;
+    this.previousHitRate = other.previousHitRate;
+  }
+
+  /** Reads of a resident slot as the sketch remembers them (its insert counts once). */
+  readsOf(slot: number): number {
+    return Math.max(0, this.sketch.frequency(this.arena.hash[slot]!) - 1);
   }
 
   private weight(slot: number): number {

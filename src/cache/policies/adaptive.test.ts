@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { prng } from '../trace-gen.ts';
+import { AdaptivePolicy } from './adaptive.ts';
+
+const INF = Number.POSITIVE_INFINITY;
+
+/** A loop over `length` keys: LRU, S3-FIFO and ARC keep almost none of it once it outgrows the cache. */
+function* loop(length: number, requests: number): Generator<string> {
+  for (let i = 0; i < requests; i++) yield `loop${i % length}`;
+}
+
+/** Re-reads of recent requests plus 30% new keys: recency wins, frequency admission loses. */
+function* recency(requests: number, seed: number): Generator<string> {
+  const random = prng(seed);
+  const seen: string[] = [];
+  let fresh = 0;
+  for (let i = 0; i < requests; i++) {
+    const back = Math.ceil(1 / (1 - random()) ** 1.25);
+    const key =
+      seen.length === 0 || random() < 0.3 ? `new${seed}-${fresh++}` : seen[Math.max(0, seen.length - back)]!;
+    seen.push(key);
+    yield key;
+  }
+}
+
+describe('adaptive', () => {
+  it('switches the real cache to the policy its miniatures find best, and says so', () => {
+    const policy = new AdaptivePolicy({ maxBytes: INF, maxEntries: 200, onEvict() {} });
+    assert.equal(policy.state().running, 's3fifo');
+    let hits = 0;
+    for (const key of loop(240, 60_000)) {
+      if (policy.has(key)) {
+        policy.hit(key);
+        hits++;
+      } else policy.insert(key, 1);
+    }
+    const state = policy.state();
+    assert.equal(state.running, 'w-tinylfu');
+    assert.ok(state.switches! >= 1);
+    assert.equal(state.sampleRate, 1); // 200 keys: below the miniature size, every request simulated
+    assert.ok(state.estimates!['w-tinylfu']! > state.estimates!.lru! + 0.2);
+    assert.ok(state.window! > 0 && state.window! < 1);
+    // LRU, S3-FIFO and ARC get nothing from a loop 20% larger than the cache; W-TinyLFU holds part of it.
+    assert.ok(hits / 60_000 > 0.2, `hit ratio ${hits / 60_000}`);
+  });
+
+  it('keeps bounds and onEvict exact across switches (byte- and entry-bounded, with removes)', () => {
+    for (const [maxBytes, maxEntries] of [
+      [INF, 300],
+      [300 * 50, INF],
+      [300 * 60, 280],
+    ] as const) {
+      const resident = new Map<string, number>();
+      let inserting: string | undefined;
+      const policy = new AdaptivePolicy({
+        maxBytes,
+        maxEntries,
+        onEvict(key) {
+          assert.ok(
+            resident.has(key) || key === inserting,
+            `onEvict(${key}) for a key that was not resident`,
+          );
+          resident.delete(key);
+        },
+      });
+      const random = prng(3);
+      const sizeOf = (key: string): number =>
+        maxBytes === INF ? 1 : 1 + ((key.length * 37 + key.charCodeAt(key.length - 1)) % 100);
+      // Phases that favour different policies, so that the real cache changes policy several times.
+      const phases = [loop(330, 40_000), recency(40_000, 1), loop(360, 40_000), recency(40_000, 2)];
+      for (const phase of phases) {
+        for (const key of phase) {
+          if (random() < 0.01) {
+            policy.remove(key);
+            resident.delete(key);
+          } else if (policy.has(key)) {
+            assert.ok(resident.has(key));
+            policy.hit(key);
+          } else {
+            assert.ok(!resident.has(key));
+            inserting = key;
+            const size = sizeOf(key);
+            if (policy.insert(key, size)) resident.set(key, size);
+            inserting = undefined;
+          }
+          assert.ok(policy.bytes <= maxBytes && policy.count <= maxEntries);
+          assert.equal(policy.count, resident.size);
+        }
+      }
+      let bytes = 0;
+      for (const [key, size] of resident) {
+        assert.ok(policy.has(key));
+        bytes += size;
+      }
+      assert.equal(policy.bytes, bytes);
+      assert.ok(policy.switches >= 2, `${policy.switches} switches (${maxBytes}, ${maxEntries})`);
+    }
+  });
+
+  it('samples big caches so that a miniature holds about 256 keys', () => {
+    const policy = new AdaptivePolicy({ maxBytes: INF, maxEntries: 25_600, onEvict() {} });
+    assert.ok(Math.abs(policy.state().sampleRate! - 0.01) < 0.0001);
+    // Byte-bounded: the rate is set once the cache is half full and its entry count is known.
+    const sized = new AdaptivePolicy({ maxBytes: 100 * 5120, maxEntries: INF, onEvict() {} });
+    assert.equal(sized.state().sampleRate, 0);
+    for (let i = 0; i < 3000; i++) sized.insert(`k${i}`, 100);
+    assert.ok(Math.abs(sized.state().sampleRate! - 0.05) < 0.001, `${sized.state().sampleRate}`);
+  });
+
+  it('clear() forgets keys and scores but keeps working', () => {
+    const policy = new AdaptivePolicy({ maxBytes: 1000, maxEntries: INF, onEvict() {} });
+    for (let i = 0; i < 100; i++) policy.insert(`k${i}`, 50);
+    policy.clear();
+    assert.equal(policy.count, 0);
+    assert.equal(policy.bytes, 0);
+    assert.equal(policy.insert('a', 10), true);
+    assert.equal(policy.has('a'), true);
+  });
+});
