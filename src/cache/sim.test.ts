@@ -85,6 +85,19 @@ describe('tamarin sim', () => {
     assert.match(out, /\| \*\*mean\*\* \| 1 \| {2}\| 25\.00 \|/);
   });
 
+  it('prints the gap of each policy to the best fixed policy, with mean, largest and below-LRU rows', async () => {
+    const { code, out } = await sim([file('gaps.tr', ABACAB), '--policy', 'lru,adaptive', '--size', '2']);
+    assert.equal(code, 0);
+    assert.match(out, /Gap to the best fixed policy/);
+    // LRU is the only fixed policy here, so it is the best (gap 0); adaptive's gap is LRU minus adaptive.
+    const row = /\| gaps \| 2 \| lru \| 0\.00 \| (-?\d+\.\d\d) \|/.exec(out);
+    assert.ok(row, out);
+    assert.match(out, /\| \*\*mean gap\*\* \| \| \| 0\.00 \| -?\d+\.\d\d \|/);
+    assert.match(out, /\| \*\*largest gap\*\* \|/);
+    const belowLru = out.split('\n').find((line) => line.startsWith('| **most below lru** |'));
+    assert.equal(belowLru, `| **most below lru** | | | 0.00 | ${row[1]} |`);
+  });
+
   it('fails clearly on bad input', async () => {
     const badLine = await sim([file('bad.tr', 'a 1\nb 1\nc lots\n')]);
     assert.equal(badLine.code, 1);
