@@ -2,10 +2,11 @@
  * The content cache plugin. Stage 20 (`onRequest`) answers hits from memory before any file-system work;
  * stage 40 (`onResponse`) stores eligible static-file responses. `control()` serves the admin API.
  *
- * Multi-worker: each worker thread has its own instance and its own store; the configured `max_size` (and
- * `max_entries`) is the server's total, so each worker gets `max_size / workers`. A hot file ends up in
- * every worker's store (the kernel spreads connections over workers); the admin aggregates stats across
- * workers and a purge reaches every worker because the admin calls `control()` in each.
+ * Multi-worker: when the server runs the shared store (src/cache/shared/: one arena in shared memory for
+ * every worker, `context.sharedCache`), static files are stored there, once for the whole server; a purge
+ * or an entry list is one call to its owner (made by worker 0; the others answer empty). With proxied
+ * responses cached (RFC 9111 routes or the PURGE method) each worker keeps its own store of
+ * `max_size / workers` instead, for static and proxied entries alike.
  */
 
 import { tmpdir } from 'node:os';
@@ -27,6 +28,9 @@ import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts'
 import type { PolicyName } from './policy.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
+import { SharedStoreClient } from './shared/client.ts';
+import { SharedHitResponder } from './shared/hit.ts';
+import { toSharedInput } from './shared/input.ts';
 import { CacheStats } from './stats.ts';
 import type { PurgeFilter } from './store.ts';
 import { MemoryStore } from './store.ts';
@@ -168,6 +172,9 @@ export class ContentCache implements Plugin {
   readonly http: ProxyCache | null = null;
   /** Collects dropped bodies while the cache churns (see reclaim.ts); null without a usable `gc`. */
   readonly reclaimer: Reclaimer | null = null;
+  /** The server-wide store in shared memory, when the server runs one; static files then live there. */
+  readonly shared: SharedStoreClient | null = null;
+  private readonly sharedResponder: SharedHitResponder | null = null;
 
   /**
    * @param gc the full collection the reclaimer runs (tests inject one, or `null` for none)
@@ -185,6 +192,16 @@ export class ContentCache implements Plugin {
     this.realClock = clock === Date.now;
     if (this.realClock) this.wallOffset = Date.now() - performance.now();
     const workers = Math.max(1, context.workerCount);
+    const policies = routePolicies(context.config, options.max_object_size);
+    const wantsHttp = ProxyCache.wanted(policies, options.purge_method);
+    if (context.sharedCache !== undefined && !wantsHttp) {
+      this.shared = new SharedStoreClient(
+        context.sharedCache.buffer,
+        context.workerId,
+        context.sharedCache.link,
+      );
+      this.sharedResponder = new SharedHitResponder(this.shared, this.stats, options.revalidate_interval);
+    }
     this.store = new MemoryStore({
       maxBytes: Math.max(1, Math.floor(options.max_size / workers)),
       maxEntries:
@@ -201,7 +218,9 @@ export class ContentCache implements Plugin {
         else if (reason === 'purged') this.stats.purged++;
       },
     });
-    const collect = gc !== undefined ? gc : options.reclaim ? exposedGc() : null;
+    // The shared store keeps bodies off the JS heap: nothing for a forced collection to reclaim.
+    const collect =
+      this.shared !== null ? null : gc !== undefined ? gc : options.reclaim ? exposedGc() : null;
     if (collect !== null) this.reclaimer = new Reclaimer(reclaimThreshold(this.store.maxBytes), collect);
     this.rules = compileRules({
       minObjectSize: options.min_object_size,
@@ -218,9 +237,8 @@ export class ContentCache implements Plugin {
       Object.keys(staticConfig.hosts).length > 0;
     this.negotiate = staticConfig.precompressed !== false;
     const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
-    this.stateFile = workers > 1 ? `${base}.${context.workerId}` : base;
-    const policies = routePolicies(context.config, options.max_object_size);
-    if (ProxyCache.wanted(policies, options.purge_method)) {
+    this.stateFile = workers > 1 && this.shared === null ? `${base}.${context.workerId}` : base;
+    if (wantsHttp) {
       const proxyConfig = (context.config.proxy ?? {}) as { via?: unknown };
       this.http = new ProxyCache(
         this.store,
@@ -243,10 +261,14 @@ export class ContentCache implements Plugin {
     }
     this.sweeper = setInterval(() => {
       if (this.realClock) this.wallOffset = Date.now() - performance.now();
-      this.store.sweep(this.clock());
+      // The shared store's owner sweeps it; this worker only forgets its decoded views after a clear.
+      if (this.shared !== null) this.shared.forgetIfCleared();
+      else this.store.sweep(this.clock());
     }, 1000);
     this.sweeper.unref();
-    if (options.warm_restart) setImmediate(() => void this.warmUp());
+    // One worker reloads a shared store for all.
+    if (options.warm_restart && (this.shared === null || context.workerId === 0))
+      setImmediate(() => void this.warmUp());
   }
 
   /**
@@ -275,7 +297,12 @@ export class ContentCache implements Plugin {
     const now = start > 0 && this.realClock ? start + this.wallOffset : this.clock();
     if (http?.tryHit(req, res, now)) return true;
     const key = this.keyOf(req);
-    if (this.responder.tryServe(key, req, res, now)) return true;
+    if (
+      this.shared === null
+        ? this.responder.tryServe(key, req, res, now)
+        : this.sharedResponder!.tryServe(key, req, res, now)
+    )
+      return true;
     if (http?.handle(req, res)) return true;
     if (method !== 'GET' || this.bypassed(key, now)) {
       this.stats.miss(now);
@@ -314,7 +341,11 @@ export class ContentCache implements Plugin {
     // Served from the entry the leader stored: a hit. Otherwise (not storable, timeout): a miss.
     return new Promise<void>((resolve) => flight.waiters.push(resolve)).then(() => {
       const now = this.clock();
-      if (this.responder.tryServe(key, req, res, now)) return true;
+      const served =
+        this.shared === null
+          ? this.responder.tryServe(key, req, res, now)
+          : this.sharedResponder!.tryServe(key, req, res, now);
+      if (served) return true;
       this.stats.miss(now);
       return false;
     });
@@ -340,7 +371,14 @@ export class ContentCache implements Plugin {
     if (file !== null) {
       key ??= this.keyOf(req);
       this.stats.originFetches++;
-      if (!this.bypassed(key, this.clock())) this.store_(key, req, res);
+      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res);
+      if (stored !== null && flight !== undefined) {
+        // The waiters look in the shared store: wake them once the owner has the entry (or refused it).
+        const k = key;
+        const f = flight;
+        void stored.finally(() => this.release(k, f));
+        return;
+      }
     } else if (res.capturedBody !== null) {
       // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
       // its body for a while. Hits capture nothing, so they never get here.
@@ -350,8 +388,8 @@ export class ContentCache implements Plugin {
     if (flight !== undefined) this.release(key!, flight);
   }
 
-  /** Decide and store a finished producer response. */
-  private store_(key: string, req: Request, res: Response): void {
+  /** Decide and store a finished producer response; a promise when the shared store's owner stores it. */
+  private store_(key: string, req: Request, res: Response): Promise<unknown> | null {
     const now = this.clock();
     const status = res.statusCode;
     const body = res.capturedBody;
@@ -360,7 +398,7 @@ export class ContentCache implements Plugin {
       const reason = res.bodyBytes > this.options.max_object_size ? 'too-large' : 'incomplete';
       this.stats.rejections[reason]++;
       if (reason === 'too-large') this.remember(key, now);
-      return;
+      return null;
     }
     const fields = toStoredFields(res.headerEntries());
     let contentType: string | undefined;
@@ -380,9 +418,9 @@ export class ContentCache implements Plugin {
     if (!decision.admit) {
       this.stats.rejections[decision.reason]++;
       if (decision.reason !== 'status') this.remember(key, now);
-      return;
+      return null;
     }
-    const entry = new CacheEntry({
+    const record = {
       key,
       path,
       host: req.host,
@@ -393,10 +431,22 @@ export class ContentCache implements Plugin {
       file: res.file,
       storedAt: now,
       expiresAt: now + decision.ttlMs,
-    });
-    entry.checkAt = now + this.options.revalidate_interval;
+    };
+    const checkAt = now + this.options.revalidate_interval;
+    if (this.shared !== null) {
+      return this.shared.set(toSharedInput(record, checkAt)).then(
+        (stored) => {
+          if (stored) this.stats.insertions++;
+          else this.stats.rejections['not-admitted']++;
+        },
+        (error: unknown) => this.context.logger.warn(`shared cache: ${(error as Error).message}`),
+      );
+    }
+    const entry = new CacheEntry(record);
+    entry.checkAt = checkAt;
     if (this.store.set(entry)) this.stats.insertions++;
     else this.stats.rejections['not-admitted']++;
+    return null;
   }
 
   private remember(key: string, now: number): void {
@@ -408,12 +458,16 @@ export class ContentCache implements Plugin {
     const now = this.clock();
     switch (command) {
       case 'stats':
+        if (this.shared !== null) return this.sharedSnapshot(now);
         return this.stats.snapshot(now, this.store, this.options.policy);
       case 'entries': {
         const parsed = entriesArgs.safeParse(args ?? undefined);
         if (!parsed.success) throw new Error(`cache entries: ${z.prettifyError(parsed.error)}`);
         const { sort, limit, offset } = parsed.data;
-        return this.store.list(sort, limit, offset, now);
+        if (this.shared === null) return this.store.list(sort, limit, offset, now);
+        // One store for the server: worker 0 lists it, the others add nothing.
+        if (this.context.workerId !== 0) return { total: 0, entries: [] };
+        return this.shared.list(sort, limit, offset, now);
       }
       case 'purge': {
         const parsed = purgeArgs.safeParse(args);
@@ -421,7 +475,14 @@ export class ContentCache implements Plugin {
           throw new Error('cache purge: expected { all: true }, { path: "/..." } or { prefix: "/..." }');
         }
         this.negative.clear();
-        const filter = parsed.data as PurgeFilter;
+        let filter = parsed.data as PurgeFilter;
+        if (this.shared !== null) {
+          // One operation on the shared store, made by worker 0; the others only forgot their negatives.
+          if (this.context.workerId !== 0) return { removed: 0, bytes: 0, keys: [] };
+          if ('path' in filter) filter = { ...filter, path: decodePath(filter.path) };
+          else if ('prefix' in filter) filter = { ...filter, prefix: decodePath(filter.prefix) };
+          return this.shared.purge(filter);
+        }
         // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
         if ('path' in filter) return this.store.purge({ ...filter, path: decodePath(filter.path) });
         if ('prefix' in filter) return this.store.purge({ ...filter, prefix: decodePath(filter.prefix) });
@@ -430,6 +491,22 @@ export class ContentCache implements Plugin {
       default:
         throw new Error(`cache: unknown command "${command}" (expected stats, entries or purge)`);
     }
+  }
+
+  /**
+   * Stats with the shared store: this worker's requests, and the store's occupancy and removals, which are
+   * the server's (`shared`: the admin counts them once, not per worker).
+   */
+  private sharedSnapshot(now: number) {
+    const shared = this.shared!;
+    const snapshot = this.stats.snapshot(now, shared, this.options.policy);
+    const totals = shared.counters();
+    snapshot.shared = true;
+    snapshot.evictions = totals.evictions;
+    snapshot.expirations = totals.expirations;
+    snapshot.invalidations = totals.invalidations;
+    snapshot.purged = totals.purged;
+    return snapshot;
   }
 
   /** Reload the hottest entries of the previous run (background; never throws). */
@@ -449,6 +526,15 @@ export class ContentCache implements Plugin {
 
   private addWarm(record: WarmRecord, body: Buffer): boolean {
     const now = this.clock();
+    if (this.shared !== null) {
+      if (this.shared.peek(record.key) !== undefined) return false;
+      const expiresAt = record.expiresAt ?? Number.POSITIVE_INFINITY;
+      if (now >= expiresAt) return false;
+      void this.shared
+        .set(toSharedInput({ ...record, body, expiresAt }, now + this.options.revalidate_interval))
+        .catch(() => {});
+      return true;
+    }
     if (this.store.peek(record.key) !== undefined) return false; // a live request got there first
     const expiresAt = record.expiresAt ?? Number.POSITIVE_INFINITY;
     if (now >= expiresAt) return false;
@@ -457,13 +543,40 @@ export class ContentCache implements Plugin {
     return this.store.set(entry);
   }
 
-  close(): void {
+  /** Worker 0 saves the shared store's index (its owner lists it) for warm restart. */
+  private async saveShared(): Promise<void> {
+    try {
+      const rows = await this.shared!.link.hottest(this.shared!.maxEntries);
+      const records: WarmRecord[] = [];
+      for (const { meta, frequency, storedAt, expiresAt } of rows) {
+        if (meta.file === null) continue;
+        records.push({
+          key: meta.key,
+          path: meta.path,
+          host: meta.host,
+          status: meta.status,
+          reason: meta.reason,
+          fields: meta.fields.map(([n, v]) => [n, v] as [string, string]),
+          file: meta.file,
+          frequency,
+          storedAt,
+          expiresAt: Number.isFinite(expiresAt) ? expiresAt : null,
+        });
+      }
+      saveState(this.stateFile, records, this.clock());
+    } catch (error) {
+      this.context.logger.warn(`warm restart: could not save ${this.stateFile}: ${(error as Error).message}`);
+    }
+  }
+
+  close(): void | Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
     this.reclaimer?.close();
     this.http?.close();
     for (const [key, flight] of this.inflight) this.release(key, flight);
     if (!this.options.warm_restart) return;
+    if (this.shared !== null) return this.context.workerId === 0 ? this.saveShared() : undefined;
     const records: WarmRecord[] = [];
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
       const r = entry.record;

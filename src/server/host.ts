@@ -13,6 +13,7 @@
  * gets a 500 for that request (or a destroyed connection if the head was already sent) and a log line;
  * the server keeps running.
  */
+import type { SharedCacheHandle } from '../cache/shared/server.ts';
 import type { ConnectionInfo, Request, Response } from '../http/types.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import type { Logger, Plugin, PluginContext, PluginDefinition } from './plugin.ts';
@@ -30,6 +31,8 @@ export interface HostOptions {
   readonly workerId: number;
   readonly workerCount: number;
   readonly config: Readonly<Record<string, unknown>>;
+  /** The shared cache arena, when the server runs one (see src/cache/shared/server.ts). */
+  readonly sharedCache?: SharedCacheHandle | undefined;
 }
 
 /** The engine-facing hooks (same shape as the engine's `EngineHooks`). */
@@ -73,6 +76,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       config: options.config,
       logger,
       getPlugin: (name) => plugins.get(name),
+      sharedCache: options.sharedCache,
     };
     let plugin: Plugin;
     try {

@@ -8,6 +8,7 @@
  * hooks that exist. Static files, the cache, the proxy, the access log and the admin API are all plugins.
  */
 import type { z } from 'zod';
+import type { SharedCacheHandle } from '../cache/shared/server.ts';
 import type { ConnectionInfo, Request, Response } from '../http/types.ts';
 
 /** A result that may be ready now (the fast path) or later. */
@@ -66,6 +67,11 @@ export interface PluginContext {
   readonly logger: Logger;
   /** Another plugin's instance in this worker, by name (e.g. the admin plugin asks for `cache`). */
   getPlugin(name: string): Plugin | undefined;
+  /**
+   * The server-wide content cache arena and its owner, when the server runs one (the `cache` plugin uses
+   * it instead of a store of its own). Absent otherwise.
+   */
+  readonly sharedCache?: SharedCacheHandle | undefined;
 }
 
 /**

@@ -5,6 +5,8 @@
 import net from 'node:net';
 // Not the global (an accessor: an IC call per response in the hot hook); see src/http/connection.ts.
 import { performance } from 'node:perf_hooks';
+import { portLink } from '../cache/shared/client.ts';
+import type { SharedCacheHandle, SharedCacheTransfer } from '../cache/shared/server.ts';
 import { createEngine, type Engine } from '../http/engine.ts';
 import { type ResolvedConfig, resolveConfig } from './config.ts';
 import { ServerCounters } from './counters.ts';
@@ -22,6 +24,11 @@ export interface WorkerParams {
   readonly port: number;
   /** Share the port with the other workers (SO_REUSEPORT). */
   readonly reusePort: boolean;
+  /**
+   * The shared cache: the arena and a port to its owner (worker threads), or a direct handle (a worker in
+   * the primary's own thread). Absent when the server runs no shared cache.
+   */
+  readonly sharedCache?: SharedCacheTransfer | SharedCacheHandle | undefined;
 }
 
 /** A running worker. */
@@ -134,6 +141,13 @@ function countingHooks(hooks: HostHooks, counters: ServerCounters): HostHooks {
   };
 }
 
+/** A worker's handle on the shared cache: over its port when it came from another thread. */
+function sharedHandle(shared: WorkerParams['sharedCache']): SharedCacheHandle | undefined {
+  if (shared === undefined) return undefined;
+  if ('link' in shared) return shared;
+  return { buffer: shared.buffer, link: portLink(shared.port) };
+}
+
 /** Start one worker and listen. */
 export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> {
   const resolved = await resolveConfig(params.raw, { baseDir: params.baseDir });
@@ -143,6 +157,7 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
     workerId: params.workerId,
     workerCount: params.workerCount,
     config: resolved.config,
+    sharedCache: sharedHandle(params.sharedCache),
   });
   const counters = new ServerCounters();
   const engine = createEngine(

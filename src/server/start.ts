@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { AdminOptions } from '../admin/options.ts';
 import type { AdminService } from '../admin/service.ts';
+import { SharedCacheHost, sharedCacheOptions } from '../cache/shared/server.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { createLogger, errorMessage } from './logger.ts';
@@ -105,17 +106,27 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const settings = resolved.config.server;
   const plugins = resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
   const common = { config: resolved.config, plugins, host: settings.host };
+  // One content cache for the whole server, created here so that it outlives any worker.
+  const cacheOptions = sharedCacheOptions(resolved);
 
   let server: RunningServer;
   if (options.inProcess === true) {
-    const runtime = await startWorker({
-      raw,
-      baseDir,
-      workerId: 0,
-      workerCount: 1,
-      port: settings.port,
-      reusePort: false,
-    });
+    const shared = cacheOptions === null ? null : new SharedCacheHost(cacheOptions, 1);
+    let runtime: Awaited<ReturnType<typeof startWorker>>;
+    try {
+      runtime = await startWorker({
+        raw,
+        baseDir,
+        workerId: 0,
+        workerCount: 1,
+        port: settings.port,
+        reusePort: false,
+        sharedCache: shared?.local(),
+      });
+    } catch (error) {
+      shared?.close();
+      throw error;
+    }
     server = {
       ...common,
       port: runtime.port,
@@ -129,15 +140,23 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
           return [{ worker: 0, error: errorMessage(error) }];
         }
       },
-      close: () => runtime.close(),
+      close: async () => {
+        await runtime.close();
+        shared?.close();
+      },
     };
   } else {
     const workerCount = effectiveWorkers(settings);
     const reserved = await reservePort(settings.host, settings.port);
+    const shared = cacheOptions === null ? null : new SharedCacheHost(cacheOptions, workerCount);
     try {
       const pool = await startWorkerPool({
         params: { raw, baseDir, workerCount, port: reserved.port, reusePort: true },
         shutdownTimeoutMs: settings.shutdown_timeout,
+        sharedCache: shared,
+      }).catch((error: unknown) => {
+        shared?.close();
+        throw error;
       });
       server = {
         ...common,
@@ -146,7 +165,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         workers: workerCount,
         admin: null,
         control: (plugin, command, args) => pool.control(plugin, command, args),
-        close: () => pool.close(),
+        close: async () => {
+          await pool.close();
+          shared?.close();
+        },
       };
     } finally {
       reserved.release();

@@ -8,6 +8,7 @@
  * - `close()` asks every worker to drain and close its plugins, then waits for the threads to exit.
  */
 import { Worker } from 'node:worker_threads';
+import type { SharedCacheHost } from '../cache/shared/server.ts';
 import { createLogger } from './logger.ts';
 import type { WorkerParams } from './runtime.ts';
 
@@ -37,6 +38,8 @@ export interface WorkerPoolOptions {
   readonly shutdownTimeoutMs: number;
   /** Time a control call waits for a worker's answer. @default 5000 */
   readonly controlTimeoutMs?: number;
+  /** The server-wide cache arena: each worker (and each restart) gets the buffer and its own channel. */
+  readonly sharedCache?: SharedCacheHost | null;
 }
 
 export interface WorkerPool {
@@ -98,7 +101,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   /** Spawn the thread of `slot`; the promise settles when it is ready or failed. */
   const spawn = (slot: Slot): Promise<void> =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(ENTRY, { workerData: { ...options.params, workerId: slot.id } });
+      const shared = options.sharedCache?.connect(slot.id);
+      const worker = new Worker(ENTRY, {
+        workerData: { ...options.params, workerId: slot.id, sharedCache: shared },
+        transferList: shared === undefined ? [] : [shared.port],
+      });
       slot.worker = worker;
       slot.ready = false;
       slot.startedAt = Date.now();
@@ -127,6 +134,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       worker.on('exit', (code) => {
         slot.worker = null;
         slot.ready = false;
+        // Writes the thread had in flight are over: its pins on shared cache entries go.
+        options.sharedCache?.workerGone(slot.id);
         resolveExit();
         reject(new WorkerStartError(`worker ${slot.id} exited while starting (code ${code})`));
         for (const [id, call] of pending) {
