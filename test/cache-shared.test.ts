@@ -1,0 +1,151 @@
+/**
+ * The shared content cache through the real server with worker threads: one store for every worker (a
+ * file is read from disk once, whichever worker gets the connection), bodies large and small served
+ * byte-exact from shared memory, and a restarted worker finding the cache intact.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { CacheStatsSnapshot } from '../src/cache/stats.ts';
+import { setLogSink } from '../src/server/logger.ts';
+import { type RunningServer, startServer } from '../src/server/start.ts';
+
+/** A plugin that crashes its worker on demand (as test/workers.test.ts's probe). */
+const CRASHER = `
+import { definePlugin, z } from ${JSON.stringify(path.resolve('src/index.ts'))};
+export default definePlugin({
+  name: 'crasher',
+  options: z.strictObject({}),
+  create: (_options, context) => ({
+    name: 'crasher',
+    control(command, args) {
+      if (command === 'crash' && args === context.workerId) {
+        setImmediate(() => { throw new Error('planned crash'); });
+        return 'crashing';
+      }
+      return 'staying';
+    },
+  }),
+});
+`;
+
+/** One GET on a fresh connection (so the kernel picks a worker each time): status and body bytes. */
+function get(port: number, target: string): Promise<{ status: number; head: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('end', () => {
+      const data = Buffer.concat(chunks);
+      const end = data.indexOf('\r\n\r\n');
+      const head = data.toString('latin1', 0, end);
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+        head,
+        body: data.subarray(end + 4),
+      });
+    });
+    socket.on('error', reject);
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('shared content cache with worker threads', () => {
+  let dir: string;
+  let server: RunningServer;
+  const big = crypto.randomBytes(300_000);
+  const small = Buffer.from('small file body\n');
+
+  async function stats(): Promise<CacheStatsSnapshot[]> {
+    const results = await server.control('cache', 'stats');
+    return results.map((r) => r.result as CacheStatsSnapshot);
+  }
+  const sum = (rows: CacheStatsSnapshot[], key: 'hits' | 'originFetches') =>
+    rows.reduce((total, row) => total + row[key], 0);
+
+  async function entries(): Promise<string[]> {
+    const [first] = await server.control('cache', 'entries', { limit: 100 });
+    return (first!.result as { entries: Array<{ path: string }> }).entries.map((e) => e.path);
+  }
+
+  before(async () => {
+    setLogSink(() => {});
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-shared-cache-'));
+    fs.mkdirSync(path.join(dir, 'site'));
+    fs.writeFileSync(path.join(dir, 'site', 'big.bin'), big);
+    fs.writeFileSync(path.join(dir, 'site', 'small.txt'), small);
+    fs.writeFileSync(path.join(dir, 'crasher.mjs'), CRASHER);
+    server = await startServer({
+      config: {
+        plugins: ['./crasher.mjs', 'cache', 'static'],
+        server: { port: 0, workers: 2, shutdown_timeout: '2s' },
+        static: { root: path.join(dir, 'site') },
+        cache: { max_size: '4MiB' },
+      },
+      configPath: path.join(dir, 'tamarin.toml'),
+      admin: false,
+    });
+  });
+  after(async () => {
+    await server?.close();
+    setLogSink(null);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a file asked for through many fresh connections is read from disk once, whichever worker answers', async () => {
+    for (const [target, bytes] of [
+      ['/small.txt', small],
+      ['/big.bin', big],
+    ] as const) {
+      const first = await get(server.port, target);
+      assert.equal(first.status, 200);
+      assert.ok(first.body.equals(bytes));
+      // The owner stores it just after the first answer left.
+      for (let i = 0; i < 100 && !(await entries()).includes(target); i++) await sleep(10);
+      for (let i = 0; i < 30; i++) {
+        const { status, body, head } = await get(server.port, target);
+        assert.equal(status, 200);
+        assert.ok(body.equals(bytes), `${target} byte-exact from shared memory`);
+        assert.match(head, new RegExp(`Content-Length: ${bytes.length}\r\n`));
+      }
+    }
+    const rows = await stats();
+    assert.equal(sum(rows, 'originFetches'), 2, 'each file read once for the whole server');
+    assert.ok(sum(rows, 'hits') >= 60);
+    assert.ok(
+      rows.every((row) => row.hits > 0),
+      'both workers answered hits from the one store',
+    );
+    assert.ok(rows[0]!.shared);
+    assert.equal(rows[0]!.entries, 2);
+    assert.equal(rows[1]!.entries, 2, 'every worker sees the same store');
+  });
+
+  it('a restarted worker finds the cache intact', async () => {
+    for (const id of [0, 1]) {
+      const before = (await stats())[id];
+      await server.control('crasher', 'crash', id);
+      // Wait for the new thread: its counters start from zero.
+      for (let i = 0; i < 100; i++) {
+        await sleep(50);
+        const now = (await server.control('cache', 'stats'))[id];
+        if (now?.result !== undefined && (now.result as CacheStatsSnapshot).hits < (before?.hits ?? 0)) break;
+      }
+    }
+    for (let i = 0; i < 20; i++) {
+      const { status, body } = await get(server.port, '/big.bin');
+      assert.equal(status, 200);
+      assert.ok(body.equals(big));
+    }
+    const rows = await stats();
+    assert.equal(sum(rows, 'originFetches'), 0, 'no worker went to disk after its restart');
+    assert.ok(sum(rows, 'hits') >= 20);
+    assert.deepEqual((await entries()).sort(), ['/big.bin', '/small.txt']);
+  });
+});
