@@ -53,7 +53,11 @@ const res = {
 const memory = new MemoryStore({ maxBytes: 1e12, createPolicy: (o) => createPolicy('w-tinylfu', o) });
 for (let i = 0; i < keys; i++) memory.set(new CacheEntry(record(i)));
 
-const sab = createSharedBuffer({ maxBytes: Math.max(64 << 20, keys * (size + 2048)), maxEntries: keys * 2, workers: 1 });
+const sab = createSharedBuffer({
+  maxBytes: Math.max(64 << 20, keys * (size + 2048)),
+  maxEntries: keys * 2,
+  workers: 1,
+});
 const owner = new SharedStoreOwner(sab, { createPolicy: (o) => createPolicy('w-tinylfu', o) });
 for (let i = 0; i < keys; i++) owner.set(toSharedInput(record(i), Number.POSITIVE_INFINITY));
 const shared = new SharedStoreClient(sab, 0, directLink(owner));
@@ -74,7 +78,7 @@ function runShared(): number {
   const now = Date.now();
   for (let i = 0; i < OPS; i++) {
     const entry = shared.get(names[i % keys]!, now)!;
-    entry.send(res, true);
+    entry.send(res, true, now);
     entry.hits++;
     if ((i & 1023) === 0) owner.maintain();
   }
@@ -88,7 +92,11 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`hit of a ${size} B body, ${keys} keys, ${OPS} ops x ${ROUNDS} rounds (median ns/op):`);
-console.log(`  MemoryStore (per worker): ${median(results.memory!).toFixed(0)} ns  [${results.memory!.map((x) => x.toFixed(0)).join(' ')}]`);
-console.log(`  shared store:             ${median(results.shared!).toFixed(0)} ns  [${results.shared!.map((x) => x.toFixed(0)).join(' ')}]`);
+console.log(
+  `  MemoryStore (per worker): ${median(results.memory!).toFixed(0)} ns  [${results.memory!.map((x) => x.toFixed(0)).join(' ')}]`,
+);
+console.log(
+  `  shared store:             ${median(results.shared!).toFixed(0)} ns  [${results.shared!.map((x) => x.toFixed(0)).join(' ')}]`,
+);
 owner.close();
 if (sink === 0) console.log('');

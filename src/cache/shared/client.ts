@@ -120,6 +120,12 @@ export function portLink(port: LinkPort, timeoutMs = 5000): OwnerLink {
   };
 }
 
+/**
+ * Entries a worker keeps decoded (with its copy of small answers) before it drops them all: a bound on
+ * the worker's own memory, ~16 KiB at most per entry (small answers only), whatever the cache holds.
+ */
+const LOCAL_ENTRIES = 4096;
+
 /** The shared store as one worker uses it. */
 export class SharedStoreClient {
   readonly arena: SharedArena;
@@ -129,6 +135,11 @@ export class SharedStoreClient {
   readonly maxEntries: number;
   /** This worker's decoded entries by slot (valid while the slot's generation matches). */
   private readonly views: Array<SharedEntry | undefined> = [];
+  /**
+   * Key → decoded entry, so that a hit costs one Map lookup and one generation check, as a local store's
+   * hit; dropped whole when it holds more than `LOCAL_ENTRIES` entries (a bound, not a second cache).
+   */
+  private readonly local = new Map<string, SharedEntry>();
   private readonly ringBase: number;
   private epoch: number;
 
@@ -160,6 +171,31 @@ export class SharedStoreClient {
    * owner) and reported missing. Records the hit for the policy.
    */
   get(key: string, now: number): SharedEntry | undefined {
+    const known = this.local.get(key);
+    if (known !== undefined) {
+      if (Atomics.load(this.arena.ent, known.genIndex) === known.gen) {
+        if (now >= known.expiresAt) {
+          void this.link.delete(key, 'expired').catch(() => {});
+          return undefined;
+        }
+        this.recordHit(known.slot);
+        return known;
+      }
+      this.local.delete(key);
+    }
+    const entry = this.lookup(key, now);
+    if (entry !== undefined) {
+      if (this.local.size >= LOCAL_ENTRIES) {
+        this.local.clear();
+        this.views.length = 0;
+      }
+      this.local.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** The lookup in shared memory (a key this worker has not seen live yet). */
+  private lookup(key: string, now: number): SharedEntry | undefined {
     const arena = this.arena;
     const slot = arena.find(key, hashKey(key));
     if (slot < 0) return undefined;
@@ -226,6 +262,7 @@ export class SharedStoreClient {
     if (epoch === this.epoch) return;
     this.epoch = epoch;
     this.views.length = 0;
+    this.local.clear();
   }
 
   /** Whole-server counters the owner keeps. */

@@ -59,8 +59,11 @@ describe('shared store across worker threads', () => {
       owner.maintain();
       for (const r of results) {
         assert.deepEqual(r.errors, [], 'no torn or mixed response');
-        assert.ok(r.hits > 0 && r.stores > 0, `hits ${r.hits}, stores ${r.stores}`);
+        assert.ok(r.reads > 0);
       }
+      // A thread that starts late on a busy machine may find every key stored: count over all of them.
+      const total = (key: 'hits' | 'stores') => results.reduce((sum, r) => sum + r[key], 0);
+      assert.ok(total('hits') > 0 && total('stores') > 0, `hits ${total('hits')}, stores ${total('stores')}`);
       assert.ok(
         results.some((r) => r.pinnedChecks > 0),
         'large bodies were written under a pin',

@@ -45,7 +45,7 @@ while (Date.now() < end) {
     const entry = client.get(key, Date.now());
     if (entry !== undefined) {
       const { res, sent } = fakeResponse();
-      if (!entry.send(res as unknown as Response, true)) continue;
+      if (!entry.send(res as unknown as Response, true, 0)) continue;
       stats.hits++;
       const one = sent[0]!;
       if (one.body === null) {

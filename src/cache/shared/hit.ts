@@ -34,16 +34,16 @@ export class SharedHitResponder {
       void this.store.delete(key, 'invalidated').catch(() => {});
       return false;
     }
-    if (!this.answer(entry, req, res)) return false;
+    if (!this.answer(entry, req, res, now)) return false;
     entry.hits++;
     this.stats.hit(now);
     return true;
   }
 
-  private answer(entry: SharedEntry, req: Request, res: Response): boolean {
+  private answer(entry: SharedEntry, req: Request, res: Response, now: number): boolean {
     const isGet = req.method === 'GET';
     const connection = !req.keepAlive ? 'close' : req.versionMinor === 0 ? 'keep-alive' : null;
-    if (!HitResponder.hasValidators(req)) return this.sendWhole(entry, isGet, connection, res);
+    if (!HitResponder.hasValidators(req)) return this.sendWhole(entry, isGet, connection, res, now);
     const headers = req.headers;
     const precondition = checkPreconditions(headers, req.method, entry.etag, entry.lastModifiedMs);
     if (precondition === 412) return false;
@@ -54,7 +54,7 @@ export class SharedHitResponder {
     }
     const size = entry.bodyLength;
     const range = evaluateRange(headers, req.method, size, entry.etag, entry.lastModifiedMs);
-    if (range.type === 'full') return this.sendWhole(entry, isGet, connection, res);
+    if (range.type === 'full') return this.sendWhole(entry, isGet, connection, res, now);
     if (range.type === 'unsatisfiable' || range.ranges.length !== 1) return false;
     const { start, end } = range.ranges[0]!;
     const body = entry.copyBody();
@@ -71,8 +71,9 @@ export class SharedHitResponder {
     isGet: boolean,
     connection: 'close' | 'keep-alive' | null,
     res: Response,
+    now: number,
   ): boolean {
-    if (connection === null) return entry.send(res, isGet);
+    if (connection === null) return entry.send(res, isGet, now);
     const body = isGet ? entry.copyBody() : null;
     if (isGet && body === null) return false;
     const head = entry.buildHead(entry.record.status, entry.record.fields, entry.bodyLength, connection);

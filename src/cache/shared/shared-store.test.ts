@@ -31,7 +31,7 @@ function serve(client: SharedStoreClient, key: string, now = 0): Buffer | null {
   const entry = client.get(key, now);
   if (entry === undefined) return null;
   const { res, sent } = fakeResponse();
-  if (!entry.send(res as unknown as Response, true)) return null;
+  if (!entry.send(res as unknown as Response, true, 0)) return null;
   const one = sent[0]!;
   if (one.body === null) return splitAnswer(one.head).body;
   const body = Buffer.from(one.body);
@@ -106,7 +106,7 @@ describe('shared store', () => {
       put(owner, key, 3, size);
       const entry = client.get(key, 0)!;
       const { res, sent } = fakeResponse();
-      assert.equal(entry.send(res as unknown as Response, true), true);
+      assert.equal(entry.send(res as unknown as Response, true, 0), true);
       const { head, body } =
         sent[0]!.body === null
           ? splitAnswer(sent[0]!.head)
@@ -122,7 +122,7 @@ describe('shared store', () => {
       sent[0]!.release?.();
       // HEAD: the head alone.
       const head2 = fakeResponse();
-      entry.send(head2.res as unknown as Response, false);
+      entry.send(head2.res as unknown as Response, false, 0);
       assert.equal(head2.sent[0]!.head.toString('latin1'), head);
     }
     owner.close();
@@ -133,7 +133,7 @@ describe('shared store', () => {
     put(owner, '/big', 1, 100_000);
     const entry = client.get('/big', 0)!;
     const { res, sent } = fakeResponse();
-    entry.send(res as unknown as Response, true);
+    entry.send(res as unknown as Response, true, 0);
     const inFlight = sent[0]!;
     // Evict it (and churn the cache) while the "socket" still reads the view.
     for (let i = 0; i < 20; i++) put(owner, `/other${i}`, 9, 60_000);
@@ -152,7 +152,7 @@ describe('shared store', () => {
     const other = new SharedStoreClient(sab, 1, directLink(owner));
     put(owner, '/big', 1, 100_000);
     const { res } = fakeResponse();
-    other.get('/big', 0)!.send(res as unknown as Response, true); // never released: the worker "died"
+    other.get('/big', 0)!.send(res as unknown as Response, true, 0); // never released: the worker "died"
     owner.delete('/big', 'purged');
     const free = () => {
       let ok = 0;
