@@ -43,14 +43,18 @@ export const cacheOptionsSchema = z.strictObject({
   /** Whether the cache is used at all. @default true */
   enabled: z.boolean().default(true),
   /**
-   * Memory budget for the whole server (split evenly between workers): headers + bodies + a per-entry
-   * overhead estimate. Seed: the cache's total size.
+   * Memory budget for the whole server: the shared arena's capacity (every entry's extent: key, head,
+   * body and metadata, rounded to 64 bytes); with proxied responses cached, split evenly between the
+   * workers' own stores instead. Seed: the cache's total size.
    * @default "256MiB"
    */
   max_size: byteSize()
     .refine((n) => n > 0, 'max_size must be larger than 0')
     .default(256 * MiB),
-  /** Most entries for the whole server (split between workers). @default none (bytes alone bound it) */
+  /**
+   * Most entries for the whole server (the shared arena's entry slots). @default one per KiB of `max_size`
+   * with the shared store; none (bytes alone bound it) for per-worker stores
+   */
   max_entries: z.number().int().positive().optional(),
   /** Eviction policy: "lru", "lfu" (the seed's), "s3fifo", "w-tinylfu". @default the measured winner */
   policy: z.enum(POLICY_NAMES as unknown as [PolicyName, ...PolicyName[]]).default(DEFAULT_POLICY),
@@ -87,7 +91,9 @@ export const cacheOptionsSchema = z.strictObject({
    */
   purge_method: purgeMethodSchema,
   /**
-   * Run a full garbage collection once 1/16 of the capacity (4–48 MiB) was evicted or purged, so dropped
+   * Only for the per-worker stores used when proxied responses are cached (the shared arena keeps bodies
+   * off the JS heap and needs no collection): run a full garbage collection once 1/16 of the capacity
+   * (4–48 MiB) was evicted or purged, so dropped
    * bodies go back to the allocator instead of waiting for V8 (which counts them late): RSS stays within
    * ~1.1x the capacity. Costs a pause of 10–100 ms, at most every 100 ms, only while the cache churns;
    * `false` trades ~1.3x RSS for no such pauses. @default true
