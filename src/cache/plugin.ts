@@ -28,6 +28,7 @@ import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts'
 import type { PolicyName } from './policy.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
+import { FILL_LEAD, FILL_WAIT } from './shared/arena.ts';
 import { SharedStoreClient } from './shared/client.ts';
 import { SharedHitResponder } from './shared/hit.ts';
 import { toSharedInput } from './shared/input.ts';
@@ -115,7 +116,12 @@ interface Flight {
   readonly leader: Response;
   readonly waiters: Array<() => void>;
   timer: NodeJS.Timeout | null;
+  /** This worker holds the key's cell in the shared store's fill table (single flight across workers). */
+  filling: boolean;
 }
+
+/** How often a miss waiting for another worker's fill looks for the entry. */
+const FILL_POLL_MS = 2;
 
 /** Rejected keys are not captured or collapsed again for this long (a big or excluded file stays so). */
 const NEGATIVE_TTL_MS = 5000;
@@ -318,13 +324,49 @@ export class ContentCache implements Plugin {
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
     keepWholeBody(res, this.options.max_object_size);
     // A conditional or range miss never leads a flight (its answer may be a 304 or 206, not storable).
-    const flight = HitResponder.hasValidators(req) ? undefined : this.inflight.get(key);
+    const validators = HitResponder.hasValidators(req);
+    const flight = validators ? undefined : this.inflight.get(key);
     if (flight === undefined) {
-      if (!HitResponder.hasValidators(req)) this.inflight.set(key, { leader: res, waiters: [], timer: null });
+      if (!validators) {
+        let filling = false;
+        if (this.shared !== null) {
+          // Another worker reading this very file: wait for its entry instead of reading it again.
+          const claim = this.shared.claimFill(key, now, this.options.collapse_timeout);
+          if (claim === FILL_WAIT) return this.waitForWorker(key, req, res, now);
+          filling = claim === FILL_LEAD;
+        }
+        this.inflight.set(key, { leader: res, waiters: [], timer: null, filling });
+      }
       this.stats.miss(now);
       return false;
     }
     return this.wait(flight, key, req, res);
+  }
+
+  /**
+   * Wait (at most `collapse_timeout`) while another worker fills `key`, polling the shared store; answer
+   * from the entry it stores, or go to the static plugin when it stored none.
+   */
+  private waitForWorker(key: string, req: Request, res: Response, start: number): Promise<boolean> {
+    this.stats.collapsed++;
+    const shared = this.shared!;
+    const deadline = start + this.options.collapse_timeout;
+    return new Promise<boolean>((resolve) => {
+      const poll = () => {
+        const now = this.clock();
+        if (this.sharedResponder!.tryServe(key, req, res, now)) {
+          resolve(true);
+          return;
+        }
+        if (!shared.filling(key) || now >= deadline) {
+          this.stats.miss(now);
+          resolve(false);
+          return;
+        }
+        setTimeout(poll, FILL_POLL_MS);
+      };
+      setTimeout(poll, FILL_POLL_MS);
+    });
   }
 
   /** Whether `key` was refused recently (too large, excluded): no capture, no single flight, no store. */
@@ -359,6 +401,10 @@ export class ContentCache implements Plugin {
 
   private release(key: string, flight: Flight): void {
     if (this.inflight.get(key) === flight) this.inflight.delete(key);
+    if (flight.filling) {
+      flight.filling = false;
+      this.shared!.releaseFill(key);
+    }
     if (flight.timer !== null) clearTimeout(flight.timer);
     for (const wake of flight.waiters) wake();
     flight.waiters.length = 0;

@@ -19,12 +19,18 @@ import {
   E_KEY_LEN,
   F_BYTES,
   F_COUNT,
+  FILL_CELLS,
   layoutOf,
   RING_SLOTS,
   type SharedLayout,
 } from './layout.ts';
 
 export { hashKey };
+
+/** `claimFill` answers. */
+export const FILL_LEAD = 1;
+export const FILL_WAIT = 2;
+export const FILL_NONE = 0;
 
 /** Views over one shared cache buffer. Cheap to construct once per thread. */
 export class SharedArena {
@@ -42,6 +48,9 @@ export class SharedArena {
   readonly index: Int32Array;
   /** Per worker: [head, tail, RING_SLOTS slot numbers]. */
   readonly rings: Int32Array;
+  /** The fill table (see layout.ts) and when each cell was taken. */
+  readonly fill: Int32Array;
+  readonly fillSince: Float64Array;
   /** The data region as one Buffer (subarray-free copies: `data.copy(target, 0, from, to)`). */
   readonly data: Buffer;
   readonly mask: number;
@@ -58,6 +67,8 @@ export class SharedArena {
     this.pins = new Int32Array(sab, layout.pins, layout.workers * layout.entries);
     this.index = new Int32Array(sab, layout.index, layout.table);
     this.rings = new Int32Array(sab, layout.rings, layout.workers * (RING_SLOTS + 2));
+    this.fill = new Int32Array(sab, layout.fill, FILL_CELLS);
+    this.fillSince = new Float64Array(sab, layout.fillSince, FILL_CELLS);
     this.data = Buffer.from(sab, layout.data, layout.dataBytes);
     this.mask = layout.table - 1;
     this.entries = layout.entries;
@@ -128,6 +139,54 @@ export class SharedArena {
     let sum = 0;
     for (let w = 0; w < this.layout.workers; w++) sum += Atomics.load(pins, w * entries + slot);
     return sum;
+  }
+
+  // ---- single flight across workers ----
+
+  /**
+   * Claim the right to fill `hash`'s key: `FILL_LEAD` (this worker fills it: read the file, store, then
+   * `releaseFill`), `FILL_WAIT` (another worker is filling it: wait for the entry) or `FILL_NONE` (the
+   * cell is taken by another key: go ahead without single flight). A cell older than `staleMs` is taken
+   * over (its worker died, or its fill never ended).
+   */
+  claimFill(hash: number, worker: number, now: number, staleMs: number): number {
+    const fill = this.fill;
+    const i = hash & (FILL_CELLS - 1);
+    const tag = hash & ~0xff;
+    const mine = tag | (worker + 1);
+    let current = Atomics.compareExchange(fill, i, 0, mine);
+    if (current === 0) {
+      this.fillSince[i] = now;
+      return FILL_LEAD;
+    }
+    if (now - this.fillSince[i]! > staleMs) {
+      if (Atomics.compareExchange(fill, i, current, mine) === current) {
+        this.fillSince[i] = now;
+        return FILL_LEAD;
+      }
+      current = Atomics.load(fill, i);
+    }
+    return (current & ~0xff) === tag && (current & 0xff) !== worker + 1 ? FILL_WAIT : FILL_NONE;
+  }
+
+  /** Whether a worker other than `worker` is filling `hash`'s key right now. */
+  filling(hash: number, worker: number): boolean {
+    const current = Atomics.load(this.fill, hash & (FILL_CELLS - 1));
+    return current !== 0 && (current & ~0xff) === (hash & ~0xff) && (current & 0xff) !== worker + 1;
+  }
+
+  /** End this worker's fill of `hash`'s key (no-op when the cell was taken over). */
+  releaseFill(hash: number, worker: number): void {
+    Atomics.compareExchange(this.fill, hash & (FILL_CELLS - 1), (hash & ~0xff) | (worker + 1), 0);
+  }
+
+  /** Free every cell `worker` holds (its thread is gone). */
+  releaseFills(worker: number): void {
+    const fill = this.fill;
+    for (let i = 0; i < FILL_CELLS; i++) {
+      const current = Atomics.load(fill, i);
+      if (current !== 0 && (current & 0xff) === worker + 1) Atomics.compareExchange(fill, i, current, 0);
+    }
   }
 
   // ---- writer side (the owner only) ----

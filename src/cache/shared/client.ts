@@ -256,6 +256,20 @@ export class SharedStoreClient {
     return this.link.list(sort, limit, offset, now);
   }
 
+  /** Claim the fill of `key` (see `SharedArena.claimFill`). */
+  claimFill(key: string, now: number, staleMs: number): number {
+    return this.arena.claimFill(hashKey(key), this.worker, now, staleMs);
+  }
+
+  /** Whether another worker is filling `key` now. */
+  filling(key: string): boolean {
+    return this.arena.filling(hashKey(key), this.worker);
+  }
+
+  releaseFill(key: string): void {
+    this.arena.releaseFill(hashKey(key), this.worker);
+  }
+
   /** Drop decoded views when the owner cleared everything (frees this worker's heap). */
   forgetIfCleared(): void {
     const epoch = Atomics.load(this.arena.header, H_EPOCH);

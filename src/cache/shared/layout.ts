@@ -17,6 +17,8 @@ const MAGIC = 0x54414d31; // "TAM1"
 export const GRANULE = 64;
 /** Slots of each worker's hit ring (a power of two). A full ring drops hits, as Caffeine's read buffer. */
 export const RING_SLOTS = 4096;
+/** Cells of the "being filled" table (single flight across workers), a power of two. */
+export const FILL_CELLS = 4096;
 
 /** Int32 header words. */
 export const H_MAGIC = 0;
@@ -87,6 +89,10 @@ export interface SharedLayout {
   readonly pins: number;
   readonly index: number;
   readonly rings: number;
+  /** Int32 per fill cell: key tag (high 24 bits of its hash) | filling worker + 1; 0 = free. */
+  readonly fill: number;
+  /** Float64 per fill cell: when it was taken (epoch ms), to take over a cell left by a dead worker. */
+  readonly fillSince: number;
   readonly data: number;
   readonly total: number;
 }
@@ -131,6 +137,10 @@ export function computeLayout(options: SharedLayoutOptions): SharedLayout {
   at += table * 4;
   const rings = at;
   at += workers * (RING_SLOTS + 2) * 4;
+  const fill = at;
+  at += FILL_CELLS * 4;
+  const fillSince = align(at, 8);
+  at = fillSince + FILL_CELLS * 8;
   const data = align(at, GRANULE);
   at = data + dataBytes;
   return {
@@ -146,6 +156,8 @@ export function computeLayout(options: SharedLayoutOptions): SharedLayout {
     pins,
     index,
     rings,
+    fill,
+    fillSince,
     data,
     total: at,
   };

@@ -325,6 +325,7 @@ export class SharedStoreOwner {
     for (let slot = 0; slot < entries; slot++) Atomics.store(arena.pins, worker * entries + slot, 0);
     const base = worker * (RING_SLOTS + 2);
     Atomics.store(arena.rings, base + 1, Atomics.load(arena.rings, base));
+    arena.releaseFills(worker);
     this.reapLimbo();
   }
 
