@@ -61,7 +61,7 @@ export class SharedEntry {
   private readonly pinIndex: number;
   private readonly release: () => void;
   private notModified: Buffer | null = null;
-  /** This worker's copy of a small answer (head + body), made on first use. */
+  /** This worker's copy of a small answer (head + body), or of a large one's head, made on first use. */
   private full: Buffer | null = null;
   /** The shared Date buffer last copied into `full`, and the first ms of the next second to check. */
   private dateSource: Buffer | null = null;
@@ -134,13 +134,9 @@ export class SharedEntry {
     this.arena.entF[this.slot * E_F64 + D_CHECK_AT] = value;
   }
 
+  /** Hits counted so far (by the owner, from the workers' hit rings). */
   get hits(): number {
     return Atomics.load(this.arena.ent, this.slot * E_INT32 + E_HITS);
-  }
-
-  /** Count one hit (the value is ignored: hits only ever go up by one, from any worker). */
-  set hits(_value: number) {
-    Atomics.add(this.arena.ent, this.slot * E_INT32 + E_HITS, 1);
   }
 
   /**
@@ -151,31 +147,26 @@ export class SharedEntry {
     const arena = this.arena;
     const headLength = this.headLength;
     const bodyLength = this.bodyLength;
-    if (bodyLength < PIN_MIN) {
-      let full = this.full;
-      if (full === null) {
-        full = Buffer.allocUnsafeSlow(headLength + bodyLength);
-        arena.data.copy(full, 0, this.headAt, this.headAt + headLength + bodyLength);
-        if (!this.valid()) return false;
-        this.full = full;
-      }
-      if (now >= this.dateUntil && this.dateOffset >= 0) {
-        const date = httpDateBuffer();
-        if (date !== this.dateSource) {
-          date.copy(full, this.dateOffset);
-          this.dateSource = date;
-        }
-        this.dateUntil = now - (now % 1000) + 1000;
-      }
-      res.sendPrebuilt(isGet ? full : full.subarray(0, headLength));
-      return true;
-    }
-    if (!isGet) {
-      const head = Buffer.allocUnsafe(headLength);
-      arena.data.copy(head, 0, this.headAt, this.headAt + headLength);
+    // This worker's copy: the whole answer when small, the head alone when the body is pinned.
+    const small = bodyLength < PIN_MIN;
+    let full = this.full;
+    if (full === null) {
+      const length = small ? headLength + bodyLength : headLength;
+      full = Buffer.allocUnsafeSlow(length);
+      arena.data.copy(full, 0, this.headAt, this.headAt + length);
       if (!this.valid()) return false;
-      if (this.dateOffset >= 0) httpDateBuffer().copy(head, this.dateOffset);
-      res.sendPrebuilt(head);
+      this.full = full;
+    }
+    if (now >= this.dateUntil && this.dateOffset >= 0) {
+      const date = httpDateBuffer();
+      if (date !== this.dateSource) {
+        date.copy(full, this.dateOffset);
+        this.dateSource = date;
+      }
+      this.dateUntil = now - (now % 1000) + 1000;
+    }
+    if (small || !isGet) {
+      res.sendPrebuilt(isGet || !small ? full : full.subarray(0, headLength));
       return true;
     }
     Atomics.add(arena.pins, this.pinIndex, 1);
@@ -183,11 +174,8 @@ export class SharedEntry {
       Atomics.sub(arena.pins, this.pinIndex, 1);
       return false;
     }
-    const head = Buffer.allocUnsafe(headLength);
-    arena.data.copy(head, 0, this.headAt, this.headAt + headLength);
-    if (this.dateOffset >= 0) httpDateBuffer().copy(head, this.dateOffset);
     this.bodyView ??= Buffer.from(arena.sab, arena.layout.data + this.headAt + headLength, bodyLength);
-    res.sendPrebuilt(head, this.bodyView, this.release);
+    res.sendPrebuilt(full, this.bodyView, this.release);
     return true;
   }
 

@@ -34,8 +34,8 @@ export class SharedHitResponder {
       void this.store.delete(key, 'invalidated').catch(() => {});
       return false;
     }
+    // The entry's hit count is kept by the owner as it drains this worker's hit ring.
     if (!this.answer(entry, req, res, now)) return false;
-    entry.hits++;
     this.stats.hit(now);
     return true;
   }

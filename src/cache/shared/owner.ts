@@ -412,7 +412,9 @@ export class SharedStoreOwner {
         const slot = rings[base + 2 + (tail & (RING_SLOTS - 1))]!;
         if (slot < 0 || slot >= this.arena.entries || ent[slot * E_INT32 + E_GEN]! % 2 !== 0) continue;
         const meta = this.metas[slot];
-        if (meta !== undefined) this.policy.hit(meta.key);
+        if (meta === undefined) continue;
+        this.policy.hit(meta.key);
+        ent[slot * E_INT32 + E_HITS]!++;
       }
       Atomics.store(rings, base + 1, tail);
     }
