@@ -260,8 +260,11 @@ describe('GET /metrics', () => {
     for (const name of ['hits', 'misses', 'evictions']) {
       assert.match(text, new RegExp(`^tamarin_cache_${name}_total\\{worker="0"\\} \\d+$`, 'm'));
     }
-    assert.match(text, /^tamarin_cache_bytes\{worker="1"\} \d+$/m);
+    // The shared store's occupancy is the server's: exported once (worker 0), so sum() stays right.
+    assert.match(text, /^tamarin_cache_bytes\{worker="0"\} \d+$/m);
+    assert.doesNotMatch(text, /^tamarin_cache_bytes\{worker="1"\}/m);
     assert.match(text, /^tamarin_cache_entries\{worker="0"\} \d+$/m);
+    assert.match(text, /^tamarin_cache_hits_total\{worker="1"\} \d+$/m);
     // The 2xx counters add up to what /api/stats reports (same source, two views).
     const sum = [...text.matchAll(/^tamarin_http_requests_total\{worker="\d",class="2xx"\} (\d+)$/gm)].reduce(
       (total, m) => total + Number(m[1]),

@@ -150,6 +150,8 @@ export class SharedArena {
    * over (its worker died, or its fill never ended).
    */
   claimFill(hash: number, worker: number, now: number, staleMs: number): number {
+    // A cell names its worker in 8 bits: beyond 254 workers, single flight stays per worker.
+    if (worker >= 0xff) return FILL_NONE;
     const fill = this.fill;
     const i = hash & (FILL_CELLS - 1);
     const tag = hash & ~0xff;
