@@ -5,7 +5,7 @@
  */
 import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
-import { SharedEntry } from './entry.ts';
+import { PIN_MIN, SharedEntry } from './entry.ts';
 import {
   D_EXPIRES_AT,
   E_F64,
@@ -122,9 +122,11 @@ export function portLink(port: LinkPort, timeoutMs = 5000): OwnerLink {
 
 /**
  * Entries a worker keeps decoded (with its copy of small answers) before it drops them all: a bound on
- * the worker's own memory, ~16 KiB at most per entry (small answers only), whatever the cache holds.
+ * the worker's own memory whatever the cache holds.
  */
 const LOCAL_ENTRIES = 4096;
+/** And before the copies it may make of them would pass this many bytes. */
+const LOCAL_BYTES = 16 * 1024 * 1024;
 
 /** The shared store as one worker uses it. */
 export class SharedStoreClient {
@@ -140,6 +142,8 @@ export class SharedStoreClient {
    * hit; dropped whole when it holds more than `LOCAL_ENTRIES` entries (a bound, not a second cache).
    */
   private readonly local = new Map<string, SharedEntry>();
+  /** Bytes the entries in `local` may copy into this worker (small answers whole, large ones' heads). */
+  private localBytes = 0;
   private readonly ringBase: number;
   private epoch: number;
 
@@ -185,11 +189,14 @@ export class SharedStoreClient {
     }
     const entry = this.lookup(key, now);
     if (entry !== undefined) {
-      if (this.local.size >= LOCAL_ENTRIES) {
+      const bytes = entry.bodyLength < PIN_MIN ? entry.headLength + entry.bodyLength : entry.headLength;
+      if (this.local.size >= LOCAL_ENTRIES || this.localBytes + bytes > LOCAL_BYTES) {
         this.local.clear();
         this.views.length = 0;
+        this.localBytes = 0;
       }
       this.local.set(key, entry);
+      this.localBytes += bytes;
     }
     return entry;
   }
@@ -277,6 +284,7 @@ export class SharedStoreClient {
     this.epoch = epoch;
     this.views.length = 0;
     this.local.clear();
+    this.localBytes = 0;
   }
 
   /** Whole-server counters the owner keeps. */
