@@ -26,7 +26,9 @@ export {
   type Plugin,
   type PluginContext,
   type PluginDefinition,
+  type PrimaryShare,
   type ServiceKey,
+  type ShareContext,
   serviceKey,
 } from './server/plugin.ts';
 export { ListenError } from './server/runtime.ts';

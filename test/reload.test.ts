@@ -343,7 +343,7 @@ describe('POST /api/reload', () => {
       const ok = await call(admin, 'POST', '/api/reload', auth);
       assert.equal(ok.status, 200, ok.text);
       assert.deepEqual(ok.json, { reloaded: true, generation: 1, changed: ['static'] });
-      // A new cache instance (its contents cold), the same counters.
+      // A new cache instance, the same counters; the entry stored under the old [static] is not served.
       assert.equal(await hits(), 1);
       assert.equal((await fetch(`${server.url}/a.txt`)).headers.get('cache-control'), 'public, max-age=60');
       // The admin shows the configuration serving now.

@@ -64,6 +64,14 @@ type CacheCounter =
   | 'warmLoaded';
 /** Snapshot field, metric name (without `tamarin_cache_` and `_total`), help. Static files and proxied
  * responses share one store and one set of counters: a proxy cache hit is a `hits` like a file's. */
+/** Counters that belong to a shared store rather than to a worker. */
+const SHARED_STORE_COUNTERS: ReadonlySet<string> = new Set([
+  'evictions',
+  'expirations',
+  'invalidations',
+  'purged',
+]);
+
 const CACHE_COUNTERS: ReadonlyArray<readonly [CacheCounter, string, string]> = [
   ['hits', 'hits', 'Requests answered from the cache (static files and proxied responses).'],
   ['misses', 'misses', 'Cacheable requests the cache could not answer.'],
@@ -327,13 +335,21 @@ export function createMetrics(): AdminMetrics {
     latency.set(input.server);
     for (const [, metric] of cacheCounters) metric.reset();
     for (const metric of cacheMetrics) metric.reset();
+    let storeReported = false;
     for (const { worker, result } of input.cache ?? []) {
       const labels = { worker };
-      for (const [key, metric] of cacheCounters) metric.inc(labels, result[key]);
-      cacheBytes.set(labels, result.bytes);
-      cacheMaxBytes.set(labels, result.maxBytes);
-      cacheEntries.set(labels, result.entries);
-      if (result.maxEntries !== null) cacheMaxEntries.set(labels, result.maxEntries);
+      // A shared store is the server's: its occupancy and removals are exported once (on the first
+      // worker), so that sum() over workers stays right; requests are per worker either way.
+      const storeHere = result.shared !== true || !storeReported;
+      storeReported = true;
+      for (const [key, metric] of cacheCounters)
+        if (storeHere || !SHARED_STORE_COUNTERS.has(key)) metric.inc(labels, result[key]);
+      if (storeHere) {
+        cacheBytes.set(labels, result.bytes);
+        cacheMaxBytes.set(labels, result.maxBytes);
+        cacheEntries.set(labels, result.entries);
+        if (result.maxEntries !== null) cacheMaxEntries.set(labels, result.maxEntries);
+      }
       if (result.policy !== '') cachePolicy.set({ worker, policy: result.policy }, 1);
       for (const [reason, n] of Object.entries(result.rejections)) cacheRejections.inc({ worker, reason }, n);
     }

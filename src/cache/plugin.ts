@@ -6,13 +6,17 @@
  * there and attaches it as the store's front, which this plugin asks first at stage 20. It uses the static
  * plugin's `FILE_VARIANTS` to key file responses by what they depend on.
  *
- * Multi-worker: each worker thread has its own instance and its own store; the configured `max_size` (and
- * `max_entries`) is the server's total, so each worker gets `max_size / workers`. A hot file ends up in
- * every worker's store (the kernel spreads connections over workers); the admin aggregates stats across
- * workers and a purge reaches every worker because the admin calls `control()` in each (a `PURGE` request
- * is broadcast to the other workers).
+ * Multi-worker: when the server runs the shared store (src/cache/shared/: one arena in shared memory for
+ * every worker, made by the primary through this plugin's `share` and reached as `context.shared`),
+ * static files are stored there, once for the whole server; a purge or an entry list is one call to its
+ * owner (made by worker 0; the others answer empty). When another plugin takes this cache's store
+ * (`CACHE_STORE`: the proxy's RFC 9111 cache) or the `PURGE` method is on, each worker keeps its own store
+ * of `max_size / workers` instead, for static and proxied entries alike: the admin aggregates stats across
+ * workers, a purge reaches every worker because the admin calls `control()` in each, and a `PURGE` request
+ * is broadcast to the other workers.
  */
 
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -20,6 +24,7 @@ import { keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { acceptedEncodings } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
+import { errorMessage } from '../server/logger.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
 import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
@@ -32,6 +37,17 @@ import { type PurgeCount, PurgePeers } from './purge-peers.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
 import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
+import { FILL_LEAD, FILL_WAIT } from './shared/arena.ts';
+import type { SharedStoreClient } from './shared/client.ts';
+import { SharedHitResponder } from './shared/hit.ts';
+import { toSharedInput } from './shared/input.ts';
+import {
+  SharedCacheHost,
+  type SharedCacheSettings,
+  settingsOf,
+  sharedClientOf,
+  usesSharedStore,
+} from './shared/server.ts';
 import { SingleFlight } from './single-flight.ts';
 import { CacheStats, type CacheStatsSnapshot, mergeSnapshots } from './stats.ts';
 import type { PurgeFilter } from './store.ts';
@@ -45,14 +61,20 @@ export const cacheOptionsSchema = z.strictObject({
   /** Whether the cache is used at all. @default true */
   enabled: z.boolean().default(true),
   /**
-   * Memory budget for the whole server (split evenly between workers): headers + bodies + a per-entry
-   * overhead estimate.
+   * Memory budget for the whole server: the shared arena's capacity (every entry's extent: key, head,
+   * body and metadata, rounded to 64 bytes); with proxied responses cached or the PURGE method on, split
+   * evenly between the workers' own stores instead (headers + bodies + a per-entry overhead estimate).
+   * A reload cannot change it while the shared store runs.
    * @default "256MiB"
    */
   max_size: byteSize()
     .refine((n) => n > 0, 'max_size must be larger than 0')
     .default(256 * MiB),
-  /** Most entries for the whole server (split between workers). @default none (bytes alone bound it) */
+  /**
+   * Most entries for the whole server (the shared arena's entry slots; split between workers' own
+   * stores). @default one per KiB of `max_size` with the shared store; none (bytes alone bound it) for
+   * per-worker stores
+   */
   max_entries: z.number().int().positive().optional(),
   /** Eviction policy: "adaptive", "w-tinylfu", "s3fifo", "arc", "lru", "lfu" (Monkey's). @default the measured winner */
   policy: z.enum(POLICY_NAMES).default(DEFAULT_POLICY),
@@ -89,7 +111,9 @@ export const cacheOptionsSchema = z.strictObject({
    */
   purge_method: purgeMethodSchema,
   /**
-   * Run a full garbage collection once 1/16 of the capacity (4–48 MiB) was evicted or purged, so dropped
+   * Only for the per-worker stores used when proxied responses are cached or the PURGE method is on (the
+   * shared arena keeps bodies off the JS heap and needs no collection): run a full garbage collection
+   * once 1/16 of the capacity (4–48 MiB) was evicted or purged, so dropped
    * bodies go back to the allocator instead of waiting for V8 (which counts them late): RSS stays within
    * ~1.1x the capacity. Costs a pause of 10–100 ms, at most every 100 ms, only while the cache churns;
    * `false` trades ~1.3x RSS for no such pauses. @default true
@@ -112,6 +136,24 @@ const NO_PROXY: RouteClaims = { claims: () => false, claimsPathOnSomeHost: () =>
 /** Rejected keys are not captured or collapsed again for this long (a big or excluded file stays so). */
 const NEGATIVE_TTL_MS = 5000;
 const NEGATIVE_MAX = 10_000;
+
+/** How often a miss waiting for another worker's fill looks for the entry. */
+const FILL_POLL_MS = 2;
+
+/**
+ * Tables that never shape a stored response (the host's own settings, the admin, the access log): a
+ * reload that changes only these keeps the shared store's entries servable.
+ */
+const UNSTAMPED_TABLES: ReadonlySet<string> = new Set(['server', 'admin', 'access_log']);
+
+/** A hash of what the stored responses depend on in `config` (see `SharedMeta.stamp`). */
+function configStamp(config: Readonly<Record<string, unknown>>): number {
+  const shaping = Object.keys(config)
+    .filter((key) => !UNSTAMPED_TABLES.has(key))
+    .sort()
+    .map((key) => [key, config[key]]);
+  return createHash('sha256').update(JSON.stringify(shaping)).digest().readInt32LE(0);
+}
 
 const entriesArgs = z
   .strictObject({
@@ -179,6 +221,13 @@ export class ContentCache implements Plugin {
   readonly service: CacheStoreService;
   /** Collects dropped bodies while the cache churns (see reclaim.ts); null without a usable `gc`. */
   readonly reclaimer: Reclaimer | null = null;
+  /** The server-wide store in shared memory, when the server runs one; static files then live there. */
+  readonly shared: SharedStoreClient | null = null;
+  private readonly sharedResponder: SharedHitResponder | null = null;
+  /** The configuration stamp this instance stores shared entries with and serves them for. */
+  private readonly stamp: number = 0;
+  /** Keys whose cell in the shared fill table this worker holds, with the response that leads the fill. */
+  private readonly fills = new Map<string, Response>();
 
   /**
    * @param gc the full collection the reclaimer runs (tests inject one, or `null` for none)
@@ -197,6 +246,17 @@ export class ContentCache implements Plugin {
     this.realClock = clock === Date.now;
     if (this.realClock) this.wallOffset = Date.now() - performance.now();
     const workers = Math.max(1, context.workerCount);
+    const part = sharedClientOf(context.shared, context.workerId);
+    if (part !== null) {
+      if (usesSharedStore(options, (key) => context.wanted(key))) {
+        refuseChangedSettings(part.settings, options);
+        this.shared = part.client;
+        this.stamp = configStamp(context.config);
+      } else if (context.workerId === 0) {
+        // This configuration keeps per-worker stores: the shared one's entries must not come back later.
+        void part.client.purge({ all: true }).catch(() => {});
+      }
+    }
     this.store = new MemoryStore({
       maxBytes: Math.max(1, Math.floor(options.max_size / workers)),
       maxEntries:
@@ -213,7 +273,9 @@ export class ContentCache implements Plugin {
         else if (reason === 'purged') this.stats.purged++;
       },
     });
-    const collect = gc !== undefined ? gc : options.reclaim ? exposedGc() : null;
+    // The shared store keeps bodies off the JS heap: nothing for a forced collection to reclaim.
+    const collect =
+      this.shared !== null ? null : gc !== undefined ? gc : options.reclaim ? exposedGc() : null;
     if (collect !== null) this.reclaimer = new Reclaimer(reclaimThreshold(this.store.maxBytes), collect);
     this.rules = compileRules({
       minObjectSize: options.min_object_size,
@@ -224,6 +286,15 @@ export class ContentCache implements Plugin {
     this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval, (req) =>
       this.proxy().claims(req),
     );
+    if (this.shared !== null) {
+      this.sharedResponder = new SharedHitResponder(
+        this.shared,
+        this.stats,
+        options.revalidate_interval,
+        (req) => this.proxy().claims(req),
+        this.stamp,
+      );
+    }
     // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
     this.flights = new SingleFlight(options.collapse_timeout, 0);
     // Keys carry the host only when the file producer serves different roots per host; without one,
@@ -232,7 +303,7 @@ export class ContentCache implements Plugin {
     this.keyByHost = variants?.byHost ?? false;
     this.negotiate = variants?.byEncoding ?? true;
     const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
-    this.stateFile = workers > 1 ? `${base}.${context.workerId}` : base;
+    this.stateFile = workers > 1 && this.shared === null ? `${base}.${context.workerId}` : base;
     // Worker threads of one server share the process: a channel per process and port links them.
     const port = String((context.config.server as { port?: unknown } | undefined)?.port);
     const channel = (topic: string) => (workers > 1 ? `tamarin:${topic}:${process.pid}:${port}` : null);
@@ -253,10 +324,14 @@ export class ContentCache implements Plugin {
     };
     this.sweeper = setInterval(() => {
       if (this.realClock) this.wallOffset = Date.now() - performance.now();
-      this.store.sweep(this.clock());
+      // The shared store's owner sweeps it; this worker only forgets its decoded views after a clear.
+      if (this.shared !== null) this.shared.forgetIfCleared();
+      else this.store.sweep(this.clock());
     }, 1000);
     this.sweeper.unref();
-    if (options.warm_restart) setImmediate(() => void this.warmUp());
+    // One worker reloads a shared store for all; a reload finds it filled already.
+    const warm = this.shared === null || (context.workerId === 0 && context.previous === undefined);
+    if (options.warm_restart && warm) setImmediate(() => void this.warmUp());
   }
 
   /**
@@ -291,7 +366,7 @@ export class ContentCache implements Plugin {
     const now = start > 0 && this.realClock ? start + this.wallOffset : this.clock();
     if (http?.tryHit(req, res, now)) return true;
     const key = this.keyOf(req);
-    if (this.responder.tryServe(key, req, res, now)) return true;
+    if (this.serve(key, req, res, now)) return true;
     if (http?.handle(req, res)) return true;
     if (method !== 'GET' || this.bypassed(key, now)) {
       this.stats.miss(now);
@@ -301,11 +376,65 @@ export class ContentCache implements Plugin {
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
     keepWholeBody(res, this.options.max_object_size);
     // A conditional or range miss neither leads nor waits (its answer may be a 304 or 206, not storable).
-    if (hasConditionalOrRange(req.headers) || this.flights.lead(key, now, res)) {
+    if (hasConditionalOrRange(req.headers)) {
       this.stats.miss(now);
       return false;
     }
-    return this.wait(key, req, res);
+    if (!this.flights.lead(key, now, res)) return this.wait(key, req, res);
+    if (this.shared !== null && this.flights.leads(key, res)) {
+      // Another worker reading this very file: wait for its entry instead of reading it again.
+      const claim = this.shared.claimFill(key, now, this.options.collapse_timeout);
+      if (claim === FILL_WAIT) {
+        this.flights.finish(key, true, now, res);
+        return this.waitForWorker(key, req, res, now);
+      }
+      if (claim === FILL_LEAD) this.fills.set(key, res);
+    }
+    this.stats.miss(now);
+    return false;
+  }
+
+  /** A hit from this cache's store (the shared one when the server runs it). */
+  private serve(key: string, req: Request, res: Response, now: number): boolean {
+    const shared = this.sharedResponder;
+    return shared === null
+      ? this.responder.tryServe(key, req, res, now)
+      : shared.tryServe(key, req, res, now);
+  }
+
+  /**
+   * Wait (at most `collapse_timeout`) while another worker fills `key`, polling the shared store; answer
+   * from the entry it stores, or go to the static plugin when it stored none.
+   */
+  private waitForWorker(key: string, req: Request, res: Response, start: number): Promise<boolean> {
+    this.stats.collapsed++;
+    const shared = this.shared!;
+    const deadline = start + this.options.collapse_timeout;
+    return new Promise<boolean>((resolve) => {
+      const poll = () => {
+        const now = this.clock();
+        if (this.serve(key, req, res, now)) {
+          resolve(true);
+          return;
+        }
+        if (!shared.filling(key) || now >= deadline) {
+          this.stats.miss(now);
+          resolve(false);
+          return;
+        }
+        setTimeout(poll, FILL_POLL_MS);
+      };
+      setTimeout(poll, FILL_POLL_MS);
+    });
+  }
+
+  /** The flight `res` leads for `key` is over: wake its waiters, free the shared fill cell. */
+  private finishFlight(key: string, res: Response): void {
+    this.flights.finish(key, true, 0, res);
+    if (this.fills.get(key) === res) {
+      this.fills.delete(key);
+      this.shared?.releaseFill(key);
+    }
   }
 
   /** Whether `key` was refused recently (too large, excluded): no capture, no single flight, no store. */
@@ -324,7 +453,7 @@ export class ContentCache implements Plugin {
     // Served from the entry the leader stored: a hit. Otherwise (not storable, timeout): a miss.
     return this.flights.wait(key).then(() => {
       const now = this.clock();
-      if (this.responder.tryServe(key, req, res, now)) return true;
+      if (this.serve(key, req, res, now)) return true;
       this.stats.miss(now);
       return false;
     });
@@ -342,18 +471,24 @@ export class ContentCache implements Plugin {
     if (file !== null) {
       key ??= this.keyOf(req);
       this.stats.originFetches++;
-      if (!this.bypassed(key, this.clock())) this.store_(key, req, res);
+      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res);
+      if (stored !== null && leads) {
+        // The waiters look in the shared store: wake them once the owner has the entry (or refused it).
+        const k = key;
+        void stored.finally(() => this.finishFlight(k, res));
+        return;
+      }
     } else if (res.capturedBody !== null) {
       // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
       // its body for a while. Hits capture nothing, so they never get here.
       key ??= this.keyOf(req);
       this.remember(key, this.clock());
     }
-    if (leads) this.flights.finish(key!, true, 0, res);
+    if (leads) this.finishFlight(key!, res);
   }
 
-  /** Decide and store a finished producer response. */
-  private store_(key: string, req: Request, res: Response): void {
+  /** Decide and store a finished producer response; a promise when the shared store's owner stores it. */
+  private store_(key: string, req: Request, res: Response): Promise<unknown> | null {
     const now = this.clock();
     const status = res.statusCode;
     const body = res.capturedBody;
@@ -362,7 +497,7 @@ export class ContentCache implements Plugin {
       const reason = res.bodyBytes > this.options.max_object_size ? 'too-large' : 'incomplete';
       this.stats.rejections[reason]++;
       if (reason === 'too-large') this.remember(key, now);
-      return;
+      return null;
     }
     const fields = toStoredFields(res.headerEntries());
     let contentType: string | undefined;
@@ -382,9 +517,9 @@ export class ContentCache implements Plugin {
     if (!decision.admit) {
       this.stats.rejections[decision.reason]++;
       if (decision.reason !== 'status') this.remember(key, now);
-      return;
+      return null;
     }
-    const entry = new CacheEntry({
+    const record = {
       key,
       path,
       host: req.host,
@@ -395,13 +530,26 @@ export class ContentCache implements Plugin {
       file: res.file,
       storedAt: now,
       expiresAt: now + decision.ttlMs,
-    });
-    entry.checkAt = now + this.options.revalidate_interval;
+    };
+    const checkAt = now + this.options.revalidate_interval;
     // Keyed without the host, this entry would answer every host: flag it when a (host-restricted) route
     // takes its path elsewhere, so that a hit first asks the proxy.
-    if (!this.keyByHost) entry.routed = this.proxy().claimsPathOnSomeHost(req);
+    const routed = !this.keyByHost && this.proxy().claimsPathOnSomeHost(req);
+    if (this.shared !== null) {
+      return this.shared.set(toSharedInput(record, checkAt, false, { routed, stamp: this.stamp })).then(
+        (stored) => {
+          if (stored) this.stats.insertions++;
+          else this.stats.rejections['not-admitted']++;
+        },
+        (error: unknown) => this.context.logger.warn(`shared cache: ${errorMessage(error)}`),
+      );
+    }
+    const entry = new CacheEntry(record);
+    entry.checkAt = checkAt;
+    entry.routed = routed;
     if (this.store.set(entry)) this.stats.insertions++;
     else this.stats.rejections['not-admitted']++;
+    return null;
   }
 
   /** The proxy plugin's routing, resolved on first use (the proxy is created after the cache). */
@@ -446,12 +594,16 @@ export class ContentCache implements Plugin {
     const now = this.clock();
     switch (command) {
       case 'stats':
+        if (this.shared !== null) return this.sharedSnapshot(now);
         return this.stats.snapshot(now, this.store, this.options.policy);
       case 'entries': {
         const parsed = entriesArgs.safeParse(args ?? undefined);
         if (!parsed.success) throw new Error(`cache entries: ${z.prettifyError(parsed.error)}`);
         const { sort, limit, offset } = parsed.data;
-        return this.store.list(sort, limit, offset, now);
+        if (this.shared === null) return this.store.list(sort, limit, offset, now);
+        // One store for the server: worker 0 lists it, the others add nothing.
+        if (this.context.workerId !== 0) return { total: 0, entries: [] };
+        return this.shared.list(sort, limit, offset, now);
       }
       case 'purge': {
         const parsed = purgeArgs.safeParse(args);
@@ -459,7 +611,14 @@ export class ContentCache implements Plugin {
           throw new Error('cache purge: expected { all: true }, { path: "/..." } or { prefix: "/..." }');
         }
         this.negative.clear();
-        const filter = parsed.data as PurgeFilter;
+        let filter = parsed.data as PurgeFilter;
+        if (this.shared !== null) {
+          // One operation on the shared store, made by worker 0; the others only forgot their negatives.
+          if (this.context.workerId !== 0) return { removed: 0, bytes: 0, keys: [] };
+          if ('path' in filter) filter = { ...filter, path: decodePath(filter.path) };
+          else if ('prefix' in filter) filter = { ...filter, prefix: decodePath(filter.prefix) };
+          return this.shared.purge(filter);
+        }
         // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
         if ('path' in filter) return this.store.purge({ ...filter, path: decodePath(filter.path) });
         if ('prefix' in filter) return this.store.purge({ ...filter, prefix: decodePath(filter.prefix) });
@@ -468,6 +627,22 @@ export class ContentCache implements Plugin {
       default:
         throw new Error(`cache: unknown command "${command}" (expected stats, entries or purge)`);
     }
+  }
+
+  /**
+   * Stats with the shared store: this worker's requests, and the store's occupancy and removals, which are
+   * the server's (`shared`: the admin counts them once, not per worker).
+   */
+  private sharedSnapshot(now: number): CacheStatsSnapshot {
+    const shared = this.shared!;
+    const snapshot = this.stats.snapshot(now, shared, this.options.policy);
+    const totals = shared.counters();
+    snapshot.shared = true;
+    snapshot.evictions = totals.evictions;
+    snapshot.expirations = totals.expirations;
+    snapshot.invalidations = totals.invalidations;
+    snapshot.purged = totals.purged;
+    return snapshot;
   }
 
   /** Reload the hottest entries of the previous run (background; never throws). */
@@ -487,6 +662,16 @@ export class ContentCache implements Plugin {
 
   private addWarm(record: WarmRecord, body: Buffer): boolean {
     const now = this.clock();
+    if (this.shared !== null) {
+      if (this.shared.peek(record.key) !== undefined) return false;
+      const expiresAt = record.expiresAt ?? Number.POSITIVE_INFINITY;
+      if (now >= expiresAt) return false;
+      // The raw path the routes would see is not in the record: with any route, ask the proxy on each hit.
+      const marks = { routed: !this.keyByHost && this.proxy() !== NO_PROXY, stamp: this.stamp };
+      const input = toSharedInput({ ...record, body, expiresAt }, now + this.options.revalidate_interval);
+      void this.shared.set({ ...input, ...marks }).catch(() => {});
+      return true;
+    }
     if (this.store.peek(record.key) !== undefined) return false; // a live request got there first
     const expiresAt = record.expiresAt ?? Number.POSITIVE_INFINITY;
     if (now >= expiresAt) return false;
@@ -497,13 +682,42 @@ export class ContentCache implements Plugin {
     return this.store.set(entry);
   }
 
-  close(): void {
+  /** Worker 0 saves the shared store's index (its owner lists it) for warm restart. */
+  private async saveShared(): Promise<void> {
+    try {
+      const rows = await this.shared!.link.hottest(this.shared!.maxEntries);
+      const records: WarmRecord[] = [];
+      for (const { meta, frequency, storedAt, expiresAt } of rows) {
+        if (meta.file === null) continue;
+        records.push({
+          key: meta.key,
+          path: meta.path,
+          host: meta.host,
+          status: meta.status,
+          reason: meta.reason,
+          fields: meta.fields.map(([n, v]) => [n, v] as [string, string]),
+          file: meta.file,
+          frequency,
+          storedAt,
+          expiresAt: Number.isFinite(expiresAt) ? expiresAt : null,
+        });
+      }
+      saveState(this.stateFile, records, this.clock());
+    } catch (error) {
+      this.context.logger.warn(`warm restart: could not save ${this.stateFile}: ${errorMessage(error)}`);
+    }
+  }
+
+  close(): void | Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
     this.reclaimer?.close();
     this.peers?.close();
     this.flights.clear();
+    for (const key of this.fills.keys()) this.shared?.releaseFill(key);
+    this.fills.clear();
     if (!this.options.warm_restart) return;
+    if (this.shared !== null) return this.context.workerId === 0 ? this.saveShared() : undefined;
     const records: WarmRecord[] = [];
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
       const r = entry.record;
@@ -530,6 +744,22 @@ export class ContentCache implements Plugin {
   }
 }
 
+/**
+ * The shared arena is sized and its policy chosen at start-up: a reload that changes them is refused
+ * (naming the key) rather than silently serving the old ones.
+ */
+function refuseChangedSettings(made: SharedCacheSettings, options: CacheOptions): void {
+  const now = settingsOf(options);
+  for (const key of ['max_size', 'max_entries', 'policy'] as const) {
+    const field = key === 'max_size' ? 'maxSize' : key === 'max_entries' ? 'maxEntries' : 'policy';
+    if (made[field] === now[field]) continue;
+    throw new Error(
+      `cache.${key} cannot change on reload while the shared store runs ` +
+        `(${JSON.stringify(made[field])} → ${JSON.stringify(now[field])}): restart the server to apply it, or change it back`,
+    );
+  }
+}
+
 /** The `cache` plugin definition (`plugins = ["cache", ...]`, configured by `[cache]`). */
 export const cachePlugin = definePlugin({
   name: 'cache',
@@ -539,6 +769,10 @@ export const cachePlugin = definePlugin({
   admin: {
     mergeStats: (perWorker) => mergeSnapshots(perWorker as CacheStatsSnapshot[]),
   },
+  // One content cache for the whole server, made by the primary before any worker so that it outlives
+  // every worker and every reload.
+  share: (options, context) =>
+    usesSharedStore(options, context.wanted) ? new SharedCacheHost(options, context.workers) : null,
   create(options, context): Plugin {
     if (!options.enabled) {
       return {

@@ -57,6 +57,11 @@ export interface CacheStatsSnapshot {
   collapsed: number;
   /** Entries loaded from the warm-restart state file. */
   warmLoaded: number;
+  /**
+   * Occupancy and removals are the server-wide shared store's (the same in every worker's snapshot):
+   * merged once, not summed.
+   */
+  shared?: boolean;
   /** Requests per second for the last `RPS_SECONDS` seconds, oldest first; the last slot is the current second. */
   rps: { startSecond: number; total: number[]; hits: number[]; misses: number[] };
 }
@@ -198,9 +203,10 @@ export function mergeSnapshots(snapshots: readonly CacheStatsSnapshot[]): CacheS
   for (let i = 0; i < snapshots.length; i++) {
     const s = snapshots[i]!;
     if (i > 0) {
-      for (const key of COUNTERS) sum[key] += s[key];
-      sum.maxEntries =
-        sum.maxEntries === null || s.maxEntries === null ? null : sum.maxEntries + s.maxEntries;
+      for (const key of s.shared === true ? PER_WORKER_COUNTERS : COUNTERS) sum[key] += s[key];
+      if (s.shared !== true)
+        sum.maxEntries =
+          sum.maxEntries === null || s.maxEntries === null ? null : sum.maxEntries + s.maxEntries;
       for (const reason of Object.keys(sum.rejections) as RejectionReason[]) {
         sum.rejections[reason] += s.rejections[reason];
       }
@@ -219,6 +225,16 @@ export function mergeSnapshots(snapshots: readonly CacheStatsSnapshot[]): CacheS
 }
 
 const SERIES = ['total', 'hits', 'misses'] as const;
+
+/** Counters each worker keeps for itself (with a shared store, the rest are the store's, counted once). */
+const PER_WORKER_COUNTERS = [
+  'hits',
+  'misses',
+  'insertions',
+  'originFetches',
+  'collapsed',
+  'warmLoaded',
+] as const;
 
 const COUNTERS = [
   'hits',

@@ -23,6 +23,11 @@ function flushedCallback(onFlushed: () => void): (error?: Error | null) => void 
   };
 }
 
+/** Run release callbacks of bytes that left (or were dropped) together. */
+function runAll(callbacks: ReadonlyArray<() => void>): void {
+  for (const callback of callbacks) callback();
+}
+
 /** Connection layer 4: the pipeline queue and the write side (`ResponseSink`). */
 export abstract class ConnectionOutput extends ConnectionTimeouts {
   /** The socket's buffer emptied: read again if that was the only pause, run the writer's drain callbacks. */
@@ -42,6 +47,9 @@ export abstract class ConnectionOutput extends ConnectionTimeouts {
     while (res !== null) {
       res.aborted = true;
       res.pending = null;
+      const releases = res.pendingReleases;
+      res.pendingReleases = null;
+      if (releases !== null) runAll(releases);
       const callbacks = res.abortCallbacks;
       res.abortCallbacks = null;
       if (callbacks !== null) for (const cb of callbacks) this.safeCall(cb, res);
@@ -73,10 +81,16 @@ export abstract class ConnectionOutput extends ConnectionTimeouts {
     b: Buffer | null,
     c: Buffer | null,
     onFlushed?: (() => void) | null,
+    releaseOnError = false,
   ): boolean {
-    if (this.closed || res.aborted) return true;
+    if (this.closed || res.aborted) {
+      if (releaseOnError) onFlushed?.();
+      return true;
+    }
     if (res !== this.first) {
       // An earlier response is unfinished: hold these bytes (RFC 9112 §9.3.2, responses in request order).
+      if (releaseOnError && onFlushed !== undefined && onFlushed !== null)
+        (res.pendingReleases ??= []).push(onFlushed);
       const pending = (res.pending ??= []);
       pending.push(a);
       res.pendingBytes += a.length;
@@ -101,7 +115,12 @@ export abstract class ConnectionOutput extends ConnectionTimeouts {
       }
     }
     // A write callback runs once libuv finished the write: the kernel has the bytes (or the socket failed).
-    const done = onFlushed === undefined || onFlushed === null ? undefined : flushedCallback(onFlushed);
+    const done =
+      onFlushed === undefined || onFlushed === null
+        ? undefined
+        : releaseOnError
+          ? onFlushed
+          : flushedCallback(onFlushed);
     if (b === null) {
       if (a.length > 0) socket.write(a, done);
     } else {
@@ -166,9 +185,14 @@ export abstract class ConnectionOutput extends ConnectionTimeouts {
       if (pending !== null) {
         next.pending = null;
         next.pendingBytes = 0;
+        const releases = next.pendingReleases;
+        next.pendingReleases = null;
         const socket = this.socket;
         socket.cork();
-        for (const buf of pending) socket.write(buf);
+        const last = pending.length - 1;
+        for (let i = 0; i < last; i++) socket.write(pending[i]!);
+        if (releases === null) socket.write(pending[last]!);
+        else socket.write(pending[last]!, () => runAll(releases));
         socket.uncork();
         if (socket.writableNeedDrain && (this.paused & PAUSE_WRITE) === 0) {
           this.writeStalledSince = performance.now();

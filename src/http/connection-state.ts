@@ -131,6 +131,7 @@ export abstract class ConnectionState implements ConnectionInfo, ParserHandler, 
     b: Buffer | null,
     c: Buffer | null,
     onFlushed?: (() => void) | null,
+    releaseOnError?: boolean,
   ): boolean;
   abstract ended(res: HttpResponse): void;
   abstract wantDrain(res: HttpResponse): void;

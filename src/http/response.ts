@@ -26,6 +26,8 @@ export interface ResponseSink {
   /**
    * Queue bytes of `res` in pipeline order; false when the writer should wait for `onDrain`. `onFlushed`,
    * when given, runs once the kernel took all of them (never if they are held back or the socket goes).
+   * With `releaseOnError` it runs exactly once in every case: written, failed, held back then written or
+   * dropped, or dropped at once (the bytes are no longer referenced then).
    */
   output(
     res: HttpResponse,
@@ -33,6 +35,7 @@ export interface ResponseSink {
     b: Buffer | null,
     c: Buffer | null,
     onFlushed?: (() => void) | null,
+    releaseOnError?: boolean,
   ): boolean;
   /** All bytes of `res` are queued. */
   ended(res: HttpResponse): void;
@@ -114,6 +117,8 @@ export class HttpResponse implements Response {
   /** Bytes held back while an earlier pipelined response is unfinished. */
   pending: Buffer[] | null = null;
   pendingBytes = 0;
+  /** Release callbacks of held bytes (`sendPrebuilt`'s `onReleased`): run once they leave or are dropped. */
+  pendingReleases: Array<() => void> | null = null;
   /** The engine answered in the handler's place (an error reply): later handler calls are ignored. */
   locked = false;
   /** Made by the engine itself (timeout, parse error): no handler saw it, no hooks run for it. */
@@ -281,8 +286,11 @@ export class HttpResponse implements Response {
     (this.abortCallbacks ??= []).push(callback);
   }
 
-  sendPrebuilt(bytes: Buffer, body?: Buffer | null): void {
-    if (this.locked) return;
+  sendPrebuilt(bytes: Buffer, body?: Buffer | null, onReleased?: (() => void) | null): void {
+    if (this.locked) {
+      onReleased?.();
+      return;
+    }
     if (this.headersSent || this.ended) throw new Error('sendPrebuilt: the head was already sent');
     this.headersSent = true;
     this.sink.prepareHead(this);
@@ -290,10 +298,13 @@ export class HttpResponse implements Response {
     this.ended = true;
     // A separate body leaves with its head in one corked writev: one syscall, no copy (the cache keeps
     // large bodies apart from their head so that storing them copies nothing).
-    if (body === undefined || body === null || body.length === 0) this.sink.output(this, bytes, null, null);
-    else {
+    if (body === undefined || body === null || body.length === 0) {
+      this.sink.output(this, bytes, null, null);
+      onReleased?.();
+    } else {
       this.prebuiltBody = body;
-      this.sink.output(this, bytes, body, null);
+      if (onReleased === undefined || onReleased === null) this.sink.output(this, bytes, body, null);
+      else this.sink.output(this, bytes, body, null, onReleased, true);
     }
     this.sink.ended(this);
   }

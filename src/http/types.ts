@@ -182,9 +182,11 @@ export interface Response {
    *
    * `body` (optional): bytes that follow `bytes` on the wire, kept as a
    * separate buffer so a large cached body is never copied next to its head. Both leave in one `writev`.
-   * Neither buffer may be modified afterwards (the socket may still hold them).
+   * Neither buffer may be modified afterwards (the socket may still hold them). `onReleased`, when given
+   * with a body, is called exactly once when nothing holds the body any more: written to the kernel, failed,
+   * or dropped with an aborted response (the shared cache unpins the extent it reads from then).
    */
-  sendPrebuilt(bytes: Buffer, body?: Buffer | null): void;
+  sendPrebuilt(bytes: Buffer, body?: Buffer | null, onReleased?: (() => void) | null): void;
   /**
    * Abort the response: the connection is destroyed without a clean end, so the client can never take a
    * partial body for a complete one (used when an upstream dies mid-body).

@@ -32,6 +32,8 @@ export interface HostOptions {
   readonly config: Readonly<Record<string, unknown>>;
   /** On reload: the plugin instances of the configuration being replaced, by name (`context.previous`). */
   readonly previous?: ReadonlyMap<string, Plugin> | undefined;
+  /** Each plugin's part of its primary share, by plugin name (`context.shared`). */
+  readonly shared?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** The engine-facing hooks (same shape as the engine's `EngineHooks`). */
@@ -66,6 +68,17 @@ const INTERNAL_ERROR = Buffer.from('Internal Server Error\n');
 function needs(spec: HostPluginSpec): string[] {
   const required = spec.definition.requires?.(spec.options as never) ?? [];
   return [...required, ...(spec.definition.uses ?? [])].map((key) => key.name);
+}
+
+/** Whether an enabled plugin other than `self` requires or uses the service `key` for its options. */
+export function serviceWanted(
+  specs: readonly HostPluginSpec[],
+  key: ServiceKey<unknown>,
+  self: string,
+): boolean {
+  return specs.some(
+    (spec) => spec.enabled !== false && spec.definition.name !== self && needs(spec).includes(key.name),
+  );
 }
 
 /**
@@ -113,6 +126,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       config: options.config,
       logger,
       previous: options.previous?.get(spec.definition.name),
+      shared: options.shared?.[name],
       provide<T>(key: ServiceKey<T>, value: T): void {
         if (!declared.has(key.name))
           throw new Error(`plugin "${name}" provides "${key.name}" without declaring it in \`provides\``);
@@ -126,6 +140,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
         return services.get(key.name) as T;
       },
       find: <T>(key: ServiceKey<T>) => services.get(key.name) as T | undefined,
+      wanted: (key) => serviceWanted(enabled, key, name),
     };
     let plugin: Plugin;
     try {

@@ -12,6 +12,7 @@
  * providers first and hands each service over typed (`context.provide`, `context.service`), and a required
  * service no listed plugin provides is a configuration error that names both plugins.
  */
+import type { TransferListItem } from 'node:worker_threads';
 import type { z } from 'zod';
 import type { ConnectionInfo, Request, Response } from '../http/types.ts';
 
@@ -110,6 +111,43 @@ export interface PluginContext {
   service<T>(key: ServiceKey<T>): T;
   /** An optional service (declared in `uses`), or `undefined` when no running plugin provides it. */
   find<T>(key: ServiceKey<T>): T | undefined;
+  /**
+   * Whether another running plugin requires or uses `key` for its options: a provider may serve better
+   * when nobody else takes what it provides (the content cache keeps one store for all workers then).
+   */
+  wanted(key: ServiceKey<unknown>): boolean;
+  /**
+   * This worker's part of what the plugin keeps in the primary for the whole server (`share`): the same
+   * object for every instance of the plugin in this worker, so an instance created by a reload finds what
+   * the one it replaces used. `undefined` when the plugin has no share (none asked for at start-up, or the
+   * plugin was not running then).
+   */
+  readonly shared?: unknown;
+}
+
+/**
+ * What a plugin keeps in the primary for every worker (the content cache's shared arena): made once at
+ * start-up, before any worker, and kept across reloads and worker restarts until the server closes.
+ */
+export interface PrimaryShare {
+  /**
+   * The part a worker thread receives as `context.shared` (one call per thread started, restarts
+   * included): structured-clonable data, and the objects moved with it (message ports).
+   */
+  connect(workerId: number): { readonly value: unknown; readonly transfer: readonly TransferListItem[] };
+  /** The part of a worker running in the primary's own thread (an in-process server). */
+  local(): unknown;
+  /** Worker `workerId`'s thread exited (crashed or stopped): release what it held. */
+  workerGone?(workerId: number): void;
+  /** The server closed. */
+  close(): void;
+}
+
+/** What `share` is told about the start-up configuration. */
+export interface ShareContext {
+  readonly workers: number;
+  /** Whether another enabled plugin requires or uses `key` (for its options): see `PluginContext.wanted`. */
+  wanted(key: ServiceKey<unknown>): boolean;
 }
 
 /**
@@ -142,6 +180,11 @@ export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
   readonly uses?: readonly ServiceKey<unknown>[];
   /** What it adds to the admin. @default nothing */
   readonly admin?: AdminContribution;
+  /**
+   * Make what this plugin keeps in the primary for all workers (called once at start-up when the plugin
+   * is enabled; a reload never calls it again); null when these options need nothing. @default none
+   */
+  share?(options: z.output<Schema>, context: ShareContext): PrimaryShare | null;
   create(options: z.output<Schema>, context: PluginContext): MaybePromise<Plugin>;
 }
 

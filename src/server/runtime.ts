@@ -24,6 +24,11 @@ export interface WorkerParams {
   readonly reusePort: boolean;
   /** Module that installs the plugin catalogue (see catalogue.ts), imported first in a worker thread. */
   readonly catalogue?: string | null;
+  /**
+   * This worker's part of each plugin's primary share (`PluginDefinition.share`), by plugin name: kept for
+   * the worker's life, so every configuration it serves gets the same objects.
+   */
+  readonly shared?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** A running worker. */
@@ -174,6 +179,7 @@ async function buildGeneration(
     workerCount: params.workerCount,
     config: resolved.config,
     previous: previous?.host.plugins,
+    shared: params.shared,
   });
   const engine = createEngine(
     {

@@ -16,8 +16,9 @@ import {
   type TamarinConfig,
 } from './config.ts';
 import { ConfigError } from './config-errors.ts';
+import { serviceWanted } from './host.ts';
 import { createLogger, errorMessage } from './logger.ts';
-import type { Logger, PluginDefinition } from './plugin.ts';
+import type { Logger, PluginDefinition, PrimaryShare, ShareContext } from './plugin.ts';
 import { resolveIdentity } from './privileges.ts';
 import { createReloader, type Reloader, type ReloadResult } from './reload.ts';
 import { ListenError, listen, startWorker } from './runtime.ts';
@@ -157,6 +158,32 @@ function enabledPlugins(resolved: ResolvedConfig): ResolvedConfig['plugins'] {
   return resolved.plugins.filter((p) => p.enabled);
 }
 
+/**
+ * What the enabled plugins keep in the primary for every worker (`PluginDefinition.share`), by name: made
+ * once, before any worker, and kept across reloads and worker restarts.
+ */
+function createShares(resolved: ResolvedConfig, workers: number): Map<string, PrimaryShare> {
+  const shares = new Map<string, PrimaryShare>();
+  try {
+    for (const entry of enabledPlugins(resolved)) {
+      const context: ShareContext = {
+        workers,
+        wanted: (key) => serviceWanted(resolved.plugins, key, entry.name),
+      };
+      const share = entry.definition.share?.(entry.options as never, context) ?? null;
+      if (share !== null) shares.set(entry.name, share);
+    }
+  } catch (error) {
+    closeShares(shares);
+    throw error;
+  }
+  return shares;
+}
+
+function closeShares(shares: ReadonlyMap<string, PrimaryShare>): void {
+  for (const share of shares.values()) share.close();
+}
+
 /** Reload, with one log line either way: what changed, or why the old configuration stays. */
 async function loggedReload(reloader: Reloader, log: Logger): Promise<ReloadResult> {
   try {
@@ -186,15 +213,24 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   let apply: (raw: Record<string, unknown>) => Promise<void>;
   let reopen: () => Promise<void>;
   let close: () => Promise<void>;
+  let shares: Map<string, PrimaryShare>;
   if (options.inProcess === true) {
-    const runtime = await startWorker({
-      raw,
-      baseDir,
-      workerId: 0,
-      workerCount: 1,
-      port: settings.port,
-      reusePort: false,
-    });
+    shares = createShares(resolved, 1);
+    let runtime: Awaited<ReturnType<typeof startWorker>>;
+    try {
+      runtime = await startWorker({
+        raw,
+        baseDir,
+        workerId: 0,
+        workerCount: 1,
+        port: settings.port,
+        reusePort: false,
+        shared: Object.fromEntries([...shares].map(([name, share]) => [name, share.local()])),
+      });
+    } catch (error) {
+      closeShares(shares);
+      throw error;
+    }
     port = runtime.port;
     workers = 1;
     control = async (plugin, command, args) => {
@@ -230,6 +266,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const reusePort = supportsReusePort(process.versions.node);
     if (!reusePort) reserved.release();
     try {
+      // One set for the server's life, made before any worker so that all of them map the same memory.
+      shares = createShares(resolved, workers);
       const pool = await startWorkerPool({
         params: {
           raw,
@@ -241,6 +279,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         },
         shutdownTimeoutMs: settings.shutdown_timeout,
         onFatal: options.onFatal ?? ((error) => log.error(error.message)),
+        shares,
+      }).catch((error: unknown) => {
+        closeShares(shares);
+        throw error;
       });
       port = reserved.port;
       control = (plugin, command, args) => pool.control(plugin, command, args);
@@ -277,7 +319,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     control,
     reload: () => loggedReload(reloader, log),
     reopen,
-    close,
+    close: async () => {
+      await close();
+      closeShares(shares);
+    },
   };
   return server;
 }

@@ -11,8 +11,9 @@
  * - A worker that cannot start again after a crash (`MAX_FAILED_STARTS` attempts in a row) is fatal:
  *   `onFatal` is called (the CLI exits 1 with the reason) instead of restarting it forever.
  */
-import { Worker } from 'node:worker_threads';
+import { type TransferListItem, Worker } from 'node:worker_threads';
 import { createLogger } from './logger.ts';
+import type { PrimaryShare } from './plugin.ts';
 import type { WorkerParams } from './runtime.ts';
 
 /** Messages from the primary to a worker. */
@@ -46,6 +47,11 @@ export interface WorkerPoolOptions {
    * log the reason
    */
   readonly onFatal?: (error: WorkerStartError) => void;
+  /**
+   * What plugins keep in the primary for every worker, by plugin name: each thread started (restarts
+   * included) gets its part, and each thread that exits is reported to them. @default none
+   */
+  readonly shares?: ReadonlyMap<string, PrimaryShare>;
 }
 
 export interface WorkerPool {
@@ -121,7 +127,17 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   /** Spawn the thread of `slot`; the promise settles when it is ready or failed. */
   const spawn = (slot: Slot): Promise<void> =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(ENTRY, { workerData: { ...params, workerId: slot.id } });
+      const shared: Record<string, unknown> = {};
+      const transferList: TransferListItem[] = [];
+      for (const [name, share] of options.shares ?? []) {
+        const part = share.connect(slot.id);
+        shared[name] = part.value;
+        transferList.push(...part.transfer);
+      }
+      const worker = new Worker(ENTRY, {
+        workerData: { ...params, workerId: slot.id, shared } satisfies WorkerParams,
+        transferList,
+      });
       slot.worker = worker;
       slot.ready = false;
       slot.startedAt = Date.now();
@@ -150,6 +166,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       worker.on('exit', (code) => {
         slot.worker = null;
         slot.ready = false;
+        // What the thread held in the plugins' shares (pins on shared cache entries, ...) is released.
+        for (const share of options.shares?.values() ?? []) share.workerGone?.(slot.id);
         resolveExit();
         reject(new WorkerStartError(`worker ${slot.id} exited while starting (code ${code})`));
         for (const [id, call] of pending) {
