@@ -360,7 +360,13 @@ function viaParser(bytes: Buffer): Outcome {
       const headers: string[] = [];
       for (let i = 0; i < head.headers.length; i++)
         headers.push(head.headers.rawName(i), head.headers.value(i));
-      current = { method: head.method, target: head.target, headers, body: '', trailers: [] };
+      current = {
+        method: head.method,
+        target: head.rawTarget ?? head.target,
+        headers,
+        body: '',
+        trailers: [],
+      };
       body = [];
       upgraded = head.upgrade;
     },
