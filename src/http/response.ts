@@ -55,6 +55,24 @@ const COPY_LIMIT = 16 * 1024;
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+/**
+ * Fields a per-request edit (`addTransientHeader`, `suppressHeader`) may not touch: framing is the
+ * engine's, hop-by-hop fields describe one connection (RFC 9110 §7.6.1), `Date` has its own slot in
+ * pre-built heads.
+ */
+const RESERVED_FIELDS: ReadonlySet<string> = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-connection',
+  'date',
+]);
 
 /** RFC 9110 §5.1 field-name = token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -134,6 +152,10 @@ export class HttpResponse implements Response {
   private captureLimit = -1;
   private captureParts: Buffer[] | null = null;
   private captureSize = 0;
+  /** Field lines added for this response only (`addTransientHeader`), never part of `headerEntries()`. */
+  private transient = '';
+  /** Lower-cased names left out of the head written for this response (`suppressHeader`). */
+  private suppressed: string[] | null = null;
 
   constructor(sink: ResponseSink, req: HttpRequest) {
     this.sink = sink;
@@ -212,6 +234,31 @@ export class HttpResponse implements Response {
     return this;
   }
 
+  addTransientHeader(name: string, value: string): this {
+    this.checkTransient(name);
+    checkValue(name, value);
+    this.transient += name + ': ' + value + '\r\n';
+    return this;
+  }
+
+  suppressHeader(name: string): this {
+    this.checkTransient(name);
+    const key = name.toLowerCase();
+    if (this.suppressed === null) this.suppressed = [key];
+    else if (!this.suppressed.includes(key)) this.suppressed.push(key);
+    return this;
+  }
+
+  private checkTransient(name: string): void {
+    if (this.headersSent) {
+      if (this.locked) return;
+      throw new Error(`Cannot change header "${name}": the head was already sent`);
+    }
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+    if (RESERVED_FIELDS.has(name.toLowerCase()))
+      throw new TypeError(`Header "${name}" is the engine's (framing, hop-by-hop or Date)`);
+  }
+
   headerEntries(): ReadonlyArray<readonly [string, HeaderValue]> {
     const out: Array<readonly [string, HeaderValue]> = [];
     if (this.keys !== null)
@@ -288,14 +335,46 @@ export class HttpResponse implements Response {
     this.sink.prepareHead(this);
     this.prebuilt = bytes;
     this.ended = true;
+    if (this.transient !== '' || this.suppressed !== null) this.outputEdited(bytes, body ?? null);
     // A separate body leaves with its head in one corked writev: one syscall, no copy (the cache keeps
     // large bodies apart from their head so that storing them copies nothing).
-    if (body === undefined || body === null || body.length === 0) this.sink.output(this, bytes, null, null);
+    else if (body === undefined || body === null || body.length === 0)
+      this.sink.output(this, bytes, null, null);
     else {
       this.prebuiltBody = body;
       this.sink.output(this, bytes, body, null);
     }
     this.sink.ended(this);
+  }
+
+  /**
+   * A pre-built answer with this request's own field edits: the head without its blank line, the added
+   * fields, then the blank line and the body. Small answers are copied into one buffer (one write, as an
+   * unedited hit); larger ones leave as head + fields + body in one corked writev. Suppressed fields need
+   * the head's lines filtered (the slow path `set` / `remove` rules pay).
+   */
+  private outputEdited(bytes: Buffer, body: Buffer | null): void {
+    const end = bytes.indexOf(HEAD_END);
+    if (end === -1) {
+      this.sink.output(this, bytes, body !== null && body.length > 0 ? body : null, null);
+      return;
+    }
+    let head: string;
+    if (this.suppressed === null) head = bytes.toString('latin1', 0, end + 2) + this.transient + '\r\n';
+    else head = filterHead(bytes.toString('latin1', 0, end + 2), this.suppressed) + this.transient + '\r\n';
+    const inHead = bytes.length - end - 4;
+    const bodyLength = body === null ? 0 : body.length;
+    if (inHead + bodyLength <= COPY_LIMIT) {
+      const out = Buffer.allocUnsafe(head.length + inHead + bodyLength);
+      let at = out.write(head, 0, 'latin1');
+      if (inHead > 0) at += bytes.copy(out, at, end + 4);
+      if (body !== null) body.copy(out, at);
+      this.sink.output(this, out, null, null);
+      return;
+    }
+    let rest: Buffer | null = inHead > 0 ? bytes.subarray(end + 4) : null;
+    if (body !== null && body.length > 0) rest = rest === null ? body : Buffer.concat([rest, body]);
+    this.sink.output(this, Buffer.from(head, 'latin1'), rest, null);
   }
 
   writeInterim(status: number, fields?: InterimFields): boolean {
@@ -382,12 +461,14 @@ export class HttpResponse implements Response {
     let userLength = -1;
     let hasDate = false;
     const keys = this.keys;
+    const suppressed = this.suppressed;
     if (keys !== null) {
       const names = this.names!;
       const values = this.values!;
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
         const value = values[i]!;
+        if (suppressed?.includes(key)) continue;
         if (key === 'content-length') {
           if (code < 200 || code === 204) continue;
           userLength = Number(value);
@@ -423,9 +504,10 @@ export class HttpResponse implements Response {
       this.mode = MODE_CLOSE;
       if (!this.isHead) this.keepAlive = false;
     }
-    if (!this.keepAlive) head += 'Connection: close\r\n\r\n';
-    else if (this.req.versionMinor === 0) head += 'Connection: keep-alive\r\n\r\n';
-    else head += '\r\n';
+    // Per-request fields go last, where a pre-built head gets them too (see outputEdited).
+    if (!this.keepAlive) head += 'Connection: close\r\n' + this.transient + '\r\n';
+    else if (this.req.versionMinor === 0) head += 'Connection: keep-alive\r\n' + this.transient + '\r\n';
+    else head += this.transient === '' ? '\r\n' : this.transient + '\r\n';
     return head;
   }
 
@@ -479,4 +561,24 @@ export class HttpResponse implements Response {
     if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed);
     return this.sink.output(this, a, b, c, flushed);
   }
+}
+
+/** `head` (field lines ending in CRLF, status line first) without the lines of the `suppressed` names. */
+function filterHead(head: string, suppressed: readonly string[]): string {
+  let out = '';
+  let start = 0;
+  while (start < head.length) {
+    const eol = head.indexOf('\r\n', start);
+    const next = eol === -1 ? head.length : eol + 2;
+    const colon = head.indexOf(':', start);
+    // The status line has no colon before its end of line; field names are tokens, so no space either.
+    const keep =
+      start === 0 ||
+      colon === -1 ||
+      colon > next ||
+      !suppressed.includes(head.slice(start, colon).toLowerCase());
+    if (keep) out += head.slice(start, next);
+    start = next;
+  }
+  return out;
 }

@@ -96,6 +96,25 @@ export interface Request {
   readonly connection: ConnectionInfo;
   /** `performance.now()` when the head was parsed, for latency measurements and logs. */
   readonly startTime: number;
+  /**
+   * Replace the request-target (origin-form: `/path` or `/path?query`, still percent-encoded) before
+   * routing: `target`, `path` and `query` change, later stages (the cache key, proxy routes, static files)
+   * see the new one. For stage 20 (`onRequest`) plugins; a target not starting with `/` throws a TypeError.
+   * The original target stays readable as `originalTarget` (the access log's request line).
+   *
+   * Optional (added after the first contract).
+   */
+  rewrite?(target: string): void;
+  /**
+   * Replace (`value` a string) or remove (`value` null) every request field called `name`, for later
+   * stages and the proxied request. Framing and hop-by-hop fields are refused (TypeError). A `Host`
+   * change also changes `host`. Optional (added after the first contract).
+   */
+  setHeader?(name: string, value: string | null): void;
+  /** Append a request field (same rules as `setHeader`). Optional (added after the first contract). */
+  appendHeader?(name: string, value: string): void;
+  /** The request-target as received, before any `rewrite`. Optional (added after the first contract). */
+  readonly originalTarget?: string;
 }
 
 /** Header values accepted by `Response.setHeader`. */
@@ -138,6 +157,29 @@ export interface Response {
   removeHeader(name: string): this;
   /** Header fields set so far, as `[name, value]` pairs in the order they were set. */
   headerEntries(): ReadonlyArray<readonly [string, HeaderValue]>;
+  /**
+   * Add a field to whatever head this response ends up writing (a handler's, a cache hit's pre-built
+   * bytes, the proxy's relay, a 500 in a plugin's place), for this request only. Unlike `setHeader` the
+   * field is not part of `headerEntries()`, so no cache ever stores it: a per-request value (a request id,
+   * a header rule of one host) never leaks into another request's answer. Call it at stage 20
+   * (`onRequest`, before the cache answers) or any time before the head is written; later calls throw.
+   * Fields go after the producer's (and after a pre-built head's), just before the blank line; a hit
+   * stays one write of pre-built bytes plus this one small buffer. Framing and hop-by-hop names
+   * (`Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `TE`, `Trailer`, `Upgrade`,
+   * `Proxy-Connection`) are refused with a TypeError, as are invalid names and values.
+   *
+   * Optional (added after the first contract): callers test for it (`res.addTransientHeader?.(n, v)`).
+   */
+  addTransientHeader?(name: string, value: string): this;
+  /**
+   * Leave every field called `name` out of the head this response writes (the producer's or a pre-built
+   * one), for this request only; nothing stored changes. With `addTransientHeader` this replaces a
+   * field (`set`). A pre-built head is then re-assembled per response (one pass over its lines): `add`
+   * alone keeps a hit on the pre-built bytes. Same stage and name rules as `addTransientHeader`.
+   *
+   * Optional (added after the first contract).
+   */
+  suppressHeader?(name: string): this;
 
   /**
    * Serialise and queue the head. The engine adds `Date`, framing (`Content-Length` when set or when

@@ -21,6 +21,12 @@ export interface Plugin {
   /**
    * Stage 20: a request head was parsed. Return `true` when this hook answered the request (the cache
    * answers hits here); later stages are then skipped except `onResponse`.
+   *
+   * This is where a plugin edits the request (`req.rewrite`, before routing and the cache key) and adds
+   * per-request response fields (`res.addTransientHeader` / `res.suppressHeader`): those are applied to
+   * whichever head is finally written (a cache hit's pre-built bytes, a proxied answer, a file, an error)
+   * and never stored. Fields set with `res.setHeader` belong to the content (stage 30) and are stored
+   * with it by the caches.
    */
   onRequest?(req: Request, res: Response): MaybePromise<boolean>;
   /**

@@ -51,7 +51,7 @@ export function formatCombined(req: Request, res: Response, nowMs: number): stri
       : '] "' +
         escapeClf(req.method) +
         ' ' +
-        escapeClf(req.target) +
+        escapeClf(req.originalTarget ?? req.target) +
         (req.versionMinor === 1 ? ' HTTP/1.1" ' : ' HTTP/1.0" ')) +
     res.statusCode +
     ' ' +
@@ -77,7 +77,7 @@ export function formatJson(req: Request, res: Response, nowMs: number, durationM
       remote: req.connection.remoteAddress,
       host: req.host,
       method: parsed ? req.method : null,
-      target: parsed ? req.target : null,
+      target: parsed ? (req.originalTarget ?? req.target) : null,
       version: parsed ? (req.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0') : null,
       status: res.statusCode,
       bytes: res.bodyBytes,
