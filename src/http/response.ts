@@ -235,9 +235,19 @@ export class HttpResponse implements Response {
   }
 
   addTransientHeader(name: string, value: string): this {
-    this.checkTransient(name);
-    checkValue(name, value);
-    this.transient += name + ': ' + value + '\r\n';
+    // Rules add the same (name, value) strings to request after request: the last line is remembered,
+    // so a repeat costs two pointer compares instead of two regex tests and a concatenation.
+    let line: string;
+    if (name === lastAddName && value === lastAddValue && !this.headersSent) line = lastAddLine;
+    else {
+      this.checkTransient(name);
+      checkValue(name, value);
+      line = name + ': ' + value + '\r\n';
+      lastAddName = name;
+      lastAddValue = value;
+      lastAddLine = line;
+    }
+    this.transient = this.transient === '' ? line : this.transient + line;
     return this;
   }
 
@@ -328,14 +338,15 @@ export class HttpResponse implements Response {
     (this.abortCallbacks ??= []).push(callback);
   }
 
-  sendPrebuilt(bytes: Buffer, body?: Buffer | null): void {
+  sendPrebuilt(bytes: Buffer, body?: Buffer | null, headLength?: number): void {
     if (this.locked) return;
     if (this.headersSent || this.ended) throw new Error('sendPrebuilt: the head was already sent');
     this.headersSent = true;
     this.sink.prepareHead(this);
     this.prebuilt = bytes;
     this.ended = true;
-    if (this.transient !== '' || this.suppressed !== null) this.outputEdited(bytes, body ?? null);
+    if (this.transient !== '' || this.suppressed !== null)
+      this.outputEdited(bytes, body ?? null, headLength ?? bytes.indexOf(HEAD_END) + 4);
     // A separate body leaves with its head in one corked writev: one syscall, no copy (the cache keeps
     // large bodies apart from their head so that storing them copies nothing).
     else if (body === undefined || body === null || body.length === 0)
@@ -349,32 +360,24 @@ export class HttpResponse implements Response {
 
   /**
    * A pre-built answer with this request's own field edits: the head without its blank line, the added
-   * fields, then the blank line and the body. Small answers are copied into one buffer (one write, as an
-   * unedited hit); larger ones leave as head + fields + body in one corked writev. Suppressed fields need
-   * the head's lines filtered (the slow path `set` / `remove` rules pay).
+   * fields with the blank line, then the body, in one corked writev (views of the pre-built bytes, no
+   * copy; the added lines' buffer is shared by every response that adds the same lines). Suppressed fields
+   * need the head's lines filtered and re-encoded: the slower path `set` / `remove` rules pay.
    */
-  private outputEdited(bytes: Buffer, body: Buffer | null): void {
-    const end = bytes.indexOf(HEAD_END);
-    if (end === -1) {
+  private outputEdited(bytes: Buffer, body: Buffer | null, headLength: number): void {
+    const end = headLength - 4;
+    if (end < 0) {
       this.sink.output(this, bytes, body !== null && body.length > 0 ? body : null, null);
       return;
     }
-    let head: string;
-    if (this.suppressed === null) head = bytes.toString('latin1', 0, end + 2) + this.transient + '\r\n';
-    else head = filterHead(bytes.toString('latin1', 0, end + 2), this.suppressed) + this.transient + '\r\n';
-    const inHead = bytes.length - end - 4;
-    const bodyLength = body === null ? 0 : body.length;
-    if (inHead + bodyLength <= COPY_LIMIT) {
-      const out = Buffer.allocUnsafe(head.length + inHead + bodyLength);
-      let at = out.write(head, 0, 'latin1');
-      if (inHead > 0) at += bytes.copy(out, at, end + 4);
-      if (body !== null) body.copy(out, at);
-      this.sink.output(this, out, null, null);
+    let rest: Buffer | null = end + 4 < bytes.length ? bytes.subarray(end + 4) : null;
+    if (body !== null && body.length > 0) rest = rest === null ? body : Buffer.concat([rest, body]);
+    if (this.suppressed === null) {
+      this.sink.output(this, bytes.subarray(0, end + 2), transientBlock(this.transient), rest);
       return;
     }
-    let rest: Buffer | null = inHead > 0 ? bytes.subarray(end + 4) : null;
-    if (body !== null && body.length > 0) rest = rest === null ? body : Buffer.concat([rest, body]);
-    this.sink.output(this, Buffer.from(head, 'latin1'), rest, null);
+    const head = filterHead(bytes.toString('latin1', 0, end + 2), this.suppressed);
+    this.sink.output(this, Buffer.from(head + this.transient + '\r\n', 'latin1'), rest, null);
   }
 
   writeInterim(status: number, fields?: InterimFields): boolean {
@@ -561,6 +564,24 @@ export class HttpResponse implements Response {
     if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed);
     return this.sink.output(this, a, b, c, flushed);
   }
+}
+
+let lastAddName = '';
+let lastAddValue = '';
+let lastAddLine = '';
+let lastTransient = '';
+let lastBlock: Buffer = CRLF;
+
+/**
+ * `lines` + CRLF as bytes. Rules add the same lines to request after request: the last block is kept and
+ * handed out again (it is never written to, so sockets may share it), so a hit allocates nothing for it.
+ */
+function transientBlock(lines: string): Buffer {
+  if (lines !== lastTransient) {
+    lastBlock = Buffer.from(lines + '\r\n', 'latin1');
+    lastTransient = lines;
+  }
+  return lastBlock;
 }
 
 /** `head` (field lines ending in CRLF, status line first) without the lines of the `suppressed` names. */

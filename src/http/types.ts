@@ -216,8 +216,11 @@ export interface Response {
    * `body` (optional, added after the first contract): bytes that follow `bytes` on the wire, kept as a
    * separate buffer so a large cached body is never copied next to its head. Both leave in one `writev`.
    * Neither buffer may be modified afterwards (the socket may still hold them).
+   *
+   * `headLength` (optional, added after the first contract): where the head of `bytes` ends (after its
+   * blank line), when the caller knows it; saves a search when per-request fields must be spliced in.
    */
-  sendPrebuilt(bytes: Buffer, body?: Buffer | null): void;
+  sendPrebuilt(bytes: Buffer, body?: Buffer | null, headLength?: number): void;
   /**
    * Abort the response: the connection is destroyed without a clean end, so the client can never take a
    * partial body for a complete one (used when an upstream dies mid-body).
