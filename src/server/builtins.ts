@@ -11,6 +11,7 @@ type Loader = () => Promise<PluginDefinition>;
 export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Loader>([
   ['access_log', async () => (await import('../plugins/access-log/plugin.ts')).accessLogPlugin],
   ['headers', async () => (await import('../plugins/headers/plugin.ts')).headersPlugin],
+  ['rewrite', async () => (await import('../plugins/rewrite/plugin.ts')).rewritePlugin],
   ['cache', async () => (await import('../cache/plugin.ts')).cachePlugin],
   ['proxy', async () => (await import('../proxy/plugin.ts')).proxyPlugin],
   ['static', async () => (await import('../static/plugin.ts')).staticPlugin],
@@ -19,10 +20,17 @@ export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Load
 /**
  * Plugins run when the config has no `plugins` key. Order is stage order: the access log sees every
  * response, header rules edit the request before the cache answers hits (their response fields reach
- * hits anyway), the cache answers hits before any content handler, proxy routes are tried before files.
+ * hits anyway, and to redirects), rewrites change the path before the cache key and routing, the cache answers hits before any content handler, proxy routes are tried before files.
  * A plugin without configured rules installs no hook and costs nothing.
  */
-export const DEFAULT_PLUGINS: readonly string[] = ['access_log', 'headers', 'cache', 'proxy', 'static'];
+export const DEFAULT_PLUGINS: readonly string[] = [
+  'access_log',
+  'headers',
+  'rewrite',
+  'cache',
+  'proxy',
+  'static',
+];
 
 /** Load a built-in plugin definition; `undefined` when `name` is not a built-in. */
 export async function loadBuiltin(name: string): Promise<PluginDefinition | undefined> {
