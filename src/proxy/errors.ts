@@ -14,6 +14,20 @@ export const PROXY_ERRORS = {
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
 
+/** A custom page for a status (the static plugin's `error_pages`), or null for the built-in text. */
+export interface ErrorPage {
+  readonly body: Buffer;
+  readonly contentType: string;
+}
+
+/**
+ * Where the proxy finds error pages for its own answers (502, 504, 508, 501): another plugin (the static
+ * plugin exposes `errorPage(status, host)`), found through `context.getPlugin`.
+ */
+export interface ErrorPageSource {
+  errorPage(status: number, host: string): ErrorPage | null;
+}
+
 /** A failed upstream exchange. `detail` says what happened, for logs and the backend's `lastError`. */
 export class UpstreamError extends Error {
   readonly code: ProxyErrorCode;

@@ -48,8 +48,17 @@ const BODY_STREAMING = 2;
 const BODY_DONE = 3;
 const BODY_ABANDONED = 4; // the backend answered before the body was sent; it is discarded
 
-/** Answer with a short plain-text error (when nothing of the response was sent yet). */
-export function sendError(res: Response, code: ProxyErrorCode, detail?: string): void {
+/**
+ * Answer with a short plain-text error (when nothing of the response was sent yet), or with the custom
+ * page configured for its status (`[static.error_pages]`, looked up for the request's host).
+ */
+export function sendError(
+  res: Response,
+  code: ProxyErrorCode,
+  detail?: string,
+  route?: ProxyRoute,
+  host = '',
+): void {
   const { status, message } = PROXY_ERRORS[code];
   if (res.headersSent) {
     res.destroy();
@@ -58,8 +67,14 @@ export function sendError(res: Response, code: ProxyErrorCode, detail?: string):
   for (const [name] of [...res.headerEntries()]) res.removeHeader(name);
   res.statusCode = status;
   res.statusMessage = '';
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
+  const page = route?.errorPages?.errorPage(status, host) ?? null;
+  if (page !== null) {
+    res.setHeader('Content-Type', page.contentType);
+    res.end(page.body);
+    return;
+  }
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.end(`${status} ${message}${detail ? ` (${detail})` : ''}\n`);
 }
 
@@ -79,12 +94,12 @@ export function forward(req: Request, res: Response, route: ProxyRoute, observer
   // Loop protection: our pseudonym in Via means this request already went through us (RFC 9110 §7.6.3).
   const via = req.headers.getJoined('via');
   if (via !== undefined && viaContains(via, route.via)) {
-    sendError(res, 'ERR_PROXY_LOOP');
+    sendError(res, 'ERR_PROXY_LOOP', undefined, route, req.host);
     return;
   }
   // A tunnel needs the raw client socket, which the engine does not hand out (nor do we want open relays).
   if (req.method === 'CONNECT') {
-    sendError(res, 'ERR_PROXY_METHOD');
+    sendError(res, 'ERR_PROXY_METHOD', undefined, route, req.host);
     return;
   }
   // WebSocket and other Upgrade requests get a dedicated connection that may become a tunnel (tunnel.ts).
@@ -158,8 +173,13 @@ class Exchange implements UpstreamUser {
     const backend =
       this.attempts < route.attempts ? selectBackend(route, route.balancer, this.req, this.tried) : undefined;
     if (backend === undefined) {
-      if (lastError === null) sendError(this.res, 'ERR_PROXY_NO_BACKEND');
-      else sendError(this.res, lastError.code === 'ERR_PROXY_RESET' ? 'ERR_PROXY_CONNECT' : lastError.code);
+      const code =
+        lastError === null
+          ? 'ERR_PROXY_NO_BACKEND'
+          : lastError.code === 'ERR_PROXY_RESET'
+            ? 'ERR_PROXY_CONNECT'
+            : lastError.code;
+      sendError(this.res, code, undefined, this.route, this.req.host);
       this.done = true;
       return;
     }
@@ -338,7 +358,7 @@ class Exchange implements UpstreamUser {
       this.pending = null;
       this.observer?.onEnd?.(false, this.res);
       if (this.res.headersSent) this.res.destroy();
-      else sendError(this.res, error.code, error.message);
+      else sendError(this.res, error.code, error.message, this.route, this.req.host);
       return;
     }
     // A pooled connection the backend closed just as we reused it is the pool's race, not a sick backend.
@@ -360,7 +380,7 @@ class Exchange implements UpstreamUser {
     }
     this.finish();
     this.detachBody();
-    sendError(this.res, error.code, error.message);
+    sendError(this.res, error.code, error.message, this.route, this.req.host);
   }
 
   /** The client went away: drop the upstream request (its connection cannot be reused). */

@@ -4,11 +4,13 @@
  *
  * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[].
  */
+
 import { z } from 'zod';
 import type { Request, Response } from '../http/types.ts';
 import { routeCacheSchema } from '../http-cache/options.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
+import type { ErrorPageSource } from './errors.ts';
 import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
@@ -58,6 +60,19 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     compileRoute(route, i, options.via, onStateChange),
   );
   warnAboutSelf(routes, context);
+  // Error pages come from the static plugin (`[static.error_pages]`), created after this one: found on
+  // first use, by its `errorPage(status, host)` method, so a third-party page source works as well.
+  let pages: ErrorPageSource | null | undefined;
+  const errorPages: ErrorPageSource = {
+    errorPage(status, host) {
+      if (pages === undefined) {
+        const source = context.getPlugin('static') as Partial<ErrorPageSource> | undefined;
+        pages = typeof source?.errorPage === 'function' ? (source as ErrorPageSource) : null;
+      }
+      return pages === null ? null : pages.errorPage(status, host);
+    },
+  };
+  for (const route of routes) route.errorPages = errorPages;
   warnAboutCache(options, context);
   const checkers: HealthChecker[] = [];
   const channel = healthChannel(context);

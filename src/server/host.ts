@@ -17,6 +17,11 @@ import type { ConnectionInfo, Request, Response } from '../http/types.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import type { Logger, Plugin, PluginContext, PluginDefinition } from './plugin.ts';
 
+/** A plugin that offers custom error pages (the static plugin does). */
+interface ErrorPageSource {
+  errorPage(status: number, host: string): { body: Buffer; contentType: string } | null;
+}
+
 /** What the host needs to instantiate one plugin (a `PluginEntry` of the resolved config fits). */
 export interface HostPluginSpec {
   readonly definition: PluginDefinition;
@@ -97,6 +102,23 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
   const responseHooks = stage('onResponse');
   const engineResponseHooks = stage('onEngineResponse');
   const closeHooks = stage('onClose');
+  // A plugin with `errorPage(status, host)` (the static plugin's `error_pages`) dresses the host's own
+  // 404 and 500 as it dresses its own.
+  const pageSource = [...plugins.values()].find(
+    (plugin) => typeof (plugin as Partial<ErrorPageSource>).errorPage === 'function',
+  ) as ErrorPageSource | undefined;
+  const sendStatus = (req: Request, res: Response, status: number, text: Buffer): void => {
+    res.statusCode = status;
+    res.statusMessage = '';
+    let page: { body: Buffer; contentType: string } | null = null;
+    try {
+      page = pageSource?.errorPage(status, req.host) ?? null;
+    } catch {
+      page = null; // a page source failing must not turn a 404 into a crash
+    }
+    res.setHeader('content-type', page === null ? 'text/plain; charset=utf-8' : page.contentType);
+    res.end(page === null ? text : page.body);
+  };
 
   const fail = (plugin: Plugin, req: Request, res: Response, error: unknown): void => {
     const logger = loggers.get(plugin) ?? serverLog;
@@ -108,17 +130,10 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       return;
     }
     for (const [name] of res.headerEntries()) res.removeHeader(name);
-    res.statusCode = 500;
-    res.statusMessage = '';
-    res.setHeader('content-type', 'text/plain; charset=utf-8');
-    res.end(INTERNAL_ERROR);
+    sendStatus(req, res, 500, INTERNAL_ERROR);
   };
 
-  const notFound = (res: Response): void => {
-    res.statusCode = 404;
-    res.setHeader('content-type', 'text/plain; charset=utf-8');
-    res.end(NOT_FOUND);
-  };
+  const notFound = (req: Request, res: Response): void => sendStatus(req, res, 404, NOT_FOUND);
 
   /**
    * The claiming stages in order: onRequest hooks (the first returning true answered the request), then
@@ -152,7 +167,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
         }
       }
     }
-    notFound(res);
+    notFound(req, res);
   };
 
   const hooks: HostHooks = {

@@ -33,6 +33,8 @@ export const staticPlugin = definePlugin({
     return {
       name: 'static',
       handle: (req, res) => handler.handle(req, res),
+      // Other plugins' error answers (the proxy's 502/504) use the same pages, found by this method.
+      errorPage: (status: number, host: string) => handler.errorPage(status, host),
       close: () => handler.close(),
     };
   },
