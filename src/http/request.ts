@@ -39,6 +39,7 @@ export class HttpRequest implements Request {
   readonly connection: ConnectionInfo;
   readonly startTime: number;
   originalTarget: string;
+  clientAddress: string;
 
   constructor(
     head: ParsedHead,
@@ -76,6 +77,11 @@ export class HttpRequest implements Request {
     this.connection = connection;
     this.startTime = startTime;
     this.originalTarget = target;
+    this.clientAddress = connection.remoteAddress;
+  }
+
+  setClientAddress(address: string): void {
+    this.clientAddress = address;
   }
 
   rewrite(target: string): void {

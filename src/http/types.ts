@@ -115,6 +115,14 @@ export interface Request {
   appendHeader?(name: string, value: string): void;
   /** The request-target as received, before any `rewrite`. Optional (added after the first contract). */
   readonly originalTarget?: string;
+  /**
+   * The client's address: the connection's peer, unless a plugin that trusts that peer (`real_ip`, behind
+   * a load balancer) set the address it forwarded for. Logs, `hash-ip` balancing and access rules use it.
+   * Optional (added after the first contract): read it as `req.clientAddress ?? req.connection.remoteAddress`.
+   */
+  readonly clientAddress?: string;
+  /** Set `clientAddress` (stage 20). Optional (added after the first contract). */
+  setClientAddress?(address: string): void;
 }
 
 /** Header values accepted by `Response.setHeader`. */

@@ -9,6 +9,7 @@ type Loader = () => Promise<PluginDefinition>;
 
 /** Loaders of the built-in plugins. The order of `DEFAULT_PLUGINS` is the stage order by default. */
 export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Loader>([
+  ['real_ip', async () => (await import('../plugins/real-ip/plugin.ts')).realIpPlugin],
   ['access_log', async () => (await import('../plugins/access-log/plugin.ts')).accessLogPlugin],
   ['headers', async () => (await import('../plugins/headers/plugin.ts')).headersPlugin],
   ['rewrite', async () => (await import('../plugins/rewrite/plugin.ts')).rewritePlugin],

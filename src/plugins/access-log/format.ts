@@ -43,7 +43,7 @@ export function formatCombined(req: Request, res: Response, nowMs: number): stri
   const referer = req.headers.get('referer');
   const agent = req.headers.get('user-agent');
   return (
-    req.connection.remoteAddress +
+    (req.clientAddress ?? req.connection.remoteAddress) +
     ' - - [' +
     clfTimestamp(nowMs) +
     (req.method === ''
@@ -74,7 +74,7 @@ export function formatJson(req: Request, res: Response, nowMs: number, durationM
   return (
     JSON.stringify({
       time: new Date(nowMs).toISOString(),
-      remote: req.connection.remoteAddress,
+      remote: req.clientAddress ?? req.connection.remoteAddress,
       host: req.host,
       method: parsed ? req.method : null,
       target: parsed ? (req.originalTarget ?? req.target) : null,
