@@ -19,12 +19,14 @@ export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Load
 ]);
 
 /**
- * Plugins run when the config has no `plugins` key. Order is stage order: the access log sees every
- * response, header rules edit the request before the cache answers hits (their response fields reach
- * hits anyway, and to redirects), rewrites change the path before the cache key and routing, the cache answers hits before any content handler, proxy routes are tried before files.
- * A plugin without configured rules installs no hook and costs nothing.
+ * Plugins run when the config has no `plugins` key. Order is stage order: the client address is settled
+ * first (real_ip), the access log sees every response, header rules edit the request before the cache
+ * answers hits (their response fields reach hits anyway, and redirects), rewrites change the path before
+ * the cache key and routing, the cache answers hits before any content handler, proxy routes are tried
+ * before files. A plugin without configured rules installs no hook and costs nothing.
  */
 export const DEFAULT_PLUGINS: readonly string[] = [
+  'real_ip',
   'access_log',
   'headers',
   'rewrite',
