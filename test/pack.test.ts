@@ -66,6 +66,7 @@ describe('npm pack', { timeout: 300_000 }, () => {
     assert.deepEqual(config.plugins, [
       'real_ip',
       'access_log',
+      'access',
       'headers',
       'rewrite',
       'cache',

@@ -11,6 +11,7 @@ type Loader = () => Promise<PluginDefinition>;
 export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Loader>([
   ['real_ip', async () => (await import('../plugins/real-ip/plugin.ts')).realIpPlugin],
   ['access_log', async () => (await import('../plugins/access-log/plugin.ts')).accessLogPlugin],
+  ['access', async () => (await import('../plugins/access/plugin.ts')).accessPlugin],
   ['headers', async () => (await import('../plugins/headers/plugin.ts')).headersPlugin],
   ['rewrite', async () => (await import('../plugins/rewrite/plugin.ts')).rewritePlugin],
   ['cache', async () => (await import('../cache/plugin.ts')).cachePlugin],
@@ -20,7 +21,7 @@ export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Load
 
 /**
  * Plugins run when the config has no `plugins` key. Order is stage order: the client address is settled
- * first (real_ip), the access log sees every response, header rules edit the request before the cache
+ * first (real_ip), the access log sees every response, access rules refuse first, header rules edit the request before the cache
  * answers hits (their response fields reach hits anyway, and redirects), rewrites change the path before
  * the cache key and routing, the cache answers hits before any content handler, proxy routes are tried
  * before files. A plugin without configured rules installs no hook and costs nothing.
@@ -28,6 +29,7 @@ export const BUILTIN_PLUGINS: ReadonlyMap<string, Loader> = new Map<string, Load
 export const DEFAULT_PLUGINS: readonly string[] = [
   'real_ip',
   'access_log',
+  'access',
   'headers',
   'rewrite',
   'cache',

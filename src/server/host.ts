@@ -35,6 +35,8 @@ export interface HostOptions {
   readonly workerId: number;
   readonly workerCount: number;
   readonly config: Readonly<Record<string, unknown>>;
+  /** Shared memory per plugin name, created by the primary (see `PluginDefinition.sharedMemory`). */
+  readonly shared?: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 /** The engine-facing hooks (same shape as the engine's `EngineHooks`). */
@@ -78,6 +80,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       config: options.config,
       logger,
       getPlugin: (name) => plugins.get(name),
+      sharedMemory: options.shared?.[spec.definition.name] ?? null,
     };
     let plugin: Plugin;
     try {

@@ -72,6 +72,12 @@ export interface PluginContext {
   readonly logger: Logger;
   /** Another plugin's instance in this worker, by name (e.g. the admin plugin asks for `cache`). */
   getPlugin(name: string): Plugin | undefined;
+  /**
+   * The memory this plugin's definition asked for with `sharedMemory(options)`: one SharedArrayBuffer
+   * created by the primary and mapped by every worker (a server-wide budget, not one per worker; use
+   * `Atomics`). `null` when none was asked for. Optional (added after the first contract).
+   */
+  readonly sharedMemory?: SharedArrayBuffer | null;
 }
 
 /**
@@ -82,6 +88,12 @@ export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
   readonly name: string;
   readonly options: Schema;
   create(options: z.output<Schema>, context: PluginContext): MaybePromise<Plugin>;
+  /**
+   * Bytes of shared memory the plugin needs for the whole server (0: none). Asked once, by the primary,
+   * which creates the SharedArrayBuffer and hands the same one to every worker's `context.sharedMemory`.
+   * Optional (added after the first contract).
+   */
+  sharedMemory?(options: z.output<Schema>): number;
 }
 
 /** Helper that keeps the schema's output type attached to `create`. */

@@ -22,6 +22,8 @@ export interface WorkerParams {
   readonly port: number;
   /** Share the port with the other workers (SO_REUSEPORT). */
   readonly reusePort: boolean;
+  /** Shared memory per plugin name, the same buffers in every worker (`PluginContext.sharedMemory`). */
+  readonly shared?: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 /** A running worker. */
@@ -143,6 +145,7 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
     workerId: params.workerId,
     workerCount: params.workerCount,
     config: resolved.config,
+    ...(params.shared === undefined ? {} : { shared: params.shared }),
   });
   const counters = new ServerCounters();
   const engine = createEngine(

@@ -8,7 +8,14 @@ import net from 'node:net';
 import path from 'node:path';
 import type { AdminOptions } from '../admin/options.ts';
 import type { AdminService } from '../admin/service.ts';
-import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
+import {
+  effectiveWorkers,
+  parseToml,
+  type ResolvedConfig,
+  rawConfigOf,
+  resolveConfig,
+  type TamarinConfig,
+} from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import { ListenError, listen, startWorker } from './runtime.ts';
@@ -98,6 +105,20 @@ async function reservePort(host: string, port: number): Promise<{ port: number; 
   return { port: (probe.address() as net.AddressInfo).port, release: () => probe.close() };
 }
 
+/**
+ * The shared memory plugins ask for (`PluginDefinition.sharedMemory`), created once here in the primary:
+ * every worker gets the same buffers, so a budget (a rate limit) is the server's, not one per worker.
+ */
+function sharedMemory(resolved: ResolvedConfig): Record<string, SharedArrayBuffer> {
+  const shared: Record<string, SharedArrayBuffer> = {};
+  for (const entry of resolved.plugins) {
+    if (!entry.enabled || typeof entry.definition.sharedMemory !== 'function') continue;
+    const bytes = entry.definition.sharedMemory(entry.options);
+    if (bytes > 0) shared[entry.name] = new SharedArrayBuffer(bytes);
+  }
+  return shared;
+}
+
 /** Validate the configuration and start serving. Throws `ConfigError` or `ListenError` for user errors. */
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const { raw, baseDir } = await loadRawConfig(options);
@@ -105,6 +126,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const settings = resolved.config.server;
   const plugins = resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
   const common = { config: resolved.config, plugins, host: settings.host };
+  const shared = sharedMemory(resolved);
 
   let server: RunningServer;
   if (options.inProcess === true) {
@@ -115,6 +137,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       workerCount: 1,
       port: settings.port,
       reusePort: false,
+      shared,
     });
     server = {
       ...common,
@@ -136,7 +159,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const reserved = await reservePort(settings.host, settings.port);
     try {
       const pool = await startWorkerPool({
-        params: { raw, baseDir, workerCount, port: reserved.port, reusePort: true },
+        params: { raw, baseDir, workerCount, port: reserved.port, reusePort: true, shared },
         shutdownTimeoutMs: settings.shutdown_timeout,
       });
       server = {
