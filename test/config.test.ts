@@ -42,7 +42,10 @@ describe('config errors name the key and what was expected', () => {
     ],
     ['[server]\nmax_body_size = true', 'server.max_body_size: expected a number or a string, got true'],
     ['[server]\nmax_headers = 0', 'server.max_headers: expected an integer from 1 to 10000, got 0'],
-    ['[access_log]\nformat = "xml"', 'access_log.format: expected one of "combined", "json", got "xml"'],
+    [
+      '[access_log]\nformat = "xml"',
+      'access_log.format: expected "combined", "json" or a template with $variables, got "xml"',
+    ],
     ['[access_log]\nenabled = "no"', 'access_log.enabled: expected true or false, got "no"'],
     ['access_log = 3', 'access_log: expected a table, got 3'],
     ['[access_log]\ncolour = "red"', 'access_log.colour: unknown key'],

@@ -121,6 +121,9 @@ export class HttpResponse implements Response {
   aborted = false;
   file: FileSource | null = null;
   capturedBody: Buffer | null = null;
+  cacheStatus = '';
+  upstreamAddress = '';
+  upstreamTime = -1;
 
   readonly req: HttpRequest;
   /** Whether the connection stays open after this response; settled when the head is written. */

@@ -273,6 +273,15 @@ export interface Response {
    * Optional (added after the first contract): callers test for it (`res.writeInterim?.(103, fields)`).
    */
   writeInterim?(status: number, fields?: InterimFields): boolean;
+  /**
+   * For logs (`$upstream_cache_status`, `$upstream_addr`, `$upstream_response_time`): what a cache said
+   * about this request (`HIT`, `MISS`, `BYPASS`; `''` when none looked), the backend that answered
+   * (`http://host:port`), and milliseconds from asking it to its response head (-1: none). Set by the
+   * plugins that know. Optional (added after the first contract).
+   */
+  cacheStatus?: string;
+  upstreamAddress?: string;
+  upstreamTime?: number;
 }
 
 /** What `Response.takeOver` hands over. */

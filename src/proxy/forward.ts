@@ -122,6 +122,8 @@ class Exchange implements UpstreamUser {
   /** Backends that failed this request, excluded from the next choice; allocated on the first failure. */
   private tried: Backend[] | null = null;
   private backend: Backend | null = null;
+  /** When the current backend was asked (for `upstreamTime`). */
+  private askedAt = 0;
   /** `backend` was cooling when chosen (panic mode): its answer ends the cooldown. */
   private probe = false;
   private conn: UpstreamConnection | null = null;
@@ -185,6 +187,8 @@ class Exchange implements UpstreamUser {
     }
     this.attempts++;
     this.backend = backend;
+    this.res.upstreamAddress = backend.url;
+    this.askedAt = performance.now();
     this.probe = backend.cooling;
     backend.inFlight++;
     backend.requests++;
@@ -291,6 +295,7 @@ class Exchange implements UpstreamUser {
       this.clearContinueTimer();
       this.bodyState = BODY_ABANDONED;
     }
+    this.res.upstreamTime = performance.now() - this.askedAt;
     copyResponseHead(head, this.res, viaEntry(this.route.via, head.versionMinor));
     this.observer?.onHead?.(head, this.res);
   }
