@@ -64,11 +64,17 @@ describe('access log templates', () => {
             '$request_uri $status $upstream_cache_status $upstream_addr $upstream_response_time $request_time',
         },
         static: { root: dir },
-        proxy: { routes: [{ match: '^/api/', backends: [backend.url] }] },
+        proxy: {
+          routes: [
+            { match: '^/api/', backends: [backend.url] },
+            { match: '^/cached/', backends: [backend.url], cache: true },
+          ],
+        },
       },
     });
     try {
-      for (const path of ['/a.txt', '/a.txt', '/api/x']) await (await fetch(server.url + path)).text();
+      for (const path of ['/a.txt', '/a.txt', '/api/x', '/cached/y'])
+        await (await fetch(server.url + path)).text();
     } finally {
       await server.close();
       await backend.stop();
