@@ -3,7 +3,8 @@
  * HttpResponse (the engine's writer) over a sink that only counts bytes, then the cache plugin's
  * `onRequest` + `onResponse`; with the `headers` plugin's `onRequest` (one `add` rule) in front or not.
  * Rounds alternate between the two so that machine noise hits both alike; medians are printed. The
- * socket write itself is the same in both (one buffer: the added line is copied into the hit's bytes).
+ * socket write itself is the same in both (one buffer: the entry's bytes with the added line, copied once
+ * per second and reused).
  *
  *   node bench/header-rule-hit.ts [--rounds 10] [--ms 500]
  */

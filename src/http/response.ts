@@ -7,7 +7,7 @@
  */
 // Not the global (an accessor: an IC call per use in optimized code); see src/http/connection-state.ts.
 import { Buffer } from 'node:buffer';
-import { httpDate } from './date.ts';
+import { httpDate, httpDateBuffer } from './date.ts';
 import type { HttpRequest } from './request.ts';
 import { statusLine } from './status.ts';
 import type {
@@ -348,8 +348,11 @@ export class HttpResponse implements Response {
     this.sink.prepareHead(this);
     this.prebuilt = bytes;
     this.ended = true;
-    if (this.transient !== '' || this.suppressed !== null)
-      this.outputEdited(bytes, body ?? null, headLength ?? bytes.indexOf(HEAD_END) + 4);
+    if (this.transient !== '' || this.suppressed !== null) {
+      if (headLength !== undefined && this.suppressed === null && (body === undefined || body === null))
+        this.outputMemoized(bytes, headLength);
+      else this.outputEdited(bytes, body ?? null, headLength ?? bytes.indexOf(HEAD_END) + 4);
+    }
     // A separate body leaves with its head in one corked writev: one syscall, no copy (the cache keeps
     // large bodies apart from their head so that storing them copies nothing).
     else if (body === undefined || body === null || body.length === 0)
@@ -381,6 +384,33 @@ export class HttpResponse implements Response {
     }
     const head = filterHead(bytes.toString('latin1', 0, end + 2), this.suppressed);
     this.sink.output(this, Buffer.from(head + this.transient + '\r\n', 'latin1'), rest, null);
+  }
+
+  /**
+   * A cache entry's pre-built answer (stable bytes: the caller knew their head length) with added fields:
+   * the edited copy is kept beside the entry's buffer and reused for the rest of the second (the entry's
+   * `Date` slot changes at most once per second), so a hit stays one write of one buffer. Answers
+   * above {@link COPY_LIMIT} are not copied: they go out as a corked writev.
+   */
+  private outputMemoized(bytes: Buffer, headLength: number): void {
+    if (bytes.length > COPY_LIMIT) {
+      this.outputEdited(bytes, null, headLength);
+      return;
+    }
+    const block = transientBlock(this.transient);
+    const second = httpDateBuffer();
+    const memo = edited.get(bytes);
+    if (memo !== undefined && memo.block === block && memo.second === second) {
+      this.sink.output(this, memo.out, null, null);
+      return;
+    }
+    const end = headLength - 2;
+    const out = Buffer.allocUnsafeSlow(bytes.length + block.length - 2);
+    bytes.copy(out, 0, 0, end);
+    block.copy(out, end);
+    bytes.copy(out, end + block.length, headLength);
+    edited.set(bytes, { block, second, out });
+    this.sink.output(this, out, null, null);
   }
 
   writeInterim(status: number, fields?: InterimFields): boolean {
@@ -568,6 +598,9 @@ export class HttpResponse implements Response {
     return this.sink.output(this, a, b, c, flushed);
   }
 }
+
+/** Edited copies of pre-built answers, by the entry's buffer (gone with it). */
+const edited = new WeakMap<Buffer, { block: Buffer; second: Buffer; out: Buffer }>();
 
 let lastAddName = '';
 let lastAddValue = '';

@@ -171,8 +171,8 @@ export interface Response {
    * field is not part of `headerEntries()`, so no cache ever stores it: a per-request value (a request id,
    * a header rule of one host) never leaks into another request's answer. Call it at stage 20
    * (`onRequest`, before the cache answers) or any time before the head is written; later calls throw.
-   * Fields go after the producer's (and after a pre-built head's), just before the blank line; a hit
-   * stays one write of pre-built bytes plus this one small buffer. Framing and hop-by-hop names
+   * Fields go after the producer's (and after a pre-built head's), just before the blank line; a cache
+   * hit stays one write (an edited copy of the entry's bytes, reused within the second). Framing and hop-by-hop names
    * (`Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `TE`, `Trailer`, `Upgrade`,
    * `Proxy-Connection`) are refused with a TypeError, as are invalid names and values.
    *
