@@ -226,7 +226,10 @@ export interface Response {
    * Neither buffer may be modified afterwards (the socket may still hold them).
    *
    * `headLength` (optional, added after the first contract): where the head of `bytes` ends (after its
-   * blank line), when the caller knows it; saves a search when per-request fields must be spliced in.
+   * blank line). Pass it only for a stored answer's own buffer, whose bytes never change except a `Date`
+   * slot at most once per second: an answer with per-request fields is then copied once and the copy
+   * reused (keyed by the buffer object) for the rest of the second. A buffer whose memory is reused for
+   * other bytes (an arena slot) must be passed without it.
    */
   sendPrebuilt(bytes: Buffer, body?: Buffer | null, headLength?: number): void;
   /**
