@@ -24,6 +24,11 @@ export interface WorkerParams {
   readonly reusePort: boolean;
   /** Module that installs the plugin catalogue (see catalogue.ts), imported first in a worker thread. */
   readonly catalogue?: string | null;
+  /**
+   * Shared memory per plugin name, the same buffers in every worker (`PluginContext.sharedMemory`),
+   * created once by the primary: a reloaded configuration's plugins get the same ones.
+   */
+  readonly shared?: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 /** A running worker. */
@@ -174,6 +179,7 @@ async function buildGeneration(
     workerCount: params.workerCount,
     config: resolved.config,
     previous: previous?.host.plugins,
+    ...(params.shared === undefined ? {} : { shared: params.shared }),
   });
   const engine = createEngine(
     {
