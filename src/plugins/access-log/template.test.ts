@@ -11,7 +11,7 @@ import { startFakeBackend } from '../../../test/helpers/fake-backend.ts';
 import type { Response } from '../../http/types.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { startServer } from '../../server/start.ts';
+import { startServer } from '../../main/compose.ts';
 import { fakeRequest } from '../../static/test-fakes.ts';
 import { compileTemplate } from './template.ts';
 

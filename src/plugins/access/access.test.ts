@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { type RunningServer, startServer } from '../../server/start.ts';
+import { type RunningServer, startServer } from '../../main/compose.ts';
 
 function hashOf(password: string): string {
   const salt = randomBytes(16);

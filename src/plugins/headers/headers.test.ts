@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { type FakeBackend, startFakeBackend } from '../../../test/helpers/fake-backend.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { type RunningServer, startServer } from '../../server/start.ts';
+import { type RunningServer, startServer } from '../../main/compose.ts';
 
 describe('headers plugin', () => {
   let root: string;

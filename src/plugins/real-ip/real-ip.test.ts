@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { rawRequest } from '../../http/test-client.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { startServer } from '../../server/start.ts';
+import { startServer } from '../../main/compose.ts';
 import { AddressList } from '../shared/cidr.ts';
 import { clientFrom } from './plugin.ts';
 

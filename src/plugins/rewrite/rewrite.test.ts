@@ -12,7 +12,7 @@ import { type FakeBackend, startFakeBackend } from '../../../test/helpers/fake-b
 import { rawRequest } from '../../http/test-client.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { type RunningServer, startServer } from '../../server/start.ts';
+import { type RunningServer, startServer } from '../../main/compose.ts';
 
 async function raw(server: RunningServer, target: string): Promise<string> {
   const head = `GET ${target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;
@@ -106,7 +106,8 @@ describe('rewrite plugin', () => {
     const dir = await raw(server, '/app/assets');
     assert.match(dir, /^HTTP\/1\.1 301 /, 'a directory without its slash still gets the static redirect');
     const escaped = await raw(server, '/app/%2e%2e/%2e%2e/new.txt');
-    assert.ok(escaped.endsWith('\r\n\r\nspa shell\n'), 'a dot segment is never looked up outside');
+    // The engine's path normalisation refuses it before any plugin: it goes above the root.
+    assert.match(escaped, /^HTTP\/1\.1 400 /, 'a dot segment is never looked up outside');
   });
 
   it('try_files =404 answers 404', async () => {
