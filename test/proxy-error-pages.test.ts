@@ -9,8 +9,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setLogSink } from '../src/server/logger.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
+import { setLogSink } from '../src/server/logger.ts';
 import { type FakeBackend, startFakeBackend } from './helpers/fake-backend.ts';
 
 /** A port with nothing listening on it. */

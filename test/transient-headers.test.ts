@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rawRequest } from '../src/http/test-client.ts';
-import { setLogSink } from '../src/server/logger.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
+import { setLogSink } from '../src/server/logger.ts';
 import { type FakeBackend, startFakeBackend } from './helpers/fake-backend.ts';
 
 const PLUGIN = resolve('test/fixtures/plugins/request-id.ts');

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startFakeBackend } from '../../../test/helpers/fake-backend.ts';
 import type { Response } from '../../http/types.ts';
+import { startServer } from '../../main/compose.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { startServer } from '../../main/compose.ts';
 import { fakeRequest } from '../../static/test-fakes.ts';
 import { compileTemplate } from './template.ts';
 

@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type RunningServer, startServer } from '../../main/compose.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { type RunningServer, startServer } from '../../main/compose.ts';
 
 function hashOf(password: string): string {
   const salt = randomBytes(16);

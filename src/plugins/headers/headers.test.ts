@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type FakeBackend, startFakeBackend } from '../../../test/helpers/fake-backend.ts';
+import { type RunningServer, startServer } from '../../main/compose.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { type RunningServer, startServer } from '../../main/compose.ts';
 
 describe('headers plugin', () => {
   let root: string;

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { rawRequest } from '../../http/test-client.ts';
+import { startServer } from '../../main/compose.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { startServer } from '../../main/compose.ts';
 import { AddressList } from '../shared/cidr.ts';
 import { clientFrom } from './plugin.ts';
 

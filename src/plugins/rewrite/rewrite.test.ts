@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type FakeBackend, startFakeBackend } from '../../../test/helpers/fake-backend.ts';
 import { rawRequest } from '../../http/test-client.ts';
+import { type RunningServer, startServer } from '../../main/compose.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-import { type RunningServer, startServer } from '../../main/compose.ts';
 
 async function raw(server: RunningServer, target: string): Promise<string> {
   const head = `GET ${target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;
