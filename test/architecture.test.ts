@@ -106,3 +106,28 @@ test('the rules are not vacuous: the graph has the edges the house is built on',
     assert.ok(edges.has(edge), `expected ${edge}`);
   }
 });
+
+test('a small built-in plugin never imports another one (only src/plugins/shared/)', () => {
+  const plugins = path.join(SRC, 'plugins');
+  const pattern = /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  const broken: string[] = [];
+  const folders = fs.readdirSync(plugins, { withFileTypes: true }).filter((entry) => entry.isDirectory());
+  assert.ok(folders.length > 1, 'src/plugins has plugin folders');
+  for (const folder of folders) {
+    const dir = path.join(plugins, folder.name);
+    for (const name of fs.readdirSync(dir)) {
+      if (!/\.ts$/.test(name) || /\.test\.ts$/.test(name)) continue;
+      const text = fs.readFileSync(path.join(dir, name), 'utf8');
+      for (const match of text.matchAll(pattern)) {
+        const spec = match[1] ?? match[2]!;
+        if (!spec.startsWith('.') || /^(import|export)\s+type\s/.test(match[0])) continue;
+        const target = path.relative(plugins, path.resolve(dir, spec)).split(path.sep);
+        if (target.length < 2 || target[0] === '..') continue;
+        if (target[0] !== folder.name && target[0] !== 'shared') {
+          broken.push(`plugins/${folder.name}/${name} imports plugins/${target.join('/')}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(broken, []);
+});

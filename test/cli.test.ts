@@ -112,7 +112,16 @@ describe('tamarin CLI', () => {
       static: { root: string; hosts: Record<string, string> };
     };
     assert.equal(config.server.port, 9001);
-    assert.deepEqual(config.plugins, ['access_log', 'cache', 'proxy', 'static']);
+    assert.deepEqual(config.plugins, [
+      'real_ip',
+      'access_log',
+      'access',
+      'headers',
+      'rewrite',
+      'cache',
+      'proxy',
+      'static',
+    ]);
     assert.deepEqual([config.admin.token, config.admin.port], ['[redacted]', 0]);
     assert.equal(config.static.root, path.join(dir, 'www'));
     assert.deepEqual(config.static.hosts, { 'b.example': path.join(dir, 'www') });
@@ -178,7 +187,7 @@ describe('tamarin CLI', () => {
       assert.equal(
         lines[0],
         `tamarin ${VERSION} serving ${fs.realpathSync(path.join(dir, 'www'))} at ${url} ` +
-          '(1 worker, plugins: access_log, cache, proxy, static)',
+          '(1 worker, plugins: real_ip, access_log, access, headers, rewrite, cache, proxy, static)',
       );
       const admin = /^admin: (http:\/\/127\.0\.0\.1:\d+\/) \(dashboard\)$/.exec(lines[1]!)?.[1];
       assert.ok(admin !== undefined, lines[1]);

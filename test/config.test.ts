@@ -44,7 +44,10 @@ describe('config errors name the key and what was expected', () => {
     ],
     ['[server]\nmax_body_size = true', 'server.max_body_size: expected a number or a string, got true'],
     ['[server]\nmax_headers = 0', 'server.max_headers: expected an integer from 1 to 10000, got 0'],
-    ['[access_log]\nformat = "xml"', 'access_log.format: expected one of "combined", "json", got "xml"'],
+    [
+      '[access_log]\nformat = "xml"',
+      'access_log.format: expected "combined", "json" or a template with $variables, got "xml"',
+    ],
     ['[access_log]\nenabled = "no"', 'access_log.enabled: expected true or false, got "no"'],
     ['access_log = 3', 'access_log: expected a table, got 3'],
     ['[access_log]\ncolour = "red"', 'access_log.colour: unknown key'],
@@ -67,7 +70,7 @@ describe('config errors name the key and what was expected', () => {
 
   it('an unknown plugin lists the built-ins', async () => {
     assert.deepEqual(await errorsOf('plugins = ["acces_log"]'), [
-      'config error: plugins[0]: unknown plugin "acces_log" (built-in: access_log, cache, proxy, static; ' +
+      'config error: plugins[0]: unknown plugin "acces_log" (built-in: real_ip, access_log, access, headers, rewrite, cache, proxy, static; ' +
         'a module path starts with "./" or "/")',
     ]);
   });
@@ -129,11 +132,11 @@ describe('config defaults and values', () => {
     assert.deepEqual(config.access_log, { enabled: true, format: 'combined', path: '-' });
   });
 
-  it('runs access_log, cache, proxy and static by default, in that stage order', async () => {
+  it('runs real_ip, access_log, access, headers, rewrite, cache, proxy and static by default, in that stage order', async () => {
     const { plugins } = await resolveConfig({});
     assert.deepEqual(
       plugins.map((p) => p.name),
-      ['access_log', 'cache', 'proxy', 'static'],
+      ['real_ip', 'access_log', 'access', 'headers', 'rewrite', 'cache', 'proxy', 'static'],
     );
   });
 

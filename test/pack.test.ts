@@ -115,7 +115,16 @@ describe('npm pack', { timeout: 300_000 }, () => {
   it('tamarin check runs every built-in plugin from dist/ and finds the bundled site', async () => {
     const { stdout } = await exec(bin, ['check', '--json'], { env, cwd: dir });
     const config = JSON.parse(stdout) as { plugins: string[]; static: { root: string } };
-    assert.deepEqual(config.plugins, ['access_log', 'cache', 'proxy', 'static']);
+    assert.deepEqual(config.plugins, [
+      'real_ip',
+      'access_log',
+      'access',
+      'headers',
+      'rewrite',
+      'cache',
+      'proxy',
+      'static',
+    ]);
     assert.equal(config.static.root, path.join(dir, 'app/node_modules/tamarin-server/site'));
     assert.ok(fs.existsSync(path.join(config.static.root, 'index.html')));
   });

@@ -97,7 +97,7 @@ export class HitResponder {
     now: number,
   ): void {
     if (connection === null) {
-      if (isGet) res.sendPrebuilt(entry.fullResponse(now), entry.separateBody);
+      if (isGet) res.sendPrebuilt(entry.fullResponse(now), entry.separateBody, null, entry.headLength);
       else res.sendPrebuilt(entry.headResponse(now));
       return;
     }

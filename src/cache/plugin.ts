@@ -364,11 +364,15 @@ export class ContentCache implements Plugin {
     // the engine (startTime 0) or an injected clock reads the clock.
     const start = req.startTime;
     const now = start > 0 && this.realClock ? start + this.wallOffset : this.clock();
+    // Set before answering: a hit's response is done (and logged) inside the call.
+    res.cacheStatus = 'HIT';
     if (http?.tryHit(req, res, now)) return true;
     const key = this.keyOf(req);
     if (this.serve(key, req, res, now)) return true;
+    res.cacheStatus = 'MISS';
     if (http?.handle(req, res)) return true;
     if (method !== 'GET' || this.bypassed(key, now)) {
+      res.cacheStatus = 'BYPASS';
       this.stats.miss(now);
       return false;
     }

@@ -67,6 +67,20 @@ export class UpstreamResponse implements Response {
     return this.watch?.aborted === true;
   }
 
+  /** What the proxy reports for the logs lands on the client's response (see `Response.upstreamAddress`). */
+  get upstreamAddress(): string {
+    return this.watch?.upstreamAddress ?? '';
+  }
+  set upstreamAddress(address: string) {
+    if (this.watch !== null) this.watch.upstreamAddress = address;
+  }
+  get upstreamTime(): number {
+    return this.watch?.upstreamTime ?? -1;
+  }
+  set upstreamTime(ms: number) {
+    if (this.watch !== null) this.watch.upstreamTime = ms;
+  }
+
   /** The kept body (complete responses within the limit), else null. */
   get body(): Buffer | null {
     if (!this.ended || this.parts === null) return null;

@@ -68,4 +68,18 @@ describe('HttpRequest', () => {
     b.trailers = Headers.from([['x', 'y']]);
     assert.ok(sameMap(a, b));
   });
+
+  it('rewrite: later stages see the normal form, the raw target is the rewritten one, the log keeps the sent one', () => {
+    const req = new HttpRequest({ ...head('/a/%7Eb?q'), rawTarget: '/a/%7Eb?q' }, null, true, CONN, 0);
+    req.rewrite('/x/../y/%7Ez?k=1');
+    assert.equal(req.path, '/y/~z');
+    assert.equal(req.query, 'k=1');
+    assert.equal(req.target, '/y/~z?k=1');
+    assert.equal(req.rawTarget, '/x/../y/%7Ez?k=1');
+    assert.equal(req.originalTarget, '/a/%7Eb?q');
+    assert.throws(() => req.rewrite('/../../etc/passwd'), /goes above the root/);
+    req.rewrite('//evil.example/');
+    assert.equal(req.path, '/evil.example/', 'never a scheme-relative path for later stages');
+    assert.throws(() => req.rewrite('evil'), /Invalid rewritten target/);
+  });
 });

@@ -3,17 +3,36 @@
  * in the same order, so every request shares one V8 hidden class (monomorphic property access downstream).
  */
 import type { Readable } from 'node:stream';
+import { Headers } from './headers.ts';
+import { normalisePath, pathNeedsNormalising } from './path.ts';
 import type { ConnectionInfo, HeaderList, ParsedHead, Request } from './types.ts';
+
+/** Request fields a plugin may not edit: framing (the parser's) and hop-by-hop (RFC 9110 §7.6.1). */
+const RESERVED = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-connection',
+  'expect',
+]);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** An origin-form target: `/`, then no whitespace, controls or `#`. */
+const ORIGIN_FORM = /^\/[^\s\x00-\x1f\x7f#]*$/;
 
 export class HttpRequest implements Request {
   readonly method: string;
-  readonly target: string;
-  readonly rawTarget: string;
-  readonly path: string;
-  readonly query: string;
+  target: string;
+  rawTarget: string;
+  path: string;
+  query: string;
   readonly versionMinor: 0 | 1;
-  readonly headers: HeaderList;
-  readonly host: string;
+  headers: HeaderList;
+  host: string;
   readonly body: Readable | null;
   /** Set by the connection when a chunked body ends. */
   trailers: HeaderList | null;
@@ -21,6 +40,8 @@ export class HttpRequest implements Request {
   keepAlive: boolean;
   readonly connection: ConnectionInfo;
   readonly startTime: number;
+  originalTarget: string;
+  clientAddress: string;
 
   constructor(
     head: ParsedHead,
@@ -58,7 +79,69 @@ export class HttpRequest implements Request {
     this.keepAlive = keepAlive;
     this.connection = connection;
     this.startTime = startTime;
+    this.originalTarget = this.rawTarget;
+    this.clientAddress = connection.remoteAddress;
   }
+
+  setClientAddress(address: string): void {
+    this.clientAddress = address;
+  }
+
+  rewrite(target: string): void {
+    if (!ORIGIN_FORM.test(target)) throw new TypeError(`Invalid rewritten target "${target}"`);
+    let q = target.indexOf('?');
+    // Later stages rely on the normal form of the path, as for a received target; a route that forwards
+    // the target as sent (`rawTarget`) forwards the rewritten one.
+    this.rawTarget = target;
+    if (pathNeedsNormalising(target, 0, target.length)) {
+      const pathEnd = q === -1 ? target.length : q;
+      const path = normalisePath(target, 0, pathEnd);
+      if (path.charCodeAt(0) !== 0x2f) throw new TypeError(`Invalid rewritten target "${target}": ${path}`);
+      target = path + target.slice(pathEnd);
+      q = target.indexOf('?');
+    }
+    this.target = target;
+    this.path = q === -1 ? target : target.slice(0, q);
+    this.query = q === -1 ? '' : target.slice(q + 1);
+  }
+
+  setHeader(name: string, value: string | null): void {
+    const key = checkField(name, value);
+    const list = this.ownHeaders();
+    for (let i = list.names.length - 1; i >= 0; i--) {
+      if (list.names[i] !== key) continue;
+      list.names.splice(i, 1);
+      list.rawNames.splice(i, 1);
+      list.values.splice(i, 1);
+    }
+    if (value !== null) list.add(name, value, key);
+    if (key === 'host') this.host = normaliseHost(value ?? '');
+  }
+
+  appendHeader(name: string, value: string): void {
+    const key = checkField(name, value);
+    this.ownHeaders().add(name, value, key);
+    if (key === 'host' && this.host === '') this.host = normaliseHost(value);
+  }
+
+  /** The parser's list is shared with nothing, but the empty one is: copy before the first edit. */
+  private ownHeaders(): Headers {
+    const current = this.headers;
+    if (current instanceof Headers && !Object.isFrozen(current)) return current;
+    const copy = new Headers();
+    for (let i = 0; i < current.length; i++) copy.add(current.rawName(i), current.value(i), current.name(i));
+    this.headers = copy;
+    return copy;
+  }
+}
+
+function checkField(name: string, value: string | null): string {
+  if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+  const key = name.toLowerCase();
+  if (RESERVED.has(key)) throw new TypeError(`Request header "${name}" is framing or hop-by-hop`);
+  if (value !== null && BAD_VALUE.test(value))
+    throw new TypeError(`Invalid character in value of header "${name}"`);
+  return key;
 }
 
 /** `http://Host:80/p?q` → `['Host:80', '/p?q']`; null when `target` has no `scheme://`. */

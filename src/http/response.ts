@@ -7,7 +7,7 @@
  */
 // Not the global (an accessor: an IC call per use in optimized code); see src/http/connection-state.ts.
 import { Buffer } from 'node:buffer';
-import { httpDate } from './date.ts';
+import { httpDate, httpDateBuffer } from './date.ts';
 import type { HttpRequest } from './request.ts';
 import { statusLine } from './status.ts';
 import type {
@@ -58,6 +58,24 @@ const COPY_LIMIT = 16 * 1024;
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+/**
+ * Fields a per-request edit (`addTransientHeader`, `suppressHeader`) may not touch: framing is the
+ * engine's, hop-by-hop fields describe one connection (RFC 9110 §7.6.1), `Date` has its own slot in
+ * pre-built heads.
+ */
+const RESERVED_FIELDS: ReadonlySet<string> = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-connection',
+  'date',
+]);
 
 /** RFC 9110 §5.1 field-name = token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -106,6 +124,9 @@ export class HttpResponse implements Response {
   aborted = false;
   file: FileSource | null = null;
   capturedBody: Buffer | null = null;
+  cacheStatus = '';
+  upstreamAddress = '';
+  upstreamTime = -1;
 
   readonly req: HttpRequest;
   /** Whether the connection stays open after this response; settled when the head is written. */
@@ -139,6 +160,10 @@ export class HttpResponse implements Response {
   private captureLimit = -1;
   private captureParts: Buffer[] | null = null;
   private captureSize = 0;
+  /** Field lines added for this response only (`addTransientHeader`), never part of `headerEntries()`. */
+  private transient = '';
+  /** Lower-cased names left out of the head written for this response (`suppressHeader`). */
+  private suppressed: string[] | null = null;
 
   constructor(sink: ResponseSink, req: HttpRequest) {
     this.sink = sink;
@@ -217,6 +242,41 @@ export class HttpResponse implements Response {
     return this;
   }
 
+  addTransientHeader(name: string, value: string): this {
+    // Rules add the same (name, value) strings to request after request: the last line is remembered,
+    // so a repeat costs two pointer compares instead of two regex tests and a concatenation.
+    let line: string;
+    if (name === lastAddName && value === lastAddValue && !this.headersSent) line = lastAddLine;
+    else {
+      this.checkTransient(name);
+      checkValue(name, value);
+      line = name + ': ' + value + '\r\n';
+      lastAddName = name;
+      lastAddValue = value;
+      lastAddLine = line;
+    }
+    this.transient = this.transient === '' ? line : this.transient + line;
+    return this;
+  }
+
+  suppressHeader(name: string): this {
+    this.checkTransient(name);
+    const key = name.toLowerCase();
+    if (this.suppressed === null) this.suppressed = [key];
+    else if (!this.suppressed.includes(key)) this.suppressed.push(key);
+    return this;
+  }
+
+  private checkTransient(name: string): void {
+    if (this.headersSent) {
+      if (this.locked) return;
+      throw new Error(`Cannot change header "${name}": the head was already sent`);
+    }
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+    if (RESERVED_FIELDS.has(name.toLowerCase()))
+      throw new TypeError(`Header "${name}" is the engine's (framing, hop-by-hop or Date)`);
+  }
+
   headerEntries(): ReadonlyArray<readonly [string, HeaderValue]> {
     const out: Array<readonly [string, HeaderValue]> = [];
     if (this.keys !== null)
@@ -286,7 +346,12 @@ export class HttpResponse implements Response {
     (this.abortCallbacks ??= []).push(callback);
   }
 
-  sendPrebuilt(bytes: Buffer, body?: Buffer | null, onReleased?: (() => void) | null): void {
+  sendPrebuilt(
+    bytes: Buffer,
+    body?: Buffer | null,
+    onReleased?: (() => void) | null,
+    headLength?: number,
+  ): void {
     if (this.locked) {
       onReleased?.();
       return;
@@ -296,9 +361,16 @@ export class HttpResponse implements Response {
     this.sink.prepareHead(this);
     this.prebuilt = bytes;
     this.ended = true;
+    if (this.transient !== '' || this.suppressed !== null) {
+      if (headLength !== undefined && this.suppressed === null && (body === undefined || body === null))
+        this.outputMemoized(bytes, headLength);
+      else this.outputEdited(bytes, body ?? null, headLength ?? bytes.indexOf(HEAD_END) + 4, onReleased);
+      // Without a body nothing written later reads the caller's memory (the head was copied or is written now).
+      if (body === undefined || body === null) onReleased?.();
+    }
     // A separate body leaves with its head in one corked writev: one syscall, no copy (the cache keeps
     // large bodies apart from their head so that storing them copies nothing).
-    if (body === undefined || body === null || body.length === 0) {
+    else if (body === undefined || body === null || body.length === 0) {
       this.sink.output(this, bytes, null, null);
       onReleased?.();
     } else {
@@ -307,6 +379,78 @@ export class HttpResponse implements Response {
       else this.sink.output(this, bytes, body, null, onReleased, true);
     }
     this.sink.ended(this);
+  }
+
+  /**
+   * A pre-built answer with this request's own field edits: the head without its blank line, the added
+   * fields with the blank line, then the body, in one corked writev (views of the pre-built bytes, no
+   * copy; the added lines' buffer is shared by every response that adds the same lines). Suppressed fields
+   * need the head's lines filtered and re-encoded: the slower path `set` / `remove` rules pay.
+   */
+  private outputEdited(
+    bytes: Buffer,
+    body: Buffer | null,
+    headLength: number,
+    onReleased?: (() => void) | null,
+  ): void {
+    // A body's memory may belong to the caller (a shared-cache extent): it is released once written.
+    const release = body !== null && onReleased !== undefined && onReleased !== null ? onReleased : null;
+    const end = headLength - 4;
+    if (end < 0) {
+      const tail = body !== null && body.length > 0 ? body : null;
+      this.sink.output(this, bytes, tail, null, release, release !== null);
+      if (tail === null) release?.();
+      return;
+    }
+    let rest: Buffer | null = end + 4 < bytes.length ? bytes.subarray(end + 4) : null;
+    if (body !== null && body.length > 0) rest = rest === null ? body : Buffer.concat([rest, body]);
+    if (this.suppressed === null) {
+      this.sink.output(
+        this,
+        bytes.subarray(0, end + 2),
+        transientBlock(this.transient),
+        rest,
+        release,
+        release !== null,
+      );
+      return;
+    }
+    const head = filterHead(bytes.toString('latin1', 0, end + 2), this.suppressed);
+    this.sink.output(
+      this,
+      Buffer.from(head + this.transient + '\r\n', 'latin1'),
+      rest,
+      null,
+      release,
+      release !== null,
+    );
+  }
+
+  /**
+   * A cache entry's pre-built answer (stable bytes: the caller knew their head length) with added fields:
+   * the edited copy is kept beside the entry's buffer and reused for the rest of the second (the entry's
+   * `Date` slot changes at most once per second), so a hit stays one write of one buffer. Answers
+   * above {@link COPY_LIMIT} are not copied: they go out as a corked writev.
+   */
+  private outputMemoized(bytes: Buffer, headLength: number): void {
+    if (bytes.length > COPY_LIMIT) {
+      this.outputEdited(bytes, null, headLength);
+      return;
+    }
+    const block = transientBlock(this.transient);
+    const second = httpDateBuffer();
+    const memo = edited.get(bytes);
+    if (memo !== undefined && memo.block === block && memo.second === second) {
+      this.sink.output(this, memo.out, null, null);
+      return;
+    }
+    const end = headLength - 2;
+    const out = Buffer.allocUnsafeSlow(bytes.length + block.length - 2);
+    bytes.copy(out, 0, 0, end);
+    block.copy(out, end);
+    bytes.copy(out, end + block.length, headLength);
+    edited.set(bytes, { block, second, out });
+    this.sink.output(this, out, null, null);
   }
 
   writeInterim(status: number, fields?: InterimFields): boolean {
@@ -393,12 +537,14 @@ export class HttpResponse implements Response {
     let userLength = -1;
     let hasDate = false;
     const keys = this.keys;
+    const suppressed = this.suppressed;
     if (keys !== null) {
       const names = this.names!;
       const values = this.values!;
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
         const value = values[i]!;
+        if (suppressed?.includes(key)) continue;
         if (key === 'content-length') {
           if (code < 200 || code === 204) continue;
           userLength = Number(value);
@@ -434,9 +580,10 @@ export class HttpResponse implements Response {
       this.mode = MODE_CLOSE;
       if (!this.isHead) this.keepAlive = false;
     }
-    if (!this.keepAlive) head += 'Connection: close\r\n\r\n';
-    else if (this.req.versionMinor === 0) head += 'Connection: keep-alive\r\n\r\n';
-    else head += '\r\n';
+    // Per-request fields go last, where a pre-built head gets them too (see outputEdited).
+    if (!this.keepAlive) head += 'Connection: close\r\n' + this.transient + '\r\n';
+    else if (this.req.versionMinor === 0) head += 'Connection: keep-alive\r\n' + this.transient + '\r\n';
+    else head += this.transient === '' ? '\r\n' : this.transient + '\r\n';
     return head;
   }
 
@@ -490,4 +637,45 @@ export class HttpResponse implements Response {
     if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed);
     return this.sink.output(this, a, b, c, flushed);
   }
+}
+
+/** Edited copies of pre-built answers, by the entry's buffer (gone with it). */
+const edited = new WeakMap<Buffer, { block: Buffer; second: Buffer; out: Buffer }>();
+
+let lastAddName = '';
+let lastAddValue = '';
+let lastAddLine = '';
+let lastTransient = '';
+let lastBlock: Buffer = CRLF;
+
+/**
+ * `lines` + CRLF as bytes. Rules add the same lines to request after request: the last block is kept and
+ * handed out again (it is never written to, so sockets may share it), so a hit allocates nothing for it.
+ */
+function transientBlock(lines: string): Buffer {
+  if (lines !== lastTransient) {
+    lastBlock = Buffer.from(lines + '\r\n', 'latin1');
+    lastTransient = lines;
+  }
+  return lastBlock;
+}
+
+/** `head` (field lines ending in CRLF, status line first) without the lines of the `suppressed` names. */
+function filterHead(head: string, suppressed: readonly string[]): string {
+  let out = '';
+  let start = 0;
+  while (start < head.length) {
+    const eol = head.indexOf('\r\n', start);
+    const next = eol === -1 ? head.length : eol + 2;
+    const colon = head.indexOf(':', start);
+    // The status line has no colon before its end of line; field names are tokens, so no space either.
+    const keep =
+      start === 0 ||
+      colon === -1 ||
+      colon > next ||
+      !suppressed.includes(head.slice(start, colon).toLowerCase());
+    if (keep) out += head.slice(start, next);
+    start = next;
+  }
+  return out;
 }

@@ -80,7 +80,7 @@ export interface Request {
   /**
    * The request-target exactly as sent (origin-form), before normalisation: for logs, and for a proxy route
    * that forwards the raw bytes (`normalize_path = false`). The same string as `target` for nearly every
-   * request. Optional (added after the first contract): when absent, `target` is what was sent.
+   * request. A `rewrite` replaces it with the rewritten target. Optional (added after the first contract): when absent, `target` is what was sent.
    */
   readonly rawTarget?: string;
   /** The path part of `target` (before `?`): normal form, still percent-encoded for reserved bytes. */
@@ -105,6 +105,36 @@ export interface Request {
   readonly connection: ConnectionInfo;
   /** `performance.now()` when the head was parsed, for latency measurements and logs. */
   readonly startTime: number;
+  /**
+   * Replace the request-target (origin-form: `/path` or `/path?query`, still percent-encoded) before
+   * routing: `target`, `path` and `query` change, later stages (the cache key, proxy routes, static files)
+   * see the new one. For stage 20 (`onRequest`) plugins; a target not starting with `/` throws a TypeError.
+   * The original target stays readable as `originalTarget` (the access log's request line).
+   *
+   * Optional (added after the first contract).
+   */
+  rewrite?(target: string): void;
+  /**
+   * Replace (`value` a string) or remove (`value` null) every request field called `name`, for later
+   * stages and the proxied request. Framing and hop-by-hop fields are refused (TypeError). A `Host`
+   * change also changes `host`. Optional (added after the first contract).
+   */
+  setHeader?(name: string, value: string | null): void;
+  /** Append a request field (same rules as `setHeader`). Optional (added after the first contract). */
+  appendHeader?(name: string, value: string): void;
+  /**
+   * The request-target as received (`rawTarget` before any `rewrite`): the access log's request line.
+   * Optional (added after the first contract).
+   */
+  readonly originalTarget?: string;
+  /**
+   * The client's address: the connection's peer, unless a plugin that trusts that peer (`real_ip`, behind
+   * a load balancer) set the address it forwarded for. Logs, `hash-ip` balancing and access rules use it.
+   * Optional (added after the first contract): read it as `req.clientAddress ?? req.connection.remoteAddress`.
+   */
+  readonly clientAddress?: string;
+  /** Set `clientAddress` (stage 20). Optional (added after the first contract). */
+  setClientAddress?(address: string): void;
 }
 
 /** Header values accepted by `Response.setHeader`. */
@@ -147,6 +177,29 @@ export interface Response {
   removeHeader(name: string): this;
   /** Header fields set so far, as `[name, value]` pairs in the order they were set. */
   headerEntries(): ReadonlyArray<readonly [string, HeaderValue]>;
+  /**
+   * Add a field to whatever head this response ends up writing (a handler's, a cache hit's pre-built
+   * bytes, the proxy's relay, a 500 in a plugin's place), for this request only. Unlike `setHeader` the
+   * field is not part of `headerEntries()`, so no cache ever stores it: a per-request value (a request id,
+   * a header rule of one host) never leaks into another request's answer. Call it at stage 20
+   * (`onRequest`, before the cache answers) or any time before the head is written; later calls throw.
+   * Fields go after the producer's (and after a pre-built head's), just before the blank line; a cache
+   * hit stays one write (an edited copy of the entry's bytes, reused within the second). Framing and hop-by-hop names
+   * (`Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `TE`, `Trailer`, `Upgrade`,
+   * `Proxy-Connection`) are refused with a TypeError, as are invalid names and values.
+   *
+   * Optional (added after the first contract): callers test for it (`res.addTransientHeader?.(n, v)`).
+   */
+  addTransientHeader?(name: string, value: string): this;
+  /**
+   * Leave every field called `name` out of the head this response writes (the producer's or a pre-built
+   * one), for this request only; nothing stored changes. With `addTransientHeader` this replaces a
+   * field (`set`). A pre-built head is then re-assembled per response (one pass over its lines): `add`
+   * alone keeps a hit on the pre-built bytes. Same stage and name rules as `addTransientHeader`.
+   *
+   * Optional (added after the first contract).
+   */
+  suppressHeader?(name: string): this;
 
   /**
    * Serialise and queue the head. The engine adds `Date`, framing (`Content-Length` when set or when
@@ -185,8 +238,19 @@ export interface Response {
    * Neither buffer may be modified afterwards (the socket may still hold them). `onReleased`, when given
    * with a body, is called exactly once when nothing holds the body any more: written to the kernel, failed,
    * or dropped with an aborted response (the shared cache unpins the extent it reads from then).
+   *
+   * `headLength` (optional): where the head of `bytes` ends (after its blank line). Pass it only for a
+   * stored answer's own buffer, whose bytes never change except a `Date` slot at most once per second: an
+   * answer with per-request fields is then copied once and the copy reused (keyed by the buffer object)
+   * for the rest of the second. A buffer whose memory is reused for other bytes (an arena slot) must be
+   * passed without it.
    */
-  sendPrebuilt(bytes: Buffer, body?: Buffer | null, onReleased?: (() => void) | null): void;
+  sendPrebuilt(
+    bytes: Buffer,
+    body?: Buffer | null,
+    onReleased?: (() => void) | null,
+    headLength?: number,
+  ): void;
   /**
    * Abort the response: the connection is destroyed without a clean end, so the client can never take a
    * partial body for a complete one (used when an upstream dies mid-body).
@@ -231,6 +295,15 @@ export interface Response {
    * Optional (a response built by hand may lack it): callers test for it (`res.writeInterim?.(103, fields)`).
    */
   writeInterim?(status: number, fields?: InterimFields): boolean;
+  /**
+   * For logs (`$upstream_cache_status`, `$upstream_addr`, `$upstream_response_time`): what a cache said
+   * about this request (`HIT`, `MISS`, `BYPASS`; `''` when none looked), the backend that answered
+   * (`http://host:port`), and milliseconds from asking it to its response head (-1: none). Set by the
+   * plugins that know. Optional (added after the first contract).
+   */
+  cacheStatus?: string;
+  upstreamAddress?: string;
+  upstreamTime?: number;
 }
 
 /** What `Response.takeOver` hands over. */

@@ -10,17 +10,33 @@ import { installCatalogue, type PluginLoader } from '../server/catalogue.ts';
 
 /** Loaders of the built-in plugins. The order of `DEFAULT_PLUGINS` is the stage order by default. */
 export const BUILTIN_PLUGINS: ReadonlyMap<string, PluginLoader> = new Map<string, PluginLoader>([
+  ['real_ip', async () => (await import('../plugins/real-ip/plugin.ts')).realIpPlugin],
   ['access_log', async () => (await import('../plugins/access-log/plugin.ts')).accessLogPlugin],
+  ['access', async () => (await import('../plugins/access/plugin.ts')).accessPlugin],
+  ['headers', async () => (await import('../plugins/headers/plugin.ts')).headersPlugin],
+  ['rewrite', async () => (await import('../plugins/rewrite/plugin.ts')).rewritePlugin],
   ['cache', async () => (await import('../cache/plugin.ts')).cachePlugin],
   ['proxy', async () => (await import('../proxy/plugin.ts')).proxyPlugin],
   ['static', async () => (await import('../static/plugin.ts')).staticPlugin],
 ]);
 
 /**
- * Plugins run when the config has no `plugins` key. Order is stage order: the access log sees every
- * response, the cache answers hits before any content handler, proxy routes are tried before files.
+ * Plugins run when the config has no `plugins` key. Order is stage order: the client address is settled
+ * first (real_ip), the access log sees every response, access rules refuse first, header rules edit the
+ * request before the cache answers hits (their response fields reach hits anyway, and redirects), rewrites change the path before
+ * the cache key and routing, the cache answers hits before any content handler, proxy routes are tried
+ * before files. A plugin without configured rules installs no hook and costs nothing.
  */
-export const DEFAULT_PLUGINS: readonly string[] = ['access_log', 'cache', 'proxy', 'static'];
+export const DEFAULT_PLUGINS: readonly string[] = [
+  'real_ip',
+  'access_log',
+  'access',
+  'headers',
+  'rewrite',
+  'cache',
+  'proxy',
+  'static',
+];
 
 installCatalogue({
   plugins: BUILTIN_PLUGINS,

@@ -16,6 +16,8 @@ export interface BalanceRequest {
   readonly target: string;
   readonly host: string;
   readonly connection: { readonly remoteAddress: string };
+  /** The client's address when a trusted proxy told it (`real_ip`); else the connection's. */
+  readonly clientAddress?: string;
 }
 
 /** The backends of one route and the clock that decides cooldowns. */

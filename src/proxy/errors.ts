@@ -1,5 +1,6 @@
 /** Proxy error codes, each with the status the client gets and the short reason in the body (one place). */
 import type { Response } from '../http/types.ts';
+import type { ErrorPages } from '../server/services.ts';
 
 export const PROXY_ERRORS = {
   ERR_PROXY_NO_BACKEND: { status: 502, message: 'no backend available for this route' },
@@ -15,6 +16,12 @@ export const PROXY_ERRORS = {
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
 
+/**
+ * Where the proxy finds error pages for its own answers (502, 504, 508, 501): the `ERROR_PAGES` service
+ * (the static plugin's `[static.error_pages]`), when a running plugin provides it.
+ */
+export type { ErrorPage, ErrorPages as ErrorPageSource } from '../server/services.ts';
+
 /** A failed upstream exchange. `detail` says what happened, for logs and the backend's `lastError`. */
 export class UpstreamError extends Error {
   readonly code: ProxyErrorCode;
@@ -27,8 +34,17 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Answer with a short plain-text error (when nothing of the response was sent yet). */
-export function sendError(res: Response, code: ProxyErrorCode, detail?: string): void {
+/**
+ * Answer with a short plain-text error (when nothing of the response was sent yet), or with the custom
+ * page configured for its status (`[static.error_pages]`, looked up for the request's host).
+ */
+export function sendError(
+  res: Response,
+  code: ProxyErrorCode,
+  detail?: string,
+  route?: { readonly errorPages: ErrorPages | null },
+  host = '',
+): void {
   const { status, message } = PROXY_ERRORS[code];
   if (res.headersSent) {
     res.destroy();
@@ -37,7 +53,13 @@ export function sendError(res: Response, code: ProxyErrorCode, detail?: string):
   for (const [name] of [...res.headerEntries()]) res.removeHeader(name);
   res.statusCode = status;
   res.statusMessage = '';
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
+  const page = route?.errorPages?.errorPage(status, host) ?? null;
+  if (page !== null) {
+    res.setHeader('Content-Type', page.contentType);
+    res.end(page.body);
+    return;
+  }
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.end(`${status} ${message}${detail ? ` (${detail})` : ''}\n`);
 }

@@ -64,12 +64,12 @@ export function forward(req: Request, res: Response, route: ProxyRoute, observer
   // Loop protection: our pseudonym in Via means this request already went through us (RFC 9110 §7.6.3).
   const via = req.headers.getJoined('via');
   if (via !== undefined && viaContains(via, route.via)) {
-    sendError(res, 'ERR_PROXY_LOOP');
+    sendError(res, 'ERR_PROXY_LOOP', undefined, route, req.host);
     return;
   }
   // A tunnel needs the raw client socket, which the engine does not hand out (nor do we want open relays).
   if (req.method === 'CONNECT') {
-    sendError(res, 'ERR_PROXY_METHOD');
+    sendError(res, 'ERR_PROXY_METHOD', undefined, route, req.host);
     return;
   }
   // WebSocket and other Upgrade requests get a dedicated connection that may become a tunnel (tunnel.ts).
@@ -92,6 +92,8 @@ class Exchange implements UpstreamUser {
   /** Backends that failed this request, excluded from the next choice; allocated on the first failure. */
   private tried: Backend[] | null = null;
   private backend: Backend | null = null;
+  /** When the current backend was asked (for `upstreamTime`). */
+  private askedAt = 0;
   /** `backend` was cooling when chosen (panic mode): its answer ends the cooldown. */
   private probe = false;
   private conn: UpstreamConnection | null = null;
@@ -143,13 +145,20 @@ class Exchange implements UpstreamUser {
     const backend =
       this.attempts < route.attempts ? selectBackend(route, route.balancer, this.req, this.tried) : undefined;
     if (backend === undefined) {
-      if (lastError === null) sendError(this.res, 'ERR_PROXY_NO_BACKEND');
-      else sendError(this.res, lastError.code === 'ERR_PROXY_RESET' ? 'ERR_PROXY_CONNECT' : lastError.code);
+      const code =
+        lastError === null
+          ? 'ERR_PROXY_NO_BACKEND'
+          : lastError.code === 'ERR_PROXY_RESET'
+            ? 'ERR_PROXY_CONNECT'
+            : lastError.code;
+      sendError(this.res, code, undefined, this.route, this.req.host);
       this.done = true;
       return;
     }
     this.attempts++;
     this.backend = backend;
+    this.res.upstreamAddress = backend.url;
+    this.askedAt = performance.now();
     this.probe = backend.cooling;
     backend.inFlight++;
     backend.requests++;
@@ -251,6 +260,7 @@ class Exchange implements UpstreamUser {
       this.clearContinueTimer();
       this.bodyState = BODY_ABANDONED;
     }
+    this.res.upstreamTime = performance.now() - this.askedAt;
     copyResponseHead(head, this.res, viaEntry(this.route.via, head.versionMinor));
     this.observer?.onHead?.(head, this.res);
   }
@@ -318,7 +328,7 @@ class Exchange implements UpstreamUser {
       this.pending = null;
       this.observer?.onEnd?.(false, this.res);
       if (this.res.headersSent) this.res.destroy();
-      else sendError(this.res, error.code, error.message);
+      else sendError(this.res, error.code, error.message, this.route, this.req.host);
       return;
     }
     // A pooled connection the backend closed just as we reused it is the pool's race, not a sick backend.
@@ -340,7 +350,7 @@ class Exchange implements UpstreamUser {
     }
     this.finish();
     this.detachBody();
-    sendError(this.res, error.code, error.message);
+    sendError(this.res, error.code, error.message, this.route, this.req.host);
   }
 
   /** The client went away: drop the upstream request (its connection cannot be reused). */

@@ -14,7 +14,7 @@ import type { Request, Response } from '../http/types.ts';
 import { routeCacheSchema, routePolicies } from '../http-cache/options.ts';
 import { ProxyCache } from '../http-cache/proxy-cache.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
-import { ROUTE_CLAIMS } from '../server/services.ts';
+import { ERROR_PAGES, ROUTE_CLAIMS } from '../server/services.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
 import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
@@ -97,6 +97,10 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
   );
   carryOver(routes, context.previous as ProxyInstance | undefined);
   warnAboutSelf(routes, context);
+  // Error pages come from the ERROR_PAGES service (the static plugin's `[static.error_pages]`), whose
+  // provider `uses` makes the host create first.
+  const errorPages = context.find(ERROR_PAGES) ?? null;
+  for (const route of routes) route.errorPages = errorPages;
   const checkers: HealthChecker[] = [];
   const channel = healthChannel(context);
   options.routes.forEach((route, i) => {
@@ -229,6 +233,7 @@ export const proxyPlugin = definePlugin({
   name: 'proxy',
   options: proxyPluginOptionsSchema,
   provides: [ROUTE_CLAIMS],
+  uses: [ERROR_PAGES],
   requires: (options) => (cachesAnyRoute(options) ? [CACHE_STORE] : []),
   create: createProxy,
 });

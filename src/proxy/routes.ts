@@ -7,6 +7,7 @@ import type { Request } from '../http/types.ts';
 import { Backend, type StateListener } from './backend.ts';
 import type { BackendPool, Balancer } from './balancer.ts';
 import { createBalancer } from './balancers/index.ts';
+import type { ErrorPageSource } from './errors.ts';
 import type { RouteOptions } from './options.ts';
 import { UPSTREAM_LIMITS, UpstreamPool } from './upstream-pool.ts';
 
@@ -44,6 +45,8 @@ export interface ProxyRoute extends BackendPool {
   readonly responseTimeout: number;
   /** Idle time after which a tunnel is closed, in ms (0: never). */
   readonly tunnelIdleTimeout: number;
+  /** Custom pages for the proxy's own error answers; set by the plugin once created, else null. */
+  errorPages: ErrorPageSource | null;
 }
 
 /** Build a route from validated options. */
@@ -90,6 +93,7 @@ export function compileRoute(
     connectTimeout: options.connect_timeout,
     responseTimeout: options.response_timeout,
     tunnelIdleTimeout: options.tunnel_idle_timeout,
+    errorPages: null,
   };
 }
 

@@ -112,7 +112,7 @@ class Tunnel implements ParserHandler {
       this.attempts < route.attempts ? selectBackend(route, route.balancer, this.req, this.tried) : undefined;
     if (backend === undefined) {
       this.phase = PHASE_DONE;
-      sendError(this.res, lastError ?? 'ERR_PROXY_NO_BACKEND');
+      sendError(this.res, lastError ?? 'ERR_PROXY_NO_BACKEND', undefined, this.route, this.req.host);
       return;
     }
     this.attempts++;
@@ -339,7 +339,7 @@ class Tunnel implements ParserHandler {
     if (this.phase === PHASE_DONE) return;
     this.backend?.recordFailure(this.route.now(), detail);
     this.finish();
-    sendError(this.res, code, detail);
+    sendError(this.res, code, detail, this.route, this.req.host);
   }
 
   private get finished(): boolean {

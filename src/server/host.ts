@@ -16,6 +16,7 @@
 import type { ConnectionInfo, Request, Response } from '../http/types.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import type { Logger, Plugin, PluginContext, PluginDefinition, ServiceKey } from './plugin.ts';
+import { ERROR_PAGES, type ErrorPage, type ErrorPages } from './services.ts';
 
 /** What the host needs to instantiate one plugin (a `PluginEntry` of the resolved config fits). */
 export interface HostPluginSpec {
@@ -34,6 +35,8 @@ export interface HostOptions {
   readonly previous?: ReadonlyMap<string, Plugin> | undefined;
   /** Each plugin's part of its primary share, by plugin name (`context.shared`). */
   readonly shared?: Readonly<Record<string, unknown>> | undefined;
+  /** Shared memory per plugin name, created by the primary (see `PluginDefinition.sharedMemory`). */
+  readonly sharedMemory?: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 /** The engine-facing hooks (same shape as the engine's `EngineHooks`). */
@@ -141,6 +144,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       },
       find: <T>(key: ServiceKey<T>) => services.get(key.name) as T | undefined,
       wanted: (key) => serviceWanted(enabled, key, name),
+      sharedMemory: options.sharedMemory?.[spec.definition.name] ?? null,
     };
     let plugin: Plugin;
     try {
@@ -167,6 +171,21 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
   const responseHooks = stage('onResponse');
   const engineResponseHooks = stage('onEngineResponse');
   const closeHooks = stage('onClose');
+  // The plugin providing ERROR_PAGES (the static plugin's `error_pages`) dresses the host's own 404 and
+  // 500 as it dresses its own.
+  const pageSource = services.get(ERROR_PAGES.name) as ErrorPages | undefined;
+  const sendStatus = (req: Request, res: Response, status: number, text: Buffer): void => {
+    res.statusCode = status;
+    res.statusMessage = '';
+    let page: ErrorPage | null = null;
+    try {
+      page = pageSource?.errorPage(status, req.host) ?? null;
+    } catch {
+      page = null; // a page source failing must not turn a 404 into a crash
+    }
+    res.setHeader('content-type', page === null ? 'text/plain; charset=utf-8' : page.contentType);
+    res.end(page === null ? text : page.body);
+  };
 
   const fail = (plugin: Plugin, req: Request, res: Response, error: unknown): void => {
     const logger = loggers.get(plugin) ?? serverLog;
@@ -178,17 +197,10 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
       return;
     }
     for (const [name] of res.headerEntries()) res.removeHeader(name);
-    res.statusCode = 500;
-    res.statusMessage = '';
-    res.setHeader('content-type', 'text/plain; charset=utf-8');
-    res.end(INTERNAL_ERROR);
+    sendStatus(req, res, 500, INTERNAL_ERROR);
   };
 
-  const notFound = (res: Response): void => {
-    res.statusCode = 404;
-    res.setHeader('content-type', 'text/plain; charset=utf-8');
-    res.end(NOT_FOUND);
-  };
+  const notFound = (req: Request, res: Response): void => sendStatus(req, res, 404, NOT_FOUND);
 
   /**
    * The claiming stages in order: onRequest hooks (the first returning true answered the request), then
@@ -222,7 +234,7 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
         }
       }
     }
-    notFound(res);
+    notFound(req, res);
   };
 
   const hooks: HostHooks = {

@@ -27,6 +27,12 @@ export interface Plugin {
   /**
    * Stage 20: a request head was parsed. Return `true` when this hook answered the request (the cache
    * answers hits here); later stages are then skipped except `onResponse`.
+   *
+   * This is where a plugin edits the request (`req.rewrite`, before routing and the cache key) and adds
+   * per-request response fields (`res.addTransientHeader` / `res.suppressHeader`): those are applied to
+   * whichever head is finally written (a cache hit's pre-built bytes, a proxied answer, a file, an error)
+   * and never stored. Fields set with `res.setHeader` belong to the content (stage 30) and are stored
+   * with it by the caches.
    */
   onRequest?(req: Request, res: Response): MaybePromise<boolean>;
   /**
@@ -123,6 +129,12 @@ export interface PluginContext {
    * plugin was not running then).
    */
   readonly shared?: unknown;
+  /**
+   * The memory this plugin's definition asked for with `sharedMemory(options)`: one SharedArrayBuffer
+   * created by the primary and mapped by every worker (a server-wide budget, not one per worker; use
+   * `Atomics`). `null` when none was asked for. The same buffer stays across reloads.
+   */
+  readonly sharedMemory?: SharedArrayBuffer | null;
 }
 
 /**
@@ -186,6 +198,11 @@ export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
    */
   share?(options: z.output<Schema>, context: ShareContext): PrimaryShare | null;
   create(options: z.output<Schema>, context: PluginContext): MaybePromise<Plugin>;
+  /**
+   * Bytes of shared memory the plugin needs for the whole server (0: none). Asked once, by the primary,
+   * which creates the SharedArrayBuffer and hands the same one to every worker's `context.sharedMemory`.
+   */
+  sharedMemory?(options: z.output<Schema>): number;
 }
 
 /** Helper that keeps the schema's output type attached to `create`. */

@@ -29,6 +29,11 @@ export interface WorkerParams {
    * the worker's life, so every configuration it serves gets the same objects.
    */
   readonly shared?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Shared memory per plugin name, the same buffers in every worker (`PluginContext.sharedMemory`),
+   * created once by the primary: a reloaded configuration's plugins get the same ones.
+   */
+  readonly sharedMemory?: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 /** A running worker. */
@@ -180,6 +185,7 @@ async function buildGeneration(
     config: resolved.config,
     previous: previous?.host.plugins,
     shared: params.shared,
+    ...(params.sharedMemory === undefined ? {} : { sharedMemory: params.sharedMemory }),
   });
   const engine = createEngine(
     {

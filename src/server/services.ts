@@ -34,3 +34,21 @@ export interface RouteClaims {
 
 /** Provided by the proxy, looked up by the content cache. */
 export const ROUTE_CLAIMS: ServiceKey<RouteClaims> = serviceKey<RouteClaims>('route-claims');
+
+/** A custom page for an error status, or null for the built-in text. */
+export interface ErrorPage {
+  readonly body: Buffer;
+  readonly contentType: string;
+}
+
+/**
+ * Pages for error answers (the static plugin's `error_pages`): the host dresses its own 404 and 500 with
+ * them, the proxy its 502, 504, 508 and 501.
+ */
+export interface ErrorPages {
+  /** The page for `status` on the site of `host` (a request's Host), or null when none is configured. */
+  errorPage(status: number, host: string): ErrorPage | null;
+}
+
+/** Provided by the static plugin, used by the proxy and by the host. */
+export const ERROR_PAGES: ServiceKey<ErrorPages> = serviceKey<ErrorPages>('error-pages');

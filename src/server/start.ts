@@ -15,7 +15,7 @@ import {
   resolveConfig,
   type TamarinConfig,
 } from './config.ts';
-import { ConfigError } from './config-errors.ts';
+import { ConfigError, type ConfigIssue } from './config-errors.ts';
 import { serviceWanted } from './host.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import type { Logger, PluginDefinition, PrimaryShare, ShareContext } from './plugin.ts';
@@ -198,6 +198,46 @@ async function loggedReload(reloader: Reloader, log: Logger): Promise<ReloadResu
   }
 }
 
+/**
+ * The shared memory plugins ask for (`PluginDefinition.sharedMemory`), created once here in the primary:
+ * every worker gets the same buffers, so a budget (a rate limit) is the server's, not one per worker.
+ */
+function sharedMemory(resolved: ResolvedConfig): Record<string, SharedArrayBuffer> {
+  const shared: Record<string, SharedArrayBuffer> = {};
+  for (const entry of resolved.plugins) {
+    if (!entry.enabled || typeof entry.definition.sharedMemory !== 'function') continue;
+    const bytes = entry.definition.sharedMemory(entry.options);
+    if (bytes > 0) shared[entry.name] = new SharedArrayBuffer(bytes);
+  }
+  return shared;
+}
+
+/**
+ * A reloaded configuration's plugins get the buffers created at start-up (workers keep them, and a rate
+ * limit keeps its budget across the reload). One may ask for less (it uses the start); a plugin asking
+ * for more than was created (a plugin enabled since, more rate limits) cannot get it without a restart.
+ */
+function sharedMemoryGrowth(
+  shared: Readonly<Record<string, SharedArrayBuffer>>,
+  resolved: ResolvedConfig,
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const entry of resolved.plugins) {
+    if (!entry.enabled || typeof entry.definition.sharedMemory !== 'function') continue;
+    const bytes = entry.definition.sharedMemory(entry.options);
+    const created = shared[entry.name]?.byteLength ?? 0;
+    if (bytes > created) {
+      issues.push({
+        path: entry.name,
+        message:
+          `needs ${bytes} bytes of shared memory, more than the ${created} created at start-up (shared by ` +
+          'every worker, it cannot grow on reload): restart the server to apply it, or change it back',
+      });
+    }
+  }
+  return issues;
+}
+
 /** Validate the configuration and start serving. Throws `ConfigError` or `ListenError` for user errors. */
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const { raw, baseDir } = await loadRawConfig(options);
@@ -206,6 +246,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const log = createLogger('server');
   // Checked before anything listens: an unknown user is a config error, not a server that runs as root.
   resolveIdentity(settings);
+  const sharedBuffers = sharedMemory(resolved);
 
   let port: number;
   let workers: number;
@@ -225,6 +266,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         workerCount: 1,
         port: settings.port,
         reusePort: false,
+        sharedMemory: sharedBuffers,
         shared: Object.fromEntries([...shares].map(([name, share]) => [name, share.local()])),
       });
     } catch (error) {
@@ -276,6 +318,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
           port: reserved.port,
           reusePort,
           catalogue: currentCatalogue().module,
+          sharedMemory: sharedBuffers,
         },
         shutdownTimeoutMs: settings.shutdown_timeout,
         onFatal: options.onFatal ?? ((error) => log.error(error.message)),
@@ -300,7 +343,11 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const reloader = createReloader({
     initial: resolved,
     read: reloadSource(options, raw, baseDir),
-    apply: (next) => apply(next),
+    apply: async (next, nextResolved) => {
+      const growth = sharedMemoryGrowth(sharedBuffers, nextResolved);
+      if (growth.length > 0) throw new ConfigError(growth);
+      await apply(next);
+    },
   });
   const server: RunningServer = {
     get config() {

@@ -13,10 +13,11 @@
  * `fallthrough = true`, which hands it back to the host for a later content handler.
  *
  * It provides `FILE_VARIANTS` (what its responses depend on besides the path), which a cache that stores
- * them uses as its key.
+ * them uses as its key, and `ERROR_PAGES` (its `error_pages`), with which the host and the proxy dress
+ * their own error answers.
  */
 import { definePlugin } from '../server/plugin.ts';
-import { FILE_VARIANTS } from '../server/services.ts';
+import { ERROR_PAGES, FILE_VARIANTS } from '../server/services.ts';
 import { staticOptionsSchema } from './options.ts';
 import { StaticHandler } from './static-handler.ts';
 
@@ -27,7 +28,7 @@ export { parseRequestPath } from './safe-path.ts';
 export const staticPlugin = definePlugin({
   name: 'static',
   options: staticOptionsSchema,
-  provides: [FILE_VARIANTS],
+  provides: [FILE_VARIANTS, ERROR_PAGES],
   create(options, context) {
     context.provide(FILE_VARIANTS, {
       byHost: Object.keys(options.hosts).length > 0,
@@ -35,6 +36,7 @@ export const staticPlugin = definePlugin({
     });
     // The host's start-up line already names the root; nothing to log here.
     const handler = new StaticHandler(options);
+    context.provide(ERROR_PAGES, { errorPage: (status, host) => handler.errorPage(status, host) });
     return {
       name: 'static',
       handle: (req, res) => handler.handle(req, res),

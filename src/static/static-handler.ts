@@ -315,6 +315,21 @@ export class StaticHandler {
     return this.sendError(res, site, 405, 'use GET or HEAD', 'Allow', ALLOW);
   }
 
+  /**
+   * The configured error page for `status` on `host`'s site, read from disk, or null (none configured,
+   * missing or unreadable). For other plugins' error answers (the proxy's 502 and 504).
+   */
+  errorPage(status: number, host: string): { body: Buffer; contentType: string } | null {
+    const site = this.sites?.get(host) ?? this.defaultSite;
+    const page = site.errorPages.get(status);
+    if (page === undefined || site.root.stat(page)?.isFile() !== true) return null;
+    try {
+      return { body: readFileSync(site.root.resolve(page)), contentType: contentTypeFor(page) };
+    } catch {
+      return null;
+    }
+  }
+
   /** An error status: the configured error page if there is one, else a one-line text body. */
   private sendError(
     res: Response,

@@ -44,7 +44,7 @@ export function formatCombined(req: Request, res: Response, nowMs: number): stri
   const referer = req.headers.get('referer');
   const agent = req.headers.get('user-agent');
   return (
-    req.connection.remoteAddress +
+    (req.clientAddress ?? req.connection.remoteAddress) +
     ' - - [' +
     clfTimestamp(nowMs) +
     (req.method === ''
@@ -52,7 +52,7 @@ export function formatCombined(req: Request, res: Response, nowMs: number): stri
       : '] "' +
         escapeClf(req.method) +
         ' ' +
-        escapeClf(req.rawTarget ?? req.target) +
+        escapeClf(req.originalTarget ?? req.rawTarget ?? req.target) +
         (req.versionMinor === 1 ? ' HTTP/1.1" ' : ' HTTP/1.0" ')) +
     res.statusCode +
     ' ' +
@@ -75,10 +75,10 @@ export function formatJson(req: Request, res: Response, nowMs: number, durationM
   return (
     JSON.stringify({
       time: new Date(nowMs).toISOString(),
-      remote: req.connection.remoteAddress,
+      remote: req.clientAddress ?? req.connection.remoteAddress,
       host: req.host,
       method: parsed ? req.method : null,
-      target: parsed ? (req.rawTarget ?? req.target) : null,
+      target: parsed ? (req.originalTarget ?? req.rawTarget ?? req.target) : null,
       version: parsed ? (req.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0') : null,
       status: res.statusCode,
       bytes: res.bodyBytes,

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { Request, Response } from '../../http/types.ts';
 import { definePlugin, type Plugin } from '../../server/plugin.ts';
 import { formatCombined, formatJson } from './format.ts';
+import { compileTemplate } from './template.ts';
 
 /** Batch size that triggers an immediate write. */
 const FLUSH_BYTES = 64 * 1024;
@@ -47,8 +48,30 @@ function fileProblem(file: string): string | undefined {
 
 /** `[access_log]` options. */
 export const accessLogOptions = z.strictObject({
-  /** `combined` (Apache/nginx) or `json` (one object per line). @default "combined" */
-  format: z.enum(['combined', 'json']).default('combined'),
+  /**
+   * `combined` (Apache/nginx), `json` (one object per line), or a template with nginx-style variables,
+   * e.g. `"$remote_addr $request $status $upstream_cache_status $upstream_addr $request_time"`.
+   * @default "combined"
+   */
+  format: z
+    .string()
+    .min(1)
+    .superRefine((format, ctx) => {
+      if (format === 'combined' || format === 'json') return;
+      if (!format.includes('$')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'expected "combined", "json" or a template with $variables',
+        });
+        return;
+      }
+      try {
+        compileTemplate(format);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    })
+    .default('combined'),
   /** `-` for stdout, or a file appended to (relative to the config file). @default "-" */
   path: z.string().min(1).superRefine(writableFile).default('-'),
 });
@@ -104,6 +127,8 @@ export const accessLogPlugin = definePlugin({
     // A write error (disk full, file system gone) costs log lines, never the worker.
     const sink = openSink(options.path, (error) => context.logger.error(`${options.path}: ${error.message}`));
     const json = options.format === 'json';
+    const template =
+      options.format === 'json' || options.format === 'combined' ? null : compileTemplate(options.format);
     let buffer = '';
     let timer: NodeJS.Timeout | null = null;
     let dropped = 0;
@@ -129,9 +154,12 @@ export const accessLogPlugin = definePlugin({
 
     const log = (req: Request, res: Response): void => {
       const now = Date.now();
-      buffer += json
-        ? formatJson(req, res, now, performance.now() - req.startTime)
-        : formatCombined(req, res, now);
+      buffer +=
+        template !== null
+          ? template.format(req, res, now, req.startTime > 0 ? performance.now() - req.startTime : 0)
+          : json
+            ? formatJson(req, res, now, performance.now() - req.startTime)
+            : formatCombined(req, res, now);
       if (buffer.length > FLUSH_BYTES) flush();
       else if (timer === null) {
         timer = setTimeout(flush, FLUSH_INTERVAL_MS);

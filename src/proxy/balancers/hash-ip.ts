@@ -6,6 +6,6 @@ import { rendezvousSelect } from './rendezvous.ts';
 
 export class HashIpBalancer implements Balancer {
   select(pool: BackendPool, req: BalanceRequest, exclude: readonly Backend[] | null): Backend | undefined {
-    return rendezvousSelect(pool, req.connection.remoteAddress, exclude);
+    return rendezvousSelect(pool, req.clientAddress ?? req.connection.remoteAddress, exclude);
   }
 }
