@@ -3,6 +3,7 @@
  * worker's ring for the policy, and every write sent to the owner (`OwnerLink`): a direct call when the
  * owner is in this thread, a message to the primary otherwise.
  */
+import type { PolicyState } from '../policy.ts';
 import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
 import { PIN_MIN, SharedEntry } from './entry.ts';
@@ -19,7 +20,10 @@ import {
   F_NOT_ADMITTED,
   F_PURGED,
   H_EPOCH,
+  H_RUNNING,
+  H_SWITCHES,
   RING_SLOTS,
+  RUNNING_POLICIES,
 } from './layout.ts';
 import type { SharedInput, SharedMeta, SharedStoreOwner } from './owner.ts';
 
@@ -168,6 +172,16 @@ export class SharedStoreClient {
 
   get count(): number {
     return this.arena.totals[F_COUNT]!;
+  }
+
+  /** What the owner's policy runs now (the adaptive policy's candidate), as the owner last published it. */
+  policyState(): PolicyState | undefined {
+    const running = Atomics.load(this.arena.header, H_RUNNING);
+    if (running === 0) return undefined;
+    return {
+      running: RUNNING_POLICIES[running - 1] ?? '',
+      switches: Atomics.load(this.arena.header, H_SWITCHES),
+    };
   }
 
   /**

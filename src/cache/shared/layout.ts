@@ -28,6 +28,12 @@ export const H_TABLE = 3;
 export const H_WORKERS = 4;
 /** Set by the owner when it has cleared everything (workers drop their local views). */
 export const H_EPOCH = 5;
+/** What the owner's policy runs now, for the stats: 1 + index in {@link RUNNING_POLICIES}, 0 for none. */
+export const H_RUNNING = 6;
+/** How many times the owner's policy changed what it runs (the adaptive policy's switches). */
+export const H_SWITCHES = 7;
+/** The policies a policy can report running (its `state().running`), as numbered in {@link H_RUNNING}. */
+export const RUNNING_POLICIES: readonly string[] = ['lru', 'lfu', 's3fifo', 'w-tinylfu', 'arc', 'adaptive'];
 const HEADER_INT32 = 16;
 /** Float64 header words (written by the owner only). */
 export const F_BYTES = 0;

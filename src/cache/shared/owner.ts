@@ -44,7 +44,10 @@ import {
   F_PURGED,
   GRANULE,
   H_EPOCH,
+  H_RUNNING,
+  H_SWITCHES,
   RING_SLOTS,
+  RUNNING_POLICIES,
 } from './layout.ts';
 
 /** What a worker hands the owner to store: plain data (structured-clonable), head already serialised. */
@@ -159,6 +162,16 @@ export class SharedStoreOwner {
   maintain(): void {
     this.drain();
     if (this.limbo.size > 0) this.reapLimbo();
+    this.publishPolicy();
+  }
+
+  /** What the policy runs now, where every worker's stats can read it. */
+  private publishPolicy(): void {
+    const state = this.policy.state?.();
+    if (state === undefined) return;
+    const header = this.arena.header;
+    Atomics.store(header, H_RUNNING, RUNNING_POLICIES.indexOf(state.running) + 1);
+    Atomics.store(header, H_SWITCHES, state.switches ?? 0);
   }
 
   /** Store (or replace) an entry. `false` when it is not admitted or there is no room for it now. */
