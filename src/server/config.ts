@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { parse as parseTomlText, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { adminOptionsSchema } from '../admin/options.ts';
+import { http2Schema, listenersSchema, tlsSchema } from '../tls/options.ts';
 import { BUILTIN_PLUGINS, DEFAULT_PLUGINS, loadBuiltin } from './builtins.ts';
 import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
 import type { PluginDefinition } from './plugin.ts';
@@ -56,6 +57,11 @@ export const serverSchema = z.strictObject({
   max_headers: intRange(1, 10_000).default(100),
   /** Largest request body; larger → 413. @default "10MiB" */
   max_body_size: byteSize().prefault('10MiB'),
+  /**
+   * Listeners (plain, TLS, redirect to https, h2c; src/tls/options.ts). When given, they replace the
+   * single plain listener of `host`/`port`. @default []
+   */
+  listen: listenersSchema.default([]),
 });
 
 /** The validated `[server]` table (sizes in bytes, durations in milliseconds). */
@@ -263,6 +269,8 @@ export async function resolveConfig(
     server: serverSchema.prefault({}),
   };
   if (!definitions.some((d) => d.name === 'admin')) shape.admin = adminSchema;
+  shape.tls = tlsSchema.optional();
+  shape.http2 = http2Schema.prefault({});
   for (const definition of [...definitions, ...tableOnly]) shape[definition.name] = z.unknown().optional();
   const issues: ConfigIssue[] = [];
   const tables = new Map<string, PluginDefinition>([...definitions, ...tableOnly].map((d) => [d.name, d]));
@@ -272,6 +280,8 @@ export async function resolveConfig(
     if (at.length !== 1) return undefined;
     if (at[0] === 'server') return Object.keys(serverSchema.shape);
     if (at[0] === 'admin') return Object.keys(adminOptionsSchema.shape);
+    if (at[0] === 'tls') return Object.keys(tlsSchema.shape);
+    if (at[0] === 'http2') return Object.keys(http2Schema.shape);
     const options = tables.get(String(at[0]))?.options as { shape?: Record<string, unknown> } | undefined;
     return options?.shape === undefined ? undefined : ['enabled', ...Object.keys(options.shape)];
   };
@@ -283,6 +293,14 @@ export async function resolveConfig(
     server: top.success ? (top.data.server as ServerConfig) : ({} as ServerConfig),
   };
   if (top.success && top.data.admin !== undefined) config.admin = top.data.admin;
+  if (top.success && top.data.tls !== undefined) config.tls = top.data.tls;
+  if (top.success) config.http2 = top.data.http2;
+  if (top.success && config.server.listen.some((l) => l.tls) && config.tls === undefined) {
+    issues.push({
+      path: 'server.listen',
+      message: 'a listener with tls = true needs a [tls] table with cert and key (PEM files)',
+    });
+  }
   const entries: PluginEntry[] = [];
   for (const [index, definition] of [...definitions, ...tableOnly].entries()) {
     const table = raw[definition.name] ?? {};

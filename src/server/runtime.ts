@@ -2,10 +2,13 @@
  * One worker: resolve the config, create the plugin host and the HTTP engine, listen. The same code runs
  * in a worker thread (workers.ts) and in the calling thread (`startServer({ inProcess: true })`).
  */
-import net from 'node:net';
+import type net from 'node:net';
 // Not the global (an accessor: an IC call per response in the hot hook); see src/http/connection.ts.
 import { performance } from 'node:perf_hooks';
-import { createEngine, type Engine } from '../http/engine.ts';
+import { createEngine, type Engine, type EngineHooks, type EngineOptions } from '../http/engine.ts';
+import { tlsControl } from '../tls/control.ts';
+import type { Listeners } from '../tls/listeners.ts';
+import { startWorkerListeners } from '../tls/worker-listeners.ts';
 import { type ResolvedConfig, resolveConfig } from './config.ts';
 import { ServerCounters } from './counters.ts';
 import { createHost, type Host, type HostHooks } from './host.ts';
@@ -22,11 +25,17 @@ export interface WorkerParams {
   readonly port: number;
   /** Share the port with the other workers (SO_REUSEPORT). */
   readonly reusePort: boolean;
+  /** Port per `[[server.listen]]` entry (the primary's choice for port 0); default: the configured ones. */
+  readonly ports?: readonly number[];
+  /** TLS session ticket keys shared by every worker (48 bytes); default: each worker its own. */
+  readonly ticketKeys?: Uint8Array | null;
 }
 
 /** A running worker. */
 export interface WorkerRuntime {
   readonly port: number;
+  /** Bound port of every listener, in configuration order (the first is `port`). */
+  readonly ports: readonly number[];
   readonly resolved: ResolvedConfig;
   readonly host: Host;
   readonly engine: Engine;
@@ -145,51 +154,62 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
     config: resolved.config,
   });
   const counters = new ServerCounters();
-  const engine = createEngine(
-    {
-      limits: {
-        maxRequestLine: settings.max_request_line,
-        maxHeadSize: settings.max_head_size,
-        maxHeaders: settings.max_headers,
-        maxBodySize: settings.max_body_size,
-      },
-      timeouts: {
-        headerTimeout: settings.header_timeout,
-        bodyTimeout: settings.body_timeout,
-        keepAliveTimeout: settings.keepalive_timeout,
-      },
-      maxConnections: settings.max_connections,
-      maxRequestsPerConnection: settings.max_requests_per_connection,
+  const engineOptions: EngineOptions = {
+    limits: {
+      maxRequestLine: settings.max_request_line,
+      maxHeadSize: settings.max_head_size,
+      maxHeaders: settings.max_headers,
+      maxBodySize: settings.max_body_size,
     },
-    {
-      ...countingHooks(host.hooks, counters),
-      onError: (error, req) =>
-        log.error(`${req === null ? 'connection' : `${req.method} ${req.target}`}: ${errorMessage(error)}`),
+    timeouts: {
+      headerTimeout: settings.header_timeout,
+      bodyTimeout: settings.body_timeout,
+      keepAliveTimeout: settings.keepalive_timeout,
     },
-  );
-  const server = net.createServer({ noDelay: true }, (socket) => engine.handleSocket(socket));
+    maxConnections: settings.max_connections,
+    maxRequestsPerConnection: settings.max_requests_per_connection,
+  };
+  const engineHooks: EngineHooks = {
+    ...countingHooks(host.hooks, counters),
+    onError: (error, req) =>
+      log.error(`${req === null ? 'connection' : `${req.method} ${req.target}`}: ${errorMessage(error)}`),
+  };
+  const engine = createEngine(engineOptions, engineHooks);
+  let listeners: Listeners;
   try {
-    await listen(server, settings.host, params.port, params.reusePort);
+    listeners = await startWorkerListeners({
+      config: resolved.config,
+      baseDir: resolved.baseDir,
+      ports: params.ports ?? (settings.listen.length === 0 ? [params.port] : undefined),
+      reusePort: params.reusePort,
+      engine,
+      engineOptions,
+      hooks: engineHooks,
+      ticketKeys: params.ticketKeys ?? null,
+      warn: (message) => log.warn(message),
+      listen,
+    });
   } catch (error) {
     await host.close();
     throw error;
   }
-  const address = server.address() as net.AddressInfo;
   let closing: Promise<void> | null = null;
   return {
-    port: address.port,
+    port: listeners.ports[0]!,
+    ports: listeners.ports,
     resolved,
     host,
     engine,
     counters,
     async control(target, command, args) {
       if (target === 'server') return counters.control(command);
+      if (target === 'tls') return tlsControl(listeners, command);
       return host.control(target, command, args);
     },
     close() {
       closing ??= (async () => {
-        server.close();
-        await engine.drain(settings.shutdown_timeout);
+        listeners.close();
+        await listeners.drain(settings.shutdown_timeout);
         await host.close();
       })();
       return closing;

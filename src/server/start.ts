@@ -3,11 +3,14 @@
  * sharing the port (the default) or as a single worker in the calling thread (`inProcess: true`, what
  * integration tests use: no threads, port 0, plain stack traces).
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { AdminOptions } from '../admin/options.ts';
 import type { AdminService } from '../admin/service.ts';
+import { listenerSpecs } from '../tls/listeners.ts';
+import { loadCertificates } from '../tls/worker-listeners.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
 import { ConfigError } from './config-errors.ts';
 import { createLogger, errorMessage } from './logger.ts';
@@ -35,8 +38,10 @@ export interface RunningServer {
   /** The port actually bound (useful with `port = 0`). */
   readonly port: number;
   readonly host: string;
-  /** `http://host:port` to reach the server (a wildcard host is shown as loopback). */
+  /** `http://host:port` to reach the server (a wildcard host is shown as loopback); `https` for TLS. */
   readonly url: string;
+  /** URL of every listener, in configuration order (the first is `url`). */
+  readonly urls: readonly string[];
   /** Number of workers serving. */
   readonly workers: number;
   /** The validated configuration. */
@@ -78,9 +83,9 @@ export async function loadRawConfig(
   return { raw: parseToml(text, fileName), baseDir };
 }
 
-function urlFor(host: string, port: number): string {
+function urlFor(host: string, port: number, secure = false): string {
   const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${net.isIPv6(shown) ? `[${shown}]` : shown}:${port}`;
+  return `${secure ? 'https' : 'http'}://${net.isIPv6(shown) ? `[${shown}]` : shown}:${port}`;
 }
 
 /**
@@ -105,6 +110,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const settings = resolved.config.server;
   const plugins = resolved.plugins.filter((p) => p.enabled).map((p) => p.name);
   const common = { config: resolved.config, plugins, host: settings.host };
+  // Certificates are checked here too, so that a broken one is a config error (exit 2) before any worker.
+  const specs = listenerSpecs(settings);
+  const ticketKeys = loadCertificates(resolved.config, baseDir, null) === null ? null : randomBytes(48);
+  const urlsOf = (ports: readonly number[]) => specs.map((s, i) => urlFor(s.host, ports[i]!, s.tls));
 
   let server: RunningServer;
   if (options.inProcess === true) {
@@ -115,11 +124,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       workerCount: 1,
       port: settings.port,
       reusePort: false,
+      ticketKeys,
     });
     server = {
       ...common,
+      host: specs[0]!.host,
       port: runtime.port,
-      url: urlFor(settings.host, runtime.port),
+      url: urlsOf(runtime.ports)[0]!,
+      urls: urlsOf(runtime.ports),
       workers: 1,
       admin: null,
       async control(plugin, command, args) {
@@ -133,23 +145,27 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     };
   } else {
     const workerCount = effectiveWorkers(settings);
-    const reserved = await reservePort(settings.host, settings.port);
+    const reserved: Array<{ port: number; release: () => void }> = [];
     try {
+      for (const spec of specs) reserved.push(await reservePort(spec.host, spec.port));
+      const ports = reserved.map((r) => r.port);
       const pool = await startWorkerPool({
-        params: { raw, baseDir, workerCount, port: reserved.port, reusePort: true },
+        params: { raw, baseDir, workerCount, port: ports[0]!, ports, reusePort: true, ticketKeys },
         shutdownTimeoutMs: settings.shutdown_timeout,
       });
       server = {
         ...common,
-        port: reserved.port,
-        url: urlFor(settings.host, reserved.port),
+        host: specs[0]!.host,
+        port: ports[0]!,
+        url: urlsOf(ports)[0]!,
+        urls: urlsOf(ports),
         workers: workerCount,
         admin: null,
         control: (plugin, command, args) => pool.control(plugin, command, args),
         close: () => pool.close(),
       };
     } finally {
-      reserved.release();
+      for (const r of reserved) r.release();
     }
   }
   return withAdmin(server, raw, options);
