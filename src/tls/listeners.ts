@@ -126,13 +126,16 @@ export async function openListeners(params: OpenListenersParams): Promise<Listen
       socket.off('data', onData);
       socket.off('close', onClose);
       clearTimeout(timer);
-      socket.pause();
-      socket.unshift(seen);
       socket.off('error', noop);
       if (isH2) {
+        // Node's HTTP/2 session takes the bytes already read from the socket's buffer.
+        socket.pause();
+        socket.unshift(seen);
         counters.connection('h2', '');
         acceptor.accept(socket, false);
       } else {
+        // Still flowing: the engine's 'data' listener gets these bytes first.
+        socket.unshift(seen);
         counters.plainConnection();
         engine.handleSocket(socket);
       }

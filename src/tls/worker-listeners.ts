@@ -7,7 +7,7 @@ import type { Engine, EngineHooks, EngineOptions } from '../http/engine.ts';
 import type { TamarinConfig } from '../server/config.ts';
 import { CertificateStore, contextSettings } from './certificates.ts';
 import { type Listeners, listenerSpecs, openListeners } from './listeners.ts';
-import type { TlsConfig } from './options.ts';
+import type { Http2Config, TlsConfig } from './options.ts';
 import { ProtocolCounters } from './protocol-counters.ts';
 
 export interface WorkerListenersParams {
@@ -52,7 +52,16 @@ export async function startWorkerListeners(params: WorkerListenersParams): Promi
     engineOptions: params.engineOptions,
     hooks: params.hooks,
     tls: store === null ? null : { config: config.tls as TlsConfig, store },
-    http2: null,
+    http2: async () => {
+      const { createHttp2Acceptor } = await import('../http2/acceptor.ts');
+      return createHttp2Acceptor({
+        config: config.http2 as Http2Config,
+        hooks: params.hooks,
+        engineOptions: params.engineOptions,
+        hsts: store === null ? '' : (config.tls as TlsConfig).hsts,
+        counters,
+      });
+    },
     counters,
     warn: params.warn,
     listen: params.listen,
