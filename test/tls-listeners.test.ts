@@ -14,6 +14,7 @@ import { setLogSink } from '../src/server/logger.ts';
 import { type RunningServer, startServer } from '../src/server/start.ts';
 import { CertificateStore, contextSettings } from '../src/tls/certificates.ts';
 import { tlsSchema } from '../src/tls/options.ts';
+import { call } from './admin-client.ts';
 import { createTestCa, type TestCa } from './helpers/certs.ts';
 
 interface Answer {
@@ -72,6 +73,8 @@ function rawExchange(port: number, bytes: string, timeoutMs = 5000): Promise<{ t
   });
 }
 
+const TOKEN = 'test-token-0123456789abcdef';
+
 describe('TLS listeners', () => {
   let ca: TestCa;
   let server: RunningServer;
@@ -105,6 +108,7 @@ describe('TLS listeners', () => {
           hsts: 'max-age=63072000',
           handshake_timeout: '300ms',
         },
+        admin: { port: 0, token: TOKEN },
       },
     });
     tlsPort = Number(new URL(server.urls[0]!).port);
@@ -223,12 +227,24 @@ describe('TLS listeners', () => {
     assert.match(text, new RegExp(`\r\nLocation: https://example\\.com:${tlsPort}/form\\?x=1\r\n`));
   });
 
-  it('counts connections by protocol and TLS version', async () => {
-    const [row] = await server.control('tls', 'stats');
-    const stats = row!.result as { connections: { h1: number }; tlsVersions: Record<string, number> };
-    assert.ok(stats.connections.h1 > 5);
-    assert.ok(stats.tlsVersions['TLSv1.3']! > 3);
-    assert.ok(stats.tlsVersions['TLSv1.2']! >= 1);
+  it('counts connections by protocol and TLS version in /api/stats and /metrics', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const stats = await call(server.admin!.url, 'GET', '/api/stats', auth);
+    assert.equal(stats.status, 200);
+    const protocols = stats.json.server.protocols;
+    assert.ok(protocols.connections.h1 > 5, JSON.stringify(protocols));
+    assert.ok(protocols.tlsVersions['TLSv1.3'] > 3);
+    assert.ok(protocols.tlsVersions['TLSv1.2'] >= 1);
+    assert.ok(protocols.tlsErrors.plain_http >= 1);
+    assert.ok(protocols.tlsErrors.timeout >= 1);
+    const metrics = await call(server.admin!.url, 'GET', '/metrics', auth);
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.text, /\ntamarin_tls_connections_total\{worker="0",version="TLSv1\.3"\} [1-9]/);
+    assert.match(metrics.text, /\ntamarin_connections_by_protocol_total\{worker="0",protocol="h1"\} [1-9]/);
+    assert.match(
+      metrics.text,
+      /\ntamarin_tls_handshake_errors_total\{worker="0",reason="plain_http"\} [1-9]/,
+    );
   });
 });
 

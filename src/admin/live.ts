@@ -52,6 +52,8 @@ export function statsView(stats: WorkerStats, workers: number) {
       aborted: server.total.aborted,
       latency: server.total.latency,
       rps: server.total.rps,
+      /** Connections by protocol (h1/h2) and TLS version, h2 streams, TLS handshake errors. */
+      protocols: server.total.protocols ?? null,
       perWorker: server.workers,
     },
     cache: cache === null ? null : { ...cache.total, perWorker: cache.workers },

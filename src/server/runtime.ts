@@ -202,7 +202,8 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
     engine,
     counters,
     async control(target, command, args) {
-      if (target === 'server') return counters.control(command);
+      if (target === 'server')
+        return { ...counters.control(command), protocols: listeners.counters.snapshot() };
       if (target === 'tls') return tlsControl(listeners, command);
       return host.control(target, command, args);
     },

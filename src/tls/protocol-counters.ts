@@ -64,3 +64,20 @@ export class ProtocolCounters {
     };
   }
 }
+
+/** `a` plus `b`, counter by counter (`a` is changed and returned). */
+export function addProtocolSnapshots(
+  a: ProtocolStatsSnapshot,
+  b: ProtocolStatsSnapshot,
+): ProtocolStatsSnapshot {
+  a.connections.h1 += b.connections.h1;
+  a.connections.h2 += b.connections.h2;
+  for (const [version, n] of Object.entries(b.tlsVersions))
+    a.tlsVersions[version] = (a.tlsVersions[version] ?? 0) + n;
+  a.h2Streams += b.h2Streams;
+  a.h2Goaways += b.h2Goaways;
+  a.tlsErrors.plain_http += b.tlsErrors.plain_http;
+  a.tlsErrors.timeout += b.tlsErrors.timeout;
+  a.tlsErrors.other += b.tlsErrors.other;
+  return a;
+}
