@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
@@ -146,8 +147,23 @@ describe('HTTP/2', () => {
   let tlsUrl: string;
   let h2cPort: number;
 
+  let echo: http.Server;
+
   before(async () => {
     setLogSink(() => {});
+    // A backend that answers with what it received.
+    echo = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.setHeader('content-type', 'text/plain');
+        res.end(
+          `${req.method} ${req.url} host=${req.headers.host} te=${req.headers['transfer-encoding'] ?? '-'} body=${Buffer.concat(chunks).toString()}`,
+        );
+      });
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', () => resolve()));
+    const echoPort = (echo.address() as net.AddressInfo).port;
     ca = createTestCa();
     const cert = ca.issue('h2', ['localhost']);
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-h2-root-'));
@@ -157,8 +173,9 @@ describe('HTTP/2', () => {
     server = await startServer({
       inProcess: true,
       config: {
-        plugins: ['cache', 'static'],
+        plugins: ['cache', 'proxy', 'static'],
         static: { root },
+        proxy: { routes: [{ match: '^/echo', backends: [`http://127.0.0.1:${echoPort}`] }] },
         server: {
           listen: [
             { port: 0, tls: true },
@@ -175,6 +192,8 @@ describe('HTTP/2', () => {
 
   after(async () => {
     await server?.close();
+    echo?.closeAllConnections();
+    echo?.close();
     ca?.cleanup();
     fs.rmSync(root, { recursive: true, force: true });
     setLogSink(null);
@@ -227,6 +246,32 @@ describe('HTTP/2', () => {
       assert.equal(missing.status, 404);
       const post = await request(session, { ':path': '/a.txt', ':method': 'POST' }, Buffer.from('x=1'));
       assert.equal(post.status, 405);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('proxies h2 requests to an HTTP/1.1 backend, bodies with and without content-length', async () => {
+    const session = connectTls();
+    try {
+      const get = await request(session, { ':path': '/echo/a?b=1' });
+      assert.equal(get.status, 200);
+      assert.equal(
+        get.body.toString(),
+        'GET /echo/a?b=1 host=localhost:' + new URL(tlsUrl).port + ' te=- body=',
+      );
+      const sized = await request(
+        session,
+        { ':path': '/echo/p', ':method': 'POST', 'content-length': '5' },
+        Buffer.from('hello'),
+      );
+      assert.match(sized.body.toString(), /^POST \/echo\/p .* body=hello$/);
+      const streamed = await request(
+        session,
+        { ':path': '/echo/s', ':method': 'POST' },
+        Buffer.from('streamed body'),
+      );
+      assert.match(streamed.body.toString(), /^POST \/echo\/s .* te=chunked body=streamed body$/);
     } finally {
       session.close();
     }

@@ -226,10 +226,14 @@ class Acceptor implements Http2Acceptor {
     const authority = fields[':authority'];
     // RFC 9113 §8.3.1: a request converted for HTTP/1.1 semantics gets Host from :authority.
     if (!hasHost && typeof authority === 'string') headers.add('host', authority, 'host');
+    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    // A body without Content-Length is delimited by the end of the stream; in HTTP/1.1 terms (what the
+    // stages and backends speak) that is a chunked body (RFC 9113 §8.2.2 forbids the field on the wire).
+    if (!endStream && !headers.has('content-length'))
+      headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
     const method = String(fields[':method'] ?? 'GET');
     const target = String(fields[':path'] ?? '/');
     const contentLength = Number(fields['content-length'] ?? -1);
-    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     const head: ParsedHead = {
       method,
       target: method === 'OPTIONS' && target === '*' ? '*' : target,
@@ -238,7 +242,7 @@ class Acceptor implements Http2Acceptor {
       versionMinor: 1,
       headers,
       contentLength: Number.isFinite(contentLength) ? contentLength : -1,
-      chunked: false,
+      chunked: !endStream && contentLength < 0,
       keepAlive: true,
       expectContinue: false,
       upgrade: false,
