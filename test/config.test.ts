@@ -272,7 +272,14 @@ describe('config defaults and values', () => {
         [80, false, true],
       ],
     );
-    const { cert: _cert, key: _key, certificates, ...tlsTable } = all.config.tls as Record<string, unknown>;
+    const {
+      cert: _cert,
+      key: _key,
+      certificates,
+      acme,
+      ...tlsTable
+    } = all.config.tls as Record<string, unknown>;
+    assert.deepEqual((acme as { names: string[] }).names, ['example.com', 'www.example.com']);
     const { certificates: _none, ...tlsDefaults } = tlsSchema.parse({});
     assert.deepEqual(
       tlsTable,

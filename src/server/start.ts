@@ -9,6 +9,8 @@ import net from 'node:net';
 import path from 'node:path';
 import type { AdminOptions } from '../admin/options.ts';
 import type { AdminService } from '../admin/service.ts';
+import type { AcmeManager } from '../tls/acme.ts';
+import { withAcme } from '../tls/acme-start.ts';
 import { listenerSpecs } from '../tls/listeners.ts';
 import { loadCertificates } from '../tls/worker-listeners.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig, type TamarinConfig } from './config.ts';
@@ -48,6 +50,8 @@ export interface RunningServer {
   readonly config: TamarinConfig;
   /** Names of the plugins running, in stage order (disabled ones left out). */
   readonly plugins: readonly string[];
+  /** The ACME manager (`[tls.acme]`), when running: `check()` orders or renews now. */
+  readonly acme?: AcmeManager | null;
   /** The admin listener (dashboard, API, metrics), or null when it is not running. */
   readonly admin: AdminService | null;
   /**
@@ -168,7 +172,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       for (const r of reserved) r.release();
     }
   }
-  return withAdmin(server, raw, options);
+  return withAdmin(await withAcme(server, baseDir), raw, options);
 }
 
 /**

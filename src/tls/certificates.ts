@@ -60,6 +60,8 @@ interface Source {
   readonly cert: string;
   readonly keyPath: string;
   readonly names: readonly string[] | undefined;
+  /** Files that may not exist yet (ACME's, before the first certificate): missing is not an error. */
+  readonly optional?: boolean;
 }
 
 /** Context options every certificate shares (protocol versions, ciphers, ticket keys). */
@@ -195,6 +197,16 @@ function sourcesOf(config: TlsConfig, baseDir: string): Source[] {
       names: undefined,
     });
   }
+  if (config.acme !== undefined) {
+    const files = acmeFiles(path.resolve(baseDir, config.acme.storage), config.acme.names);
+    sources.push({
+      key: 'tls.acme',
+      cert: files.cert,
+      keyPath: files.key,
+      names: config.acme.names,
+      optional: true,
+    });
+  }
   config.certificates.forEach((c, i) => {
     sources.push({
       key: `tls.certificates[${i}]`,
@@ -204,6 +216,12 @@ function sourcesOf(config: TlsConfig, baseDir: string): Source[] {
     });
   });
   return sources;
+}
+
+/** Where ACME keeps the certificate for `names` in `storage`. */
+export function acmeFiles(storage: string, names: readonly string[]): { cert: string; key: string } {
+  const base = path.join(storage, names[0]!.replace(/[^a-z0-9_.-]/gi, '_'));
+  return { cert: `${base}.pem`, key: `${base}.key` };
 }
 
 /** Settings shared by every context of a `[tls]` table. */
@@ -228,7 +246,8 @@ export interface ReloadResult {
 export class CertificateStore {
   private readonly sources: readonly Source[];
   private readonly settings: ContextSettings;
-  private loaded: LoadedCertificate[];
+  /** Per source; null while an optional source has no files yet. */
+  private loaded: Array<LoadedCertificate | null>;
   private exact = new Map<string, LoadedCertificate>();
   private wildcard = new Map<string, LoadedCertificate>();
   private watcher: NodeJS.Timeout | null = null;
@@ -247,8 +266,12 @@ export class CertificateStore {
       ]);
     }
     const issues: ConfigIssue[] = [];
-    const loaded: LoadedCertificate[] = [];
+    const loaded: Array<LoadedCertificate | null> = [];
     for (const source of this.sources) {
+      if (source.optional === true && stampOf(source.cert) === 'missing') {
+        loaded.push(null);
+        continue;
+      }
       try {
         loaded.push(load(source, settings, now));
       } catch (error) {
@@ -261,8 +284,8 @@ export class CertificateStore {
     this.index();
   }
 
-  /** The certificate for `servername` (SNI): exact name, then its wildcard, then the default. */
-  lookup(servername: string | undefined): LoadedCertificate {
+  /** The certificate for `servername` (SNI): exact name, then its wildcard, then the default (null: none yet). */
+  lookup(servername: string | undefined): LoadedCertificate | null {
     if (servername !== undefined && servername !== '') {
       const name = servername.toLowerCase();
       const hit = this.exact.get(name);
@@ -273,18 +296,20 @@ export class CertificateStore {
         if (wild !== undefined) return wild;
       }
     }
-    return this.loaded[0]!;
+    return this.defaultCertificate;
   }
 
-  /** The default certificate (clients without SNI or with an unknown name). */
-  get defaultCertificate(): LoadedCertificate {
-    return this.loaded[0]!;
+  /** The default certificate (clients without SNI or with an unknown name): the first one loaded. */
+  get defaultCertificate(): LoadedCertificate | null {
+    for (const c of this.loaded) if (c !== null) return c;
+    return null;
   }
 
-  /** Options for a listener's own context: the default certificate with the shared settings. */
+  /** Options for a listener's own context: the default certificate (if any yet) with the shared settings. */
   listenerOptions(): tls.SecureContextOptions {
-    const d = this.loaded[0]!;
-    return { ...secureOptions(this.settings), cert: d.pem.cert, key: d.pem.key };
+    const d = this.defaultCertificate;
+    const options = secureOptions(this.settings);
+    return d === null ? options : { ...options, cert: d.pem.cert, key: d.pem.key };
   }
 
   /** Run `listener` after every reload that changed a certificate. */
@@ -297,7 +322,9 @@ export class CertificateStore {
     servername: string,
     done: (err: Error | null, ctx?: tls.SecureContext) => void,
   ): void => {
-    done(null, this.lookup(servername).context);
+    const cert = this.lookup(servername);
+    if (cert === null) done(new Error('no certificate yet (ACME order pending)'));
+    else done(null, cert.context);
   };
 
   /**
@@ -308,8 +335,10 @@ export class CertificateStore {
     const result: ReloadResult = { reloaded: [], errors: [] };
     const next = this.loaded.slice();
     this.sources.forEach((source, i) => {
-      const current = next[i]!;
-      if (!force && `${stampOf(source.cert)}|${stampOf(source.keyPath)}` === current.stamp) return;
+      const current = next[i] ?? null;
+      const stamp = `${stampOf(source.cert)}|${stampOf(source.keyPath)}`;
+      if (current === null && source.optional === true && stampOf(source.cert) === 'missing') return;
+      if (!force && current !== null && stamp === current.stamp) return;
       try {
         next[i] = load(source, this.settings, now);
         result.reloaded.push(source.cert);
@@ -343,22 +372,26 @@ export class CertificateStore {
 
   /** Names and validity of every certificate, the default first. */
   summaries(): CertificateSummary[] {
-    return this.loaded.map((c, i) => ({
-      names: c.names,
-      certFile: c.certFile,
-      subject: c.subject,
-      issuer: c.issuer,
-      notBefore: c.notBefore.toISOString(),
-      notAfter: c.notAfter.toISOString(),
-      fingerprint256: c.fingerprint256,
-      isDefault: i === 0,
-    }));
+    const d = this.defaultCertificate;
+    return this.loaded
+      .filter((c) => c !== null)
+      .map((c) => ({
+        names: c.names,
+        certFile: c.certFile,
+        subject: c.subject,
+        issuer: c.issuer,
+        notBefore: c.notBefore.toISOString(),
+        notAfter: c.notAfter.toISOString(),
+        fingerprint256: c.fingerprint256,
+        isDefault: c === d,
+      }));
   }
 
   private index(): void {
     const exact = new Map<string, LoadedCertificate>();
     const wildcard = new Map<string, LoadedCertificate>();
     for (const cert of this.loaded) {
+      if (cert === null) continue;
       for (const name of cert.names) {
         // The first certificate naming a host wins, as with nginx's first matching server block.
         if (name.startsWith('*.')) {

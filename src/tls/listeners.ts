@@ -10,6 +10,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { createEngine, type Engine, type EngineHooks, type EngineOptions } from '../http/engine.ts';
+import { challengeHooks } from './acme.ts';
 import type { CertificateStore, CertificateSummary, ReloadResult } from './certificates.ts';
 import type { ListenerConfig, TlsConfig } from './options.ts';
 import type { ProtocolCounters } from './protocol-counters.ts';
@@ -65,6 +66,8 @@ export interface OpenListenersParams {
   readonly http2: (() => Promise<Http2Acceptor>) | null;
   readonly counters: ProtocolCounters;
   readonly warn: (message: string) => void;
+  /** ACME storage directory: plain listeners answer HTTP-01 challenges from it; null without ACME. */
+  readonly acmeStorage: string | null;
   /** Listen (runtime.ts's, which explains a failure in one sentence). */
   readonly listen: (server: net.Server, host: string, port: number, reusePort: boolean) => Promise<void>;
 }
@@ -98,9 +101,12 @@ function noop(): void {}
 
 /** Open every listener; on failure the ones already open are closed and the error is rethrown. */
 export async function openListeners(params: OpenListenersParams): Promise<Listeners> {
-  const { specs, hooks, engineOptions, counters } = params;
+  const { specs, engineOptions, counters } = params;
+  // With ACME, plain listeners answer HTTP-01 challenges before any plugin sees the request.
+  const hooks = params.acmeStorage === null ? params.hooks : challengeHooks(params.hooks, params.acmeStorage);
+  const plainEngine = params.acmeStorage === null ? params.engine : createEngine(engineOptions, hooks);
   const servers: net.Server[] = [];
-  const engines: Engine[] = [params.engine];
+  const engines: Engine[] = plainEngine === params.engine ? [params.engine] : [params.engine, plainEngine];
   let tlsEngine: Engine | null = null;
   let redirectEngine: Engine | null = null;
   let h2: Http2Acceptor | null = null;
@@ -163,14 +169,14 @@ export async function openListeners(params: OpenListenersParams): Promise<Listen
         if (t === null) throw new Error('TLS listener without [tls] certificates');
         if (tlsEngine === null) {
           const hsts = t.config.hsts === '' ? '' : `Strict-Transport-Security: ${t.config.hsts}\r\n`;
-          tlsEngine = createEngine({ ...engineOptions, responseFields: hsts }, hooks);
+          tlsEngine = createEngine({ ...engineOptions, responseFields: hsts }, params.hooks);
           engines.push(tlsEngine);
         }
         server = tlsServer(t, tlsEngine, spec.http2 ? h2 : null, counters);
       } else if (spec.http2 && h2 !== null) {
-        server = net.createServer({ noDelay: true }, h2cHandler(params.engine, h2));
+        server = net.createServer({ noDelay: true }, h2cHandler(plainEngine, h2));
       } else {
-        server = net.createServer({ noDelay: true }, plainHandler(params.engine));
+        server = net.createServer({ noDelay: true }, plainHandler(plainEngine));
       }
       await params.listen(server, spec.host, port, params.reusePort);
       listeners.push(server);

@@ -75,6 +75,43 @@ export const DEFAULT_CIPHERS =
   'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
   'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
 
+/** `[tls.acme]`: certificates obtained and renewed automatically (RFC 8555, HTTP-01). */
+export const acmeSchema = z.strictObject({
+  /** Names of the certificate (one certificate for all of them); each must reach this server on port 80. */
+  names: z
+    .array(
+      z
+        .string()
+        .regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i, {
+          error: 'expected a host name (no wildcards with HTTP-01)',
+        })
+        .transform((s) => s.toLowerCase()),
+    )
+    .min(1, { error: 'expected at least one name' }),
+  /** Contact address given to the CA (expiry warnings). */
+  email: z
+    .string()
+    .regex(/^[^@\s]+@[^@\s]+$/, { error: 'expected an e-mail address' })
+    .optional(),
+  /** ACME directory. @default Let's Encrypt production */
+  directory: z
+    .url({ error: 'expected the https URL of an ACME directory' })
+    .default('https://acme-v02.api.letsencrypt.org/directory'),
+  /** PEM file of the CA that signed the ACME server's own certificate (a test CA such as Pebble's). */
+  directory_ca: z.string().min(1).optional(),
+  /** Directory for the account key, certificates and pending challenges. */
+  storage: z.string({ error: 'expected a directory path' }).min(1),
+  /** Renew when the certificate has less than this left. @default "720h" (30 days) */
+  renew_before: duration().prefault('720h'),
+  /** How often the expiry is checked, and the wait after a failed order. @default "12h" */
+  check_interval: duration().prefault('12h'),
+  /** Accept the CA's terms of service (required by Let's Encrypt). @default false */
+  agree_to_terms: z.boolean({ error: 'expected true or false' }).default(false),
+});
+
+/** The validated `[tls.acme]` table. */
+export type AcmeConfig = z.output<typeof acmeSchema>;
+
 /** The `[tls]` table. */
 export const tlsSchema = z.strictObject({
   /** Default certificate (PEM chain): served to clients without SNI or with an unknown name. */
@@ -108,6 +145,8 @@ export const tlsSchema = z.strictObject({
    * handshakes; open connections stay); "0s" turns it off (SIGHUP still reloads). @default "10s"
    */
   watch_interval: duration().prefault('10s'),
+  /** Automatic certificates (ACME); see docs/serving-the-internet.md. */
+  acme: acmeSchema.optional(),
 });
 
 /** The validated `[tls]` table. */

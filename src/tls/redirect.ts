@@ -1,7 +1,8 @@
 /**
  * The hooks of a plain listener that sends everyone to https: `308 Permanent Redirect` to the same host
  * and target (308 rather than 301 keeps the method and body of a POST, RFC 9110 §15.4.9), except ACME
- * HTTP-01 challenges (`/.well-known/acme-challenge/`), which the normal handlers answer.
+ * HTTP-01 challenges (`/.well-known/acme-challenge/`), which must be answered over plain HTTP: they go
+ * on to the normal hooks (the ACME challenge responder, or static files for certbot's webroot mode).
  */
 import type { EngineHooks } from '../http/engine.ts';
 import type { Request, Response } from '../http/types.ts';

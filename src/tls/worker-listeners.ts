@@ -3,6 +3,7 @@
  * store when a listener speaks TLS, the HTTP/2 adapter when one offers HTTP/2.
  */
 import type net from 'node:net';
+import path from 'node:path';
 import type { Engine, EngineHooks, EngineOptions } from '../http/engine.ts';
 import type { TamarinConfig } from '../server/config.ts';
 import { CertificateStore, contextSettings } from './certificates.ts';
@@ -63,7 +64,14 @@ export async function startWorkerListeners(params: WorkerListenersParams): Promi
       });
     },
     counters,
+    acmeStorage: acmeStorageOf(config, params.baseDir),
     warn: params.warn,
     listen: params.listen,
   });
+}
+
+/** The ACME storage directory of `config`, or null without `[tls.acme]`. */
+export function acmeStorageOf(config: TamarinConfig, baseDir: string): string | null {
+  const acme = (config.tls as TlsConfig | undefined)?.acme;
+  return acme === undefined ? null : path.resolve(baseDir, acme.storage);
 }
