@@ -227,6 +227,28 @@ describe('TLS listeners', () => {
     assert.match(text, new RegExp(`\r\nLocation: https://example\\.com:${tlsPort}/form\\?x=1\r\n`));
   });
 
+  it('lists the certificates with names and expiry in the admin API, and reloads them on request', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const list = await call(server.admin!.url, 'GET', '/api/tls/certificates', auth);
+    assert.equal(list.status, 200);
+    const certs = list.json.certificates as Array<{ names: string[]; daysLeft: number; isDefault: boolean }>;
+    assert.deepEqual(
+      certs.map((c) => c.names),
+      [
+        ['localhost', 'www.localhost'],
+        ['other.test', '*.wild.test'],
+      ],
+    );
+    assert.equal(certs[0]!.isDefault, true);
+    assert.ok(certs.every((c) => c.daysLeft >= 0 && c.daysLeft <= 2));
+    const reload = await call(server.admin!.url, 'POST', '/api/tls/reload', auth);
+    assert.equal(reload.status, 200);
+    assert.equal(reload.json.reloaded.length, 2);
+    assert.deepEqual(reload.json.errors, []);
+    const refused = await call(server.admin!.url, 'POST', '/api/tls/reload');
+    assert.equal(refused.status, 401);
+  });
+
   it('counts connections by protocol and TLS version in /api/stats and /metrics', async () => {
     const auth = { authorization: `Bearer ${TOKEN}` };
     const stats = await call(server.admin!.url, 'GET', '/api/stats', auth);
