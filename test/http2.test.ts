@@ -157,6 +157,7 @@ describe('HTTP/2', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         res.setHeader('content-type', 'text/plain');
+        if (req.url?.startsWith('/cached')) res.setHeader('cache-control', 'max-age=60');
         res.end(
           `${req.method} ${req.url} host=${req.headers.host} te=${req.headers['transfer-encoding'] ?? '-'} body=${Buffer.concat(chunks).toString()}`,
         );
@@ -175,7 +176,12 @@ describe('HTTP/2', () => {
       config: {
         plugins: ['cache', 'proxy', 'static'],
         static: { root },
-        proxy: { routes: [{ match: '^/echo', backends: [`http://127.0.0.1:${echoPort}`] }] },
+        proxy: {
+          routes: [
+            { match: '^/echo', backends: [`http://127.0.0.1:${echoPort}`] },
+            { match: '^/cached', backends: [`http://127.0.0.1:${echoPort}`], cache: true },
+          ],
+        },
         server: {
           listen: [
             { port: 0, tls: true },
@@ -272,6 +278,24 @@ describe('HTTP/2', () => {
         Buffer.from('streamed body'),
       );
       assert.match(streamed.body.toString(), /^POST \/echo\/s .* te=chunked body=streamed body$/);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('serves proxied cache hits over h2 with the origin Date and a current Age', async () => {
+    const session = connectTls();
+    try {
+      const first = await request(session, { ':path': '/cached/x' });
+      assert.equal(first.status, 200);
+      await new Promise((r) => setTimeout(r, 1100));
+      const hit = await request(session, { ':path': '/cached/x' });
+      assert.equal(hit.status, 200);
+      assert.equal(hit.body.toString(), first.body.toString());
+      assert.equal(hit.headers.date, first.headers.date, "the origin's Date is kept");
+      assert.ok(Number(hit.headers.age) >= 1, `Age ${hit.headers.age}`);
+      const later = await request(session, { ':path': '/cached/x' });
+      assert.ok(Number(later.headers.age) >= Number(hit.headers.age));
     } finally {
       session.close();
     }

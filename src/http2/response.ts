@@ -40,7 +40,14 @@ export interface H2ResponseOwner {
 
 interface ParsedPrebuilt {
   readonly status: number;
+  /** Every field but Date and Age. */
   readonly headers: H2Headers;
+  /**
+   * Where the values of Date and Age are in the buffer (start, end; -1 when absent): both are rewritten
+   * in place by the cache (our Date every second, a proxied entry's Age), so they are read at each hit.
+   */
+  readonly dateAt: readonly [number, number];
+  readonly ageAt: readonly [number, number];
   /** Body bytes that follow the head in the same buffer start here. */
   readonly bodyOffset: number;
 }
@@ -54,21 +61,31 @@ function parsePrebuilt(bytes: Buffer): ParsedPrebuilt {
   if (cached !== undefined) return cached;
   const end = bytes.indexOf('\r\n\r\n');
   const headEnd = end === -1 ? bytes.length : end;
-  const lines = bytes.toString('latin1', 0, headEnd).split('\r\n');
-  const status = Number(lines[0]!.split(' ')[1]);
+  const text = bytes.toString('latin1', 0, headEnd);
   const headers: H2Headers = {};
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).toLowerCase();
-    if (CONNECTION_FIELDS.has(name) || name === 'date') continue;
-    const value = line.slice(colon + 1).trim();
-    const previous = headers[name];
-    if (previous === undefined) headers[name] = value;
-    else headers[name] = Array.isArray(previous) ? [...previous, value] : [String(previous), value];
+  let dateAt: [number, number] = [-1, -1];
+  let ageAt: [number, number] = [-1, -1];
+  let lineStart = text.indexOf('\r\n') + 2;
+  const status = Number(text.slice(0, lineStart).split(' ')[1]);
+  while (lineStart > 1 && lineStart < text.length) {
+    let lineEnd = text.indexOf('\r\n', lineStart);
+    if (lineEnd === -1) lineEnd = text.length;
+    const colon = text.indexOf(':', lineStart);
+    if (colon > lineStart && colon < lineEnd) {
+      const name = text.slice(lineStart, colon).toLowerCase();
+      // latin1: one byte per character, so string offsets are buffer offsets.
+      if (name === 'date') dateAt = [colon + 1, lineEnd];
+      else if (name === 'age') ageAt = [colon + 1, lineEnd];
+      else if (!CONNECTION_FIELDS.has(name)) {
+        const value = text.slice(colon + 1, lineEnd).trim();
+        const previous = headers[name];
+        if (previous === undefined) headers[name] = value;
+        else headers[name] = Array.isArray(previous) ? [...previous, value] : [String(previous), value];
+      }
+    }
+    lineStart = lineEnd + 2;
   }
-  const parsed = { status, headers, bodyOffset: end === -1 ? bytes.length : end + 4 };
+  const parsed = { status, headers, dateAt, ageAt, bodyOffset: end === -1 ? bytes.length : end + 4 };
   PREBUILT.set(bytes, parsed);
   return parsed;
 }
@@ -246,7 +263,11 @@ export class H2Response implements Response {
     this.statusCode = parsed.status;
     this.ended = true;
     this.headersSent = true;
-    const headers: H2Headers = { ...parsed.headers, ':status': parsed.status, date: httpDate() };
+    const headers: H2Headers = { ...parsed.headers, ':status': parsed.status };
+    const [dateStart, dateEnd] = parsed.dateAt;
+    headers.date = dateStart < 0 ? httpDate() : bytes.toString('latin1', dateStart, dateEnd).trim();
+    const [ageStart, ageEnd] = parsed.ageAt;
+    if (ageStart >= 0) headers.age = bytes.toString('latin1', ageStart, ageEnd).trim();
     if (this.owner.hsts !== '') headers['strict-transport-security'] = this.owner.hsts;
     const inline = parsed.bodyOffset < bytes.length ? bytes.subarray(parsed.bodyOffset) : null;
     const hasBody =
