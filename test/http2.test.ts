@@ -187,6 +187,7 @@ describe('HTTP/2', () => {
             { port: 0, tls: true },
             { port: 0, http2: true },
           ],
+          body_timeout: '400ms',
         },
         tls: { cert: cert.cert, key: cert.key, hsts: 'max-age=600' },
         http2: { max_concurrent_streams: 8, max_resets: 50, max_header_list_size: '4KiB' },
@@ -402,6 +403,26 @@ describe('HTTP/2', () => {
       );
       assert.notEqual(outcome, 'status 200');
       assert.match(outcome, /^(status 431|error ERR_HTTP2_STREAM_ERROR|error ERR_HTTP2_SESSION_ERROR)/);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('answers 408 to a request whose body stops arriving (server.body_timeout)', async () => {
+    const session = http2.connect(`http://127.0.0.1:${h2cPort}`);
+    session.on('error', () => {});
+    try {
+      const started = Date.now();
+      // Proxied, so the handler waits for the body; the client never sends it nor ends its side.
+      const stream = session.request({ ':path': '/echo/stall', ':method': 'POST' }, { endStream: false });
+      stream.on('error', () => {});
+      const status = await within(
+        new Promise<number>((resolve) => stream.on('response', (h) => resolve(Number(h[':status'])))),
+        5000,
+        'an answer to the stalled body',
+      );
+      assert.equal(status, 408);
+      assert.ok(Date.now() - started >= 350, 'not before body_timeout');
     } finally {
       session.destroy();
     }

@@ -148,7 +148,8 @@ class Acceptor implements Http2Acceptor {
   }
 
   accept(socket: net.Socket, secure: boolean): void {
-    if (this.draining) {
+    // HTTP/2 connections are held to server.max_connections on their own (HTTP/1.1 ones are the engine's).
+    if (this.draining || this.sessions.size >= this.options.engineOptions.maxConnections) {
       socket.destroy();
       return;
     }
@@ -261,6 +262,16 @@ class Acceptor implements Http2Acceptor {
     info.open.add(res);
     const response = res;
     stream.on('error', () => {});
+    const bodyTimeout = this.options.engineOptions.timeouts.bodyTimeout;
+    if (!endStream && bodyTimeout > 0) {
+      // A request body that stops arriving holds a stream slot: the same idle limit as on HTTP/1.1 (408).
+      stream.setTimeout(bodyTimeout, () => {
+        if (!response.replaceWithError(408, '408 Request Timeout: the request body stopped arriving\n'))
+          response.destroy();
+        else stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+      stream.once('end', () => stream.setTimeout(0));
+    }
     stream.on('close', () => {
       // A stream the client reset before we finished it: the rapid-reset accounting.
       if (!response.finished && stream.rstCode !== NGHTTP2_NO_ERROR) this.countReset(info);
