@@ -16,6 +16,7 @@ import {
   type TamarinConfig,
 } from './config.ts';
 import { ConfigError } from './config-errors.ts';
+import { listenerSpecs } from './listen.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import type { Logger, PluginDefinition } from './plugin.ts';
 import { resolveIdentity } from './privileges.ts';
@@ -49,8 +50,12 @@ export interface RunningServer {
   /** The port actually bound (useful with `port = 0`). */
   readonly port: number;
   readonly host: string;
-  /** `http://host:port` to reach the server (a wildcard host is shown as loopback). */
+  /** `http://host:port` to reach the server (a wildcard host is shown as loopback); `https` for TLS. */
   readonly url: string;
+  /** URL of every listener, in configuration order (the first is `url`). */
+  readonly urls: readonly string[];
+  /** Directory relative paths of the configuration resolve against. */
+  readonly baseDir: string;
   /** Number of workers serving. */
   readonly workers: number;
   /** The validated configuration serving now (replaced by each successful reload). */
@@ -113,9 +118,9 @@ export async function loadRawConfig(
   return { raw: parseToml(text, fileName), baseDir };
 }
 
-function urlFor(host: string, port: number): string {
+function urlFor(host: string, port: number, secure = false): string {
   const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${net.isIPv6(shown) ? `[${shown}]` : shown}:${port}`;
+  return `${secure ? 'https' : 'http'}://${net.isIPv6(shown) ? `[${shown}]` : shown}:${port}`;
 }
 
 /**
@@ -179,8 +184,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const log = createLogger('server');
   // Checked before anything listens: an unknown user is a config error, not a server that runs as root.
   resolveIdentity(settings);
+  // Certificates are checked here too, so that a broken one is a config error (exit 2) before any worker.
+  const specs = listenerSpecs(settings);
+  const ticketKeys = currentCatalogue().listeners?.prepare(resolved.config, baseDir) ?? null;
+  const urlsOf = (list: readonly number[]) => specs.map((s, i) => urlFor(s.host, list[i]!, s.tls));
 
-  let port: number;
+  let ports: readonly number[];
   let workers: number;
   let control: RunningServer['control'];
   let apply: (raw: Record<string, unknown>) => Promise<void>;
@@ -194,8 +203,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       workerCount: 1,
       port: settings.port,
       reusePort: false,
+      ticketKeys,
     });
-    port = runtime.port;
+    ports = runtime.ports;
     workers = 1;
     control = async (plugin, command, args) => {
       try {
@@ -224,25 +234,31 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
           'server.workers = 1 (--workers 1)',
       );
     }
-    const reserved = await reservePort(settings.host, settings.port);
+    const reserved: Array<{ port: number; release: () => void }> = [];
     // Without reusePort (one worker on an older Node) the placeholder must go before the worker binds;
     // the option would be ignored and the worker's listen would fail with EADDRINUSE.
     const reusePort = supportsReusePort(process.versions.node);
-    if (!reusePort) reserved.release();
     try {
+      for (const spec of specs) {
+        const one = await reservePort(spec.host, spec.port);
+        reserved.push(one);
+        if (!reusePort) one.release();
+      }
+      ports = reserved.map((r) => r.port);
       const pool = await startWorkerPool({
         params: {
           raw,
           baseDir,
           workerCount: workers,
-          port: reserved.port,
+          port: ports[0]!,
+          ports,
+          ticketKeys,
           reusePort,
           catalogue: currentCatalogue().module,
         },
         shutdownTimeoutMs: settings.shutdown_timeout,
         onFatal: options.onFatal ?? ((error) => log.error(error.message)),
       });
-      port = reserved.port;
       control = (plugin, command, args) => pool.control(plugin, command, args);
       apply = (next) => pool.reload(next);
       reopen = async () => {
@@ -252,7 +268,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       };
       close = () => pool.close();
     } finally {
-      reserved.release();
+      for (const one of reserved) one.release();
     }
   }
   const reloader = createReloader({
@@ -270,9 +286,11 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     get definitions() {
       return enabledPlugins(reloader.current()).map((p) => p.definition);
     },
-    host: settings.host,
-    port,
-    url: urlFor(settings.host, port),
+    host: specs[0]!.host,
+    port: ports[0]!,
+    url: urlsOf(ports)[0]!,
+    urls: urlsOf(ports),
+    baseDir,
     workers,
     control,
     reload: () => loggedReload(reloader, log),
