@@ -45,7 +45,7 @@ export interface ServerStatsSnapshot {
   };
   /** Responses per second for the last `SERVER_RPS_SECONDS` seconds, oldest first; the last is now. */
   rps: { startSecond: number; total: number[] };
-  /** Connections by protocol and TLS version (src/tls/protocol-counters.ts); absent from older workers. */
+  /** Connections by protocol and TLS version (protocol-counters.ts); absent without the TLS listener kit. */
   protocols?: ProtocolStatsSnapshot;
 }
 

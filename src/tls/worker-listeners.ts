@@ -1,6 +1,8 @@
 /**
- * What runtime.ts calls to open a worker's listeners: the configured listener list, the certificate
- * store when a listener speaks TLS, the HTTP/2 adapter when one offers HTTP/2.
+ * The listener kit the composition root installs in the host's catalogue (src/server/catalogue.ts): a
+ * worker's runtime opens its listeners through it (the configured list, the certificate store when a
+ * listener speaks TLS, the HTTP/2 adapter when one offers HTTP/2), and the primary checks the
+ * certificates and makes the shared session ticket keys with it before any worker starts.
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
