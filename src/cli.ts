@@ -146,7 +146,7 @@ function startupLines(server: RunningServer): string[] {
     server.plugins.includes('static') && root !== undefined ? `serving ${root} at` : 'listening at';
   const workers = server.workers === 1 ? '1 worker' : `${server.workers} workers`;
   const lines = [
-    `tamarin ${VERSION} ${what} ${server.url} (${workers}, plugins: ${server.plugins.join(', ') || 'none'})`,
+    `tamarin ${VERSION} ${what} ${server.urls.join(' and ')} (${workers}, plugins: ${server.plugins.join(', ') || 'none'})`,
   ];
   const { admin } = server;
   if (admin !== null) {

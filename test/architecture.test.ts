@@ -16,8 +16,18 @@ const NEVER: ReadonlyArray<readonly [from: string, to: readonly string[], why: s
   ['http', ['*'], 'the engine and the HTTP semantics know nothing above them'],
   [
     'server',
+    ['main', 'admin', 'cache', 'http-cache', 'proxy', 'static', 'plugins', 'tls', 'http2'],
+    'the host knows plugins only by their contract, and its listeners only by the catalogue',
+  ],
+  [
+    'tls',
     ['main', 'admin', 'cache', 'http-cache', 'proxy', 'static', 'plugins'],
-    'the host knows plugins only by their contract',
+    'TLS listeners sit on the engine and the host, below the plugins and the admin',
+  ],
+  [
+    'http2',
+    ['main', 'admin', 'cache', 'http-cache', 'proxy', 'static', 'plugins', 'tls'],
+    'the HTTP/2 adapter speaks only the engine contract',
   ],
   [
     'cache',

@@ -8,6 +8,7 @@ import '../src/main/builtins.ts';
 import { effectiveWorkers, parseToml, rawConfigOf, resolveConfig } from '../src/server/config.ts';
 import { ConfigError } from '../src/server/config-errors.ts';
 import { usableCpus } from '../src/server/cpus.ts';
+import { tlsSchema } from '../src/tls/options.ts';
 
 /** Resolve TOML text; return the error lines (or [] when valid). */
 async function errorsOf(toml: string, baseDir = os.tmpdir()): Promise<string[]> {
@@ -30,7 +31,8 @@ describe('config errors name the key and what was expected', () => {
     ['[server]\nworkers = -1', 'server.workers: expected an integer from 0 to 1024, got -1'],
     ['[server]\nhost = 5', 'server.host: expected a host name or IP address, got 5'],
     ['[server]\nprot = 80', 'server.prot: unknown key (did you mean "port"?)'],
-    ['[server]\nlisten = 80', 'server.listen: unknown key'],
+    ['[server]\nlisten = 80', 'server.listen: expected an array of listener tables, got 80'],
+    ['[server]\nlisten_on = 80', 'server.listen_on: unknown key'],
     ['server = 5', 'server: expected a table, got 5'],
     ['bogus = 1', 'bogus: unknown key (not a setting, nor a plugin in "plugins")'],
     ['[acces_log]\nformat = "json"', 'acces_log: unknown key (did you mean "access_log"?)'],
@@ -128,6 +130,7 @@ describe('config defaults and values', () => {
       max_head_size: 16_384,
       max_headers: 100,
       max_body_size: 10 * 1024 * 1024,
+      listen: [],
     });
     assert.deepEqual(config.access_log, { enabled: true, format: 'combined', path: '-' });
   });
@@ -269,9 +272,38 @@ describe('config defaults and values', () => {
     assert.notEqual(uncommented, text);
     const all = await resolveConfig(parseToml(uncommented, 'uncommented.toml'));
     // user/group have no default (stay who started it): the example shows a value.
-    const { user, group, ...server } = all.config.server;
+    const { user, group, listen, ...server } = all.config.server;
     assert.deepEqual([user, group], ['tamarin', 'tamarin']);
-    assert.deepEqual(server, shipped.config.server, 'the documented [server] values are the defaults');
+    const { listen: noListeners, ...shippedServer } = shipped.config.server;
+    assert.deepEqual(server, shippedServer, 'the documented [server] values are the defaults');
+    assert.deepEqual(noListeners, []);
+    assert.deepEqual(
+      listen.map((l) => [l.port, l.tls, l.redirect_https]),
+      [
+        [443, true, false],
+        [80, false, true],
+      ],
+    );
+    const {
+      cert: _cert,
+      key: _key,
+      certificates,
+      acme,
+      ...tlsTable
+    } = all.config.tls as Record<string, unknown>;
+    assert.deepEqual((acme as { names: string[] }).names, ['example.com', 'www.example.com']);
+    const { certificates: _none, ...tlsDefaults } = tlsSchema.parse({});
+    assert.deepEqual(
+      tlsTable,
+      { ...tlsDefaults, ciphers: tlsTable.ciphers },
+      'the documented [tls] values are the defaults',
+    );
+    assert.equal((certificates as unknown[]).length, 1);
+    assert.deepEqual(
+      all.config.http2,
+      shipped.config.http2,
+      'the documented [http2] values are the defaults',
+    );
     assert.equal((all.config.proxy as { routes: unknown[] }).routes.length, 1);
     const { token, ...admin } = all.config.admin as { token?: string };
     assert.equal(token, 'an-example-admin-token');

@@ -11,6 +11,8 @@ import type { TamarinConfig } from '../server/config.ts';
 import { type ConfigIssue, issueText } from '../server/config-errors.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { ReloadResult } from '../server/reload.ts';
+import type { CertificateSummary } from '../tls/certificates.ts';
+import { reloadCertificates } from '../tls/reload.ts';
 import {
   type Contributions,
   mergeBackends,
@@ -244,6 +246,24 @@ async function backends(ctx: ApiContext, req: Request, res: Response): Promise<v
   json(res, 200, { routes: mergeBackends(resultsOf<RouteSnapshot[]>(results)) });
 }
 
+/** Every TLS certificate (the first worker's view: all workers load the same files) with days left. */
+async function certificates(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  queryOf(req, []);
+  const [first] = resultsOf<CertificateSummary[]>(await ctx.control('tls', 'certificates'));
+  const now = Date.now();
+  const list = (first?.result ?? []).map((c) => ({
+    ...c,
+    daysLeft: Math.floor((Date.parse(c.notAfter) - now) / 86_400_000),
+  }));
+  json(res, 200, { certificates: list });
+}
+
+/** Load the certificate files again in every worker (what SIGHUP does). */
+async function reloadTls(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  queryOf(req, []);
+  json(res, 200, await reloadCertificates(ctx));
+}
+
 /** API routes: path → method → handler. Every method but GET (and HEAD) changes state. */
 const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   string,
@@ -257,6 +277,8 @@ const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   ['/api/reload', { POST: reload }],
   ['/api/events', { GET: events }],
   ['/api/proxy/backends', { GET: backends }],
+  ['/api/tls/certificates', { GET: certificates }],
+  ['/api/tls/reload', { POST: reloadTls }],
   ['/metrics', { GET: metrics }],
 ]);
 

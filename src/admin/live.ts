@@ -61,6 +61,8 @@ export function statsView(stats: WorkerStats, workers: number, contributions: Co
       aborted: server.total.aborted,
       latency: server.total.latency,
       rps: server.total.rps,
+      /** Connections by protocol (h1/h2) and TLS version, h2 streams, TLS handshake errors. */
+      protocols: server.total.protocols ?? null,
       perWorker: server.workers,
     },
     cache: cache === null ? null : { ...cache.total, perWorker: cache.workers },

@@ -285,6 +285,26 @@ export function createMetrics(): AdminMetrics {
   const accepted = counter('tamarin_http_connections_total', 'Connections accepted.');
   const open = gauge('tamarin_http_connections', 'Connections open now.');
   const uptime = gauge('tamarin_worker_uptime_seconds', 'Seconds since the worker started.');
+  const byProtocol = counter(
+    'tamarin_connections_by_protocol_total',
+    'Connections accepted, by protocol (h1, h2).',
+    ['worker', 'protocol'],
+  );
+  const byTlsVersion = counter('tamarin_tls_connections_total', 'TLS connections, by negotiated version.', [
+    'worker',
+    'version',
+  ]);
+  const tlsErrors = counter(
+    'tamarin_tls_handshake_errors_total',
+    'Failed TLS handshakes, by cause (plain_http, timeout, other).',
+    ['worker', 'reason'],
+  );
+  const h2Streams = counter('tamarin_http2_streams_total', 'HTTP/2 streams (requests) received.');
+  const h2Goaways = counter(
+    'tamarin_http2_limit_goaways_total',
+    'HTTP/2 connections ended by a limit (rapid reset).',
+  );
+  const protocolMetrics = [byProtocol, byTlsVersion, tlsErrors, h2Streams, h2Goaways];
   const latency = externalHistogram(
     'tamarin_http_request_duration_seconds',
     'Time from the parsed request head to the last response byte handed to the socket.',
@@ -321,7 +341,7 @@ export function createMetrics(): AdminMetrics {
   for (const metric of proxyMetrics(proxy)) registry.registerMetric(metric);
 
   const fill = (input: MetricsInput): Promise<string> => {
-    for (const metric of [requests, aborted, accepted, open, uptime]) metric.reset();
+    for (const metric of [requests, aborted, accepted, open, uptime, ...protocolMetrics]) metric.reset();
     for (const { worker, result } of input.server) {
       const labels = { worker };
       result.statusClasses.forEach((n, i) => {
@@ -331,6 +351,15 @@ export function createMetrics(): AdminMetrics {
       accepted.inc(labels, result.connectionsTotal);
       open.set(labels, result.connections);
       uptime.set(labels, result.uptimeMs / 1000);
+      const p = result.protocols;
+      if (p !== undefined) {
+        byProtocol.inc({ worker, protocol: 'h1' }, p.connections.h1);
+        byProtocol.inc({ worker, protocol: 'h2' }, p.connections.h2);
+        for (const [version, n] of Object.entries(p.tlsVersions)) byTlsVersion.inc({ worker, version }, n);
+        for (const [reason, n] of Object.entries(p.tlsErrors)) tlsErrors.inc({ worker, reason }, n);
+        h2Streams.inc(labels, p.h2Streams);
+        h2Goaways.inc(labels, p.h2Goaways);
+      }
     }
     latency.set(input.server);
     for (const [, metric] of cacheCounters) metric.reset();

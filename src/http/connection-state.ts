@@ -9,6 +9,7 @@ import type * as net from 'node:net';
 // Imported rather than the global: globalThis.performance is an accessor, so each use in optimized code is
 // an IC call (LoadGlobalIC, ~1% of the 1 KiB hit path's CPU in perf); a module binding is a constant.
 import { performance } from 'node:perf_hooks';
+import type * as tls from 'node:tls';
 import type { RequestBody } from './body.ts';
 import type { Connection } from './connection.ts';
 import type { EngineContext } from './engine.ts';
@@ -56,6 +57,11 @@ export abstract class ConnectionState implements ConnectionInfo, ParserHandler, 
   readonly localAddress: string;
   readonly localPort: number;
   requestCount = 0;
+  readonly secure: boolean;
+  readonly protocol = 'h1' as const;
+  readonly tlsVersion: string;
+  /** Fields added to every response head (`Strict-Transport-Security` on TLS), `''` for none. */
+  readonly extraFields: string;
 
   readonly socket: net.Socket;
   /** The engine serving this connection: replaced when a reload hands it over (`moveTo`). */
@@ -116,6 +122,10 @@ export abstract class ConnectionState implements ConnectionInfo, ParserHandler, 
     this.remotePort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
+    const encrypted = (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
+    this.secure = encrypted;
+    this.tlsVersion = encrypted ? ((socket as tls.TLSSocket).getProtocol() ?? '') : '';
+    this.extraFields = engine.options.responseFields ?? '';
     this.socket = socket;
     this.engine = engine;
     this.parser = new HttpParser('request', engine.options.limits, this);

@@ -25,6 +25,11 @@ export interface EngineOptions {
    * it (see socket-reader.ts); false always uses 'data' events. @default true
    */
   sharedReads?: boolean;
+  /**
+   * Header field lines (`Name: value\r\n`) added to every response of this engine, pre-built ones (cache
+   * hits) included: `Strict-Transport-Security` on a TLS listener. @default ''
+   */
+  responseFields?: string;
 }
 
 /** What the layer above (the plugin host) plugs into the engine. */

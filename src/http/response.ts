@@ -45,6 +45,8 @@ export interface ResponseSink {
   destroyResponse(res: HttpResponse): void;
   /** Hand the socket of `res`'s upgrade request to its handler (see `Response.takeOver`). */
   takeOver?(res: HttpResponse): TakenOverSocket | undefined;
+  /** Field lines added to every head, pre-built ones included (see `EngineOptions.responseFields`). */
+  readonly extraFields?: string;
 }
 
 const MODE_NONE = 0;
@@ -110,6 +112,17 @@ function interimField(name: string, value: HeaderValue): string {
     lines += name + ': ' + v + '\r\n';
   }
   return lines;
+}
+
+/** `bytes` (a whole pre-built response) with `fields` inserted after its status line. */
+function withFields(bytes: Buffer, fields: string): Buffer {
+  const eol = bytes.indexOf(CRLF);
+  if (eol === -1) return bytes;
+  const out = Buffer.allocUnsafe(bytes.length + fields.length);
+  bytes.copy(out, 0, 0, eol + 2);
+  out.write(fields, eol + 2, 'latin1');
+  bytes.copy(out, eol + 2 + fields.length, eol + 2);
+  return out;
 }
 
 function isHeaderList(fields: InterimFields): fields is HeaderList {
@@ -359,6 +372,8 @@ export class HttpResponse implements Response {
     if (this.headersSent || this.ended) throw new Error('sendPrebuilt: the head was already sent');
     this.headersSent = true;
     this.sink.prepareHead(this);
+    const extra = this.sink.extraFields;
+    if (extra !== undefined && extra !== '') bytes = withFields(bytes, extra);
     this.prebuilt = bytes;
     this.ended = true;
     if (this.transient !== '' || this.suppressed !== null) {
@@ -560,6 +575,8 @@ export class HttpResponse implements Response {
         else for (const v of value as readonly string[]) head += names[i]! + ': ' + v + '\r\n';
       }
     }
+    const extra = this.sink.extraFields;
+    if (extra !== undefined && extra !== '') head += extra;
     // RFC 9110 §6.6.1: an origin server with a clock sends Date.
     if (!hasDate) head += 'Date: ' + httpDate() + '\r\n';
     if (noContent) this.mode = MODE_NO_BODY;

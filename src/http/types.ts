@@ -62,6 +62,18 @@ export interface ConnectionInfo {
   readonly localPort: number;
   /** Requests received on this connection so far, including the current one. */
   readonly requestCount: number;
+  /**
+   * The connection is TLS (an https listener). Optional (added after the first contract): absent means
+   * plain.
+   */
+  readonly secure?: boolean;
+  /**
+   * `'h2'` for an HTTP/2 connection, `'h1'` for HTTP/1.x. Optional (added after the first contract):
+   * absent means HTTP/1.x.
+   */
+  readonly protocol?: 'h1' | 'h2';
+  /** Negotiated TLS version (`'TLSv1.3'`, `'TLSv1.2'`), or `''` on a plain connection. Optional, as above. */
+  readonly tlsVersion?: string;
 }
 
 /** A parsed request. One object per request; fields are plain data so V8 keeps one shape. */

@@ -18,6 +18,9 @@ import {
   type RunningServer as RunningHost,
   startServer as startHost,
 } from '../server/start.ts';
+import type { AcmeManager } from '../tls/acme.ts';
+import type { TlsConfig } from '../tls/options.ts';
+import { reloadCertificates } from '../tls/reload.ts';
 import './builtins.ts';
 
 /** `resolveConfig` of the host, with the built-in plugins and the `[admin]` table known. */
@@ -32,6 +35,8 @@ export interface StartOptions extends HostStartOptions {
 }
 
 export interface RunningServer extends RunningHost {
+  /** The ACME manager (`[tls.acme]`), when running: `check()` orders or renews now. */
+  readonly acme: AcmeManager | null;
   /** The admin listener (dashboard, API, metrics), or null when it is not running. */
   readonly admin: AdminService | null;
 }
@@ -48,8 +53,58 @@ export function adminContributions(definitions: readonly PluginDefinition[]): Co
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const host = await startHost(options);
   // Assign rather than spread: `config`, `plugins` and `definitions` are getters that follow reloads.
-  const server = await withAdmin(Object.assign(host, { admin: null }), options);
+  const tls = await withTls(Object.assign(host, { admin: null, acme: null }));
+  const server = await withAdmin(tls, options);
   return asUser(server, resolveIdentity(server.config.server));
+}
+
+/**
+ * TLS beside the host: a reload (SIGHUP, `tamarin reload`, the admin API) also loads the certificate
+ * files again in every worker, whether or not the configuration itself could be applied; and with
+ * `[tls.acme]` the ACME manager runs here, in the primary, once whatever the number of workers.
+ */
+async function withTls(server: RunningServer): Promise<RunningServer> {
+  // Listeners cannot change on reload: whether any speaks TLS is known once.
+  const secure = server.config.server.listen.some((l) => l.tls);
+  const log = createLogger('tls');
+  const { close, reload: reloadConfig } = server;
+  const reload = async (): Promise<ReloadResult> => {
+    try {
+      return await reloadConfig();
+    } finally {
+      if (secure) {
+        const certificates = await reloadCertificates(server);
+        for (const error of certificates.errors) log.warn(`certificate reload: ${error}`);
+      }
+    }
+  };
+  let acme: AcmeManager | null = null;
+  const acmeConfig = (server.config.tls as TlsConfig | undefined)?.acme;
+  if (acmeConfig !== undefined) {
+    try {
+      const { startAcme } = await import('../tls/acme.ts');
+      acme = await startAcme(acmeConfig, server.baseDir, log, async () => {
+        const result = await reloadCertificates(server);
+        for (const error of result.errors) log.warn(`acme: ${error}`);
+      });
+    } catch (error) {
+      await close();
+      throw error;
+    }
+  }
+  const manager = acme;
+  // Define rather than spread: `config`, `plugins` and `definitions` are getters that follow reloads.
+  return Object.defineProperties(server, {
+    acme: { value: manager, enumerable: true },
+    reload: { value: reload, enumerable: true },
+    close: {
+      enumerable: true,
+      value: async () => {
+        manager?.stop();
+        await close();
+      },
+    },
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
  * (`down` until enough checks succeed). Cooling ends lazily, when a balancer next looks at the backend,
  * so no timer runs per backend.
  */
-import type { BackendAddress } from './options.ts';
+import type { BackendAddress, BackendTls } from './options.ts';
 
 /** What the operator sees: `up` gets traffic, `cooling` is skipped until its cooldown ends, `down` is
  * skipped until active health checks succeed again. */
@@ -56,6 +56,10 @@ export class Backend {
   latencyCount = 0;
   latencyEwma = 0;
   lastError: string | null = null;
+  /** TLS settings of an `https://` backend; null for `http://`. */
+  readonly tls: BackendTls | null;
+  /** Last TLS session (resumption on the next connect); see backend-connect.ts. */
+  tlsSession: Buffer | null = null;
   /** Maintained by the connection pool. */
   openConnections = 0;
   idleConnections = 0;
@@ -73,6 +77,7 @@ export class Backend {
     this.host = address.host;
     this.port = address.port;
     this.weight = address.weight;
+    this.tls = address.tls ?? null;
     this.index = index;
     this.policy = policy;
     this.listener = listener;

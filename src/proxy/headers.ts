@@ -148,8 +148,8 @@ export function buildRequestHead(req: Request, options: RequestHeadOptions): str
   }
   const remote = req.connection.remoteAddress;
   head += `X-Forwarded-For: ${forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`}\r\n`;
-  // The proxy only listens on plain HTTP; an X-Forwarded-Proto from the client is not trusted.
-  head += 'X-Forwarded-Proto: http\r\n';
+  // Set from the connection the request came on; an X-Forwarded-Proto from the client is not trusted.
+  head += req.connection.secure === true ? 'X-Forwarded-Proto: https\r\n' : 'X-Forwarded-Proto: http\r\n';
   // The normalised host (the one routes and cache keys use), not the client's field: see `upstreamHost`.
   if (req.host !== '') head += `X-Forwarded-Host: ${req.host}\r\n`;
   // RFC 9110 §7.6.3: received-protocol is the version of the message as we received it.

@@ -44,7 +44,7 @@ test('config errors name the key and say what was expected', () => {
   const cases: Array<[unknown, RegExp]> = [
     [
       { routes: [{ match: '^/', backends: ['ftp://x'] }] },
-      /^routes\.0\.backends\.0: only http:\/\/ backends/,
+      /^routes\.0\.backends\.0: only http:\/\/ and https:\/\/ backends/,
     ],
     [
       { routes: [{ match: '^/', backends: ['http://x/prefix'] }] },

@@ -3,6 +3,8 @@
  * Validated once at start-up; everything the request path needs (compiled regexes, parsed backend
  * addresses) is produced here so that no request ever parses config.
  */
+import fs from 'node:fs';
+import net from 'node:net';
 import { z } from 'zod';
 import { hostOf } from '../http/host.ts';
 import { duration } from '../server/units.ts';
@@ -19,26 +21,40 @@ export interface BackendAddress {
   port: number;
   /** Relative share of the traffic for weighted balancers (1–1000). @default 1 */
   weight: number;
+  /** TLS settings of an `https://` backend; null for `http://`. */
+  tls?: BackendTls | null;
+}
+
+/** How an `https://` backend is reached. */
+export interface BackendTls {
+  /** Name sent by SNI and checked against the certificate. @default the URL's host name */
+  readonly servername: string;
+  /** Trusted CA certificates (PEM text of the `ca` file); null: Node's bundled CA store. */
+  readonly ca: string | null;
+  /** Verify the certificate (chain and name). Only `insecure_skip_verify = true` turns it off. */
+  readonly verify: boolean;
 }
 
 // RFC 9110 §5.6.2 token: what a Via pseudonym must be so that it parses back out of a Via list.
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function parseBackendUrl(text: string): Omit<BackendAddress, 'weight'> | string {
+function parseBackendUrl(text: string): Omit<BackendAddress, 'weight' | 'tls'> | string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
     return `expected a backend URL such as "http://127.0.0.1:3000", got "${text}"`;
   }
-  if (url.protocol !== 'http:') return `only http:// backends are supported, got "${text}"`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return `only http:// and https:// backends are supported, got "${text}"`;
   if (url.username || url.password) return `credentials in a backend URL are not supported: "${text}"`;
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
     return `a backend URL has no path or query (the request path is forwarded as is), got "${text}"`;
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const port = url.port ? Number(url.port) : 80;
-  return { url: `http://${url.host}`, host, port };
+  const secure = url.protocol === 'https:';
+  const port = url.port ? Number(url.port) : secure ? 443 : 80;
+  return { url: `${secure ? 'https' : 'http'}://${url.host}`, host, port };
 }
 
 const backendSchema = z
@@ -49,6 +65,12 @@ const backendSchema = z
       url: z.string(),
       /** Relative share of the traffic for weighted balancers. @default 1 */
       weight: z.number().int().min(1).max(1000).default(1),
+      /** https: PEM file of the CAs to trust instead of Node's bundled ones (an internal CA). */
+      ca: z.string({ error: 'expected the path of a PEM CA file' }).min(1).optional(),
+      /** https: name for SNI and the certificate check. @default the URL's host name */
+      servername: z.string({ error: 'expected a host name' }).min(1).optional(),
+      /** https: skip the certificate check (testing only: anyone on the path can read the traffic). */
+      insecure_skip_verify: z.boolean({ error: 'expected true or false' }).default(false),
     }),
   ])
   .transform((value, ctx): BackendAddress => {
@@ -58,7 +80,41 @@ const backendSchema = z
       ctx.addIssue({ code: 'custom', message: parsed });
       return z.NEVER;
     }
-    return { ...parsed, weight: typeof value === 'string' ? 1 : value.weight };
+    const table = typeof value === 'string' ? null : value;
+    const secure = parsed.url.startsWith('https:');
+    if (!secure && (table?.ca !== undefined || table?.servername !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `ca and servername apply to https:// backends only, got "${text}"`,
+      });
+      return z.NEVER;
+    }
+    let ca: string | null = null;
+    if (table?.ca !== undefined) {
+      try {
+        ca = fs.readFileSync(table.ca, 'latin1');
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ca'],
+          message: `cannot read "${table.ca}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        });
+        return z.NEVER;
+      }
+      if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+        ctx.addIssue({ code: 'custom', path: ['ca'], message: `"${table.ca}" holds no PEM certificate` });
+        return z.NEVER;
+      }
+    }
+    const tls: BackendTls | null = secure
+      ? {
+          servername: table?.servername ?? (net.isIP(parsed.host) === 0 ? parsed.host : ''),
+          ca,
+          verify: table?.insecure_skip_verify !== true,
+        }
+      : null;
+    const weight = table === null ? 1 : table.weight;
+    return tls === null ? { ...parsed, weight } : { ...parsed, weight, tls };
   });
 
 /** One regex or a list of them, compiled once; a bad one is reported with the compiler's reason. */

@@ -11,11 +11,12 @@
  * backend (up to `attempts`); no head within `response_timeout` → 504; an open tunnel counts as one
  * request in flight on its backend.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HttpParser } from '../http/parser.ts';
 import type { HeaderList, ParsedHead, ParserHandler, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
+import { connectBackend, readyEvent } from './backend-connect.ts';
 import { selectBackend } from './balancer.ts';
 import { type ProxyErrorCode, sendError } from './errors.ts';
 import {
@@ -121,14 +122,14 @@ class Tunnel implements ParserHandler {
     backend.inFlight++;
     backend.requests++;
     this.phase = PHASE_CONNECTING;
-    const socket = connect({ host: backend.host, port: backend.port, noDelay: true });
+    const socket = connectBackend(backend, null);
     this.upstream = socket;
     // One socket timer per tunnel (tunnels are few and long): connect, then response, then idle timeout.
     if (route.connectTimeout > 0) socket.setTimeout(route.connectTimeout);
     socket.on('timeout', () => {
       if (socket === this.upstream) this.onTimeout();
     });
-    socket.on('connect', () => {
+    socket.on(readyEvent(backend), () => {
       if (socket === this.upstream) this.onConnect(socket);
     });
     socket.on('data', this.onData);

@@ -5,12 +5,13 @@
  * that errored, timed out or received a byte nobody asked for is destroyed, never reused.
  */
 import { Buffer } from 'node:buffer';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HttpParseError } from '../http/parse-error.ts';
 import { HttpParser } from '../http/parser.ts';
 import type { HeaderList, HttpLimits, ParsedHead, ParserHandler } from '../http/types.ts';
 import type { Backend } from './backend.ts';
+import { connectBackend, readyEvent } from './backend-connect.ts';
 import { UpstreamError } from './errors.ts';
 
 /** The exchange currently using a connection. Callbacks run synchronously from socket events. */
@@ -90,15 +91,18 @@ export class UpstreamConnection implements ParserHandler {
     this.owner = owner;
     this.user = user;
     this.parser = new HttpParser('response', owner.limits, this);
-    const socket = connect({
-      host: owner.backend.host,
-      port: owner.backend.port,
-      noDelay: true,
-      onread: { buffer: READ_BUFFER, callback: (n: number) => this.onData(n) },
-    });
+    const backend = owner.backend;
+    // TLS sockets read through their stream (no shared-buffer mode): each read arrives as its own Buffer.
+    const socket = connectBackend(
+      backend,
+      backend.tls === null
+        ? { buffer: READ_BUFFER, callback: (n: number) => this.onData(n, READ_BUFFER) }
+        : null,
+    );
+    if (backend.tls !== null) socket.on('data', (chunk: Buffer) => this.onData(chunk.length, chunk));
     this.socket = socket;
     this.mark = owner.ticks;
-    socket.on('connect', () => this.onConnect());
+    socket.on(readyEvent(backend), () => this.onConnect());
     socket.on('end', () => this.onEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.onSocketError(error));
     socket.on('drain', () => {
@@ -264,8 +268,8 @@ export class UpstreamConnection implements ParserHandler {
     this.user?.onUpstreamConnect(this);
   }
 
-  /** `n` bytes were read into `READ_BUFFER`. Returns true: pausing is done with `pause()`. */
-  private onData(n: number): boolean {
+  /** `n` bytes were read into `buf` (`READ_BUFFER`, or a TLS read). Returns true: pausing is done with `pause()`. */
+  private onData(n: number, buf: Buffer): boolean {
     if (this.phase !== PHASE_ACTIVE) {
       // Bytes on an idle connection answer nothing we sent: the stream is out of sync.
       this.destroy();
@@ -274,7 +278,7 @@ export class UpstreamConnection implements ParserHandler {
     this.responseStarted = true;
     this.mark = this.owner.ticks;
     try {
-      this.parser.execute(n === READ_BUFFER.length ? READ_BUFFER : READ_BUFFER.subarray(0, n));
+      this.parser.execute(n === buf.length ? buf : buf.subarray(0, n));
     } catch (error) {
       this.fail(asUpstreamError(error, 'ERR_PROXY_BAD_RESPONSE'));
       return true;

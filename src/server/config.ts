@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { currentCatalogue, type PluginLoader } from './catalogue.ts';
 import { ConfigError, type ConfigIssue, formatIssues } from './config-errors.ts';
 import { usableCpus } from './cpus.ts';
+import { listenersSchema } from './listen.ts';
 import type { PluginDefinition } from './plugin.ts';
 import { byteSize, duration, listenHost } from './units.ts';
 
@@ -69,6 +70,11 @@ export const serverSchema = z.strictObject({
     .string({ error: 'expected a group name or gid' })
     .regex(/^([a-z_][a-z0-9_.-]*\$?|\d+)$/i, { error: 'expected a group name or gid' })
     .optional(),
+  /**
+   * Listeners (plain, TLS, redirect to https, h2c; src/server/listen.ts). When given, they replace the
+   * single plain listener of `host`/`port`. @default []
+   */
+  listen: listenersSchema.default([]),
 });
 
 /** The validated `[server]` table (sizes in bytes, durations in milliseconds). */
@@ -293,7 +299,7 @@ export async function resolveConfig(
     definitions.push(definition);
   }
   // Tables of built-ins that are not listed are still validated, so a typo is caught before it matters.
-  const { plugins: builtins, tables: serviceTables } = currentCatalogue();
+  const { plugins: builtins, tables: serviceTables, optionalTables = new Set<string>() } = currentCatalogue();
   const tableOnly: PluginDefinition[] = [];
   for (const key of Object.keys(raw)) {
     const loader = builtins.get(key);
@@ -310,9 +316,11 @@ export async function resolveConfig(
     plugins: z.unknown().optional(),
     server: serverSchema.prefault({}),
   };
-  // Tables of the primary's services (`[admin]`), unless a plugin of that name owns the table.
+  // Tables of the primary's services (`[admin]`, `[tls]`, `[http2]`), unless a plugin of that name owns
+  // the table; an optional one (`[tls]`) is absent from the config when the file has none.
   const services = [...serviceTables].filter(([name]) => !definitions.some((d) => d.name === name));
-  for (const [name, schema] of services) shape[name] = schema.prefault({});
+  for (const [name, schema] of services)
+    shape[name] = optionalTables.has(name) ? schema.optional() : schema.prefault({});
   for (const definition of [...definitions, ...tableOnly]) shape[definition.name] = z.unknown().optional();
   const issues: ConfigIssue[] = [];
   const tables = new Map<string, PluginDefinition>([...definitions, ...tableOnly].map((d) => [d.name, d]));
@@ -335,6 +343,12 @@ export async function resolveConfig(
   };
   for (const [name] of services)
     if (top.success && top.data[name] !== undefined) config[name] = top.data[name];
+  if (top.success && config.server.listen.some((l) => l.tls) && config.tls === undefined) {
+    issues.push({
+      path: 'server.listen',
+      message: 'a listener with tls = true needs a [tls] table with cert and key (PEM files)',
+    });
+  }
   const entries: PluginEntry[] = [];
   for (const [index, definition] of [...definitions, ...tableOnly].entries()) {
     const table = raw[definition.name] ?? {};

@@ -8,6 +8,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
+import { addProtocolSnapshots, type ProtocolStatsSnapshot } from './protocol-counters.ts';
 
 /** Length of the requests-per-second series, in seconds (as the cache's). */
 export const SERVER_RPS_SECONDS = 300;
@@ -44,6 +45,8 @@ export interface ServerStatsSnapshot {
   };
   /** Responses per second for the last `SERVER_RPS_SECONDS` seconds, oldest first; the last is now. */
   rps: { startSecond: number; total: number[] };
+  /** Connections by protocol and TLS version (protocol-counters.ts); absent without the TLS listener kit. */
+  protocols?: ProtocolStatsSnapshot;
 }
 
 /** The counters of one worker. */
@@ -155,6 +158,11 @@ export function mergeServerSnapshots(snapshots: readonly ServerStatsSnapshot[]):
     const from = shift(s.rps.total, newest - s.rps.startSecond);
     for (let j = 0; j < into.length; j++) into[j]! += from[j]!;
     sum.rps = { startSecond: newest, total: into };
+    if (s.protocols !== undefined)
+      sum.protocols =
+        sum.protocols === undefined
+          ? structuredClone(s.protocols)
+          : addProtocolSnapshots(sum.protocols, s.protocols);
   }
   return sum;
 }

@@ -37,6 +37,24 @@ export function fixedSettingChanges(before: TamarinConfig, after: TamarinConfig)
       });
     }
   }
+  // Listeners are bound once per worker and kept across reloads; the TLS contexts (protocol versions,
+  // ciphers, session ticket keys shared by the workers) and the HTTP/2 settings are built with them. A
+  // reload loads the certificate files again (`reloadCertificates`), but these tables need a restart.
+  const listenBefore = JSON.stringify(before.server.listen);
+  const listenAfter = JSON.stringify(after.server.listen);
+  if (listenBefore !== listenAfter) {
+    issues.push({
+      path: 'server.listen',
+      message: `cannot change on reload (the listeners stay bound across reloads): ${restart}`,
+    });
+  }
+  for (const table of ['tls', 'http2']) {
+    if (JSON.stringify(before[table]) === JSON.stringify(after[table])) continue;
+    issues.push({
+      path: table,
+      message: `cannot change on reload (TLS contexts, session ticket keys and HTTP/2 settings are built with the listeners; certificate files are reloaded from disk): ${restart}`,
+    });
+  }
   // The admin listener and its token belong to the primary, which a reload does not restart.
   const adminBefore = (before.admin ?? {}) as Record<string, unknown>;
   const adminAfter = (after.admin ?? {}) as Record<string, unknown>;

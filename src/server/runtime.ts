@@ -5,7 +5,8 @@
 import net from 'node:net';
 // Not the global (an accessor: an IC call per response in the hot hook); see src/http/connection.ts.
 import { performance } from 'node:perf_hooks';
-import { createEngine, type Engine } from '../http/engine.ts';
+import { createEngine, type Engine, type EngineHooks, type EngineOptions } from '../http/engine.ts';
+import { currentCatalogue, type WorkerListeners } from './catalogue.ts';
 import { type ResolvedConfig, resolveConfig } from './config.ts';
 import { ServerCounters } from './counters.ts';
 import { createHost, type Host, type HostHooks } from './host.ts';
@@ -22,6 +23,10 @@ export interface WorkerParams {
   readonly port: number;
   /** Share the port with the other workers (SO_REUSEPORT). */
   readonly reusePort: boolean;
+  /** Port per `[[server.listen]]` entry (the primary's choice for port 0); default: the configured ones. */
+  readonly ports?: readonly number[];
+  /** TLS session ticket keys shared by every worker (48 bytes); default: each worker its own. */
+  readonly ticketKeys?: Uint8Array | null;
   /** Module that installs the plugin catalogue (see catalogue.ts), imported first in a worker thread. */
   readonly catalogue?: string | null;
   /**
@@ -39,6 +44,8 @@ export interface WorkerParams {
 /** A running worker. */
 export interface WorkerRuntime {
   readonly port: number;
+  /** Bound port of every listener, in configuration order (the first is `port`). */
+  readonly ports: readonly number[];
   /** The configuration serving new connections (the latest committed reload). */
   readonly resolved: ResolvedConfig;
   readonly host: Host;
@@ -74,6 +81,8 @@ interface Generation {
   readonly resolved: ResolvedConfig;
   readonly host: Host;
   readonly engine: Engine;
+  readonly engineOptions: EngineOptions;
+  readonly hooks: EngineHooks;
 }
 
 /** A listen failure explained for a user (port taken, no permission, unknown address). */
@@ -187,40 +196,70 @@ async function buildGeneration(
     shared: params.shared,
     ...(params.sharedMemory === undefined ? {} : { sharedMemory: params.sharedMemory }),
   });
-  const engine = createEngine(
-    {
-      limits: {
-        maxRequestLine: settings.max_request_line,
-        maxHeadSize: settings.max_head_size,
-        maxHeaders: settings.max_headers,
-        maxBodySize: settings.max_body_size,
-      },
-      timeouts: {
-        headerTimeout: settings.header_timeout,
-        bodyTimeout: settings.body_timeout,
-        keepAliveTimeout: settings.keepalive_timeout,
-      },
-      maxConnections: settings.max_connections,
-      maxRequestsPerConnection: settings.max_requests_per_connection,
+  const engineOptions: EngineOptions = {
+    limits: {
+      maxRequestLine: settings.max_request_line,
+      maxHeadSize: settings.max_head_size,
+      maxHeaders: settings.max_headers,
+      maxBodySize: settings.max_body_size,
     },
-    {
-      ...countingHooks(host.hooks, counters),
-      onError: (error, req) =>
-        log.error(`${req === null ? 'connection' : `${req.method} ${req.target}`}: ${errorMessage(error)}`),
+    timeouts: {
+      headerTimeout: settings.header_timeout,
+      bodyTimeout: settings.body_timeout,
+      keepAliveTimeout: settings.keepalive_timeout,
     },
-  );
-  return { resolved, host, engine };
+    maxConnections: settings.max_connections,
+    maxRequestsPerConnection: settings.max_requests_per_connection,
+  };
+  const hooks: EngineHooks = {
+    ...countingHooks(host.hooks, counters),
+    onError: (error, req) =>
+      log.error(`${req === null ? 'connection' : `${req.method} ${req.target}`}: ${errorMessage(error)}`),
+  };
+  const engine = createEngine(engineOptions, hooks);
+  return { resolved, host, engine, engineOptions, hooks };
 }
 
 /**
  * Stop a generation: its connections drain (`next` null: shutdown) or go to `next` once their requests
  * in flight are done (a reload); then its plugins close.
  */
-async function retire(generation: Generation, next: Generation | null): Promise<void> {
+async function retire(
+  generation: Generation,
+  next: Generation | null,
+  listeners: WorkerListeners | null,
+): Promise<void> {
   const timeout = generation.resolved.config.server.shutdown_timeout;
-  if (next === null) await generation.engine.drain(timeout);
-  else await generation.engine.handOver(next.engine, timeout);
+  if (next === null)
+    await Promise.all([generation.engine.drain(timeout), listeners?.drain(timeout) ?? Promise.resolve()]);
+  else
+    await Promise.all([
+      generation.engine.handOver(next.engine, timeout),
+      listeners?.commit(timeout) ?? Promise.resolve(),
+    ]);
   await generation.host.close();
+}
+
+/** The single plain listener of `[server] host/port`, when no listener kit is installed. */
+async function plainListener(params: WorkerParams, current: () => Generation): Promise<WorkerListeners> {
+  const settings = current().resolved.config.server;
+  if (settings.listen.length > 0) {
+    throw new Error('[[server.listen]] needs the TLS listeners, which this build does not install');
+  }
+  const server = net.createServer({ noDelay: true }, (socket) => current().engine.handleSocket(socket));
+  await listen(server, settings.host, params.port, params.reusePort);
+  return {
+    ports: [(server.address() as net.AddressInfo).port],
+    close: () => server.close(),
+    prepare: async () => {},
+    commit: async () => {},
+    abort: async () => {},
+    drain: async () => {},
+    stats: () => undefined,
+    control: (command) => {
+      throw new Error(`no TLS listeners to run "${command}" on`);
+    },
+  };
 }
 
 /**
@@ -235,17 +274,31 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
   let current = await buildGeneration(params.raw, params, counters, null);
   let prepared: Generation | null = null;
   const retiring = new Set<Promise<void>>();
-  const server = net.createServer({ noDelay: true }, (socket) => current.engine.handleSocket(socket));
+  const kit = currentCatalogue().listeners;
+  let listeners: WorkerListeners;
   try {
-    await listen(server, current.resolved.config.server.host, params.port, params.reusePort);
+    const { config, baseDir } = current.resolved;
+    listeners =
+      kit === undefined
+        ? await plainListener(params, () => current)
+        : await kit.open({
+            config,
+            baseDir,
+            ports: params.ports ?? (config.server.listen.length === 0 ? [params.port] : undefined),
+            reusePort: params.reusePort,
+            serving: current,
+            ticketKeys: params.ticketKeys ?? null,
+            warn: (message) => log.warn(message),
+            listen,
+          });
   } catch (error) {
     await current.host.close();
     throw error;
   }
-  const address = server.address() as net.AddressInfo;
   let closing: Promise<void> | null = null;
   const runtime: WorkerRuntime = {
-    port: address.port,
+    port: listeners.ports[0]!,
+    ports: listeners.ports,
     get resolved() {
       return current.resolved;
     },
@@ -257,6 +310,7 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
     },
     counters,
     async control(target, command, args) {
+      if (target === 'tls') return listeners.control(command);
       if (target !== 'server') return current.host.control(target, command, args);
       switch (command) {
         case 'prepare':
@@ -268,13 +322,20 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
         case 'reopen':
           return runtime.reopen();
         default:
-          return counters.control(command);
+          return { ...counters.control(command), protocols: listeners.stats() };
       }
     },
     async prepare(raw) {
       if (closing !== null) throw new Error('the worker is stopping');
       await runtime.abort();
-      prepared = await buildGeneration(raw, params, counters, current);
+      const next = await buildGeneration(raw, params, counters, current);
+      try {
+        await listeners.prepare(next);
+      } catch (error) {
+        await next.host.close();
+        throw error;
+      }
+      prepared = next;
     },
     commit() {
       const next = prepared;
@@ -282,7 +343,7 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
       prepared = null;
       const previous = current;
       current = next;
-      const done = retire(previous, next).catch((error: unknown) =>
+      const done = retire(previous, next, listeners).catch((error: unknown) =>
         log.error(`closing the previous configuration: ${errorMessage(error)}`),
       );
       retiring.add(done);
@@ -292,14 +353,15 @@ export async function startWorker(params: WorkerParams): Promise<WorkerRuntime> 
     async abort() {
       const dropped = prepared;
       prepared = null;
+      await listeners.abort();
       if (dropped !== null) await dropped.host.close();
     },
     reopen: () => current.host.reopen(),
     close() {
       closing ??= (async () => {
-        server.close();
+        listeners.close();
         await runtime.abort();
-        await Promise.all([retire(current, null), ...retiring]);
+        await Promise.all([retire(current, null, listeners), ...retiring]);
       })();
       return closing;
     },

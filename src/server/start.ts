@@ -17,6 +17,7 @@ import {
 } from './config.ts';
 import { ConfigError, type ConfigIssue } from './config-errors.ts';
 import { serviceWanted } from './host.ts';
+import { listenerSpecs } from './listen.ts';
 import { createLogger, errorMessage } from './logger.ts';
 import type { Logger, PluginDefinition, PrimaryShare, ShareContext } from './plugin.ts';
 import { resolveIdentity } from './privileges.ts';
@@ -50,8 +51,12 @@ export interface RunningServer {
   /** The port actually bound (useful with `port = 0`). */
   readonly port: number;
   readonly host: string;
-  /** `http://host:port` to reach the server (a wildcard host is shown as loopback). */
+  /** `http://host:port` to reach the server (a wildcard host is shown as loopback); `https` for TLS. */
   readonly url: string;
+  /** URL of every listener, in configuration order (the first is `url`). */
+  readonly urls: readonly string[];
+  /** Directory relative paths of the configuration resolve against. */
+  readonly baseDir: string;
   /** Number of workers serving. */
   readonly workers: number;
   /** The validated configuration serving now (replaced by each successful reload). */
@@ -114,9 +119,9 @@ export async function loadRawConfig(
   return { raw: parseToml(text, fileName), baseDir };
 }
 
-function urlFor(host: string, port: number): string {
+function urlFor(host: string, port: number, secure = false): string {
   const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${net.isIPv6(shown) ? `[${shown}]` : shown}:${port}`;
+  return `${secure ? 'https' : 'http'}://${net.isIPv6(shown) ? `[${shown}]` : shown}:${port}`;
 }
 
 /**
@@ -247,8 +252,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // Checked before anything listens: an unknown user is a config error, not a server that runs as root.
   resolveIdentity(settings);
   const sharedBuffers = sharedMemory(resolved);
+  // Certificates are checked here too, so that a broken one is a config error (exit 2) before any worker.
+  const specs = listenerSpecs(settings);
+  const ticketKeys = currentCatalogue().listeners?.prepare(resolved.config, baseDir) ?? null;
+  const urlsOf = (list: readonly number[]) => specs.map((s, i) => urlFor(s.host, list[i]!, s.tls));
 
-  let port: number;
+  let ports: readonly number[];
   let workers: number;
   let control: RunningServer['control'];
   let apply: (raw: Record<string, unknown>) => Promise<void>;
@@ -266,6 +275,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         workerCount: 1,
         port: settings.port,
         reusePort: false,
+        ticketKeys,
         sharedMemory: sharedBuffers,
         shared: Object.fromEntries([...shares].map(([name, share]) => [name, share.local()])),
       });
@@ -273,7 +283,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       closeShares(shares);
       throw error;
     }
-    port = runtime.port;
+    ports = runtime.ports;
     workers = 1;
     control = async (plugin, command, args) => {
       try {
@@ -302,12 +312,17 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
           'server.workers = 1 (--workers 1)',
       );
     }
-    const reserved = await reservePort(settings.host, settings.port);
+    const reserved: Array<{ port: number; release: () => void }> = [];
     // Without reusePort (one worker on an older Node) the placeholder must go before the worker binds;
     // the option would be ignored and the worker's listen would fail with EADDRINUSE.
     const reusePort = supportsReusePort(process.versions.node);
-    if (!reusePort) reserved.release();
     try {
+      for (const spec of specs) {
+        const one = await reservePort(spec.host, spec.port);
+        reserved.push(one);
+        if (!reusePort) one.release();
+      }
+      ports = reserved.map((r) => r.port);
       // One set for the server's life, made before any worker so that all of them map the same memory.
       shares = createShares(resolved, workers);
       const pool = await startWorkerPool({
@@ -315,7 +330,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
           raw,
           baseDir,
           workerCount: workers,
-          port: reserved.port,
+          port: ports[0]!,
+          ports,
+          ticketKeys,
           reusePort,
           catalogue: currentCatalogue().module,
           sharedMemory: sharedBuffers,
@@ -327,7 +344,6 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         closeShares(shares);
         throw error;
       });
-      port = reserved.port;
       control = (plugin, command, args) => pool.control(plugin, command, args);
       apply = (next) => pool.reload(next);
       reopen = async () => {
@@ -337,7 +353,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       };
       close = () => pool.close();
     } finally {
-      reserved.release();
+      for (const one of reserved) one.release();
     }
   }
   const reloader = createReloader({
@@ -359,9 +375,11 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     get definitions() {
       return enabledPlugins(reloader.current()).map((p) => p.definition);
     },
-    host: settings.host,
-    port,
-    url: urlFor(settings.host, port),
+    host: specs[0]!.host,
+    port: ports[0]!,
+    url: urlsOf(ports)[0]!,
+    urls: urlsOf(ports),
+    baseDir,
     workers,
     control,
     reload: () => loggedReload(reloader, log),

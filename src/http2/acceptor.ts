@@ -1,0 +1,343 @@
+/**
+ * HTTP/2 connections (node:http2, nghttp2) in front of the same plugin hooks as the HTTP/1.1 engine: each
+ * stream becomes a `Request` (an `HttpRequest`, as h1 builds) and an `H2Response`, so every stage runs
+ * unchanged. The listeners hand over sockets that negotiated `h2` by ALPN or opened with the h2c preface.
+ *
+ * Limits against the known HTTP/2 attacks, per connection:
+ * - rapid reset (CVE-2023-44487): streams the client resets are counted in a time window; over
+ *   `max_resets` the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed;
+ * - too many streams: SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 refuses the excess with REFUSED_STREAM,
+ *   and Node ends a session that keeps opening refused streams);
+ * - oversized header lists and CONTINUATION floods: SETTINGS_MAX_HEADER_LIST_SIZE and the number of
+ *   fields (nghttp2 stops decoding a header block past the limit; a flood never completes one);
+ * - idle connections: closed after `idle_timeout`.
+ */
+import http2, { type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Transform, type TransformCallback } from 'node:stream';
+import type tls from 'node:tls';
+import type { EngineHooks, EngineOptions } from '../http/engine.ts';
+import { Headers } from '../http/headers.ts';
+import { HttpRequest, normaliseHost } from '../http/request.ts';
+import type { ConnectionInfo, ParsedHead, Request, Response } from '../http/types.ts';
+import type { ProtocolCounters } from '../server/protocol-counters.ts';
+import type { Http2Acceptor } from '../tls/listeners.ts';
+import type { Http2Config } from '../tls/options.ts';
+import { H2Response, type H2ResponseOwner } from './response.ts';
+
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
+
+export interface Http2AcceptorOptions {
+  readonly config: Http2Config;
+  readonly hooks: EngineHooks;
+  readonly engineOptions: EngineOptions;
+  /** `Strict-Transport-Security` value for TLS connections; `''` for none. */
+  readonly hsts: string;
+  readonly counters: ProtocolCounters;
+}
+
+/** One HTTP/2 connection: what plugins see as `req.connection`, and the reset accounting. */
+class H2Session implements ConnectionInfo, H2ResponseOwner {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  requestCount = 0;
+  readonly secure: boolean;
+  readonly protocol = 'h2' as const;
+  readonly tlsVersion: string;
+  readonly hsts: string;
+  readonly session: Http2Session;
+  /** Resets by the client in the current window, and when the window started (performance.now()). */
+  resets = 0;
+  windowStart = 0;
+  /** A GOAWAY for a limit was sent: counted once. */
+  goneAway = false;
+  readonly open = new Set<H2Response>();
+  private readonly hooks: EngineHooks;
+
+  constructor(id: number, socket: net.Socket, secure: boolean, session: Http2Session, owner: Acceptor) {
+    this.id = id;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
+    this.secure = secure;
+    this.tlsVersion = secure ? ((socket as tls.TLSSocket).getProtocol() ?? '') : '';
+    this.hsts = secure ? owner.options.hsts : '';
+    this.session = session;
+    this.hooks = owner.options.hooks;
+  }
+
+  done(req: HttpRequest, res: H2Response): void {
+    this.open.delete(res);
+    const hook = this.hooks.onResponseDone;
+    if (hook === undefined) return;
+    try {
+      hook(req, res);
+    } catch (error) {
+      reportError(this.hooks, error, req);
+    }
+  }
+}
+
+function reportError(hooks: EngineHooks, error: unknown, req: Request | null): void {
+  if (hooks.onError === undefined) {
+    console.error('tamarin: error in an HTTP/2 stream:', error);
+    return;
+  }
+  try {
+    hooks.onError(error, req);
+  } catch {
+    // Nowhere left to report to.
+  }
+}
+
+/** Counts request body bytes and fails the stream past `limit` (413 when nothing was answered yet). */
+class BodyLimit extends Transform {
+  private received = 0;
+  private readonly limit: number;
+  private readonly onOver: () => void;
+  constructor(limit: number, onOver: () => void) {
+    super();
+    this.limit = limit;
+    this.onOver = onOver;
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.received += chunk.length;
+    if (this.received > this.limit) {
+      this.onOver();
+      callback(new Error('request body larger than server.max_body_size'));
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+class Acceptor implements Http2Acceptor {
+  readonly options: Http2AcceptorOptions;
+  private readonly server: http2.Http2Server;
+  private readonly sessions = new Set<H2Session>();
+  private nextId = 1;
+  private draining = false;
+
+  constructor(options: Http2AcceptorOptions) {
+    this.options = options;
+    const { config, engineOptions } = options;
+    // A plain (not secure) server used only as the session factory: TLS is already done by our listener,
+    // and `emit('connection')` hands it the socket (a TLSSocket that negotiated h2, or an h2c socket).
+    this.server = http2.createServer({
+      settings: {
+        maxConcurrentStreams: config.max_concurrent_streams,
+        maxHeaderListSize: config.max_header_list_size,
+        enablePush: false,
+      },
+      maxHeaderListPairs: engineOptions.limits.maxHeaders + 4,
+      // Streams refused over the concurrency limit before Node ends the session.
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 100,
+    });
+    this.server.on('session', this.onSession);
+    this.server.on('stream', this.onStream);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  accept(socket: net.Socket, secure: boolean): void {
+    // HTTP/2 connections are held to server.max_connections on their own (HTTP/1.1 ones are the engine's).
+    if (this.draining || this.sessions.size >= this.options.engineOptions.maxConnections) {
+      socket.destroy();
+      return;
+    }
+    (socket as net.Socket & { _tamarinSecure?: boolean })._tamarinSecure = secure;
+    this.server.emit('connection', socket);
+  }
+
+  private readonly onSession = (session: Http2Session): void => {
+    const socket = session.socket as net.Socket & { _tamarinSecure?: boolean };
+    const info = new H2Session(this.nextId++, socket, socket._tamarinSecure === true, session, this);
+    (session as Http2Session & { tamarin?: H2Session }).tamarin = info;
+    const hooks = this.options.hooks;
+    if (hooks.onConnection !== undefined) {
+      let verdict: boolean | undefined;
+      try {
+        verdict = hooks.onConnection(info);
+      } catch (error) {
+        reportError(hooks, error, null);
+        verdict = false;
+      }
+      if (verdict === false) {
+        session.destroy();
+        return;
+      }
+    }
+    this.sessions.add(info);
+    session.setTimeout(this.options.config.idle_timeout, () => {
+      if (info.open.size === 0) session.close();
+    });
+    session.on('error', () => {});
+    session.on('close', () => {
+      this.sessions.delete(info);
+      if (hooks.onClose !== undefined) {
+        try {
+          hooks.onClose(info);
+        } catch (error) {
+          reportError(hooks, error, null);
+        }
+      }
+    });
+  };
+
+  private readonly onStream = (
+    stream: ServerHttp2Stream,
+    fields: http2.IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: string[],
+  ): void => {
+    const info = (stream.session as (Http2Session & { tamarin?: H2Session }) | undefined)?.tamarin;
+    if (info === undefined) {
+      stream.close(NGHTTP2_CANCEL);
+      return;
+    }
+    this.options.counters.h2Streams++;
+    info.requestCount++;
+    const startTime = performance.now();
+    const headers = new Headers();
+    let hasHost = false;
+    // RFC 9113 §6.5.2: the size of a header list counts 32 octets per field besides name and value.
+    let listSize = 0;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2)
+      listSize += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
+    if (listSize > this.options.config.max_header_list_size) {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 431, 'content-type': 'text/plain; charset=utf-8' });
+      stream.end('431 Request Header Fields Too Large: header list over http2.max_header_list_size\n');
+      return;
+    }
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!;
+      if (name.charCodeAt(0) === 58 /* : */) continue;
+      if (name === 'host') hasHost = true;
+      headers.add(name, rawHeaders[i + 1]!, name);
+    }
+    const authority = fields[':authority'];
+    // RFC 9113 §8.3.1: a request converted for HTTP/1.1 semantics gets Host from :authority.
+    if (!hasHost && typeof authority === 'string') headers.add('host', authority, 'host');
+    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    // A body without Content-Length is delimited by the end of the stream; in HTTP/1.1 terms (what the
+    // stages and backends speak) that is a chunked body (RFC 9113 §8.2.2 forbids the field on the wire).
+    if (!endStream && !headers.has('content-length'))
+      headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
+    const method = String(fields[':method'] ?? 'GET');
+    const target = String(fields[':path'] ?? '/');
+    const contentLength = Number(fields['content-length'] ?? -1);
+    const head: ParsedHead = {
+      method,
+      target: method === 'OPTIONS' && target === '*' ? '*' : target,
+      status: 0,
+      reason: '',
+      versionMinor: 1,
+      headers,
+      contentLength: Number.isFinite(contentLength) ? contentLength : -1,
+      chunked: !endStream && contentLength < 0,
+      keepAlive: true,
+      expectContinue: false,
+      upgrade: false,
+      host: normaliseHost(headers.get('host') ?? ''),
+    };
+    let res: H2Response | null = null;
+    let body: BodyLimit | null = null;
+    if (!endStream && method !== 'GET' && method !== 'HEAD') {
+      body = new BodyLimit(this.options.engineOptions.limits.maxBodySize, () => {
+        if (res !== null && !res.replaceWithError(413, '413 Content Too Large\n')) res.destroy();
+      });
+      stream.pipe(body);
+    } else if (!endStream) stream.resume();
+    const req = new HttpRequest(head, body, true, info, startTime);
+    res = new H2Response(stream, req, info);
+    info.open.add(res);
+    const response = res;
+    stream.on('error', () => {});
+    const bodyTimeout = this.options.engineOptions.timeouts.bodyTimeout;
+    if (!endStream && bodyTimeout > 0) {
+      // A request body that stops arriving holds a stream slot: the same idle limit as on HTTP/1.1 (408).
+      stream.setTimeout(bodyTimeout, () => {
+        if (!response.replaceWithError(408, '408 Request Timeout: the request body stopped arriving\n'))
+          response.destroy();
+        else stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+      stream.once('end', () => stream.setTimeout(0));
+    }
+    stream.on('close', () => {
+      // A stream the client reset before we finished it: the rapid-reset accounting.
+      if (!response.finished && stream.rstCode !== NGHTTP2_NO_ERROR) this.countReset(info);
+      response.streamClosed();
+    });
+    this.dispatch(req, response);
+  };
+
+  private dispatch(req: HttpRequest, res: H2Response): void {
+    const hooks = this.options.hooks;
+    try {
+      const result = hooks.onRequest(req, res as Response) as unknown;
+      if (result !== undefined && typeof (result as Promise<unknown>).then === 'function') {
+        (result as Promise<unknown>).then(undefined, (error: unknown) => this.failed(req, res, error));
+      }
+    } catch (error) {
+      this.failed(req, res, error);
+    }
+  }
+
+  private failed(req: HttpRequest, res: H2Response, error: unknown): void {
+    if (!res.replaceWithError(500, '500 Internal Server Error\n')) res.destroy();
+    reportError(this.options.hooks, error, req);
+  }
+
+  private countReset(info: H2Session): void {
+    const now = performance.now();
+    const { max_resets, reset_window } = this.options.config;
+    if (now - info.windowStart > reset_window) {
+      info.windowStart = now;
+      info.resets = 0;
+    }
+    if (++info.resets <= max_resets || info.goneAway || info.session.destroyed) return;
+    info.goneAway = true;
+    this.options.counters.h2Goaways++;
+    info.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+    // Streams opened after the GOAWAY are ignored by nghttp2; the connection goes once the GOAWAY had time
+    // to leave (destroying at once can lose it inside a TLS write).
+    setTimeout(() => info.session.destroy(), 250).unref();
+  }
+
+  drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      let left = this.sessions.size;
+      const timer = setTimeout(() => {
+        for (const s of this.sessions) s.session.destroy();
+        resolve();
+      }, timeoutMs);
+      timer.unref();
+      for (const s of this.sessions) {
+        s.session.once('close', () => {
+          if (--left === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        // GOAWAY: no new streams; the ones in flight finish, then the session closes.
+        s.session.close();
+      }
+    });
+  }
+}
+
+/** The HTTP/2 side of a worker's listeners. */
+export function createHttp2Acceptor(options: Http2AcceptorOptions): Http2Acceptor {
+  return new Acceptor(options);
+}
