@@ -63,12 +63,12 @@ export interface ConnectionInfo {
   /** Requests received on this connection so far, including the current one. */
   readonly requestCount: number;
   /**
-   * The connection is TLS (an https listener). Optional (added after the first contract): absent means
+   * The connection is TLS (an https listener). Optional (older implementations lack it): absent means
    * plain.
    */
   readonly secure?: boolean;
   /**
-   * `'h2'` for an HTTP/2 connection, `'h1'` for HTTP/1.x. Optional (added after the first contract):
+   * `'h2'` for an HTTP/2 connection, `'h1'` for HTTP/1.x. Optional (older implementations lack it):
    * absent means HTTP/1.x.
    */
   readonly protocol?: 'h1' | 'h2';
@@ -92,7 +92,7 @@ export interface Request {
   /**
    * The request-target exactly as sent (origin-form), before normalisation: for logs, and for a proxy route
    * that forwards the raw bytes (`normalize_path = false`). The same string as `target` for nearly every
-   * request. A `rewrite` replaces it with the rewritten target. Optional (added after the first contract): when absent, `target` is what was sent.
+   * request. A `rewrite` replaces it with the rewritten target. Optional (older implementations lack it): when absent, `target` is what was sent.
    */
   readonly rawTarget?: string;
   /** The path part of `target` (before `?`): normal form, still percent-encoded for reserved bytes. */
@@ -123,29 +123,29 @@ export interface Request {
    * see the new one. For stage 20 (`onRequest`) plugins; a target not starting with `/` throws a TypeError.
    * The original target stays readable as `originalTarget` (the access log's request line).
    *
-   * Optional (added after the first contract).
+   * Optional (older implementations lack it).
    */
   rewrite?(target: string): void;
   /**
    * Replace (`value` a string) or remove (`value` null) every request field called `name`, for later
    * stages and the proxied request. Framing and hop-by-hop fields are refused (TypeError). A `Host`
-   * change also changes `host`. Optional (added after the first contract).
+   * change also changes `host`. Optional (older implementations lack it).
    */
   setHeader?(name: string, value: string | null): void;
-  /** Append a request field (same rules as `setHeader`). Optional (added after the first contract). */
+  /** Append a request field (same rules as `setHeader`). Optional (older implementations lack it). */
   appendHeader?(name: string, value: string): void;
   /**
    * The request-target as received (`rawTarget` before any `rewrite`): the access log's request line.
-   * Optional (added after the first contract).
+   * Optional (older implementations lack it).
    */
   readonly originalTarget?: string;
   /**
    * The client's address: the connection's peer, unless a plugin that trusts that peer (`real_ip`, behind
    * a load balancer) set the address it forwarded for. Logs, `hash-ip` balancing and access rules use it.
-   * Optional (added after the first contract): read it as `req.clientAddress ?? req.connection.remoteAddress`.
+   * Optional (older implementations lack it): read it as `req.clientAddress ?? req.connection.remoteAddress`.
    */
   readonly clientAddress?: string;
-  /** Set `clientAddress` (stage 20). Optional (added after the first contract). */
+  /** Set `clientAddress` (stage 20). Optional (older implementations lack it). */
   setClientAddress?(address: string): void;
 }
 
@@ -200,7 +200,7 @@ export interface Response {
    * (`Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `TE`, `Trailer`, `Upgrade`,
    * `Proxy-Connection`) are refused with a TypeError, as are invalid names and values.
    *
-   * Optional (added after the first contract): callers test for it (`res.addTransientHeader?.(n, v)`).
+   * Optional (older implementations lack it): callers test for it (`res.addTransientHeader?.(n, v)`).
    */
   addTransientHeader?(name: string, value: string): this;
   /**
@@ -209,7 +209,7 @@ export interface Response {
    * field (`set`). A pre-built head is then re-assembled per response (one pass over its lines): `add`
    * alone keeps a hit on the pre-built bytes. Same stage and name rules as `addTransientHeader`.
    *
-   * Optional (added after the first contract).
+   * Optional (older implementations lack it).
    */
   suppressHeader?(name: string): this;
 
@@ -311,7 +311,7 @@ export interface Response {
    * For logs (`$upstream_cache_status`, `$upstream_addr`, `$upstream_response_time`): what a cache said
    * about this request (`HIT`, `MISS`, `BYPASS`; `''` when none looked), the backend that answered
    * (`http://host:port`), and milliseconds from asking it to its response head (-1: none). Set by the
-   * plugins that know. Optional (added after the first contract).
+   * plugins that know. Optional (older implementations lack it).
    */
   cacheStatus?: string;
   upstreamAddress?: string;
@@ -362,7 +362,7 @@ export interface ParsedHead {
   /**
    * Request mode: the request-target as sent (origin-form: an absolute-form target without its scheme and
    * authority), before normalisation; the same string as `target` when there was nothing to normalise.
-   * Optional (added after the first contract): a hand-built head without it is taken as already normal.
+   * Optional (older implementations lack it): a hand-built head without it is taken as already normal.
    */
   rawTarget?: string;
   /** Response mode: the status code; request mode: 0. */
