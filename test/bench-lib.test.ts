@@ -220,7 +220,7 @@ describe('bench flags', () => {
     const { scenarios } = parseBenchArgs(['--workers-hits', '--churn']);
     assert.deepEqual(scenarios.slice(-2), ['cache-churn', 'cache-workers-hits']);
     assert.ok(!scenarios.includes('cache-memory'));
-    assert.equal(parseBenchArgs([]).traceRequests, 20_000);
+    assert.equal(parseBenchArgs([]).traceRequests, 50_000);
     assert.equal(parseBenchArgs(['--trace-requests', '3000']).traceRequests, 3000);
     assert.throws(() => parseBenchArgs(['--trace-requests', '0']), /--trace-requests/);
   });

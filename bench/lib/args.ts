@@ -40,7 +40,7 @@ export interface BenchOptions {
   readonly origin: 'auto' | 'nginx' | 'node';
   /** Cache capacity for the cache-memory scenario, in bytes. @default 256 MiB */
   readonly memorySize: number;
-  /** Requests of the trace prefix replayed by cache-workers-hits. @default 20000 */
+  /** Requests of the trace prefix replayed by cache-workers-hits. @default 50000 */
   readonly traceRequests: number;
   /** Force a load generator ('wrk' or 'autocannon'); by default wrk when installed. */
   readonly load: 'wrk' | 'autocannon' | undefined;
@@ -61,7 +61,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --memory-size <n>  cache capacity for cache-memory in MiB (default 256)
   --churn            also run cache-churn (3,000 × 64 KiB at random through a 64 MiB cache)
   --workers-hits     also run cache-workers-hits (a trace through 4 workers against tamarin sim)
-  --trace-requests <n>  requests of the trace replayed by cache-workers-hits (default 20000)
+  --trace-requests <n>  requests of the trace replayed by cache-workers-hits (default 50000)
   --load <tool>      wrk (default when installed) or autocannon
   --quick            short rounds for checking the harness, not for publishing
   --help             this text
@@ -142,7 +142,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     backendCore: coreNumber(values['backend-core']),
     origin: originKind(values.origin),
     memorySize: positiveInt('memory-size', values['memory-size'], 256) * 1024 * 1024,
-    traceRequests: positiveInt('trace-requests', values['trace-requests'], 20_000),
+    traceRequests: positiveInt('trace-requests', values['trace-requests'], 50_000),
     load: loadTool(values.load),
     help: values.help,
   };
