@@ -76,8 +76,9 @@ export async function cacheChurn(ctx: BenchContext): Promise<Section> {
       peak === undefined ? '—' : `${formatBytes(peak)} (${formatRatio(peak / CAPACITY_BYTES)})`,
     ];
   });
+  // CPU per request beside req/s: on a busy or two-core machine it is the view the load side cannot cap.
   const body = [
-    renderMatrix(result, 'nginx'),
+    renderMatrix(result, 'nginx', { cpu: true }),
     '',
     markdownTable(
       [
