@@ -10,7 +10,9 @@ import { type BenchOptions, parseBenchArgs, type ScenarioName, USAGE } from './l
 import type { BenchContext, Section } from './lib/harness.ts';
 import { findLoadTool } from './lib/load.ts';
 import { installCleanup, onExitCleanup, stopAll } from './lib/procs.ts';
+import { cacheChurn } from './lib/scenario-churn.ts';
 import { cacheMemory } from './lib/scenario-memory.ts';
+import { cacheWorkersHits } from './lib/scenario-workers-hits.ts';
 import { proxyCacheHit, proxyPass } from './lib/scenarios-proxy.ts';
 import { staticCached, staticUncached } from './lib/scenarios-static.ts';
 import { formatTarget, type TargetCheck, targetTable } from './lib/stats.ts';
@@ -30,6 +32,10 @@ function scenario(name: ScenarioName, ctx: BenchContext, options: BenchOptions):
       return proxyCacheHit(ctx);
     case 'cache-memory':
       return cacheMemory(ctx, options.memorySize);
+    case 'cache-churn':
+      return cacheChurn(ctx);
+    case 'cache-workers-hits':
+      return cacheWorkersHits(ctx, options.traceRequests);
   }
 }
 

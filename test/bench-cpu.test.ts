@@ -68,6 +68,8 @@ describe('CPU time per request', () => {
       requests: 1000,
       errors: 0,
       serverBusy: [1, 1, 1],
+      p99Ms: [],
+      rss: [],
     });
     const result: MatrixResult = {
       contenders,

@@ -8,6 +8,7 @@ import { parseBenchArgs } from '../bench/lib/args.ts';
 import { coreBusy, parseCoreTimes } from '../bench/lib/cpu.ts';
 import { parseAutocannonOutput, parseWrkOutput, parseWrkTime } from '../bench/lib/load.ts';
 import { nginxConfig } from '../bench/lib/nginx.ts';
+import { churnScript } from '../bench/lib/scenario-churn.ts';
 import {
   formatBytes,
   formatRate,
@@ -213,6 +214,23 @@ describe('bench flags', () => {
     assert.ok(parseBenchArgs(['--memory']).scenarios.includes('cache-memory'));
     assert.equal(parseBenchArgs(['--memory-size', '64']).memorySize, 64 * 1024 * 1024);
     assert.equal(parseBenchArgs(['--load', 'autocannon']).load, 'autocannon');
+  });
+
+  it('--churn and --workers-hits add the opt-in cache scenarios, in run order', () => {
+    const { scenarios } = parseBenchArgs(['--workers-hits', '--churn']);
+    assert.deepEqual(scenarios.slice(-2), ['cache-churn', 'cache-workers-hits']);
+    assert.ok(!scenarios.includes('cache-memory'));
+    assert.equal(parseBenchArgs([]).traceRequests, 50_000);
+    assert.equal(parseBenchArgs(['--trace-requests', '3000']).traceRequests, 3000);
+    assert.throws(() => parseBenchArgs(['--trace-requests', '0']), /--trace-requests/);
+  });
+
+  it("cache-churn's wrk script picks one of the files per request from a fixed seed", () => {
+    const script = churnScript(3000, 7);
+    assert.match(script, /local count = 3000/);
+    assert.match(script, /math\.randomseed\(7\)/);
+    assert.match(script, /request = function\(\)/);
+    assert.match(script, /paths\[math\.random\(0, count - 1\)\]/);
   });
 
   it('names the flag in errors', () => {

@@ -3,13 +3,18 @@
  */
 import { parseArgs } from 'node:util';
 
-/** Every scenario, in run order. `cache-memory` runs only when asked for (`--memory` or `--only`). */
+/**
+ * Every scenario, in run order. The last three run only when asked for (`--memory`, `--churn`,
+ * `--workers-hits` or `--only`).
+ */
 export const SCENARIOS = [
   'static-uncached',
   'static-cached',
   'proxy-pass',
   'proxy-cache-hit',
   'cache-memory',
+  'cache-churn',
+  'cache-workers-hits',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -23,7 +28,7 @@ export interface BenchOptions {
   readonly warmup: number;
   /** Keep-alive connections of the load generator. @default 50 */
   readonly connections: number;
-  /** Scenarios to run, in order. @default all but cache-memory */
+  /** Scenarios to run, in order. @default all but the opt-in ones */
   readonly scenarios: readonly ScenarioName[];
   /** Core of the proxy scenarios' origin: 1 shares the load generator's core, 0 the proxy's. @default 1 */
   readonly backendCore: number;
@@ -35,6 +40,8 @@ export interface BenchOptions {
   readonly origin: 'auto' | 'nginx' | 'node';
   /** Cache capacity for the cache-memory scenario, in bytes. @default 256 MiB */
   readonly memorySize: number;
+  /** Requests of the trace prefix replayed by cache-workers-hits. @default 50000 */
+  readonly traceRequests: number;
   /** Force a load generator ('wrk' or 'autocannon'); by default wrk when installed. */
   readonly load: 'wrk' | 'autocannon' | undefined;
   readonly help: boolean;
@@ -52,6 +59,9 @@ export const USAGE = `Usage: npm run bench -- [options]
                      (default: nginx when installed, else node)
   --memory           also run cache-memory (fills a 256 MiB cache; slow)
   --memory-size <n>  cache capacity for cache-memory in MiB (default 256)
+  --churn            also run cache-churn (3,000 × 64 KiB at random through a 64 MiB cache)
+  --workers-hits     also run cache-workers-hits (a trace through 4 workers against tamarin sim)
+  --trace-requests <n>  requests of the trace replayed by cache-workers-hits (default 50000)
   --load <tool>      wrk (default when installed) or autocannon
   --quick            short rounds for checking the harness, not for publishing
   --help             this text
@@ -98,6 +108,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       origin: { type: 'string' },
       memory: { type: 'boolean', default: false },
       'memory-size': { type: 'string' },
+      churn: { type: 'boolean', default: false },
+      'workers-hits': { type: 'boolean', default: false },
+      'trace-requests': { type: 'string' },
       load: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -105,7 +118,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     strict: true,
   });
   const quick = values.quick;
-  let scenarios: ScenarioName[] = SCENARIOS.filter((name) => name !== 'cache-memory' || values.memory);
+  const optIn: Partial<Record<ScenarioName, boolean>> = {
+    'cache-memory': values.memory,
+    'cache-churn': values.churn,
+    'cache-workers-hits': values['workers-hits'],
+  };
+  let scenarios: ScenarioName[] = SCENARIOS.filter((name) => optIn[name] ?? true);
   if (values.only !== undefined) {
     scenarios = [];
     for (const name of values.only.split(',').map((s) => s.trim())) {
@@ -124,6 +142,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     backendCore: coreNumber(values['backend-core']),
     origin: originKind(values.origin),
     memorySize: positiveInt('memory-size', values['memory-size'], 256) * 1024 * 1024,
+    traceRequests: positiveInt('trace-requests', values['trace-requests'], 50_000),
     load: loadTool(values.load),
     help: values.help,
   };

@@ -14,6 +14,7 @@ import {
   SERVER_CORE,
   type ServerProcess,
   stopProcess,
+  treeRss,
 } from './procs.ts';
 import {
   formatMicros,
@@ -59,6 +60,11 @@ export interface BenchTarget {
   readonly path: string;
   /** Expected body length of a 200 response. */
   readonly bytes: number;
+  /**
+   * A wrk Lua script that picks each request (warm-up and rounds); `path` is then only what the
+   * correctness check fetches.
+   */
+  readonly script?: string;
 }
 
 /** A server in a scenario. `start` gets a free port and returns the processes to stop afterwards. */
@@ -83,6 +89,12 @@ export interface Cell {
    * what a request costs the server, whatever rate the load side allowed.
    */
   readonly cpuUs: number[];
+  /** p99 latency of each round in ms, when the load tool reported it. */
+  readonly p99Ms: number[];
+  /** Resident memory of the contender's process tree after each round, in bytes. */
+  readonly rss: number[];
+  /** Resident memory of the contender's process tree after the warm-up, in bytes. */
+  rssWarm?: number;
   /** Why the cell has no numbers (failed check, load tool error). */
   problem?: string;
 }
@@ -101,6 +113,11 @@ export interface MatrixResult {
 
 const cellKey = (contender: string, path: string) => `${contender}\u0000${path}`;
 
+/** The cell of a contender on a target, `undefined` when it was not measured at all. */
+export function cellOf(result: MatrixResult, contender: string, path: string): Cell | undefined {
+  return result.cells.get(cellKey(contender, path));
+}
+
 /** Median req/s of a contender on a target, `undefined` when it was not measured. */
 export function cellMedian(result: MatrixResult, contender: string, path: string): number | undefined {
   const cell = result.cells.get(cellKey(contender, path));
@@ -116,6 +133,11 @@ const firstLine = (error: unknown) =>
 export function cellCpuMedian(result: MatrixResult, contender: string, path: string): number | undefined {
   const cell = result.cells.get(cellKey(contender, path));
   return cell && !cell.problem ? median(cell.cpuUs) : undefined;
+}
+
+/** Resident memory of every process tree of a contender, in bytes. */
+function treeRssOf(procs: readonly ServerProcess[]): number {
+  return procs.reduce((sum, proc) => sum + (proc.child.pid === undefined ? 0 : treeRss(proc.child.pid)), 0);
 }
 
 /** Headers that show whether a response came from a cache. */
@@ -152,10 +174,18 @@ export async function runMatrix(
       }
     }
     // Correctness first: a fast 404 is not a result.
-    for (const { contender, port } of live) {
+    for (const { contender, port, procs } of live) {
       const evidence: string[] = [];
       for (const target of targets) {
-        const cell: Cell = { rps: [], requests: 0, errors: 0, serverBusy: [], cpuUs: [] };
+        const cell: Cell = {
+          rps: [],
+          requests: 0,
+          errors: 0,
+          serverBusy: [],
+          cpuUs: [],
+          p99Ms: [],
+          rss: [],
+        };
         result.cells.set(cellKey(contender.name, target.path), cell);
         try {
           const res = await httpGet(`http://127.0.0.1:${port}${target.path}`, 5000);
@@ -177,7 +207,9 @@ export async function runMatrix(
             url: `http://127.0.0.1:${port}${target.path}`,
             seconds: ctx.warmup,
             connections: ctx.connections,
+            script: target.script,
           }).catch(() => undefined);
+          cell.rssWarm = treeRssOf(procs);
           const after = await httpGet(`http://127.0.0.1:${port}${target.path}`, 5000).catch(() => undefined);
           const shown = EVIDENCE_HEADERS.filter((h) => after?.headers[h] !== undefined).map(
             (h) => `${h}: ${String(after?.headers[h])}`,
@@ -212,6 +244,7 @@ export async function runMatrix(
               url: `http://127.0.0.1:${port}${target.path}`,
               seconds: ctx.duration,
               connections: ctx.connections,
+              script: target.script,
             });
           } catch (error) {
             cell.problem = `load failed: ${firstLine(error)}`;
@@ -234,6 +267,8 @@ export async function runMatrix(
               : undefined;
           if (cpuUs !== undefined) cell.cpuUs.push(cpuUs);
           cell.rps.push(load.rps);
+          if (load.p99Ms !== undefined) cell.p99Ms.push(load.p99Ms);
+          cell.rss.push(treeRssOf(procs));
           cell.requests += load.requests;
           cell.errors += load.non2xx + load.socketErrors;
           const busy = (share: number | undefined) =>

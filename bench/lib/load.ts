@@ -29,6 +29,11 @@ export interface LoadOptions {
   readonly seconds: number;
   /** @default 50 */
   readonly connections?: number;
+  /**
+   * A wrk Lua script (`-s`) that builds each request, e.g. a random path per request. wrk only: the
+   * autocannon fallback rejects it.
+   */
+  readonly script?: string;
 }
 
 /** Which load generator is in use. */
@@ -116,9 +121,13 @@ export function parseAutocannonOutput(output: string): LoadResult | undefined {
 export function runLoad(tool: LoadTool, options: LoadOptions): Promise<LoadResult> {
   const seconds = Math.max(1, Math.round(options.seconds));
   const connections = options.connections ?? 50;
+  if (options.script !== undefined && tool.kind !== 'wrk') {
+    return Promise.reject(new Error('this scenario needs wrk (a Lua script picks each request)'));
+  }
+  const script = options.script === undefined ? [] : ['-s', options.script];
   const args =
     tool.kind === 'wrk'
-      ? ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', options.url]
+      ? ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...script, options.url]
       : ['-c', String(connections), '-d', String(seconds), '-j', options.url];
   const [command, argv] = taskset(LOAD_CORE, tool.path, args);
   return new Promise((resolve, reject) => {

@@ -43,7 +43,13 @@ export function peerContender(
 }
 
 /** Tamarin with a generated config, in its own temp subdir. */
-export function tamarinContender(ctx: BenchContext, name: string, root: string, config: string): Contender {
+export function tamarinContender(
+  ctx: BenchContext,
+  name: string,
+  root: string,
+  config: string,
+  workers = 1,
+): Contender {
   return {
     name,
     role: 'tamarin',
@@ -51,7 +57,7 @@ export function tamarinContender(ctx: BenchContext, name: string, root: string, 
     async start(port) {
       const tmp = join(ctx.tmp, `tamarin-${port}`);
       mkdirSync(tmp, { recursive: true });
-      return [await startTamarin({ repoRoot: ctx.repoRoot, root, port, config, tmp })];
+      return [await startTamarin({ repoRoot: ctx.repoRoot, root, port, config, tmp, workers })];
     },
   };
 }

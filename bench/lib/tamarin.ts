@@ -67,6 +67,31 @@ export function tamarinMemoryConfig(maxSize: number, adminPort: number): string 
   ].join('\n');
 }
 
+/** Scenario cache-churn: a 64 MiB cache (a third of the working set), default policy. */
+export function tamarinChurnConfig(maxSize: string): string {
+  return [...COMMON, '[cache]', 'enabled = true', `max_size = "${maxSize}"`, ''].join('\n');
+}
+
+/**
+ * Scenario cache-workers-hits: a cache of exactly `maxSize` bytes and `maxEntries` slots (the sim
+ * replays with the same bounds) and the admin API on `adminPort` for the hit and disk-read counters.
+ */
+export function tamarinHitsConfig(maxSize: number, maxEntries: number, adminPort: number): string {
+  return [
+    ...BASE,
+    '[cache]',
+    'enabled = true',
+    `max_size = ${maxSize}`,
+    `max_entries = ${maxEntries}`,
+    '',
+    '[admin]',
+    'enabled = true',
+    'host = "127.0.0.1"',
+    `port = ${adminPort}`,
+    '',
+  ].join('\n');
+}
+
 /** Where the admin API may publish cache stats; the first that answers JSON wins. */
 const STATS_PATHS = ['/api/stats', '/api/cache/stats', '/api/cache'];
 
@@ -122,6 +147,8 @@ export interface TamarinStart {
   readonly tmp: string;
   /** @default 20000 */
   readonly timeoutMs?: number;
+  /** Worker threads (all pinned to the server core with the primary). @default 1 */
+  readonly workers?: number;
 }
 
 /** Whether Tamarin's CLI exists yet (it is being written alongside the harness). */
@@ -129,7 +156,7 @@ export function tamarinPresent(repoRoot: string): boolean {
   return existsSync(join(repoRoot, 'src', 'cli.ts'));
 }
 
-/** Starts Tamarin with one worker pinned to the server core; rejects with its output if it fails. */
+/** Starts Tamarin (one worker unless `workers` says otherwise) pinned to the server core; rejects with its output if it fails. */
 export async function startTamarin(options: TamarinStart): Promise<ServerProcess> {
   const configPath = join(options.tmp, 'tamarin.toml');
   writeFileSync(configPath, options.config);
@@ -142,7 +169,7 @@ export async function startTamarin(options: TamarinStart): Promise<ServerProcess
     '--port',
     String(options.port),
     '--workers',
-    '1',
+    String(options.workers ?? 1),
     '--config',
     configPath,
   ];
