@@ -153,7 +153,9 @@ export function mergeBackends(results: ReadonlyArray<{ worker: number; result: R
         url: backend.url,
         weight: backend.weight,
         // The worst state wins in the summary; the per-worker list tells the whole story.
-        state: states.includes('down') ? 'down' : states.every((s) => s === states[0]) ? states[0] : 'mixed',
+        state: summaryState(states),
+        health: views.some((v) => v.health === 'down') ? 'down' : views[0]!.health,
+        admin: backend.admin,
         inFlight: sum(views, 'inFlight'),
         requests: sum(views, 'requests'),
         failures: sum(views, 'failures'),
@@ -168,6 +170,18 @@ export function mergeBackends(results: ReadonlyArray<{ worker: number; result: R
       };
     }),
   }));
+}
+
+/**
+ * The worst state wins; a drain applies to every worker at once, so it is `draining` until every worker's
+ * requests to the backend are done, then `drained`.
+ */
+function summaryState(states: readonly string[]): string {
+  if (states.includes('down')) return 'down';
+  if (states.every((s) => s === 'draining' || s === 'drained')) {
+    return states.includes('draining') ? 'draining' : 'drained';
+  }
+  return states.every((s) => s === states[0]) ? (states[0] ?? 'up') : 'mixed';
 }
 
 function weightedLatency(

@@ -6,6 +6,7 @@
 
 import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
 import type { Request, Response } from '../http/types.ts';
+import type { BackendAction, BackendChange } from '../proxy/backend-admin.ts';
 import type { RouteSnapshot } from '../proxy/plugin.ts';
 import type { TamarinConfig } from '../server/config.ts';
 import { type ConfigIssue, issueText } from '../server/config-errors.ts';
@@ -236,6 +237,44 @@ async function backends(ctx: ApiContext, req: Request, res: Response): Promise<v
   json(res, 200, { routes: mergeBackends(resultsOf<RouteSnapshot[]>(results)) });
 }
 
+/**
+ * `POST /api/proxy/backends/{drain,disable,enable}?url=http://h:p[&route=n]`: change the backend with that
+ * URL (in every route that has it, or in route `n` only) in every worker; 404 naming the configured
+ * backends when none has that URL.
+ */
+function backendAction(action: BackendAction): Handler {
+  return async (ctx, req, res) => {
+    const params = queryOf(req, ['url', 'route']);
+    const url = params.get('url');
+    if (url === undefined || url === '') {
+      throw new ApiError(400, 'bad_parameter', 'url is required (a backend URL, e.g. http://10.0.0.5:8080)');
+    }
+    const route = params.has('route') ? intParam(params, 'route', 0, 0, 100_000) : undefined;
+    const command = route === undefined ? { action, url } : { action, url, route };
+    const results = resultsOf<BackendChange[]>(await ctx.control('proxy', 'backend-state', command));
+    const changed = results[0]?.result ?? [];
+    if (changed.length === 0) {
+      const listed = resultsOf<RouteSnapshot[]>(await ctx.control('proxy', 'backends'))[0]?.result ?? [];
+      const urls = [...new Set(listed.flatMap((r) => r.backends.map((b) => b.url)))];
+      const where = route === undefined ? '' : ` in route ${route}`;
+      throw new ApiError(
+        404,
+        'no_such_backend',
+        `no backend ${url}${where} (configured: ${urls.join(', ') || 'none'})`,
+      );
+    }
+    const inFlight = results.reduce(
+      (n, { result }) => n + result.reduce((m, change) => m + change.inFlight, 0),
+      0,
+    );
+    json(res, 200, {
+      action,
+      backends: changed.map(({ route: r, url: u, from, to }) => ({ route: r, url: u, from, to })),
+      inFlight,
+    });
+  };
+}
+
 /** API routes: path → method → handler. Every method but GET (and HEAD) changes state. */
 const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   string,
@@ -249,6 +288,9 @@ const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   ['/api/reload', { POST: reload }],
   ['/api/events', { GET: events }],
   ['/api/proxy/backends', { GET: backends }],
+  ['/api/proxy/backends/drain', { POST: backendAction('drain') }],
+  ['/api/proxy/backends/disable', { POST: backendAction('disable') }],
+  ['/api/proxy/backends/enable', { POST: backendAction('enable') }],
   ['/metrics', { GET: metrics }],
 ]);
 

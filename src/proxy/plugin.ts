@@ -2,13 +2,16 @@
  * The reverse proxy plugin: requests whose path (and host) match a `[[proxy.routes]]` entry are forwarded
  * to that route's backends; everything else falls through to the next content handler (static files).
  *
- * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[].
+ * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[];
+ * `backend-state` with a {@link BackendCommand} (`POST /api/proxy/backends/drain|disable|enable`) →
+ * {@link BackendChange}[].
  */
 import { z } from 'zod';
 import type { Request, Response } from '../http/types.ts';
 import { routeCacheSchema } from '../http-cache/options.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
+import { applyBackendCommand, isBackendCommand } from './backend-admin.ts';
 import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
@@ -103,9 +106,21 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     },
     forward,
     routes,
-    control(command: string): RouteSnapshot[] {
+    control(command: string, args: unknown): unknown {
       if (command === 'backends') return snapshot();
-      throw new Error(`proxy: unknown control command "${command}" (known: backends)`);
+      if (command === 'backend-state') {
+        if (!isBackendCommand(args)) throw new Error('proxy: backend-state needs { action, url, route? }');
+        const changes = applyBackendCommand(routes, args);
+        for (const change of changes) {
+          if (change.from !== change.to && context.workerId === 0) {
+            const line = `backend ${change.url} (route ${change.route}) ${change.to} by the admin API`;
+            if (change.to === 'enabled') logger.info(line);
+            else logger.warn(line);
+          }
+        }
+        return changes;
+      }
+      throw new Error(`proxy: unknown control command "${command}" (known: backends, backend-state)`);
     },
     close(): void {
       for (const checker of checkers) checker.stop();
