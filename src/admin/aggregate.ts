@@ -144,6 +144,7 @@ export function mergeBackends(results: ReadonlyArray<{ worker: number; result: R
   const first = results[0]?.result ?? [];
   return first.map((route, r) => ({
     route: route.route,
+    upstream: route.upstream ?? null,
     match: route.match,
     host: route.host,
     backends: route.backends.map((backend, b) => {

@@ -4,7 +4,7 @@
  * close at once) and enable. The decision is the backend's {@link AdminState}; a reload carries it over
  * with the rest of the backend's state (`Backend.adopt`), so a drained backend stays drained.
  */
-import type { AdminState } from './backend.ts';
+import type { AdminState, Backend } from './backend.ts';
 import type { ProxyRoute } from './routes.ts';
 
 /** The admin actions, as the API names them. */
@@ -48,16 +48,19 @@ export function isBackendCommand(value: unknown): value is BackendCommand {
 /**
  * Apply `command` to the matching backends of `routes`; the changes made, empty when no backend matches.
  * A backend shared by several routes (the same URL) is one backend to an operator: without `route`, all
- * of them change.
+ * of them change. A named upstream's backend is one object for all its routes: `route` changes it for each.
  */
 export function applyBackendCommand(routes: readonly ProxyRoute[], command: BackendCommand): BackendChange[] {
   const to = STATE_OF[command.action];
   const changes: BackendChange[] = [];
   const url = normaliseUrl(command.url);
+  // Routes that share a named upstream share its Backend objects: each changes once.
+  const seen = new Set<Backend>();
   for (const route of routes) {
     if (command.route !== undefined && route.index !== command.route) continue;
     for (const backend of route.backends) {
-      if (backend.url !== url) continue;
+      if (backend.url !== url || seen.has(backend)) continue;
+      seen.add(backend);
       const from = backend.admin;
       backend.admin = to;
       if (to === 'disabled') route.pools[backend.index]?.closeIdle();

@@ -15,8 +15,8 @@ import { applyBackendCommand, isBackendCommand } from './backend-admin.ts';
 import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
-import { type ProxyOptions, proxyOptionsSchema } from './options.ts';
-import { compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
+import { type HealthOptions, type ProxyOptions, proxyTableSchema, resolveUpstreams } from './options.ts';
+import { type CompiledPool, compilePool, compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
 import { isUpgradeRequest } from './tunnel.ts';
 
 /**
@@ -46,6 +46,8 @@ export interface ProxyInstance extends Plugin {
 /** One route and the state of its backends, as plain data for the admin API. */
 export interface RouteSnapshot {
   route: number;
+  /** The named upstream whose backends (the same ones, same counters) the route shares, or null. */
+  upstream?: string | null;
   match: string[];
   host: string | null;
   backends: BackendSnapshot[];
@@ -59,27 +61,43 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     if (to === 'up') logger.info(line);
     else logger.warn(line);
   };
+  // One compiled pool per upstream that a route names: its routes share backends, health and connections.
+  const shared = new Map<string, CompiledPool>();
+  for (const upstream of options.upstreams) {
+    if (options.routes.some((route) => route.upstream === upstream.name)) {
+      shared.set(upstream.name, compilePool(upstream, onStateChange));
+    }
+  }
   const routes: ProxyRoute[] = options.routes.map((route, i) =>
-    compileRoute(route, i, options.via, onStateChange),
+    compileRoute(route, i, options.via, onStateChange, Date.now, shared.get(route.upstream ?? '') ?? null),
   );
   carryOver(routes, context.previous as ProxyInstance | undefined);
   warnAboutSelf(routes, context);
   warnAboutCache(options, context);
   const checkers: HealthChecker[] = [];
   const channel = healthChannel(context);
-  options.routes.forEach((route, i) => {
-    if (route.health === undefined) return;
-    const checker = new HealthChecker(routes[i]!.backends, route.health, options.via, {
+  const check = (backends: readonly Backend[], health: HealthOptions, name: string) => {
+    const checker = new HealthChecker(backends, health, options.via, {
       leader: context.workerId === 0,
-      channel: channel === null ? null : `${channel}:${i}`,
+      channel: channel === null ? null : `${channel}:${name}`,
     });
     checker.start();
     checkers.push(checker);
+  };
+  options.routes.forEach((route, i) => {
+    if (route.health !== undefined && route.upstream === undefined)
+      check(routes[i]!.backends, route.health, `${i}`);
   });
+  for (const upstream of options.upstreams) {
+    const pool = shared.get(upstream.name);
+    if (pool !== undefined && upstream.health !== undefined)
+      check(pool.backends, upstream.health, `u:${upstream.name}`);
+  }
 
   const snapshot = (): RouteSnapshot[] =>
     routes.map((route) => ({
       route: route.index,
+      upstream: route.upstream ?? null,
       match: [...route.patterns],
       host: route.host ?? null,
       backends: route.backends.map((backend) => backend.snapshot(route.now())),
@@ -124,6 +142,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     },
     close(): void {
       for (const checker of checkers) checker.stop();
+      // A shared upstream's pools appear under each of its routes; closing twice is harmless.
       for (const route of routes) for (const pool of route.pools) pool.close();
     },
   };
@@ -136,7 +155,10 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
  */
 function carryOver(routes: readonly ProxyRoute[], previous: ProxyInstance | undefined): void {
   if (previous?.routes === undefined) return;
-  const routeKey = (route: ProxyRoute) => `${route.host ?? ''} ${route.patterns.join(' ')}`;
+  const routeKey = (route: ProxyRoute) =>
+    route.upstream !== undefined
+      ? `upstream ${route.upstream}`
+      : `${route.host ?? ''} ${route.patterns.join(' ')}`;
   const byRoute = new Map<string, Backend>();
   const byUrl = new Map<string, Backend>();
   for (const route of previous.routes) {
@@ -199,11 +221,13 @@ function warnAboutCache(options: ProxyOptions, context: PluginContext): void {
 }
 
 /** `[proxy]` as configured: the proxy's own options plus each route's `cache` setting (the cache's). */
-export const proxyPluginOptionsSchema = proxyOptionsSchema.extend({
-  routes: z
-    .array(proxyOptionsSchema.shape.routes.unwrap().element.extend({ cache: routeCacheSchema }))
-    .default([]),
-});
+export const proxyPluginOptionsSchema = proxyTableSchema
+  .extend({
+    routes: z
+      .array(proxyTableSchema.shape.routes.unwrap().element.extend({ cache: routeCacheSchema }))
+      .default([]),
+  })
+  .transform(resolveUpstreams);
 
 /** The proxy plugin definition (registered as `proxy`). */
 export const proxyPlugin = definePlugin({
