@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { byteSize, duration } from '../server/units.ts';
+import { compileTtlRules, type TtlRules, ttlRulesSchema } from './ttl-rules.ts';
 
 const HOUR = 3_600_000;
 
@@ -53,6 +54,13 @@ const routeCacheTable = z.strictObject({
   keep_stale: duration().default(HOUR),
   /** Collapse concurrent misses for one URL into one backend request. @default true */
   collapse: z.boolean().default(true),
+  /**
+   * Lifetimes by status (`{ "200" = "10m", "404" = "1m", any = "30s" }`) for responses the origin gave
+   * none (see ttl-rules.ts). Never makes storable what the origin forbids (no-store, private). @default none
+   */
+  ttl: ttlRulesSchema,
+  /** `ttl` also replaces the origin's own lifetime (s-maxage, max-age, Expires). @default false */
+  ttl_override: z.boolean().default(false),
 });
 
 /**
@@ -79,6 +87,8 @@ export interface RouteCachePolicy {
   serveStaleWhenDownMs: number;
   keepStaleMs: number;
   collapse: boolean;
+  /** Per-status lifetimes (`ttl`, `ttl_override`); null when none. */
+  ttlRules: TtlRules | null;
 }
 
 /** Resolve one route's `cache` value against the `[cache]` defaults. */
@@ -101,6 +111,7 @@ export function routePolicy(
     serveStaleWhenDownMs: table.serve_stale_when_down,
     keepStaleMs: table.keep_stale,
     collapse: table.collapse,
+    ttlRules: compileTtlRules(table.ttl, table.ttl_override),
   };
 }
 

@@ -12,7 +12,10 @@ import type { RouteCachePolicy } from './options.ts';
 import { AGE_PLACEHOLDER, ProxyEntry } from './proxy-entry.ts';
 import { hasConditionalOrRange } from './respond.ts';
 import { decideStorage, keepField, type StoreDecision } from './storability.ts';
+import { applyTtlRules, type TtlRuleSource } from './ttl-rules.ts';
 import { parseVary, variantKey } from './vary.ts';
+
+const HIT = { hit: true } as const;
 
 /** A response's storage facts, decided when its head arrives. */
 export interface StoragePlan {
@@ -21,6 +24,8 @@ export interface StoragePlan {
   timing: ResponseTiming;
   lifetimeMs: number;
   vary: readonly string[] | null;
+  /** The route's `ttl` rule that set the lifetime, or null (shown in Cache-Status `detail`). */
+  rule: TtlRuleSource | null;
 }
 
 /**
@@ -40,7 +45,7 @@ export function planStorage(
   const cdn = policy.cdnCacheControl ? parseTargetedCacheControl(head.getJoined('cdn-cache-control')) : null;
   const directives = cdn ?? parseCacheControl(head.getJoined('cache-control'));
   const expiresAll = cdn === null ? head.getAll('expires') : [];
-  const lifetime = freshnessLifetime(
+  const originLifetime = freshnessLifetime(
     directives,
     {
       date: head.get('date'),
@@ -52,6 +57,7 @@ export function planStorage(
     timing,
     policy,
   );
+  const { lifetime, rule } = applyTtlRules(policy.ttlRules, status, originLifetime);
   const requestDirectives = parseCacheControl(req.headers.getJoined('cache-control'));
   const varyValue = head.getJoined('vary');
   let decision = decideStorage(
@@ -81,7 +87,7 @@ export function planStorage(
     decision = { store: false, reason: 'status' };
   if (decision.store && size > policy.maxObjectSize) decision = { store: false, reason: 'no-freshness' };
   const vary = parseVary(varyValue);
-  return { decision, directives, timing, lifetimeMs: lifetime.ms, vary: vary === '*' ? null : vary };
+  return { decision, directives, timing, lifetimeMs: lifetime.ms, vary: vary === '*' ? null : vary, rule };
 }
 
 /**
@@ -156,7 +162,7 @@ export function buildEntry(
   const fields: StoredField[] = [
     ...originFields,
     ['Age', AGE_PLACEHOLDER],
-    ['Cache-Status', cacheStatus(name, { hit: true })],
+    ['Cache-Status', cacheStatus(name, plan.rule === null ? HIT : { hit: true, detail: plan.rule })],
   ];
   return new ProxyEntry(
     {
