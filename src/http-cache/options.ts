@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { byteSize, duration } from '../server/units.ts';
+import { compileQueryRules, type QueryRules, queryDropSchema } from './cache-key.ts';
 import { compileTtlRules, type TtlRules, ttlRulesSchema } from './ttl-rules.ts';
 
 const HOUR = 3_600_000;
@@ -61,6 +62,13 @@ const routeCacheTable = z.strictObject({
   ttl: ttlRulesSchema,
   /** `ttl` also replaces the origin's own lifetime (s-maxage, max-age, Expires). @default false */
   ttl_override: z.boolean().default(false),
+  /** Sort query parameters by name (one entry for `?a=1&b=2` and `?b=2&a=1`). @default false */
+  query_sort: z.boolean().default(false),
+  /**
+   * Query parameters removed from the request before it is looked up and forwarded (`["utm_*",
+   * "fbclid"]`): the backend never sees them (see cache-key.ts). @default none
+   */
+  query_drop: queryDropSchema,
 });
 
 /**
@@ -89,6 +97,8 @@ export interface RouteCachePolicy {
   collapse: boolean;
   /** Per-status lifetimes (`ttl`, `ttl_override`); null when none. */
   ttlRules: TtlRules | null;
+  /** Query normalisation (`query_sort`, `query_drop`); null when none. */
+  queryRules: QueryRules | null;
 }
 
 /** Resolve one route's `cache` value against the `[cache]` defaults. */
@@ -112,6 +122,7 @@ export function routePolicy(
     keepStaleMs: table.keep_stale,
     collapse: table.collapse,
     ttlRules: compileTtlRules(table.ttl, table.ttl_override),
+    queryRules: compileQueryRules(table.query_sort, table.query_drop),
   };
 }
 

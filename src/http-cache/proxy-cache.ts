@@ -21,6 +21,7 @@ import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
 import type { Logger } from '../server/plugin.ts';
 import { parseRequestDirectives } from './cache-control.ts';
+import { applyQueryRules } from './cache-key.ts';
 import { cacheStatus, type ForwardReason } from './cache-status.ts';
 import { Collapser } from './collapsing.ts';
 import { Fetch } from './fetch.ts';
@@ -99,6 +100,8 @@ export class ProxyCache extends PeerInvalidation {
     if (route === undefined) return false;
     const policy = this.policies[route.index] ?? null;
     if (policy === null) return false;
+    // Before the lookup and the forwarding alike: the key is what the backend sees.
+    if (policy.queryRules !== null) applyQueryRules(policy.queryRules, req);
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {
       // Unsafe methods go through, and invalidate what they change (§4.4); POST may be stored.
