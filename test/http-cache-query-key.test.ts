@@ -75,3 +75,28 @@ test('normaliseQuery: table', () => {
   assert.equal(compileQueryRules(false, []), null);
   assert.equal(normaliseQuery(compileQueryRules(false, ['x'])!, 'b=1&x=2&a=1'), 'b=1&a=1');
 });
+
+test('key_headers: one entry per value of a field the backend is sent, on the fast path too', async () => {
+  const clock = new Clock();
+  const origin = await new FakeOrigin(clock, (req, res) => {
+    // The origin varies on X-Tenant without saying so (no Vary).
+    res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+    res.end(`tenant ${req.headers['x-tenant'] ?? 'none'}`);
+  }).start();
+  const rig = await startRig(clock, [origin.url], { cache: { key_headers: ['X-Tenant'] } });
+  try {
+    const ask = (tenant?: string) => get(rig.port, '/t', tenant === undefined ? {} : { 'x-tenant': tenant });
+    assert.equal((await ask('a')).body, 'tenant a');
+    assert.equal((await ask('b')).body, 'tenant b');
+    assert.equal((await ask()).body, 'tenant none');
+    for (const tenant of ['a', 'b', undefined, 'a']) {
+      const hit = await ask(tenant);
+      assert.equal(hit.body, `tenant ${tenant ?? 'none'}`);
+      assert.match(String(hit.headers['cache-status']), /hit/);
+    }
+    assert.equal(origin.hits, 3);
+  } finally {
+    await rig.close();
+    await origin.stop();
+  }
+});

@@ -19,6 +19,26 @@ export const queryDropSchema = z
   .array(z.string().regex(/^[^&=*\s]+\*?$/, 'expected a parameter name, or a prefix ending in "*" (utm_*)'))
   .optional();
 
+/** `key_headers`: request field names added to the key (lower-cased, RFC 9110 §5.1 tokens). */
+export const keyHeadersSchema = z
+  .array(
+    z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header field name such as "accept-language"')
+      .transform((name) => name.toLowerCase()),
+  )
+  .optional();
+
+/**
+ * The names a stored response varies on: its own `Vary` plus the route's `key_headers`, sorted as
+ * `parseVary` sorts them. Keyed like Vary, the fields are matched on every lookup (the fast path too),
+ * and they are fields the backend is sent as well: no key on anything the backend does not see.
+ */
+export function withKeyHeaders(vary: readonly string[] | null, keyHeaders: readonly string[] | null) {
+  if (keyHeaders === null || keyHeaders.length === 0) return vary;
+  return [...new Set([...(vary ?? []), ...keyHeaders])].sort();
+}
+
 /** A route's query rules, compiled once. */
 export interface QueryRules {
   readonly sort: boolean;

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { byteSize, duration } from '../server/units.ts';
-import { compileQueryRules, type QueryRules, queryDropSchema } from './cache-key.ts';
+import { compileQueryRules, keyHeadersSchema, type QueryRules, queryDropSchema } from './cache-key.ts';
 import { compileTtlRules, type TtlRules, ttlRulesSchema } from './ttl-rules.ts';
 
 const HOUR = 3_600_000;
@@ -69,6 +69,11 @@ const routeCacheTable = z.strictObject({
    * "fbclid"]`): the backend never sees them (see cache-key.ts). @default none
    */
   query_drop: queryDropSchema,
+  /**
+   * Request fields added to the key as if the origin had listed them in `Vary` (`["accept-language"]`):
+   * one entry per value, for backends that vary without saying so. @default none
+   */
+  key_headers: keyHeadersSchema,
 });
 
 /**
@@ -99,6 +104,8 @@ export interface RouteCachePolicy {
   ttlRules: TtlRules | null;
   /** Query normalisation (`query_sort`, `query_drop`); null when none. */
   queryRules: QueryRules | null;
+  /** Fields keyed as if in Vary (`key_headers`); null when none. */
+  keyHeaders: readonly string[] | null;
 }
 
 /** Resolve one route's `cache` value against the `[cache]` defaults. */
@@ -123,6 +130,7 @@ export function routePolicy(
     collapse: table.collapse,
     ttlRules: compileTtlRules(table.ttl, table.ttl_override),
     queryRules: compileQueryRules(table.query_sort, table.query_drop),
+    keyHeaders: table.key_headers === undefined || table.key_headers.length === 0 ? null : table.key_headers,
   };
 }
 

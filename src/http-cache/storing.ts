@@ -6,6 +6,7 @@ import type { StoredField } from '../cache/entry.ts';
 import { formatHttpDate } from '../http/date.ts';
 import type { HeaderList, HeaderValue, Request } from '../http/types.ts';
 import { type CacheDirectives, parseCacheControl, parseTargetedCacheControl } from './cache-control.ts';
+import { withKeyHeaders } from './cache-key.ts';
 import { cacheStatus } from './cache-status.ts';
 import { correctedInitialAge, freshnessLifetime, type ResponseTiming } from './freshness.ts';
 import type { RouteCachePolicy } from './options.ts';
@@ -86,8 +87,9 @@ export function planStorage(
   if (decision.store && status !== 200 && hasConditionalOrRange(req))
     decision = { store: false, reason: 'status' };
   if (decision.store && size > policy.maxObjectSize) decision = { store: false, reason: 'no-freshness' };
-  const vary = parseVary(varyValue);
-  return { decision, directives, timing, lifetimeMs: lifetime.ms, vary: vary === '*' ? null : vary, rule };
+  const parsed = parseVary(varyValue);
+  const vary = parsed === '*' ? null : withKeyHeaders(parsed, policy.keyHeaders);
+  return { decision, directives, timing, lifetimeMs: lifetime.ms, vary, rule };
 }
 
 /**
