@@ -130,9 +130,22 @@ async function entries(ctx: ApiContext, req: Request, res: Response): Promise<vo
   json(res, 200, { sort, limit, offset, ...merged });
 }
 
-/** `DELETE /api/cache[?path=/x | ?prefix=/img/][&host=h]`: purge in every worker, then answer. */
+/**
+ * `DELETE /api/cache[?path=/x | ?prefix=/img/][&host=h]` or `?tag=a,b`: purge in every worker, then
+ * answer.
+ */
 async function purge(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  const params = queryOf(req, ['path', 'prefix', 'host']);
+  const params = queryOf(req, ['path', 'prefix', 'host', 'tag']);
+  const tag = params.get('tag');
+  if (tag !== undefined) {
+    if (params.size > 1)
+      throw new ApiError(400, 'bad_parameter', 'tag cannot be combined with path, prefix or host');
+    if (tag.trim() === '')
+      throw new ApiError(400, 'bad_parameter', 'tag needs a value (tags separated by spaces or commas)');
+    const results = await ctx.control('cache', 'purge', { tag });
+    json(res, 200, { filter: { tag }, ...mergePurges(resultsOf<PurgeResult>(results)) });
+    return;
+  }
   const path = params.get('path');
   const prefix = params.get('prefix');
   const host = params.get('host');

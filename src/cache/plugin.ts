@@ -15,6 +15,7 @@ import type { Request, Response } from '../http/types.ts';
 import { routePolicies } from '../http-cache/options.ts';
 import { ProxyCache } from '../http-cache/proxy-cache.ts';
 import { purgeMethodSchema } from '../http-cache/purge.ts';
+import { splitTags } from '../http-cache/tags.ts';
 import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
@@ -83,6 +84,18 @@ export const cacheOptionsSchema = z.strictObject({
    */
   purge_method: purgeMethodSchema,
   /**
+   * Response fields whose values tag a stored proxied response for purge by tag (`Cache-Tag: a b`,
+   * `Surrogate-Key: a,b`; see src/http-cache/tags.ts). @default ["cache-tag", "surrogate-key"]
+   */
+  tag_headers: z
+    .array(
+      z
+        .string()
+        .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header field name such as "cache-tag"')
+        .transform((name) => name.toLowerCase()),
+    )
+    .default(['cache-tag', 'surrogate-key']),
+  /**
    * Run a full garbage collection once 1/16 of the capacity (4–48 MiB) was evicted or purged, so dropped
    * bodies go back to the allocator instead of waiting for V8 (which counts them late): RSS stays within
    * ~1.1x the capacity. Costs a pause of 10–100 ms, at most every 100 ms, only while the cache churns;
@@ -129,6 +142,7 @@ const purgeArgs = z.union([
   z.strictObject({ all: z.literal(true) }),
   z.strictObject({ path: z.string().startsWith('/'), host: z.string().optional() }),
   z.strictObject({ prefix: z.string().startsWith('/'), host: z.string().optional() }),
+  z.strictObject({ tag: z.string().min(1) }),
 ]);
 
 function decodePath(path: string): string {
@@ -241,6 +255,7 @@ export class ContentCache implements Plugin {
           name: typeof proxyConfig.via === 'string' ? proxyConfig.via : 'tamarin',
           collapseTimeoutMs: options.collapse_timeout,
           purge: options.purge_method,
+          tagHeaders: options.tag_headers,
           logger: context.logger,
           // Worker threads of one server share the process: a channel per process and port links them.
           channel:
@@ -441,9 +456,15 @@ export class ContentCache implements Plugin {
       case 'purge': {
         const parsed = purgeArgs.safeParse(args);
         if (!parsed.success) {
-          throw new Error('cache purge: expected { all: true }, { path: "/..." } or { prefix: "/..." }');
+          throw new Error(
+            'cache purge: expected { all: true }, { path: "/..." }, { prefix: "/..." } or { tag: "..." }',
+          );
         }
         this.negative.clear();
+        if ('tag' in parsed.data) {
+          // Only proxied responses carry tags.
+          return this.http?.purgeTags(splitTags(parsed.data.tag)) ?? { removed: 0, bytes: 0, keys: [] };
+        }
         const filter = parsed.data as PurgeFilter;
         // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
         if ('path' in filter) return this.store.purge({ ...filter, path: decodePath(filter.path) });

@@ -6,15 +6,19 @@
 
 import { BroadcastChannel } from 'node:worker_threads';
 import type { CacheStats } from '../cache/stats.ts';
-import type { MemoryStore, PurgeFilter } from '../cache/store.ts';
+import type { MemoryStore, PurgeFilter, PurgeResult } from '../cache/store.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
 import { invalidationTargets } from './invalidation.ts';
 import { baseKey, ProxyStore } from './proxy-store.ts';
 import { PurgeGate, type PurgeMethodOptions, purgeFilterOf } from './purge.ts';
 import { sendText } from './respond.ts';
+import { splitTags } from './tags.ts';
 
 /** What one worker tells the others. */
-type PeerMessage = { type: 'purge'; filter: PurgeFilter } | { type: 'invalidate'; bases: string[] };
+type PeerMessage =
+  | { type: 'purge'; filter: PurgeFilter }
+  | { type: 'purge-tags'; tags: string[] }
+  | { type: 'invalidate'; bases: string[] };
 
 /** Invalidation, PURGE, and the other workers told of both. */
 export class PeerInvalidation extends ProxyStore {
@@ -48,6 +52,7 @@ export class PeerInvalidation extends ProxyStore {
   /** Apply another worker's purge or invalidation to this worker's store (never re-broadcast). */
   private fromPeer(message: PeerMessage): void {
     if (message.type === 'purge') this.store.purge(message.filter);
+    else if (message.type === 'purge-tags') this.purgeTags(message.tags);
     else if (message.type === 'invalidate') for (const base of message.bases) this.invalidateBase(base);
   }
 
@@ -72,16 +77,29 @@ export class PeerInvalidation extends ProxyStore {
     this.peers?.postMessage({ type: 'invalidate', bases } satisfies PeerMessage);
   }
 
-  /** `PURGE /url` or `PURGE /prefix*` (purge.ts); only called when `gate` is set. */
+  /** `PURGE /url`, `PURGE /prefix*` or a PURGE with `X-Purge-Tag` (purge.ts); only called when `gate` is set. */
   protected purge(req: Request, res: Response): void {
     const refusal = this.gate!.check(req);
     if (refusal !== null) {
       sendText(res, 403, `403 Forbidden (${refusal})`, null);
       return;
     }
-    const filter = purgeFilterOf(req);
-    const result = this.store.purge(filter);
-    this.peers?.postMessage({ type: 'purge', filter } satisfies PeerMessage);
+    // `X-Purge-Tag: a b` (or Fastly's `Surrogate-Key`) purges by tag; the target is then ignored.
+    const tagValue = req.headers.getJoined('x-purge-tag') ?? req.headers.getJoined('surrogate-key');
+    let result: PurgeResult;
+    if (tagValue !== undefined) {
+      const tags = splitTags(tagValue);
+      if (tags.length === 0) {
+        sendText(res, 400, '400 Bad Request (X-Purge-Tag names no tag)', null);
+        return;
+      }
+      result = this.purgeTags(tags);
+      this.peers?.postMessage({ type: 'purge-tags', tags } satisfies PeerMessage);
+    } else {
+      const filter = purgeFilterOf(req);
+      result = this.store.purge(filter);
+      this.peers?.postMessage({ type: 'purge', filter } satisfies PeerMessage);
+    }
     res.statusCode = 200;
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Cache-Control', 'no-store');

@@ -43,6 +43,8 @@ export interface ProxyCacheOptions {
   collapseTimeoutMs: number;
   /** The `PURGE` method on the main listener. */
   purge: PurgeMethodOptions;
+  /** Response fields that tag an entry for purge by tag (lower-case). @default cache-tag, surrogate-key */
+  tagHeaders?: readonly string[];
   /** Where unexpected failures are logged. */
   logger: Logger;
   /**
@@ -72,6 +74,7 @@ export class ProxyCache extends PeerInvalidation {
     clock: () => number,
   ) {
     super(store, stats, options.name, clock, options.purge, options.channel);
+    if (options.tagHeaders !== undefined) this.tagFields = new Set(options.tagHeaders);
     this.policies = policies;
     this.collapser = new Collapser(options.collapseTimeoutMs, PASS_MS);
     this.getProxy = getProxy;

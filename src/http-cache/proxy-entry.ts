@@ -61,6 +61,8 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
    * cache's by-target index (see ProxyCache.tryHit). Almost always null.
    */
   sameTarget: ProxyEntry | null = null;
+  /** Its tags (purge by tag, tags.ts), set when stored; null when it has none. */
+  tags: readonly string[] | null = null;
   private readonly ageOffset: number;
   /** First ms at which the Age value in the buffer is out of date. */
   private ageUntil = 0;

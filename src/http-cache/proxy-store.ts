@@ -7,6 +7,7 @@
 
 import type { CacheEntry, StoredField } from '../cache/entry.ts';
 import type { RejectionReason } from '../cache/stats.ts';
+import type { PurgeResult } from '../cache/store.ts';
 import type { HeaderValue, Request } from '../http/types.ts';
 import type { ResponseTiming } from './freshness.ts';
 import { HitPath } from './hit-path.ts';
@@ -15,6 +16,9 @@ import type { RouteCachePolicy } from './options.ts';
 import { ProxyEntry } from './proxy-entry.ts';
 import type { NotStoredReason } from './storability.ts';
 import { buildEntry, planStorage, type StoragePlan, storedFields } from './storing.ts';
+import { MemoryTagIndex, type TagIndex, tagsOf } from './tags.ts';
+
+const DEFAULT_TAG_FIELDS: ReadonlySet<string> = new Set(['cache-tag', 'surrogate-key']);
 
 /** The store key of a URL: never collides with a static key (those start with `/` or a host name). */
 export function baseKey(host: string, target: string): string {
@@ -38,6 +42,11 @@ const REJECTION: Record<NotStoredReason, RejectionReason> = {
 
 /** Storing and freshening entries, and the indexes that follow the store. */
 export class ProxyStore extends HitPath {
+  /** Tag → keys of the entries stored with it (purge by tag). */
+  protected readonly tags: TagIndex = new MemoryTagIndex();
+  /** Response fields read for tags. */
+  protected tagFields: ReadonlySet<string> = DEFAULT_TAG_FIELDS;
+
   /** Count a response that was not stored. */
   rejected(reason: NotStoredReason | 'too-large' | 'incomplete'): void {
     if (reason === 'too-large' || reason === 'incomplete') this.stats.rejections[reason]++;
@@ -84,6 +93,11 @@ export class ProxyStore extends HitPath {
     }
     this.stats.insertions++;
     this.link(entry);
+    const tags = tagsOf(entry.record.fields, this.tagFields);
+    if (tags !== null) {
+      entry.tags = tags;
+      this.tags.add(entry.record.key, tags);
+    }
     const base = entry.base;
     const key = entry.record.key;
     if (entry.vary === null) {
@@ -133,7 +147,23 @@ export class ProxyStore extends HitPath {
   onRemove(entry: CacheEntry): void {
     if (!(entry instanceof ProxyEntry)) return;
     if (entry.vary !== null) this.vary.remove(entry.base, entry.record.key);
+    if (entry.tags !== null) this.tags.remove(entry.record.key, entry.tags);
     this.unlink(entry);
+  }
+
+  /** Remove every entry stored with one of `tags`: O(entries with those tags). */
+  purgeTags(tags: readonly string[]): PurgeResult {
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const tag of tags) {
+      for (const key of this.tags.keysOf(tag)) {
+        const entry = this.store.peek(key);
+        if (entry === undefined || !this.store.delete(key, 'purged')) continue;
+        result.removed++;
+        result.bytes += entry.charge;
+        if (result.keys.length < 1000) result.keys.push(key);
+      }
+    }
+    return result;
   }
 
   /** Entries reachable from the target index: the proxied entries in the store (a test checks it). */
