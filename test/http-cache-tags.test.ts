@@ -139,6 +139,13 @@ describe('purge by tag', () => {
     assert.doesNotMatch(String(again.headers['cache-status']), /hit/);
     assert.equal(originHits, before + 1);
 
+    // Soft: marked stale in both workers, still stored (src/http-cache/soft-purge.ts).
+    const soft = await call(admin, 'DELETE', '/api/cache?tag=list&soft=1', auth);
+    assert.equal(soft.status, 200);
+    assert.deepEqual(soft.json.filter, { tag: 'list', soft: true });
+    assert.equal(soft.json.removed, 2, '/p/2 in two workers, marked stale');
+    assert.equal((await cached()).get('/p/2'), 2, 'kept');
+    assert.equal((await call(admin, 'DELETE', '/api/cache?tag=list&soft=yes', auth)).status, 400);
     assert.equal((await call(admin, 'DELETE', '/api/cache?tag=', auth)).status, 400);
     assert.equal((await call(admin, 'DELETE', '/api/cache?tag=a&path=/p/1', auth)).status, 400);
     assert.equal((await call(admin, 'DELETE', '/api/cache?tag=list')).status, 401);

@@ -135,15 +135,21 @@ async function entries(ctx: ApiContext, req: Request, res: Response): Promise<vo
  * answer.
  */
 async function purge(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  const params = queryOf(req, ['path', 'prefix', 'host', 'tag']);
+  const params = queryOf(req, ['path', 'prefix', 'host', 'tag', 'soft']);
+  const softText = params.get('soft');
+  if (softText !== undefined && softText !== '1' && softText !== 'true') {
+    throw new ApiError(400, 'bad_parameter', `soft must be 1 or true, got "${softText}"`);
+  }
+  params.delete('soft');
+  const soft = softText === undefined ? {} : { soft: true as const };
   const tag = params.get('tag');
   if (tag !== undefined) {
     if (params.size > 1)
       throw new ApiError(400, 'bad_parameter', 'tag cannot be combined with path, prefix or host');
     if (tag.trim() === '')
       throw new ApiError(400, 'bad_parameter', 'tag needs a value (tags separated by spaces or commas)');
-    const results = await ctx.control('cache', 'purge', { tag });
-    json(res, 200, { filter: { tag }, ...mergePurges(resultsOf<PurgeResult>(results)) });
+    const results = await ctx.control('cache', 'purge', { tag, ...soft });
+    json(res, 200, { filter: { tag, ...soft }, ...mergePurges(resultsOf<PurgeResult>(results)) });
     return;
   }
   const path = params.get('path');
@@ -170,8 +176,8 @@ async function purge(ctx: ApiContext, req: Request, res: Response): Promise<void
       : prefix !== undefined
         ? { prefix, ...hostPart }
         : { all: true as const };
-  const results = await ctx.control('cache', 'purge', filter);
-  json(res, 200, { filter, ...mergePurges(resultsOf<PurgeResult>(results)) });
+  const results = await ctx.control('cache', 'purge', { ...filter, ...soft });
+  json(res, 200, { filter: { ...filter, ...soft }, ...mergePurges(resultsOf<PurgeResult>(results)) });
 }
 
 async function metrics(ctx: ApiContext, req: Request, res: Response): Promise<void> {

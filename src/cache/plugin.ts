@@ -138,11 +138,12 @@ const entriesArgs = z
   })
   .default({ sort: 'hits', limit: 100, offset: 0 });
 
+const soft = z.boolean().optional();
 const purgeArgs = z.union([
-  z.strictObject({ all: z.literal(true) }),
-  z.strictObject({ path: z.string().startsWith('/'), host: z.string().optional() }),
-  z.strictObject({ prefix: z.string().startsWith('/'), host: z.string().optional() }),
-  z.strictObject({ tag: z.string().min(1) }),
+  z.strictObject({ all: z.literal(true), soft }),
+  z.strictObject({ path: z.string().startsWith('/'), host: z.string().optional(), soft }),
+  z.strictObject({ prefix: z.string().startsWith('/'), host: z.string().optional(), soft }),
+  z.strictObject({ tag: z.string().min(1), soft }),
 ]);
 
 function decodePath(path: string): string {
@@ -461,11 +462,22 @@ export class ContentCache implements Plugin {
           );
         }
         this.negative.clear();
-        if ('tag' in parsed.data) {
+        const none = { removed: 0, bytes: 0, keys: [] };
+        const { soft: softly, ...what } = parsed.data;
+        if ('tag' in what) {
           // Only proxied responses carry tags.
-          return this.http?.purgeTags(splitTags(parsed.data.tag)) ?? { removed: 0, bytes: 0, keys: [] };
+          const tags = splitTags(what.tag);
+          return (softly ? this.http?.softPurgeTags(tags) : this.http?.purgeTags(tags)) ?? none;
         }
-        const filter = parsed.data as PurgeFilter;
+        const filter = what as PurgeFilter;
+        if (softly === true) {
+          // Only proxied responses can be revalidated (src/http-cache/soft-purge.ts).
+          if ('path' in filter)
+            return this.http?.softPurge({ ...filter, path: decodePath(filter.path) }) ?? none;
+          if ('prefix' in filter)
+            return this.http?.softPurge({ ...filter, prefix: decodePath(filter.prefix) }) ?? none;
+          return this.http?.softPurge(filter) ?? none;
+        }
         // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
         if ('path' in filter) return this.store.purge({ ...filter, path: decodePath(filter.path) });
         if ('prefix' in filter) return this.store.purge({ ...filter, prefix: decodePath(filter.prefix) });

@@ -16,8 +16,8 @@ import { splitTags } from './tags.ts';
 
 /** What one worker tells the others. */
 type PeerMessage =
-  | { type: 'purge'; filter: PurgeFilter }
-  | { type: 'purge-tags'; tags: string[] }
+  | { type: 'purge'; filter: PurgeFilter; soft?: boolean }
+  | { type: 'purge-tags'; tags: string[]; soft?: boolean }
   | { type: 'invalidate'; bases: string[] };
 
 /** Invalidation, PURGE, and the other workers told of both. */
@@ -51,9 +51,13 @@ export class PeerInvalidation extends ProxyStore {
 
   /** Apply another worker's purge or invalidation to this worker's store (never re-broadcast). */
   private fromPeer(message: PeerMessage): void {
-    if (message.type === 'purge') this.store.purge(message.filter);
-    else if (message.type === 'purge-tags') this.purgeTags(message.tags);
-    else if (message.type === 'invalidate') for (const base of message.bases) this.invalidateBase(base);
+    if (message.type === 'purge') {
+      if (message.soft === true) this.softPurge(message.filter);
+      else this.store.purge(message.filter);
+    } else if (message.type === 'purge-tags') {
+      if (message.soft === true) this.softPurgeTags(message.tags);
+      else this.purgeTags(message.tags);
+    } else if (message.type === 'invalidate') for (const base of message.bases) this.invalidateBase(base);
   }
 
   private invalidateBase(base: string): void {
@@ -86,6 +90,9 @@ export class PeerInvalidation extends ProxyStore {
     }
     // `X-Purge-Tag: a b` (or Fastly's `Surrogate-Key`) purges by tag; the target is then ignored.
     const tagValue = req.headers.getJoined('x-purge-tag') ?? req.headers.getJoined('surrogate-key');
+    // `X-Purge-Soft: 1` (Fastly's `Fastly-Soft-Purge: 1` too): mark stale instead of removing.
+    const softValue = req.headers.get('x-purge-soft') ?? req.headers.get('fastly-soft-purge');
+    const soft = softValue === '1' || softValue?.toLowerCase() === 'true';
     let result: PurgeResult;
     if (tagValue !== undefined) {
       const tags = splitTags(tagValue);
@@ -93,17 +100,20 @@ export class PeerInvalidation extends ProxyStore {
         sendText(res, 400, '400 Bad Request (X-Purge-Tag names no tag)', null);
         return;
       }
-      result = this.purgeTags(tags);
-      this.peers?.postMessage({ type: 'purge-tags', tags } satisfies PeerMessage);
+      result = soft ? this.softPurgeTags(tags) : this.purgeTags(tags);
+      this.peers?.postMessage({ type: 'purge-tags', tags, soft } satisfies PeerMessage);
     } else {
       const filter = purgeFilterOf(req);
-      result = this.store.purge(filter);
-      this.peers?.postMessage({ type: 'purge', filter } satisfies PeerMessage);
+      result = soft ? this.softPurge(filter) : this.store.purge(filter);
+      this.peers?.postMessage({ type: 'purge', filter, soft } satisfies PeerMessage);
     }
     res.statusCode = 200;
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Cache-Control', 'no-store');
-    res.end(JSON.stringify({ purged: result.removed, bytes: result.bytes }) + '\n');
+    res.end(
+      JSON.stringify(soft ? { stale: result.removed } : { purged: result.removed, bytes: result.bytes }) +
+        '\n',
+    );
   }
 
   /** Stop hearing from the other workers (shutdown). */

@@ -7,13 +7,14 @@
 
 import type { CacheEntry, StoredField } from '../cache/entry.ts';
 import type { RejectionReason } from '../cache/stats.ts';
-import type { PurgeResult } from '../cache/store.ts';
+import type { PurgeFilter, PurgeResult } from '../cache/store.ts';
 import type { HeaderValue, Request } from '../http/types.ts';
 import type { ResponseTiming } from './freshness.ts';
 import { HitPath } from './hit-path.ts';
 import { fieldsToHeaders, withMethod } from './messages.ts';
 import type { RouteCachePolicy } from './options.ts';
 import { ProxyEntry } from './proxy-entry.ts';
+import { markStale, softPurgeMatches } from './soft-purge.ts';
 import type { NotStoredReason } from './storability.ts';
 import { buildEntry, planStorage, type StoragePlan, storedFields } from './storing.ts';
 import { MemoryTagIndex, type TagIndex, tagsOf } from './tags.ts';
@@ -149,6 +150,31 @@ export class ProxyStore extends HitPath {
     if (entry.vary !== null) this.vary.remove(entry.base, entry.record.key);
     if (entry.tags !== null) this.tags.remove(entry.record.key, entry.tags);
     this.unlink(entry);
+  }
+
+  /** Soft purge (soft-purge.ts): mark the proxied entries `filter` matches stale; O(proxied entries). */
+  softPurge(filter: PurgeFilter): PurgeResult {
+    const matching: ProxyEntry[] = [];
+    for (let entry of this.byTarget.values()) {
+      for (;;) {
+        if (softPurgeMatches(entry, filter)) matching.push(entry);
+        if (entry.sameTarget === null) break;
+        entry = entry.sameTarget;
+      }
+    }
+    return markStale(matching, this.clock());
+  }
+
+  /** Soft purge by tag: mark the entries stored with one of `tags` stale. */
+  softPurgeTags(tags: readonly string[]): PurgeResult {
+    const matching: ProxyEntry[] = [];
+    for (const tag of tags) {
+      for (const key of this.tags.keysOf(tag)) {
+        const entry = this.store.peek(key);
+        if (entry instanceof ProxyEntry) matching.push(entry);
+      }
+    }
+    return markStale(matching, this.clock());
   }
 
   /** Remove every entry stored with one of `tags`: O(entries with those tags). */
