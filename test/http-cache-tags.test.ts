@@ -150,4 +150,27 @@ describe('purge by tag', () => {
     assert.equal((await call(admin, 'DELETE', '/api/cache?tag=a&path=/p/1', auth)).status, 400);
     assert.equal((await call(admin, 'DELETE', '/api/cache?tag=list')).status, 401);
   });
+
+  it('POST /api/cache/bans bans in every worker; GET lists them; bad expressions are 400', {
+    timeout: 60_000,
+  }, async () => {
+    await fillBothWorkers();
+    const added = await call(admin, 'POST', '/api/cache/bans?url=%5E%2Fp%2Fplain%24', auth);
+    assert.equal(added.status, 200);
+    assert.deepEqual(added.json.ban, { url: '^/p/plain$' });
+    assert.equal(added.json.workers.length, 2);
+    const listed = await call(admin, 'GET', '/api/cache/bans', auth);
+    assert.equal(listed.status, 200);
+    for (const w of listed.json.workers)
+      assert.equal(w.bans[0]?.url ?? 'retired', w.bans.length ? '^/p/plain$' : 'retired');
+    const hits = originHits;
+    const after = await request('/p/plain');
+    assert.doesNotMatch(String(after.headers['cache-status']), /hit/, 'banned entry fetched again');
+    assert.equal(originHits, hits + 1);
+    const bad = await call(admin, 'POST', '/api/cache/bans?url=(', auth);
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.message, /url: invalid regular expression/);
+    assert.equal((await call(admin, 'POST', '/api/cache/bans', auth)).status, 400);
+    assert.equal((await call(admin, 'POST', '/api/cache/bans?url=x')).status, 401);
+  });
 });

@@ -6,6 +6,7 @@
 
 import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
 import type { Request, Response } from '../http/types.ts';
+import { type BanInfo, type BanSpec, banSpecError } from '../http-cache/bans.ts';
 import type { BackendAction, BackendChange } from '../proxy/backend-admin.ts';
 import type { RouteSnapshot } from '../proxy/plugin.ts';
 import type { TamarinConfig } from '../server/config.ts';
@@ -294,6 +295,26 @@ function backendAction(action: BackendAction): Handler {
   };
 }
 
+/**
+ * `POST /api/cache/bans?url=re[&host=re][&field=name&value=re]`: ban, in every worker, the stored proxied
+ * responses (stored before now) whose URL, host and field match the regular expressions; 400 naming what
+ * is wrong with the expression. `GET /api/cache/bans`: the bans pending in each worker.
+ */
+async function addBan(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  const params = queryOf(req, ['url', 'host', 'field', 'value']);
+  const spec: BanSpec = Object.fromEntries(params);
+  const error = banSpecError(spec);
+  if (error !== null) throw new ApiError(400, 'bad_parameter', error);
+  const results = resultsOf<BanInfo>(await ctx.control('cache', 'ban', spec));
+  json(res, 200, { ban: spec, workers: results.map(({ worker, result }) => ({ worker, id: result.id })) });
+}
+
+async function listBans(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  queryOf(req, []);
+  const results = resultsOf<BanInfo[]>(await ctx.control('cache', 'bans'));
+  json(res, 200, { workers: results.map(({ worker, result }) => ({ worker, bans: result })) });
+}
+
 /** API routes: path → method → handler. Every method but GET (and HEAD) changes state. */
 const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   string,
@@ -303,6 +324,7 @@ const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   ['/api/stats', { GET: stats }],
   ['/api/cache/entries', { GET: entries }],
   ['/api/cache', { DELETE: purge }],
+  ['/api/cache/bans', { GET: listBans, POST: addBan }],
   ['/api/config', { GET: config }],
   ['/api/reload', { POST: reload }],
   ['/api/events', { GET: events }],

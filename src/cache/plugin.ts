@@ -138,6 +138,13 @@ const entriesArgs = z
   })
   .default({ sort: 'hits', limit: 100, offset: 0 });
 
+const banArgs = z.strictObject({
+  url: z.string().optional(),
+  host: z.string().optional(),
+  field: z.string().optional(),
+  value: z.string().optional(),
+});
+
 const soft = z.boolean().optional();
 const purgeArgs = z.union([
   z.strictObject({ all: z.literal(true), soft }),
@@ -483,8 +490,16 @@ export class ContentCache implements Plugin {
         if ('prefix' in filter) return this.store.purge({ ...filter, prefix: decodePath(filter.prefix) });
         return this.store.purge(filter);
       }
+      case 'ban': {
+        // Bans are over proxied responses (src/http-cache/bans.ts).
+        if (this.http === null) throw new Error('cache ban: no proxy route is cached');
+        this.negative.clear();
+        return this.http.ban(banArgs.parse(args));
+      }
+      case 'bans':
+        return this.http?.bans.list() ?? [];
       default:
-        throw new Error(`cache: unknown command "${command}" (expected stats, entries or purge)`);
+        throw new Error(`cache: unknown command "${command}" (expected stats, entries, purge, ban or bans)`);
     }
   }
 

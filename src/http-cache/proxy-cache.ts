@@ -134,7 +134,8 @@ export class ProxyCache extends PeerInvalidation {
     const names = this.vary.names(base);
     const key = names === undefined ? base : variantKey(base, names, headers);
     const found = this.store.get(key, now);
-    const entry = found instanceof ProxyEntry ? found : null;
+    let entry = found instanceof ProxyEntry ? found : null;
+    if (entry !== null && entry.banChecked < this.bans.latest && this.banned(entry)) entry = null;
     // Preconditions meant for the origin (If-Match, If-Unmodified-Since) are the origin's to evaluate.
     const originConditional = headers.has('if-match') || headers.has('if-unmodified-since');
     if (entry !== null && !originConditional) {
@@ -273,6 +274,7 @@ export class ProxyCache extends PeerInvalidation {
   close(): void {
     this.collapser.clear();
     this.closePeers();
+    this.banSweeper.stop();
   }
 }
 

@@ -62,6 +62,8 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
    * cache's by-target index (see ProxyCache.tryHit). Almost always null.
    */
   sameTarget: ProxyEntry | null = null;
+  /** Id of the newest ban it was checked against or stored after (bans.ts). */
+  banChecked = 0;
   /** Its tags (purge by tag, tags.ts), set when stored; null when it has none. */
   tags: readonly string[] | null = null;
   private readonly ageOffset: number;

@@ -9,6 +9,7 @@ import type { CacheEntry, StoredField } from '../cache/entry.ts';
 import type { RejectionReason } from '../cache/stats.ts';
 import type { PurgeFilter, PurgeResult } from '../cache/store.ts';
 import type { HeaderValue, Request } from '../http/types.ts';
+import { type BanInfo, type BanSpec, BanSweeper, banSpecError } from './bans.ts';
 import type { ResponseTiming } from './freshness.ts';
 import { HitPath } from './hit-path.ts';
 import { fieldsToHeaders, withMethod } from './messages.ts';
@@ -47,6 +48,12 @@ export class ProxyStore extends HitPath {
   protected readonly tags: TagIndex = new MemoryTagIndex();
   /** Response fields read for tags. */
   protected tagFields: ReadonlySet<string> = DEFAULT_TAG_FIELDS;
+  /** Checks every entry against pending bans in the background, then retires them. */
+  readonly banSweeper = new BanSweeper<ProxyEntry>(
+    this.bans,
+    () => this.allEntries(),
+    (entry) => this.removeBanned(entry),
+  );
 
   /** Count a response that was not stored. */
   rejected(reason: NotStoredReason | 'too-large' | 'incomplete'): void {
@@ -93,6 +100,8 @@ export class ProxyStore extends HitPath {
       return null;
     }
     this.stats.insertions++;
+    // Bans already pending are about responses stored before them.
+    entry.banChecked = this.bans.latest;
     this.link(entry);
     const tags = tagsOf(entry.record.fields, this.tagFields);
     if (tags !== null) {
@@ -150,6 +159,43 @@ export class ProxyStore extends HitPath {
     if (entry.vary !== null) this.vary.remove(entry.base, entry.record.key);
     if (entry.tags !== null) this.tags.remove(entry.record.key, entry.tags);
     this.unlink(entry);
+  }
+
+  /** Add a ban (bans.ts): stored entries matching it are removed when next looked up, or by the sweep. */
+  ban(spec: BanSpec): BanInfo {
+    const error = banSpecError(spec);
+    if (error !== null) throw new Error(`ban: ${error}`);
+    const info = this.bans.add(spec, this.clock());
+    this.banSweeper.wake();
+    return info;
+  }
+
+  /**
+   * `entry` (found by a lookup) is banned: removed, true. Else marked checked, false. Only called when
+   * `entry.banChecked < bans.latest`.
+   */
+  protected banned(entry: ProxyEntry): boolean {
+    if (!this.bans.check(entry)) return false;
+    this.store.delete(entry.record.key, 'purged');
+    return true;
+  }
+
+  private removeBanned(entry: ProxyEntry): void {
+    const key = entry.record.key;
+    if (this.store.peek(key) === entry) this.store.delete(key, 'purged');
+  }
+
+  /** Every proxied entry in the store (through the target index). */
+  private allEntries(): ProxyEntry[] {
+    const all: ProxyEntry[] = [];
+    for (let entry of this.byTarget.values()) {
+      for (;;) {
+        all.push(entry);
+        if (entry.sameTarget === null) break;
+        entry = entry.sameTarget;
+      }
+    }
+    return all;
   }
 
   /** Soft purge (soft-purge.ts): mark the proxied entries `filter` matches stale; O(proxied entries). */
