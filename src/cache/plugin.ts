@@ -16,6 +16,7 @@ import { routePolicies } from '../http-cache/options.ts';
 import { ProxyCache } from '../http-cache/proxy-cache.ts';
 import { purgeMethodSchema } from '../http-cache/purge.ts';
 import { splitTags } from '../http-cache/tags.ts';
+import { loadProxyEntries, saveProxyEntries } from '../http-cache/warm-proxy.ts';
 import type { ProxyInstance } from '../proxy/plugin.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
@@ -505,6 +506,7 @@ export class ContentCache implements Plugin {
 
   /** Reload the hottest entries of the previous run (background; never throws). */
   private async warmUp(): Promise<void> {
+    this.warmProxied();
     const records = loadState(this.stateFile, (m) => this.context.logger.warn(m));
     if (records.length === 0) return;
     const { added, stale } = await reloadEntries(
@@ -516,6 +518,19 @@ export class ContentCache implements Plugin {
     this.stats.warmLoaded += added;
     if (stale > 0) this.context.logger.warn(`warm restart: ${stale} entries skipped (file changed or gone)`);
     this.context.logger.info(`warm restart: ${added} entries reloaded from ${this.stateFile}`);
+  }
+
+  /** Proxied responses saved by the previous run, bodies included (src/http-cache/warm-proxy.ts). */
+  private warmProxied(): void {
+    const http = this.http;
+    if (http === null) return;
+    const file = `${this.stateFile}.proxy`;
+    let added = 0;
+    for (const entry of loadProxyEntries(file, this.clock(), (m) => this.context.logger.warn(m))) {
+      if (http.restore(entry)) added++;
+    }
+    this.stats.warmLoaded += added;
+    if (added > 0) this.context.logger.info(`warm restart: ${added} proxied responses reloaded from ${file}`);
   }
 
   private addWarm(record: WarmRecord, body: Buffer): boolean {
@@ -554,6 +569,15 @@ export class ContentCache implements Plugin {
         storedAt: r.storedAt,
         expiresAt: Number.isFinite(entry.expiresAt) ? entry.expiresAt : null,
       });
+    }
+    if (this.http !== null) {
+      try {
+        saveProxyEntries(`${this.stateFile}.proxy`, this.http.entriesToSave(), this.clock());
+      } catch (error) {
+        this.context.logger.warn(
+          `warm restart: could not save proxied responses: ${(error as Error).message}`,
+        );
+      }
     }
     try {
       saveState(this.stateFile, records, this.clock());

@@ -161,6 +161,17 @@ export class ProxyStore extends HitPath {
     this.unlink(entry);
   }
 
+  /** Stored proxied entries, for warm restart (warm-proxy.ts). */
+  entriesToSave(): ProxyEntry[] {
+    return this.allEntries();
+  }
+
+  /** Put back an entry saved by warm restart; false when a live request already stored that key. */
+  restore(entry: ProxyEntry): boolean {
+    if (this.store.peek(entry.record.key) !== undefined) return false;
+    return this.insert(entry) !== null;
+  }
+
   /** Add a ban (bans.ts): stored entries matching it are removed when next looked up, or by the sweep. */
   ban(spec: BanSpec): BanInfo {
     const error = banSpecError(spec);
