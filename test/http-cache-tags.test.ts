@@ -1,7 +1,8 @@
 /**
  * Purge by tag over real sockets, on a 2-worker server: responses tagged by `Cache-Tag` / `Surrogate-Key`
  * (spaces or commas) are removed from both workers' stores by `PURGE` with `X-Purge-Tag` (allow list and
- * token enforced) and by the admin API's `DELETE /api/cache?tag=`; untagged and other-tag entries stay.
+ * token enforced) and by the admin API's `DELETE /api/cache?tag=` (or marked stale with `soft=1`);
+ * untagged and other-tag entries stay. Also the admin API's bans (`POST` / `GET /api/cache/bans`).
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
