@@ -229,6 +229,8 @@ describe('proxy series from per-worker snapshots', () => {
     url: 'http://10.0.0.1:8080',
     weight: 1,
     state,
+    health: state,
+    admin: 'enabled' as const,
     inFlight: 1,
     requests,
     failures: 4,

@@ -132,6 +132,8 @@ describe('mergeBackends', () => {
     url: 'http://127.0.0.1:3000',
     weight: 1,
     state: 'up',
+    health: 'up',
+    admin: 'enabled',
     inFlight: 0,
     requests: 0,
     failures: 0,

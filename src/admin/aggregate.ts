@@ -152,6 +152,7 @@ export function mergeBackends(results: ReadonlyArray<{ worker: number; result: R
   const first = results[0]?.result ?? [];
   return first.map((route, r) => ({
     route: route.route,
+    upstream: route.upstream ?? null,
     match: route.match,
     host: route.host,
     backends: route.backends.map((backend, b) => {
@@ -161,7 +162,9 @@ export function mergeBackends(results: ReadonlyArray<{ worker: number; result: R
         url: backend.url,
         weight: backend.weight,
         // The worst state wins in the summary; the per-worker list tells the whole story.
-        state: states.includes('down') ? 'down' : states.every((s) => s === states[0]) ? states[0] : 'mixed',
+        state: summaryState(states),
+        health: views.some((v) => v.health === 'down') ? 'down' : views[0]!.health,
+        admin: backend.admin,
         inFlight: sum(views, 'inFlight'),
         requests: sum(views, 'requests'),
         failures: sum(views, 'failures'),
@@ -176,6 +179,18 @@ export function mergeBackends(results: ReadonlyArray<{ worker: number; result: R
       };
     }),
   }));
+}
+
+/**
+ * The worst state wins; a drain applies to every worker at once, so it is `draining` until every worker's
+ * requests to the backend are done, then `drained`.
+ */
+function summaryState(states: readonly string[]): string {
+  if (states.includes('down')) return 'down';
+  if (states.every((s) => s === 'draining' || s === 'drained')) {
+    return states.includes('draining') ? 'draining' : 'drained';
+  }
+  return states.every((s) => s === states[0]) ? (states[0] ?? 'up') : 'mixed';
 }
 
 function weightedLatency(

@@ -6,7 +6,9 @@
 
 import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
 import type { Request, Response } from '../http/types.ts';
+import type { BackendAction, BackendChange } from '../proxy/backend-admin.ts';
 import type { RouteSnapshot } from '../proxy/plugin.ts';
+import { type BanInfo, type BanSpec, banSpecError } from '../server/bans.ts';
 import type { TamarinConfig } from '../server/config.ts';
 import { type ConfigIssue, issueText } from '../server/config-errors.ts';
 import { errorMessage } from '../server/logger.ts';
@@ -139,9 +141,28 @@ async function entries(ctx: ApiContext, req: Request, res: Response): Promise<vo
   json(res, 200, { sort, limit, offset, ...merged });
 }
 
-/** `DELETE /api/cache[?path=/x | ?prefix=/img/][&host=h]`: purge in every worker, then answer. */
+/**
+ * `DELETE /api/cache[?path=/x | ?prefix=/img/][&host=h]` or `?tag=a,b`: purge in every worker, then
+ * answer.
+ */
 async function purge(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  const params = queryOf(req, ['path', 'prefix', 'host']);
+  const params = queryOf(req, ['path', 'prefix', 'host', 'tag', 'soft']);
+  const softText = params.get('soft');
+  if (softText !== undefined && softText !== '1' && softText !== 'true') {
+    throw new ApiError(400, 'bad_parameter', `soft must be 1 or true, got "${softText}"`);
+  }
+  params.delete('soft');
+  const soft = softText === undefined ? {} : { soft: true as const };
+  const tag = params.get('tag');
+  if (tag !== undefined) {
+    if (params.size > 1)
+      throw new ApiError(400, 'bad_parameter', 'tag cannot be combined with path, prefix or host');
+    if (tag.trim() === '')
+      throw new ApiError(400, 'bad_parameter', 'tag needs a value (tags separated by spaces or commas)');
+    const results = await ctx.control('cache', 'purge', { tag, ...soft });
+    json(res, 200, { filter: { tag, ...soft }, ...mergePurges(resultsOf<PurgeResult>(results)) });
+    return;
+  }
   const path = params.get('path');
   const prefix = params.get('prefix');
   const host = params.get('host');
@@ -166,8 +187,8 @@ async function purge(ctx: ApiContext, req: Request, res: Response): Promise<void
       : prefix !== undefined
         ? { prefix, ...hostPart }
         : { all: true as const };
-  const results = await ctx.control('cache', 'purge', filter);
-  json(res, 200, { filter, ...mergePurges(resultsOf<PurgeResult>(results)) });
+  const results = await ctx.control('cache', 'purge', { ...filter, ...soft });
+  json(res, 200, { filter: { ...filter, ...soft }, ...mergePurges(resultsOf<PurgeResult>(results)) });
 }
 
 async function metrics(ctx: ApiContext, req: Request, res: Response): Promise<void> {
@@ -264,6 +285,64 @@ async function reloadTls(ctx: ApiContext, req: Request, res: Response): Promise<
   json(res, 200, await reloadCertificates(ctx));
 }
 
+/**
+ * `POST /api/proxy/backends/{drain,disable,enable}?url=http://h:p[&route=n]`: change the backend with that
+ * URL (in every route that has it, or in route `n` only) in every worker; 404 naming the configured
+ * backends when none has that URL.
+ */
+function backendAction(action: BackendAction): Handler {
+  return async (ctx, req, res) => {
+    const params = queryOf(req, ['url', 'route']);
+    const url = params.get('url');
+    if (url === undefined || url === '') {
+      throw new ApiError(400, 'bad_parameter', 'url is required (a backend URL, e.g. http://10.0.0.5:8080)');
+    }
+    const route = params.has('route') ? intParam(params, 'route', 0, 0, 100_000) : undefined;
+    const command = route === undefined ? { action, url } : { action, url, route };
+    const results = resultsOf<BackendChange[]>(await ctx.control('proxy', 'backend-state', command));
+    const changed = results[0]?.result ?? [];
+    if (changed.length === 0) {
+      const listed = resultsOf<RouteSnapshot[]>(await ctx.control('proxy', 'backends'))[0]?.result ?? [];
+      const urls = [...new Set(listed.flatMap((r) => r.backends.map((b) => b.url)))];
+      const where = route === undefined ? '' : ` in route ${route}`;
+      throw new ApiError(
+        404,
+        'no_such_backend',
+        `no backend ${url}${where} (configured: ${urls.join(', ') || 'none'})`,
+      );
+    }
+    const inFlight = results.reduce(
+      (n, { result }) => n + result.reduce((m, change) => m + change.inFlight, 0),
+      0,
+    );
+    json(res, 200, {
+      action,
+      backends: changed.map(({ route: r, url: u, from, to }) => ({ route: r, url: u, from, to })),
+      inFlight,
+    });
+  };
+}
+
+/**
+ * `POST /api/cache/bans?url=re[&host=re][&field=name&value=re]`: ban, in every worker, the stored proxied
+ * responses (stored before now) whose URL, host and field match the regular expressions; 400 naming what
+ * is wrong with the expression. `GET /api/cache/bans`: the bans pending in each worker.
+ */
+async function addBan(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  const params = queryOf(req, ['url', 'host', 'field', 'value']);
+  const spec: BanSpec = Object.fromEntries(params);
+  const error = banSpecError(spec);
+  if (error !== null) throw new ApiError(400, 'bad_parameter', error);
+  const results = resultsOf<BanInfo>(await ctx.control('cache', 'ban', spec));
+  json(res, 200, { ban: spec, workers: results.map(({ worker, result }) => ({ worker, id: result.id })) });
+}
+
+async function listBans(ctx: ApiContext, req: Request, res: Response): Promise<void> {
+  queryOf(req, []);
+  const results = resultsOf<BanInfo[]>(await ctx.control('cache', 'bans'));
+  json(res, 200, { workers: results.map(({ worker, result }) => ({ worker, bans: result })) });
+}
+
 /** API routes: path → method → handler. Every method but GET (and HEAD) changes state. */
 const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   string,
@@ -273,12 +352,17 @@ const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   ['/api/stats', { GET: stats }],
   ['/api/cache/entries', { GET: entries }],
   ['/api/cache', { DELETE: purge }],
+  ['/api/cache/bans', { GET: listBans, POST: addBan }],
   ['/api/config', { GET: config }],
   ['/api/reload', { POST: reload }],
   ['/api/events', { GET: events }],
   ['/api/proxy/backends', { GET: backends }],
   ['/api/tls/certificates', { GET: certificates }],
   ['/api/tls/reload', { POST: reloadTls }],
+
+  ['/api/proxy/backends/drain', { POST: backendAction('drain') }],
+  ['/api/proxy/backends/disable', { POST: backendAction('disable') }],
+  ['/api/proxy/backends/enable', { POST: backendAction('enable') }],
   ['/metrics', { GET: metrics }],
 ]);
 

@@ -11,7 +11,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { CacheStatsSnapshot } from '../cache/stats.ts';
-import type { BackendSnapshot, BackendState } from '../proxy/backend.ts';
+import type { BackendSnapshot, ListedState } from '../proxy/backend.ts';
 import type { RouteSnapshot } from '../proxy/plugin.ts';
 import type { ServerStatsSnapshot } from '../server/counters.ts';
 import { resultsOf, WorkerCallError } from './aggregate.ts';
@@ -89,7 +89,7 @@ const CACHE_COUNTERS: ReadonlyArray<readonly [CacheCounter, string, string]> = [
   ['warmLoaded', 'warm_loaded', 'Entries loaded from the warm-restart state file.'],
 ];
 
-const STATES: readonly BackendState[] = ['up', 'down', 'cooling'];
+const STATES: readonly ListedState[] = ['up', 'down', 'cooling', 'draining', 'drained', 'disabled'];
 
 /**
  * A histogram whose buckets are counted elsewhere (in the workers): prom-client's Histogram only

@@ -32,8 +32,8 @@ import { byteSize, duration } from '../server/units.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
-import { PurgeGate, purgeFilterOf, purgeMethodSchema } from './purge.ts';
-import { type PurgeCount, PurgePeers } from './purge-peers.ts';
+import { PurgeGate, purgeFilterOf, purgeMethodSchema, splitTags } from './purge.ts';
+import { type PurgeCount, type PurgeOrder, PurgePeers } from './purge-peers.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
 import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
@@ -50,7 +50,7 @@ import {
 } from './shared/server.ts';
 import { SingleFlight } from './single-flight.ts';
 import { CacheStats, type CacheStatsSnapshot, mergeSnapshots } from './stats.ts';
-import type { PurgeFilter } from './store.ts';
+import type { PurgeFilter, PurgeResult } from './store.ts';
 import { MemoryStore } from './store.ts';
 import { loadState, reloadEntries, saveState, type WarmRecord } from './warm-restart.ts';
 
@@ -111,6 +111,18 @@ export const cacheOptionsSchema = z.strictObject({
    */
   purge_method: purgeMethodSchema,
   /**
+   * Response fields whose values tag a stored proxied response for purge by tag (`Cache-Tag: a b`,
+   * `Surrogate-Key: a,b`; see src/http-cache/tags.ts). @default ["cache-tag", "surrogate-key"]
+   */
+  tag_headers: z
+    .array(
+      z
+        .string()
+        .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header field name such as "cache-tag"')
+        .transform((name) => name.toLowerCase()),
+    )
+    .default(['cache-tag', 'surrogate-key']),
+  /**
    * Only for the per-worker stores used when proxied responses are cached or the PURGE method is on (the
    * shared arena keeps bodies off the JS heap and needs no collection): run a full garbage collection
    * once 1/16 of the capacity (4–48 MiB) was evicted or purged, so dropped
@@ -163,11 +175,25 @@ const entriesArgs = z
   })
   .default({ sort: 'hits', limit: 100, offset: 0 });
 
+const banArgs = z.strictObject({
+  url: z.string().optional(),
+  host: z.string().optional(),
+  field: z.string().optional(),
+  value: z.string().optional(),
+});
+
+const soft = z.boolean().optional();
 const purgeArgs = z.union([
-  z.strictObject({ all: z.literal(true) }),
-  z.strictObject({ path: z.string().startsWith('/'), host: z.string().optional() }),
-  z.strictObject({ prefix: z.string().startsWith('/'), host: z.string().optional() }),
+  z.strictObject({ all: z.literal(true), soft }),
+  z.strictObject({ path: z.string().startsWith('/'), host: z.string().optional(), soft }),
+  z.strictObject({ prefix: z.string().startsWith('/'), host: z.string().optional(), soft }),
+  z.strictObject({ tag: z.string().min(1), soft }),
 ]);
+
+/** What a purge that matched nothing answers (a fresh object: callers may keep its `keys`). */
+function noneRemoved(): PurgeResult {
+  return { removed: 0, bytes: 0, keys: [] };
+}
 
 function decodePath(path: string): string {
   try {
@@ -309,17 +335,20 @@ export class ContentCache implements Plugin {
     const channel = (topic: string) => (workers > 1 ? `tamarin:${topic}:${process.pid}:${port}` : null);
     this.purgeGate = options.purge_method.enabled ? new PurgeGate(options.purge_method) : null;
     const purgeChannel = this.purgeGate === null ? null : channel('cache-purge');
-    if (purgeChannel !== null) this.peers = new PurgePeers(purgeChannel, workers, (f) => this.store.purge(f));
+    if (purgeChannel !== null) this.peers = new PurgePeers(purgeChannel, workers, (o) => this.purgeHere(o));
     this.service = {
       store: this.store,
       stats: this.stats,
       clock,
       maxObjectSize: options.max_object_size,
       collapseTimeoutMs: options.collapse_timeout,
+      tagHeaders: options.tag_headers,
       channel,
       attach: (front) => {
         if (this.front !== null) throw new Error('the cache store already has a front attached');
         this.front = front;
+        // The front's own entries (proxied responses, bodies included) come back with it.
+        if (options.warm_restart && front.loadWarm !== undefined) setImmediate(() => this.warmFront(front));
       },
     };
     this.sweeper = setInterval(() => {
@@ -571,7 +600,11 @@ export class ContentCache implements Plugin {
     this.negative.set(key, now + NEGATIVE_TTL_MS);
   }
 
-  /** `PURGE /url` or `PURGE /prefix*` (purge.ts decides who may and what it matches). */
+  /**
+   * `PURGE /url`, `PURGE /prefix*`, or with `X-Purge-Tag` (or `Surrogate-Key`) the entries with those tags;
+   * `X-Purge-Soft: 1` (or `Fastly-Soft-Purge: 1`) marks them stale instead (purge.ts decides who may and
+   * what it matches; tags and staleness are the front's: src/http-cache/).
+   */
   private purge(req: Request, res: Response): void {
     const refusal = this.purgeGate!.check(req);
     if (refusal !== null) {
@@ -581,17 +614,45 @@ export class ContentCache implements Plugin {
       res.end(`403 Forbidden (${refusal})\n`);
       return;
     }
-    const filter = purgeFilterOf(req);
-    const local = this.store.purge(filter);
+    const tagValue = req.headers.getJoined('x-purge-tag') ?? req.headers.getJoined('surrogate-key');
+    const softValue = req.headers.get('x-purge-soft') ?? req.headers.get('fastly-soft-purge');
+    const soft = softValue === '1' || softValue?.toLowerCase() === 'true';
+    let order: PurgeOrder;
+    if (tagValue !== undefined) {
+      const tags = splitTags(tagValue);
+      if (tags.length === 0) {
+        res.statusCode = 400;
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.setHeader('Cache-Control', 'no-store');
+        res.end('400 Bad Request (X-Purge-Tag names no tag)\n');
+        return;
+      }
+      order = { tags, soft };
+    } else {
+      order = { filter: purgeFilterOf(req), soft };
+    }
+    const local = this.purgeHere(order);
     const answer = ({ removed, bytes, workers }: PurgeCount) => {
       res.statusCode = 200;
       res.setHeader('Content-Type', 'application/json');
       res.setHeader('Cache-Control', 'no-store');
-      res.end(JSON.stringify({ purged: removed, bytes, workers }) + '\n');
+      res.end(
+        JSON.stringify(soft ? { stale: removed, workers } : { purged: removed, bytes, workers }) + '\n',
+      );
     };
     // The answer counts the whole server: with several workers, once the others told what they removed.
     if (this.peers === null) answer({ ...local, workers: 1 });
-    else void this.peers.spread(filter, local).then(answer);
+    else void this.peers.spread(order, local).then(answer);
+  }
+
+  /**
+   * One purge in this worker's store. Tags and soft purges concern the front's entries only (proxied
+   * responses carry tags and can be revalidated; a static file's entry cannot): without a front, nothing.
+   */
+  private purgeHere(order: PurgeOrder): PurgeResult {
+    if ('tags' in order) return this.front?.purgeByTags?.(order.tags, order.soft) ?? noneRemoved();
+    if (order.soft) return this.front?.softPurge?.(order.filter) ?? noneRemoved();
+    return this.store.purge(order.filter);
   }
 
   control(command: string, args: unknown): unknown {
@@ -612,24 +673,37 @@ export class ContentCache implements Plugin {
       case 'purge': {
         const parsed = purgeArgs.safeParse(args);
         if (!parsed.success) {
-          throw new Error('cache purge: expected { all: true }, { path: "/..." } or { prefix: "/..." }');
+          throw new Error(
+            'cache purge: expected { all: true }, { path: "/..." }, { prefix: "/..." } or { tag: "..." }',
+          );
         }
         this.negative.clear();
-        let filter = parsed.data as PurgeFilter;
+        const { soft: softly, ...what } = parsed.data;
+        const soft = softly === true;
+        if ('tag' in what) return this.purgeHere({ tags: splitTags(what.tag), soft });
+        // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
+        let filter = what as PurgeFilter;
+        if ('path' in filter) filter = { ...filter, path: decodePath(filter.path) };
+        else if ('prefix' in filter) filter = { ...filter, prefix: decodePath(filter.prefix) };
         if (this.shared !== null) {
           // One operation on the shared store, made by worker 0; the others only forgot their negatives.
-          if (this.context.workerId !== 0) return { removed: 0, bytes: 0, keys: [] };
-          if ('path' in filter) filter = { ...filter, path: decodePath(filter.path) };
-          else if ('prefix' in filter) filter = { ...filter, prefix: decodePath(filter.prefix) };
+          // It holds static files only, which a soft purge leaves as they are.
+          if (this.context.workerId !== 0 || soft) return noneRemoved();
           return this.shared.purge(filter);
         }
-        // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
-        if ('path' in filter) return this.store.purge({ ...filter, path: decodePath(filter.path) });
-        if ('prefix' in filter) return this.store.purge({ ...filter, prefix: decodePath(filter.prefix) });
-        return this.store.purge(filter);
+        return this.purgeHere({ filter, soft });
       }
+      case 'ban': {
+        // Bans are over proxied responses (src/http-cache/bans.ts), the front's.
+        const front = this.front;
+        if (front?.ban === undefined) throw new Error('cache ban: no proxy route is cached');
+        this.negative.clear();
+        return front.ban(banArgs.parse(args));
+      }
+      case 'bans':
+        return this.front?.listBans?.() ?? [];
       default:
-        throw new Error(`cache: unknown command "${command}" (expected stats, entries or purge)`);
+        throw new Error(`cache: unknown command "${command}" (expected stats, entries, purge, ban or bans)`);
     }
   }
 
@@ -662,6 +736,15 @@ export class ContentCache implements Plugin {
     this.stats.warmLoaded += added;
     if (stale > 0) this.context.logger.warn(`warm restart: ${stale} entries skipped (file changed or gone)`);
     this.context.logger.info(`warm restart: ${added} entries reloaded from ${this.stateFile}`);
+  }
+
+  /** The front's entries saved by the previous run, bodies included (proxied: src/http-cache/warm-proxy.ts). */
+  private warmFront(front: StoreFront): void {
+    if (this.closed) return;
+    const file = `${this.stateFile}.proxy`;
+    const added = front.loadWarm!(file, (m) => this.context.logger.warn(m));
+    this.stats.warmLoaded += added;
+    if (added > 0) this.context.logger.info(`warm restart: ${added} proxied responses reloaded from ${file}`);
   }
 
   private addWarm(record: WarmRecord, body: Buffer): boolean {
@@ -721,6 +804,13 @@ export class ContentCache implements Plugin {
     for (const key of this.fills.keys()) this.shared?.releaseFill(key);
     this.fills.clear();
     if (!this.options.warm_restart) return;
+    if (this.front?.saveWarm !== undefined) {
+      try {
+        this.front.saveWarm(`${this.stateFile}.proxy`);
+      } catch (error) {
+        this.context.logger.warn(`warm restart: could not save proxied responses: ${errorMessage(error)}`);
+      }
+    }
     if (this.shared !== null) return this.context.workerId === 0 ? this.saveShared() : undefined;
     const records: WarmRecord[] = [];
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {

@@ -7,8 +7,11 @@
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import type { PurgeFilter } from './store.ts';
 
+/** One purge as the workers pass it on: by filter or by tags, removing entries or (`soft`) marking them stale. */
+export type PurgeOrder = { filter: PurgeFilter; soft: boolean } | { tags: readonly string[]; soft: boolean };
+
 type PeerMessage =
-  | { type: 'purge'; filter: PurgeFilter; id: string }
+  | { type: 'purge'; order: PurgeOrder; id: string }
   | { type: 'purged'; id: string; removed: number; bytes: number };
 
 /** How long a PURGE request waits for the other workers' counts. */
@@ -31,7 +34,7 @@ export class PurgePeers {
   private readonly channel: BroadcastChannel;
   private readonly pending = new Map<string, Pending>();
   private readonly workers: number;
-  private readonly purgeHere: (filter: PurgeFilter) => { removed: number; bytes: number };
+  private readonly purgeHere: (order: PurgeOrder) => { removed: number; bytes: number };
   private next = 0;
 
   /**
@@ -42,7 +45,7 @@ export class PurgePeers {
   constructor(
     name: string,
     workers: number,
-    purgeHere: (filter: PurgeFilter) => { removed: number; bytes: number },
+    purgeHere: (order: PurgeOrder) => { removed: number; bytes: number },
   ) {
     this.workers = workers;
     this.purgeHere = purgeHere;
@@ -53,19 +56,19 @@ export class PurgePeers {
   }
 
   /** Tell the other workers of a purge this one made (`local`: what it removed); resolves with the total. */
-  spread(filter: PurgeFilter, local: { removed: number; bytes: number }): Promise<PurgeCount> {
+  spread(order: PurgeOrder, local: { removed: number; bytes: number }): Promise<PurgeCount> {
     return new Promise((resolve) => {
       const id = `${threadId}:${this.next++}`;
       const timer = setTimeout(() => this.finish(id), PEER_ANSWER_MS);
       this.pending.set(id, { ...local, workers: 1, done: resolve, timer });
       if (this.workers <= 1) return this.finish(id);
-      this.channel.postMessage({ type: 'purge', filter, id } satisfies PeerMessage);
+      this.channel.postMessage({ type: 'purge', order, id } satisfies PeerMessage);
     });
   }
 
   private fromPeer(message: PeerMessage): void {
     if (message.type === 'purge') {
-      const { removed, bytes } = this.purgeHere(message.filter);
+      const { removed, bytes } = this.purgeHere(message.order);
       this.channel.postMessage({ type: 'purged', id: message.id, removed, bytes } satisfies PeerMessage);
       return;
     }

@@ -109,3 +109,15 @@ export function purgeFilterOf(req: Request): PurgeFilter {
   if (target.endsWith('*')) return { prefix: decode(target.slice(0, -1)), host: req.host };
   return { path: decode(target), host: req.host };
 }
+
+/** Longest tag kept (longer ones are ignored). */
+export const MAX_TAG_LENGTH = 256;
+
+/** Tags in a field value or a purge request: split on spaces and commas, empty pieces dropped. */
+export function splitTags(value: string): string[] {
+  const tags: string[] = [];
+  for (const piece of value.split(/[\s,]+/)) {
+    if (piece !== '' && piece.length <= MAX_TAG_LENGTH) tags.push(piece);
+  }
+  return tags;
+}

@@ -7,10 +7,11 @@
  * The seam another store plugs into is `CacheStore` (store.ts): a consumer sees only that interface.
  */
 import type { Request, Response } from '../http/types.ts';
+import type { BanInfo, BanSpec } from '../server/bans.ts';
 import { type ServiceKey, serviceKey } from '../server/plugin.ts';
 import type { CacheEntry } from './entry.ts';
 import type { CacheStats } from './stats.ts';
-import type { CacheStore } from './store.ts';
+import type { CacheStore, PurgeFilter, PurgeResult } from './store.ts';
 
 /** A producer's own cache answering before the content cache's lookups (the proxy's RFC 9111 cache). */
 export interface StoreFront {
@@ -20,6 +21,21 @@ export interface StoreFront {
   handle(req: Request, res: Response): boolean;
   /** An entry left the store (for whatever reason): keep the front's indexes in step. */
   onRemove(entry: CacheEntry): void;
+  /**
+   * Purge the front's entries stored with one of `tags` (`soft`: mark them stale, to be revalidated).
+   * A front whose entries carry no tags leaves it out (a tag purge then removes nothing).
+   */
+  purgeByTags?(tags: readonly string[], soft: boolean): PurgeResult;
+  /** Mark the front's entries matching `filter` stale instead of removing them (they can be revalidated). */
+  softPurge?(filter: PurgeFilter): PurgeResult;
+  /** Add a ban over the front's entries (`banSpecError` accepted `spec`). */
+  ban?(spec: BanSpec): BanInfo;
+  /** The bans pending. */
+  listBans?(): BanInfo[];
+  /** Warm restart: write the front's entries (bodies included) to `file`; throws on failure. */
+  saveWarm?(file: string): void;
+  /** Warm restart: put back the entries a previous run saved in `file`; how many came back. */
+  loadWarm?(file: string, warn: (message: string) => void): number;
 }
 
 /** The content cache's store as one worker's plugins share it. */
@@ -33,6 +49,8 @@ export interface CacheStoreService {
   readonly maxObjectSize: number;
   /** `[cache] collapse_timeout`: the longest a collapsed request waits for the one in flight. */
   readonly collapseTimeoutMs: number;
+  /** `[cache] tag_headers`: the response fields (lower-case) that tag an entry for purge by tag. */
+  readonly tagHeaders: readonly string[];
   /**
    * Name of a BroadcastChannel the server's worker threads share for `topic` (each worker's store is its
    * own: what one worker removes on purpose, the others must remove too); null with a single worker.

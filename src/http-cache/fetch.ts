@@ -144,7 +144,8 @@ export class Fetch implements UpstreamHandler {
         fwdStatus: status,
         stored: plan.decision.store || undefined,
         // Why it was not stored (RFC 9211 §2.8), for whoever wonders why a page never hits.
-        detail: plan.decision.store ? undefined : plan.decision.reason,
+        // Which `ttl` rule set the lifetime when one did (RFC 9211 §2.8).
+        detail: plan.decision.store ? (plan.rule ?? undefined) : plan.decision.reason,
       }),
     );
     return res;

@@ -13,6 +13,7 @@ import type { CacheStats } from '../cache/stats.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { connectionFor } from '../http/semantics/head.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
+import { BanList } from './bans.ts';
 import type { CacheStatusParts } from './cache-status.ts';
 import { ProxyEntry } from './proxy-entry.ts';
 import { answerFromEntry } from './respond.ts';
@@ -54,6 +55,8 @@ const FRESH_HIT: CacheStatusParts = { hit: true };
 export class HitPath {
   /** Which request fields select the variants of each URL that varies (§4.1). */
   readonly vary = new VaryIndex();
+  /** Bans pending over the stored entries (bans.ts). */
+  readonly bans = new BanList();
   /**
    * Every stored entry by request-target (entries of other hosts and variants of one URL chained through
    * `sameTarget`): the fast path finds an entry with one lookup of `req.target`, a string the parser just
@@ -100,6 +103,8 @@ export class HitPath {
     const entry = this.store.get(key, now);
     if (!(entry instanceof ProxyEntry)) return false;
     if (now >= entry.freshUntil || entry.directives.noCache) return false;
+    // A ban added since it was stored or last checked: the slow path checks (and removes it).
+    if (entry.banChecked < this.bans.latest) return false;
     const kind = requestKind(req.headers);
     if (kind === SLOW) return false;
     entry.hits++;

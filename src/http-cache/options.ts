@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { byteSize, duration } from '../server/units.ts';
+import { compileQueryRules, keyHeadersSchema, type QueryRules, queryDropSchema } from './cache-key.ts';
+import { compileTtlRules, type TtlRules, ttlRulesSchema } from './ttl-rules.ts';
 
 const HOUR = 3_600_000;
 
@@ -53,6 +55,25 @@ const routeCacheTable = z.strictObject({
   keep_stale: duration().default(HOUR),
   /** Collapse concurrent misses for one URL into one backend request. @default true */
   collapse: z.boolean().default(true),
+  /**
+   * Lifetimes by status (`{ "200" = "10m", "404" = "1m", any = "30s" }`) for responses the origin gave
+   * none (see ttl-rules.ts). Never makes storable what the origin forbids (no-store, private). @default none
+   */
+  ttl: ttlRulesSchema,
+  /** `ttl` also replaces the origin's own lifetime (s-maxage, max-age, Expires). @default false */
+  ttl_override: z.boolean().default(false),
+  /** Sort query parameters by name (one entry for `?a=1&b=2` and `?b=2&a=1`). @default false */
+  query_sort: z.boolean().default(false),
+  /**
+   * Query parameters removed from the request before it is looked up and forwarded (`["utm_*",
+   * "fbclid"]`): the backend never sees them (see cache-key.ts). @default none
+   */
+  query_drop: queryDropSchema,
+  /**
+   * Request fields added to the key as if the origin had listed them in `Vary` (`["accept-language"]`):
+   * one entry per value, for backends that vary without saying so. @default none
+   */
+  key_headers: keyHeadersSchema,
 });
 
 /**
@@ -79,6 +100,12 @@ export interface RouteCachePolicy {
   serveStaleWhenDownMs: number;
   keepStaleMs: number;
   collapse: boolean;
+  /** Per-status lifetimes (`ttl`, `ttl_override`); null when none. */
+  ttlRules: TtlRules | null;
+  /** Query normalisation (`query_sort`, `query_drop`); null when none. */
+  queryRules: QueryRules | null;
+  /** Fields keyed as if in Vary (`key_headers`); null when none. */
+  keyHeaders: readonly string[] | null;
 }
 
 /** Resolve one route's `cache` value against the `[cache]` defaults. */
@@ -101,6 +128,9 @@ export function routePolicy(
     serveStaleWhenDownMs: table.serve_stale_when_down,
     keepStaleMs: table.keep_stale,
     collapse: table.collapse,
+    ttlRules: compileTtlRules(table.ttl, table.ttl_override),
+    queryRules: compileQueryRules(table.query_sort, table.query_drop),
+    keyHeaders: table.key_headers === undefined || table.key_headers.length === 0 ? null : table.key_headers,
   };
 }
 

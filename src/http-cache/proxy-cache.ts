@@ -18,13 +18,15 @@
 import type { StoreFront } from '../cache/service.ts';
 import { SingleFlight } from '../cache/single-flight.ts';
 import type { CacheStats } from '../cache/stats.ts';
-import type { CacheStore } from '../cache/store.ts';
+import type { CacheStore, PurgeResult } from '../cache/store.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import type { Request, Response } from '../http/types.ts';
 import type { ForwardObserver } from '../proxy/forward.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
+import type { BanInfo } from '../server/bans.ts';
 import type { Logger } from '../server/plugin.ts';
 import { parseRequestDirectives } from './cache-control.ts';
+import { applyQueryRules } from './cache-key.ts';
 import { cacheStatus, type ForwardReason } from './cache-status.ts';
 import { Fetch } from './fetch.ts';
 import { decideReuse } from './freshness.ts';
@@ -35,6 +37,7 @@ import { baseKey } from './proxy-store.ts';
 import { answerFromEntry, sendText } from './respond.ts';
 import type { UpstreamResponse } from './upstream-response.ts';
 import { variantKey } from './vary.ts';
+import { loadProxyEntries, saveProxyEntries } from './warm-proxy.ts';
 
 /** Settings of the HTTP cache shared by every route. */
 export interface ProxyCacheOptions {
@@ -42,6 +45,8 @@ export interface ProxyCacheOptions {
   name: string;
   /** Longest wait of a collapsed request for the leader. */
   collapseTimeoutMs: number;
+  /** Response fields that tag an entry for purge by tag (lower-case). @default cache-tag, surrogate-key */
+  tagHeaders?: readonly string[];
   /** Where unexpected failures are logged. */
   logger: Logger;
   /**
@@ -78,6 +83,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     clock: () => number,
   ) {
     super(store, stats, options.name, clock, options.channel);
+    if (options.tagHeaders !== undefined) this.tagFields = new Set(options.tagHeaders);
     this.policies = policies;
     this.collapser = new SingleFlight(options.collapseTimeoutMs, PASS_MS);
     this.proxy = proxy;
@@ -105,6 +111,8 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     // stored in nor invalidating the cache, so that what a key holds is always what its target returned.
     const raw = req.rawTarget;
     if (!route.normalizePath && raw !== undefined && raw !== req.target) return false;
+    // Before the lookup and the forwarding alike: the key is what the backend sees.
+    if (policy.queryRules !== null) applyQueryRules(policy.queryRules, req);
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {
       // Unsafe methods go through, and invalidate what they change (§4.4); POST may be stored.
@@ -134,7 +142,8 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     const names = this.vary.names(base);
     const key = names === undefined ? base : variantKey(base, names, headers);
     const found = this.store.get(key, now);
-    const entry = found instanceof ProxyEntry ? found : null;
+    let entry = found instanceof ProxyEntry ? found : null;
+    if (entry !== null && entry.banChecked < this.bans.latest && this.banned(entry)) entry = null;
     // Preconditions meant for the origin (If-Match, If-Unmodified-Since) are the origin's to evaluate.
     const originConditional = headers.has('if-match') || headers.has('if-unmodified-since');
     if (entry !== null && !originConditional) {
@@ -258,10 +267,33 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     );
   }
 
+  /** Purge by tag for the content cache (`PURGE` with `X-Purge-Tag`, the admin API's `?tag=`). */
+  purgeByTags(tags: readonly string[], soft: boolean): PurgeResult {
+    return soft ? this.softPurgeTags(tags) : this.purgeTags(tags);
+  }
+
+  /** The bans pending in this worker. */
+  listBans(): BanInfo[] {
+    return this.bans.list();
+  }
+
+  /** Warm restart: the stored proxied responses, bodies included (warm-proxy.ts). */
+  saveWarm(file: string): void {
+    saveProxyEntries(file, this.entriesToSave(), this.clock());
+  }
+
+  /** Warm restart: put back what the previous run saved; their age went on meanwhile. */
+  loadWarm(file: string, warn: (message: string) => void): number {
+    let added = 0;
+    for (const entry of loadProxyEntries(file, this.clock(), warn)) if (this.restore(entry)) added++;
+    return added;
+  }
+
   /** Release waiters (shutdown). */
   close(): void {
     this.collapser.clear();
     this.closePeers();
+    this.banSweeper.stop();
   }
 }
 

@@ -48,9 +48,10 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   readonly requestTime: number;
   readonly responseTime: number;
   readonly initialAgeMs: number;
-  readonly lifetimeMs: number;
+  /** Shortened by a soft purge (`markStale`), otherwise as stored. */
+  lifetimeMs: number;
   /** Epoch ms from which the entry is stale (§4.2: lifetime > current_age before it). */
-  readonly freshUntil: number;
+  freshUntil: number;
   readonly directives: CacheDirectives;
   readonly vary: readonly string[] | null;
   readonly varyValues: ReadonlyArray<string | undefined> | null;
@@ -62,6 +63,10 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
    * cache's by-target index (see ProxyCache.tryHit). Almost always null.
    */
   sameTarget: ProxyEntry | null = null;
+  /** Id of the newest ban it was checked against or stored after (bans.ts). */
+  banChecked = 0;
+  /** Its tags (purge by tag, tags.ts), set when stored; null when it has none. */
+  tags: readonly string[] | null = null;
   private readonly ageOffset: number;
   /** First ms at which the Age value in the buffer is out of date. */
   private ageUntil = 0;
@@ -105,6 +110,17 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   /** current_age (§4.2.3) at `now`, whole seconds as sent in Age (§5.1). */
   ageSeconds(now: number): number {
     return Math.min(AGE_MAX, Math.floor(currentAge(this.initialAgeMs, this.responseTime, now) / 1000));
+  }
+
+  /**
+   * Soft purge: the entry is stale from `now` on, as if its lifetime had ended now (so a
+   * stale-while-revalidate window starts now), instead of being removed. False when it already was.
+   */
+  markStale(now: number): boolean {
+    if (now >= this.freshUntil) return false;
+    this.lifetimeMs = Math.max(0, currentAge(this.initialAgeMs, this.responseTime, now));
+    this.freshUntil = now;
+    return true;
   }
 
   /** Seconds of freshness left (negative: stale), for Cache-Status ttl. */

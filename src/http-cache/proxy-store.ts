@@ -7,14 +7,20 @@
 
 import type { CacheEntry, StoredField } from '../cache/entry.ts';
 import type { RejectionReason } from '../cache/stats.ts';
+import type { PurgeFilter, PurgeResult } from '../cache/store.ts';
 import type { HeaderValue, Request } from '../http/types.ts';
+import { type BanInfo, type BanSpec, BanSweeper, banSpecError } from './bans.ts';
 import type { ResponseTiming } from './freshness.ts';
 import { HitPath } from './hit-path.ts';
 import { fieldsToHeaders, withMethod } from './messages.ts';
 import type { RouteCachePolicy } from './options.ts';
 import { ProxyEntry } from './proxy-entry.ts';
+import { markStale, softPurgeMatches } from './soft-purge.ts';
 import type { NotStoredReason } from './storability.ts';
 import { buildEntry, planStorage, type StoragePlan, storedFields } from './storing.ts';
+import { MemoryTagIndex, type TagIndex, tagsOf } from './tags.ts';
+
+const DEFAULT_TAG_FIELDS: ReadonlySet<string> = new Set(['cache-tag', 'surrogate-key']);
 
 /** The store key of a URL: never collides with a static key (those start with `/` or a host name). */
 export function baseKey(host: string, target: string): string {
@@ -38,6 +44,17 @@ const REJECTION: Record<NotStoredReason, RejectionReason> = {
 
 /** Storing and freshening entries, and the indexes that follow the store. */
 export class ProxyStore extends HitPath {
+  /** Tag → keys of the entries stored with it (purge by tag). */
+  protected readonly tags: TagIndex = new MemoryTagIndex();
+  /** Response fields read for tags. */
+  protected tagFields: ReadonlySet<string> = DEFAULT_TAG_FIELDS;
+  /** Checks every entry against pending bans in the background, then retires them. */
+  readonly banSweeper = new BanSweeper<ProxyEntry>(
+    this.bans,
+    () => this.allEntries(),
+    (entry) => this.removeBanned(entry),
+  );
+
   /** Count a response that was not stored. */
   rejected(reason: NotStoredReason | 'too-large' | 'incomplete'): void {
     if (reason === 'too-large' || reason === 'incomplete') this.stats.rejections[reason]++;
@@ -83,7 +100,14 @@ export class ProxyStore extends HitPath {
       return null;
     }
     this.stats.insertions++;
+    // Bans already pending are about responses stored before them.
+    entry.banChecked = this.bans.latest;
     this.link(entry);
+    const tags = tagsOf(entry.record.fields, this.tagFields);
+    if (tags !== null) {
+      entry.tags = tags;
+      this.tags.add(entry.record.key, tags);
+    }
     const base = entry.base;
     const key = entry.record.key;
     if (entry.vary === null) {
@@ -133,7 +157,96 @@ export class ProxyStore extends HitPath {
   onRemove(entry: CacheEntry): void {
     if (!(entry instanceof ProxyEntry)) return;
     if (entry.vary !== null) this.vary.remove(entry.base, entry.record.key);
+    if (entry.tags !== null) this.tags.remove(entry.record.key, entry.tags);
     this.unlink(entry);
+  }
+
+  /** Stored proxied entries, for warm restart (warm-proxy.ts). */
+  entriesToSave(): ProxyEntry[] {
+    return this.allEntries();
+  }
+
+  /** Put back an entry saved by warm restart; false when a live request already stored that key. */
+  restore(entry: ProxyEntry): boolean {
+    if (this.store.peek(entry.record.key) !== undefined) return false;
+    return this.insert(entry) !== null;
+  }
+
+  /** Add a ban (bans.ts): stored entries matching it are removed when next looked up, or by the sweep. */
+  ban(spec: BanSpec): BanInfo {
+    const error = banSpecError(spec);
+    if (error !== null) throw new Error(`ban: ${error}`);
+    const info = this.bans.add(spec, this.clock());
+    this.banSweeper.wake();
+    return info;
+  }
+
+  /**
+   * `entry` (found by a lookup) is banned: removed, true. Else marked checked, false. Only called when
+   * `entry.banChecked < bans.latest`.
+   */
+  protected banned(entry: ProxyEntry): boolean {
+    if (!this.bans.check(entry)) return false;
+    this.store.delete(entry.record.key, 'purged');
+    return true;
+  }
+
+  private removeBanned(entry: ProxyEntry): void {
+    const key = entry.record.key;
+    if (this.store.peek(key) === entry) this.store.delete(key, 'purged');
+  }
+
+  /** Every proxied entry in the store (through the target index). */
+  private allEntries(): ProxyEntry[] {
+    const all: ProxyEntry[] = [];
+    for (let entry of this.byTarget.values()) {
+      for (;;) {
+        all.push(entry);
+        if (entry.sameTarget === null) break;
+        entry = entry.sameTarget;
+      }
+    }
+    return all;
+  }
+
+  /** Soft purge (soft-purge.ts): mark the proxied entries `filter` matches stale; O(proxied entries). */
+  softPurge(filter: PurgeFilter): PurgeResult {
+    const matching: ProxyEntry[] = [];
+    for (let entry of this.byTarget.values()) {
+      for (;;) {
+        if (softPurgeMatches(entry, filter)) matching.push(entry);
+        if (entry.sameTarget === null) break;
+        entry = entry.sameTarget;
+      }
+    }
+    return markStale(matching, this.clock());
+  }
+
+  /** Soft purge by tag: mark the entries stored with one of `tags` stale. */
+  softPurgeTags(tags: readonly string[]): PurgeResult {
+    const matching: ProxyEntry[] = [];
+    for (const tag of tags) {
+      for (const key of this.tags.keysOf(tag)) {
+        const entry = this.store.peek(key);
+        if (entry instanceof ProxyEntry) matching.push(entry);
+      }
+    }
+    return markStale(matching, this.clock());
+  }
+
+  /** Remove every entry stored with one of `tags`: O(entries with those tags). */
+  purgeTags(tags: readonly string[]): PurgeResult {
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const tag of tags) {
+      for (const key of this.tags.keysOf(tag)) {
+        const entry = this.store.peek(key);
+        if (entry === undefined || !this.store.delete(key, 'purged')) continue;
+        result.removed++;
+        result.bytes += entry.charge;
+        if (result.keys.length < 1000) result.keys.push(key);
+      }
+    }
+    return result;
   }
 
   /** Entries reachable from the target index: the proxied entries in the store (a test checks it). */

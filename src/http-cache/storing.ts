@@ -8,12 +8,16 @@ import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { formatHttpDate } from '../http/semantics/http-date.ts';
 import type { HeaderList, HeaderValue, Request } from '../http/types.ts';
 import { type CacheDirectives, parseCacheControl, parseTargetedCacheControl } from './cache-control.ts';
+import { withKeyHeaders } from './cache-key.ts';
 import { cacheStatus } from './cache-status.ts';
 import { correctedInitialAge, freshnessLifetime, type ResponseTiming } from './freshness.ts';
 import type { RouteCachePolicy } from './options.ts';
 import { AGE_PLACEHOLDER, ProxyEntry } from './proxy-entry.ts';
 import { decideStorage, keepField, type StoreDecision } from './storability.ts';
+import { applyTtlRules, type TtlRuleSource } from './ttl-rules.ts';
 import { parseVary, variantKey } from './vary.ts';
+
+const HIT = { hit: true } as const;
 
 /** A response's storage facts, decided when its head arrives. */
 export interface StoragePlan {
@@ -22,6 +26,8 @@ export interface StoragePlan {
   timing: ResponseTiming;
   lifetimeMs: number;
   vary: readonly string[] | null;
+  /** The route's `ttl` rule that set the lifetime, or null (shown in Cache-Status `detail`). */
+  rule: TtlRuleSource | null;
 }
 
 /**
@@ -41,7 +47,7 @@ export function planStorage(
   const cdn = policy.cdnCacheControl ? parseTargetedCacheControl(head.getJoined('cdn-cache-control')) : null;
   const directives = cdn ?? parseCacheControl(head.getJoined('cache-control'));
   const expiresAll = cdn === null ? head.getAll('expires') : [];
-  const lifetime = freshnessLifetime(
+  const originLifetime = freshnessLifetime(
     directives,
     {
       date: head.get('date'),
@@ -53,6 +59,7 @@ export function planStorage(
     timing,
     policy,
   );
+  const { lifetime, rule } = applyTtlRules(policy.ttlRules, status, originLifetime);
   const requestDirectives = parseCacheControl(req.headers.getJoined('cache-control'));
   const varyValue = head.getJoined('vary');
   let decision = decideStorage(
@@ -81,8 +88,9 @@ export function planStorage(
   if (decision.store && status !== 200 && hasConditionalOrRange(req.headers))
     decision = { store: false, reason: 'status' };
   if (decision.store && size > policy.maxObjectSize) decision = { store: false, reason: 'no-freshness' };
-  const vary = parseVary(varyValue);
-  return { decision, directives, timing, lifetimeMs: lifetime.ms, vary: vary === '*' ? null : vary };
+  const parsed = parseVary(varyValue);
+  const vary = parsed === '*' ? null : withKeyHeaders(parsed, policy.keyHeaders);
+  return { decision, directives, timing, lifetimeMs: lifetime.ms, vary, rule };
 }
 
 /**
@@ -157,7 +165,7 @@ export function buildEntry(
   const fields: StoredField[] = [
     ...originFields,
     ['Age', AGE_PLACEHOLDER],
-    ['Cache-Status', cacheStatus(name, { hit: true })],
+    ['Cache-Status', cacheStatus(name, plan.rule === null ? HIT : { hit: true, detail: plan.rule })],
   ];
   return new ProxyEntry(
     {

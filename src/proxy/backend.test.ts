@@ -67,3 +67,21 @@ test('a probe answered while cooling (panic mode) ends the cooldown; it cannot b
   assert.equal(backend.state(2), 'down');
   assert.deepEqual(changes, ['up->cooling', 'cooling->up', 'up->down']);
 });
+
+test('a drained or disabled backend is never available, not even cooling in panic mode; health goes on', () => {
+  const { backend } = make({ maxFails: 1, failWindow: 1000, cooldown: 5000 });
+  backend.admin = 'draining';
+  assert.equal(backend.available(0), false);
+  backend.recordFailure(0, 'refused');
+  assert.equal(backend.cooling, false, 'panic mode may not pick it');
+  backend.inFlight = 1;
+  assert.equal(backend.snapshot(1).state, 'draining');
+  assert.equal(backend.snapshot(1).health, 'cooling');
+  backend.inFlight = 0;
+  assert.equal(backend.snapshot(1).state, 'drained');
+  backend.admin = 'disabled';
+  assert.equal(backend.snapshot(6000).state, 'disabled');
+  assert.equal(backend.snapshot(6000).health, 'up', 'the cooldown still ends');
+  backend.admin = 'enabled';
+  assert.equal(backend.available(6000), true);
+});

@@ -12,6 +12,16 @@ import type { BackendAddress, BackendTls } from './options.ts';
  * skipped until active health checks succeed again. */
 export type BackendState = 'up' | 'down' | 'cooling';
 
+/**
+ * What an operator decided through the admin API: `enabled` (health decides), `draining` (no new
+ * requests, those in flight finish) or `disabled` (no new requests; its idle connections are closed).
+ * Health checks keep running either way, so that the verdict is current when the backend is enabled again.
+ */
+export type AdminState = 'enabled' | 'draining' | 'disabled';
+
+/** The state column of the listing: health, unless an operator took the backend out. */
+export type ListedState = BackendState | 'draining' | 'drained' | 'disabled';
+
 /** Passive health settings of a backend's route. */
 export interface FailurePolicy {
   /** Failures within `failWindow` that start a cooldown. */
@@ -27,7 +37,11 @@ export type StateListener = (backend: Backend, from: BackendState, to: BackendSt
 export interface BackendSnapshot {
   url: string;
   weight: number;
-  state: BackendState;
+  /** `draining` while requests sent before the drain are in flight, `drained` once none is left. */
+  state: ListedState;
+  /** What health says (the state once the backend is enabled again). */
+  health: BackendState;
+  admin: AdminState;
   inFlight: number;
   requests: number;
   failures: number;
@@ -63,6 +77,8 @@ export class Backend {
   /** Maintained by the connection pool. */
   openConnections = 0;
   idleConnections = 0;
+  /** Set through the admin API; anything but `enabled` keeps every new request away. */
+  admin: AdminState = 'enabled';
 
   private coolingUntil = 0;
   private windowStart = 0;
@@ -85,6 +101,7 @@ export class Backend {
 
   /** Whether balancers may choose this backend now. Ends an expired cooldown as a side effect. */
   available(now: number): boolean {
+    if (this.admin !== 'enabled') return false;
     if (this.reported === 'up') return true;
     if (!this.healthy) return false;
     if (now < this.coolingUntil) return false;
@@ -94,12 +111,14 @@ export class Backend {
 
   /** In a cooldown after passive failures (and not down by active checks): what panic mode may pick. */
   get cooling(): boolean {
-    return this.reported === 'cooling';
+    return this.reported === 'cooling' && this.admin === 'enabled';
   }
 
   /** Current state, ending an expired cooldown first. */
   state(now: number): BackendState {
-    this.available(now);
+    if (this.reported === 'cooling' && this.healthy && now >= this.coolingUntil) {
+      this.transition('up', 'cooldown over');
+    }
     return this.reported;
   }
 
@@ -166,13 +185,24 @@ export class Backend {
     this.coolingUntil = previous.coolingUntil;
     this.windowStart = previous.windowStart;
     this.windowFails = previous.windowFails;
+    this.admin = previous.admin;
   }
 
   snapshot(now: number): BackendSnapshot {
+    const health = this.state(now);
     return {
       url: this.url,
       weight: this.weight,
-      state: this.state(now),
+      state:
+        this.admin === 'enabled'
+          ? health
+          : this.admin === 'disabled'
+            ? 'disabled'
+            : this.inFlight > 0
+              ? 'draining'
+              : 'drained',
+      health,
+      admin: this.admin,
       inFlight: this.inFlight,
       requests: this.requests,
       failures: this.failures,

@@ -6,7 +6,9 @@
  * content cache's store, so the proxy then requires that store (`CACHE_STORE`) and attaches its cache there
  * (it answers stored responses at the request stage, before any content handler).
  *
- * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[].
+ * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[];
+ * `backend-state` with a {@link BackendCommand} (`POST /api/proxy/backends/drain|disable|enable`) →
+ * {@link BackendChange}[].
  */
 import { z } from 'zod';
 import { CACHE_STORE } from '../cache/service.ts';
@@ -16,11 +18,12 @@ import { ProxyCache } from '../http-cache/proxy-cache.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
 import { ERROR_PAGES, ROUTE_CLAIMS } from '../server/services.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
+import { applyBackendCommand, isBackendCommand } from './backend-admin.ts';
 import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
-import { type ProxyOptions, proxyOptionsSchema } from './options.ts';
-import { compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
+import { type HealthOptions, type ProxyOptions, proxyTableSchema, resolveUpstreams } from './options.ts';
+import { type CompiledPool, compilePool, compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
 import { isUpgradeRequest } from './tunnel.ts';
 
 /**
@@ -50,17 +53,21 @@ export interface ProxyInstance extends Plugin {
 /** One route and the state of its backends, as plain data for the admin API. */
 export interface RouteSnapshot {
   route: number;
+  /** The named upstream whose backends (the same ones, same counters) the route shares, or null. */
+  upstream?: string | null;
   match: string[];
   host: string | null;
   backends: BackendSnapshot[];
 }
 
 /** `[proxy]` as configured: the proxy's own options plus each route's `cache` setting. */
-export const proxyPluginOptionsSchema = proxyOptionsSchema.extend({
-  routes: z
-    .array(proxyOptionsSchema.shape.routes.unwrap().element.extend({ cache: routeCacheSchema }))
-    .default([]),
-});
+export const proxyPluginOptionsSchema = proxyTableSchema
+  .extend({
+    routes: z
+      .array(proxyTableSchema.shape.routes.unwrap().element.extend({ cache: routeCacheSchema }))
+      .default([]),
+  })
+  .transform(resolveUpstreams);
 
 /** The proxy's options with each route's `cache` setting. */
 export type ProxyPluginOptions = z.output<typeof proxyPluginOptionsSchema>;
@@ -80,20 +87,42 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
   // Passive health (cooling) is each worker's own view: its lines come from that worker. Transitions to
   // and from "down" follow the active checks' verdicts, which every worker applies: those are logged once,
   // where the checks decide them (onVerdict below).
+  // `where` is called at log time, when `routes` below exists.
   const onStateChange =
-    (i: number) => (backend: Backend, from: BackendState, to: BackendState, reason: string) => {
+    (where: () => string) => (backend: Backend, from: BackendState, to: BackendState, reason: string) => {
       if (from === 'down' || to === 'down') return;
-      const line = `${label(i)}: backend ${backend.url} ${from} -> ${to}: ${reason}`;
+      const line = `${where()}: backend ${backend.url} ${from} -> ${to}: ${reason}`;
       if (to === 'up') logger.info(line);
       else logger.warn(line);
     };
-  const onVerdict = (i: number) => (backend: Backend, healthy: boolean, reason: string) => {
-    const line = `${label(i)}: backend ${backend.url} ${healthy ? 'down -> up' : 'up -> down'}: ${reason}`;
+  const onVerdict = (where: string) => (backend: Backend, healthy: boolean, reason: string) => {
+    const line = `${where}: backend ${backend.url} ${healthy ? 'down -> up' : 'up -> down'}: ${reason}`;
     if (healthy) logger.info(line);
     else logger.warn(line);
   };
+  // One compiled pool per upstream that a route names: its routes share backends, health and connections.
+  const shared = new Map<string, CompiledPool>();
+  for (const upstream of options.upstreams) {
+    if (options.routes.some((route) => route.upstream === upstream.name)) {
+      shared.set(
+        upstream.name,
+        compilePool(
+          upstream,
+          onStateChange(() => `upstream ${upstream.name}`),
+        ),
+      );
+    }
+  }
   const routes: ProxyRoute[] = options.routes.map((route, i) =>
-    compileRoute(route, i, options.via, onStateChange(i), options.underscores_in_headers),
+    compileRoute(
+      route,
+      i,
+      options.via,
+      onStateChange(() => label(i)),
+      options.underscores_in_headers,
+      Date.now,
+      shared.get(route.upstream ?? '') ?? null,
+    ),
   );
   carryOver(routes, context.previous as ProxyInstance | undefined);
   warnAboutSelf(routes, context);
@@ -103,17 +132,29 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
   for (const route of routes) route.errorPages = errorPages;
   const checkers: HealthChecker[] = [];
   const channel = healthChannel(context);
-  options.routes.forEach((route, i) => {
-    if (route.health === undefined) return;
-    const sharing = { leader: context.workerId === 0, channel: channel === null ? null : `${channel}:${i}` };
-    const checker = new HealthChecker(routes[i]!.backends, route.health, options.via, sharing, onVerdict(i));
+  const check = (backends: readonly Backend[], health: HealthOptions, name: string, where: string) => {
+    const sharing = {
+      leader: context.workerId === 0,
+      channel: channel === null ? null : `${channel}:${name}`,
+    };
+    const checker = new HealthChecker(backends, health, options.via, sharing, onVerdict(where));
     checker.start();
     checkers.push(checker);
+  };
+  options.routes.forEach((route, i) => {
+    if (route.health !== undefined && route.upstream === undefined)
+      check(routes[i]!.backends, route.health, `${i}`, label(i));
   });
+  for (const upstream of options.upstreams) {
+    const pool = shared.get(upstream.name);
+    if (pool !== undefined && upstream.health !== undefined)
+      check(pool.backends, upstream.health, `u:${upstream.name}`, `upstream ${upstream.name}`);
+  }
 
   const snapshot = (): RouteSnapshot[] =>
     routes.map((route) => ({
       route: route.index,
+      upstream: route.upstream ?? null,
       match: [...route.patterns],
       host: route.host ?? null,
       backends: route.backends.map((backend) => backend.snapshot(route.now())),
@@ -140,13 +181,26 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     },
     forward,
     routes,
-    control(command: string): RouteSnapshot[] {
+    control(command: string, args: unknown): unknown {
       if (command === 'backends') return snapshot();
-      throw new Error(`proxy: unknown control command "${command}" (known: backends)`);
+      if (command === 'backend-state') {
+        if (!isBackendCommand(args)) throw new Error('proxy: backend-state needs { action, url, route? }');
+        const changes = applyBackendCommand(routes, args);
+        for (const change of changes) {
+          if (change.from !== change.to && context.workerId === 0) {
+            const line = `backend ${change.url} (route ${change.route}) ${change.to} by the admin API`;
+            if (change.to === 'enabled') logger.info(line);
+            else logger.warn(line);
+          }
+        }
+        return changes;
+      }
+      throw new Error(`proxy: unknown control command "${command}" (known: backends, backend-state)`);
     },
     close(): void {
       cache?.close();
       for (const checker of checkers) checker.stop();
+      // A shared upstream's pools appear under each of its routes; closing twice is harmless.
       for (const route of routes) for (const pool of route.pools) pool.close();
     },
   };
@@ -167,6 +221,7 @@ function attachCache(options: ProxyOptions, context: PluginContext, proxy: Proxy
     {
       name: options.via,
       collapseTimeoutMs: content.collapseTimeoutMs,
+      tagHeaders: content.tagHeaders,
       logger: context.logger,
       channel: content.channel('http-cache'),
     },
@@ -184,7 +239,10 @@ function attachCache(options: ProxyOptions, context: PluginContext, proxy: Proxy
  */
 function carryOver(routes: readonly ProxyRoute[], previous: ProxyInstance | undefined): void {
   if (previous?.routes === undefined) return;
-  const routeKey = (route: ProxyRoute) => `${route.host ?? ''} ${route.patterns.join(' ')}`;
+  const routeKey = (route: ProxyRoute) =>
+    route.upstream !== undefined
+      ? `upstream ${route.upstream}`
+      : `${route.host ?? ''} ${route.patterns.join(' ')}`;
   const byRoute = new Map<string, Backend>();
   const byUrl = new Map<string, Backend>();
   for (const route of previous.routes) {

@@ -8,7 +8,7 @@ import { Backend, type StateListener } from './backend.ts';
 import type { BackendPool, Balancer } from './balancer.ts';
 import { createBalancer } from './balancers/index.ts';
 import type { ErrorPageSource } from './errors.ts';
-import type { RouteOptions } from './options.ts';
+import type { PoolOptions, RouteOptions } from './options.ts';
 import { UPSTREAM_LIMITS, UpstreamPool } from './upstream-pool.ts';
 
 /** How the upstream `Host` field is chosen. */
@@ -17,6 +17,8 @@ export type HostHeaderMode = { kind: 'pass' } | { kind: 'backend' } | { kind: 'l
 /** A compiled route: everything `forward` needs, precomputed. */
 export interface ProxyRoute extends BackendPool {
   readonly index: number;
+  /** The `[[proxy.upstreams]]` name whose backends, pools and balancer the route shares, or undefined. */
+  readonly upstream: string | undefined;
   /** The route's regexes as written, for the admin API. */
   readonly patterns: readonly string[];
   readonly matchers: readonly RegExp[];
@@ -49,15 +51,15 @@ export interface ProxyRoute extends BackendPool {
   errorPages: ErrorPageSource | null;
 }
 
-/** Build a route from validated options. */
-export function compileRoute(
-  options: RouteOptions,
-  index: number,
-  via: string,
-  listener: StateListener | null,
-  underscoresInHeaders = false,
-  now: () => number = Date.now,
-): ProxyRoute {
+/** The backends of a route or of a named upstream, with their connection pools and one balancer. */
+export interface CompiledPool {
+  readonly backends: readonly Backend[];
+  readonly pools: readonly UpstreamPool[];
+  readonly balancer: Balancer;
+}
+
+/** Build the backends, pools and balancer of `options` (a route's own, or an upstream shared by routes). */
+export function compilePool(options: PoolOptions, listener: StateListener | null): CompiledPool {
   const policy = { maxFails: options.max_fails, failWindow: options.fail_window, cooldown: options.cooldown };
   const backends = options.backends.map((address, i) => new Backend(address, i, policy, listener));
   const settings = {
@@ -67,17 +69,39 @@ export function compileRoute(
     keepalive: options.keepalive,
     limits: UPSTREAM_LIMITS,
   };
+  return {
+    backends,
+    pools: backends.map((backend) => new UpstreamPool(backend, settings)),
+    balancer: createBalancer(options.balancer),
+  };
+}
+
+/**
+ * Build a route from validated options; `shared` is its upstream's compiled pool (one health state and
+ * one connection pool per backend for every route that names it), or null for its own backends.
+ */
+export function compileRoute(
+  options: RouteOptions,
+  index: number,
+  via: string,
+  listener: StateListener | null,
+  underscoresInHeaders = false,
+  now: () => number = Date.now,
+  shared: CompiledPool | null = null,
+): ProxyRoute {
+  const { backends, pools, balancer } = shared ?? compilePool(options, listener);
   const mode = options.host_header;
   return {
     index,
+    upstream: options.upstream,
     patterns: options.match.map((r) => r.source),
     matchers: options.match,
     host: options.host,
     backends,
     now,
     panic: false,
-    balancer: createBalancer(options.balancer),
-    pools: backends.map((backend) => new UpstreamPool(backend, settings)),
+    balancer,
+    pools,
     hostHeader:
       mode === 'pass'
         ? { kind: 'pass' }

@@ -98,6 +98,14 @@ export class UpstreamPool implements ConnectionOwner {
     }
   }
 
+  /** Close the idle connections (their backend was disabled); busy ones finish their exchange. */
+  closeIdle(): void {
+    for (const conn of this.idleList.splice(0)) {
+      this.backend.idleConnections--;
+      conn.destroy();
+    }
+  }
+
   /** Close every connection (server shutdown). */
   close(): void {
     this.closing = true;

@@ -1,0 +1,170 @@
+/**
+ * Bans (Varnish `ban req.url ~ ...`): "every response stored before now whose URL (host, stored field)
+ * matches this expression is invalid", without finding those responses first. A ban is checked lazily,
+ * when a lookup finds an entry stored before it (a match is removed and the lookup is a miss), and a
+ * background sweep checks every other entry, in slices, so that a ban can leave the list once no entry
+ * older than it is left unchecked. An entry remembers the newest ban it was checked against: after the
+ * first lookup, a hit with bans pending costs one integer comparison.
+ *
+ * Bans are per worker (each worker's store is its own; the admin API adds a ban in every worker). Behind
+ * {@link BanTarget} so a shared store can run the same list over its own entries.
+ */
+import type { StoredField } from '../cache/entry.ts';
+import type { BanInfo, BanSpec } from '../server/bans.ts';
+
+export { type BanInfo, type BanSpec, banSpecError, MAX_BAN_EXPRESSION } from '../server/bans.ts';
+
+/** What a ban may look at in a stored response. */
+export interface BanTarget {
+  /** The request-target it was stored for (path and query, as sent). */
+  readonly target: string;
+  readonly record: { readonly host: string; readonly fields: readonly StoredField[] };
+  /** Id of the newest ban this entry was checked against (or stored after). */
+  banChecked: number;
+}
+
+interface Ban {
+  readonly info: BanInfo;
+  readonly url: RegExp | null;
+  readonly host: RegExp | null;
+  readonly field: string | null;
+  readonly value: RegExp | null;
+}
+
+/** Bans pending at most (a flood of bans would make every first lookup slow). */
+export const MAX_BANS = 1000;
+
+/** The bans of one store, oldest first. */
+export class BanList {
+  private bans: Ban[] = [];
+  /** Id of the newest ban (0: none was ever added). Entries with `banChecked` at it need no check. */
+  latest = 0;
+
+  get size(): number {
+    return this.bans.length;
+  }
+
+  /** Add a ban (`banSpecError` must have accepted it); throws beyond {@link MAX_BANS}. */
+  add(spec: BanSpec, now: number): BanInfo {
+    if (this.bans.length >= MAX_BANS) throw new Error(`too many bans pending (${MAX_BANS})`);
+    const info: BanInfo = { id: ++this.latest, created: now, removed: 0, ...spec };
+    this.bans.push({
+      info,
+      url: spec.url === undefined ? null : new RegExp(spec.url),
+      host: spec.host === undefined ? null : new RegExp(spec.host),
+      field: spec.field?.toLowerCase() ?? null,
+      value: spec.value === undefined ? null : new RegExp(spec.value),
+    });
+    return info;
+  }
+
+  /**
+   * Whether a ban newer than the entry's last check matches it (the caller removes it). When none does,
+   * the entry is marked checked up to the newest ban.
+   */
+  check(entry: BanTarget): boolean {
+    const from = entry.banChecked;
+    const bans = this.bans;
+    for (let i = bans.length - 1; i >= 0; i--) {
+      const ban = bans[i]!;
+      if (ban.info.id <= from) break;
+      if (matches(ban, entry)) {
+        ban.info.removed++;
+        return true;
+      }
+    }
+    entry.banChecked = this.latest;
+    return false;
+  }
+
+  /** Drop the bans up to `id`: every entry stored before them has been checked. */
+  retire(id: number): void {
+    this.bans = this.bans.filter((ban) => ban.info.id > id);
+  }
+
+  list(): BanInfo[] {
+    return this.bans.map((ban) => ({ ...ban.info }));
+  }
+}
+
+function matches(ban: Ban, entry: BanTarget): boolean {
+  if (ban.url !== null && !ban.url.test(entry.target)) return false;
+  if (ban.host !== null && !ban.host.test(entry.record.host)) return false;
+  if (ban.field !== null) {
+    let found = false;
+    for (const [name, value] of entry.record.fields) {
+      if (name.toLowerCase() === ban.field && ban.value!.test(value)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+/** Entries checked per slice of a sweep (one slice per event-loop turn). */
+const SLICE = 2000;
+
+/**
+ * The background sweep: while bans are pending, every `intervalMs` it checks every stored entry against
+ * them, `SLICE` entries per event-loop turn, then retires the bans that existed when it started.
+ */
+export class BanSweeper<E extends BanTarget> {
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private readonly bans: BanList;
+  private readonly entries: () => E[];
+  private readonly remove: (entry: E) => void;
+  private readonly intervalMs: number;
+
+  constructor(bans: BanList, entries: () => E[], remove: (entry: E) => void, intervalMs = 1000) {
+    this.bans = bans;
+    this.entries = entries;
+    this.remove = remove;
+    this.intervalMs = intervalMs;
+  }
+
+  /** A ban was added: make sure a sweep will run. */
+  wake(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => this.sweep(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Run one sweep now (tests, and the timer); resolves when it is done. */
+  sweep(): Promise<void> {
+    if (this.running) return Promise.resolve();
+    if (this.bans.size === 0) {
+      this.stop();
+      return Promise.resolve();
+    }
+    this.running = true;
+    const upTo = this.bans.latest;
+    const list = this.entries();
+    return new Promise((resolve) => {
+      let i = 0;
+      const slice = () => {
+        const end = Math.min(list.length, i + SLICE);
+        for (; i < end; i++) {
+          const entry = list[i]!;
+          if (entry.banChecked < upTo && this.bans.check(entry)) this.remove(entry);
+        }
+        if (i < list.length) {
+          setImmediate(slice);
+          return;
+        }
+        this.bans.retire(upTo);
+        this.running = false;
+        if (this.bans.size === 0) this.stop();
+        resolve();
+      };
+      slice();
+    });
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
