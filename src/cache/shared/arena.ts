@@ -90,8 +90,8 @@ export class SharedArena {
 
   /**
    * The slot holding `key`, or -1. Lock-free: a concurrent change can make this miss an entry that is
-   * there (a false miss, served by the producer) but never return another key's slot, since the key bytes
-   * are compared; callers still validate the generation around what they read.
+   * there (a false miss, served by the producer). The slot may hold another key by the time the caller
+   * reads it (the owner reuses freed slots): callers tie key and generation with `liveGen`.
    */
   find(key: string, hash: number): number {
     const index = this.index;
@@ -108,6 +108,19 @@ export class SharedArena {
     return -1;
   }
 
+  /**
+   * The generation under which `slot` holds `key`, or -1 (not live, or another key's now). `find` compares
+   * the key outside any generation window: the owner, in another thread, may free the slot and store
+   * another key in it right after. Reading the generation first, comparing the key, then reading the
+   * generation again ties the key to that generation; whatever the caller reads and validates against it
+   * is then this key's.
+   */
+  liveGen(slot: number, key: string): number {
+    const gen = Atomics.load(this.ent, slot * E_INT32 + E_GEN);
+    if ((gen & 1) !== 0 || !this.keyEquals(slot, key)) return -1;
+    return Atomics.load(this.ent, slot * E_INT32 + E_GEN) === gen ? gen : -1;
+  }
+
   /** Whether the key bytes of `slot` are `key` (ASCII compared in place; other keys through UTF-8). */
   keyEquals(slot: number, key: string): boolean {
     const length = this.ent[slot * E_INT32 + E_KEY_LEN]!;
@@ -122,6 +135,8 @@ export class SharedArena {
       if (i === length) return true;
       if (key.charCodeAt(i) <= 0x7f) return false;
     }
+    // Lengths and offsets read while the owner rewrites the slot may not belong together.
+    if (start + length > data.length) return false;
     const bytes = Buffer.from(key, 'utf8');
     return bytes.length === length && data.compare(bytes, 0, length, start, start + length) === 0;
   }

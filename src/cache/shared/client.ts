@@ -220,8 +220,8 @@ export class SharedStoreClient {
     const arena = this.arena;
     const slot = arena.find(key, hashKey(key));
     if (slot < 0) return undefined;
-    const gen = arena.gen(slot);
-    if ((gen & 1) !== 0) return undefined;
+    const gen = arena.liveGen(slot, key);
+    if (gen < 0) return undefined;
     let entry = this.views[slot];
     if (entry === undefined || entry.gen !== gen) {
       entry = SharedEntry.read(arena, slot, gen, this.worker) ?? undefined;
@@ -241,8 +241,8 @@ export class SharedStoreClient {
     const arena = this.arena;
     const slot = arena.find(key, hashKey(key));
     if (slot < 0) return undefined;
-    const gen = arena.gen(slot);
-    if ((gen & 1) !== 0) return undefined;
+    const gen = arena.liveGen(slot, key);
+    if (gen < 0) return undefined;
     return SharedEntry.read(arena, slot, gen, this.worker) ?? undefined;
   }
 

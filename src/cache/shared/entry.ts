@@ -76,9 +76,17 @@ export class SharedEntry {
     const f = slot * E_F64;
     const ent = arena.ent;
     const entF = arena.entF;
+    // Everything the entry keeps about the slot is read here, before the generation check: a field read
+    // after it could be the next entry's (the owner reuses the slot), under this entry's generation.
     const start = entF[f + D_START]!;
-    const metaAt = start + ent[e + E_KEY_LEN]! + ent[e + E_HEAD_LEN]! + ent[e + E_BODY_LEN]!;
-    const text = arena.data.toString('utf8', metaAt, metaAt + ent[e + E_META_LEN]!);
+    const headAt = start + ent[e + E_KEY_LEN]!;
+    const headLength = ent[e + E_HEAD_LEN]!;
+    const bodyLength = ent[e + E_BODY_LEN]!;
+    const dateOffset = ent[e + E_DATE_OFFSET]!;
+    const metaAt = headAt + headLength + bodyLength;
+    const metaEnd = metaAt + ent[e + E_META_LEN]!;
+    if (metaEnd > arena.data.length) return null;
+    const text = arena.data.toString('utf8', metaAt, metaEnd);
     const storedAt = entF[f + D_STORED_AT]!;
     const expiresAt = entF[f + D_EXPIRES_AT]!;
     const lastModified = entF[f + D_LAST_MODIFIED]!;
@@ -89,7 +97,19 @@ export class SharedEntry {
     } catch {
       return null;
     }
-    return new SharedEntry(arena, slot, gen, worker, { ...meta, storedAt, expiresAt }, lastModified);
+    const record = { ...meta, storedAt, expiresAt };
+    return new SharedEntry(
+      arena,
+      slot,
+      gen,
+      worker,
+      record,
+      lastModified,
+      headAt,
+      headLength,
+      bodyLength,
+      dateOffset,
+    );
   }
 
   private constructor(
@@ -99,16 +119,20 @@ export class SharedEntry {
     worker: number,
     record: SharedRecord,
     lastModified: number,
+    headAt: number,
+    headLength: number,
+    bodyLength: number,
+    dateOffset: number,
   ) {
     const e = slot * E_INT32;
     this.arena = arena;
     this.slot = slot;
     this.gen = gen;
     this.record = record;
-    this.headLength = arena.ent[e + E_HEAD_LEN]!;
-    this.bodyLength = arena.ent[e + E_BODY_LEN]!;
-    this.dateOffset = arena.ent[e + E_DATE_OFFSET]!;
-    this.headAt = arena.entF[slot * E_F64 + D_START]! + arena.ent[e + E_KEY_LEN]!;
+    this.headLength = headLength;
+    this.bodyLength = bodyLength;
+    this.dateOffset = dateOffset;
+    this.headAt = headAt;
     this.etag = fieldValue(record.fields, 'etag');
     this.lastModifiedMs = Number.isNaN(lastModified) ? undefined : lastModified;
     this.expiresAt = record.expiresAt;

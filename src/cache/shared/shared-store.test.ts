@@ -210,4 +210,35 @@ describe('shared store', () => {
     assert.equal(owner.list('hits', 10, 0, 0).entries[0]!.key, '/a');
     owner.close();
   });
+
+  test('a slot reused for another key between the index probe and the generation read is not served as this key', () => {
+    for (const size of [100, PIN_MIN * 2]) {
+      const { owner, client } = makeStore('lru', 10 * 1024 * 1024);
+      put(owner, '/a', 1, size);
+      const slot = owner.slot('/a');
+      // The owner runs in another thread: between the reader's probe (which compared the key bytes) and its
+      // generation read, it can delete /a and store /b in the very slot (free slots are reused last-in first).
+      const arena = client.arena;
+      const find = arena.find.bind(arena);
+      arena.find = (key, hash) => {
+        const found = find(key, hash);
+        if (key === '/a') {
+          owner.delete('/a', 'invalidated');
+          put(owner, '/b', 2, size);
+          assert.equal(owner.slot('/b'), slot, 'the fixture reuses the slot');
+        }
+        return found;
+      };
+      for (const lookup of [() => client.get('/a', 0), () => client.peek('/a')]) {
+        const entry = lookup();
+        assert.ok(entry === undefined || entry.record.key === '/a', `got ${entry?.record.key} for /a`);
+        owner.delete('/b', 'invalidated');
+        put(owner, '/a', 1, size);
+      }
+      arena.find = find;
+      assert.equal(bodyVersion('/a', serve(client, '/a')!), 1);
+      assert.equal(serve(client, '/b'), null, '/b is not there');
+      owner.close();
+    }
+  });
 });
