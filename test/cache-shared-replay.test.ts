@@ -20,7 +20,8 @@ import type { CacheStatsSnapshot } from '../src/cache/stats.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
 
-const TRACE = '/work/shared/traces/web_cache2k_web07.tr.gz';
+// The team's shared traces sit beside the checkout (../shared), as on every developer machine and in CI.
+const TRACE = path.join(import.meta.dirname, '..', '..', 'shared', 'traces', 'web_cache2k_web07.tr.gz');
 const REQUESTS = 3000;
 const FILE_BYTES = 512;
 
