@@ -19,7 +19,8 @@ import {
   writeReplayFiles,
 } from './workers-hits.ts';
 
-const TRACE = '/work/shared/traces/web_cache2k_web07.tr.gz';
+/** The team's shared traces, beside the checkout. */
+const TRACE = join(import.meta.dirname, '..', '..', '..', 'shared', 'traces', 'web_cache2k_web07.tr.gz');
 const WORKERS = 4;
 /** Body of every file: the trace has no sizes. */
 const FILE_BYTES = 512;
