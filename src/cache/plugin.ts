@@ -641,15 +641,21 @@ export class ContentCache implements Plugin {
       );
     };
     // The answer counts the whole server: with several workers, once the others told what they removed.
-    if (this.peers === null) answer({ ...local, workers: 1 });
-    else void this.peers.spread(order, local).then(answer);
+    const peers = this.peers;
+    const send = (done: PurgeResult) => {
+      if (peers === null) answer({ ...done, workers: 1 });
+      else void peers.spread(order, done).then(answer);
+    };
+    // A large tag purge frees its entries in slices (none served meanwhile): answered once it is done.
+    if (local instanceof Promise) void local.then(send);
+    else send(local);
   }
 
   /**
    * One purge in this worker's store. Tags and soft purges concern the front's entries only (proxied
    * responses carry tags and can be revalidated; a static file's entry cannot): without a front, nothing.
    */
-  private purgeHere(order: PurgeOrder): PurgeResult {
+  private purgeHere(order: PurgeOrder): PurgeResult | Promise<PurgeResult> {
     if ('tags' in order) return this.front?.purgeByTags?.(order.tags, order.soft) ?? noneRemoved();
     if (order.soft) return this.front?.softPurge?.(order.filter) ?? noneRemoved();
     return this.store.purge(order.filter);

@@ -14,6 +14,12 @@ type PeerMessage =
   | { type: 'purge'; order: PurgeOrder; id: string }
   | { type: 'purged'; id: string; removed: number; bytes: number };
 
+/** What one worker's purge removed. */
+interface PurgeDone {
+  removed: number;
+  bytes: number;
+}
+
 /** How long a PURGE request waits for the other workers' counts. */
 const PEER_ANSWER_MS = 1000;
 
@@ -34,7 +40,7 @@ export class PurgePeers {
   private readonly channel: BroadcastChannel;
   private readonly pending = new Map<string, Pending>();
   private readonly workers: number;
-  private readonly purgeHere: (order: PurgeOrder) => { removed: number; bytes: number };
+  private readonly purgeHere: (order: PurgeOrder) => PurgeDone | Promise<PurgeDone>;
   private next = 0;
 
   /**
@@ -45,7 +51,7 @@ export class PurgePeers {
   constructor(
     name: string,
     workers: number,
-    purgeHere: (order: PurgeOrder) => { removed: number; bytes: number },
+    purgeHere: (order: PurgeOrder) => PurgeDone | Promise<PurgeDone>,
   ) {
     this.workers = workers;
     this.purgeHere = purgeHere;
@@ -68,8 +74,10 @@ export class PurgePeers {
 
   private fromPeer(message: PeerMessage): void {
     if (message.type === 'purge') {
-      const { removed, bytes } = this.purgeHere(message.order);
-      this.channel.postMessage({ type: 'purged', id: message.id, removed, bytes } satisfies PeerMessage);
+      const done = this.purgeHere(message.order);
+      // A large tag purge frees its entries in slices: its count is told once it is done.
+      if (done instanceof Promise) void done.then((count) => this.tell(message.id, count));
+      else this.tell(message.id, done);
       return;
     }
     const waiting = this.pending.get(message.id);
@@ -78,6 +86,10 @@ export class PurgePeers {
     waiting.bytes += message.bytes;
     waiting.workers++;
     if (waiting.workers >= this.workers) this.finish(message.id);
+  }
+
+  private tell(id: string, { removed, bytes }: PurgeDone): void {
+    this.channel.postMessage({ type: 'purged', id, removed, bytes } satisfies PeerMessage);
   }
 
   private finish(id: string): void {

@@ -23,9 +23,10 @@ export interface StoreFront {
   onRemove(entry: CacheEntry): void;
   /**
    * Purge the front's entries stored with one of `tags` (`soft`: mark them stale, to be revalidated).
-   * A front whose entries carry no tags leaves it out (a tag purge then removes nothing).
+   * A front whose entries carry no tags leaves it out (a tag purge then removes nothing). A large hard
+   * purge resolves once its entries are freed (in slices; none is served meanwhile).
    */
-  purgeByTags?(tags: readonly string[], soft: boolean): PurgeResult;
+  purgeByTags?(tags: readonly string[], soft: boolean): PurgeResult | Promise<PurgeResult>;
   /** Mark the front's entries matching `filter` stale instead of removing them (they can be revalidated). */
   softPurge?(filter: PurgeFilter): PurgeResult;
   /** Add a ban over the front's entries (`banSpecError` accepted `spec`). */

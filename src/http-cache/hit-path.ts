@@ -71,6 +71,14 @@ export class HitPath {
   readonly name: string;
   readonly clock: () => number;
   protected readonly store: CacheStore;
+  /**
+   * Tags of hard purges still freeing their entries in slices (proxy-store.ts), each with the newest
+   * `storedSeq` the purge covers: an entry stored with such a tag at or before it is purged already and
+   * never served. Null when no such purge runs, so that hits pay one null check.
+   */
+  protected purging: Map<string, number> | null = null;
+  /** Sequence number of the newest entry stored (`ProxyEntry.storedSeq`). */
+  protected storedSeq = 0;
 
   constructor(store: CacheStore, stats: CacheStats, name: string, clock: () => number) {
     this.store = store;
@@ -105,6 +113,8 @@ export class HitPath {
     if (now >= entry.freshUntil || entry.directives.noCache) return false;
     // A ban added since it was stored or last checked: the slow path checks (and removes it).
     if (entry.banChecked < this.bans.latest) return false;
+    // Selected by a tag purge still in progress: the slow path drops it.
+    if (this.purging !== null && this.purgedByTag(entry)) return false;
     const kind = requestKind(req.headers);
     if (kind === SLOW) return false;
     entry.hits++;
@@ -114,6 +124,18 @@ export class HitPath {
     // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
     else answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
     return true;
+  }
+
+  /** Whether `entry` is selected by a tag purge whose removal is still running in slices. */
+  protected purgedByTag(entry: ProxyEntry): boolean {
+    const purging = this.purging;
+    const tags = entry.tags;
+    if (purging === null || tags === null) return false;
+    for (const tag of tags) {
+      const upTo = purging.get(tag);
+      if (upTo !== undefined && entry.storedSeq <= upTo) return true;
+    }
+    return false;
   }
 
   /**

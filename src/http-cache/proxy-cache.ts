@@ -143,6 +143,11 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     const key = names === undefined ? base : variantKey(base, names, headers);
     const found = this.store.get(key, now);
     let entry = found instanceof ProxyEntry ? found : null;
+    if (entry !== null && this.purging !== null && this.purgedByTag(entry)) {
+      // Selected by a tag purge still freeing memory in slices: gone for every request from now on.
+      this.store.delete(key, 'purged');
+      entry = null;
+    }
     if (entry !== null && entry.banChecked < this.bans.latest && this.banned(entry)) entry = null;
     // Preconditions meant for the origin (If-Match, If-Unmodified-Since) are the origin's to evaluate.
     const originConditional = headers.has('if-match') || headers.has('if-unmodified-since');
@@ -268,7 +273,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   }
 
   /** Purge by tag for the content cache (`PURGE` with `X-Purge-Tag`, the admin API's `?tag=`). */
-  purgeByTags(tags: readonly string[], soft: boolean): PurgeResult {
+  purgeByTags(tags: readonly string[], soft: boolean): PurgeResult | Promise<PurgeResult> {
     return soft ? this.softPurgeTags(tags) : this.purgeTags(tags);
   }
 

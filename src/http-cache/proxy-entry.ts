@@ -67,6 +67,8 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   banChecked = 0;
   /** Its tags (purge by tag, tags.ts), set when stored; null when it has none. */
   tags: readonly string[] | null = null;
+  /** Order in which it was stored (a tag purge in progress covers the entries stored before it). */
+  storedSeq = 0;
   private readonly ageOffset: number;
   /** First ms at which the Age value in the buffer is out of date. */
   private ageUntil = 0;

@@ -43,6 +43,11 @@ const REJECTION: Record<NotStoredReason, RejectionReason> = {
 };
 
 /** Storing and freshening entries, and the indexes that follow the store. */
+/** Most entries a hard tag purge frees in one go before yielding to I/O. */
+export const PURGE_SLICE_ENTRIES = 1000;
+/** Longest a hard tag purge frees entries before yielding to I/O, in ms. */
+export const PURGE_SLICE_MS = 2;
+
 export class ProxyStore extends HitPath {
   /** Tag → keys of the entries stored with it (purge by tag). */
   protected readonly tags: TagIndex = new MemoryTagIndex();
@@ -100,6 +105,7 @@ export class ProxyStore extends HitPath {
       return null;
     }
     this.stats.insertions++;
+    entry.storedSeq = ++this.storedSeq;
     // Bans already pending are about responses stored before them.
     entry.banChecked = this.bans.latest;
     this.link(entry);
@@ -234,19 +240,65 @@ export class ProxyStore extends HitPath {
     return markStale(matching, this.clock());
   }
 
-  /** Remove every entry stored with one of `tags`: O(entries with those tags). */
-  purgeTags(tags: readonly string[]): PurgeResult {
+  /**
+   * Remove every entry stored with one of `tags`: O(entries with those tags). A purge of more than
+   * {@link PURGE_SLICE_ENTRIES} entries takes effect at once in O(tags) (the tags are recorded in
+   * `purging`: the hit paths no longer serve the entries it covers), then frees them in slices of at most
+   * {@link PURGE_SLICE_ENTRIES} entries or {@link PURGE_SLICE_MS}, yielding to I/O between slices, so that
+   * it does not stall the worker's hits. Resolves (a small purge: returns) with the count once all are
+   * freed; an entry a lookup dropped meanwhile is not in the count.
+   */
+  purgeTags(tags: readonly string[]): PurgeResult | Promise<PurgeResult> {
     const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
-    for (const tag of tags) {
-      for (const key of this.tags.keysOf(tag)) {
-        const entry = this.store.peek(key);
-        if (entry === undefined || !this.store.delete(key, 'purged')) continue;
-        result.removed++;
-        result.bytes += entry.charge;
-        if (result.keys.length < 1000) result.keys.push(key);
-      }
+    const keys: string[] = [];
+    for (const tag of tags) for (const key of this.tags.keysOf(tag)) keys.push(key);
+    const upTo = this.storedSeq;
+    if (keys.length <= PURGE_SLICE_ENTRIES) {
+      this.freePurged(keys, 0, upTo, result);
+      return result;
     }
-    return result;
+    const purging = (this.purging ??= new Map());
+    for (const tag of tags) purging.set(tag, upTo);
+    return new Promise((resolve) => {
+      let next = 0;
+      const slice = (): void => {
+        next = this.freePurged(keys, next, upTo, result);
+        if (next < keys.length) {
+          setImmediate(slice);
+          return;
+        }
+        const now = this.purging;
+        if (now !== null) {
+          // A later purge of the same tag covers more: it is left to that one.
+          for (const tag of tags) if (now.get(tag) === upTo) now.delete(tag);
+          if (now.size === 0) this.purging = null;
+        }
+        resolve(result);
+      };
+      setImmediate(slice);
+    });
+  }
+
+  /**
+   * Remove the entries under `keys` from `from` on, stored at or before `upTo` (one stored since is a new
+   * response: it stays), for one slice; returns where the next slice starts.
+   */
+  private freePurged(keys: readonly string[], from: number, upTo: number, result: PurgeResult): number {
+    const end = Math.min(keys.length, from + PURGE_SLICE_ENTRIES);
+    const deadline = performance.now() + PURGE_SLICE_MS;
+    let i = from;
+    while (i < end) {
+      const key = keys[i++] as string;
+      const entry = this.store.peek(key);
+      // Absent: a lookup dropped it, or another of the purge's tags already removed it.
+      if (!(entry instanceof ProxyEntry) || entry.storedSeq > upTo) continue;
+      if (!this.store.delete(key, 'purged')) continue;
+      result.removed++;
+      result.bytes += entry.charge;
+      if (result.keys.length < 1000) result.keys.push(key);
+      if ((i & 63) === 0 && performance.now() >= deadline) break;
+    }
+    return i;
   }
 
   /** Entries reachable from the target index: the proxied entries in the store (a test checks it). */
