@@ -246,7 +246,14 @@ async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void
     fetchWorkerStats(ctx.control),
     fetchContributedStats(ctx.control, ctx.contributions, ['cache']),
   ]);
-  json(res, 200, { ...statsView(workerStats, ctx.workers, ctx.contributions), ...contributed });
+  const view = statsView(workerStats, ctx.workers, ctx.contributions);
+  let bytesIn = 0;
+  let bytesOut = 0;
+  for (const { result } of workerStats.server) {
+    bytesIn += result.bytesIn;
+    bytesOut += result.bytesOut;
+  }
+  json(res, 200, { ...view, server: { ...view.server, bytesIn, bytesOut }, ...contributed });
 }
 
 function config(ctx: ApiContext, req: Request, res: Response): void {
