@@ -159,6 +159,11 @@ describe('cache outcomes in /api/stats', () => {
     assert.equal(sample('tamarin_proxy_route_responses_total', 'route="0",worker="0",class="5xx"'), 5);
     assert.equal(sample('tamarin_proxy_upstream_duration_seconds_count', 'route="1",worker="0"'), 6);
     assert.ok(sample('tamarin_http_sent_bytes_total', 'worker="0"') >= 8 * BODY.length);
+    const panels = await call(server.admin!.url, 'GET', '/api/panels', auth);
+    assert.deepEqual(
+      panels.json.panels.map((p: { plugin: string; title: string }) => `${p.plugin}: ${p.title}`),
+      ['cache: Cache', 'proxy: Proxy routes'],
+    );
     // Label values come from the configuration only: no request path appears in any series.
     assert.doesNotMatch(reply.text, /\/cached\/ok|\/live\/fail|hello\.txt/);
   });

@@ -128,8 +128,10 @@ function session(ctx: ApiContext, req: Request, res: Response): void {
  */
 function panels(ctx: ApiContext, req: Request, res: Response): void {
   queryOf(req, []);
+  // The contributions are the running plugins'; one turned off by its table (`enabled = false`) shows none.
+  const tables = ctx.config as unknown as Record<string, { enabled?: unknown } | undefined>;
   const running = [...ctx.contributions].filter(
-    ([name, c]) => c.panel !== undefined && ctx.config.plugins.includes(name),
+    ([name, c]) => c.panel !== undefined && tables[name]?.enabled !== false,
   );
   json(res, 200, { panels: running.map(([name, c]) => ({ plugin: name, stats: name, ...c.panel })) });
 }
