@@ -10,7 +10,7 @@ import { Connection, UNPARSED_HEAD } from './connection.ts';
 import { HttpRequest } from './request.ts';
 import { HttpResponse, type ResponseSink } from './response.ts';
 import { SHARED_READ_SIZE } from './socket-reader.ts';
-import type { ConnectionInfo, HttpLimits, HttpTimeouts, Request, Response } from './types.ts';
+import type { ConnectionInfo, HttpLimits, HttpTimeouts, PeerAddress, Request, Response } from './types.ts';
 
 /** Engine configuration; every field is required (spread the defaults in). */
 export interface EngineOptions {
@@ -67,8 +67,12 @@ export interface EngineHooks {
 }
 
 export interface Engine {
-  /** Serve HTTP/1.1 on an accepted socket (the server layer owns the listeners). */
-  handleSocket(socket: net.Socket): void;
+  /**
+   * Serve HTTP/1.1 on an accepted socket (the server layer owns the listeners). A listener that read
+   * something first (a PROXY protocol header) passes the client it named as `peer` and the bytes it read
+   * after that as `head`, which are parsed before anything else the socket delivers.
+   */
+  handleSocket(socket: net.Socket, peer?: PeerAddress | null, head?: Buffer | null): void;
   readonly connectionCount: number;
   /**
    * Graceful stop: stop accepting requests, close idle keep-alive connections now, let in-flight
@@ -159,7 +163,7 @@ class HttpEngine implements Engine, EngineContext {
     return this.connections.size;
   }
 
-  handleSocket(socket: net.Socket): void {
+  handleSocket(socket: net.Socket, peer: PeerAddress | null = null, head: Buffer | null = null): void {
     if (this.draining || socket.destroyed) {
       socket.destroy();
       return;
@@ -172,7 +176,7 @@ class HttpEngine implements Engine, EngineContext {
     // The engine answers the client's FIN itself (finish the responses in flight, then end); without this,
     // a listener created with the default allowHalfOpen=false would end our side and lose those responses.
     socket.allowHalfOpen = true;
-    const conn = new Connection(this, socket, this.nextId++);
+    const conn = new Connection(this, socket, this.nextId++, peer);
     const onConnection = this.hooks.onConnection;
     if (onConnection !== undefined) {
       let verdict: boolean | undefined;
@@ -189,7 +193,7 @@ class HttpEngine implements Engine, EngineContext {
       }
     }
     this.connections.add(conn);
-    conn.start(this.readBuffer);
+    conn.start(this.readBuffer, head);
     if (this.sweeper === null) {
       this.sweeper = setInterval(this.sweep, this.sweepMs);
       this.sweeper.unref();
