@@ -17,6 +17,8 @@ import type { ServerHttp2Stream } from 'node:http2';
 import http2 from 'node:http2';
 import { httpDate } from '../http/date.ts';
 import type { HttpRequest } from '../http/request.ts';
+// The fields a per-request edit may not touch: the same on both protocols, so a rule behaves alike.
+import { RESERVED_FIELDS } from '../http/response.ts';
 import type { FileSource, HeaderList, HeaderValue, InterimFields, Response } from '../http/types.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -28,21 +30,6 @@ const CONNECTION_FIELDS = new Set([
   'proxy-connection',
   'transfer-encoding',
   'upgrade',
-]);
-/**
- * Fields a per-request edit (`addTransientHeader`, `suppressHeader`) may not touch: the same as on
- * HTTP/1.1 (src/http/response.ts), so a rule behaves alike on both.
- */
-const RESERVED_FIELDS: ReadonlySet<string> = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-connection',
-  'date',
 ]);
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
