@@ -223,6 +223,28 @@ describe('PROXY protocol listeners', () => {
     }
   });
 
+  it('HTTP/2 over TLS (ALPN h2) after a v1 header', async () => {
+    const raw = net.connect(tlsPort, '127.0.0.1');
+    await new Promise((resolve) => raw.once('connect', resolve));
+    raw.write(v1('192.0.2.60', 6060));
+    const session = http2.connect(`https://localhost:${tlsPort}`, {
+      createConnection: () =>
+        tls.connect({ socket: raw, ca: ca.caPem, servername: 'localhost', ALPNProtocols: ['h2'] }),
+    });
+    try {
+      const code = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':path': '/?h2tls' });
+        stream.on('response', (headers) => resolve(Number(headers[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+      });
+      assert.equal(code, 200);
+      assert.equal(await logLine('/?h2tls'), '192.0.2.60 6060 127.0.0.1 "GET /?h2tls HTTP/1.1" 200');
+    } finally {
+      session.close();
+    }
+  });
+
   it('closes without an answer: no header, malformed, oversized, truncated by the peer', async () => {
     const cases: Array<[string, Buffer[]]> = [
       ['plain request', [get('/')]],

@@ -169,7 +169,7 @@ class HttpEngine implements Engine, EngineContext {
       return;
     }
     if (this.connections.size >= this.options.maxConnections) {
-      refuse(socket, this.hooks.onEngineResponse === undefined ? null : this.reportRefusal);
+      refuse(socket, peer, this.hooks.onEngineResponse === undefined ? null : this.reportRefusal);
       return;
     }
     socket.setNoDelay(true);
@@ -308,6 +308,7 @@ class HttpEngine implements Engine, EngineContext {
  */
 function refuse(
   socket: net.Socket,
+  peer: PeerAddress | null,
   report: ((info: ConnectionInfo, startTime: number, aborted: boolean) => void) | null,
 ): void {
   socket.on('error', noop);
@@ -318,8 +319,9 @@ function refuse(
     // Read now: a socket that closed may no longer know its peer.
     const info: ConnectionInfo = {
       id: 0,
-      remoteAddress: socket.remoteAddress ?? '',
-      remotePort: socket.remotePort ?? 0,
+      remoteAddress: peer?.address ?? socket.remoteAddress ?? '',
+      remotePort: peer?.port ?? socket.remotePort ?? 0,
+      peerAddress: socket.remoteAddress ?? '',
       localAddress: socket.localAddress ?? '',
       localPort: socket.localPort ?? 0,
       requestCount: 0,
