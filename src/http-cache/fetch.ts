@@ -261,6 +261,7 @@ export class Fetch implements UpstreamHandler {
     const merged = mergeNotModified(entry.originFields, headers, connectionNamed(headers));
     const fresh = this.cache.freshen(this.req, entry, merged, this.timing!, this.policy);
     if (live) {
+      res.cacheStatus = 'REVALIDATED';
       this.answer(fresh ?? entry, { fwd: this.reason, fwdStatus: 304, stored: fresh !== null || undefined });
     }
     void now;
@@ -270,6 +271,8 @@ export class Fetch implements UpstreamHandler {
   private answer(entry: ProxyEntry, parts: Parameters<typeof cacheStatus>[1]): void {
     const res = this.res;
     if (res === null || res.aborted || res.headersSent) return;
+    // A stored answer after going forward: revalidated (304), else stale standing in for an error.
+    if (parts.fwdStatus !== 304) res.cacheStatus = 'STALE';
     answerFromEntry(entry, this.req, res, this.cache.clock(), this.cache.name, parts);
   }
 

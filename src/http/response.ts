@@ -67,7 +67,7 @@ const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
  * engine's, hop-by-hop fields describe one connection (RFC 9110 §7.6.1), `Date` has its own slot in
  * pre-built heads.
  */
-const RESERVED_FIELDS: ReadonlySet<string> = new Set([
+export const RESERVED_FIELDS: ReadonlySet<string> = new Set([
   'content-length',
   'transfer-encoding',
   'connection',

@@ -52,12 +52,27 @@ export interface HttpTimeouts {
   keepAliveTimeout: number;
 }
 
+/** A client address and port the server layer learnt other than from the socket (the PROXY protocol). */
+export interface PeerAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
 /** What a plugin can know about the connection a request came on. */
 export interface ConnectionInfo {
   /** Unique per worker, increasing. */
   readonly id: number;
+  /**
+   * The client's address: the socket's peer, or the client a trusted balancer named in a PROXY protocol
+   * header (a listener's `proxy_protocol`).
+   */
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /**
+   * The socket's own peer: the balancer when a PROXY protocol header named the client, else the same as
+   * `remoteAddress`. Optional (older implementations lack it): read it as `peerAddress ?? remoteAddress`.
+   */
+  readonly peerAddress?: string;
   readonly localAddress: string;
   readonly localPort: number;
   /** Requests received on this connection so far, including the current one. */

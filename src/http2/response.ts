@@ -8,6 +8,8 @@
  * - `sendPrebuilt` (the cache's hit path) gets HTTP/1.1 bytes: the head is parsed once per buffer and
  *   kept (a WeakMap keyed by the buffer the entry hands out), so a hit costs one lookup, one header object
  *   copy and one write; nothing is read again from disk or the store.
+ * - Per-request fields (`addTransientHeader`, `suppressHeader`: the `headers` rules) edit the header
+ *   object just before it is sent, by a handler or a hit alike, as the h1 writer splices its lines.
  * - `destroy()` resets the stream (RST_STREAM INTERNAL_ERROR): the client cannot take a partial body
  *   for a whole one, and the connection's other streams go on.
  */
@@ -15,6 +17,8 @@ import type { ServerHttp2Stream } from 'node:http2';
 import http2 from 'node:http2';
 import { httpDate } from '../http/date.ts';
 import type { HttpRequest } from '../http/request.ts';
+// The fields a per-request edit may not touch: the same on both protocols, so a rule behaves alike.
+import { RESERVED_FIELDS } from '../http/response.ts';
 import type { FileSource, HeaderList, HeaderValue, InterimFields, Response } from '../http/types.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -121,6 +125,11 @@ export class H2Response implements Response {
   private captureParts: Buffer[] | null = null;
   private captureSize = 0;
   private reported = false;
+  /** Fields added for this response only (`addTransientHeader`): lower-cased names and their values. */
+  private transientKeys: string[] | null = null;
+  private transientValues: string[] | null = null;
+  /** Lower-cased names left out of the head sent for this response (`suppressHeader`). */
+  private suppressed: string[] | null = null;
 
   constructor(stream: ServerHttp2Stream, req: HttpRequest, owner: H2ResponseOwner) {
     this.stream = stream;
@@ -178,6 +187,53 @@ export class H2Response implements Response {
       this.values.splice(i, 1);
     }
     return this;
+  }
+
+  addTransientHeader(name: string, value: string): this {
+    this.checkTransient(name);
+    checkValue(name, value);
+    if (this.transientKeys === null) {
+      this.transientKeys = [name.toLowerCase()];
+      this.transientValues = [value];
+    } else {
+      this.transientKeys.push(name.toLowerCase());
+      this.transientValues!.push(value);
+    }
+    return this;
+  }
+
+  suppressHeader(name: string): this {
+    this.checkTransient(name);
+    const key = name.toLowerCase();
+    if (this.suppressed === null) this.suppressed = [key];
+    else if (!this.suppressed.includes(key)) this.suppressed.push(key);
+    return this;
+  }
+
+  private checkTransient(name: string): void {
+    if (this.headersSent) {
+      if (this.locked) return;
+      throw new Error(`Cannot change header "${name}": the head was already sent`);
+    }
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+    if (RESERVED_FIELDS.has(name.toLowerCase()))
+      throw new TypeError(`Header "${name}" is the engine's (framing, hop-by-hop or Date)`);
+  }
+
+  /** This response's own edits on the header object about to be sent: suppressed names out, added in. */
+  private applyTransient(headers: H2Headers): void {
+    const suppressed = this.suppressed;
+    if (suppressed !== null) for (const key of suppressed) delete headers[key];
+    const keys = this.transientKeys;
+    if (keys === null) return;
+    const values = this.transientValues!;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const previous = headers[key];
+      if (previous === undefined) headers[key] = values[i]!;
+      else
+        headers[key] = Array.isArray(previous) ? [...previous, values[i]!] : [String(previous), values[i]!];
+    }
   }
 
   headerEntries(): ReadonlyArray<readonly [string, HeaderValue]> {
@@ -278,6 +334,7 @@ export class H2Response implements Response {
     const [ageStart, ageEnd] = parsed.ageAt;
     if (ageStart >= 0) headers.age = bytes.toString('latin1', ageStart, ageEnd).trim();
     if (this.owner.hsts !== '') headers['strict-transport-security'] = this.owner.hsts;
+    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(headers);
     const inline = parsed.bodyOffset < bytes.length ? bytes.subarray(parsed.bodyOffset) : null;
     const hasBody =
       !this.isHead && ((inline !== null && inline.length > 0) || (body != null && body.length > 0));
@@ -414,6 +471,7 @@ export class H2Response implements Response {
     }
     if (!hasDate) headers.date = httpDate();
     if (this.owner.hsts !== '') headers['strict-transport-security'] = this.owner.hsts;
+    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(headers);
     const noContent = code === 204 || code === 304;
     if (!hasLength && !noContent && bodyLength >= 0) {
       headers['content-length'] = bodyLength;
