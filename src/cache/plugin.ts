@@ -22,12 +22,12 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
-import { acceptedEncodings } from '../http/semantics/encoding.ts';
+import { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
-import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
+import { CONTENT_CODINGS, FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
@@ -203,13 +203,6 @@ function decodePath(path: string): string {
   }
 }
 
-/** Key suffixes per accepted-encodings list (see `acceptedEncodings`): one constant string per class. */
-function encodingSuffix(list: readonly string[]): string {
-  if (list.length === 0) return '';
-  if (list.length === 1) return list[0] === 'br' ? ' br' : ' gzip';
-  return list[0] === 'br' ? ' br,gzip' : ' gzip,br';
-}
-
 /** One worker's cache: the store, the stats and the hooks. Exported for tests (injectable clock). */
 export class ContentCache implements Plugin {
   readonly name = 'cache';
@@ -230,6 +223,8 @@ export class ContentCache implements Plugin {
   private readonly responder: HitResponder;
   private readonly keyByHost: boolean;
   private readonly negotiate: boolean;
+  /** The negotiation the producers use (the `compress` plugin's preference, else the default). */
+  private readonly negotiator: Negotiator;
   /** Concurrent misses for one key wait for the first (the store's one single-flight mechanism). */
   private readonly flights: SingleFlight;
   private readonly negative = new Map<string, number>();
@@ -327,7 +322,11 @@ export class ContentCache implements Plugin {
     // representations are negotiated as the static plugin does by default.
     const variants = context.find(FILE_VARIANTS);
     this.keyByHost = variants?.byHost ?? false;
-    this.negotiate = variants?.byEncoding ?? true;
+    // With on-the-fly compression every representation depends on Accept-Encoding: a hit of an encoded
+    // variant is then as cheap as a plain one (the encoded bytes are the entry), never encoded again.
+    const codings = context.find(CONTENT_CODINGS);
+    this.negotiate = (variants?.byEncoding ?? true) || codings !== undefined;
+    this.negotiator = codings?.negotiator ?? new Negotiator();
     const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
     this.stateFile = workers > 1 && this.shared === null ? `${base}.${context.workerId}` : base;
     // Worker threads of one server share the process: a channel per process and port links them.
@@ -372,7 +371,7 @@ export class ContentCache implements Plugin {
   keyOf(req: Request): string {
     let key = this.keyByHost ? req.host + req.path : req.path;
     if (this.negotiate) {
-      const suffix = encodingSuffix(acceptedEncodings(req.headers.get('accept-encoding')));
+      const suffix = this.negotiator.accepted(req.headers.get('accept-encoding')).suffix;
       if (suffix !== '') key += suffix;
     }
     return key;
@@ -865,7 +864,7 @@ export const cachePlugin = definePlugin({
   name: 'cache',
   options: cacheOptionsSchema,
   provides: [CACHE_STORE],
-  uses: [FILE_VARIANTS],
+  uses: [FILE_VARIANTS, CONTENT_CODINGS],
   admin: {
     mergeStats: (perWorker) => mergeSnapshots(perWorker as CacheStatsSnapshot[]),
   },

@@ -1,0 +1,323 @@
+/**
+ * The `compress` plugin over real sockets: each coding round-trips, q-values and refusals, what is never
+ * encoded (images, small bodies, ranges, an origin's own encoding), HEAD, weak ETags, precompressed
+ * siblings, cached variants served without encoding again (counted), large and streamed bodies, proxied
+ * answers, absurd Accept-Encoding values, and config errors naming the key.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  brotliCompressSync,
+  brotliDecompressSync,
+  gunzipSync,
+  gzipSync,
+  zstdDecompressSync,
+} from 'node:zlib';
+import { type FakeBackend, startFakeBackend } from '../../../test/helpers/fake-backend.ts';
+import { type RunningServer, startServer } from '../../main/compose.ts';
+import { ConfigError, resolveConfig } from '../../server/config.ts';
+import { setLogSink } from '../../server/logger.ts';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A request without any client-side decoding (fetch would undo the encoding under test). */
+function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function decode(coding: string | undefined, body: Buffer): Buffer {
+  if (coding === 'gzip') return gunzipSync(body);
+  if (coding === 'br') return brotliDecompressSync(body);
+  if (coding === 'zstd') return zstdDecompressSync(body);
+  return body;
+}
+
+/** Text that compresses (and differs per file, so no two entries could be confused). */
+function text(seed: string, bytes: number): string {
+  let out = '';
+  for (let i = 0; out.length < bytes; i++)
+    out += `${seed} line ${i}: the quick brown fox jumps over the lazy dog\n`;
+  return out.slice(0, bytes);
+}
+
+describe('compress plugin', () => {
+  let root: string;
+  let backend: FakeBackend;
+  let server: RunningServer;
+  const files: Record<string, string | Buffer> = {};
+
+  const stats = async () => {
+    const [s] = await server.control('compress', 'stats');
+    return s!.result as { encoded: Record<string, number>; bytesIn: number; bytesOut: number };
+  };
+
+  before(async () => {
+    setLogSink(() => {});
+    root = mkdtempSync(join(tmpdir(), 'tamarin-compress-'));
+    const put = (name: string, content: string | Buffer) => {
+      files[name] = content;
+      writeFileSync(join(root, name), content);
+    };
+    put('page.html', text('page', 20_000));
+    for (const coding of ['gzip', 'br', 'zstd']) put(`${coding}.css`, text(coding, 8000));
+    put('hit.js', text('hit', 12_000));
+    put('tiny.txt', 'short\n');
+    put('photo.png', Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.from(text('png', 5000))]));
+    put('range.txt', text('range', 5000));
+    put('big.json', JSON.stringify({ rows: text('big', 300_000).split('\n') }));
+    put('huge.txt', text('huge', 1_200_000));
+    put('app.js', text('app', 9000));
+    writeFileSync(join(root, 'app.js.br'), brotliCompressSync(Buffer.from(files['app.js'] as string)));
+    put('old.js', text('old', 9000));
+    writeFileSync(join(root, 'old.js.gz'), gzipSync('outdated'));
+    utimesSync(join(root, 'old.js.gz'), 1_600_000_000, 1_600_000_000);
+    put('etag.txt', text('etag', 4000));
+    put('head.txt', text('head', 4000));
+    put('absurd.txt', text('absurd', 4000));
+    backend = await startFakeBackend({
+      handler: (req, res) => {
+        if (req.url === '/api/json') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write(`{"a":"${text('api', 30_000).replace(/\n/g, ' ')}",`);
+          res.end(`"b":"${text('api2', 30_000).replace(/\n/g, ' ')}"}`);
+          return true;
+        }
+        if (req.url === '/api/encoded') {
+          const body = gzipSync(text('origin', 5000));
+          res.writeHead(200, {
+            'content-type': 'text/plain',
+            'content-encoding': 'gzip',
+            'content-length': body.length,
+          });
+          res.end(body);
+          return true;
+        }
+        return false;
+      },
+    });
+    server = await startServer({
+      inProcess: true,
+      config: {
+        server: { host: '127.0.0.1', port: 0 },
+        static: { root },
+        cache: { max_object_size: '1MiB' },
+        proxy: { routes: [{ match: '^/api/', backends: [backend.url] }] },
+        compress: { encodings: ['zstd', 'br', 'gzip'], proxied: true },
+      },
+    });
+  });
+  after(async () => {
+    await server?.close();
+    await backend?.stop();
+    setLogSink(null);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  for (const coding of ['gzip', 'br', 'zstd']) {
+    it(`${coding}: the body decodes to the file, with Vary and a weak ETag`, async () => {
+      const res = await get(`${server.url}/${coding}.css`, { 'accept-encoding': coding });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['content-encoding'], coding);
+      assert.equal(res.headers.vary, 'Accept-Encoding');
+      assert.match(String(res.headers.etag), /^W\/"/);
+      assert.equal(res.headers['accept-ranges'], undefined);
+      assert.equal(Number(res.headers['content-length']), res.body.length);
+      assert.ok(res.body.length < (files[`${coding}.css`] as string).length / 3);
+      assert.equal(decode(coding, res.body).toString(), files[`${coding}.css`]);
+    });
+  }
+
+  it('follows q-values; equal ones in the server order (zstd, br, gzip)', async () => {
+    const url = `${server.url}/page.html`;
+    const cases: Array<[string, string | undefined]> = [
+      ['gzip, deflate, br, zstd', 'zstd'],
+      ['gzip, deflate, br', 'br'],
+      ['gzip;q=1, br;q=0.5', 'gzip'],
+      ['br;q=0.2, gzip;q=0.1, zstd;q=0.3', 'zstd'],
+      ['*', 'zstd'],
+      ['*;q=0.5, gzip', 'gzip'],
+      ['x-gzip', 'gzip'],
+    ];
+    for (const [header, expected] of cases) {
+      const res = await get(url, { 'accept-encoding': header });
+      assert.equal(res.headers['content-encoding'], expected, header);
+      assert.equal(decode(expected, res.body).toString(), files['page.html'], header);
+    }
+  });
+
+  it('q=0 refuses a coding; nothing acceptable (or no header) gets the identity, still with Vary', async () => {
+    const url = `${server.url}/page.html`;
+    for (const header of [undefined, '', 'identity', 'gzip;q=0, br;q=0, zstd;q=0', '*;q=0', 'deflate']) {
+      const res = await get(url, header === undefined ? {} : { 'accept-encoding': header });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['content-encoding'], undefined, String(header));
+      assert.equal(res.headers.vary, 'Accept-Encoding');
+      assert.equal(res.body.toString(), files['page.html']);
+      assert.match(String(res.headers.etag), /^"/, 'the identity keeps its strong ETag');
+    }
+    const onlyBr = await get(url, { 'accept-encoding': 'zstd;q=0, gzip;q=0, br' });
+    assert.equal(onlyBr.headers['content-encoding'], 'br');
+  });
+
+  it('leaves images, small bodies and ranges alone', async () => {
+    const png = await get(`${server.url}/photo.png`, { 'accept-encoding': 'gzip' });
+    assert.equal(png.headers['content-encoding'], undefined);
+    assert.equal(png.headers.vary, undefined);
+    assert.ok(png.body.equals(files['photo.png'] as Buffer));
+    const tiny = await get(`${server.url}/tiny.txt`, { 'accept-encoding': 'gzip' });
+    assert.equal(tiny.headers['content-encoding'], undefined);
+    assert.equal(tiny.body.toString(), 'short\n');
+    // A range of a cached, encoded entry too: the bytes are the file's.
+    await get(`${server.url}/range.txt`, { 'accept-encoding': 'gzip' });
+    const range = await get(`${server.url}/range.txt`, { 'accept-encoding': 'gzip', range: 'bytes=0-9' });
+    assert.equal(range.status, 206);
+    assert.equal(range.headers['content-encoding'], undefined);
+    assert.equal(range.body.toString(), (files['range.txt'] as string).slice(0, 10));
+  });
+
+  it('a cached hit sends the stored encoded variant: each variant is encoded once', async () => {
+    const url = `${server.url}/hit.js`;
+    const before = await stats();
+    const bodies: Buffer[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await get(url, { 'accept-encoding': 'gzip, br' });
+      assert.equal(res.headers['content-encoding'], 'br');
+      bodies.push(res.body);
+    }
+    for (let i = 0; i < 3; i++) {
+      const res = await get(url, { 'accept-encoding': 'gzip' });
+      assert.equal(res.headers['content-encoding'], 'gzip');
+      assert.equal(gunzipSync(res.body).toString(), files['hit.js']);
+    }
+    const after = await stats();
+    assert.equal(after.encoded.br! - before.encoded.br!, 1, 'br encoded once for four requests');
+    assert.equal(after.encoded.gzip! - before.encoded.gzip!, 1, 'gzip encoded once for three requests');
+    for (const body of bodies) assert.ok(body.equals(bodies[0]!));
+    assert.equal(brotliDecompressSync(bodies[0]!).toString(), files['hit.js']);
+    const [cache] = await server.control('cache', 'stats');
+    assert.ok((cache!.result as { hits: number }).hits >= 5);
+    // HEAD from the stored variant states what GET sends.
+    const head = await get(url, { 'accept-encoding': 'gzip' }, 'HEAD');
+    assert.equal(head.headers['content-encoding'], 'gzip');
+    assert.equal(head.body.length, 0);
+  });
+
+  it('HEAD of an uncached answer carries the coding and no body', async () => {
+    const res = await get(`${server.url}/head.txt`, { 'accept-encoding': 'br' }, 'HEAD');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-encoding'], 'br');
+    assert.equal(res.headers.vary, 'Accept-Encoding');
+    assert.equal(res.body.length, 0);
+  });
+
+  it('serves a fresh precompressed sibling as it is, and skips a stale one', async () => {
+    const before = await stats();
+    const res = await get(`${server.url}/app.js`, { 'accept-encoding': 'gzip, br, zstd' });
+    assert.equal(res.headers['content-encoding'], 'br');
+    assert.equal(brotliDecompressSync(res.body).toString(), files['app.js']);
+    assert.match(String(res.headers.etag), /-br"$/, 'a sibling has its own strong ETag');
+    const stale = await get(`${server.url}/old.js`, { 'accept-encoding': 'gzip' });
+    assert.equal(stale.headers['content-encoding'], 'gzip');
+    assert.equal(
+      gunzipSync(stale.body).toString(),
+      files['old.js'],
+      'encoded from the file, not the old .gz',
+    );
+    const after = await stats();
+    assert.equal(after.encoded.br, before.encoded.br, 'the sibling was not encoded again');
+    assert.equal(after.encoded.gzip! - before.encoded.gzip!, 1);
+  });
+
+  it('gives each variant its own ETag; a conditional request with the weak one gets a 304', async () => {
+    const url = `${server.url}/etag.txt`;
+    const tags = new Set<string>();
+    for (const header of ['identity', 'gzip', 'br', 'zstd']) {
+      const res = await get(url, { 'accept-encoding': header });
+      tags.add(String(res.headers.etag));
+    }
+    assert.equal(tags.size, 2, 'the identity and the (weak) encoded ETag');
+    const gz = await get(url, { 'accept-encoding': 'gzip' });
+    const again = await get(url, { 'accept-encoding': 'gzip', 'if-none-match': String(gz.headers.etag) });
+    assert.equal(again.status, 304);
+  });
+
+  it('encodes large bodies whole on the thread pool and huge ones as a stream', async () => {
+    const big = await get(`${server.url}/big.json`, { 'accept-encoding': 'gzip' });
+    assert.equal(big.headers['content-encoding'], 'gzip');
+    assert.equal(Number(big.headers['content-length']), big.body.length);
+    assert.equal(gunzipSync(big.body).toString(), files['big.json']);
+    const cached = await get(`${server.url}/big.json`, { 'accept-encoding': 'gzip' });
+    assert.ok(cached.body.equals(big.body));
+    const huge = await get(`${server.url}/huge.txt`, { 'accept-encoding': 'zstd' });
+    assert.equal(huge.headers['content-encoding'], 'zstd');
+    assert.equal(huge.headers['transfer-encoding'], 'chunked');
+    assert.equal(zstdDecompressSync(huge.body).toString(), files['huge.txt']);
+  });
+
+  it('encodes proxied answers (proxied = true) and keeps a backend’s own encoding', async () => {
+    const json = await get(`${server.url}/api/json`, { 'accept-encoding': 'gzip' });
+    assert.equal(json.status, 200);
+    assert.equal(json.headers['content-encoding'], 'gzip');
+    assert.equal(json.headers.vary, 'Accept-Encoding');
+    const parsed = JSON.parse(gunzipSync(json.body).toString()) as { a: string; b: string };
+    assert.ok(parsed.a.startsWith('api line 0'));
+    const encoded = await get(`${server.url}/api/encoded`, { 'accept-encoding': 'br, gzip' });
+    assert.equal(encoded.headers['content-encoding'], 'gzip');
+    assert.equal(gunzipSync(encoded.body).toString(), text('origin', 5000), 'not encoded twice');
+  });
+
+  it('answers absurd Accept-Encoding values sanely', async () => {
+    const url = `${server.url}/absurd.txt`;
+    const cases: Array<[string, string | undefined]> = [
+      ['gzip;q=2, br;q=-1, zstd;q=abc', undefined],
+      [`${'x-unknown, '.repeat(700)}gzip;q=0.5`, undefined],
+      [',,, ;;; , gzip ;q=0.5 ;foo=bar', 'gzip'],
+      ['GZIP', 'gzip'],
+      ['gzip;q=0.001, gzip;q=0', 'gzip'],
+      ['\t br \t', 'br'],
+    ];
+    for (const [header, expected] of cases) {
+      const res = await get(url, { 'accept-encoding': header });
+      assert.equal(res.status, 200, header.slice(0, 40));
+      assert.equal(res.headers['content-encoding'], expected, header.slice(0, 40));
+      assert.equal(decode(expected, res.body).toString(), files['absurd.txt']);
+    }
+  });
+
+  it('names the key in config errors', async () => {
+    const bad = [
+      [{ encodings: ['lzma'] }, /compress\.encodings/],
+      [{ level: { gzip: 12 } }, /compress\.level\.gzip/],
+      [{ types: ['not a type'] }, /compress\.types/],
+      [{ min_length: 'lots' }, /compress\.min_length/],
+      [{ encodings: ['gzip', 'gzip'] }, /compress\.encodings/],
+      [{ bogus: 1 }, /compress/],
+    ] as const;
+    for (const [compress, pattern] of bad) {
+      await assert.rejects(
+        resolveConfig({ server: { port: 0 }, static: { root }, compress }),
+        (error: unknown) => error instanceof ConfigError && pattern.test(error.message),
+        JSON.stringify(compress),
+      );
+    }
+  });
+});
