@@ -566,7 +566,7 @@ export class HttpResponse implements Response {
    * Returns false when the head is already out (the caller must destroy the connection instead).
    */
   replaceWithError(status: number, message: string): boolean {
-    if (this.headersSent || this.ended) return false;
+    if (this.headersSent || this.ended || this.producerDone) return false;
     this.names = this.keys = this.values = null;
     this.encoder = null;
     this.stream = null;

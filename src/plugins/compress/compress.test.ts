@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -319,5 +320,65 @@ describe('compress plugin', () => {
         JSON.stringify(compress),
       );
     }
+  });
+});
+
+describe('compress plugin over HTTP/2', () => {
+  let root: string;
+  let server: RunningServer;
+  before(async () => {
+    setLogSink(() => {});
+    root = mkdtempSync(join(tmpdir(), 'tamarin-compress-h2-'));
+    writeFileSync(join(root, 'page.txt'), text('h2', 10_000));
+    writeFileSync(join(root, 'big.txt'), text('h2big', 200_000));
+    server = await startServer({
+      inProcess: true,
+      config: {
+        plugins: ['compress', 'cache', 'static'],
+        server: { listen: [{ host: '127.0.0.1', port: 0, http2: true }] },
+        static: { root },
+        compress: { encodings: ['gzip'] },
+      },
+    });
+  });
+  after(async () => {
+    await server?.close();
+    setLogSink(null);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const h2get = (path: string): Promise<Answer> =>
+    new Promise((resolve, reject) => {
+      const session = http2.connect(server.url);
+      session.on('error', reject);
+      const stream = session.request({ ':path': path, 'accept-encoding': 'gzip' });
+      const parts: Buffer[] = [];
+      let headers: http2.IncomingHttpHeaders = {};
+      stream.on('response', (h) => {
+        headers = h;
+      });
+      stream.on('data', (c: Buffer) => parts.push(c));
+      stream.on('end', () => {
+        session.close();
+        resolve({ status: Number(headers[':status']), headers, body: Buffer.concat(parts) });
+      });
+      stream.on('error', reject);
+      stream.end();
+    });
+
+  it('encodes whole bodies, and a hit sends the stored encoding', async () => {
+    for (const [path, seed, bytes] of [
+      ['/page.txt', 'h2', 10_000],
+      ['/big.txt', 'h2big', 200_000],
+    ] as const) {
+      for (let i = 0; i < 2; i++) {
+        const res = await h2get(path);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['content-encoding'], 'gzip', path);
+        assert.equal(gunzipSync(res.body).toString(), text(seed, bytes));
+      }
+    }
+    const [s] = await server.control('compress', 'stats');
+    assert.equal((s!.result as { encoded: { gzip: number } }).encoded.gzip, 2, 'each file encoded once');
   });
 });
