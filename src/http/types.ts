@@ -320,7 +320,8 @@ export interface Response {
    * Have `encoder` look at this response just before its head is written (the first `writeHead`, `write`
    * or `end`), and maybe encode its body (the `compress` plugin: gzip, br, zstd). Call it at stage 20.
    * Pre-built answers (`sendPrebuilt`: cache hits) never go through it: a cache stores what the encoder
-   * produced. Optional (older implementations and HTTP/2 lack it): callers test for it.
+   * produced. HTTP/2 responses encode only bodies sent with one `end(body)`. Optional (older
+   * implementations lack it): callers test for it.
    */
   setBodyEncoder?(encoder: BodyEncoder): void;
 }
