@@ -11,18 +11,9 @@
  */
 
 import type { Transform } from 'node:stream';
-import {
-  brotliCompress,
-  brotliCompressSync,
-  constants,
-  createBrotliCompress,
-  createGzip,
-  createZstdCompress,
-  gzip,
-  gzipSync,
-  zstdCompress,
-  zstdCompressSync,
-} from 'node:zlib';
+// The namespace, not named imports: zstd arrived in Node.js 22.15, and this module must load on older
+// ones (where `[compress]` refuses "zstd", see options.ts).
+import zlib from 'node:zlib';
 import type { Coding, Negotiator } from '../../http/semantics/encoding.ts';
 import type { BodyEncoder, BodyStream, EncodedOutput, Request, Response } from '../../http/types.ts';
 import type { CompressOptions, TypeMatcher } from './options.ts';
@@ -45,8 +36,9 @@ type Options = Record<Coding, object>;
 function zlibOptions(level: CompressOptions['level']): Options {
   return {
     gzip: { level: level.gzip },
-    br: { params: { [constants.BROTLI_PARAM_QUALITY]: level.br } },
-    zstd: { params: { [constants.ZSTD_c_compressionLevel]: level.zstd } },
+    br: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level.br } },
+    // 100 is ZSTD_c_compressionLevel (a literal: older Node.js has no zstd constants).
+    zstd: { params: { 100: level.zstd } },
   };
 }
 
@@ -136,24 +128,24 @@ export class CompressEncoder implements BodyEncoder {
 
   private encodeSync(coding: Coding, body: Buffer): Buffer {
     const options = this.zlib[coding];
-    if (coding === 'gzip') return gzipSync(body, options);
-    if (coding === 'br') return brotliCompressSync(body, options);
-    return zstdCompressSync(body, options);
+    if (coding === 'gzip') return zlib.gzipSync(body, options);
+    if (coding === 'br') return zlib.brotliCompressSync(body, options);
+    return zlib.zstdCompressSync(body, options);
   }
 
   /** Encode `body` on the thread pool. */
   encodeAsync(coding: Coding, body: Buffer, done: (error: Error | null, out: Buffer) => void): void {
     const options = this.zlib[coding];
-    if (coding === 'gzip') gzip(body, options, done);
-    else if (coding === 'br') brotliCompress(body, options, done);
-    else zstdCompress(body, options, done);
+    if (coding === 'gzip') zlib.gzip(body, options, done);
+    else if (coding === 'br') zlib.brotliCompress(body, options, done);
+    else zlib.zstdCompress(body, options, done);
   }
 
   private createStream(coding: Coding): Transform {
     const options = this.zlib[coding];
-    if (coding === 'gzip') return createGzip(options);
-    if (coding === 'br') return createBrotliCompress(options);
-    return createZstdCompress(options);
+    if (coding === 'gzip') return zlib.createGzip(options);
+    if (coding === 'br') return zlib.createBrotliCompress(options);
+    return zlib.createZstdCompress(options);
   }
 }
 

@@ -2,6 +2,7 @@
  * The `[compress]` table (nginx `gzip` / `brotli`, Caddy `encode`): which codings, how hard, for which
  * types and sizes, and whether answers from the proxy are encoded too.
  */
+import zlib from 'node:zlib';
 import { z } from 'zod';
 import type { Coding } from '../../http/semantics/encoding.ts';
 import { byteSize } from '../../server/units.ts';
@@ -27,6 +28,9 @@ export const DEFAULT_TYPES: readonly string[] = [
 
 const CODINGS = ['zstd', 'br', 'gzip'] as const satisfies readonly Coding[];
 
+/** Whether this Node.js has zstd in `node:zlib` (22.15 and later). */
+const HAS_ZSTD = typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
+
 /** `type/subtype`, `type/*` or `type/*+suffix` (lower-case letters, digits and `.+-_`). */
 const MIME_PATTERN = /^[a-z0-9][a-z0-9.+_-]*\/(?:\*|\*\+[a-z0-9.+_-]+|[a-z0-9][a-z0-9.+_-]*)$/;
 
@@ -51,6 +55,10 @@ export const compressOptionsSchema = z.strictObject({
   encodings: z
     .array(z.enum(CODINGS, { error: 'expected "zstd", "br" or "gzip"' }))
     .refine((list) => new Set(list).size === list.length, 'a coding is named twice')
+    .refine(
+      (list) => HAS_ZSTD || !list.includes('zstd'),
+      `"zstd" needs Node.js 22.15 or newer (this is ${process.version}): leave it out or upgrade`,
+    )
     .default([]),
   /** Compression level per coding. @default { gzip = 6, br = 5, zstd = 3 } */
   level: levelSchema,
