@@ -8,6 +8,7 @@
  *   node bench/compress-hit.ts [--rounds 5] [--seconds 3] [--kib 16]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -107,7 +108,24 @@ if (nginxVersion() !== undefined) {
   }
 }
 
+/** The `Content-Encoding` a case's request gets: the run must measure what its name says. */
+function encodingOf(c: Case): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const headers = c.gzip ? { 'accept-encoding': 'gzip' } : {};
+    request(`http://127.0.0.1:${c.port}/page.txt`, { headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(String(res.headers['content-encoding'] ?? 'identity')));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
 try {
+  for (const c of cases) {
+    const got = await encodingOf(c);
+    if (got !== (c.gzip ? 'gzip' : 'identity')) throw new Error(`${c.name}: answered with ${got}`);
+  }
   for (let round = 0; round < rounds; round++) {
     for (const c of cases) {
       const pid = c.server.child.pid!;

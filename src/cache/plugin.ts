@@ -203,6 +203,15 @@ function decodePath(path: string): string {
   }
 }
 
+/**
+ * Whether stored fields describe a body encoded on the fly (src/plugins/compress marks its variants with a
+ * weak ETag): warm restart rebuilds entries from the file, which is not that body.
+ */
+function encodedOnTheFly(fields: ReadonlyArray<readonly [string, string]>): boolean {
+  for (const [name, value] of fields) if (name.toLowerCase() === 'etag') return value.startsWith('W/');
+  return false;
+}
+
 /** One worker's cache: the store, the stats and the hooks. Exported for tests (injectable clock). */
 export class ContentCache implements Plugin {
   readonly name = 'cache';
@@ -780,7 +789,7 @@ export class ContentCache implements Plugin {
       const rows = await this.shared!.link.hottest(this.shared!.maxEntries);
       const records: WarmRecord[] = [];
       for (const { meta, frequency, storedAt, expiresAt } of rows) {
-        if (meta.file === null) continue;
+        if (meta.file === null || encodedOnTheFly(meta.fields)) continue;
         records.push({
           key: meta.key,
           path: meta.path,
@@ -821,7 +830,7 @@ export class ContentCache implements Plugin {
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
       const r = entry.record;
       // Only entries whose body is the file itself can be rebuilt from disk.
-      if (r.file === null || r.file.size !== entry.bodyLength) continue;
+      if (r.file === null || r.file.size !== entry.bodyLength || encodedOnTheFly(r.fields)) continue;
       records.push({
         key: r.key,
         path: r.path,

@@ -92,6 +92,7 @@ describe('compress plugin', () => {
     writeFileSync(join(root, 'old.js.gz'), gzipSync('outdated'));
     utimesSync(join(root, 'old.js.gz'), 1_600_000_000, 1_600_000_000);
     put('etag.txt', text('etag', 4000));
+    put('etag2.txt', text('etag2', 4000));
     put('head.txt', text('head', 4000));
     put('absurd.txt', text('absurd', 4000));
     backend = await startFakeBackend({
@@ -259,6 +260,16 @@ describe('compress plugin', () => {
     const gz = await get(url, { 'accept-encoding': 'gzip' });
     const again = await get(url, { 'accept-encoding': 'gzip', 'if-none-match': String(gz.headers.etag) });
     assert.equal(again.status, 304);
+    assert.equal(again.headers.etag, gz.headers.etag, 'the 304 confirms the weak tag the client holds');
+    // The same from the file (no stored gzip variant yet): the producer's 304, with the weak tag.
+    const plain = await get(`${server.url}/etag2.txt`);
+    const weak = `W/${String(plain.headers.etag)}`;
+    const fromFile = await get(`${server.url}/etag2.txt`, {
+      'accept-encoding': 'gzip',
+      'if-none-match': weak,
+    });
+    assert.equal(fromFile.status, 304);
+    assert.equal(fromFile.headers.etag, weak);
   });
 
   it('encodes large bodies whole on the thread pool and huge ones as a stream', async () => {

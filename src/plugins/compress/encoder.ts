@@ -54,6 +54,17 @@ function addVary(res: Response): void {
   res.setHeader('Vary', text === '' ? 'Accept-Encoding' : `${text}, Accept-Encoding`);
 }
 
+/**
+ * A 304 confirming an encoded variant the client holds (its `If-None-Match` names the weak tag) carries
+ * that weak tag, as the 200 did, not the producer's strong one.
+ */
+function weakenRevalidated(req: Request, res: Response): void {
+  const etag = res.getHeader('etag');
+  if (typeof etag !== 'string' || etag.startsWith('W/')) return;
+  const condition = req.headers.get('if-none-match');
+  if (condition?.includes(`W/${etag}`)) res.setHeader('ETag', `W/${etag}`);
+}
+
 /** Whether a response with this status has a body worth encoding: 200 and error pages (not 206, 416). */
 function encodableStatus(status: number): boolean {
   return status === 200 || (status >= 400 && status !== 416);
@@ -83,7 +94,12 @@ export class CompressEncoder implements BodyEncoder {
     whole: Buffer | null,
     output: EncodedOutput,
   ): Buffer | BodyStream | null {
-    if (!encodableStatus(res.statusCode)) return null;
+    const status = res.statusCode;
+    if (status === 304) {
+      weakenRevalidated(req, res);
+      return null;
+    }
+    if (!encodableStatus(status)) return null;
     // Never twice: a precompressed sibling or a backend's own encoding is sent as it is.
     if (res.hasHeader('content-encoding') || res.hasHeader('content-range')) return null;
     if (!this.proxied && res.upstreamAddress) return null;
