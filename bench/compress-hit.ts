@@ -57,15 +57,12 @@ interface Case {
 }
 
 const cases: Case[] = [];
-const tamarinPort = await freePort();
-const tamarinTmp = join(tmp, 'tamarin');
-mkdirSync(tamarinTmp);
-const tamarin = await startTamarin({
-  repoRoot,
-  root,
-  port: tamarinPort,
-  tmp: tamarinTmp,
-  config: [
+/** Tamarin with the content cache, siblings ignored, with `[compress]` when `compress`. */
+async function tamarin(compress: boolean): Promise<{ server: ServerProcess; port: number }> {
+  const port = await freePort();
+  const dir = join(tmp, `tamarin-${port}`);
+  mkdirSync(dir);
+  const config = [
     '[server]',
     'max_requests_per_connection = 1000000',
     '[access_log]',
@@ -76,21 +73,17 @@ const tamarin = await startTamarin({
     'precompressed = false',
     '[cache]',
     'max_size = "64MiB"',
-    '[compress]',
-    'encodings = ["gzip"]',
-    'level = { gzip = 6 }',
+    ...(compress ? ['[compress]', 'encodings = ["gzip"]', 'level = { gzip = 6 }'] : []),
     '',
-  ].join('\n'),
-});
-cases.push({
-  name: 'Tamarin hit, identity',
-  server: tamarin,
-  port: tamarinPort,
-  gzip: false,
-  rps: [],
-  cpuUs: [],
-});
-cases.push({ name: 'Tamarin hit, gzip', server: tamarin, port: tamarinPort, gzip: true, rps: [], cpuUs: [] });
+  ];
+  return { server: await startTamarin({ repoRoot, root, port, tmp: dir, config: config.join('\n') }), port };
+}
+
+const on = await tamarin(true);
+const off = await tamarin(false);
+cases.push({ name: 'Tamarin hit, identity', ...on, gzip: false, rps: [], cpuUs: [] });
+cases.push({ name: 'Tamarin hit, gzip', ...on, gzip: true, rps: [], cpuUs: [] });
+cases.push({ name: 'Tamarin hit, compress off', ...off, gzip: false, rps: [], cpuUs: [] });
 if (nginxVersion() !== undefined) {
   for (const mode of ['static', 'on'] as const) {
     const port = await freePort();
