@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import http2 from 'node:http2';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -283,6 +284,39 @@ describe('compress plugin', () => {
     assert.equal(huge.headers['content-encoding'], 'zstd');
     assert.equal(huge.headers['transfer-encoding'], 'chunked');
     assert.equal(zstdDecompressSync(huge.body).toString(), files['huge.txt']);
+    // The file is over max_object_size, its encoding is not: the stream's output was kept as the entry.
+    const stored = await get(`${server.url}/huge.txt`, { 'accept-encoding': 'zstd' });
+    assert.equal(Number(stored.headers['content-length']), stored.body.length);
+    assert.ok(stored.body.equals(huge.body));
+  });
+
+  it('keeps pipelined answers in order behind an encoding stream, and ends HTTP/1.0 bodies by closing', async () => {
+    const raw = (bytes: string) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+        const parts: Buffer[] = [];
+        socket.on('data', (c: Buffer) => parts.push(c));
+        socket.on('end', () => resolve(Buffer.concat(parts)));
+        socket.on('error', reject);
+        socket.write(bytes);
+      });
+    const pipelined = await raw(
+      'GET /huge.txt HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n' +
+        'GET /tiny.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
+    const text1 = pipelined.toString('latin1');
+    const second = text1.lastIndexOf('HTTP/1.1 200');
+    assert.ok(second > 0 && text1.endsWith('short\n'), 'the second answer comes last, whole');
+    const head = text1.slice(0, text1.indexOf('\r\n\r\n'));
+    assert.match(head, /content-encoding: gzip/i);
+    assert.match(head, /transfer-encoding: chunked/i);
+    // br: a variant nobody asked for yet (a stored one would go out with its length).
+    const old = await raw('GET /huge.txt HTTP/1.0\r\nHost: a\r\nAccept-Encoding: br\r\n\r\n');
+    const split = old.indexOf('\r\n\r\n');
+    const oldHead = old.subarray(0, split).toString('latin1');
+    assert.match(oldHead, /content-encoding: br/i);
+    assert.doesNotMatch(oldHead, /content-length|transfer-encoding/i);
+    assert.equal(brotliDecompressSync(old.subarray(split + 4)).toString(), files['huge.txt']);
   });
 
   it('encodes proxied answers (proxied = true) and keeps a backend’s own encoding', async () => {
