@@ -19,7 +19,8 @@ test('Accept-Encoding → accepted codings, best first, ties in the server order
     ['gzip;q=2, br;q=-1, zstd;q=abc', []],
     ['gzip;q=0.5, gzip;q=0', ['gzip']],
   ];
-  for (const [header, expected] of cases) assert.deepEqual(acceptedEncodings(header), expected, String(header));
+  for (const [header, expected] of cases)
+    assert.deepEqual(acceptedEncodings(header), expected, String(header));
 });
 
 test('the preference order breaks ties and names the cache-key class', () => {
