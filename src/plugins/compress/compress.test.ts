@@ -427,3 +427,49 @@ describe('compress plugin over HTTP/2', () => {
     assert.equal((s!.result as { encoded: { gzip: number } }).encoded.gzip, 2, 'each file encoded once');
   });
 });
+
+describe('compress plugin across a reload', () => {
+  let root: string;
+  let server: RunningServer;
+  let next: Record<string, unknown>;
+  const configOf = (encodings: string[]) => ({
+    server: { host: '127.0.0.1', port: 0 },
+    static: { root },
+    compress: { encodings },
+  });
+  before(async () => {
+    setLogSink(() => {});
+    root = mkdtempSync(join(tmpdir(), 'tamarin-compress-reload-'));
+    writeFileSync(join(root, 'page.txt'), text('reload', 5000));
+    next = configOf([]);
+    server = await startServer({
+      inProcess: true,
+      config: configOf([]),
+      reloadConfig: async () => structuredClone(next),
+    });
+  });
+  after(async () => {
+    await server?.close();
+    setLogSink(null);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('turns on and off with a reload; entries stored before are not served as the other variant', async () => {
+    const url = `${server.url}/page.txt`;
+    for (let i = 0; i < 2; i++) {
+      const plain = await get(url, { 'accept-encoding': 'gzip' });
+      assert.equal(plain.headers['content-encoding'], undefined, 'off: the identity (stored, then a hit)');
+    }
+    next = configOf(['gzip']);
+    await server.reload();
+    for (let i = 0; i < 2; i++) {
+      const encoded = await get(url, { 'accept-encoding': 'gzip' });
+      assert.equal(encoded.headers['content-encoding'], 'gzip', `on: encoded (request ${i + 1})`);
+      assert.equal(gunzipSync(encoded.body).toString(), text('reload', 5000));
+    }
+    next = configOf([]);
+    await server.reload();
+    const off = await get(url, { 'accept-encoding': 'gzip' });
+    assert.equal(off.headers['content-encoding'], undefined, 'off again: the identity');
+  });
+});
