@@ -98,7 +98,7 @@ describe('compress plugin', () => {
     put('absurd.txt', text('absurd', 4000));
     backend = await startFakeBackend({
       handler: (req, res) => {
-        if (req.url === '/api/json') {
+        if (req.url === '/api/json' || req.url === '/raw/json') {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.write(`{"a":"${text('api', 30_000).replace(/\n/g, ' ')}",`);
           res.end(`"b":"${text('api2', 30_000).replace(/\n/g, ' ')}"}`);
@@ -123,7 +123,12 @@ describe('compress plugin', () => {
         server: { host: '127.0.0.1', port: 0 },
         static: { root },
         cache: { max_object_size: '1MiB' },
-        proxy: { routes: [{ match: '^/api/', backends: [backend.url] }] },
+        proxy: {
+          routes: [
+            { match: '^/api/', backends: [backend.url] },
+            { match: '^/raw/', backends: [backend.url], compress: false },
+          ],
+        },
         compress: { encodings: ['zstd', 'br', 'gzip'], proxied: true },
       },
     });
@@ -319,13 +324,16 @@ describe('compress plugin', () => {
     assert.equal(brotliDecompressSync(old.subarray(split + 4)).toString(), files['huge.txt']);
   });
 
-  it('encodes proxied answers (proxied = true) and keeps a backend’s own encoding', async () => {
+  it('encodes proxied answers (proxied = true) unless the route says compress = false, and keeps a backend’s own encoding', async () => {
     const json = await get(`${server.url}/api/json`, { 'accept-encoding': 'gzip' });
     assert.equal(json.status, 200);
     assert.equal(json.headers['content-encoding'], 'gzip');
     assert.equal(json.headers.vary, 'Accept-Encoding');
     const parsed = JSON.parse(gunzipSync(json.body).toString()) as { a: string; b: string };
     assert.ok(parsed.a.startsWith('api line 0'));
+    const raw = await get(`${server.url}/raw/json`, { 'accept-encoding': 'gzip' });
+    assert.equal(raw.headers['content-encoding'], undefined, 'a route with compress = false');
+    assert.equal(JSON.parse(raw.body.toString()).a, parsed.a);
     const encoded = await get(`${server.url}/api/encoded`, { 'accept-encoding': 'br, gzip' });
     assert.equal(encoded.headers['content-encoding'], 'gzip');
     assert.equal(gunzipSync(encoded.body).toString(), text('origin', 5000), 'not encoded twice');

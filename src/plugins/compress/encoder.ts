@@ -14,6 +14,7 @@ import type { Transform } from 'node:stream';
 // The namespace, not named imports: zstd arrived in Node.js 22.15, and this module must load on older
 // ones (where `[compress]` refuses "zstd", see options.ts).
 import zlib from 'node:zlib';
+import { encodingChoice } from '../../http/encoding-choice.ts';
 import type { Coding, Negotiator } from '../../http/semantics/encoding.ts';
 import type { BodyEncoder, BodyStream, EncodedOutput, Request, Response } from '../../http/types.ts';
 import type { CompressOptions, TypeMatcher } from './options.ts';
@@ -102,7 +103,8 @@ export class CompressEncoder implements BodyEncoder {
     if (!encodableStatus(status)) return null;
     // Never twice: a precompressed sibling or a backend's own encoding is sent as it is.
     if (res.hasHeader('content-encoding') || res.hasHeader('content-range')) return null;
-    if (!this.proxied && res.upstreamAddress) return null;
+    // A proxied answer: the route's `compress`, else `[compress] proxied`.
+    if (res.upstreamAddress && !(encodingChoice(req) ?? this.proxied)) return null;
     const type = res.getHeader('content-type');
     if (typeof type !== 'string' || !this.types.matches(type)) return null;
     const cacheControl = res.getHeader('cache-control');
