@@ -8,7 +8,10 @@
  */
 export { z } from 'zod';
 export type {
+  BodyEncoder,
+  BodyStream,
   ConnectionInfo,
+  EncodedOutput,
   FileSource,
   HeaderList,
   HeaderValue,

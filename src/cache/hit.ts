@@ -84,6 +84,9 @@ export class HitResponder {
       return true;
     }
     if (range.type === 'unsatisfiable' || range.ranges.length !== 1) return false;
+    // A weak ETag on a file entry marks a body encoded on the fly (src/plugins/compress): a range is of
+    // the file, never of those bytes, so the static plugin answers it.
+    if (entry.etag?.startsWith('W/')) return false;
     const { start, end } = range.ranges[0]!;
     this.sent = end - start + 1;
     res.sendPrebuilt(

@@ -22,12 +22,12 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
-import { acceptedEncodings } from '../http/semantics/encoding.ts';
+import { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
-import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
+import { CONTENT_CODINGS, FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
 import { cacheAdmin } from './admin.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
@@ -204,11 +204,13 @@ function decodePath(path: string): string {
   }
 }
 
-/** Key suffixes per accepted-encodings list (see `acceptedEncodings`): one constant string per class. */
-function encodingSuffix(list: readonly string[]): string {
-  if (list.length === 0) return '';
-  if (list.length === 1) return list[0] === 'br' ? ' br' : ' gzip';
-  return list[0] === 'br' ? ' br,gzip' : ' gzip,br';
+/**
+ * Whether stored fields describe a body encoded on the fly (src/plugins/compress marks its variants with a
+ * weak ETag): warm restart rebuilds entries from the file, which is not that body.
+ */
+function encodedOnTheFly(fields: ReadonlyArray<readonly [string, string]>): boolean {
+  for (const [name, value] of fields) if (name.toLowerCase() === 'etag') return value.startsWith('W/');
+  return false;
 }
 
 /** One worker's cache: the store, the stats and the hooks. Exported for tests (injectable clock). */
@@ -231,6 +233,8 @@ export class ContentCache implements Plugin {
   private readonly responder: HitResponder;
   private readonly keyByHost: boolean;
   private readonly negotiate: boolean;
+  /** The negotiation the producers use (the `compress` plugin's preference, else the default). */
+  private readonly negotiator: Negotiator;
   /** Concurrent misses for one key wait for the first (the store's one single-flight mechanism). */
   private readonly flights: SingleFlight;
   private readonly negative = new Map<string, number>();
@@ -333,7 +337,11 @@ export class ContentCache implements Plugin {
     // representations are negotiated as the static plugin does by default.
     const variants = context.find(FILE_VARIANTS);
     this.keyByHost = variants?.byHost ?? false;
-    this.negotiate = variants?.byEncoding ?? true;
+    // With on-the-fly compression every representation depends on Accept-Encoding: a hit of an encoded
+    // variant is then as cheap as a plain one (the encoded bytes are the entry), never encoded again.
+    const codings = context.find(CONTENT_CODINGS);
+    this.negotiate = (variants?.byEncoding ?? true) || codings !== undefined;
+    this.negotiator = codings?.negotiator ?? new Negotiator();
     const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
     this.stateFile = workers > 1 && this.shared === null ? `${base}.${context.workerId}` : base;
     // Worker threads of one server share the process: a channel per process and port links them.
@@ -378,7 +386,7 @@ export class ContentCache implements Plugin {
   keyOf(req: Request): string {
     let key = this.keyByHost ? req.host + req.path : req.path;
     if (this.negotiate) {
-      const suffix = encodingSuffix(acceptedEncodings(req.headers.get('accept-encoding')));
+      const suffix = this.negotiator.accepted(req.headers.get('accept-encoding')).suffix;
       if (suffix !== '') key += suffix;
     }
     return key;
@@ -797,7 +805,7 @@ export class ContentCache implements Plugin {
       const rows = await this.shared!.link.hottest(this.shared!.maxEntries);
       const records: WarmRecord[] = [];
       for (const { meta, frequency, storedAt, expiresAt } of rows) {
-        if (meta.file === null) continue;
+        if (meta.file === null || encodedOnTheFly(meta.fields)) continue;
         records.push({
           key: meta.key,
           path: meta.path,
@@ -838,7 +846,7 @@ export class ContentCache implements Plugin {
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
       const r = entry.record;
       // Only entries whose body is the file itself can be rebuilt from disk.
-      if (r.file === null || r.file.size !== entry.bodyLength) continue;
+      if (r.file === null || r.file.size !== entry.bodyLength || encodedOnTheFly(r.fields)) continue;
       records.push({
         key: r.key,
         path: r.path,
@@ -881,7 +889,7 @@ export const cachePlugin = definePlugin({
   name: 'cache',
   options: cacheOptionsSchema,
   provides: [CACHE_STORE],
-  uses: [FILE_VARIANTS],
+  uses: [FILE_VARIANTS, CONTENT_CODINGS],
   admin: cacheAdmin,
   // One content cache for the whole server, made by the primary before any worker so that it outlives
   // every worker and every reload.

@@ -19,7 +19,15 @@ import { httpDate } from '../http/date.ts';
 import type { HttpRequest } from '../http/request.ts';
 // The fields a per-request edit may not touch: the same on both protocols, so a rule behaves alike.
 import { RESERVED_FIELDS } from '../http/response.ts';
-import type { FileSource, HeaderList, HeaderValue, InterimFields, Response } from '../http/types.ts';
+import type {
+  BodyEncoder,
+  EncodedOutput,
+  FileSource,
+  HeaderList,
+  HeaderValue,
+  InterimFields,
+  Response,
+} from '../http/types.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -98,6 +106,26 @@ function checkValue(name: string, value: string): void {
   if (BAD_VALUE.test(value)) throw new TypeError(`Invalid character in value of header "${name}"`);
 }
 
+/** Where a whole body encoded on the thread pool ends the response (nothing is pushed before). */
+class H2EncodedEnd implements EncodedOutput {
+  private readonly res: H2Response;
+  constructor(res: H2Response) {
+    this.res = res;
+  }
+  push(): boolean {
+    throw new Error('HTTP/2 responses encode whole bodies only');
+  }
+  finish(last: Buffer | null): void {
+    this.res.endRaw(last);
+  }
+  fail(): void {
+    this.res.destroy();
+  }
+  onDrain(callback: () => void): void {
+    process.nextTick(callback);
+  }
+}
+
 /** One response on one HTTP/2 stream. */
 export class H2Response implements Response {
   statusCode = 200;
@@ -130,6 +158,10 @@ export class H2Response implements Response {
   private transientValues: string[] | null = null;
   /** Lower-cased names left out of the head sent for this response (`suppressHeader`). */
   private suppressed: string[] | null = null;
+  /** Asked when a whole body ends the response (`setBodyEncoder`); streamed bodies go out as they are. */
+  private encoder: BodyEncoder | null = null;
+  /** The encoder is encoding the body on the thread pool: the producer is done. */
+  private encoding = false;
 
   constructor(stream: ServerHttp2Stream, req: HttpRequest, owner: H2ResponseOwner) {
     this.stream = stream;
@@ -248,12 +280,18 @@ export class H2Response implements Response {
     }
     if (status !== undefined) this.statusCode = status;
     if (reason !== undefined) this.statusMessage = reason; // HTTP/2 has no reason phrase (RFC 9113 §8.3.2)
+    this.encoder = null;
     this.respond(-1, false);
     return this;
   }
 
+  setBodyEncoder(encoder: BodyEncoder): void {
+    if (!this.headersSent) this.encoder = encoder;
+  }
+
   write(chunk: Buffer | string, onFlushed?: () => void): boolean {
-    if (this.ended || this.locked || this.aborted) return true;
+    if (this.ended || this.locked || this.aborted || this.encoding) return true;
+    this.encoder = null;
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     this.capture(buf);
     if (!this.headersSent) this.respond(-1, false);
@@ -268,12 +306,37 @@ export class H2Response implements Response {
   }
 
   end(chunk?: Buffer | string): void {
+    if (this.ended || this.locked || this.encoding) return;
+    if (this.aborted) {
+      this.ended = true;
+      return;
+    }
+    let buf = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    const encoder = this.encoder;
+    if (encoder !== null) {
+      this.encoder = null;
+      // Only a whole body (or a HEAD's fields) is encoded over HTTP/2: one `end(body)`.
+      if (buf !== null || this.isHead) {
+        const result = encoder.start(this.req, this, buf, new H2EncodedEnd(this));
+        if (result instanceof Uint8Array) buf = buf === null ? null : result;
+        else if (result !== null) {
+          this.encoding = true;
+          if (buf !== null) result.write(buf);
+          result.end();
+          return;
+        }
+      }
+    }
+    this.endRaw(buf);
+  }
+
+  /** The end of the body as sent (the producer's, or its encoding). */
+  endRaw(buf: Buffer | null): void {
     if (this.ended || this.locked) return;
     if (this.aborted) {
       this.ended = true;
       return;
     }
-    const buf = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     if (buf !== null) this.capture(buf);
     this.ended = true;
     if (this.captureParts !== null) {
@@ -399,7 +462,8 @@ export class H2Response implements Response {
 
   /** A handler failed before sending anything: answer `status` in its place. False when too late. */
   replaceWithError(status: number, message: string): boolean {
-    if (this.headersSent || this.ended) return false;
+    if (this.headersSent || this.ended || this.encoding) return false;
+    this.encoder = null;
     this.names = [];
     this.keys = [];
     this.values = [];

@@ -10,8 +10,10 @@
  * One `Exchange` object per request holds all state in fields, and acts as the connection's callback
  * target, so the keep-alive fast path allocates no closures besides the client-abort callback.
  */
+
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import { setEncodingChoice } from '../http/encoding-choice.ts';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
 import { selectBackend } from './balancer.ts';
@@ -78,6 +80,7 @@ function failWith(
 /** Forward `req` to one of `route`'s backends and stream the answer into `res`. */
 export function forward(req: Request, res: Response, route: ProxyRoute, observer?: ForwardObserver): void {
   route.stats.requests++;
+  if (route.compress !== undefined) setEncodingChoice(req, route.compress);
   // Loop protection: our pseudonym in Via means this request already went through us (RFC 9110 §7.6.3).
   const via = req.headers.getJoined('via');
   if (via !== undefined && viaContains(via, route.via)) {

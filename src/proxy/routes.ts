@@ -42,6 +42,8 @@ export interface ProxyRoute extends BackendPool {
   readonly closeUpstream: boolean;
   /** Upgrade requests are tunnelled (`websocket`). */
   readonly websocket: boolean;
+  /** Whether answers may be encoded on the fly (`compress`); undefined: the `[compress]` default. */
+  readonly compress: boolean | undefined;
   /** Time allowed to connect to a backend, in ms (0: none). */
   readonly connectTimeout: number;
   /** Time allowed for a response head, in ms (0: none). */
@@ -117,6 +119,7 @@ export function compileRoute(
     via,
     closeUpstream: options.keepalive === 0,
     websocket: options.websocket,
+    compress: options.compress,
     connectTimeout: options.connect_timeout,
     responseTimeout: options.response_timeout,
     tunnelIdleTimeout: options.tunnel_idle_timeout,

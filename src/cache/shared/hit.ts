@@ -81,6 +81,9 @@ export class SharedHitResponder {
     const range = evaluateRange(headers, req.method, size, entry.etag, entry.lastModifiedMs);
     if (range.type === 'full') return this.sendWhole(entry, isGet, connection, res, now);
     if (range.type === 'unsatisfiable' || range.ranges.length !== 1) return false;
+    // A weak ETag on a file entry marks a body encoded on the fly (src/plugins/compress): a range is of
+    // the file, never of those bytes, so the static plugin answers it.
+    if (entry.etag?.startsWith('W/')) return false;
     const { start, end } = range.ranges[0]!;
     const body = entry.copyBody();
     if (body === null) return false;
