@@ -36,6 +36,8 @@ export interface ApiContext {
   readonly workers: number;
   /** The configuration serving now (replaced after each reload). */
   config: TamarinConfig;
+  /** When `config` was loaded (start-up or the last reload), epoch ms. */
+  configLoadedAt: number;
   readonly control: Control;
   /** Reload the server's configuration (`POST /api/reload`); null when the server cannot. */
   readonly reload: (() => Promise<ReloadResult>) | null;
@@ -119,8 +121,14 @@ function intParam(params: Map<string, string>, name: string, fallback: number, m
 
 const SORTS: readonly EntrySort[] = ['hits', 'size', 'age'];
 
+/**
+ * Entries a search looks through in each worker (the whole store up to this many): a search is an
+ * operator's occasional question, so a bounded scan is cheaper than an index kept on the hit path.
+ */
+const SEARCH_SCAN = 10_000;
+
 async function entries(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  const params = queryOf(req, ['sort', 'limit', 'offset']);
+  const params = queryOf(req, ['sort', 'limit', 'offset', 'q']);
   const sort = (params.get('sort') ?? 'hits') as EntrySort;
   if (!SORTS.includes(sort)) {
     throw new ApiError(
@@ -131,14 +139,24 @@ async function entries(ctx: ApiContext, req: Request, res: Response): Promise<vo
   }
   const limit = intParam(params, 'limit', 50, 1, 1000);
   const offset = intParam(params, 'offset', 0, 0, 9000);
-  const results = await ctx.control('cache', 'entries', { sort, limit: offset + limit, offset: 0 });
-  const merged = mergeEntries(
-    resultsOf<{ total: number; entries: EntryInfo[] }>(results),
-    sort,
-    limit,
-    offset,
+  const q = params.get('q')?.trim().toLowerCase() ?? '';
+  if (q.length > 200) throw new ApiError(400, 'bad_parameter', 'q is longer than 200 characters');
+  const wanted = q === '' ? offset + limit : SEARCH_SCAN;
+  const results = resultsOf<{ total: number; entries: EntryInfo[] }>(
+    await ctx.control('cache', 'entries', { sort, limit: wanted, offset: 0 }),
   );
-  json(res, 200, { sort, limit, offset, ...merged });
+  if (q === '') {
+    json(res, 200, { sort, limit, offset, ...mergeEntries(results, sort, limit, offset) });
+    return;
+  }
+  // A search matches the host and the path (as the dashboard shows them), case-insensitively.
+  const matches = (e: EntryInfo) => `${e.host}${e.path}`.toLowerCase().includes(q);
+  const found = results.map(({ worker, result }) => {
+    const kept = result.entries.filter(matches);
+    return { worker, result: { total: kept.length, entries: kept } };
+  });
+  const scanned = results.some(({ result }) => result.total > SEARCH_SCAN);
+  json(res, 200, { sort, limit, offset, q, ...mergeEntries(found, sort, limit, offset), partial: scanned });
 }
 
 /**
@@ -232,6 +250,7 @@ function session(ctx: ApiContext, req: Request, res: Response): void {
     workers: ctx.workers,
     cache: ctx.config.plugins.includes('cache'),
     proxy: ctx.config.plugins.includes('proxy'),
+    configLoadedAt: new Date(ctx.configLoadedAt).toISOString(),
   });
 }
 

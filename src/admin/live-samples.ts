@@ -1,0 +1,105 @@
+/**
+ * Per-second samples of the live feed that the workers do not keep as series themselves: status classes,
+ * latency buckets, cache outcomes, bytes and per-backend counters are cumulative counters in the workers,
+ * so the feed turns them into per-second figures by taking the difference between two ticks. A counter
+ * that went down (a worker restarted) counts as restarted from zero, never as a negative rate.
+ *
+ * What a sample holds depends on what the server reports: a field the stats do not carry (no cache, no
+ * proxy, an older worker) is simply absent, and the dashboard draws only what is present.
+ */
+import type { CacheStatsSnapshot } from '../cache/stats.ts';
+import type { ServerStatsSnapshot } from '../server/counters.ts';
+
+/** Cumulative counters of one tick, flattened to name → count. */
+export type Counters = Record<string, number>;
+
+/**
+ * The cache outcomes kept apart (Varnish's hit, miss, pass, stale, revalidated, error), as far as the
+ * cache reports them: the plain hits/misses pair otherwise.
+ */
+export function outcomeCounters(cache: Omit<CacheStatsSnapshot, 'rps'> | null): Counters | null {
+  if (cache === null) return null;
+  const outcomes = (cache as { outcomes?: Record<string, unknown> }).outcomes;
+  if (outcomes !== undefined && outcomes !== null && typeof outcomes === 'object') {
+    return numbersOf(outcomes);
+  }
+  return { hit: cache.hits, miss: cache.misses };
+}
+
+/**
+ * Bytes sent to clients (`out`), read from them (`in`) and fetched from origins (`origin`), when the
+ * server and the cache count them: from these the page draws bandwidth and origin offload.
+ */
+export function byteCounters(
+  server: ServerStatsSnapshot,
+  cache: Omit<CacheStatsSnapshot, 'rps'> | null,
+): Counters | null {
+  const counters: Counters = {};
+  const bytes = (server as { bytes?: Record<string, unknown> }).bytes;
+  if (bytes !== undefined && bytes !== null && typeof bytes === 'object') {
+    const b = numbersOf(bytes);
+    if (b.out !== undefined) counters.out = b.out;
+    if (b.in !== undefined) counters.in = b.in;
+  }
+  const origin = (cache as { originBytes?: unknown } | null)?.originBytes;
+  if (typeof origin === 'number') counters.origin = origin;
+  return Object.keys(counters).length === 0 ? null : counters;
+}
+
+function numbersOf(record: Record<string, unknown>): Counters {
+  const out: Counters = {};
+  for (const [name, value] of Object.entries(record)) if (typeof value === 'number') out[name] = value;
+  return out;
+}
+
+/** `now - before` per name (names absent before count from zero); a counter that went down restarted. */
+export function deltas(now: Counters, before: Counters | null): Counters {
+  const out: Counters = {};
+  for (const [name, value] of Object.entries(now)) {
+    const previous = before?.[name] ?? 0;
+    out[name] = value >= previous ? value - previous : value;
+  }
+  return out;
+}
+
+/** Element-wise difference of two arrays of counters of the same meaning, with the same restart rule. */
+export function arrayDeltas(now: readonly number[], before: readonly number[] | null): number[] {
+  return now.map((value, i) => {
+    const previous = before?.[i] ?? 0;
+    return value >= previous ? value - previous : value;
+  });
+}
+
+/**
+ * A proxy route as the feed lists it: the per-second arrays of `BackendSecond` index the backends of every
+ * route in turn (route 0's URLs, then route 1's…). Grouped by route so that host and patterns are sent
+ * once per route, not once per backend.
+ */
+export interface LiveRoute {
+  route: number;
+  /** The route's host, or null for every host. */
+  host: string | null;
+  match: string[];
+  urls: string[];
+}
+
+/**
+ * One second of every backend, as arrays in the order of the backend list (compact on purpose: with 100
+ * backends the dashboard's stream must stay under 10 KiB/s). `r`: requests sent in that second, `e`:
+ * failures, `l`: the slowest worker's latency EWMA in ms (0.1 ms precision), `s`: state code (see
+ * `STATE_CODES`).
+ */
+export interface BackendSecond {
+  r: number[];
+  e: number[];
+  l: number[];
+  s: number[];
+}
+
+/** Backend states by code in `BackendSecond.s` (an unknown state is the last code). */
+export const STATE_CODES = ['up', 'cooling', 'down', 'mixed', 'draining', 'drained', 'disabled', 'other'];
+
+export function stateCode(state: string): number {
+  const i = STATE_CODES.indexOf(state);
+  return i === -1 ? STATE_CODES.length - 1 : i;
+}
