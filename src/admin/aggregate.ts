@@ -40,6 +40,31 @@ export function resultsOf<T>(results: readonly ControlResult[]): Array<{ worker:
   return results.map((r) => ({ worker: r.worker, result: r.result as T }));
 }
 
+/**
+ * The merged `stats` of every plugin that contributes a `mergeStats`, by plugin name (those in `skip`
+ * left out); a plugin not running in this configuration is left out too.
+ */
+export async function fetchContributedStats(
+  control: (plugin: string, command: string, args?: unknown) => Promise<ControlResult[]>,
+  contributions: Contributions,
+  skip: readonly string[] = [],
+): Promise<Record<string, unknown>> {
+  const names = [...contributions]
+    .filter(([name, c]) => c.mergeStats !== undefined && !skip.includes(name))
+    .map(([name]) => name);
+  const results = await Promise.all(names.map((name) => control(name, 'stats')));
+  const merged: Record<string, unknown> = {};
+  names.forEach((name, i) => {
+    try {
+      const perWorker = resultsOf<unknown>(results[i]!).map((r) => r.result);
+      merged[name] = contributions.get(name)!.mergeStats!(perWorker);
+    } catch (error) {
+      if (!(error instanceof WorkerCallError && error.unavailable)) throw error;
+    }
+  });
+  return merged;
+}
+
 /** The cache part of `/api/stats` (without the 300-slot series per worker, which the total carries). */
 export interface CacheStatsView {
   total: CacheStatsSnapshot;

@@ -17,6 +17,7 @@ import type { CertificateSummary } from '../tls/certificates.ts';
 import { reloadCertificates } from '../tls/reload.ts';
 import {
   type Contributions,
+  fetchContributedStats,
   mergeBackends,
   mergeEntries,
   mergePurges,
@@ -254,9 +255,24 @@ function session(ctx: ApiContext, req: Request, res: Response): void {
   });
 }
 
+/**
+ * `GET /api/stats`: the server and the cache (as the live feed shows them), plus every other plugin that
+ * contributes merged stats, under its name (the proxy's per-route counters as `proxy`).
+ */
 async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
-  json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers, ctx.contributions));
+  const [workerStats, contributed] = await Promise.all([
+    fetchWorkerStats(ctx.control),
+    fetchContributedStats(ctx.control, ctx.contributions, ['cache']),
+  ]);
+  const view = statsView(workerStats, ctx.workers, ctx.contributions);
+  let bytesIn = 0;
+  let bytesOut = 0;
+  for (const { result } of workerStats.server) {
+    bytesIn += result.bytesIn;
+    bytesOut += result.bytesOut;
+  }
+  json(res, 200, { ...view, server: { ...view.server, bytesIn, bytesOut }, ...contributed });
 }
 
 function config(ctx: ApiContext, req: Request, res: Response): void {

@@ -6,7 +6,8 @@
  * content cache's store, so the proxy then requires that store (`CACHE_STORE`) and attaches its cache there
  * (it answers stored responses at the request stage, before any content handler).
  *
- * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[];
+ * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[]; `stats` →
+ * {@link ProxyStatsSnapshot} (per-route counters, `/api/stats` → `proxy`);
  * `backend-state` with a {@link BackendCommand} (`POST /api/proxy/backends/drain|disable|enable`) →
  * {@link BackendChange}[].
  */
@@ -23,6 +24,7 @@ import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
 import { type HealthOptions, type ProxyOptions, proxyTableSchema, resolveUpstreams } from './options.ts';
+import { mergeProxyStats, type ProxyStatsSnapshot } from './route-stats.ts';
 import { type CompiledPool, compilePool, compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
 import { isUpgradeRequest } from './tunnel.ts';
 
@@ -160,6 +162,10 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
       backends: route.backends.map((backend) => backend.snapshot(route.now())),
     }));
 
+  const statsSnapshot = (): ProxyStatsSnapshot => ({
+    routes: routes.map((route) => route.stats.snapshot(route, route.backends)),
+  });
+
   const instance: ProxyInstance = {
     name: 'proxy',
     handle(req: Request, res: Response): boolean {
@@ -183,6 +189,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     routes,
     control(command: string, args: unknown): unknown {
       if (command === 'backends') return snapshot();
+      if (command === 'stats') return statsSnapshot();
       if (command === 'backend-state') {
         if (!isBackendCommand(args)) throw new Error('proxy: backend-state needs { action, url, route? }');
         const changes = applyBackendCommand(routes, args);
@@ -195,7 +202,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
         }
         return changes;
       }
-      throw new Error(`proxy: unknown control command "${command}" (known: backends, backend-state)`);
+      throw new Error(`proxy: unknown control command "${command}" (known: backends, backend-state, stats)`);
     },
     close(): void {
       cache?.close();
@@ -251,7 +258,10 @@ function carryOver(routes: readonly ProxyRoute[], previous: ProxyInstance | unde
       if (!byUrl.has(backend.url)) byUrl.set(backend.url, backend);
     }
   }
+  const statsByRoute = new Map(previous.routes.map((route) => [routeKey(route), route.stats]));
   for (const route of routes) {
+    const stats = statsByRoute.get(routeKey(route));
+    if (stats !== undefined) route.stats.adopt(stats);
     for (const backend of route.backends) {
       const old = byRoute.get(`${routeKey(route)} ${backend.url}`) ?? byUrl.get(backend.url);
       if (old !== undefined) backend.adopt(old);
@@ -294,4 +304,7 @@ export const proxyPlugin = definePlugin({
   uses: [ERROR_PAGES],
   requires: (options) => (cachesAnyRoute(options) ? [CACHE_STORE] : []),
   create: createProxy,
+  admin: {
+    mergeStats: (perWorker) => mergeProxyStats(perWorker as ProxyStatsSnapshot[]),
+  },
 });
