@@ -19,37 +19,26 @@ export type Counters = Record<string, number>;
  */
 export function outcomeCounters(cache: Omit<CacheStatsSnapshot, 'rps'> | null): Counters | null {
   if (cache === null) return null;
-  const outcomes = (cache as { outcomes?: Record<string, unknown> }).outcomes;
-  if (outcomes !== undefined && outcomes !== null && typeof outcomes === 'object') {
-    return numbersOf(outcomes);
-  }
-  return { hit: cache.hits, miss: cache.misses };
+  return cache.outcomes === undefined ? { hit: cache.hits, miss: cache.misses } : { ...cache.outcomes };
 }
 
 /**
- * Bytes sent to clients (`out`), read from them (`in`) and fetched from origins (`origin`), when the
- * server and the cache count them: from these the page draws bandwidth and origin offload.
+ * Body bytes sent to clients (`out`) and read from them (`in`), summed over the workers, and the cache's
+ * body bytes answered from the store (`cached`) and fetched from origins (`origin`), when the server and
+ * the cache count them: from these the page draws bandwidth and origin offload.
  */
 export function byteCounters(
-  server: ServerStatsSnapshot,
+  server: ReadonlyArray<{ result: ServerStatsSnapshot }>,
   cache: Omit<CacheStatsSnapshot, 'rps'> | null,
 ): Counters | null {
   const counters: Counters = {};
-  const bytes = (server as { bytes?: Record<string, unknown> }).bytes;
-  if (bytes !== undefined && bytes !== null && typeof bytes === 'object') {
-    const b = numbersOf(bytes);
-    if (b.out !== undefined) counters.out = b.out;
-    if (b.in !== undefined) counters.in = b.in;
+  for (const { result } of server) {
+    if (result.bytesOut !== undefined) counters.out = (counters.out ?? 0) + result.bytesOut;
+    if (result.bytesIn !== undefined) counters.in = (counters.in ?? 0) + result.bytesIn;
   }
-  const origin = (cache as { originBytes?: unknown } | null)?.originBytes;
-  if (typeof origin === 'number') counters.origin = origin;
+  if (cache?.bytesFromCache !== undefined) counters.cached = cache.bytesFromCache;
+  if (cache?.bytesFromOrigin !== undefined) counters.origin = cache.bytesFromOrigin;
   return Object.keys(counters).length === 0 ? null : counters;
-}
-
-function numbersOf(record: Record<string, unknown>): Counters {
-  const out: Counters = {};
-  for (const [name, value] of Object.entries(record)) if (typeof value === 'number') out[name] = value;
-  return out;
 }
 
 /** `now - before` per name (names absent before count from zero); a counter that went down restarted. */

@@ -100,7 +100,10 @@ export interface Point {
   lat?: number[];
   /** Cache lookups in the second by outcome (`hit`, `miss`, and `pass`, `stale`… when the cache counts them). */
   outcomes?: Counters;
-  /** Bytes in the second: `out` to clients, `in` from them, `origin` fetched from origins (when counted). */
+  /**
+   * Body bytes in the second (when counted): `out` to clients, `in` from them; the cache's `cached`
+   * (answered from the store) and `origin` (fetched from origins).
+   */
   io?: Counters;
 }
 
@@ -305,7 +308,7 @@ export function startLiveFeed(
     // Counter differences since the previous tick, filed under the second that just ended. The first tick
     // has nothing to difference against: its second gets levels only.
     const outcomes = outcomeCounters(cache);
-    const io = byteCounters(view.server as unknown as ServerStatsSnapshot, cache);
+    const io = byteCounters(stats.server, cache);
     const before = previous;
     const backends = sampleBackends(routes, complete, before);
     if (before !== null) {

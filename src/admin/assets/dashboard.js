@@ -436,11 +436,14 @@
     sparkline(el.querySelector('.spark'), spark);
   }
 
-  /** Hits over cacheable lookups (pass is not a lookup the cache could have answered; stale is a hit). */
+  /**
+   * Hits over cacheable lookups, as the server's hitRatio: (hit + stale) / (hit + stale + revalidated +
+   * miss). A pass (uncacheable, a 404) and an error (a 5xx) are no lookups the cache could have answered.
+   */
   function hitRatioOf(o) {
     if (!o) return null;
-    const hit = (o.hit ?? 0) + (o.stale ?? 0) + (o.revalidated ?? 0);
-    const lookups = hit + (o.miss ?? 0);
+    const hit = (o.hit ?? 0) + (o.stale ?? 0);
+    const lookups = hit + (o.revalidated ?? 0) + (o.miss ?? 0);
     return lookups > 0 ? hit / lookups : null;
   }
   const outcomesOf = (p) => p.outcomes ?? { hit: p.hits, miss: p.misses };
@@ -495,25 +498,29 @@
     // Bytes: shown only when the server counts them.
     const io = summed(recent, (p) => p.io);
     const hasOut = recent.some((p) => p.io && p.io.out !== undefined);
-    const hasOrigin = recent.some((p) => p.io && p.io.origin !== undefined);
+    const hasOrigin = recent.some((p) => p.io && p.io.origin !== undefined && p.io.cached !== undefined);
     if (hasOut) {
       const perSecond = io.out / Math.max(1, recent.length);
       tile(
         'k-bandwidth',
         `${bytes(perSecond)}/s`,
         perSecond,
-        io.in !== undefined ? `in ${bytes(io.in / Math.max(1, recent.length))}/s` : 'last minute',
+        io.in !== undefined
+          ? `in ${bytes(io.in / Math.max(1, recent.length))}/s · last minute`
+          : 'last minute',
         spark.map((p) => (p.io ? (p.io.out ?? null) : null)),
       );
     } else tile('k-bandwidth', '–', null, 'not reported by this server', []);
-    if (hasOut && hasOrigin) {
-      const offload = io.out > 0 ? Math.max(0, 1 - io.origin / io.out) : null;
+    // Offload: the share of the cache's body bytes that came from the store rather than an origin.
+    const offloadOf = (b) => (b && b.cached + b.origin > 0 ? b.cached / (b.cached + b.origin) : null);
+    if (hasOrigin) {
+      const offload = offloadOf(io);
       tile(
         'k-offload',
         percent(offload),
         offload,
         `${bytes(io.origin)} from origins · last minute`,
-        spark.map((p) => (p.io && p.io.out > 0 ? Math.max(0, 1 - (p.io.origin ?? 0) / p.io.out) : null)),
+        spark.map((p) => offloadOf(p.io)),
       );
     } else tile('k-offload', '–', null, 'not reported by this server', []);
 
