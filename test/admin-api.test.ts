@@ -178,8 +178,11 @@ describe('DELETE /api/cache', () => {
 
 describe('GET /api/config', () => {
   it('shows the effective configuration with secrets redacted', async () => {
-    const { status, text, json } = await call(admin, 'GET', '/api/config', auth);
+    const { status, text, json, headers } = await call(admin, 'GET', '/api/config', auth);
     assert.equal(status, 200);
+    // When it was loaded: at start-up, before this request.
+    const loaded = Date.parse(headers['last-modified'] ?? '');
+    assert.ok(loaded > 0 && loaded <= Date.now(), `Last-Modified: ${headers['last-modified']}`);
     assert.equal(json.server.workers, 2);
     assert.equal(json.cache.enabled, true);
     assert.equal(json.admin.token, '[redacted]');
@@ -277,6 +280,7 @@ describe('dashboard files and unknown routes', () => {
     assert.doesNotMatch(page.text, /https?:\/\//, 'nothing from another origin');
     for (const asset of [
       '/assets/dashboard.js',
+      '/assets/tables.js',
       '/assets/uplot.js',
       '/assets/uplot.css',
       '/assets/dashboard.css',

@@ -251,7 +251,6 @@ function session(ctx: ApiContext, req: Request, res: Response): void {
     workers: ctx.workers,
     cache: ctx.config.plugins.includes('cache'),
     proxy: ctx.config.plugins.includes('proxy'),
-    configLoadedAt: new Date(ctx.configLoadedAt).toISOString(),
   });
 }
 
@@ -277,6 +276,8 @@ async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void
 
 function config(ctx: ApiContext, req: Request, res: Response): void {
   queryOf(req, []);
+  // When this configuration was loaded (start-up or the last reload): the dashboard shows it.
+  res.setHeader('last-modified', new Date(ctx.configLoadedAt).toUTCString());
   json(res, 200, redactConfig(ctx.config));
 }
 
