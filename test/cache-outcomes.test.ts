@@ -136,4 +136,35 @@ describe('cache outcomes in /api/stats', () => {
       await origin.start(port);
     }
   });
+
+  it('shows the same outcomes as labels in /metrics, and routes by index (never by path)', async () => {
+    const reply = await call(server.admin!.url, 'GET', '/metrics', auth);
+    assert.equal(reply.status, 200);
+    const sample = (name: string, labels: string) => {
+      const line = reply.text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+      assert.ok(line, `${name}{${labels}}`);
+      return Number(line.split(' ').pop());
+    };
+    const { cache } = await stats();
+    for (const source of ['files', 'proxy']) {
+      for (const outcome of ['hit', 'miss', 'pass', 'stale', 'revalidated', 'error']) {
+        assert.equal(
+          sample('tamarin_cache_requests_total', `worker="0",cache="${source}",outcome="${outcome}"`),
+          cache.bySource[source][outcome],
+          `${source} ${outcome}`,
+        );
+      }
+    }
+    assert.equal(sample('tamarin_cache_body_bytes_total', 'worker="0",from="cache"'), cache.bytesFromCache);
+    assert.equal(sample('tamarin_proxy_route_responses_total', 'route="0",worker="0",class="5xx"'), 5);
+    assert.equal(sample('tamarin_proxy_upstream_duration_seconds_count', 'route="1",worker="0"'), 6);
+    assert.ok(sample('tamarin_http_sent_bytes_total', 'worker="0"') >= 8 * BODY.length);
+    const panels = await call(server.admin!.url, 'GET', '/api/panels', auth);
+    assert.deepEqual(
+      panels.json.panels.map((p: { plugin: string; title: string }) => `${p.plugin}: ${p.title}`),
+      ['cache: Cache', 'proxy: Proxy routes'],
+    );
+    // Label values come from the configuration only: no request path appears in any series.
+    assert.doesNotMatch(reply.text, /\/cached\/ok|\/live\/fail|hello\.txt/);
+  });
 });

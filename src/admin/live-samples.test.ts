@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { arrayDeltas, deltas, STATE_CODES, stateCode } from './live-samples.ts';
+import { arrayDeltas, deltas } from './live-samples.ts';
 
 describe('per-second differences of cumulative counters', () => {
   it('counts what happened since the previous tick', () => {
@@ -16,12 +16,5 @@ describe('per-second differences of cumulative counters', () => {
   it('counts a name that was not there before from zero', () => {
     assert.deepEqual(deltas({ hit: 2, pass: 7 }, { hit: 1 }), { hit: 1, pass: 7 });
     assert.deepEqual(deltas({ hit: 2 }, null), { hit: 2 });
-  });
-});
-
-describe('backend state codes', () => {
-  it('maps every listed state to its index and anything else to "other"', () => {
-    for (const [i, state] of STATE_CODES.entries()) assert.equal(stateCode(state), i);
-    assert.equal(STATE_CODES[stateCode('unheard-of')], 'other');
   });
 });

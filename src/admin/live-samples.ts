@@ -72,23 +72,33 @@ export interface LiveRoute {
   urls: string[];
 }
 
+/** A backend's cumulative counters in the proxy's per-route stats. */
+export interface BackendCounters {
+  requests: number;
+  failures: number;
+  /** Response heads received, and the sum of their times in seconds. */
+  latencyCount: number;
+  latencySum: number;
+}
+
+/** The proxy's merged `stats` as the feed reads them (src/proxy/route-stats.ts has the whole shape). */
+export interface ProxyRoutes {
+  routes: Array<{
+    route: number;
+    host: string | null;
+    match: string[];
+    backends: Array<{ url: string } & BackendCounters>;
+  }>;
+}
+
 /**
  * One second of every backend, as arrays in the order of the backend list (compact on purpose: with 100
  * backends the dashboard's stream must stay under 10 KiB/s). `r`: requests sent in that second, `e`:
- * failures, `l`: the slowest worker's latency EWMA in ms (0.1 ms precision), `s`: state code (see
- * `STATE_CODES`).
+ * failures, `l`: the mean time to the response head of that second's answers in ms (0.1 ms precision),
+ * null when none came back.
  */
 export interface BackendSecond {
   r: number[];
   e: number[];
-  l: number[];
-  s: number[];
-}
-
-/** Backend states by code in `BackendSecond.s` (an unknown state is the last code). */
-export const STATE_CODES = ['up', 'cooling', 'down', 'mixed', 'draining', 'drained', 'disabled', 'other'];
-
-export function stateCode(state: string): number {
-  const i = STATE_CODES.indexOf(state);
-  return i === -1 ? STATE_CODES.length - 1 : i;
+  l: Array<number | null>;
 }

@@ -9,12 +9,10 @@
  * (live-samples.ts). The proxy's backends are fetched with the stats when the proxy runs.
  */
 import type { CacheStatsSnapshot } from '../cache/stats.ts';
-import type { RouteSnapshot } from '../proxy/plugin.ts';
 import { LATENCY_BUCKETS, type ServerStatsSnapshot } from '../server/counters.ts';
 import type { ControlResult } from '../server/workers.ts';
 import {
   type Contributions,
-  mergeBackends,
   mergeCacheStats,
   mergeServerStats,
   resultsOf,
@@ -22,13 +20,14 @@ import {
 } from './aggregate.ts';
 import {
   arrayDeltas,
+  type BackendCounters,
   type BackendSecond,
   byteCounters,
   type Counters,
   deltas,
   type LiveRoute,
   outcomeCounters,
-  stateCode,
+  type ProxyRoutes,
 } from './live-samples.ts';
 
 /** Seconds of history the dashboard shows. */
@@ -178,15 +177,18 @@ interface Previous {
   lat: number[];
   outcomes: Counters | null;
   io: Counters | null;
-  backends: Map<string, { requests: number; failures: number }>;
+  backends: Map<string, BackendCounters>;
 }
 
-type MergedRoutes = ReturnType<typeof mergeBackends>;
-
-/** The proxy's backends in every worker, or null when the proxy does not run. */
-async function fetchBackends(control: Control): Promise<MergedRoutes | null> {
+/**
+ * The proxy's per-route stats over every worker (its `stats`, merged by its own admin contribution: the
+ * admin knows the proxy only through that seam), or null when the proxy does not run.
+ */
+async function fetchProxyRoutes(control: Control, contributions: Contributions): Promise<ProxyRoutes | null> {
+  const merge = contributions.get('proxy')?.mergeStats;
+  if (merge === undefined) return null;
   try {
-    return mergeBackends(resultsOf<RouteSnapshot[]>(await control('proxy', 'backends')));
+    return merge(resultsOf<unknown>(await control('proxy', 'stats')).map((r) => r.result)) as ProxyRoutes;
   } catch (error) {
     if (error instanceof WorkerCallError && error.unavailable) return null;
     throw error;
@@ -238,12 +240,12 @@ export function startLiveFeed(
   };
 
   /** This second's backend figures, and the list (a new version when routes or backends changed). */
-  const sampleBackends = (routes: MergedRoutes | null, complete: number, before: Previous | null) => {
-    if (routes === null) return { second: null, counters: new Map() };
+  const sampleBackends = (proxy: ProxyRoutes | null, complete: number, before: Previous | null) => {
+    if (proxy === null) return { second: null, counters: new Map() };
     const list: LiveRoute[] = [];
-    const counters = new Map<string, { requests: number; failures: number }>();
-    const second: BackendSecond = { r: [], e: [], l: [], s: [] };
-    for (const route of routes) {
+    const counters = new Map<string, BackendCounters>();
+    const second: BackendSecond = { r: [], e: [], l: [] };
+    for (const route of proxy.routes) {
       list.push({
         route: route.route,
         host: route.host,
@@ -252,17 +254,21 @@ export function startLiveFeed(
       });
       for (const backend of route.backends) {
         const key = `${route.route} ${backend.url}`;
-        counters.set(key, { requests: backend.requests, failures: backend.failures });
+        const now: BackendCounters = {
+          requests: backend.requests,
+          failures: backend.failures,
+          latencySum: backend.latencySum,
+          latencyCount: backend.latencyCount,
+        };
+        counters.set(key, now);
         const was = before?.backends.get(key);
-        const d = deltas(
-          { r: backend.requests, e: backend.failures },
-          was === undefined ? null : { r: was.requests, e: was.failures },
-        );
         // Before the first difference there is no rate: 0, not the counter since start.
-        second.r.push(was === undefined ? 0 : d.r!);
-        second.e.push(was === undefined ? 0 : d.e!);
-        second.l.push(Math.round(backend.latencyEwmaMs * 10) / 10);
-        second.s.push(stateCode(backend.state));
+        const d = was === undefined ? null : deltas({ ...now }, { ...was });
+        second.r.push(d?.requests ?? 0);
+        second.e.push(d?.failures ?? 0);
+        // The mean time to the response head of this second's answers; none answered, no latency.
+        const answered = d?.latencyCount ?? 0;
+        second.l.push(answered > 0 ? Math.round((d!.latencySum! / answered) * 10_000) / 10 : null);
       }
     }
     const keys = JSON.stringify(list);
@@ -278,9 +284,12 @@ export function startLiveFeed(
 
   const tick = async () => {
     let stats: WorkerStats;
-    let routes: MergedRoutes | null;
+    let routes: ProxyRoutes | null;
     try {
-      [stats, routes] = await Promise.all([fetchWorkerStats(control), fetchBackends(control)]);
+      [stats, routes] = await Promise.all([
+        fetchWorkerStats(control),
+        fetchProxyRoutes(control, contributions),
+      ]);
       failing = false;
     } catch (error) {
       // A worker restarting: skip this second (the page shows a gap), say so once.

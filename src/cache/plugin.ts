@@ -29,6 +29,7 @@ import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
 import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
+import { cacheAdmin } from './admin.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
@@ -49,7 +50,7 @@ import {
   usesSharedStore,
 } from './shared/server.ts';
 import { SingleFlight } from './single-flight.ts';
-import { CacheStats, type CacheStatsSnapshot, FILES, mergeSnapshots, outcomeOf } from './stats.ts';
+import { CacheStats, type CacheStatsSnapshot, FILES, outcomeOf } from './stats.ts';
 import type { PurgeFilter, PurgeResult } from './store.ts';
 import { MemoryStore } from './store.ts';
 import { loadState, reloadEntries, saveState, type WarmRecord } from './warm-restart.ts';
@@ -881,9 +882,7 @@ export const cachePlugin = definePlugin({
   options: cacheOptionsSchema,
   provides: [CACHE_STORE],
   uses: [FILE_VARIANTS],
-  admin: {
-    mergeStats: (perWorker) => mergeSnapshots(perWorker as CacheStatsSnapshot[]),
-  },
+  admin: cacheAdmin,
   // One content cache for the whole server, made by the primary before any worker so that it outlives
   // every worker and every reload.
   share: (options, context) =>

@@ -120,7 +120,8 @@ export class HitPath {
     entry.hits++;
     const isGet = req.method === 'GET';
     if (kind === PLAIN && connectionFor(req) === null) {
-      res.sendPrebuilt(entry.serve(now, isGet));
+      if (isGet) res.sendPrebuilt(entry.serve(now, true), null, null, entry.headLength);
+      else res.sendPrebuilt(entry.serve(now, false));
       this.stats.count(PROXY + HIT, now, isGet ? entry.bodyLength : 0);
     } else {
       // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.

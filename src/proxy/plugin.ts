@@ -18,13 +18,14 @@ import { routeCacheSchema, routePolicies } from '../http-cache/options.ts';
 import { ProxyCache } from '../http-cache/proxy-cache.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
 import { ERROR_PAGES, ROUTE_CLAIMS } from '../server/services.ts';
+import { proxyAdmin } from './admin.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
 import { applyBackendCommand, isBackendCommand } from './backend-admin.ts';
 import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
 import { type HealthOptions, type ProxyOptions, proxyTableSchema, resolveUpstreams } from './options.ts';
-import { mergeProxyStats, type ProxyStatsSnapshot } from './route-stats.ts';
+import type { ProxyStatsSnapshot } from './route-stats.ts';
 import { type CompiledPool, compilePool, compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
 import { isUpgradeRequest } from './tunnel.ts';
 
@@ -190,6 +191,7 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     control(command: string, args: unknown): unknown {
       if (command === 'backends') return snapshot();
       if (command === 'stats') return statsSnapshot();
+      if (command === 'metrics') return { backends: snapshot(), stats: statsSnapshot() };
       if (command === 'backend-state') {
         if (!isBackendCommand(args)) throw new Error('proxy: backend-state needs { action, url, route? }');
         const changes = applyBackendCommand(routes, args);
@@ -202,7 +204,9 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
         }
         return changes;
       }
-      throw new Error(`proxy: unknown control command "${command}" (known: backends, backend-state, stats)`);
+      throw new Error(
+        `proxy: unknown control command "${command}" (known: backends, backend-state, stats, metrics)`,
+      );
     },
     close(): void {
       cache?.close();
@@ -304,7 +308,5 @@ export const proxyPlugin = definePlugin({
   uses: [ERROR_PAGES],
   requires: (options) => (cachesAnyRoute(options) ? [CACHE_STORE] : []),
   create: createProxy,
-  admin: {
-    mergeStats: (perWorker) => mergeProxyStats(perWorker as ProxyStatsSnapshot[]),
-  },
+  admin: proxyAdmin,
 });
