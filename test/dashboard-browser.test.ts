@@ -252,6 +252,11 @@ describe('dashboard in Chromium', {
     assert.equal(await dataNumber(page, '#k-errors', 'value'), 0, 'no 5xx');
     assert.match((await page.locator('#k-latency .value').textContent()) ?? '', /(µs|ms|s) \/ .*(µs|ms|s)/);
     await page.locator('#k-rps .spark polyline').waitFor({ timeout: 10_000 });
+    // Plugin panels (the admin contract's): the cache's figures, fetched when opened.
+    await page.locator('#panels-details summary').click();
+    const cachePanel = page.locator('#panels section[data-plugin="cache"]');
+    await cachePanel.waitFor({ timeout: 10_000 });
+    assert.match((await cachePanel.textContent()) ?? '', /Hit ratio.*%/s);
     // The configuration, read-only, with its load time.
     await page.locator('#config-details summary').click();
     assert.match((await page.locator('#config').textContent()) ?? '', /"plugins"/);
@@ -455,6 +460,10 @@ describe('dashboard in Chromium', {
       for (let i = 0; i < 5; i++) await get(proxied.port, `/live/again-${i}`);
       await waitForData(page, 'chart-backends', 'points', '>', 0);
       assert.ok((await dataNumber(page, '#chart-backends', 'series')) >= 1);
+      await page.locator('#panels-details summary').click();
+      const routes = page.locator('#panels section[data-plugin="proxy"] tbody tr');
+      await routes.first().waitFor({ timeout: 10_000 });
+      assert.match((await routes.first().textContent()) ?? '', /\^\/live\//, 'a row per route');
       await page.locator('[data-metric="l"]').click();
       assert.equal(await page.locator('[data-metric="l"]').getAttribute('aria-pressed'), 'true');
 

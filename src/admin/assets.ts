@@ -23,7 +23,16 @@ const ASSET_DIR = new URL(
 );
 
 /** The page's script: `dashboard.js` and the modules it imports (browser ES modules, no bundler). */
-const SCRIPTS = ['dashboard.js', 'state.js', 'format.js', 'plots.js', 'charts.js', 'tiles.js', 'tables.js'];
+const SCRIPTS = [
+  'dashboard.js',
+  'state.js',
+  'format.js',
+  'plots.js',
+  'charts.js',
+  'tiles.js',
+  'tables.js',
+  'panels.js',
+];
 
 const OURS: ReadonlyArray<readonly [route: string, file: string, type: string]> = [
   ['/', 'index.html', 'text/html; charset=utf-8'],

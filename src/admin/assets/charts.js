@@ -142,8 +142,11 @@ export function drawBackends(ts) {
       stroke: BACKEND_COLORS[k],
       width: 1.5,
       value: format,
+      // A latency exists only in seconds with answers: dots, or a lone second would not show.
+      points: { show: metric === 'l', size: 4 },
     })),
     data: [ts, ...top.map((i) => rows.map((s) => (s ? s[metric][i] : null)))],
+    variant: metric,
     scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [
       {},

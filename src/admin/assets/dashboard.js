@@ -15,6 +15,7 @@ import {
   windowRows,
 } from './charts.js';
 import { bytes, clock, count, duration } from './format.js';
+import { loadPanels, refreshPanels } from './panels.js';
 import { readColors, setXRange } from './plots.js';
 import { $, headers, refreshSession, showLogin, state, WINDOW_SECONDS } from './state.js';
 import { loadBackends, loadConfig, loadEntries, refreshBackendRates, wireTables } from './tables.js';
@@ -135,6 +136,7 @@ async function connect() {
     }
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
     loadConfig();
+    loadPanels();
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     for (;;) {
@@ -242,5 +244,7 @@ setInterval(() => {
   if (document.hidden || !stream) return;
   loadEntries();
   loadBackends();
+  refreshPanels();
 }, 3000);
+$('panels-details').addEventListener('toggle', refreshPanels);
 start();

@@ -38,3 +38,10 @@ export const duration = (ms) => {
 };
 export const clock = (ms) => new Date(ms).toLocaleTimeString('en-GB');
 export const sum = (values) => values.reduce((a, b) => a + b, 0);
+/** Hours and minutes, with seconds only when they are not :00 (chart ticks). */
+export const clockTime = (ms) => {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, '0');
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return d.getSeconds() === 0 ? hm : `${hm}:${pad(d.getSeconds())}`;
+};

@@ -1,6 +1,6 @@
 // Drawing helpers of the dashboard, independent of what it draws: colours from the stylesheet, uPlot
 // charts that can change their series, sparklines, colour ramps and histogram quantiles.
-import { sum } from './format.js';
+import { clockTime, sum } from './format.js';
 import { $ } from './state.js';
 
 /** Seconds behind each sparkline. */
@@ -33,9 +33,9 @@ export function chart(id, height = 220) {
   let shape = '';
   new ResizeObserver(() => plot?.setSize({ width: Math.max(200, el.clientWidth), height })).observe(el);
   return {
-    /** `spec`: { series, scales, axes, data } with data[0] the seconds. */
+    /** `spec`: { series, scales, axes, data, variant } with data[0] the seconds; a new variant rebuilds. */
     draw(spec) {
-      const key = JSON.stringify([spec.series.map((s) => s.label), colors.ink]);
+      const key = JSON.stringify([spec.series.map((s) => s.label), colors.ink, spec.variant]);
       if (plot === null || key !== shape) {
         plot?.destroy();
         shape = key;
@@ -44,7 +44,14 @@ export function chart(id, height = 220) {
           grid: { stroke: colors.grid },
           ticks: { stroke: colors.grid },
         };
-        const axes = (spec.axes || [{}, { size: 60 }]).map((a) => ({ ...axis, ...a }));
+        // The time axis as clock times only: uPlot's default puts a date under the first tick, which
+        // collides with the next one in a chart half a laptop wide.
+        const time = { space: 70, values: (_u, ticks) => ticks.map((t) => clockTime(t * 1000)) };
+        const axes = (spec.axes || [{}, { size: 60 }]).map((a, i) => ({
+          ...axis,
+          ...(i === 0 ? time : {}),
+          ...a,
+        }));
         // uPlot is a classic script loaded before the modules (index.html): a global, not an import.
         plot = new uPlot(
           {
