@@ -289,7 +289,7 @@ describe('dashboard in Chromium', {
     const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const [r, g, b] = (background.match(/\d+/g) ?? []).map(Number);
     assert.ok(r! + g! + b! < 150, `a dark background (${background})`);
-    await page.waitForTimeout(1100); // the next snapshot redraws the charts in the dark colours
+    await page.locator('html[data-scheme="dark"]').waitFor(); // the charts are redrawn in dark colours
     await page.screenshot({ path: path.join(OUTPUT, 'dashboard-dark.png'), fullPage: true });
 
     // A narrow window (a phone): the same page, one column, nothing wider than the screen.
@@ -299,6 +299,7 @@ describe('dashboard in Chromium', {
     assert.ok(overflow <= 0, `no horizontal scrolling in a narrow window (overflow ${overflow}px)`);
     await page.screenshot({ path: path.join(OUTPUT, 'dashboard-narrow-dark.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'light' });
+    await page.locator('html[data-scheme="light"]').waitFor();
     await page.screenshot({ path: path.join(OUTPUT, 'dashboard-narrow.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 1000 });
     assert.deepEqual(problems, []);

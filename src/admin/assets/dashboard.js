@@ -231,9 +231,12 @@ for (const b of document.querySelectorAll('[data-metric]')) {
   });
 }
 // Light or dark follows the system, also while the page is open.
-matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+const dark = matchMedia('(prefers-color-scheme: dark)');
+dark.addEventListener('change', () => {
   readColors();
   redraw();
+  // Which scheme the charts are drawn in (for tests and tooling: the CSS alone says it before they are).
+  document.documentElement.dataset.scheme = dark.matches ? 'dark' : 'light';
 });
 new ResizeObserver(() => state.latest && drawHeatmap(windowRows())).observe($('chart-latency'));
 
