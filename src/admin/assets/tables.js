@@ -68,6 +68,8 @@ function entryRow(entry) {
   tr.dataset.host = entry.host;
   tr.dataset.path = entry.path;
   tr.dataset.source = source;
+  // A phone shows the host above the path, in the path's cell (see dashboard.css).
+  tr.cells[1].dataset.host = tr.cells[0].textContent;
   const td = document.createElement('td');
   td.className = 'actions';
   td.append(
