@@ -105,7 +105,8 @@ describe('the live stream with 100 backends', { timeout: 60_000 }, () => {
     const perSecond = bytes / (last - first);
     const largest = Math.max(...measured.map((f) => f.bytes));
     console.log(
-      `# SSE: ${Math.round(perSecond)} bytes/s with ${BACKENDS} backends (largest frame ${largest})`,
+      `# SSE: ${Math.round(perSecond)} bytes/s with ${BACKENDS} backends (largest frame ${largest}, ` +
+        `history frame ${history!.bytes})`,
     );
     assert.ok(perSecond < BUDGET, `${Math.round(perSecond)} bytes/s (budget ${BUDGET})`);
     // The second after a reload that changed the backends carries the list once more: still in budget.
