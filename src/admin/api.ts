@@ -31,6 +31,8 @@ export interface ApiContext {
   readonly workers: number;
   /** The configuration serving now (replaced after each reload). */
   config: TamarinConfig;
+  /** When `config` was loaded (start-up or the last reload), epoch ms. */
+  configLoadedAt: number;
   readonly control: Control;
   /** Reload the server's configuration (`POST /api/reload`); null when the server cannot. */
   readonly reload: (() => Promise<ReloadResult>) | null;
@@ -158,6 +160,8 @@ async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void
 
 function config(ctx: ApiContext, req: Request, res: Response): void {
   queryOf(req, []);
+  // When this configuration was loaded (start-up or the last reload): the dashboard shows it.
+  res.setHeader('last-modified', new Date(ctx.configLoadedAt).toUTCString());
   json(res, 200, redactConfig(ctx.config));
 }
 

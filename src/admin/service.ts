@@ -78,6 +78,7 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     policy,
     workers: start.workers,
     config: start.config,
+    configLoadedAt: Date.now(),
     control: start.control,
     reload: start.reload ?? null,
     contributions,
@@ -125,6 +126,7 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     tokenRequired: policy.tokenForReads,
     updateConfig(config) {
       context.config = config;
+      context.configLoadedAt = Date.now();
     },
     close() {
       closing ??= (async () => {

@@ -96,12 +96,21 @@ export function mergePurges(results: ReadonlyArray<{ worker: number; result: Pur
 
 const SORTS: readonly EntrySort[] = ['hits', 'size', 'age'];
 
-/** `GET /api/cache/entries?sort=hits|size|age&limit=&offset=`: the top entries over every worker. */
+/**
+ * Entries a search looks through in each worker (the whole store up to this many): a search is an
+ * operator's occasional question, so a bounded scan is cheaper than an index kept on the hit path.
+ */
+const SEARCH_SCAN = 10_000;
+
+/**
+ * `GET /api/cache/entries?sort=hits|size|age&limit=&offset=[&q=text]`: the top entries over every worker;
+ * `q` keeps those whose host and path contain it (case-insensitive).
+ */
 const entries: AdminEndpoint = {
   method: 'GET',
   path: '/api/cache/entries',
   async handle(request, workers) {
-    const params = queryParams(request.query, ['sort', 'limit', 'offset']);
+    const params = queryParams(request.query, ['sort', 'limit', 'offset', 'q']);
     const sort = (params.get('sort') ?? 'hits') as EntrySort;
     if (!SORTS.includes(sort)) {
       throw new AdminRequestError(
@@ -112,12 +121,22 @@ const entries: AdminEndpoint = {
     }
     const limit = intParam(params, 'limit', 50, 1, 1000);
     const offset = intParam(params, 'offset', 0, 0, 9000);
+    const q = params.get('q')?.trim().toLowerCase() ?? '';
+    if (q.length > 200) throw new AdminRequestError(400, 'bad_parameter', 'q is longer than 200 characters');
     const results = await workers<{ total: number; entries: EntryInfo[] }>('entries', {
       sort,
-      limit: offset + limit,
+      limit: q === '' ? offset + limit : SEARCH_SCAN,
       offset: 0,
     });
-    return { body: { sort, limit, offset, ...mergeEntries(results, sort, limit, offset) } };
+    if (q === '') return { body: { sort, limit, offset, ...mergeEntries(results, sort, limit, offset) } };
+    // A search matches the host and the path as the dashboard shows them (`example.com/img/logo.png`).
+    const matches = (e: EntryInfo) => `${e.host}${e.path}`.toLowerCase().includes(q);
+    const found = results.map(({ worker, result }) => {
+      const kept = result.entries.filter(matches);
+      return { worker, result: { total: kept.length, entries: kept } };
+    });
+    const partial = results.some(({ result }) => result.total > SEARCH_SCAN);
+    return { body: { sort, limit, offset, q, ...mergeEntries(found, sort, limit, offset), partial } };
   },
 };
 
