@@ -26,6 +26,7 @@ import {
   RUNNING_POLICIES,
 } from './layout.ts';
 import type { SharedInput, SharedMeta, SharedStoreOwner } from './owner.ts';
+import { type StagedBlock, StagingArea } from './staging.ts';
 
 /** The owner's operations as a worker reaches them. */
 export interface OwnerLink {
@@ -150,6 +151,10 @@ export class SharedStoreClient {
   private localBytes = 0;
   private readonly ringBase: number;
   private epoch: number;
+  /** This worker's staging area: where a miss reads a body the owner then copies (staging.ts). */
+  readonly staging: StagingArea;
+  /** This thread's incarnation (the owner refuses commits of an earlier one). */
+  private readonly incarnation: number;
 
   constructor(sab: SharedArrayBuffer, worker: number, link: OwnerLink) {
     this.arena = new SharedArena(sab);
@@ -164,6 +169,9 @@ export class SharedStoreClient {
     this.maxEntries = this.arena.entries;
     this.ringBase = worker * (RING_SLOTS + 2);
     this.epoch = Atomics.load(this.arena.header, H_EPOCH);
+    const size = this.arena.layout.stagingBytes;
+    this.staging = new StagingArea(this.arena.staging.subarray(worker * size, (worker + 1) * size));
+    this.incarnation = Atomics.load(this.arena.incarnations, worker);
   }
 
   get bytes(): number {
@@ -258,6 +266,21 @@ export class SharedStoreClient {
 
   set(input: SharedInput): Promise<boolean> {
     return this.link.set(input);
+  }
+
+  /**
+   * Store an entry whose body this worker read into `block` of its staging area: the message carries
+   * where it is, the owner copies it. The block's commit hold ends when the owner answered; not when the
+   * call fails (the owner may still read it later: the block stays taken rather than be reused under it).
+   */
+  setStaged(input: SharedInput, block: StagedBlock): Promise<boolean> {
+    if (!block.beginCommit()) return Promise.resolve(false);
+    input.body = null;
+    input.staged = { worker: this.worker, incarnation: this.incarnation, at: block.at, length: block.length };
+    return this.link.set(input).then((stored) => {
+      block.endCommit();
+      return stored;
+    });
   }
 
   delete(key: string, reason: RemovalReason): Promise<boolean> {

@@ -69,11 +69,24 @@ export interface SharedInput {
   head: string;
   /** Offset of the 29 Date bytes in `head`, -1 for none. */
   dateOffset: number;
-  body: Uint8Array;
+  /** The body, or null when it waits in the worker's staging area (`staged`). */
+  body: Uint8Array | null;
+  /** A body the worker read into its staging area: copied from there, never through a message. */
+  staged?: StagedBody | undefined;
   /** See `SharedMeta.routed`. @default false */
   routed?: boolean;
   /** See `SharedMeta.stamp`. @default 0 */
   stamp?: number;
+}
+
+/** Where a worker's staged body is (see layout.ts, `staging`). */
+export interface StagedBody {
+  worker: number;
+  /** The worker thread's incarnation when it staged the body: a dead thread's commit is refused. */
+  incarnation: number;
+  /** Offset in the worker's staging area. */
+  at: number;
+  length: number;
 }
 
 /** The metadata kept with each entry (JSON in its extent, and on the owner's heap for lists). */
@@ -177,6 +190,8 @@ export class SharedStoreOwner {
   /** Store (or replace) an entry. `false` when it is not admitted or there is no room for it now. */
   set(input: SharedInput): boolean {
     this.drain();
+    const body = this.bodyOf(input);
+    if (body === null) return this.notAdmitted();
     const key = input.key;
     if (this.slotOf.has(key)) this.delete(key, 'replaced');
     const keyBytes = Buffer.from(key, 'utf8');
@@ -192,7 +207,7 @@ export class SharedStoreOwner {
       stamp: input.stamp ?? 0,
     };
     const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
-    const total = keyBytes.length + input.head.length + input.body.length + metaBytes.length;
+    const total = keyBytes.length + input.head.length + body.length + metaBytes.length;
     const granules = Math.ceil(total / GRANULE);
     const size = granules * GRANULE;
     if (size > this.maxBytes) return this.notAdmitted();
@@ -219,12 +234,13 @@ export class SharedStoreOwner {
     const data = arena.data;
     keyBytes.copy(data, at);
     data.write(input.head, at + keyBytes.length, 'latin1');
-    data.set(input.body, at + keyBytes.length + input.head.length);
-    metaBytes.copy(data, at + keyBytes.length + input.head.length + input.body.length);
+    if (body instanceof Buffer) body.copy(data, at + keyBytes.length + input.head.length);
+    else data.set(body, at + keyBytes.length + input.head.length);
+    metaBytes.copy(data, at + keyBytes.length + input.head.length + body.length);
     ent[e + E_HASH] = hash;
     ent[e + E_KEY_LEN] = keyBytes.length;
     ent[e + E_HEAD_LEN] = input.head.length;
-    ent[e + E_BODY_LEN] = input.body.length;
+    ent[e + E_BODY_LEN] = body.length;
     ent[e + E_META_LEN] = metaBytes.length;
     ent[e + E_DATE_OFFSET] = input.dateOffset;
     Atomics.store(ent, e + E_HITS, 0);
@@ -243,6 +259,25 @@ export class SharedStoreOwner {
     arena.totals[F_INSERTIONS]!++;
     this.publishTotals();
     return true;
+  }
+
+  /**
+   * The body of `input`: its own bytes, or a view of the worker's staging area. Null for a staged body
+   * that cannot be trusted: outside the area, or sent by a thread that is gone (its area may be a new
+   * thread's by now).
+   */
+  private bodyOf(input: SharedInput): Uint8Array | null {
+    if (input.body !== null) return input.body;
+    const staged = input.staged;
+    if (staged === undefined) return null;
+    const { worker, at, length } = staged;
+    const size = this.arena.layout.stagingBytes;
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.arena.layout.workers) return null;
+    if (!Number.isInteger(at) || !Number.isInteger(length) || at < 0 || length < 0 || at + length > size)
+      return null;
+    if (Atomics.load(this.arena.incarnations, worker) !== staged.incarnation) return null;
+    const from = worker * size + at;
+    return this.arena.staging.subarray(from, from + length);
   }
 
   /** Remove `key`; false when it is not there. */
@@ -347,6 +382,8 @@ export class SharedStoreOwner {
    */
   resetWorker(worker: number): void {
     const arena = this.arena;
+    // Commits the dead thread sent and the owner has not read yet are refused from here on.
+    Atomics.add(arena.incarnations, worker, 1);
     const entries = arena.entries;
     for (let slot = 0; slot < entries; slot++) Atomics.store(arena.pins, worker * entries + slot, 0);
     const base = worker * (RING_SLOTS + 2);
