@@ -25,7 +25,13 @@ import {
   RING_SLOTS,
   RUNNING_POLICIES,
 } from './layout.ts';
-import type { SharedInput, SharedMeta, SharedStoreOwner } from './owner.ts';
+import {
+  type PackedInput,
+  packInput,
+  type SharedInput,
+  type SharedMeta,
+  type SharedStoreOwner,
+} from './owner.ts';
 import { type StagedBlock, StagingArea } from './staging.ts';
 
 /** The owner's operations as a worker reaches them. */
@@ -60,7 +66,7 @@ export function directLink(owner: SharedStoreOwner): OwnerLink {
  * requests, answered by one array of `{ id, result }` or `{ id, error }` (see `portLink`).
  */
 export type OwnerCall =
-  | { op: 'set'; input: SharedInput }
+  | { op: 'set'; input: PackedInput }
   | { op: 'delete'; key: string; reason: RemovalReason }
   | { op: 'purge'; filter: PurgeFilter }
   | { op: 'list'; sort: EntrySort; limit: number; offset: number; now: number }
@@ -80,7 +86,7 @@ export interface OwnerReply {
 export function serveOwnerRequest(owner: SharedStoreOwner, request: OwnerRequest): unknown {
   switch (request.op) {
     case 'set':
-      return owner.set(request.input);
+      return owner.setPacked(request.input);
     case 'delete':
       return owner.delete(request.key, request.reason);
     case 'purge':
@@ -167,7 +173,7 @@ export function portLink(port: LinkPort, timeoutMs = 5000): OwnerLink {
       if (queue.push({ ...request, id }) === 1) setImmediate(flush);
     });
   return {
-    set: (input) => call({ op: 'set', input }),
+    set: (input) => call({ op: 'set', input: packInput(input) }),
     delete: (key, reason) => call({ op: 'delete', key, reason }),
     purge: (filter) => call({ op: 'purge', filter }),
     list: (sort, limit, offset, now) => call({ op: 'list', sort, limit, offset, now }),
