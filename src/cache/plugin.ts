@@ -29,8 +29,10 @@ import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
 import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
+import { ADMIT_CELLS, MissCounter } from './admission.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
+import { hashKey } from './policies/count-min-sketch.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
 import { PurgeGate, purgeFilterOf, purgeMethodSchema, splitTags } from './purge.ts';
 import { type PurgeCount, type PurgeOrder, PurgePeers } from './purge-peers.ts';
@@ -83,6 +85,13 @@ export const cacheOptionsSchema = z.strictObject({
   min_object_size: byteSize().default(0),
   /** Largest body stored (Monkey: `MaxFileSize`). @default "8MiB" */
   max_object_size: byteSize().default(8 * MiB),
+  /**
+   * Store a file only at its Nth miss within a window of recent misses (about the cache's entry count);
+   * earlier misses are served without being stored (nginx's `proxy_cache_min_uses`). Under churn this
+   * saves the cost of storing what is evicted before it is asked for again; `tamarin sim` replays the
+   * policy alone, as with 1. @default 1 (every miss is stored)
+   */
+  min_uses: z.number().int().min(1).max(255).default(1),
   /**
    * How long an entry may be served (Monkey: `ExpiryTime`). Entries are also dropped as soon as the file
    * changes on disk (see `revalidate_interval`). @default none: until evicted or changed on disk
@@ -255,6 +264,8 @@ export class ContentCache implements Plugin {
   private readonly stamp: number = 0;
   /** Keys whose cell in the shared fill table this worker holds, with the response that leads the fill. */
   private readonly fills = new Map<string, Response>();
+  /** Miss counts for `min_uses` (null when every miss is stored). */
+  private readonly admission: MissCounter | null = null;
   /** Misses whose body the static plugin read into this worker's staging area (shared store only). */
   private readonly staged = new WeakMap<Response, StagedBlock>();
   /** Lends a miss's body its place in the staging area (see `keepWholeBody`); null without a shared store. */
@@ -331,6 +342,13 @@ export class ContentCache implements Plugin {
         (req) => this.proxy().claims(req),
         this.stamp,
       );
+    }
+    if (options.min_uses > 1) {
+      const shared = this.shared;
+      this.admission =
+        shared === null
+          ? new MissCounter(new Int32Array(ADMIT_CELLS), new Int32Array(1), () => this.store.count)
+          : new MissCounter(shared.arena.admit, shared.arena.admitState, () => shared.count);
     }
     // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
     this.flights = new SingleFlight(options.collapse_timeout, 0);
@@ -413,6 +431,11 @@ export class ContentCache implements Plugin {
     if (http?.handle(req, res)) return true;
     if (method !== 'GET' || this.bypassed(key, now)) {
       res.cacheStatus = 'BYPASS';
+      this.stats.miss(now);
+      return false;
+    }
+    if (this.admission !== null && this.admission.count(hashKey(key)) < this.options.min_uses) {
+      // Not stored before its min_uses-th recent miss: served as if the cache were off.
       this.stats.miss(now);
       return false;
     }

@@ -17,6 +17,8 @@ const MAGIC = 0x54414d31; // "TAM1"
 export const GRANULE = 64;
 /** Slots of each worker's hit ring (a power of two). A full ring drops hits, as Caffeine's read buffer. */
 export const RING_SLOTS = 4096;
+/** Cells of the `min_uses` miss counts (see src/cache/admission.ts), a power of two. */
+export const ADMIT_CELLS = 65536;
 /** Cells of the "being filled" table (single flight across workers), a power of two. */
 export const FILL_CELLS = 4096;
 
@@ -104,6 +106,8 @@ export interface SharedLayout {
    * commit the dead thread sent is refused (its staging bytes may be a new thread's by then).
    */
   readonly incarnations: number;
+  /** Int32 `ADMIT_CELLS` miss counts for `min_uses`, then one word: misses counted since the last clear. */
+  readonly admit: number;
   /** Per worker: `stagingBytes` where a miss reads its body before the owner copies it into an extent. */
   readonly staging: number;
   readonly stagingBytes: number;
@@ -167,6 +171,8 @@ export function computeLayout(options: SharedLayoutOptions): SharedLayout {
   at = fillSince + FILL_CELLS * 8;
   const incarnations = at;
   at += workers * 4;
+  const admit = at;
+  at += (ADMIT_CELLS + 1) * 4;
   const stagingBytes = stagingBytesFor(options.maxBytes);
   const staging = align(at, GRANULE);
   at = staging + workers * stagingBytes;
@@ -188,6 +194,7 @@ export function computeLayout(options: SharedLayoutOptions): SharedLayout {
     fill,
     fillSince,
     incarnations,
+    admit,
     staging,
     stagingBytes,
     data,
