@@ -97,7 +97,7 @@ export async function cacheChurn(ctx: BenchContext): Promise<Section> {
     ),
     '',
     `- Capacity \`max_size = "${CAPACITY}"\`, default policy; ${FILES} files × 64 KiB = ${formatBytes(FILES * OBJECT_BYTES)} on disk (page cache). Paths from a seeded uniform random sequence (wrk Lua script, the same for every contender and round). RSS is the whole process tree (nginx: its one process).`,
-    "- Both Tamarins are pinned to the server core with their primary thread (the shared store's owner); with `workers = 2` the two workers share that core.",
+    "- The Tamarins are pinned to the server core with their primary thread (the shared store's owner); with `workers = 2` the two workers share that core. `min_uses = 2` (not the default) stores a file at its second recent miss only.",
   ].join('\n');
   const targets = [TAMARIN_1, TAMARIN_2].flatMap((name) => [
     {
