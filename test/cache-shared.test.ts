@@ -239,7 +239,11 @@ describe('which store the cache runs', () => {
 describe('shared content cache under churn', () => {
   let dir: string;
   let server: RunningServer;
-  const files = Array.from({ length: 48 }, () => crypto.randomBytes(64 * 1024));
+  // Mostly 64 KiB, some small ones (the static plugin's small-file path): all read into the workers'
+  // staging areas.
+  const files = Array.from({ length: 48 }, (_, i) =>
+    crypto.randomBytes(i % 4 === 0 ? 1000 + i * 37 : 64 * 1024),
+  );
 
   before(async () => {
     setLogSink(() => {});
