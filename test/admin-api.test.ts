@@ -7,7 +7,7 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
-import { call, fetchFresh } from './admin-client.ts';
+import { call, eventFrameReader, fetchFresh } from './admin-client.ts';
 
 const FIXTURES = 'test/fixtures/static';
 const TOKEN = 'test-token-0123456789abcdef';
@@ -112,7 +112,8 @@ describe('GET /api/cache/entries', () => {
       ['limit=ten', /limit must be an integer from 1 to 1000, got "ten"/],
       ['offset=-1', /offset must be an integer from 0 to 9000/],
       ['limit=5&limit=6', /parameter "limit" given twice/],
-      ['order=hits', /unknown parameter "order" \(expected: sort, limit, offset\)/],
+      ['order=hits', /unknown parameter "order" \(expected: sort, limit, offset, q\)/],
+      [`q=${'x'.repeat(201)}`, /q is longer than 200 characters/],
     ];
     for (const [query, reason] of cases) {
       const { status, json } = await call(admin, 'GET', `/api/cache/entries?${query}`, auth);
@@ -177,8 +178,11 @@ describe('DELETE /api/cache', () => {
 
 describe('GET /api/config', () => {
   it('shows the effective configuration with secrets redacted', async () => {
-    const { status, text, json } = await call(admin, 'GET', '/api/config', auth);
+    const { status, text, json, headers } = await call(admin, 'GET', '/api/config', auth);
     assert.equal(status, 200);
+    // When it was loaded: at start-up, before this request.
+    const loaded = Date.parse(headers['last-modified'] ?? '');
+    assert.ok(loaded > 0 && loaded <= Date.now(), `Last-Modified: ${headers['last-modified']}`);
     assert.equal(json.server.workers, 2);
     assert.equal(json.cache.enabled, true);
     assert.equal(json.admin.token, '[redacted]');
@@ -208,20 +212,10 @@ describe('GET /api/events', () => {
       const req = http.get(new URL('/api/events', admin), { headers: auth, agent: false }, (res) => {
         assert.equal(res.statusCode, 200);
         assert.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8');
-        let buffer = '';
         res.setEncoding('utf8');
+        const read = eventFrameReader(({ event, data }) => frames.push({ event, data, at: Date.now() }));
         res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let end = buffer.indexOf('\n\n');
-          while (end !== -1) {
-            const text = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            end = buffer.indexOf('\n\n');
-            const event = /^event: (.*)$/m.exec(text)?.[1];
-            const data = /^data: (.*)$/m.exec(text)?.[1];
-            if (event !== undefined && data !== undefined)
-              frames.push({ event, data: JSON.parse(data), at: Date.now() });
-          }
+          read(chunk);
           if (frames.filter((f) => f.event === 'stats').length >= 3) {
             req.destroy();
             resolve();
@@ -286,6 +280,7 @@ describe('dashboard files and unknown routes', () => {
     assert.doesNotMatch(page.text, /https?:\/\//, 'nothing from another origin');
     for (const asset of [
       '/assets/dashboard.js',
+      '/assets/tables.js',
       '/assets/uplot.js',
       '/assets/uplot.css',
       '/assets/dashboard.css',

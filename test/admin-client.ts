@@ -59,3 +59,30 @@ export function fetchFresh(port: number, path: string): Promise<number> {
     socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
   });
 }
+
+/** One Server-Sent Events frame: its event name, its JSON data, its size on the wire. */
+export interface EventFrame {
+  event: string;
+  // biome-ignore lint/suspicious/noExplicitAny: event payloads are checked field by field by the tests
+  data: any;
+  bytes: number;
+}
+
+/** A `data` handler for a text/event-stream body (utf8 chunks) that calls `onFrame` per complete frame. */
+export function eventFrameReader(onFrame: (frame: EventFrame) => void): (chunk: string) => void {
+  let buffer = '';
+  return (chunk) => {
+    buffer += chunk;
+    let end = buffer.indexOf('\n\n');
+    while (end !== -1) {
+      const text = buffer.slice(0, end + 2);
+      buffer = buffer.slice(end + 2);
+      end = buffer.indexOf('\n\n');
+      const event = /^event: (.*)$/m.exec(text)?.[1];
+      const data = /^data: (.*)$/m.exec(text)?.[1];
+      if (event !== undefined && data !== undefined) {
+        onFrame({ event, data: JSON.parse(data), bytes: Buffer.byteLength(text) });
+      }
+    }
+  };
+}

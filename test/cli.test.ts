@@ -118,6 +118,7 @@ describe('tamarin CLI', () => {
       'access',
       'headers',
       'rewrite',
+      'compress',
       'cache',
       'proxy',
       'static',
@@ -187,7 +188,7 @@ describe('tamarin CLI', () => {
       assert.equal(
         lines[0],
         `tamarin ${VERSION} serving ${fs.realpathSync(path.join(dir, 'www'))} at ${url} ` +
-          '(1 worker, plugins: real_ip, access_log, access, headers, rewrite, cache, proxy, static)',
+          '(1 worker, plugins: real_ip, access_log, access, headers, rewrite, compress, cache, proxy, static)',
       );
       const admin = /^admin: (http:\/\/127\.0\.0\.1:\d+\/) \(dashboard\)$/.exec(lines[1]!)?.[1];
       assert.ok(admin !== undefined, lines[1]);

@@ -72,7 +72,7 @@ describe('config errors name the key and what was expected', () => {
 
   it('an unknown plugin lists the built-ins', async () => {
     assert.deepEqual(await errorsOf('plugins = ["acces_log"]'), [
-      'config error: plugins[0]: unknown plugin "acces_log" (built-in: real_ip, access_log, access, headers, rewrite, cache, proxy, static; ' +
+      'config error: plugins[0]: unknown plugin "acces_log" (built-in: real_ip, access_log, access, headers, rewrite, compress, cache, proxy, static; ' +
         'a module path starts with "./" or "/")',
     ]);
   });
@@ -135,11 +135,11 @@ describe('config defaults and values', () => {
     assert.deepEqual(config.access_log, { enabled: true, format: 'combined', path: '-' });
   });
 
-  it('runs real_ip, access_log, access, headers, rewrite, cache, proxy and static by default, in that stage order', async () => {
+  it('runs real_ip, access_log, access, headers, rewrite, compress, cache, proxy and static by default, in that stage order', async () => {
     const { plugins } = await resolveConfig({});
     assert.deepEqual(
       plugins.map((p) => p.name),
-      ['real_ip', 'access_log', 'access', 'headers', 'rewrite', 'cache', 'proxy', 'static'],
+      ['real_ip', 'access_log', 'access', 'headers', 'rewrite', 'compress', 'cache', 'proxy', 'static'],
     );
   });
 

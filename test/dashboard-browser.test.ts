@@ -2,11 +2,14 @@
  * The dashboard in a real browser driven by playwright-core: the system's Chromium when there is one
  * (Debian's /usr/bin/chromium, or TAMARIN_TEST_CHROMIUM), else the headless Chromium that the npm
  * devDependency @sparticuz/chromium ships (unpacked to the temp directory on first use), so that `npm ci &&
- * npm test` needs nothing beyond Node and npm. Loads the page from the
- * admin of a 2-worker server, sends traffic to the main listener, and checks what an operator would see:
- * the live indicator (also across an admin restart), graph points, the hit counter rising, the top
- * entries table, and "Clear cache…" (with its confirmation) emptying the cache in the page and the API. Any console error (a CSP
- * violation, a script error) fails the test. Screenshots go to test-output/ for humans.
+ * npm test` needs nothing beyond Node and npm; skipped when neither starts. Loads the page from the admin
+ * of a 2-worker server with two virtual hosts, sends traffic to the main listener, and checks what an
+ * operator would see: the live indicator and the faded "reconnecting" state across an admin restart, the
+ * top row and the charts filling, dark mode and a phone-sized window, the entries table (hosts apart,
+ * search, pages, a row's purge limited to its host, purge by prefix and tag), "Clear cache…" needing the
+ * typed word (Enter alone does nothing), the token prompt, and the backends table with its rates, chart
+ * and drain/enable buttons. Any console error (a CSP violation, a script error) fails the test.
+ * Screenshots of each state go to test-output/ for humans.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -54,11 +57,38 @@ async function browser(): Promise<Browser> {
 const OUTPUT = path.resolve('test-output');
 const FIXTURES = path.resolve('test/fixtures/static');
 const FILES = ['/index.html', '/hello.txt', '/app.js', '/bytes.bin', '/only-gzip.css'];
+/** Files of each virtual host: more than one page of the entries table (15 rows). */
+const HOST_FILES = 12;
 
-/** Fetch every fixture `rounds` times from the main listener (hits after the first round). */
-async function traffic(base: string, rounds: number): Promise<void> {
+/** The browser, or null (the suite is skipped) when neither the system's nor the npm-shipped one starts. */
+const found = await browser().catch(() => null);
+
+/** GET `target` from the main listener with a Host header (fetch may not set one); resolves the status. */
+function get(port: number, target: string, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { port, host: '127.0.0.1', path: target, headers: { host }, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+/** Fetch every fixture `rounds` times from the main listener (hits after the first round), and one 404. */
+async function traffic(port: number, rounds: number): Promise<void> {
   for (let i = 0; i < rounds; i++) {
-    await Promise.all(FILES.map(async (file) => (await fetch(base + file)).arrayBuffer()));
+    await Promise.all([...FILES.map((file) => get(port, file)), get(port, '/missing.txt')]);
+  }
+}
+
+/** Every file of both virtual hosts, `rounds` times. */
+async function hostTraffic(port: number, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    const files = ['/', ...Array.from({ length: HOST_FILES }, (_, n) => `/page-${n}.html`)];
+    await Promise.all(files.flatMap((file) => [get(port, file, 'a.test'), get(port, file, 'b.test')]));
   }
 }
 
@@ -71,8 +101,11 @@ async function dataNumber(page: Page, selector: string, name: string): Promise<n
 declare const document: {
   getElementById(id: string): { dataset: Record<string, string | undefined> } | null;
   documentElement: { scrollWidth: number };
+  body: unknown;
+  activeElement: { id: string } | null;
 };
 declare const window: { innerWidth: number };
+declare function getComputedStyle(element: unknown): { backgroundColor: string };
 
 /** Wait for the connection indicator to reach `state` (`live`, `down`). */
 async function waitForState(page: Page, state: string): Promise<void> {
@@ -101,24 +134,64 @@ async function waitForData(
   );
 }
 
-describe('dashboard in Chromium', { timeout: 60_000 }, () => {
+/** The cache's entries as the API lists them (`host path`). */
+async function listed(admin: string): Promise<string[]> {
+  const list = (await (await fetch(`${admin}api/cache/entries?limit=1000`)).json()) as {
+    entries: Array<{ host: string; path: string }>;
+  };
+  return list.entries.map((e) => `${e.host} ${e.path}`);
+}
+
+/** Fail on console errors, page errors and refused calls (the console names no URL: these do). */
+function watch(page: Page, problems: string[], allowStatus: (status: number) => boolean = () => false) {
+  page.on('console', (message) => {
+    // Refused connections while the admin restarts are the network, not the page.
+    if (message.type() === 'error' && !message.text().includes('ERR_CONNECTION_REFUSED')) {
+      problems.push(`console: ${message.text()}`);
+    }
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('response', (response) => {
+    if (response.status() >= 400 && !allowStatus(response.status())) {
+      problems.push(`${response.request().method()} ${response.url()} → ${response.status()}`);
+    }
+  });
+}
+
+describe('dashboard in Chromium', {
+  timeout: 90_000,
+  skip: found === null ? 'no Chromium found' : false,
+}, () => {
   let server: RunningServer;
   let restarted: AdminService | undefined;
   let context: BrowserContext;
   let profile: string;
+  let sites: string;
   const problems: string[] = [];
 
   before(async () => {
-    const { executablePath, env } = await browser();
+    const { executablePath, env } = found!;
     setLogSink(() => {});
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-chromium-'));
+    // Two virtual hosts with the same paths: their entries must show (and purge) apart.
+    sites = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-dashboard-hosts-'));
+    for (const name of ['a.test', 'b.test']) {
+      fs.mkdirSync(path.join(sites, name));
+      fs.writeFileSync(path.join(sites, name, 'index.html'), `<p>${name}</p>\n`);
+      for (let n = 0; n < HOST_FILES; n++) {
+        fs.writeFileSync(path.join(sites, name, `page-${n}.html`), `<p>${name} page ${n}</p>\n`);
+      }
+    }
     // The server's threads and the browser start side by side: both take a few seconds on a busy machine.
     [server, context] = await Promise.all([
       startServer({
         config: {
           plugins: ['cache', 'static'],
           server: { port: 0, workers: 2 },
-          static: { root: FIXTURES },
+          static: {
+            root: FIXTURES,
+            hosts: { 'a.test': path.join(sites, 'a.test'), 'b.test': path.join(sites, 'b.test') },
+          },
           admin: { port: 0 },
         },
       }),
@@ -139,6 +212,7 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
         // The npm-shipped build takes its locale from LANG and reports "en-US@posix" under LANG=C.UTF-8,
         // which Intl (uPlot formats numbers with navigator.language) rejects: a real browser never does.
         locale: 'en-US',
+        colorScheme: 'light',
       }),
     ]);
     fs.mkdirSync(OUTPUT, { recursive: true });
@@ -150,49 +224,54 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
     await server?.close();
     setLogSink(null);
     if (profile !== undefined) fs.rmSync(profile, { recursive: true, force: true });
+    if (sites !== undefined) fs.rmSync(sites, { recursive: true, force: true });
   });
 
-  it('shows live traffic, then clears the cache after confirmation', async () => {
+  it('shows live figures and charts, dims them while reconnecting, follows dark mode and a phone', async () => {
     const page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (message) => {
-      // Refused connections while the admin restarts are the network, not the page.
-      if (message.type() === 'error' && !message.text().includes('ERR_CONNECTION_REFUSED')) {
-        problems.push(`console: ${message.text()}`);
-      }
-    });
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    // The console names no URL: refused calls are listed with theirs, so a failure says which call it was.
-    page.on('response', (response) => {
-      if (response.status() >= 400) {
-        problems.push(`${response.request().method()} ${response.url()} → ${response.status()}`);
-      }
-    });
+    watch(page, problems);
     await page.goto(server.admin!.url);
     await waitForState(page, 'live');
     assert.equal(await page.locator('#conn-text').textContent(), 'Live');
 
     // Traffic spread over two seconds, so that at least one whole second carries it.
-    await traffic(server.url, 4);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await traffic(server.url, 4);
+    await traffic(server.port, 4);
+    await hostTraffic(server.port, 1);
+    await page.waitForTimeout(1100);
+    await traffic(server.port, 4);
+    await hostTraffic(server.port, 1);
     await waitForData(page, 'chart-requests', 'points', '>', 0);
-    await waitForData(page, 'c-hits', 'value', '>', 0);
-    assert.ok((await dataNumber(page, '#chart-requests', 'max')) > 0, 'the requests graph has a peak');
-    assert.ok((await dataNumber(page, '#chart-ratio', 'points')) > 0, 'the hit-ratio graph has points');
-    assert.ok((await dataNumber(page, '#chart-occupancy', 'points')) > 0, 'the occupancy graph has points');
+    await waitForData(page, 'chart-status', 'points', '>', 0);
+    await waitForData(page, 'chart-latency', 'points', '>', 0);
+    await waitForData(page, 'k-ratio', 'value', '>', 0);
+    assert.ok((await dataNumber(page, '#chart-requests', 'max')) > 0, 'the requests chart has a peak');
+    assert.ok((await dataNumber(page, '#chart-occupancy', 'points')) > 0, 'the occupancy chart has points');
     assert.equal(await page.locator('#chart-requests canvas').count(), 1, 'uPlot drew a canvas');
+    // The top row: a 4xx rate from the 404s, latency quantiles, and a sparkline under the busy tiles.
+    assert.ok((await dataNumber(page, '#k-errors', 'value4xx')) > 0, 'the 404s show as a 4xx rate');
+    assert.equal(await dataNumber(page, '#k-errors', 'value'), 0, 'no 5xx');
+    assert.match((await page.locator('#k-latency .value').textContent()) ?? '', /(µs|ms|s) \/ .*(µs|ms|s)/);
+    await page.locator('#k-rps .spark polyline').waitFor({ timeout: 10_000 });
+    // Plugin panels (the admin contract's): the cache's figures, fetched when opened.
+    await page.locator('#panels-details summary').click();
+    const cachePanel = page.locator('#panels section[data-plugin="cache"]');
+    await cachePanel.waitFor({ timeout: 10_000 });
+    assert.match((await cachePanel.textContent()) ?? '', /Hit ratio.*%/s);
+    // The configuration, read-only, with its load time.
+    await page.locator('#config-details summary').click();
+    assert.match((await page.locator('#config').textContent()) ?? '', /"plugins"/);
+    assert.ok(await page.locator('#config-loaded').getAttribute('data-loaded-at'));
+    await page.screenshot({ path: path.join(OUTPUT, 'dashboard.png'), fullPage: true });
 
-    // More traffic: the hit counter rises on the next snapshot, without a reload.
-    const hits = await dataNumber(page, '#c-hits', 'value');
-    await traffic(server.url, 5);
-    await waitForData(page, 'c-hits', 'value', '>', hits);
-    assert.ok((await dataNumber(page, '#c-entries', 'value')) > 0);
-
-    // The admin restarts (a new generated token): the indicator shows the drop, then the page reconnects.
+    // The admin restarts (a new generated token): the figures fade with "reconnecting", then come back.
     const adminPort = server.admin!.port;
     await server.admin!.close();
     await waitForState(page, 'down');
     assert.match((await page.locator('#conn-text').textContent()) ?? '', /^Reconnecting/);
+    assert.ok(await page.locator('#stale-banner').isVisible(), 'the banner says the figures are old');
+    assert.match((await page.locator('#main').getAttribute('class')) ?? '', /\bstale\b/);
+    await page.locator('header').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(OUTPUT, 'dashboard-reconnecting.png') });
     restarted = await startAdmin({
       options: { ...(server.config.admin as AdminOptions), port: adminPort },
       config: server.config,
@@ -202,41 +281,111 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       logger: { info() {}, warn() {}, error() {} },
     });
     await waitForState(page, 'live');
+    assert.ok(await page.locator('#stale-banner').isHidden());
+    assert.doesNotMatch((await page.locator('#main').getAttribute('class')) ?? '', /\bstale\b/);
 
-    // The top entries table lists the cached files.
-    await page.click('#sort-size');
-    await waitForData(page, 'entries', 'count', '>', 0);
-    assert.match((await page.locator('#entries').textContent()) ?? '', /\/bytes\.bin/);
-    await page.screenshot({ path: path.join(OUTPUT, 'dashboard.png'), fullPage: true });
+    // Dark mode follows the system's setting, charts included.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r, g, b] = (background.match(/\d+/g) ?? []).map(Number);
+    assert.ok(r! + g! + b! < 150, `a dark background (${background})`);
+    await page.locator('html[data-scheme="dark"]').waitFor(); // the charts are redrawn in dark colours
+    await page.screenshot({ path: path.join(OUTPUT, 'dashboard-dark.png'), fullPage: true });
 
-    // Clear: a confirmation first; Cancel keeps everything.
-    await page.click('#clear');
-    assert.ok(await page.locator('#confirm').isVisible(), 'a confirmation dialog opens');
-    await page.click('#confirm-cancel');
-    assert.ok(!(await page.locator('#confirm').isVisible()));
-    assert.ok((await dataNumber(page, '#c-entries', 'value')) > 0, 'cancel keeps the cache');
-
-    await page.click('#clear');
-    await page.click('#confirm-ok');
-    await waitForData(page, 'entries', 'count', '===', 0);
-    await waitForData(page, 'c-entries', 'value', '===', 0, 5000);
-    assert.match((await page.locator('#action-status').textContent()) ?? '', /^Cache cleared: \d+ entries/);
-
-    const stats = (await (await fetch(`${server.admin!.url}api/stats`)).json()) as {
-      cache: { entries: number };
-    };
-    assert.equal(stats.cache.entries, 0);
-    const list = (await (await fetch(`${server.admin!.url}api/cache/entries`)).json()) as {
-      entries: unknown[];
-    };
-    assert.deepEqual(list.entries, []);
-
-    // A narrow window (a phone): the same page, one column.
+    // A narrow window (a phone): the same page, one column, nothing wider than the screen.
     await page.setViewportSize({ width: 380, height: 900 });
     await page.waitForTimeout(300);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no horizontal scrolling in a narrow window (overflow ${overflow}px)`);
+    await page.screenshot({ path: path.join(OUTPUT, 'dashboard-narrow-dark.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.locator('html[data-scheme="light"]').waitFor();
     await page.screenshot({ path: path.join(OUTPUT, 'dashboard-narrow.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 1000 });
+    assert.deepEqual(problems, []);
+  });
+
+  it('lists entries per host, searches and pages them, purges one host, and clears only when typed', async () => {
+    const page = context.pages()[0] ?? (await context.newPage());
+    const admin = restarted?.url ?? server.admin!.url;
+    await hostTraffic(server.port, 2);
+    // "/" of each host is the most asked of the hosts' entries: the first two rows by hits.
+    for (let i = 0; i < 3; i++)
+      await Promise.all([get(server.port, '/', 'a.test'), get(server.port, '/', 'b.test')]);
+    await page.goto(admin);
+    await waitForState(page, 'live');
+
+    // Virtual hosts: "/" of each host is its own row, named by its host.
+    await page.fill('#entries-search', '.test/');
+    await page.locator('#page-info', { hasText: /^1–15 of 26$/ }).waitFor();
+    const top = await page.locator('#entries tr').evaluateAll((rows) =>
+      rows.slice(0, 2).map((row) => {
+        const { host, path } = (row as unknown as { dataset: Record<string, string> }).dataset;
+        return `${host} ${path}`;
+      }),
+    );
+    assert.deepEqual(top.sort(), ['a.test /', 'b.test /']);
+    assert.equal(await page.locator('#entries tr[data-source="file"]').count(), 15, 'files, not proxied');
+
+    // Search narrows to one host; the entries fill more than one page of the table.
+    await page.fill('#entries-search', 'a.test/page');
+    await waitForData(page, 'entries', 'count', '===', HOST_FILES);
+    await page.fill('#entries-search', '');
+    await page.locator('#page-info', { hasText: /^1–15 of \d\d$/ }).waitFor();
+    assert.ok(await page.locator('#page-next').isEnabled(), 'more than one page');
+    await page.click('#page-next');
+    await page.locator('#page-info', { hasText: /^16–/ }).waitFor();
+    await page.click('#page-prev');
+    await page.locator('#page-info', { hasText: /^1–15 of/ }).waitFor();
+
+    // A row's Purge removes that host's entry only.
+    await page.locator('#entries tr[data-host="a.test"][data-path="/"] button', { hasText: 'Purge' }).click();
+    await page.locator('#action-status', { hasText: /^Purged a\.test\/: 1 entries/ }).waitFor();
+    const after = await listed(admin);
+    assert.ok(!after.includes('a.test /'), 'a.test / is purged');
+    assert.ok(after.includes('b.test /'), 'b.test / is kept');
+
+    // Purge by prefix on one host, from the form.
+    await page.fill('#entries-search', '');
+    await page.selectOption('#purge-kind', 'prefix');
+    await page.fill('#purge-value', '/page-1');
+    await page.fill('#purge-host', 'b.test');
+    await page.click('#purge-form button[type="submit"]');
+    await page.locator('#action-status', { hasText: /^Purged b\.test\/page-1\*: 3 entries/ }).waitFor();
+    const pages = await listed(admin);
+    assert.ok(!pages.includes('b.test /page-10.html') && pages.includes('a.test /page-10.html'));
+    // By tag (a tag names proxied responses; this server caches files only: nothing to remove).
+    await page.selectOption('#purge-kind', 'tag');
+    assert.ok(await page.locator('#purge-host').isHidden(), 'no host for a tag');
+    await page.fill('#purge-value', 'product-42');
+    await page.click('#purge-form button[type="submit"]');
+    await page.locator('#action-status', { hasText: /^Purged tag product-42: 0 entries/ }).waitFor();
+
+    // Clear cache, from the keyboard: Enter on the button opens the dialog, Enter in it does not clear.
+    const before = (await listed(admin)).length;
+    assert.ok(before > 0);
+    await page.focus('#clear');
+    await page.keyboard.press('Enter');
+    assert.ok(await page.locator('#confirm').isVisible(), 'a confirmation dialog opens');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'confirm-input');
+    await page.keyboard.press('Enter');
+    assert.ok(await page.locator('#confirm').isVisible(), 'Enter alone does not confirm');
+    assert.match((await page.locator('#confirm-hint').textContent()) ?? '', /Type “clear” first/);
+    await page.screenshot({ path: path.join(OUTPUT, 'dashboard-confirm.png') });
+    await page.keyboard.type('clea');
+    assert.ok(await page.locator('#confirm-ok').isDisabled());
+    await page.keyboard.press('Escape');
+    assert.ok(!(await page.locator('#confirm').isVisible()), 'Escape cancels');
+    assert.equal((await listed(admin)).length, before, 'cancel keeps the cache');
+
+    await page.click('#clear');
+    assert.equal(await page.locator('#confirm-input').inputValue(), '', 'the word is typed afresh each time');
+    await page.keyboard.type('clear');
+    await page.keyboard.press('Enter');
+    await waitForData(page, 'entries', 'count', '===', 0);
+    assert.match((await page.locator('#action-status').textContent()) ?? '', /^Cache cleared: \d+ entries/);
+    assert.deepEqual(await listed(admin), []);
+    await page.screenshot({ path: path.join(OUTPUT, 'dashboard-entries.png'), fullPage: true });
     assert.deepEqual(problems, []);
   });
 
@@ -259,14 +408,15 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       await page.click('#login-form button[type="submit"]');
       await waitForState(page, 'live');
       assert.ok(await page.locator('#login').isHidden());
-      await waitForData(page, 'c-requests', 'value', '>', 0);
+      await page.locator('#meta', { hasText: '2 workers' }).waitFor();
     } finally {
       await page.close();
       await locked.close();
     }
     assert.deepEqual(problems, []);
   });
-  it('shows each proxy backend with its state and counters, and a dead one as down', async () => {
+
+  it('shows each proxy backend with its state, rates and chart, and drains and enables one', async () => {
     const backend = http.createServer((_req, res) => res.end('from the backend'));
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
     const backendUrl = `http://127.0.0.1:${(backend.address() as { port: number }).port}`;
@@ -291,15 +441,13 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
     const page = await context.newPage();
     const seen: string[] = [];
     try {
-      page.on('console', (message) => {
-        if (message.type() === 'error') seen.push(`console: ${message.text()}`);
-      });
-      page.on('pageerror', (error) => seen.push(`page error: ${error.message}`));
-      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${proxied.url}/live/${i}`)).status, 200);
-      assert.equal((await fetch(`${proxied.url}/dead/x`)).status, 502);
+      watch(page, seen);
+      for (let i = 0; i < 3; i++) assert.equal(await get(proxied.port, `/live/${i}`), 200);
+      assert.equal(await get(proxied.port, '/dead/x'), 502);
       await page.goto(proxied.admin!.url);
       await waitForState(page, 'live');
       assert.ok(await page.locator('#backends-card').isVisible(), 'the backends table is shown');
+      assert.ok(await page.locator('#entries-card').isHidden(), 'no cache, no entries table');
       const live = page.locator(`#backends tr[data-url="${backendUrl}"]`);
       await live.waitFor({ timeout: 10_000 });
       assert.equal(await live.getAttribute('data-state'), 'up');
@@ -308,7 +456,27 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
       const dead = page.locator(`#backends tr[data-url="${deadUrl}"]`);
       assert.notEqual(await dead.getAttribute('data-state'), 'up');
       assert.match((await dead.textContent()) ?? '', /ECONNREFUSED|refused/i);
+
+      // Traffic while the page watches: the per-backend chart draws the busy backend.
+      for (let i = 0; i < 5; i++) await get(proxied.port, `/live/again-${i}`);
+      await waitForData(page, 'chart-backends', 'points', '>', 0);
+      assert.ok((await dataNumber(page, '#chart-backends', 'series')) >= 1);
+      await page.locator('#panels-details summary').click();
+      const routes = page.locator('#panels section[data-plugin="proxy"] tbody tr');
+      await routes.first().waitFor({ timeout: 10_000 });
+      assert.match((await routes.first().textContent()) ?? '', /\^\/live\//, 'a row per route');
+      await page.locator('[data-metric="l"]').click();
+      assert.equal(await page.locator('[data-metric="l"]').getAttribute('aria-pressed'), 'true');
+
+      // Drain, then enable again, from the row's buttons.
+      await live.locator('button', { hasText: 'Drain' }).click();
+      await page.locator(`#backends tr[data-url="${backendUrl}"][data-admin="draining"]`).waitFor();
+      assert.match((await page.locator('#backend-status').textContent()) ?? '', /enabled → draining/);
+      assert.equal(await get(proxied.port, '/live/drained'), 502, 'a drained route has no backend');
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-backends.png'), fullPage: true });
+      await live.locator('button', { hasText: 'Enable' }).click();
+      await page.locator(`#backends tr[data-url="${backendUrl}"][data-admin="enabled"]`).waitFor();
+      assert.equal(await get(proxied.port, '/live/back'), 200);
     } finally {
       await page.close();
       await proxied.close();

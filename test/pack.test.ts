@@ -121,6 +121,7 @@ describe('npm pack', { timeout: 300_000 }, () => {
       'access',
       'headers',
       'rewrite',
+      'compress',
       'cache',
       'proxy',
       'static',

@@ -34,6 +34,8 @@ export interface LoadOptions {
    * autocannon fallback rejects it.
    */
   readonly script?: string;
+  /** Request header lines sent with every request (`Accept-Encoding: gzip`). wrk only. */
+  readonly headers?: readonly string[];
 }
 
 /** Which load generator is in use. */
@@ -124,7 +126,11 @@ export function runLoad(tool: LoadTool, options: LoadOptions): Promise<LoadResul
   if (options.script !== undefined && tool.kind !== 'wrk') {
     return Promise.reject(new Error('this scenario needs wrk (a Lua script picks each request)'));
   }
+  if (options.headers !== undefined && options.headers.length > 0 && tool.kind !== 'wrk') {
+    return Promise.reject(new Error('this scenario needs wrk (request headers)'));
+  }
   const script = options.script === undefined ? [] : ['-s', options.script];
+  for (const line of options.headers ?? []) script.push('-H', line);
   const args =
     tool.kind === 'wrk'
       ? ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...script, options.url]

@@ -12,7 +12,11 @@ export const NGINX_PATH = '/usr/sbin/nginx';
 
 /** What the nginx server block does. */
 export type NginxSite =
-  | { readonly kind: 'static'; readonly root: string }
+  /**
+   * Files under `root`; `gzip`: `"static"` sends `file.gz` siblings (`gzip_static on`), `"on"` compresses
+   * each text response per request (`gzip on`, level 6); both with `gzip_vary on`.
+   */
+  | { readonly kind: 'static'; readonly root: string; readonly gzip?: 'static' | 'on' }
   | { readonly kind: 'proxy'; readonly backend: string }
   | { readonly kind: 'proxy-cache'; readonly backend: string }
   /**
@@ -33,7 +37,18 @@ export function nginxVersion(): string | undefined {
 export function nginxConfig(site: NginxSite, port: number, prefix: string): string {
   const location =
     site.kind === 'static'
-      ? `      root ${site.root};`
+      ? [
+          `      root ${site.root};`,
+          ...(site.gzip === 'static' ? ['      gzip_static on;', '      gzip_vary on;'] : []),
+          ...(site.gzip === 'on'
+            ? [
+                '      gzip on;',
+                '      gzip_comp_level 6;',
+                '      gzip_types text/plain;',
+                '      gzip_vary on;',
+              ]
+            : []),
+        ].join('\n')
       : site.kind === 'origin'
         ? [
             '      default_type text/plain;',

@@ -22,9 +22,21 @@ const ASSET_DIR = new URL(
   import.meta.url,
 );
 
+/** The page's script: `dashboard.js` and the modules it imports (browser ES modules, no bundler). */
+const SCRIPTS = [
+  'dashboard.js',
+  'state.js',
+  'format.js',
+  'plots.js',
+  'charts.js',
+  'tiles.js',
+  'tables.js',
+  'panels.js',
+];
+
 const OURS: ReadonlyArray<readonly [route: string, file: string, type: string]> = [
   ['/', 'index.html', 'text/html; charset=utf-8'],
-  ['/assets/dashboard.js', 'dashboard.js', 'text/javascript; charset=utf-8'],
+  ...SCRIPTS.map((file) => [`/assets/${file}`, file, 'text/javascript; charset=utf-8'] as const),
   ['/assets/dashboard.css', 'dashboard.css', 'text/css; charset=utf-8'],
   ['/assets/favicon.svg', 'favicon.svg', 'image/svg+xml'],
 ];

@@ -3,11 +3,13 @@
  * (`server` and `cache` control targets), and once a second — just after the second turns, so the second
  * that ended is complete in every worker — builds a snapshot and hands it to the subscribers (SSE).
  *
- * The workers keep requests/s for the last 300 s themselves; cache occupancy is a level, not a count, so
- * the feed samples it each second and keeps its own 300 s history.
+ * The workers keep requests/s for the last 300 s themselves; everything else the dashboard graphs (cache
+ * occupancy and connections, which are levels; status classes, latency buckets, cache outcomes, bytes and
+ * per-backend counters, which are cumulative) the feed samples each second and keeps for 300 s itself
+ * (live-samples.ts). The proxy's backends are fetched with the stats when the proxy runs.
  */
 import type { CacheStatsSnapshot } from '../cache/stats.ts';
-import type { ServerStatsSnapshot } from '../server/counters.ts';
+import { LATENCY_BUCKETS, type ServerStatsSnapshot } from '../server/counters.ts';
 import type { ControlResult } from '../server/workers.ts';
 import {
   type Contributions,
@@ -16,6 +18,17 @@ import {
   resultsOf,
   WorkerCallError,
 } from './aggregate.ts';
+import {
+  arrayDeltas,
+  type BackendCounters,
+  type BackendSecond,
+  byteCounters,
+  type Counters,
+  deltas,
+  type LiveRoute,
+  outcomeCounters,
+  type ProxyRoutes,
+} from './live-samples.ts';
 
 /** Seconds of history the dashboard shows. */
 export const HISTORY_SECONDS = 300;
@@ -78,6 +91,33 @@ export interface Point {
   misses: number;
   bytes: number | null;
   entries: number | null;
+  /** Open connections at the end of the second. */
+  conn?: number;
+  /** Responses finished in the second by status class (1xx … 5xx). */
+  status?: number[];
+  /** Responses finished in the second per latency bucket (`LATENCY_BUCKETS`, the last is +Inf). */
+  lat?: number[];
+  /** Cache lookups in the second by outcome (`hit`, `miss`, and `pass`, `stale`… when the cache counts them). */
+  outcomes?: Counters;
+  /**
+   * Body bytes in the second (when counted): `out` to clients, `in` from them; the cache's `cached`
+   * (answered from the store) and `origin` (fetched from origins).
+   */
+  io?: Counters;
+}
+
+/** The proxy's backends in the feed: the list changes only on reload, the figures every second. */
+export interface LiveBackends {
+  /** Bumped whenever the list changes; the figures of a second index the list of its version. */
+  version: number;
+  /**
+   * The list, in the history frame and in the one stats frame after a change (a page that missed it sees
+   * a version it has no list for and reconnects, which brings the history frame).
+   */
+  list?: LiveRoute[];
+  /** The newest complete second. */
+  t: number;
+  now: BackendSecond;
 }
 
 /** What `/api/events` sends every second (`event: stats`). */
@@ -93,6 +133,18 @@ export interface LiveSnapshot {
   cache: Omit<CacheStatsSnapshot, 'rps'> | null;
   /** The last few complete seconds (a late tick still fills its gap; the page replaces by `t`). */
   points: Point[];
+  /** Per-backend figures of the newest second; null without the proxy. */
+  backends: LiveBackends | null;
+}
+
+/** What `/api/events` sends first (`event: history`). */
+export interface LiveHistory {
+  /** Latency bucket upper bounds in seconds (the histogram behind `Point.lat`; the last bucket is +Inf). */
+  latencyBounds: readonly number[];
+  /** The last `HISTORY_SECONDS` complete seconds, oldest first. */
+  points: Point[];
+  /** The backends and their seconds over the same window (seconds before the list's version omitted). */
+  backends: { version: number; list: LiveRoute[]; seconds: Array<{ t: number } & BackendSecond> } | null;
 }
 
 export interface LiveFeed {
@@ -100,9 +152,47 @@ export interface LiveFeed {
   readonly latest: LiveSnapshot | null;
   /** The last `HISTORY_SECONDS` complete seconds, oldest first. */
   history(): Point[];
+  /** The history frame: points and backend seconds. */
+  historyFrame(): LiveHistory;
   /** Called with every snapshot; returns the unsubscribe function. */
   subscribe(listener: (snapshot: LiveSnapshot) => void): () => void;
   close(): void;
+}
+
+/** What the feed samples itself each tick (levels and counter differences), by second. */
+interface Sample {
+  bytes: number | null;
+  entries: number | null;
+  conn: number;
+  status: number[];
+  lat: number[];
+  outcomes: Counters | null;
+  io: Counters | null;
+  backends: BackendSecond | null;
+}
+
+/** Cumulative counters of the previous tick, to difference against. */
+interface Previous {
+  status: number[];
+  lat: number[];
+  outcomes: Counters | null;
+  io: Counters | null;
+  backends: Map<string, BackendCounters>;
+}
+
+/**
+ * The proxy's per-route stats over every worker (its `stats`, merged by its own admin contribution: the
+ * admin knows the proxy only through that seam), or null when the proxy does not run.
+ */
+async function fetchProxyRoutes(control: Control, contributions: Contributions): Promise<ProxyRoutes | null> {
+  const merge = contributions.get('proxy')?.mergeStats;
+  if (merge === undefined) return null;
+  try {
+    return merge(resultsOf<unknown>(await control('proxy', 'stats')).map((r) => r.result)) as ProxyRoutes;
+  } catch (error) {
+    if (error instanceof WorkerCallError && error.unavailable) return null;
+    throw error;
+  }
 }
 
 /** Start ticking once a second (timers unref'd: the feed never keeps a process alive). */
@@ -113,31 +203,93 @@ export function startLiveFeed(
   contributions: Contributions,
 ): LiveFeed {
   const listeners = new Set<(snapshot: LiveSnapshot) => void>();
-  const occupancy = new Map<number, { bytes: number; entries: number }>();
+  const samples = new Map<number, Sample>();
   let latest: LiveSnapshot | null = null;
   let series: { start: number; requests: number[]; hits: number[] | null; misses: number[] | null } | null =
     null;
+  let previous: Previous | null = null;
+  let backendList: LiveRoute[] = [];
+  let backendKeys = '';
+  let backendVersion = 0;
+  /** The second the current list version took effect (older backend seconds index another list). */
+  let backendSince = 0;
+  let listChanged = false;
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
   let failing = false;
 
   const pointAt = (t: number): Point => {
     const i = series === null ? -1 : t - series.start;
-    const occ = occupancy.get(t);
-    return {
+    const sample = samples.get(t);
+    const point: Point = {
       t,
       requests: series?.requests[i] ?? 0,
       hits: series?.hits?.[i] ?? 0,
       misses: series?.misses?.[i] ?? 0,
-      bytes: occ?.bytes ?? null,
-      entries: occ?.entries ?? null,
+      bytes: sample?.bytes ?? null,
+      entries: sample?.entries ?? null,
     };
+    if (sample !== undefined) {
+      point.conn = sample.conn;
+      point.status = sample.status;
+      point.lat = sample.lat;
+      if (sample.outcomes !== null) point.outcomes = sample.outcomes;
+      if (sample.io !== null) point.io = sample.io;
+    }
+    return point;
+  };
+
+  /** This second's backend figures, and the list (a new version when routes or backends changed). */
+  const sampleBackends = (proxy: ProxyRoutes | null, complete: number, before: Previous | null) => {
+    if (proxy === null) return { second: null, counters: new Map() };
+    const list: LiveRoute[] = [];
+    const counters = new Map<string, BackendCounters>();
+    const second: BackendSecond = { r: [], e: [], l: [] };
+    for (const route of proxy.routes) {
+      list.push({
+        route: route.route,
+        host: route.host,
+        match: route.match,
+        urls: route.backends.map((b) => b.url),
+      });
+      for (const backend of route.backends) {
+        const key = `${route.route} ${backend.url}`;
+        const now: BackendCounters = {
+          requests: backend.requests,
+          failures: backend.failures,
+          latencySum: backend.latencySum,
+          latencyCount: backend.latencyCount,
+        };
+        counters.set(key, now);
+        const was = before?.backends.get(key);
+        // Before the first difference there is no rate: 0, not the counter since start.
+        const d = was === undefined ? null : deltas({ ...now }, { ...was });
+        second.r.push(d?.requests ?? 0);
+        second.e.push(d?.failures ?? 0);
+        // The mean time to the response head of this second's answers; none answered, no latency.
+        const answered = d?.latencyCount ?? 0;
+        second.l.push(answered > 0 ? Math.round((d!.latencySum! / answered) * 10_000) / 10 : null);
+      }
+    }
+    const keys = JSON.stringify(list);
+    if (keys !== backendKeys) {
+      backendKeys = keys;
+      backendList = list;
+      backendVersion++;
+      backendSince = complete;
+      listChanged = true;
+    }
+    return { second, counters };
   };
 
   const tick = async () => {
     let stats: WorkerStats;
+    let routes: ProxyRoutes | null;
     try {
-      stats = await fetchWorkerStats(control);
+      [stats, routes] = await Promise.all([
+        fetchWorkerStats(control),
+        fetchProxyRoutes(control, contributions),
+      ]);
       failing = false;
     } catch (error) {
       // A worker restarting: skip this second (the page shows a gap), say so once.
@@ -157,16 +309,45 @@ export function startLiveFeed(
       misses = view.server.rps.total.map((_, i) => view.cache!.rps.misses[i - shift] ?? 0);
     }
     series = { start, requests: view.server.rps.total, hits, misses };
-    if (view.cache !== null)
-      occupancy.set(complete, { bytes: view.cache.bytes, entries: view.cache.entries });
-    for (const t of occupancy.keys()) if (t <= complete - HISTORY_SECONDS) occupancy.delete(t);
     let cache: LiveSnapshot['cache'] = null;
     if (view.cache !== null) {
       const { rps: _rps, perWorker: _perWorker, ...counters } = view.cache;
       cache = counters;
     }
+    // Counter differences since the previous tick, filed under the second that just ended. The first tick
+    // has nothing to difference against: its second gets levels only.
+    const outcomes = outcomeCounters(cache);
+    const io = byteCounters(stats.server, cache);
+    const before = previous;
+    const backends = sampleBackends(routes, complete, before);
+    if (before !== null) {
+      samples.set(complete, {
+        bytes: cache?.bytes ?? null,
+        entries: cache?.entries ?? null,
+        conn: view.server.connections,
+        status: arrayDeltas(view.server.statusClasses, before.status),
+        lat: arrayDeltas(view.server.latency.counts, before.lat),
+        outcomes: outcomes === null ? null : deltas(outcomes, before.outcomes),
+        io: io === null ? null : deltas(io, before.io),
+        backends: backends.second,
+      });
+    }
+    previous = {
+      status: view.server.statusClasses,
+      lat: view.server.latency.counts,
+      outcomes,
+      io,
+      backends: backends.counters,
+    };
+    for (const t of samples.keys()) if (t <= complete - HISTORY_SECONDS) samples.delete(t);
     const points: Point[] = [];
     for (let t = complete - 4; t <= complete; t++) points.push(pointAt(t));
+    let live: LiveBackends | null = null;
+    if (backends.second !== null) {
+      live = { version: backendVersion, t: complete, now: backends.second };
+      if (listChanged) live.list = backendList;
+      listChanged = false;
+    }
     latest = {
       time: view.time,
       server: {
@@ -178,6 +359,7 @@ export function startLiveFeed(
       },
       cache,
       points,
+      backends: live,
     };
     for (const listener of listeners) listener(latest);
   };
@@ -193,16 +375,29 @@ export function startLiveFeed(
   };
   void tick().finally(schedule);
 
+  const history = (): Point[] => {
+    if (latest === null) return [];
+    const complete = latest.points[latest.points.length - 1]!.t;
+    const points: Point[] = [];
+    for (let t = complete - HISTORY_SECONDS + 1; t <= complete; t++) points.push(pointAt(t));
+    return points;
+  };
+
   return {
     get latest() {
       return latest;
     },
-    history() {
-      if (latest === null) return [];
-      const complete = latest.points[latest.points.length - 1]!.t;
-      const points: Point[] = [];
-      for (let t = complete - HISTORY_SECONDS + 1; t <= complete; t++) points.push(pointAt(t));
-      return points;
+    history,
+    historyFrame() {
+      const points = history();
+      const latencyBounds = LATENCY_BUCKETS;
+      if (latest === null || latest.backends === null) return { latencyBounds, points, backends: null };
+      const seconds: Array<{ t: number } & BackendSecond> = [];
+      for (const { t } of points) {
+        const second = samples.get(t)?.backends;
+        if (t >= backendSince && second !== undefined && second !== null) seconds.push({ t, ...second });
+      }
+      return { latencyBounds, points, backends: { version: backendVersion, list: backendList, seconds } };
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -78,12 +78,13 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     policy,
     workers: start.workers,
     config: start.config,
+    configLoadedAt: Date.now(),
     control: start.control,
     reload: start.reload ?? null,
     contributions,
     assets,
     streams,
-    metrics: createMetrics(),
+    metrics: createMetrics(contributions),
   };
   const handler = createApi(context);
   const engine: Engine = createEngine(
@@ -125,6 +126,7 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     tokenRequired: policy.tokenForReads,
     updateConfig(config) {
       context.config = config;
+      context.configLoadedAt = Date.now();
     },
     close() {
       closing ??= (async () => {

@@ -86,8 +86,7 @@ export function createEventStreams(feed: LiveFeed, limits: StreamLimits): EventS
       let writable = res.write('retry: 2000\n\n');
       const send = (snapshot: LiveSnapshot, withHistory: boolean) => {
         if (!writable) return;
-        const text =
-          (withHistory ? frame('history', { points: feed.history() }) : '') + frame('stats', snapshot);
+        const text = (withHistory ? frame('history', feed.historyFrame()) : '') + frame('stats', snapshot);
         writable = res.write(text);
         if (!writable) res.onDrain(() => (writable = true));
       };

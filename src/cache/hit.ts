@@ -24,6 +24,8 @@ import type { MemoryStore } from './store.ts';
 export class HitResponder {
   private readonly store: MemoryStore;
   private readonly stats: CacheStats;
+  /** Body bytes of the answer being sent (for the hit's count of bytes served from the cache). */
+  private sent = 0;
   private readonly revalidateMs: number;
   private readonly claimedElsewhere: (req: Request) => boolean;
 
@@ -52,9 +54,10 @@ export class HitResponder {
       this.store.delete(key, 'invalidated');
       return false;
     }
+    this.sent = 0;
     if (!this.answer(entry, req, res, now)) return false;
     entry.hits++;
-    this.stats.hit(now);
+    this.stats.hit(now, this.sent);
     return true;
   }
 
@@ -81,7 +84,11 @@ export class HitResponder {
       return true;
     }
     if (range.type === 'unsatisfiable' || range.ranges.length !== 1) return false;
+    // A weak ETag on a file entry marks a body encoded on the fly (src/plugins/compress): a range is of
+    // the file, never of those bytes, so the static plugin answers it.
+    if (entry.etag?.startsWith('W/')) return false;
     const { start, end } = range.ranges[0]!;
+    this.sent = end - start + 1;
     res.sendPrebuilt(
       entry.buildHead(206, partialFields(entry, start, end), end - start + 1, connection),
       entry.body.subarray(start, end + 1),
@@ -96,6 +103,7 @@ export class HitResponder {
     res: Response,
     now: number,
   ): void {
+    if (isGet) this.sent = entry.bodyLength;
     if (connection === null) {
       if (isGet) res.sendPrebuilt(entry.fullResponse(now), entry.separateBody, null, entry.headLength);
       else res.sendPrebuilt(entry.headResponse(now));

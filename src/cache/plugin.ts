@@ -22,13 +22,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { type BodyLender, keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
-import { acceptedEncodings } from '../http/semantics/encoding.ts';
+import { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
-import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
+import { CONTENT_CODINGS, FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
+import { cacheAdmin } from './admin.ts';
 import { ADMIT_CELLS, MissCounter } from './admission.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
@@ -52,7 +53,7 @@ import {
 } from './shared/server.ts';
 import type { StagedBlock } from './shared/staging.ts';
 import { SingleFlight } from './single-flight.ts';
-import { CacheStats, type CacheStatsSnapshot, mergeSnapshots } from './stats.ts';
+import { CacheStats, type CacheStatsSnapshot, FILES, outcomeOf } from './stats.ts';
 import type { PurgeFilter, PurgeResult } from './store.ts';
 import { MemoryStore } from './store.ts';
 import { loadState, reloadEntries, saveState, type WarmRecord } from './warm-restart.ts';
@@ -213,11 +214,13 @@ function decodePath(path: string): string {
   }
 }
 
-/** Key suffixes per accepted-encodings list (see `acceptedEncodings`): one constant string per class. */
-function encodingSuffix(list: readonly string[]): string {
-  if (list.length === 0) return '';
-  if (list.length === 1) return list[0] === 'br' ? ' br' : ' gzip';
-  return list[0] === 'br' ? ' br,gzip' : ' gzip,br';
+/**
+ * Whether stored fields describe a body encoded on the fly (src/plugins/compress marks its variants with a
+ * weak ETag): warm restart rebuilds entries from the file, which is not that body.
+ */
+function encodedOnTheFly(fields: ReadonlyArray<readonly [string, string]>): boolean {
+  for (const [name, value] of fields) if (name.toLowerCase() === 'etag') return value.startsWith('W/');
+  return false;
 }
 
 /** One worker's cache: the store, the stats and the hooks. Exported for tests (injectable clock). */
@@ -240,9 +243,16 @@ export class ContentCache implements Plugin {
   private readonly responder: HitResponder;
   private readonly keyByHost: boolean;
   private readonly negotiate: boolean;
+  /** The negotiation the producers use (the `compress` plugin's preference, else the default). */
+  private readonly negotiator: Negotiator;
   /** Concurrent misses for one key wait for the first (the store's one single-flight mechanism). */
   private readonly flights: SingleFlight;
   private readonly negative = new Map<string, number>();
+  /**
+   * Lookups of this cache that found nothing (misses, passes), counted when their answer is done: whether
+   * one was a miss, a pass or an error depends on who answered it and with what status.
+   */
+  private readonly lookups = new WeakSet<Response>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly stateFile: string;
   private closed = false;
@@ -356,7 +366,11 @@ export class ContentCache implements Plugin {
     // representations are negotiated as the static plugin does by default.
     const variants = context.find(FILE_VARIANTS);
     this.keyByHost = variants?.byHost ?? false;
-    this.negotiate = variants?.byEncoding ?? true;
+    // With on-the-fly compression every representation depends on Accept-Encoding: a hit of an encoded
+    // variant is then as cheap as a plain one (the encoded bytes are the entry), never encoded again.
+    const codings = context.find(CONTENT_CODINGS);
+    this.negotiate = (variants?.byEncoding ?? true) || codings !== undefined;
+    this.negotiator = codings?.negotiator ?? new Negotiator();
     const base = options.state_file ?? join(tmpdir(), 'tamarin', 'cache-state.json');
     this.stateFile = workers > 1 && this.shared === null ? `${base}.${context.workerId}` : base;
     // Worker threads of one server share the process: a channel per process and port links them.
@@ -401,7 +415,7 @@ export class ContentCache implements Plugin {
   keyOf(req: Request): string {
     let key = this.keyByHost ? req.host + req.path : req.path;
     if (this.negotiate) {
-      const suffix = encodingSuffix(acceptedEncodings(req.headers.get('accept-encoding')));
+      const suffix = this.negotiator.accepted(req.headers.get('accept-encoding')).suffix;
       if (suffix !== '') key += suffix;
     }
     return key;
@@ -429,9 +443,9 @@ export class ContentCache implements Plugin {
     if (this.serve(key, req, res, now)) return true;
     res.cacheStatus = 'MISS';
     if (http?.handle(req, res)) return true;
+    this.lookups.add(res);
     if (method !== 'GET' || this.bypassed(key, now)) {
       res.cacheStatus = 'BYPASS';
-      this.stats.miss(now);
       return false;
     }
     if (this.admission !== null && this.admission.count(hashKey(key)) < this.options.min_uses) {
@@ -443,10 +457,7 @@ export class ContentCache implements Plugin {
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
     keepWholeBody(res, this.options.max_object_size, this.lender);
     // A conditional or range miss neither leads nor waits (its answer may be a 304 or 206, not storable).
-    if (hasConditionalOrRange(req.headers)) {
-      this.stats.miss(now);
-      return false;
-    }
+    if (hasConditionalOrRange(req.headers)) return false;
     if (!this.flights.lead(key, now, res)) return this.wait(key, req, res);
     if (this.shared !== null && this.flights.leads(key, res)) {
       // Another worker reading this very file: wait for its entry instead of reading it again.
@@ -457,7 +468,6 @@ export class ContentCache implements Plugin {
       }
       if (claim === FILL_LEAD) this.fills.set(key, res);
     }
-    this.stats.miss(now);
     return false;
   }
 
@@ -481,11 +491,11 @@ export class ContentCache implements Plugin {
       const poll = () => {
         const now = this.clock();
         if (this.serve(key, req, res, now)) {
+          this.lookups.delete(res);
           resolve(true);
           return;
         }
         if (!shared.filling(key) || now >= deadline) {
-          this.stats.miss(now);
           resolve(false);
           return;
         }
@@ -520,13 +530,17 @@ export class ContentCache implements Plugin {
     // Served from the entry the leader stored: a hit. Otherwise (not storable, timeout): a miss.
     return this.flights.wait(key).then(() => {
       const now = this.clock();
-      if (this.serve(key, req, res, now)) return true;
-      this.stats.miss(now);
+      if (this.serve(key, req, res, now)) {
+        this.lookups.delete(res);
+        return true;
+      }
       return false;
     });
   }
 
   onResponse(req: Request, res: Response): void {
+    if (res.cacheStatus === 'HIT') return;
+    if (this.lookups.has(res)) this.countLookup(res);
     if (req.method !== 'GET') return;
     const file = res.file;
     let leads = false;
@@ -559,6 +573,16 @@ export class ContentCache implements Plugin {
       }
     }
     if (leads) this.finishFlight(key!, res);
+  }
+
+  /**
+   * What became of a lookup that found nothing: a file read is a miss (a pass when the key is refused for
+   * now or the request is not cacheable, a HEAD), any other answer (a proxied one, an error page) a pass,
+   * a 5xx an error. Aborted answers count as they stood.
+   */
+  private countLookup(res: Response): void {
+    const passed = res.file === null || res.cacheStatus === 'BYPASS';
+    this.stats.count(FILES + outcomeOf(res.statusCode, passed), this.clock(), res.bodyBytes);
   }
 
   /** Decide and store a finished producer response; a promise when the shared store's owner stores it. */
@@ -833,7 +857,7 @@ export class ContentCache implements Plugin {
       const rows = await this.shared!.link.hottest(this.shared!.maxEntries);
       const records: WarmRecord[] = [];
       for (const { meta, frequency, storedAt, expiresAt } of rows) {
-        if (meta.file === null) continue;
+        if (meta.file === null || encodedOnTheFly(meta.fields)) continue;
         records.push({
           key: meta.key,
           path: meta.path,
@@ -874,7 +898,7 @@ export class ContentCache implements Plugin {
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
       const r = entry.record;
       // Only entries whose body is the file itself can be rebuilt from disk.
-      if (r.file === null || r.file.size !== entry.bodyLength) continue;
+      if (r.file === null || r.file.size !== entry.bodyLength || encodedOnTheFly(r.fields)) continue;
       records.push({
         key: r.key,
         path: r.path,
@@ -917,10 +941,8 @@ export const cachePlugin = definePlugin({
   name: 'cache',
   options: cacheOptionsSchema,
   provides: [CACHE_STORE],
-  uses: [FILE_VARIANTS],
-  admin: {
-    mergeStats: (perWorker) => mergeSnapshots(perWorker as CacheStatsSnapshot[]),
-  },
+  uses: [FILE_VARIANTS, CONTENT_CODINGS],
+  admin: cacheAdmin,
   // One content cache for the whole server, made by the primary before any worker so that it outlives
   // every worker and every reload.
   share: (options, context) =>

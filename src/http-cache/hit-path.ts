@@ -9,7 +9,7 @@
  * version did not already import (the parser split measured imported bindings in hot loops at 7-13%).
  */
 
-import type { CacheStats } from '../cache/stats.ts';
+import { type CacheStats, HIT, PROXY } from '../cache/stats.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { connectionFor } from '../http/semantics/head.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
@@ -118,11 +118,16 @@ export class HitPath {
     const kind = requestKind(req.headers);
     if (kind === SLOW) return false;
     entry.hits++;
-    this.stats.hit(now);
-    if (kind === PLAIN && connectionFor(req) === null)
-      res.sendPrebuilt(entry.serve(now, req.method === 'GET'));
-    // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
-    else answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
+    const isGet = req.method === 'GET';
+    if (kind === PLAIN && connectionFor(req) === null) {
+      if (isGet) res.sendPrebuilt(entry.serve(now, true), null, null, entry.headLength);
+      else res.sendPrebuilt(entry.serve(now, false));
+      this.stats.count(PROXY + HIT, now, isGet ? entry.bodyLength : 0);
+    } else {
+      // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
+      answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
+      this.stats.count(PROXY + HIT, now, res.bodyBytes);
+    }
     return true;
   }
 

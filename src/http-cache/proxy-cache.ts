@@ -17,7 +17,7 @@
 
 import type { StoreFront } from '../cache/service.ts';
 import { SingleFlight } from '../cache/single-flight.ts';
-import type { CacheStats } from '../cache/stats.ts';
+import { type CacheStats, ERROR, HIT, PROXY, STALE } from '../cache/stats.ts';
 import type { CacheStore, PurgeResult } from '../cache/store.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import type { Request, Response } from '../http/types.ts';
@@ -58,6 +58,18 @@ export interface ProxyCacheOptions {
 
 /** Non-storable keys are not collapsed for this long (hit-for-miss). */
 const PASS_MS = 5000;
+
+/**
+ * `$upstream_cache_status` of a request that goes to the backend (nginx's words): `MISS` with nothing
+ * stored, `EXPIRED` when the stored answer is stale (or marked `no-cache`, so it must be validated),
+ * `BYPASS` when it was fresh and the request's own `no-cache` / `max-age` / `min-fresh` skipped it. A 304
+ * to the validation turns either into `REVALIDATED` (fetch.ts), a stale answer standing in for an error
+ * into `STALE`.
+ */
+function forwardStatus(entry: ProxyEntry | null, now: number): string {
+  if (entry === null) return 'MISS';
+  return entry.freshUntil > now && !entry.directives.noCache ? 'BYPASS' : 'EXPIRED';
+}
 
 /** What the cache needs of the proxy that owns it: its route matching and its forwarding path. */
 export interface Forwarder {
@@ -116,7 +128,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {
       // Unsafe methods go through, and invalidate what they change (§4.4); POST may be stored.
-      this.stats.miss(this.clock());
+      res.cacheStatus = 'BYPASS';
       new Fetch(this, req, res, route, policy, 'unsafe', null, 'method').start();
       return true;
     }
@@ -155,21 +167,24 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       const reuse = decideReuse(entry, directives, now);
       if (reuse !== 'validate') {
         entry.hits++;
-        this.stats.hit(now);
         const stale = reuse !== 'fresh';
+        // nginx's $upstream_cache_status words: served stale by the client's leave, or while updating.
+        res.cacheStatus = reuse === 'fresh' ? 'HIT' : reuse === 'stale' ? 'STALE' : 'UPDATING';
         answerFromEntry(entry, req, res, now, this.name, {
           hit: true,
           ttl: stale ? entry.ttlSeconds(now) : undefined,
           collapsed: collapsed || undefined,
           detail: reuse === 'stale' ? 'max-stale' : reuse === 'stale-while-revalidate' ? reuse : undefined,
         });
+        this.stats.count(PROXY + (stale ? STALE : HIT), now, res.bodyBytes);
         if (reuse === 'stale-while-revalidate') this.refreshInBackground(req, route, policy, entry);
         return;
       }
     }
     // §5.2.1.7: only-if-cached and nothing usable stored → 504.
     if (directives.onlyIfCached) {
-      this.stats.miss(now);
+      this.stats.count(PROXY + ERROR, now);
+      res.cacheStatus = 'MISS';
       sendText(
         res,
         504,
@@ -202,7 +217,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       this.followLeader(req, res, route, policy, key, reason);
       return;
     }
-    this.stats.miss(now);
+    res.cacheStatus = forwardStatus(entry, now);
     // A stale entry with a validator is revalidated (§4.3.1); anything else is fetched whole.
     const mode = entry !== null && !originConditional && hasValidators(entry) ? 'validate' : 'miss';
     const fetch = new Fetch(this, req, res, route, policy, mode, entry, reason);
@@ -228,7 +243,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       .then((result) => {
         if (res.aborted) return;
         if (result === 'timeout') {
-          this.stats.miss(this.clock());
+          res.cacheStatus = 'MISS';
           new Fetch(this, req, res, route, policy, 'miss', null, reason).start();
         } else this.lookup(req, res, route, policy, true);
       })

@@ -16,7 +16,7 @@ import type { EngineContext } from './engine.ts';
 import { HttpParser } from './parser.ts';
 import type { HttpRequest } from './request.ts';
 import type { HttpResponse, ResponseSink } from './response.ts';
-import type { ConnectionInfo, HeaderList, ParsedHead, ParserHandler } from './types.ts';
+import type { ConnectionInfo, HeaderList, ParsedHead, ParserHandler, PeerAddress } from './types.ts';
 
 /** No timeout armed. */
 export const TIMER_NONE = 0;
@@ -54,6 +54,7 @@ export abstract class ConnectionState implements ConnectionInfo, ParserHandler, 
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly peerAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
   requestCount = 0;
@@ -116,10 +117,11 @@ export abstract class ConnectionState implements ConnectionInfo, ParserHandler, 
   protected rejected: HttpRequest | null = null;
   closed = false;
 
-  constructor(engine: EngineContext, socket: net.Socket, id: number) {
+  constructor(engine: EngineContext, socket: net.Socket, id: number, peer: PeerAddress | null) {
     this.id = id;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
+    this.peerAddress = socket.remoteAddress ?? '';
+    this.remoteAddress = peer === null ? this.peerAddress : peer.address;
+    this.remotePort = peer === null ? (socket.remotePort ?? 0) : peer.port;
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
     const encrypted = (socket as net.Socket & { encrypted?: boolean }).encrypted === true;

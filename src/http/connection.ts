@@ -49,8 +49,9 @@ export class Connection
   /**
    * Attach the socket listeners and arm the first timeout. With `sharedBuffer`, reads go straight into it
    * when this Node allows (no Readable per read); the 'data' listener stays as the fallback either way.
+   * `head`: bytes the listener already read from the socket, parsed first.
    */
-  start(sharedBuffer: Buffer | null): void {
+  start(sharedBuffer: Buffer | null, head: Buffer | null = null): void {
     const socket = this.socket;
     if (sharedBuffer !== null) this.sharedReads = readIntoSharedBuffer(socket, sharedBuffer, this.onRead);
     socket.on('data', this.onData);
@@ -62,6 +63,7 @@ export class Connection
     const t = this.engine.options.timeouts;
     const idle = t.keepAliveTimeout > 0 ? t.keepAliveTimeout : t.headerTimeout;
     if (idle > 0) this.arm(TIMER_IDLE, performance.now() + idle);
+    if (head !== null && head.length > 0) this.read(head, head.length);
   }
 
   // ---- socket events ----

@@ -10,7 +10,7 @@ import { Connection, UNPARSED_HEAD } from './connection.ts';
 import { HttpRequest } from './request.ts';
 import { HttpResponse, type ResponseSink } from './response.ts';
 import { SHARED_READ_SIZE } from './socket-reader.ts';
-import type { ConnectionInfo, HttpLimits, HttpTimeouts, Request, Response } from './types.ts';
+import type { ConnectionInfo, HttpLimits, HttpTimeouts, PeerAddress, Request, Response } from './types.ts';
 
 /** Engine configuration; every field is required (spread the defaults in). */
 export interface EngineOptions {
@@ -67,8 +67,12 @@ export interface EngineHooks {
 }
 
 export interface Engine {
-  /** Serve HTTP/1.1 on an accepted socket (the server layer owns the listeners). */
-  handleSocket(socket: net.Socket): void;
+  /**
+   * Serve HTTP/1.1 on an accepted socket (the server layer owns the listeners). A listener that read
+   * something first (a PROXY protocol header) passes the client it named as `peer` and the bytes it read
+   * after that as `head`, which are parsed before anything else the socket delivers.
+   */
+  handleSocket(socket: net.Socket, peer?: PeerAddress | null, head?: Buffer | null): void;
   readonly connectionCount: number;
   /**
    * Graceful stop: stop accepting requests, close idle keep-alive connections now, let in-flight
@@ -159,20 +163,20 @@ class HttpEngine implements Engine, EngineContext {
     return this.connections.size;
   }
 
-  handleSocket(socket: net.Socket): void {
+  handleSocket(socket: net.Socket, peer: PeerAddress | null = null, head: Buffer | null = null): void {
     if (this.draining || socket.destroyed) {
       socket.destroy();
       return;
     }
     if (this.connections.size >= this.options.maxConnections) {
-      refuse(socket, this.hooks.onEngineResponse === undefined ? null : this.reportRefusal);
+      refuse(socket, peer, this.hooks.onEngineResponse === undefined ? null : this.reportRefusal);
       return;
     }
     socket.setNoDelay(true);
     // The engine answers the client's FIN itself (finish the responses in flight, then end); without this,
     // a listener created with the default allowHalfOpen=false would end our side and lose those responses.
     socket.allowHalfOpen = true;
-    const conn = new Connection(this, socket, this.nextId++);
+    const conn = new Connection(this, socket, this.nextId++, peer);
     const onConnection = this.hooks.onConnection;
     if (onConnection !== undefined) {
       let verdict: boolean | undefined;
@@ -189,7 +193,7 @@ class HttpEngine implements Engine, EngineContext {
       }
     }
     this.connections.add(conn);
-    conn.start(this.readBuffer);
+    conn.start(this.readBuffer, head);
     if (this.sweeper === null) {
       this.sweeper = setInterval(this.sweep, this.sweepMs);
       this.sweeper.unref();
@@ -304,6 +308,7 @@ class HttpEngine implements Engine, EngineContext {
  */
 function refuse(
   socket: net.Socket,
+  peer: PeerAddress | null,
   report: ((info: ConnectionInfo, startTime: number, aborted: boolean) => void) | null,
 ): void {
   socket.on('error', noop);
@@ -314,8 +319,9 @@ function refuse(
     // Read now: a socket that closed may no longer know its peer.
     const info: ConnectionInfo = {
       id: 0,
-      remoteAddress: socket.remoteAddress ?? '',
-      remotePort: socket.remotePort ?? 0,
+      remoteAddress: peer?.address ?? socket.remoteAddress ?? '',
+      remotePort: peer?.port ?? socket.remotePort ?? 0,
+      peerAddress: socket.remoteAddress ?? '',
       localAddress: socket.localAddress ?? '',
       localPort: socket.localPort ?? 0,
       requestCount: 0,

@@ -11,6 +11,9 @@ import { httpDate, httpDateBuffer } from './date.ts';
 import type { HttpRequest } from './request.ts';
 import { statusLine } from './status.ts';
 import type {
+  BodyEncoder,
+  BodyStream,
+  EncodedOutput,
   FileSource,
   HeaderList,
   HeaderValue,
@@ -67,7 +70,7 @@ const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
  * engine's, hop-by-hop fields describe one connection (RFC 9110 §7.6.1), `Date` has its own slot in
  * pre-built heads.
  */
-const RESERVED_FIELDS: ReadonlySet<string> = new Set([
+export const RESERVED_FIELDS: ReadonlySet<string> = new Set([
   'content-length',
   'transfer-encoding',
   'connection',
@@ -170,6 +173,8 @@ export class HttpResponse implements Response {
   private written = 0;
   private prebuilt: Buffer | null = null;
   private prebuiltBody: Buffer | null = null;
+  /** Body bytes of a pre-built answer when its caller said where the head ends; -1: find out on demand. */
+  private prebuiltBodyLength = -1;
   private captureLimit = -1;
   private captureParts: Buffer[] | null = null;
   private captureSize = 0;
@@ -177,6 +182,12 @@ export class HttpResponse implements Response {
   private transient = '';
   /** Lower-cased names left out of the head written for this response (`suppressHeader`). */
   private suppressed: string[] | null = null;
+  /** Asked once, when the head is about to be written (`setBodyEncoder`). */
+  private encoder: BodyEncoder | null = null;
+  /** The streaming encoder the producer's body goes through, once `encoder` chose one. */
+  private stream: BodyStream | null = null;
+  /** The producer ended its body, which the stream is still encoding. */
+  private producerDone = false;
 
   constructor(sink: ResponseSink, req: HttpRequest) {
     this.sink = sink;
@@ -192,7 +203,10 @@ export class HttpResponse implements Response {
 
   get bodyBytes(): number {
     if (this.prebuilt !== null) {
-      const end = this.prebuilt.indexOf('\r\n\r\n');
+      // Read once per response (the server's byte counters): known from `headLength` on the cache's hit
+      // path, else one scan of the head.
+      if (this.prebuiltBodyLength >= 0) return this.prebuiltBodyLength;
+      const end = this.prebuilt.indexOf(HEAD_END);
       const inHead = end === -1 ? 0 : this.prebuilt.length - end - 4;
       return this.prebuiltBody === null ? inHead : inHead + this.prebuiltBody.length;
     }
@@ -297,6 +311,24 @@ export class HttpResponse implements Response {
     return out;
   }
 
+  setBodyEncoder(encoder: BodyEncoder): void {
+    if (!this.headersSent) this.encoder = encoder;
+  }
+
+  /**
+   * Let the encoder look at the response before its head is built: the body to send instead of `whole`
+   * (the same one, or its encoding), or a stream set up for the chunks to come.
+   */
+  private openEncoder(whole: Buffer | null): Buffer | null {
+    const encoder = this.encoder!;
+    this.encoder = null;
+    const result = encoder.start(this.req, this, whole, new EncodedSink(this));
+    if (result === null) return whole;
+    if (result instanceof Uint8Array) return whole === null ? null : result;
+    this.stream = result;
+    return whole;
+  }
+
   writeHead(status?: number, reason?: string): this {
     if (this.headersSent) {
       if (this.locked) return this;
@@ -304,6 +336,7 @@ export class HttpResponse implements Response {
     }
     if (status !== undefined) this.statusCode = status;
     if (reason !== undefined) this.statusMessage = reason;
+    if (this.encoder !== null) this.openEncoder(null);
     const head = this.buildHead(-1);
     this.sink.output(this, Buffer.from(head, 'latin1'), null, null);
     return this;
@@ -312,6 +345,15 @@ export class HttpResponse implements Response {
   write(chunk: Buffer | string, onFlushed?: () => void): boolean {
     // Writes after end (or after the engine took over) are dropped rather than thrown: they usually come
     // from a stream callback racing an abort, where a throw would take the whole worker down.
+    if (this.ended || this.locked || this.producerDone) return true;
+    if (this.encoder !== null) this.openEncoder(null);
+    // The encoder may hold the chunk until it is encoded: its buffer is never reported free for reuse.
+    if (this.stream !== null) return this.stream.write(toBuffer(chunk));
+    return this.writeRaw(chunk, onFlushed);
+  }
+
+  /** A body chunk as it goes on the wire (the producer's, or the encoder's output). */
+  writeRaw(chunk: Buffer | string, onFlushed?: () => void): boolean {
     if (this.ended || this.locked) return true;
     const buf = toBuffer(chunk);
     this.capture(buf);
@@ -321,20 +363,52 @@ export class HttpResponse implements Response {
   }
 
   end(chunk?: Buffer | string): void {
-    if (this.ended || this.locked) return;
-    this.finish(chunk === undefined ? null : toBuffer(chunk));
+    if (this.ended || this.locked || this.producerDone) return;
+    let buf = chunk === undefined ? null : toBuffer(chunk);
+    if (this.encoder !== null) buf = this.openEncoder(buf);
+    const stream = this.stream;
+    if (stream === null) {
+      this.endRaw(buf);
+      return;
+    }
+    this.producerDone = true;
+    if (buf !== null && buf.length > 0) stream.write(buf);
+    stream.end();
   }
 
   endLent(chunk: Buffer, onReleased: () => void): void {
-    if (this.ended || this.locked) {
+    if (this.ended || this.locked || this.producerDone) {
       onReleased();
       return;
     }
-    this.finish(chunk, onReleased);
+    const buf = this.encoder === null ? chunk : this.openEncoder(chunk);
+    const stream = this.stream;
+    if (stream === null && buf === chunk) {
+      this.endRaw(chunk, onReleased);
+      return;
+    }
+    // Encoded, the lent bytes are not what leaves: an encoded whole body goes instead, and a streaming
+    // encoder (which may read its input later) gets a copy of its own. Either way they are free now.
+    if (stream === null) {
+      onReleased();
+      this.endRaw(buf);
+      return;
+    }
+    this.producerDone = true;
+    stream.write(Buffer.from(chunk));
+    onReleased();
+    stream.end();
   }
 
-  /** `end`, with the release of a lent last chunk (`endLent`). */
-  private finish(buf: Buffer | null, onReleased?: () => void): void {
+  /**
+   * The end of the body on the wire (the producer's, or the encoder's once it flushed); `onReleased`: the
+   * release of a lent `buf` (`endLent`).
+   */
+  endRaw(buf: Buffer | null, onReleased?: () => void): void {
+    if (this.ended || this.locked) {
+      onReleased?.();
+      return;
+    }
     if (buf !== null) this.capture(buf);
     let head: string | null = null;
     if (!this.headersSent) {
@@ -358,6 +432,14 @@ export class HttpResponse implements Response {
   }
 
   onDrain(callback: () => void): void {
+    // Behind an encoder the producer waits for it first, then for the socket.
+    const stream = this.stream;
+    if (stream !== null) stream.onDrain(() => this.onSocketDrain(callback));
+    else this.onSocketDrain(callback);
+  }
+
+  /** Run `callback` once the socket can take more of this response. */
+  onSocketDrain(callback: () => void): void {
     (this.drainCallbacks ??= []).push(callback);
     this.sink.wantDrain(this);
   }
@@ -383,6 +465,7 @@ export class HttpResponse implements Response {
     }
     if (this.headersSent || this.ended) throw new Error('sendPrebuilt: the head was already sent');
     this.headersSent = true;
+    if (headLength !== undefined) this.prebuiltBodyLength = bytes.length - headLength + (body?.length ?? 0);
     this.sink.prepareHead(this);
     const extra = this.sink.extraFields;
     if (extra !== undefined && extra !== '') bytes = withFields(bytes, extra);
@@ -519,8 +602,10 @@ export class HttpResponse implements Response {
    * Returns false when the head is already out (the caller must destroy the connection instead).
    */
   replaceWithError(status: number, message: string): boolean {
-    if (this.headersSent || this.ended) return false;
+    if (this.headersSent || this.ended || this.producerDone) return false;
     this.names = this.keys = this.values = null;
+    this.encoder = null;
+    this.stream = null;
     this.captureParts = null;
     this.captureLimit = -1;
     this.statusCode = status;
@@ -667,6 +752,26 @@ export class HttpResponse implements Response {
     const flushed = body !== null && onFlushed !== undefined ? onFlushed : null;
     if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed, lent);
     return this.sink.output(this, a, b, c, flushed, lent);
+  }
+}
+
+/** An encoder's way to the response's own writer, below the encoder. */
+class EncodedSink implements EncodedOutput {
+  private readonly res: HttpResponse;
+  constructor(res: HttpResponse) {
+    this.res = res;
+  }
+  push(chunk: Buffer): boolean {
+    return this.res.writeRaw(chunk);
+  }
+  finish(last: Buffer | null): void {
+    this.res.endRaw(last);
+  }
+  fail(): void {
+    this.res.destroy();
+  }
+  onDrain(callback: () => void): void {
+    this.res.onSocketDrain(callback);
   }
 }
 

@@ -52,12 +52,27 @@ export interface HttpTimeouts {
   keepAliveTimeout: number;
 }
 
+/** A client address and port the server layer learnt other than from the socket (the PROXY protocol). */
+export interface PeerAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
 /** What a plugin can know about the connection a request came on. */
 export interface ConnectionInfo {
   /** Unique per worker, increasing. */
   readonly id: number;
+  /**
+   * The client's address: the socket's peer, or the client a trusted balancer named in a PROXY protocol
+   * header (a listener's `proxy_protocol`).
+   */
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /**
+   * The socket's own peer: the balancer when a PROXY protocol header named the client, else the same as
+   * `remoteAddress`. Optional (older implementations lack it): read it as `peerAddress ?? remoteAddress`.
+   */
+  readonly peerAddress?: string;
   readonly localAddress: string;
   readonly localPort: number;
   /** Requests received on this connection so far, including the current one. */
@@ -323,6 +338,51 @@ export interface Response {
   cacheStatus?: string;
   upstreamAddress?: string;
   upstreamTime?: number;
+  /**
+   * Have `encoder` look at this response just before its head is written (the first `writeHead`, `write`
+   * or `end`), and maybe encode its body (the `compress` plugin: gzip, br, zstd). Call it at stage 20.
+   * Pre-built answers (`sendPrebuilt`: cache hits) never go through it: a cache stores what the encoder
+   * produced. HTTP/2 responses encode only bodies sent with one `end(body)`. Optional (older
+   * implementations lack it): callers test for it.
+   */
+  setBodyEncoder?(encoder: BodyEncoder): void;
+}
+
+/**
+ * Encodes response bodies (see `Response.setBodyEncoder`). `start` runs once per response, when the head
+ * is about to be written; fields may still be changed then (`setHeader`, `removeHeader`). `whole` is the
+ * entire body when the producer's first call is `end(body)`, else null (a body that streams, or none).
+ * It returns null to leave the body as it is, the encoded body (only when `whole` was given: it is sent
+ * with its own Content-Length), or a {@link BodyStream} that takes the body's chunks and hands the
+ * encoded bytes to `output` (sent chunked: the encoder removes any Content-Length).
+ */
+export interface BodyEncoder {
+  start(req: Request, res: Response, whole: Buffer | null, output: EncodedOutput): Buffer | BodyStream | null;
+}
+
+/** Where a {@link BodyStream} sends the encoded bytes: the response's own writer, below the encoder. */
+export interface EncodedOutput {
+  /** Queue encoded bytes; false when the socket's buffer is full. */
+  push(chunk: Buffer): boolean;
+  /**
+   * The encoded body is complete, with `last` as its last bytes. When nothing was pushed before, `last`
+   * is the whole encoded body and is sent with a Content-Length instead of chunked.
+   */
+  finish(last: Buffer | null): void;
+  /** Encoding failed: the connection is closed without a clean end. */
+  fail(): void;
+  /** Run `callback` once the socket can take more (after `push` returned false). */
+  onDrain(callback: () => void): void;
+}
+
+/** A streaming body encoder for one response. */
+export interface BodyStream {
+  /** A chunk of the producer's body. Returns false when the encoder wants the producer to wait. */
+  write(chunk: Buffer): boolean;
+  /** The producer ended its body: flush, then `output.finish(...)`. */
+  end(): void;
+  /** Run `callback` once the encoder can take more (after `write` returned false). */
+  onDrain(callback: () => void): void;
 }
 
 /** What `Response.takeOver` hands over. */

@@ -20,7 +20,7 @@ import type tls from 'node:tls';
 import type { EngineHooks, EngineOptions } from '../http/engine.ts';
 import { Headers } from '../http/headers.ts';
 import { HttpRequest, normaliseHost } from '../http/request.ts';
-import type { ConnectionInfo, ParsedHead, Request, Response } from '../http/types.ts';
+import type { ConnectionInfo, ParsedHead, PeerAddress, Request, Response } from '../http/types.ts';
 import type { ProtocolCounters } from '../server/protocol-counters.ts';
 import type { Http2Acceptor } from '../tls/listeners.ts';
 import type { Http2Config } from '../tls/options.ts';
@@ -37,11 +37,15 @@ export interface Http2AcceptorOptions {
   readonly counters: ProtocolCounters;
 }
 
+/** A socket handed to the acceptor, with what `accept` was told about it. */
+type TamarinSocket = net.Socket & { _tamarinSecure?: boolean; _tamarinPeer?: PeerAddress | null };
+
 /** One HTTP/2 connection: what plugins see as `req.connection`, and the reset accounting. */
 class H2Session implements ConnectionInfo, H2ResponseOwner {
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly peerAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
   requestCount = 0;
@@ -58,10 +62,12 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
   readonly open = new Set<H2Response>();
   private readonly hooks: EngineHooks;
 
-  constructor(id: number, socket: net.Socket, secure: boolean, session: Http2Session, owner: Acceptor) {
+  constructor(id: number, socket: TamarinSocket, secure: boolean, session: Http2Session, owner: Acceptor) {
     this.id = id;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
+    const peer = socket._tamarinPeer ?? null;
+    this.peerAddress = socket.remoteAddress ?? '';
+    this.remoteAddress = peer === null ? this.peerAddress : peer.address;
+    this.remotePort = peer === null ? (socket.remotePort ?? 0) : peer.port;
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
     this.secure = secure;
@@ -147,18 +153,20 @@ class Acceptor implements Http2Acceptor {
     return this.sessions.size;
   }
 
-  accept(socket: net.Socket, secure: boolean): void {
+  accept(socket: net.Socket, secure: boolean, peer: PeerAddress | null = null): void {
     // HTTP/2 connections are held to server.max_connections on their own (HTTP/1.1 ones are the engine's).
     if (this.draining || this.sessions.size >= this.options.engineOptions.maxConnections) {
       socket.destroy();
       return;
     }
-    (socket as net.Socket & { _tamarinSecure?: boolean })._tamarinSecure = secure;
+    // Read back from `session.socket` (a proxy of this socket, so no WeakMap key) when the session starts.
+    (socket as TamarinSocket)._tamarinSecure = secure;
+    (socket as TamarinSocket)._tamarinPeer = peer;
     this.server.emit('connection', socket);
   }
 
   private readonly onSession = (session: Http2Session): void => {
-    const socket = session.socket as net.Socket & { _tamarinSecure?: boolean };
+    const socket = session.socket as TamarinSocket;
     const info = new H2Session(this.nextId++, socket, socket._tamarinSecure === true, session, this);
     (session as Http2Session & { tamarin?: H2Session }).tamarin = info;
     const hooks = this.options.hooks;

@@ -8,6 +8,8 @@
  * - `sendPrebuilt` (the cache's hit path) gets HTTP/1.1 bytes: the head is parsed once per buffer and
  *   kept (a WeakMap keyed by the buffer the entry hands out), so a hit costs one lookup, one header object
  *   copy and one write; nothing is read again from disk or the store.
+ * - Per-request fields (`addTransientHeader`, `suppressHeader`: the `headers` rules) edit the header
+ *   object just before it is sent, by a handler or a hit alike, as the h1 writer splices its lines.
  * - `destroy()` resets the stream (RST_STREAM INTERNAL_ERROR): the client cannot take a partial body
  *   for a whole one, and the connection's other streams go on.
  */
@@ -15,7 +17,17 @@ import type { ServerHttp2Stream } from 'node:http2';
 import http2 from 'node:http2';
 import { httpDate } from '../http/date.ts';
 import type { HttpRequest } from '../http/request.ts';
-import type { FileSource, HeaderList, HeaderValue, InterimFields, Response } from '../http/types.ts';
+// The fields a per-request edit may not touch: the same on both protocols, so a rule behaves alike.
+import { RESERVED_FIELDS } from '../http/response.ts';
+import type {
+  BodyEncoder,
+  EncodedOutput,
+  FileSource,
+  HeaderList,
+  HeaderValue,
+  InterimFields,
+  Response,
+} from '../http/types.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -94,6 +106,26 @@ function checkValue(name: string, value: string): void {
   if (BAD_VALUE.test(value)) throw new TypeError(`Invalid character in value of header "${name}"`);
 }
 
+/** Where a whole body encoded on the thread pool ends the response (nothing is pushed before). */
+class H2EncodedEnd implements EncodedOutput {
+  private readonly res: H2Response;
+  constructor(res: H2Response) {
+    this.res = res;
+  }
+  push(): boolean {
+    throw new Error('HTTP/2 responses encode whole bodies only');
+  }
+  finish(last: Buffer | null): void {
+    this.res.endRaw(last);
+  }
+  fail(): void {
+    this.res.destroy();
+  }
+  onDrain(callback: () => void): void {
+    process.nextTick(callback);
+  }
+}
+
 /** One response on one HTTP/2 stream. */
 export class H2Response implements Response {
   statusCode = 200;
@@ -121,6 +153,15 @@ export class H2Response implements Response {
   private captureParts: Buffer[] | null = null;
   private captureSize = 0;
   private reported = false;
+  /** Fields added for this response only (`addTransientHeader`): lower-cased names and their values. */
+  private transientKeys: string[] | null = null;
+  private transientValues: string[] | null = null;
+  /** Lower-cased names left out of the head sent for this response (`suppressHeader`). */
+  private suppressed: string[] | null = null;
+  /** Asked when a whole body ends the response (`setBodyEncoder`); streamed bodies go out as they are. */
+  private encoder: BodyEncoder | null = null;
+  /** The encoder is encoding the body on the thread pool: the producer is done. */
+  private encoding = false;
 
   constructor(stream: ServerHttp2Stream, req: HttpRequest, owner: H2ResponseOwner) {
     this.stream = stream;
@@ -180,6 +221,53 @@ export class H2Response implements Response {
     return this;
   }
 
+  addTransientHeader(name: string, value: string): this {
+    this.checkTransient(name);
+    checkValue(name, value);
+    if (this.transientKeys === null) {
+      this.transientKeys = [name.toLowerCase()];
+      this.transientValues = [value];
+    } else {
+      this.transientKeys.push(name.toLowerCase());
+      this.transientValues!.push(value);
+    }
+    return this;
+  }
+
+  suppressHeader(name: string): this {
+    this.checkTransient(name);
+    const key = name.toLowerCase();
+    if (this.suppressed === null) this.suppressed = [key];
+    else if (!this.suppressed.includes(key)) this.suppressed.push(key);
+    return this;
+  }
+
+  private checkTransient(name: string): void {
+    if (this.headersSent) {
+      if (this.locked) return;
+      throw new Error(`Cannot change header "${name}": the head was already sent`);
+    }
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+    if (RESERVED_FIELDS.has(name.toLowerCase()))
+      throw new TypeError(`Header "${name}" is the engine's (framing, hop-by-hop or Date)`);
+  }
+
+  /** This response's own edits on the header object about to be sent: suppressed names out, added in. */
+  private applyTransient(headers: H2Headers): void {
+    const suppressed = this.suppressed;
+    if (suppressed !== null) for (const key of suppressed) delete headers[key];
+    const keys = this.transientKeys;
+    if (keys === null) return;
+    const values = this.transientValues!;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const previous = headers[key];
+      if (previous === undefined) headers[key] = values[i]!;
+      else
+        headers[key] = Array.isArray(previous) ? [...previous, values[i]!] : [String(previous), values[i]!];
+    }
+  }
+
   headerEntries(): ReadonlyArray<readonly [string, HeaderValue]> {
     return this.keys.map((_, i) => [this.names[i]!, this.values[i]!] as const);
   }
@@ -192,12 +280,18 @@ export class H2Response implements Response {
     }
     if (status !== undefined) this.statusCode = status;
     if (reason !== undefined) this.statusMessage = reason; // HTTP/2 has no reason phrase (RFC 9113 §8.3.2)
+    this.encoder = null;
     this.respond(-1, false);
     return this;
   }
 
+  setBodyEncoder(encoder: BodyEncoder): void {
+    if (!this.headersSent) this.encoder = encoder;
+  }
+
   write(chunk: Buffer | string, onFlushed?: () => void): boolean {
-    if (this.ended || this.locked || this.aborted) return true;
+    if (this.ended || this.locked || this.aborted || this.encoding) return true;
+    this.encoder = null;
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     this.capture(buf);
     if (!this.headersSent) this.respond(-1, false);
@@ -212,12 +306,37 @@ export class H2Response implements Response {
   }
 
   end(chunk?: Buffer | string): void {
+    if (this.ended || this.locked || this.encoding) return;
+    if (this.aborted) {
+      this.ended = true;
+      return;
+    }
+    let buf = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    const encoder = this.encoder;
+    if (encoder !== null) {
+      this.encoder = null;
+      // Only a whole body (or a HEAD's fields) is encoded over HTTP/2: one `end(body)`.
+      if (buf !== null || this.isHead) {
+        const result = encoder.start(this.req, this, buf, new H2EncodedEnd(this));
+        if (result instanceof Uint8Array) buf = buf === null ? null : result;
+        else if (result !== null) {
+          this.encoding = true;
+          if (buf !== null) result.write(buf);
+          result.end();
+          return;
+        }
+      }
+    }
+    this.endRaw(buf);
+  }
+
+  /** The end of the body as sent (the producer's, or its encoding). */
+  endRaw(buf: Buffer | null): void {
     if (this.ended || this.locked) return;
     if (this.aborted) {
       this.ended = true;
       return;
     }
-    const buf = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     if (buf !== null) this.capture(buf);
     this.ended = true;
     if (this.captureParts !== null) {
@@ -278,6 +397,7 @@ export class H2Response implements Response {
     const [ageStart, ageEnd] = parsed.ageAt;
     if (ageStart >= 0) headers.age = bytes.toString('latin1', ageStart, ageEnd).trim();
     if (this.owner.hsts !== '') headers['strict-transport-security'] = this.owner.hsts;
+    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(headers);
     const inline = parsed.bodyOffset < bytes.length ? bytes.subarray(parsed.bodyOffset) : null;
     const hasBody =
       !this.isHead && ((inline !== null && inline.length > 0) || (body != null && body.length > 0));
@@ -342,7 +462,8 @@ export class H2Response implements Response {
 
   /** A handler failed before sending anything: answer `status` in its place. False when too late. */
   replaceWithError(status: number, message: string): boolean {
-    if (this.headersSent || this.ended) return false;
+    if (this.headersSent || this.ended || this.encoding) return false;
+    this.encoder = null;
     this.names = [];
     this.keys = [];
     this.values = [];
@@ -414,6 +535,7 @@ export class H2Response implements Response {
     }
     if (!hasDate) headers.date = httpDate();
     if (this.owner.hsts !== '') headers['strict-transport-security'] = this.owner.hsts;
+    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(headers);
     const noContent = code === 204 || code === 304;
     if (!hasLength && !noContent && bodyLength >= 0) {
       headers['content-length'] = bodyLength;

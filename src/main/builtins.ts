@@ -17,6 +17,7 @@ export const BUILTIN_PLUGINS: ReadonlyMap<string, PluginLoader> = new Map<string
   ['access', async () => (await import('../plugins/access/plugin.ts')).accessPlugin],
   ['headers', async () => (await import('../plugins/headers/plugin.ts')).headersPlugin],
   ['rewrite', async () => (await import('../plugins/rewrite/plugin.ts')).rewritePlugin],
+  ['compress', async () => (await import('../plugins/compress/plugin.ts')).compressPlugin],
   ['cache', async () => (await import('../cache/plugin.ts')).cachePlugin],
   ['proxy', async () => (await import('../proxy/plugin.ts')).proxyPlugin],
   ['static', async () => (await import('../static/plugin.ts')).staticPlugin],
@@ -26,7 +27,8 @@ export const BUILTIN_PLUGINS: ReadonlyMap<string, PluginLoader> = new Map<string
  * Plugins run when the config has no `plugins` key. Order is stage order: the client address is settled
  * first (real_ip), the access log sees every response, access rules refuse first, header rules edit the
  * request before the cache answers hits (their response fields reach hits anyway, and redirects), rewrites change the path before
- * the cache key and routing, the cache answers hits before any content handler, proxy routes are tried
+ * the cache key and routing, compression hands each response its encoder (hits, pre-built, skip it), the
+ * cache answers hits before any content handler, proxy routes are tried
  * before files. A plugin without configured rules installs no hook and costs nothing.
  */
 export const DEFAULT_PLUGINS: readonly string[] = [
@@ -35,6 +37,7 @@ export const DEFAULT_PLUGINS: readonly string[] = [
   'access',
   'headers',
   'rewrite',
+  'compress',
   'cache',
   'proxy',
   'static',

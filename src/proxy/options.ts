@@ -263,6 +263,9 @@ const routeSchema = z.strictObject({
    * into a raw two-way tunnel. false: the upgrade is ignored and the request forwarded as a plain one.
    * @default true */
   websocket: z.boolean().default(true),
+  /** Let the `compress` plugin encode this route's answers (true) or never (false); a backend's own
+   * Content-Encoding is always kept. @default `[compress] proxied` */
+  compress: z.boolean().optional(),
   /** A tunnel with no byte in either direction for this long is closed (0: never). WebSockets often sit
    * idle between messages, hence far above `response_timeout`; apps that ping more often than this are
    * never cut. @default 3600000 (1h) */

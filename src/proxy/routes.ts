@@ -9,6 +9,7 @@ import type { BackendPool, Balancer } from './balancer.ts';
 import { createBalancer } from './balancers/index.ts';
 import type { ErrorPageSource } from './errors.ts';
 import type { PoolOptions, RouteOptions } from './options.ts';
+import { RouteStats } from './route-stats.ts';
 import { UPSTREAM_LIMITS, UpstreamPool } from './upstream-pool.ts';
 
 /** How the upstream `Host` field is chosen. */
@@ -41,6 +42,8 @@ export interface ProxyRoute extends BackendPool {
   readonly closeUpstream: boolean;
   /** Upgrade requests are tunnelled (`websocket`). */
   readonly websocket: boolean;
+  /** Whether answers may be encoded on the fly (`compress`); undefined: the `[compress]` default. */
+  readonly compress: boolean | undefined;
   /** Time allowed to connect to a backend, in ms (0: none). */
   readonly connectTimeout: number;
   /** Time allowed for a response head, in ms (0: none). */
@@ -49,6 +52,8 @@ export interface ProxyRoute extends BackendPool {
   readonly tunnelIdleTimeout: number;
   /** Custom pages for the proxy's own error answers; set by the plugin once created, else null. */
   errorPages: ErrorPageSource | null;
+  /** This route's counters in this worker (the admin's per-route series). */
+  readonly stats: RouteStats;
 }
 
 /** The backends of a route or of a named upstream, with their connection pools and one balancer. */
@@ -114,10 +119,12 @@ export function compileRoute(
     via,
     closeUpstream: options.keepalive === 0,
     websocket: options.websocket,
+    compress: options.compress,
     connectTimeout: options.connect_timeout,
     responseTimeout: options.response_timeout,
     tunnelIdleTimeout: options.tunnel_idle_timeout,
     errorPages: null,
+    stats: new RouteStats(),
   };
 }
 

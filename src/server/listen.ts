@@ -5,6 +5,7 @@
  * root (see catalogue.ts).
  */
 import { z } from 'zod';
+import { cidr } from './cidr.ts';
 
 function intRange(min: number, max: number) {
   const error = `expected an integer from ${min} to ${max}`;
@@ -33,8 +34,26 @@ export const listenerSchema = z
      * of the first TLS listener, left out when it is 443). @default false
      */
     redirect_https: z.boolean({ error: 'expected true or false' }).default(false),
+    /**
+     * Every connection starts with a PROXY protocol header (v1 or v2, HAProxy's spec) from a balancer that
+     * passes TCP through; the client it names is the connection's address (logs, access rules,
+     * `X-Forwarded-For` to backends). Needs `proxy_protocol_trusted`. @default false
+     */
+    proxy_protocol: z.boolean({ error: 'expected true or false' }).default(false),
+    /**
+     * Balancers allowed to send that header (addresses or CIDRs); a connection from any other peer is
+     * closed before anything is read. @default []
+     */
+    proxy_protocol_trusted: z.array(cidr).default([]),
   })
   .superRefine((value, ctx) => {
+    if (value.proxy_protocol && value.proxy_protocol_trusted.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['proxy_protocol_trusted'],
+        message: "a listener with proxy_protocol = true needs the balancers' addresses or CIDRs here",
+      });
+    }
     if (value.redirect_https && value.tls) {
       ctx.addIssue({
         code: 'custom',
@@ -57,6 +76,8 @@ export interface ListenerSpec {
   readonly tls: boolean;
   readonly http2: boolean;
   readonly redirectHttps: boolean;
+  /** Peers allowed to send a PROXY protocol header; null: the listener does not read one. */
+  readonly proxyProtocol: readonly string[] | null;
 }
 
 /** The listeners a `[server]` table asks for: `listen` entries, or the single plain host/port one. */
@@ -66,7 +87,16 @@ export function listenerSpecs(server: {
   listen?: readonly ListenerConfig[] | undefined;
 }): ListenerSpec[] {
   if (server.listen === undefined || server.listen.length === 0) {
-    return [{ host: server.host, port: server.port, tls: false, http2: false, redirectHttps: false }];
+    return [
+      {
+        host: server.host,
+        port: server.port,
+        tls: false,
+        http2: false,
+        redirectHttps: false,
+        proxyProtocol: null,
+      },
+    ];
   }
   return server.listen.map((l) => ({
     host: l.host ?? server.host,
@@ -74,5 +104,6 @@ export function listenerSpecs(server: {
     tls: l.tls,
     http2: l.http2 ?? l.tls,
     redirectHttps: l.redirect_https,
+    proxyProtocol: l.proxy_protocol ? l.proxy_protocol_trusted : null,
   }));
 }

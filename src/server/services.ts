@@ -3,6 +3,7 @@
  * handed over live here, below both (a key whose provider's folder its consumers may import lives with
  * the provider instead, e.g. the content cache's store in src/cache/service.ts).
  */
+import type { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request } from '../http/types.ts';
 import { type ServiceKey, serviceKey } from './plugin.ts';
 
@@ -52,3 +53,15 @@ export interface ErrorPages {
 
 /** Provided by the static plugin, used by the proxy and by the host. */
 export const ERROR_PAGES: ServiceKey<ErrorPages> = serviceKey<ErrorPages>('error-pages');
+
+/**
+ * The content codings the server produces and its preference among equally acceptable ones: the static
+ * plugin picks precompressed siblings in this order and the content cache keys entries by the same
+ * negotiated list, so that both agree with the on-the-fly encoder.
+ */
+export interface ContentCodings {
+  readonly negotiator: Negotiator;
+}
+
+/** Provided by the `compress` plugin when enabled, used by the static plugin and the content cache. */
+export const CONTENT_CODINGS: ServiceKey<ContentCodings> = serviceKey<ContentCodings>('content-codings');

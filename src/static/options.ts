@@ -97,7 +97,8 @@ const staticTable = z.strictObject({
    */
   listing: z.boolean().default(false),
   /**
-   * Serve `file.br` / `file.gz` next to `file` when Accept-Encoding allows, with the original's
+   * Serve `file.zst` / `file.br` / `file.gz` next to `file` when Accept-Encoding allows (in the
+   * `[compress]` preference order when that plugin runs, else zstd, br, gzip on equal q-values), with the original's
    * Content-Type and `Vary: Accept-Encoding` (text-like types only). A sibling older than the original is
    * considered stale and skipped.
    * @default true

@@ -17,7 +17,7 @@
  * their own error answers.
  */
 import { definePlugin } from '../server/plugin.ts';
-import { ERROR_PAGES, FILE_VARIANTS } from '../server/services.ts';
+import { CONTENT_CODINGS, ERROR_PAGES, FILE_VARIANTS } from '../server/services.ts';
 import { staticOptionsSchema } from './options.ts';
 import { StaticHandler } from './static-handler.ts';
 
@@ -29,13 +29,14 @@ export const staticPlugin = definePlugin({
   name: 'static',
   options: staticOptionsSchema,
   provides: [FILE_VARIANTS, ERROR_PAGES],
+  uses: [CONTENT_CODINGS],
   create(options, context) {
     context.provide(FILE_VARIANTS, {
       byHost: Object.keys(options.hosts).length > 0,
       byEncoding: options.precompressed,
     });
     // The host's start-up line already names the root; nothing to log here.
-    const handler = new StaticHandler(options);
+    const handler = new StaticHandler(options, context.find(CONTENT_CODINGS)?.negotiator);
     context.provide(ERROR_PAGES, { errorPage: (status, host) => handler.errorPage(status, host) });
     return {
       name: 'static',

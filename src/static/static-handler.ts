@@ -12,7 +12,7 @@
 import { closeSync, fstatSync, readFileSync, type Stats } from 'node:fs';
 import { type BodyLoan, lendBody, wantsWholeBody } from '../http/body-keepers.ts';
 import { checkPreconditions } from '../http/semantics/conditional.ts';
-import { acceptedEncodings, type SiblingEncoding, siblingSuffix } from '../http/semantics/encoding.ts';
+import { CODING_SUFFIXES, type Coding, Negotiator } from '../http/semantics/encoding.ts';
 import { makeEtag } from '../http/semantics/etag.ts';
 import { formatHttpDate } from '../http/semantics/http-date.ts';
 import { contentRange, evaluateRange, planMultipart, unsatisfiedRange } from '../http/semantics/range.ts';
@@ -57,13 +57,19 @@ export class StaticHandler {
   private readonly denyDotfiles: boolean;
   private readonly listing: boolean;
   private readonly precompressed: boolean;
+  private readonly negotiator: Negotiator;
   private readonly etag: boolean;
   private readonly cacheControl: string | undefined;
   private readonly fallthrough: boolean;
   private readonly lastModified = new Map<number, string>();
 
   /** @throws when a root does not exist; the message names the config key */
-  constructor(options: StaticOptions) {
+  /**
+   * @param negotiator the order siblings are tried in (the `compress` plugin's, so that the cache's key
+   *   and the on-the-fly encoder agree) @default zstd, br, gzip for equal q-values
+   */
+  constructor(options: StaticOptions, negotiator: Negotiator = new Negotiator()) {
+    this.negotiator = negotiator;
     const errorPages = new Map<number, string>();
     for (const [status, page] of Object.entries(options.error_pages)) {
       const parsed = parseRequestPath('/' + page);
@@ -178,10 +184,10 @@ export class StaticHandler {
     const vary = this.precompressed && isCompressible(type);
     let stats = fileStats;
     let path = root.resolve(relative);
-    let encoding: SiblingEncoding | undefined;
+    let encoding: Coding | undefined;
     if (vary) {
-      for (const candidate of acceptedEncodings(req.headers.get('accept-encoding'))) {
-        const suffix = siblingSuffix(candidate);
+      for (const candidate of this.negotiator.accepted(req.headers.get('accept-encoding')).order) {
+        const suffix = CODING_SUFFIXES[candidate];
         const sibling = root.statOptional(relative + suffix);
         // A sibling older than its original is stale (the original was edited, the .br was not rebuilt):
         // sending the original uncompressed beats sending outdated content.

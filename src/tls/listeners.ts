@@ -10,11 +10,14 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { createEngine, type Engine, type EngineHooks, type EngineOptions } from '../http/engine.ts';
+import type { PeerAddress } from '../http/types.ts';
+import { AddressList } from '../server/cidr.ts';
 import type { ListenerSpec } from '../server/listen.ts';
 import type { ProtocolCounters } from '../server/protocol-counters.ts';
 import { challengeHooks } from './acme.ts';
 import type { CertificateStore, CertificateSummary, ReloadResult } from './certificates.ts';
 import type { TlsConfig } from './options.ts';
+import { type ProxyProtocolOptions, readProxyHeader } from './proxy-protocol.ts';
 import { redirectHooks } from './redirect.ts';
 
 export { type ListenerSpec, listenerSpecs } from '../server/listen.ts';
@@ -22,7 +25,7 @@ export { type ListenerSpec, listenerSpecs } from '../server/listen.ts';
 /** Takes connections that speak HTTP/2 (the adapter in src/http2/). */
 export interface Http2Acceptor {
   /** A TLS socket that negotiated `h2`, or a plain socket whose first bytes are the HTTP/2 preface. */
-  accept(socket: net.Socket, secure: boolean): void;
+  accept(socket: net.Socket, secure: boolean, peer?: PeerAddress | null): void;
   /** Stop accepting; GOAWAY every session; resolve when all closed or at the deadline. */
   drain(timeoutMs: number): Promise<void>;
   readonly sessionCount: number;
@@ -144,13 +147,15 @@ export async function openListeners(params: OpenListenersParams): Promise<Listen
   let current = await buildSet(params.serving);
   let prepared: EngineSet | null = null;
 
-  const plainHandler = (kind: 'plain' | 'redirect') => (socket: net.Socket) => {
-    counters.plainConnection();
-    (kind === 'plain' ? current.plain : current.redirect!).handleSocket(socket);
-  };
+  const plainHandler =
+    (kind: 'plain' | 'redirect'): Accept =>
+    (socket, peer, head) => {
+      counters.plainConnection();
+      (kind === 'plain' ? current.plain : current.redirect!).handleSocket(socket, peer, head);
+    };
 
   /** A plain listener with h2c: look at the first bytes, then hand the socket to h2 or h1. */
-  const h2cHandler = (socket: net.Socket) => {
+  const h2cHandler: Accept = (socket, peer, head) => {
     socket.on('error', noop);
     socket.setNoDelay(true);
     const timer = setTimeout(() => socket.destroy(), current.headerTimeout || 10_000);
@@ -170,33 +175,52 @@ export async function openListeners(params: OpenListenersParams): Promise<Listen
         socket.pause();
         socket.unshift(seen);
         counters.connection('h2', '');
-        acceptor.accept(socket, false);
+        acceptor.accept(socket, false, peer);
       } else {
-        // Still flowing: the engine's 'data' listener gets these bytes first.
-        socket.unshift(seen);
+        // The engine parses these bytes first, then its own reads (still flowing: nothing is lost between).
         counters.plainConnection();
-        current.plain.handleSocket(socket);
+        current.plain.handleSocket(socket, peer, seen);
       }
     };
     const onClose = (): void => clearTimeout(timer);
     socket.on('data', onData);
     socket.on('close', onClose);
+    if (head !== null && head.length > 0) onData(head);
   };
+
+  /** A listener's connection handler, behind a PROXY protocol reader when the listener has one. */
+  const withProxyProtocol = (spec: ListenerSpec, accept: Accept): ((socket: net.Socket) => void) => {
+    if (spec.proxyProtocol === null) return (socket) => accept(socket, null, null);
+    const options: ProxyProtocolOptions = {
+      trusted: new AddressList(spec.proxyProtocol),
+      get timeoutMs() {
+        return current.headerTimeout;
+      },
+      onRejected: (reason, socket) => rejected.report(reason, socket),
+    };
+    return (socket) => readProxyHeader(socket, options, accept);
+  };
+  const rejected = new RejectionLog(params.warn);
 
   try {
     for (const [i, spec] of specs.entries()) {
       const port = params.ports[i] ?? spec.port;
       let server: net.Server;
       if (spec.redirectHttps) {
-        server = net.createServer({ noDelay: true }, plainHandler('redirect'));
+        server = net.createServer({ noDelay: true }, withProxyProtocol(spec, plainHandler('redirect')));
       } else if (spec.tls) {
         const t = params.tls;
         if (t === null) throw new Error('TLS listener without [tls] certificates');
-        server = tlsServer(t, () => current, spec.http2 && current.h2 !== null, counters);
+        const secure = tlsServer(t, () => current, spec.http2 && current.h2 !== null, counters);
+        // With a PROXY header first, TCP is accepted here and the TLS server gets the socket after it.
+        server =
+          spec.proxyProtocol === null
+            ? secure
+            : net.createServer({ noDelay: true }, withProxyProtocol(spec, handOverToTls(secure)));
       } else if (spec.http2 && current.h2 !== null) {
-        server = net.createServer({ noDelay: true }, h2cHandler);
+        server = net.createServer({ noDelay: true }, withProxyProtocol(spec, h2cHandler));
       } else {
-        server = net.createServer({ noDelay: true }, plainHandler('plain'));
+        server = net.createServer({ noDelay: true }, withProxyProtocol(spec, plainHandler('plain')));
       }
       await params.listen(server, spec.host, port, params.reusePort);
       servers.push(server);
@@ -271,6 +295,52 @@ function reportReload(result: ReloadResult, warn: (message: string) => void): vo
     warn(`certificate not reloaded, the previous one stays in use: ${error}`);
 }
 
+/** Hands an accepted socket on, with the client a PROXY header named and the bytes read after it. */
+type Accept = (socket: net.Socket, peer: PeerAddress | null, head: Buffer | null) => void;
+
+/** The client each TCP socket's PROXY header named, for the TLS socket made over it. */
+const proxiedPeers = new WeakMap<net.Socket, PeerAddress>();
+
+/** The client a TLS socket's PROXY header named (feature-detected: Node keeps the TCP socket as `_parent`). */
+function proxiedPeer(socket: tls.TLSSocket): PeerAddress | null {
+  const parent = (socket as tls.TLSSocket & { _parent?: unknown })._parent;
+  return parent instanceof net.Socket ? (proxiedPeers.get(parent) ?? null) : null;
+}
+
+/** Give a socket whose PROXY header was read to the TLS server: the ClientHello bytes go back first. */
+function handOverToTls(server: tls.Server): Accept {
+  return (socket, peer, head) => {
+    if (peer !== null) proxiedPeers.set(socket, peer);
+    socket.pause();
+    if (head !== null && head.length > 0) socket.unshift(head);
+    server.emit('connection', socket);
+  };
+}
+
+/** Warnings about connections a PROXY protocol listener dropped: the first, then a count per minute. */
+class RejectionLog {
+  private readonly warn: (message: string) => void;
+  private dropped = 0;
+  private timer: NodeJS.Timeout | null = null;
+  constructor(warn: (message: string) => void) {
+    this.warn = warn;
+  }
+  report(reason: string, socket: net.Socket): void {
+    if (this.timer !== null) {
+      this.dropped++;
+      return;
+    }
+    this.warn(`PROXY protocol: closed a connection from ${socket.remoteAddress ?? '?'}: ${reason}`);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.dropped > 0)
+        this.warn(`PROXY protocol: closed ${this.dropped} more connections in the last minute`);
+      this.dropped = 0;
+    }, 60_000);
+    this.timer.unref();
+  }
+}
+
 /** A TLS listener: SNI from the store, ALPN h2/http1.1, bounded handshakes, plain HTTP answered 400. */
 function tlsServer(
   t: { readonly config: TlsConfig; readonly store: CertificateStore },
@@ -294,13 +364,14 @@ function tlsServer(
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     const version = socket.getProtocol() ?? '';
     const set = engines();
+    const peer = proxiedPeer(socket);
     if (set.h2 !== null && socket.alpnProtocol === 'h2') {
       counters.connection('h2', version);
-      set.h2.accept(socket, true);
+      set.h2.accept(socket, true, peer);
       return;
     }
     counters.connection('h1', version);
-    set.tls!.handleSocket(socket);
+    set.tls!.handleSocket(socket, peer);
   });
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     counters.tlsError(error.code);

@@ -10,6 +10,7 @@ import { ContentCache, cacheOptionsSchema } from '../../src/cache/plugin.ts';
 import { CACHE_STORE, type CacheStoreService } from '../../src/cache/service.ts';
 import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../../src/http/engine.ts';
 import { formatHttpDate } from '../../src/http/semantics/http-date.ts';
+import type { Request, Response } from '../../src/http/types.ts';
 import type { ProxyCache } from '../../src/http-cache/proxy-cache.ts';
 import { createProxy, proxyPluginOptionsSchema } from '../../src/proxy/plugin.ts';
 import { createHost, type Host } from '../../src/server/host.ts';
@@ -109,6 +110,8 @@ export async function startRig(
   route: Record<string, unknown> = { cache: true },
   cache: Record<string, unknown> = {},
   workerCount = 1,
+  /** Called with every finished exchange (`onResponse`), as a logging plugin would be. */
+  observe?: (req: Request, res: Response) => void,
 ): Promise<CacheRig> {
   const full: Record<string, unknown> = {
     match: '^/',
@@ -136,7 +139,9 @@ export async function startRig(
     definition: { name, options: z.any(), create: () => instance as never },
     options: {},
   });
-  const host = await createHost([fixed('cache', contentCache), fixed('proxy', proxy)], {
+  const plugins = [fixed('cache', contentCache), fixed('proxy', proxy)];
+  if (observe !== undefined) plugins.unshift(fixed('observer', { name: 'observer', onResponse: observe }));
+  const host = await createHost(plugins, {
     workerId: 0,
     workerCount: 1,
     config: context.config,

@@ -19,6 +19,8 @@ import type { SharedEntry } from './entry.ts';
 export class SharedHitResponder {
   private readonly store: SharedStoreClient;
   private readonly stats: CacheStats;
+  /** Body bytes of the answer being sent (for the hit's count of bytes served from the cache). */
+  private sent = 0;
   private readonly revalidateMs: number;
   private readonly claimedElsewhere: (req: Request) => boolean;
   /** The configuration stamp of entries this responder may serve (see `SharedMeta.stamp`). */
@@ -57,8 +59,9 @@ export class SharedHitResponder {
       return false;
     }
     // The entry's hit count is kept by the owner as it drains this worker's hit ring.
+    this.sent = 0;
     if (!this.answer(entry, req, res, now)) return false;
-    this.stats.hit(now);
+    this.stats.hit(now, this.sent);
     return true;
   }
 
@@ -78,9 +81,13 @@ export class SharedHitResponder {
     const range = evaluateRange(headers, req.method, size, entry.etag, entry.lastModifiedMs);
     if (range.type === 'full') return this.sendWhole(entry, isGet, connection, res, now);
     if (range.type === 'unsatisfiable' || range.ranges.length !== 1) return false;
+    // A weak ETag on a file entry marks a body encoded on the fly (src/plugins/compress): a range is of
+    // the file, never of those bytes, so the static plugin answers it.
+    if (entry.etag?.startsWith('W/')) return false;
     const { start, end } = range.ranges[0]!;
     const body = entry.copyBody();
     if (body === null) return false;
+    this.sent = end - start + 1;
     res.sendPrebuilt(
       entry.buildHead(206, partialFields(entry, start, end), end - start + 1, connection),
       body.subarray(start, end + 1),
@@ -95,6 +102,7 @@ export class SharedHitResponder {
     res: Response,
     now: number,
   ): boolean {
+    if (isGet) this.sent = entry.bodyLength;
     if (connection === null) return entry.send(res, isGet, now);
     const body = isGet ? entry.copyBody() : null;
     if (isGet && body === null) return false;

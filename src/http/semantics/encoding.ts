@@ -1,18 +1,26 @@
 /**
- * Choosing a precompressed sibling (`file.br`, `file.gz`) from `Accept-Encoding` (RFC 9110 §12.5.3).
- * Exported for the cache plugin, which keys its entries by the same representation variant.
+ * Content-coding negotiation from `Accept-Encoding` (RFC 9110 §12.5.3): which of the codings Tamarin
+ * produces (zstd, br, gzip) a request accepts, best first. Shared by the static plugin (precompressed
+ * siblings), the `compress` plugin (on-the-fly encoding) and the content cache, which keys its entries by
+ * the same ordered list so that one key always means one representation.
  */
 
-/** Content codings Tamarin serves from siblings, most preferred first, with the sibling's suffix. */
-export const SIBLING_ENCODINGS = [
-  { encoding: 'br', suffix: '.br' },
-  { encoding: 'gzip', suffix: '.gz' },
-] as const;
+/** The content codings Tamarin serves, with the suffix of a precompressed sibling file. */
+export const CODING_SUFFIXES = { zstd: '.zst', br: '.br', gzip: '.gz' } as const;
 
-export type SiblingEncoding = (typeof SIBLING_ENCODINGS)[number]['encoding'];
+export type Coding = keyof typeof CODING_SUFFIXES;
 
-const NONE: readonly SiblingEncoding[] = [];
-const memo = new Map<string, readonly SiblingEncoding[]>();
+/** Every coding, in the default server preference (used for ties between equal q-values). */
+export const DEFAULT_PREFERENCE: readonly Coding[] = ['zstd', 'br', 'gzip'];
+
+/** The codings one request accepts, best first, and the cache-key suffix that names that list. */
+export interface Accepted {
+  readonly order: readonly Coding[];
+  /** `''` when nothing is accepted, else `' ' + order.join(',')`: one constant string per class. */
+  readonly suffix: string;
+}
+
+const NONE: Accepted = { order: [], suffix: '' };
 
 /** q-value of one list member's parameters (`;q=0.5` → 0.5); 1 when absent, 0 when malformed. */
 function qValue(params: string): number {
@@ -22,45 +30,67 @@ function qValue(params: string): number {
   return q >= 0 && q <= 1 ? q : 0;
 }
 
-function parse(header: string): readonly SiblingEncoding[] {
+/** Members looked at per header: a longer (absurd) list is judged by its first ones. */
+const MAX_MEMBERS = 64;
+
+function parse(header: string, preference: readonly Coding[]): Accepted {
+  let zstd = -1;
   let br = -1;
   let gzip = -1;
   let star = -1;
-  for (const member of header.split(',')) {
+  const members = header.length > 4096 ? header.slice(0, 4096).split(',') : header.split(',');
+  for (let i = 0; i < members.length && i < MAX_MEMBERS; i++) {
+    const member = members[i]!;
     const semi = member.indexOf(';');
     const coding = (semi < 0 ? member : member.slice(0, semi)).trim().toLowerCase();
     const q = semi < 0 ? 1 : qValue(member.slice(semi));
-    if (coding === 'br') br = q;
-    else if (coding === 'gzip' || coding === 'x-gzip') gzip = q;
-    else if (coding === '*') star = q;
+    // A coding named twice keeps its first q (as most servers do); `x-gzip` is gzip (§12.5.3).
+    if (coding === 'zstd') zstd = zstd < 0 ? q : zstd;
+    else if (coding === 'br') br = br < 0 ? q : br;
+    else if (coding === 'gzip' || coding === 'x-gzip') gzip = gzip < 0 ? q : gzip;
+    else if (coding === '*') star = star < 0 ? q : star;
   }
-  // `*` covers codings not listed by name (§12.5.3); an explicit q=0 refuses one.
-  if (br < 0) br = star;
-  if (gzip < 0) gzip = star;
-  const out: SiblingEncoding[] = [];
-  // br first on a tie: it is the smaller file.
-  if (br > 0 && br >= gzip) out.push('br');
-  if (gzip > 0) out.push('gzip');
-  if (br > 0 && br < gzip) out.push('br');
-  return out;
+  // `*` covers codings not listed by name; an explicit q=0 refuses one.
+  const q: Record<Coding, number> = {
+    zstd: zstd < 0 ? star : zstd,
+    br: br < 0 ? star : br,
+    gzip: gzip < 0 ? star : gzip,
+  };
+  // Highest q first; equal q in the server's preference order (a stable sort keeps it).
+  const order = preference.filter((c) => q[c] > 0).sort((a, b) => q[b] - q[a]);
+  return order.length === 0 ? NONE : { order, suffix: ' ' + order.join(',') };
 }
 
 /**
- * The sibling encodings a request accepts, most preferred first (`br` before `gzip` unless q-values say
- * otherwise). Memoised per header value: browsers send a handful of distinct strings.
+ * Negotiates for one server preference order, memoised per header value (browsers send a handful of
+ * distinct strings, so a request costs one Map lookup).
  */
-export function acceptedEncodings(acceptEncoding: string | undefined): readonly SiblingEncoding[] {
-  if (acceptEncoding === undefined || acceptEncoding.length === 0) return NONE;
-  let result = memo.get(acceptEncoding);
-  if (result === undefined) {
-    result = parse(acceptEncoding);
-    if (memo.size >= 256) memo.clear();
-    memo.set(acceptEncoding, result);
+export class Negotiator {
+  readonly preference: readonly Coding[];
+  private readonly memo = new Map<string, Accepted>();
+
+  constructor(preference: readonly Coding[] = DEFAULT_PREFERENCE) {
+    this.preference = preference;
   }
-  return result;
+
+  accepted(acceptEncoding: string | undefined): Accepted {
+    if (acceptEncoding === undefined || acceptEncoding.length === 0) return NONE;
+    let result = this.memo.get(acceptEncoding);
+    if (result === undefined) {
+      result = parse(acceptEncoding, this.preference);
+      // Only short values are remembered: a client cannot fill the memo with long junk.
+      if (acceptEncoding.length <= 256) {
+        if (this.memo.size >= 256) this.memo.clear();
+        this.memo.set(acceptEncoding, result);
+      }
+    }
+    return result;
+  }
 }
 
-/** File suffix of a sibling encoding (`br` → `.br`). */
-export function siblingSuffix(encoding: SiblingEncoding): string {
-  return encoding === 'br' ? '.br' : '.gz';
+const defaultNegotiator = new Negotiator();
+
+/** The codings a request accepts in the default preference, best first. */
+export function acceptedEncodings(acceptEncoding: string | undefined): readonly Coding[] {
+  return defaultNegotiator.accepted(acceptEncoding).order;
 }

@@ -16,7 +16,7 @@ const seconds = (ms: number): string => (ms / 1000).toFixed(3);
 const VARIABLES: Readonly<Record<string, Reader>> = {
   remote_addr: (req) => req.clientAddress ?? req.connection.remoteAddress,
   remote_port: (req) => String(req.connection.remotePort),
-  realip_remote_addr: (req) => req.connection.remoteAddress,
+  realip_remote_addr: (req) => req.connection.peerAddress ?? req.connection.remoteAddress,
   request: (req) =>
     req.method === ''
       ? '-'
