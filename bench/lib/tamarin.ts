@@ -68,8 +68,15 @@ export function tamarinMemoryConfig(maxSize: number, adminPort: number): string 
 }
 
 /** Scenario cache-churn: a 64 MiB cache (a third of the working set), default policy. */
-export function tamarinChurnConfig(maxSize: string): string {
-  return [...COMMON, '[cache]', 'enabled = true', `max_size = "${maxSize}"`, ''].join('\n');
+export function tamarinChurnConfig(maxSize: string, minUses = 1): string {
+  return [
+    ...COMMON,
+    '[cache]',
+    'enabled = true',
+    `max_size = "${maxSize}"`,
+    `min_uses = ${minUses}`,
+    '',
+  ].join('\n');
 }
 
 /**

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { keepWholeBody } from '../http/body-keepers.ts';
+import { type BodyLender, keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
@@ -30,8 +30,10 @@ import { definePlugin } from '../server/plugin.ts';
 import { CONTENT_CODINGS, FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
 import { cacheAdmin } from './admin.ts';
+import { ADMIT_CELLS, MissCounter } from './admission.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder } from './hit.ts';
+import { hashKey } from './policies/count-min-sketch.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
 import { PurgeGate, purgeFilterOf, purgeMethodSchema, splitTags } from './purge.ts';
 import { type PurgeCount, type PurgeOrder, PurgePeers } from './purge-peers.ts';
@@ -49,6 +51,7 @@ import {
   sharedClientOf,
   usesSharedStore,
 } from './shared/server.ts';
+import type { StagedBlock } from './shared/staging.ts';
 import { SingleFlight } from './single-flight.ts';
 import { CacheStats, type CacheStatsSnapshot, FILES, outcomeOf } from './stats.ts';
 import type { PurgeFilter, PurgeResult } from './store.ts';
@@ -83,6 +86,13 @@ export const cacheOptionsSchema = z.strictObject({
   min_object_size: byteSize().default(0),
   /** Largest body stored (Monkey: `MaxFileSize`). @default "8MiB" */
   max_object_size: byteSize().default(8 * MiB),
+  /**
+   * Store a file only at its Nth miss within a window of recent misses (about the cache's entry count);
+   * earlier misses are served without being stored (nginx's `proxy_cache_min_uses`). Under churn this
+   * saves the cost of storing what is evicted before it is asked for again; `tamarin sim` replays the
+   * policy alone, as with 1. @default 1 (every miss is stored)
+   */
+  min_uses: z.number().int().min(1).max(255).default(1),
   /**
    * How long an entry may be served (Monkey: `ExpiryTime`). Entries are also dropped as soon as the file
    * changes on disk (see `revalidate_interval`). @default none: until evicted or changed on disk
@@ -264,6 +274,12 @@ export class ContentCache implements Plugin {
   private readonly stamp: number = 0;
   /** Keys whose cell in the shared fill table this worker holds, with the response that leads the fill. */
   private readonly fills = new Map<string, Response>();
+  /** Miss counts for `min_uses` (null when every miss is stored). */
+  private readonly admission: MissCounter | null = null;
+  /** Misses whose body the static plugin read into this worker's staging area (shared store only). */
+  private readonly staged = new WeakMap<Response, StagedBlock>();
+  /** Lends a miss's body its place in the staging area (see `keepWholeBody`); null without a shared store. */
+  private readonly lender: BodyLender | null = null;
 
   /**
    * @param gc the full collection the reclaimer runs (tests inject one, or `null` for none)
@@ -323,6 +339,12 @@ export class ContentCache implements Plugin {
       this.proxy().claims(req),
     );
     if (this.shared !== null) {
+      const staging = this.shared.staging;
+      this.lender = (res, length) => {
+        const block = staging.lend(length, this.clock());
+        if (block !== null) this.staged.set(res, block);
+        return block;
+      };
       this.sharedResponder = new SharedHitResponder(
         this.shared,
         this.stats,
@@ -330,6 +352,13 @@ export class ContentCache implements Plugin {
         (req) => this.proxy().claims(req),
         this.stamp,
       );
+    }
+    if (options.min_uses > 1) {
+      const shared = this.shared;
+      this.admission =
+        shared === null
+          ? new MissCounter(new Int32Array(ADMIT_CELLS), new Int32Array(1), () => this.store.count)
+          : new MissCounter(shared.arena.admit, shared.arena.admitState, () => shared.count);
     }
     // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
     this.flights = new SingleFlight(options.collapse_timeout, 0);
@@ -419,9 +448,14 @@ export class ContentCache implements Plugin {
       res.cacheStatus = 'BYPASS';
       return false;
     }
+    if (this.admission !== null && this.admission.count(hashKey(key)) < this.options.min_uses) {
+      // Not stored before its min_uses-th recent miss: served as if the cache were off.
+      this.stats.miss(now);
+      return false;
+    }
     res.captureBody(this.options.max_object_size);
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
-    keepWholeBody(res, this.options.max_object_size);
+    keepWholeBody(res, this.options.max_object_size, this.lender);
     // A conditional or range miss neither leads nor waits (its answer may be a 304 or 206, not storable).
     if (hasConditionalOrRange(req.headers)) return false;
     if (!this.flights.lead(key, now, res)) return this.wait(key, req, res);
@@ -515,21 +549,28 @@ export class ContentCache implements Plugin {
       key = this.keyOf(req);
       leads = this.flights.leads(key, res);
     }
+    // A body in the staging area: committed by store_ (the owner copies it), or given back here.
+    const block = this.lender === null ? undefined : this.staged.get(res);
+    if (block !== undefined) this.staged.delete(res);
     if (file !== null) {
       key ??= this.keyOf(req);
       this.stats.originFetches++;
-      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res);
+      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res, block);
+      if (block !== undefined && !block.sending) block.endCommit();
       if (stored !== null && leads) {
         // The waiters look in the shared store: wake them once the owner has the entry (or refused it).
         const k = key;
         void stored.finally(() => this.finishFlight(k, res));
         return;
       }
-    } else if (res.capturedBody !== null) {
-      // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
-      // its body for a while. Hits capture nothing, so they never get here.
-      key ??= this.keyOf(req);
-      this.remember(key, this.clock());
+    } else {
+      block?.endCommit();
+      if (res.capturedBody !== null) {
+        // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
+        // its body for a while. Hits capture nothing, so they never get here.
+        key ??= this.keyOf(req);
+        this.remember(key, this.clock());
+      }
     }
     if (leads) this.finishFlight(key!, res);
   }
@@ -545,7 +586,12 @@ export class ContentCache implements Plugin {
   }
 
   /** Decide and store a finished producer response; a promise when the shared store's owner stores it. */
-  private store_(key: string, req: Request, res: Response): Promise<unknown> | null {
+  private store_(
+    key: string,
+    req: Request,
+    res: Response,
+    block: StagedBlock | undefined,
+  ): Promise<unknown> | null {
     const now = this.clock();
     const status = res.statusCode;
     const body = res.capturedBody;
@@ -593,7 +639,13 @@ export class ContentCache implements Plugin {
     // takes its path elsewhere, so that a hit first asks the proxy.
     const routed = !this.keyByHost && this.proxy().claimsPathOnSomeHost(req);
     if (this.shared !== null) {
-      return this.shared.set(toSharedInput(record, checkAt, false, { routed, stamp: this.stamp })).then(
+      const input = toSharedInput(record, checkAt, false, { routed, stamp: this.stamp });
+      // A body read into the staging area goes by reference: the owner copies it from there.
+      const write =
+        block !== undefined && body === block.buffer
+          ? this.shared.setStaged(input, block)
+          : this.shared.set(input);
+      return write.then(
         (stored) => {
           if (stored) this.stats.insertions++;
           else this.stats.rejections['not-admitted']++;
