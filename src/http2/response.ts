@@ -32,6 +32,8 @@ const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 type H2Headers = Record<string, string | string[] | number>;
 /** `stream.respond` options (Node only reads them): shared, not one object per response. */
 const END_STREAM = Object.freeze({ endStream: true });
+/** The field lists of a response that set none (never written to: setHeader replaces it first). */
+const NONE: never[] = [];
 const MORE = Object.freeze({ endStream: false });
 
 /** What the stream's owner (the session) does when a response ends. */
@@ -44,7 +46,7 @@ export interface H2ResponseOwner {
 interface ParsedPrebuilt {
   readonly status: number;
   /**
-   * `:status` and every field but Date and Age as a flat name/value list, the form `stream.respond`
+   * `:status`, a Date slot and every field but Date and Age as a flat name/value list, the form `stream.respond`
    * takes with the least work (Node copies a header object into a fresh one first; a list it reads as is).
    */
   readonly fields: readonly string[];
@@ -54,8 +56,8 @@ interface ParsedPrebuilt {
    */
   readonly dateAt: readonly [number, number];
   readonly ageAt: readonly [number, number];
-  /** Body bytes that follow the head in the same buffer start here. */
-  readonly bodyOffset: number;
+  /** Body bytes that follow the head in the same buffer (a view of it), or null. */
+  readonly inline: Buffer | null;
 }
 
 /** Pre-built heads parsed into field lists, per buffer (entries keep their buffers; the map keeps none). */
@@ -72,7 +74,8 @@ function parsePrebuilt(bytes: Buffer): ParsedPrebuilt {
   let ageAt: [number, number] = [-1, -1];
   let lineStart = text.indexOf('\r\n') + 2;
   const status = Number(text.slice(0, lineStart).split(' ')[1]);
-  const fields: string[] = [':status', String(status)];
+  // The Date slot comes first, so that a hit copies the list and sets one element.
+  const fields: string[] = [':status', String(status), 'date', ''];
   while (lineStart > 1 && lineStart < text.length) {
     let lineEnd = text.indexOf('\r\n', lineStart);
     if (lineEnd === -1) lineEnd = text.length;
@@ -86,7 +89,9 @@ function parsePrebuilt(bytes: Buffer): ParsedPrebuilt {
     }
     lineStart = lineEnd + 2;
   }
-  const parsed = { status, fields, dateAt, ageAt, bodyOffset: end === -1 ? bytes.length : end + 4 };
+  const bodyOffset = end === -1 ? bytes.length : end + 4;
+  const inline = bodyOffset < bytes.length ? bytes.subarray(bodyOffset) : null;
+  const parsed = { status, fields, dateAt, ageAt, inline };
   PREBUILT.set(bytes, parsed);
   return parsed;
 }
@@ -112,9 +117,10 @@ export class H2Response implements Response {
   private readonly stream: ServerHttp2Stream;
   private readonly owner: H2ResponseOwner;
   private readonly isHead: boolean;
-  private names: string[] = [];
-  private keys: string[] = [];
-  private values: HeaderValue[] = [];
+  // NONE until the first setHeader: a cache hit (sendPrebuilt) sets no field and allocates no list.
+  private names: string[] = NONE;
+  private keys: string[] = NONE;
+  private values: HeaderValue[] = NONE;
   private written = 0;
   private declaredLength = -1;
   private abortCallbacks: Array<() => void> | null = null;
@@ -148,6 +154,11 @@ export class H2Response implements Response {
     const key = name.toLowerCase();
     if (key === 'content-length' && !/^\d{1,15}$/.test(String(value)))
       throw new TypeError(`Invalid Content-Length "${String(value)}"`);
+    if (this.keys === NONE) {
+      this.names = [];
+      this.keys = [];
+      this.values = [];
+    }
     const i = this.keys.indexOf(key);
     if (i === -1) {
       this.names.push(name);
@@ -277,11 +288,11 @@ export class H2Response implements Response {
     this.headersSent = true;
     const fields = parsed.fields.slice();
     const [dateStart, dateEnd] = parsed.dateAt;
-    fields.push('date', dateStart < 0 ? httpDate() : bytes.toString('latin1', dateStart, dateEnd).trim());
+    fields[3] = dateStart < 0 ? httpDate() : bytes.toString('latin1', dateStart, dateEnd).trim();
     const [ageStart, ageEnd] = parsed.ageAt;
     if (ageStart >= 0) fields.push('age', bytes.toString('latin1', ageStart, ageEnd).trim());
     if (this.owner.hsts !== '') fields.push('strict-transport-security', this.owner.hsts);
-    const inline = parsed.bodyOffset < bytes.length ? bytes.subarray(parsed.bodyOffset) : null;
+    const inline = parsed.inline;
     const hasBody =
       !this.isHead && ((inline !== null && inline.length > 0) || (body != null && body.length > 0));
     if (this.stream.destroyed) return;
