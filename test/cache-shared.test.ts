@@ -223,13 +223,13 @@ describe('which store the cache runs', () => {
   }
   const route = { match: '^/api/', backends: ['http://127.0.0.1:9'] };
 
-  it('the shared store unless another plugin takes the cache store (a caching route) or PURGE is on', async () => {
+  it('the shared store whatever uses it: static files, caching routes, the PURGE method', async () => {
     setLogSink(() => {});
     try {
       assert.equal(await sharedWith({}), true);
       assert.equal(await sharedWith({ proxy: { routes: [route] } }), true, 'a route without cache');
-      assert.equal(await sharedWith({ proxy: { routes: [{ ...route, cache: true }] } }), false);
-      assert.equal(await sharedWith({ cache: { purge_method: { enabled: true } } }), false);
+      assert.equal(await sharedWith({ proxy: { routes: [{ ...route, cache: true }] } }), true);
+      assert.equal(await sharedWith({ cache: { purge_method: { enabled: true } } }), true);
     } finally {
       setLogSink(null);
     }

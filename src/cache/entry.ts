@@ -78,6 +78,19 @@ export function fieldValue(fields: readonly StoredField[], lowerName: string): s
   return undefined;
 }
 
+/**
+ * Bytes already laid out for an entry (by another store: the shared arena), taken as they are instead of
+ * serialising the record again. The head carries no Date slot (`keepDate`).
+ */
+export interface PrebuiltBytes {
+  /** Head and body, or the head alone when `separateBody` is given. */
+  readonly full: Buffer;
+  readonly separateBody: Buffer | null;
+  readonly headLength: number;
+  readonly bodyLength: number;
+  readonly charge: number;
+}
+
 /** An entry's description without its body (the body lives only inside the pre-built buffer). */
 export type EntryMeta = Omit<EntryRecord, 'body'>;
 
@@ -124,10 +137,25 @@ export class CacheEntry {
    * @param keepDate the fields carry their own `Date` (a proxied response: the origin's Date is kept and
    *   only `Age` changes, RFC 9111 §5.1): no Date slot is spliced. @default false
    */
-  constructor(record: EntryRecord, keepDate = false) {
+  constructor(record: EntryRecord, keepDate = false, prebuilt: PrebuiltBytes | null = null) {
     // The producer's record (and its body buffer) is not kept: the body is copied into `full` below.
     const { body, ...meta } = record;
     this.record = meta;
+    this.etag = fieldValue(record.fields, 'etag');
+    const lastModified = fieldValue(record.fields, 'last-modified');
+    const parsed = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
+    this.lastModifiedMs = record.file ? record.file.mtimeMs : Number.isNaN(parsed) ? undefined : parsed;
+    this.expiresAt = record.expiresAt;
+    if (prebuilt !== null) {
+      this.full = prebuilt.full;
+      this.separateBody = prebuilt.separateBody;
+      this.headLength = prebuilt.headLength;
+      this.bodyLength = prebuilt.bodyLength;
+      this.dateOffset = -1;
+      this.dateUntil = Number.POSITIVE_INFINITY;
+      this.charge = prebuilt.charge;
+      return;
+    }
     const date = keepDate ? null : httpDateBuffer();
     const { text, dateOffset } = serializeHead(
       record.status,
@@ -157,11 +185,6 @@ export class CacheEntry {
     this.dateSource = date;
     // No Date slot: fullResponse never needs to look at the clock.
     if (date === null) this.dateUntil = Number.POSITIVE_INFINITY;
-    this.etag = fieldValue(record.fields, 'etag');
-    const lastModified = fieldValue(record.fields, 'last-modified');
-    const parsed = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
-    this.lastModifiedMs = record.file ? record.file.mtimeMs : Number.isNaN(parsed) ? undefined : parsed;
-    this.expiresAt = record.expiresAt;
     let fieldBytes = 0;
     for (const [name, value] of record.fields) fieldBytes += name.length + value.length + 16;
     this.charge =

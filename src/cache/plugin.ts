@@ -274,7 +274,7 @@ export class ContentCache implements Plugin {
     const workers = Math.max(1, context.workerCount);
     const part = sharedClientOf(context.shared, context.workerId);
     if (part !== null) {
-      if (usesSharedStore(options, (key) => context.wanted(key))) {
+      if (usesSharedStore(options)) {
         refuseChangedSettings(part.settings, options);
         this.shared = part.client;
         this.stamp = configStamp(context.config);
@@ -334,10 +334,12 @@ export class ContentCache implements Plugin {
     const port = String((context.config.server as { port?: unknown } | undefined)?.port);
     const channel = (topic: string) => (workers > 1 ? `tamarin:${topic}:${process.pid}:${port}` : null);
     this.purgeGate = options.purge_method.enabled ? new PurgeGate(options.purge_method) : null;
-    const purgeChannel = this.purgeGate === null ? null : channel('cache-purge');
+    // The shared store is one for every worker: a purge is one operation of its owner, told nobody.
+    const purgeChannel = this.purgeGate === null || this.shared !== null ? null : channel('cache-purge');
     if (purgeChannel !== null) this.peers = new PurgePeers(purgeChannel, workers, (o) => this.purgeHere(o));
     this.service = {
       store: this.store,
+      shared: this.shared === null ? null : { client: this.shared, stamp: this.stamp },
       stats: this.stats,
       clock,
       maxObjectSize: options.max_object_size,
@@ -642,13 +644,21 @@ export class ContentCache implements Plugin {
     };
     // The answer counts the whole server: with several workers, once the others told what they removed.
     const peers = this.peers;
+    // The shared store's purge covered every worker at once.
+    const workers = this.shared === null ? 1 : Math.max(1, this.context.workerCount);
     const send = (done: PurgeResult) => {
-      if (peers === null) answer({ ...done, workers: 1 });
+      if (peers === null) answer({ ...done, workers });
       else void peers.spread(order, done).then(answer);
     };
     // A large tag purge frees its entries in slices (none served meanwhile): answered once it is done.
-    if (local instanceof Promise) void local.then(send);
-    else send(local);
+    if (local instanceof Promise) {
+      void local.then(send, (error: unknown) => {
+        res.statusCode = 503;
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.setHeader('Cache-Control', 'no-store');
+        res.end(`503 Service Unavailable (purge: ${errorMessage(error)})\n`);
+      });
+    } else send(local);
   }
 
   /**
@@ -656,6 +666,14 @@ export class ContentCache implements Plugin {
    * responses carry tags and can be revalidated; a static file's entry cannot): without a front, nothing.
    */
   private purgeHere(order: PurgeOrder): PurgeResult | Promise<PurgeResult> {
+    const shared = this.shared;
+    if (shared !== null) {
+      // One operation of the shared store's owner, for every worker.
+      const now = this.clock();
+      if ('tags' in order) return shared.link.purgeTags(order.tags, order.soft, now);
+      if (order.soft) return shared.link.markStale(order.filter, now);
+      return shared.purge(order.filter);
+    }
     if ('tags' in order) return this.front?.purgeByTags?.(order.tags, order.soft) ?? noneRemoved();
     if (order.soft) return this.front?.softPurge?.(order.filter) ?? noneRemoved();
     return this.store.purge(order.filter);
@@ -686,17 +704,13 @@ export class ContentCache implements Plugin {
         this.negative.clear();
         const { soft: softly, ...what } = parsed.data;
         const soft = softly === true;
+        // One operation on the shared store, made by worker 0; the others only forgot their negatives.
+        if (this.shared !== null && this.context.workerId !== 0) return noneRemoved();
         if ('tag' in what) return this.purgeHere({ tags: splitTags(what.tag), soft });
         // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
         let filter = what as PurgeFilter;
         if ('path' in filter) filter = { ...filter, path: decodePath(filter.path) };
         else if ('prefix' in filter) filter = { ...filter, prefix: decodePath(filter.prefix) };
-        if (this.shared !== null) {
-          // One operation on the shared store, made by worker 0; the others only forgot their negatives.
-          // It holds static files only, which a soft purge leaves as they are.
-          if (this.context.workerId !== 0 || soft) return noneRemoved();
-          return this.shared.purge(filter);
-        }
         return this.purgeHere({ filter, soft });
       }
       case 'ban': {
@@ -872,7 +886,7 @@ export const cachePlugin = definePlugin({
   // One content cache for the whole server, made by the primary before any worker so that it outlives
   // every worker and every reload.
   share: (options, context) =>
-    usesSharedStore(options, context.wanted) ? new SharedCacheHost(options, context.workers) : null,
+    usesSharedStore(options) ? new SharedCacheHost(options, context.workers) : null,
   create(options, context): Plugin {
     if (!options.enabled) {
       return {

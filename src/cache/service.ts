@@ -10,6 +10,7 @@ import type { Request, Response } from '../http/types.ts';
 import type { BanInfo, BanSpec } from '../server/bans.ts';
 import { type ServiceKey, serviceKey } from '../server/plugin.ts';
 import type { CacheEntry } from './entry.ts';
+import type { SharedStoreClient } from './shared/client.ts';
 import type { CacheStats } from './stats.ts';
 import type { CacheStore, PurgeFilter, PurgeResult } from './store.ts';
 
@@ -42,6 +43,11 @@ export interface StoreFront {
 /** The content cache's store as one worker's plugins share it. */
 export interface CacheStoreService {
   readonly store: CacheStore;
+  /**
+   * The server's shared store (one for every worker) and the configuration stamp its entries are stored
+   * with and served for; null when this worker keeps its own `store` (a server built without the share).
+   */
+  readonly shared: { readonly client: SharedStoreClient; readonly stamp: number } | null;
   /** Hits, misses, insertions and rejections of everything in the store (the admin's cache stats). */
   readonly stats: CacheStats;
   /** The cache's clock (injectable in tests). */

@@ -41,6 +41,9 @@ export interface OwnerLink {
   hottest(
     limit: number,
   ): Promise<Array<{ meta: SharedMeta; frequency: number; storedAt: number; expiresAt: number }>>;
+  invalidate(groups: readonly string[]): Promise<number>;
+  purgeTags(tags: readonly string[], soft: boolean, now: number): Promise<PurgeResult>;
+  markStale(filter: PurgeFilter, now: number): Promise<PurgeResult>;
 }
 
 /** The owner in this very thread (a server without worker threads, tests). */
@@ -51,6 +54,9 @@ export function directLink(owner: SharedStoreOwner): OwnerLink {
     purge: (filter) => Promise.resolve(owner.purge(filter)),
     list: (sort, limit, offset, now) => Promise.resolve(owner.list(sort, limit, offset, now)),
     hottest: (limit) => Promise.resolve(owner.hottest(limit)),
+    invalidate: (groups) => Promise.resolve(owner.invalidate(groups)),
+    purgeTags: (tags, soft, now) => Promise.resolve(owner.purgeTags(tags, soft, now)),
+    markStale: (filter, now) => Promise.resolve(owner.markStale(filter, now)),
   };
 }
 
@@ -60,7 +66,10 @@ export type OwnerCall =
   | { op: 'delete'; key: string; reason: RemovalReason }
   | { op: 'purge'; filter: PurgeFilter }
   | { op: 'list'; sort: EntrySort; limit: number; offset: number; now: number }
-  | { op: 'hottest'; limit: number };
+  | { op: 'hottest'; limit: number }
+  | { op: 'invalidate'; groups: readonly string[] }
+  | { op: 'purgeTags'; tags: readonly string[]; soft: boolean; now: number }
+  | { op: 'markStale'; filter: PurgeFilter; now: number };
 
 /** A call with its id, as it crosses the port. */
 export type OwnerRequest = OwnerCall & { id: number };
@@ -78,6 +87,12 @@ export function serveOwnerRequest(owner: SharedStoreOwner, request: OwnerRequest
       return owner.list(request.sort, request.limit, request.offset, request.now);
     case 'hottest':
       return owner.hottest(request.limit);
+    case 'invalidate':
+      return owner.invalidate(request.groups);
+    case 'purgeTags':
+      return owner.purgeTags(request.tags, request.soft, request.now);
+    case 'markStale':
+      return owner.markStale(request.filter, request.now);
   }
 }
 
@@ -121,6 +136,9 @@ export function portLink(port: LinkPort, timeoutMs = 5000): OwnerLink {
     purge: (filter) => call({ op: 'purge', filter }),
     list: (sort, limit, offset, now) => call({ op: 'list', sort, limit, offset, now }),
     hottest: (limit) => call({ op: 'hottest', limit }),
+    invalidate: (groups) => call({ op: 'invalidate', groups }),
+    purgeTags: (tags, soft, now) => call({ op: 'purgeTags', tags, soft, now }),
+    markStale: (filter, now) => call({ op: 'markStale', filter, now }),
   };
 }
 

@@ -74,6 +74,12 @@ export interface SharedInput {
   routed?: boolean;
   /** See `SharedMeta.stamp`. @default 0 */
   stamp?: number;
+  /** See `SharedMeta.group`. */
+  group?: string;
+  /** See `SharedMeta.tags`. */
+  tags?: string[];
+  /** See `SharedMeta.extra`. */
+  extra?: unknown;
 }
 
 /** The metadata kept with each entry (JSON in its extent, and on the owner's heap for lists). */
@@ -92,6 +98,19 @@ export interface SharedMeta {
    * configuration (after a reload) takes the entry for a miss.
    */
   stamp: number;
+  /**
+   * Entries removed together (`invalidate`): a proxied URL's variants and its Vary record share the URL's
+   * base key. Absent for static files.
+   */
+  group?: string;
+  /** Labels a purge by tag removes (or marks stale) the entry by. */
+  tags?: string[];
+  /**
+   * The producer's own metadata, opaque here (JSON): a proxied response's RFC 9111 timing, directives and
+   * Vary selection. An entry without a file keeps in `checkAt` the time it turns stale (a soft purge
+   * brings it forward); with a file, `checkAt` is its next comparison with disk.
+   */
+  extra?: unknown;
 }
 
 export interface SharedOwnerOptions {
@@ -123,6 +142,10 @@ export class SharedStoreOwner {
   private readonly limbo = new Set<number>();
   private readonly onRemove: ((key: string, reason: RemovalReason) => void) | null;
   private expiring = 0;
+  /** Tag → keys stored with it (purge by tag in O(entries with the tag)). */
+  private readonly tagged = new Map<string, Set<string>>();
+  /** Group → keys in it (see `SharedMeta.group`). */
+  private readonly groups = new Map<string, Set<string>>();
   /** Reason of the removals the policy makes while `set` runs. */
   private readonly timer: NodeJS.Timeout;
 
@@ -191,6 +214,9 @@ export class SharedStoreOwner {
       routed: input.routed ?? false,
       stamp: input.stamp ?? 0,
     };
+    if (input.group !== undefined) meta.group = input.group;
+    if (input.tags !== undefined && input.tags.length > 0) meta.tags = input.tags;
+    if (input.extra !== undefined) meta.extra = input.extra;
     const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
     const total = keyBytes.length + input.head.length + input.body.length + metaBytes.length;
     const granules = Math.ceil(total / GRANULE);
@@ -239,6 +265,8 @@ export class SharedStoreOwner {
     arena.indexInsert(slot, hash);
     this.slotOf.set(key, slot);
     this.metas[slot] = meta;
+    if (meta.group !== undefined) addTo(this.groups, meta.group, key);
+    if (meta.tags !== undefined) for (const tag of meta.tags) addTo(this.tagged, tag, key);
     if (input.expiresAt !== Number.POSITIVE_INFINITY) this.expiring++;
     arena.totals[F_INSERTIONS]!++;
     this.publishTotals();
@@ -267,6 +295,62 @@ export class SharedStoreOwner {
       if (result.keys.length < 1000) result.keys.push(key);
     }
     return result;
+  }
+
+  /** Remove every entry of the given groups (RFC 9111 §4.4 invalidation of URLs with their variants). */
+  invalidate(groups: readonly string[]): number {
+    let removed = 0;
+    for (const group of groups) {
+      const keys = this.groups.get(group);
+      if (keys === undefined) continue;
+      for (const key of [...keys]) if (this.delete(key, 'invalidated')) removed++;
+    }
+    return removed;
+  }
+
+  /**
+   * Purge the entries stored with one of `tags` (`soft`: mark those without a file stale at `now`
+   * instead): one operation for the whole server, in O(entries with the tags).
+   */
+  purgeTags(tags: readonly string[], soft: boolean, now: number): PurgeResult {
+    this.drain();
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    const seen = new Set<string>();
+    for (const tag of tags) {
+      const keys = this.tagged.get(tag);
+      if (keys === undefined) continue;
+      for (const key of [...keys]) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const slot = this.slotOf.get(key);
+        if (slot !== undefined) this.purgeOne(key, slot, soft, now, result);
+      }
+    }
+    return result;
+  }
+
+  /** Mark the entries without a file that `filter` matches stale at `now` (a soft purge). */
+  markStale(filter: PurgeFilter, now: number): PurgeResult {
+    this.drain();
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const [key, slot] of this.slotOf) {
+      if (purgeMatches(this.metas[slot]!, filter)) this.purgeOne(key, slot, true, now, result);
+    }
+    return result;
+  }
+
+  /** One entry of a purge: removed, or (soft) made stale from `now` when it has no file and is fresh. */
+  private purgeOne(key: string, slot: number, soft: boolean, now: number, result: PurgeResult): void {
+    const f = slot * E_F64;
+    const entF = this.arena.entF;
+    const size = entF[f + D_SIZE]!;
+    if (soft) {
+      if (this.metas[slot]!.file !== null || entF[f + D_CHECK_AT]! <= now) return;
+      entF[f + D_CHECK_AT] = now;
+    } else this.delete(key, 'purged');
+    result.removed++;
+    result.bytes += size;
+    if (result.keys.length < 1000) result.keys.push(key);
   }
 
   /** Drop expired entries. */
@@ -395,6 +479,8 @@ export class SharedStoreOwner {
     arena.indexRemove(slot, arena.ent[e + E_HASH]!);
     this.slotOf.delete(meta.key);
     this.metas[slot] = undefined;
+    if (meta.group !== undefined) removeFrom(this.groups, meta.group, meta.key);
+    if (meta.tags !== undefined) for (const tag of meta.tags) removeFrom(this.tagged, tag, meta.key);
     if (arena.entF[slot * E_F64 + D_EXPIRES_AT] !== Number.POSITIVE_INFINITY) this.expiring--;
     const counter = REASON_COUNTER[reason];
     if (counter >= 0) arena.totals[counter]!++;
@@ -451,6 +537,19 @@ export class SharedStoreOwner {
     totals[F_BYTES] = this.policy.bytes;
     totals[F_COUNT] = this.slotOf.size;
   }
+}
+
+function addTo(index: Map<string, Set<string>>, name: string, key: string): void {
+  let keys = index.get(name);
+  if (keys === undefined) index.set(name, (keys = new Set()));
+  keys.add(key);
+}
+
+function removeFrom(index: Map<string, Set<string>>, name: string, key: string): void {
+  const keys = index.get(name);
+  if (keys === undefined) return;
+  keys.delete(key);
+  if (keys.size === 0) index.delete(name);
 }
 
 function purgeMatches(meta: SharedMeta, filter: PurgeFilter): boolean {
