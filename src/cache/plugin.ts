@@ -349,8 +349,11 @@ export class ContentCache implements Plugin {
       attach: (front) => {
         if (this.front !== null) throw new Error('the cache store already has a front attached');
         this.front = front;
-        // The front's own entries (proxied responses, bodies included) come back with it.
-        if (options.warm_restart && front.loadWarm !== undefined) setImmediate(() => this.warmFront(front));
+        // The front's own entries (proxied responses, bodies included) come back with it; into the shared
+        // store once, by worker 0 at start-up (a reload finds them there).
+        const warmFront = this.shared === null || (context.workerId === 0 && context.previous === undefined);
+        if (options.warm_restart && warmFront && front.loadWarm !== undefined)
+          setImmediate(() => this.warmFront(front));
       },
     };
     this.sweeper = setInterval(() => {
@@ -824,14 +827,21 @@ export class ContentCache implements Plugin {
     for (const key of this.fills.keys()) this.shared?.releaseFill(key);
     this.fills.clear();
     if (!this.options.warm_restart) return;
-    if (this.front?.saveWarm !== undefined) {
-      try {
-        this.front.saveWarm(`${this.stateFile}.proxy`);
-      } catch (error) {
+    let front: Promise<void> | undefined;
+    // The shared store's proxied entries are saved once, by worker 0, as its index is.
+    if (this.front?.saveWarm !== undefined && (this.shared === null || this.context.workerId === 0)) {
+      const failed = (error: unknown) =>
         this.context.logger.warn(`warm restart: could not save proxied responses: ${errorMessage(error)}`);
+      try {
+        front = this.front.saveWarm(`${this.stateFile}.proxy`)?.catch(failed);
+      } catch (error) {
+        failed(error);
       }
     }
-    if (this.shared !== null) return this.context.workerId === 0 ? this.saveShared() : undefined;
+    if (this.shared !== null) {
+      if (this.context.workerId !== 0) return;
+      return Promise.all([front, this.saveShared()]).then(() => {});
+    }
     const records: WarmRecord[] = [];
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
       const r = entry.record;

@@ -34,8 +34,11 @@ export interface StoreFront {
   ban?(spec: BanSpec): BanInfo;
   /** The bans pending. */
   listBans?(): BanInfo[];
-  /** Warm restart: write the front's entries (bodies included) to `file`; throws on failure. */
-  saveWarm?(file: string): void;
+  /**
+   * Warm restart: write the front's entries (bodies included) to `file`; throws (or rejects) on failure.
+   * With the shared store, called in worker 0 only, for every worker's entries.
+   */
+  saveWarm?(file: string): void | Promise<void>;
   /** Warm restart: put back the entries a previous run saved in `file`; how many came back. */
   loadWarm?(file: string, warn: (message: string) => void): number;
 }

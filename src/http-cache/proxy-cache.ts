@@ -342,8 +342,14 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   }
 
   /** Warm restart: the stored proxied responses, bodies included (warm-proxy.ts). */
-  saveWarm(file: string): void {
-    saveProxyEntries(file, this.entriesToSave(), this.clock());
+  saveWarm(file: string): void | Promise<void> {
+    if (this.shared === null) {
+      saveProxyEntries(file, this.entriesToSave(), this.clock());
+      return;
+    }
+    return this.shared.stored().then((entries) => {
+      saveProxyEntries(file, entries, this.clock());
+    });
   }
 
   /** Warm restart: put back what the previous run saved; their age went on meanwhile. */

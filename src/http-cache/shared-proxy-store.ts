@@ -178,6 +178,20 @@ export class SharedProxyStore {
     return this.client.link.invalidate(bases).catch(() => 0);
   }
 
+  /** Every proxied response in the store, hottest first (warm restart: worker 0 saves them for all). */
+  async stored(): Promise<ProxyEntry[]> {
+    const rows = await this.client.link.hottest(this.client.maxEntries);
+    const out: ProxyEntry[] = [];
+    for (const { meta } of rows) {
+      if ((meta.extra as Partial<ResponseExtra> | undefined)?.proxy === undefined) continue;
+      const shared = this.client.peek(meta.key);
+      if (shared === undefined) continue;
+      const view = this.decode(shared);
+      if (view instanceof ProxyEntry) out.push(view);
+    }
+    return out;
+  }
+
   /** Decode a shared entry for this worker: false for one stored under another configuration. */
   private decode(shared: SharedEntry): View {
     const record = shared.record;
