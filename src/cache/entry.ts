@@ -15,7 +15,7 @@
  */
 import { httpDateBuffer } from '../http/date.ts';
 import { type HeadField, serializeHead } from '../http/semantics/head.ts';
-import type { FileSource, HeaderValue } from '../http/types.ts';
+import type { FileSource, HeaderValue, Response } from '../http/types.ts';
 
 /** A header field as stored: name as the producer spelled it, value as a string. */
 export type StoredField = HeadField;
@@ -215,6 +215,18 @@ export class CacheEntry {
     return this.headView;
   }
 
+  /** The whole GET (or HEAD) answer with the current Date, one `sendPrebuilt` (see `ServableEntry`). */
+  send(res: Response, isGet: boolean, now: number): boolean {
+    if (isGet) res.sendPrebuilt(this.fullResponse(now), this.separateBody, null, this.headLength);
+    else res.sendPrebuilt(this.headResponse(now));
+    return true;
+  }
+
+  /** The body (never gone: this worker's own). */
+  copyBody(): Buffer {
+    return this.body;
+  }
+
   /** The body (a view for small entries, which allocates: for the rare paths, not the hit path). */
   get body(): Buffer {
     return this.separateBody ?? this.full.subarray(this.headLength);
@@ -254,15 +266,7 @@ export class CacheEntry {
     contentLength: number | null,
     connection: 'close' | 'keep-alive' | null,
   ): Buffer {
-    const { text } = serializeHead(
-      status,
-      status === this.record.status ? this.record.reason : '',
-      fields,
-      contentLength,
-      connection,
-      httpDateBuffer().toString('latin1'),
-    );
-    return Buffer.from(text, 'latin1');
+    return headOnDemand(this.record, status, fields, contentLength, connection);
   }
 
   /** A whole answer built on demand, in one buffer (head and body copied together). */
@@ -276,6 +280,28 @@ export class CacheEntry {
     const head = this.buildHead(status, fields, contentLength, connection);
     return body === null || body.length === 0 ? head : Buffer.concat([head, body]);
   }
+}
+
+/**
+ * The head of an answer built on demand (rare paths, either store): the stored reason phrase for the
+ * stored status, the current Date.
+ */
+export function headOnDemand(
+  stored: { readonly status: number; readonly reason: string },
+  status: number,
+  fields: readonly StoredField[],
+  contentLength: number | null,
+  connection: 'close' | 'keep-alive' | null,
+): Buffer {
+  const { text } = serializeHead(
+    status,
+    status === stored.status ? stored.reason : '',
+    fields,
+    contentLength,
+    connection,
+    httpDateBuffer().toString('latin1'),
+  );
+  return Buffer.from(text, 'latin1');
 }
 
 /** Fields a 304 repeats from the 200 (RFC 9110 §15.4.5), lower-case. Overridden to match the producer. */

@@ -30,7 +30,7 @@ import { definePlugin } from '../server/plugin.ts';
 import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
-import { HitResponder } from './hit.ts';
+import { HitResponder, type ServableEntry } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
 import { PurgeGate, purgeFilterOf, purgeMethodSchema, splitTags } from './purge.ts';
 import { type PurgeCount, type PurgeOrder, PurgePeers } from './purge-peers.ts';
@@ -39,7 +39,6 @@ import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
 import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
 import { FILL_LEAD, FILL_WAIT } from './shared/arena.ts';
 import type { SharedStoreClient } from './shared/client.ts';
-import { SharedHitResponder } from './shared/hit.ts';
 import { toSharedInput } from './shared/input.ts';
 import {
   SharedCacheHost,
@@ -152,6 +151,13 @@ const NEGATIVE_MAX = 10_000;
 /** How often a miss waiting for another worker's fill looks for the entry. */
 const FILL_POLL_MS = 2;
 
+/** A hit from a worker's own store counts on its entry (the admin's entry list shows it). */
+const countHit = (entry: CacheEntry): void => {
+  entry.hits++;
+};
+/** The shared store's owner counts hits itself (from the workers' hit rings). */
+const noCount = (): void => {};
+
 /**
  * Tables that never shape a stored response (the host's own settings, the admin, the access log): a
  * reload that changes only these keeps the shared store's entries servable.
@@ -227,7 +233,7 @@ export class ContentCache implements Plugin {
   private wallOffset = 0;
   private readonly realClock: boolean;
   private readonly rules;
-  private readonly responder: HitResponder;
+  private readonly responder: Pick<HitResponder<ServableEntry>, 'tryServe'>;
   private readonly keyByHost: boolean;
   private readonly negotiate: boolean;
   /** Concurrent misses for one key wait for the first (the store's one single-flight mechanism). */
@@ -249,7 +255,6 @@ export class ContentCache implements Plugin {
   readonly reclaimer: Reclaimer | null = null;
   /** The server-wide store in shared memory, when the server runs one; static files then live there. */
   readonly shared: SharedStoreClient | null = null;
-  private readonly sharedResponder: SharedHitResponder | null = null;
   /** The configuration stamp this instance stores shared entries with and serves them for. */
   private readonly stamp: number = 0;
   /** Keys whose cell in the shared fill table this worker holds, with the response that leads the fill. */
@@ -309,18 +314,26 @@ export class ContentCache implements Plugin {
       ttlMs: options.ttl,
       rules: options.rules,
     });
-    this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval, (req) =>
-      this.proxy().claims(req),
-    );
-    if (this.shared !== null) {
-      this.sharedResponder = new SharedHitResponder(
-        this.shared,
-        this.stats,
-        options.revalidate_interval,
-        (req) => this.proxy().claims(req),
-        this.stamp,
-      );
-    }
+    const claimed = (req: Request) => this.proxy().claims(req);
+    // One hit path over whichever store runs: the shared one counts hits from the workers' rings.
+    this.responder =
+      this.shared !== null
+        ? new HitResponder<ServableEntry>(
+            this.shared,
+            this.stats,
+            options.revalidate_interval,
+            claimed,
+            this.stamp,
+            noCount,
+          )
+        : new HitResponder<CacheEntry>(
+            this.store,
+            this.stats,
+            options.revalidate_interval,
+            claimed,
+            undefined,
+            countHit,
+          );
     // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
     this.flights = new SingleFlight(options.collapse_timeout, 0);
     // Keys carry the host only when the file producer serves different roots per host; without one,
@@ -434,10 +447,7 @@ export class ContentCache implements Plugin {
 
   /** A hit from this cache's store (the shared one when the server runs it). */
   private serve(key: string, req: Request, res: Response, now: number): boolean {
-    const shared = this.sharedResponder;
-    return shared === null
-      ? this.responder.tryServe(key, req, res, now)
-      : shared.tryServe(key, req, res, now);
+    return this.responder.tryServe(key, req, res, now);
   }
 
   /**

@@ -157,7 +157,7 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
    * Send the whole GET (or HEAD) answer with Age brought up to `now`. False when a shared entry left the
    * store meanwhile: nothing was sent.
    */
-  send(res: Response, isGet: boolean, now: number): boolean {
+  override send(res: Response, isGet: boolean, now: number): boolean {
     const bytes = this.serve(now, isGet);
     if (!isGet || this.separateBody === null) {
       res.sendPrebuilt(bytes);

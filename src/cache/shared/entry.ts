@@ -15,7 +15,7 @@
 import { httpDateBuffer } from '../../http/date.ts';
 import { serializeHead } from '../../http/semantics/head.ts';
 import type { FileSource, Response } from '../../http/types.ts';
-import { fieldValue, NOT_MODIFIED_FIELDS, type StoredField } from '../entry.ts';
+import { fieldValue, headOnDemand, NOT_MODIFIED_FIELDS, type StoredField } from '../entry.ts';
 import type { SharedArena } from './arena.ts';
 import {
   D_CHECK_AT,
@@ -165,6 +165,11 @@ export class SharedEntry {
     this.arena.entF[this.slot * E_F64 + D_CHECK_AT] = value;
   }
 
+  /** A proxy route takes this path on some host (see `SharedMeta.routed`). */
+  get routed(): boolean {
+    return this.record.routed;
+  }
+
   /** Bytes the entry's extent takes (its charge to the store's capacity). */
   get charge(): number {
     return this.arena.entF[this.slot * E_F64 + D_SIZE]!;
@@ -290,15 +295,7 @@ export class SharedEntry {
     contentLength: number | null,
     connection: 'close' | 'keep-alive' | null,
   ): Buffer {
-    const { text } = serializeHead(
-      status,
-      status === this.record.status ? this.record.reason : '',
-      fields,
-      contentLength,
-      connection,
-      httpDateBuffer().toString('latin1'),
-    );
-    return Buffer.from(text, 'latin1');
+    return headOnDemand(this.record, status, fields, contentLength, connection);
   }
 
   /** The file the body came from, for revalidation. */
