@@ -53,6 +53,59 @@ export interface EntryRecord {
   readonly storedAt: number;
   /** Epoch ms after which the entry must not be served; `Infinity` for none. */
   readonly expiresAt: number;
+  /** Entries removed together by `CacheStore.invalidate` (a proxied URL and its variants). */
+  readonly group?: string;
+  /** Labels `CacheStore.purgeTags` finds the entry by. */
+  readonly tags?: readonly string[];
+  /** The producer's own metadata, opaque to the store (JSON: a proxied response's RFC 9111 state). */
+  readonly extra?: unknown;
+}
+
+/**
+ * An entry as a store hands it out and the hit path serves it, wherever its bytes live: a `CacheEntry` of
+ * a worker's `MemoryStore`, or a `SharedEntry` of the shared arena (bytes copied once into the worker, or
+ * pinned while written).
+ */
+export interface ServableEntry {
+  readonly record: {
+    readonly key: string;
+    readonly status: number;
+    readonly reason: string;
+    readonly fields: readonly StoredField[];
+    readonly file: FileSource | null;
+    readonly storedAt: number;
+    readonly expiresAt: number;
+    readonly group?: string;
+    readonly tags?: readonly string[];
+    readonly extra?: unknown;
+    /** The configuration the entry was stored under (shared store); absent in a worker's own store. */
+    readonly stamp?: number;
+  };
+  /** A proxy route matches the entry's path on some host (see `CacheEntry.routed`). */
+  readonly routed: boolean;
+  readonly bodyLength: number;
+  /** Bytes charged to the store's capacity. */
+  readonly charge: number;
+  /** Hits served from it (the shared store counts them as its owner drains the workers' hit rings). */
+  readonly hits: number;
+  readonly etag: string | undefined;
+  readonly lastModifiedMs: number | undefined;
+  /**
+   * With a file: the next comparison with it on disk. Without one (a proxied response): the time it turns
+   * stale, which a soft purge (`CacheStore.markStale`, `purgeTags`) brings forward.
+   */
+  checkAt: number;
+  /** The whole GET (or HEAD) answer with the current Date; false when the entry left (nothing sent). */
+  send(res: Response, isGet: boolean, now: number): boolean;
+  /** The body as a buffer the caller may keep; null when the entry left. */
+  copyBody(): Buffer | null;
+  notModifiedResponse(): Buffer;
+  buildHead(
+    status: number,
+    fields: readonly StoredField[],
+    contentLength: number | null,
+    connection: 'close' | 'keep-alive' | null,
+  ): Buffer;
 }
 
 /**
@@ -95,7 +148,7 @@ export interface PrebuiltBytes {
 export type EntryMeta = Omit<EntryRecord, 'body'>;
 
 /** A stored, pre-serialised response. One class, fields in a fixed order, so V8 keeps one shape. */
-export class CacheEntry {
+export class CacheEntry implements ServableEntry {
   readonly record: EntryMeta;
   /**
    * The GET answer: status line + head + body, or only status line + head when the body is kept apart

@@ -13,45 +13,14 @@
 import { checkPreconditions, hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { connectionFor } from '../http/semantics/head.ts';
 import { evaluateRange } from '../http/semantics/range.ts';
-import type { FileSource, Request, Response } from '../http/types.ts';
-import type { StoredField } from './entry.ts';
+import type { Request, Response } from '../http/types.ts';
+import type { ServableEntry, StoredField } from './entry.ts';
 import { NOT_MODIFIED_FIELDS } from './entry.ts';
 import { revalidate } from './freshness.ts';
 import type { CacheStats } from './stats.ts';
 import type { RemovalReason } from './store.ts';
 
-/**
- * An entry as the hit path serves it, wherever its bytes live: a `CacheEntry` of this worker's store, or
- * a `SharedEntry` of the shared arena (its bytes copied once into the worker, or pinned while written).
- */
-export interface ServableEntry {
-  readonly record: {
-    readonly status: number;
-    readonly reason: string;
-    readonly fields: readonly StoredField[];
-    readonly file: FileSource | null;
-    /** The configuration the entry was stored under (shared store); absent in a worker's own store. */
-    readonly stamp?: number;
-  };
-  /** A proxy route matches the entry's path on some host (see `CacheEntry.routed`). */
-  readonly routed: boolean;
-  readonly bodyLength: number;
-  readonly etag: string | undefined;
-  readonly lastModifiedMs: number | undefined;
-  /** Next comparison with the file on disk. */
-  checkAt: number;
-  /** The whole GET (or HEAD) answer with the current Date; false when the entry left (nothing sent). */
-  send(res: Response, isGet: boolean, now: number): boolean;
-  /** The body as a buffer the caller may keep; null when the entry left. */
-  copyBody(): Buffer | null;
-  notModifiedResponse(): Buffer;
-  buildHead(
-    status: number,
-    fields: readonly StoredField[],
-    contentLength: number | null,
-    connection: 'close' | 'keep-alive' | null,
-  ): Buffer;
-}
+export type { ServableEntry };
 
 /** The part of a store the hit path reads (the per-worker `MemoryStore` or the shared store's client). */
 export interface HitSource<E extends ServableEntry> {
@@ -66,14 +35,11 @@ export class HitResponder<E extends ServableEntry> {
   private readonly revalidateMs: number;
   private readonly claimedElsewhere: (req: Request) => boolean;
   private readonly stamp: number | undefined;
-  private readonly counted: (entry: E) => void;
 
   /**
    * @param claimedElsewhere whether another handler (a proxy route) takes `req`: asked only for entries
    *   flagged `routed`, so that a hit answers only what routing would have sent to the entry's producer
    * @param stamp the configuration serving (shared store): an entry stored under another one is a miss
-   * @param counted a hit served from `entry` (a worker's own store counts it on the entry; the shared
-   *   store's owner counts hits from the workers' rings)
    */
   constructor(
     store: HitSource<E>,
@@ -81,14 +47,12 @@ export class HitResponder<E extends ServableEntry> {
     revalidateMs: number,
     claimedElsewhere: (req: Request) => boolean,
     stamp: number | undefined,
-    counted: (entry: E) => void,
   ) {
     this.store = store;
     this.stats = stats;
     this.revalidateMs = revalidateMs;
     this.claimedElsewhere = claimedElsewhere;
     this.stamp = stamp;
-    this.counted = counted;
   }
 
   /** Serve `key` from the store if possible; counts the hit. `false`: the caller treats it as a miss. */
@@ -103,8 +67,8 @@ export class HitResponder<E extends ServableEntry> {
       void this.store.delete(key, 'invalidated');
       return false;
     }
+    // The entry's own hit count is the store's (its lookup counts it).
     if (!this.answer(entry, req, res, now)) return false;
-    this.counted(entry);
     this.stats.hit(now);
     return true;
   }

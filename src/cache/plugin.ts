@@ -151,13 +151,6 @@ const NEGATIVE_MAX = 10_000;
 /** How often a miss waiting for another worker's fill looks for the entry. */
 const FILL_POLL_MS = 2;
 
-/** A hit from a worker's own store counts on its entry (the admin's entry list shows it). */
-const countHit = (entry: CacheEntry): void => {
-  entry.hits++;
-};
-/** The shared store's owner counts hits itself (from the workers' hit rings). */
-const noCount = (): void => {};
-
 /**
  * Tables that never shape a stored response (the host's own settings, the admin, the access log): a
  * reload that changes only these keeps the shared store's entries servable.
@@ -233,7 +226,7 @@ export class ContentCache implements Plugin {
   private wallOffset = 0;
   private readonly realClock: boolean;
   private readonly rules;
-  private readonly responder: Pick<HitResponder<ServableEntry>, 'tryServe'>;
+  private readonly responder: HitResponder<ServableEntry>;
   private readonly keyByHost: boolean;
   private readonly negotiate: boolean;
   /** Concurrent misses for one key wait for the first (the store's one single-flight mechanism). */
@@ -315,25 +308,14 @@ export class ContentCache implements Plugin {
       rules: options.rules,
     });
     const claimed = (req: Request) => this.proxy().claims(req);
-    // One hit path over whichever store runs: the shared one counts hits from the workers' rings.
-    this.responder =
-      this.shared !== null
-        ? new HitResponder<ServableEntry>(
-            this.shared,
-            this.stats,
-            options.revalidate_interval,
-            claimed,
-            this.stamp,
-            noCount,
-          )
-        : new HitResponder<CacheEntry>(
-            this.store,
-            this.stats,
-            options.revalidate_interval,
-            claimed,
-            undefined,
-            countHit,
-          );
+    // One hit path over whichever store runs.
+    this.responder = new HitResponder<ServableEntry>(
+      this.shared ?? this.store,
+      this.stats,
+      options.revalidate_interval,
+      claimed,
+      this.shared === null ? undefined : this.stamp,
+    );
     // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
     this.flights = new SingleFlight(options.collapse_timeout, 0);
     // Keys carry the host only when the file producer serves different roots per host; without one,

@@ -12,7 +12,7 @@ import { type ServiceKey, serviceKey } from '../server/plugin.ts';
 import type { CacheEntry } from './entry.ts';
 import type { SharedStoreClient } from './shared/client.ts';
 import type { CacheStats } from './stats.ts';
-import type { CacheStore, PurgeFilter, PurgeResult } from './store.ts';
+import type { MemoryStore, PurgeFilter, PurgeResult } from './store.ts';
 
 /** A producer's own cache answering before the content cache's lookups (the proxy's RFC 9111 cache). */
 export interface StoreFront {
@@ -45,7 +45,8 @@ export interface StoreFront {
 
 /** The content cache's store as one worker's plugins share it. */
 export interface CacheStoreService {
-  readonly store: CacheStore;
+  /** This worker's own store (synchronous); unused by producers while `shared` runs. */
+  readonly store: MemoryStore;
   /**
    * The server's shared store (one for every worker) and the configuration stamp its entries are stored
    * with and served for; null when this worker keeps its own `store` (a server built without the share).

@@ -11,7 +11,7 @@
 
 import type { SharedStoreClient } from '../cache/shared/client.ts';
 import type { CacheStats } from '../cache/stats.ts';
-import type { CacheStore, RemovalReason } from '../cache/store.ts';
+import type { MemoryStore, RemovalReason } from '../cache/store.ts';
 import { connectionFor } from '../http/semantics/head.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
 import { BanList } from './bans.ts';
@@ -72,7 +72,7 @@ export class HitPath {
   /** This cache's name in Cache-Status. */
   readonly name: string;
   readonly clock: () => number;
-  protected readonly store: CacheStore;
+  protected readonly store: MemoryStore;
   /**
    * Tags of hard purges still freeing their entries in slices (proxy-store.ts), each with the newest
    * `storedSeq` the purge covers: an entry stored with such a tag at or before it is purged already and
@@ -92,7 +92,7 @@ export class HitPath {
    *   entries live in `store`, this worker's own
    */
   constructor(
-    store: CacheStore,
+    store: MemoryStore,
     stats: CacheStats,
     name: string,
     clock: () => number,
@@ -150,7 +150,7 @@ export class HitPath {
     }
     // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
     else answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
-    entry.hits++;
+    // The entry's own hit count is the store's (counted by its lookup).
     this.stats.hit(now);
     return true;
   }

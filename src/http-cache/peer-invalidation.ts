@@ -7,7 +7,7 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import type { SharedStoreClient } from '../cache/shared/client.ts';
 import type { CacheStats } from '../cache/stats.ts';
-import type { CacheStore } from '../cache/store.ts';
+import type { MemoryStore } from '../cache/store.ts';
 import type { HeaderList, Request } from '../http/types.ts';
 import { invalidationTargets } from './invalidation.ts';
 import { baseKey, ProxyStore } from './proxy-store.ts';
@@ -24,7 +24,7 @@ export class PeerInvalidation extends ProxyStore {
    *   worker.
    */
   constructor(
-    store: CacheStore,
+    store: MemoryStore,
     stats: CacheStats,
     name: string,
     clock: () => number,

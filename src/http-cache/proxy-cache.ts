@@ -20,7 +20,7 @@ import { FILL_LEAD, FILL_WAIT } from '../cache/shared/arena.ts';
 import type { SharedStoreClient } from '../cache/shared/client.ts';
 import { SingleFlight } from '../cache/single-flight.ts';
 import type { CacheStats } from '../cache/stats.ts';
-import type { CacheStore, PurgeResult } from '../cache/store.ts';
+import type { MemoryStore, PurgeResult } from '../cache/store.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import type { Request, Response } from '../http/types.ts';
 import type { ForwardObserver } from '../proxy/forward.ts';
@@ -88,7 +88,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   private readonly fills = new Set<string>();
 
   constructor(
-    store: CacheStore,
+    store: MemoryStore,
     stats: CacheStats,
     policies: ReadonlyArray<RouteCachePolicy | null>,
     options: ProxyCacheOptions,
@@ -167,7 +167,6 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     if (entry !== null && !originConditional) {
       const reuse = decideReuse(entry, directives, now);
       if (reuse !== 'validate') {
-        entry.hits++;
         this.stats.hit(now);
         const stale = reuse !== 'fresh';
         answerFromEntry(entry, req, res, now, this.name, {

@@ -4,7 +4,7 @@
  * owner is in this thread, a message to the primary otherwise.
  */
 import type { PolicyState } from '../policy.ts';
-import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
+import type { CacheStore, EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
 import { PIN_MIN, SharedEntry } from './entry.ts';
 import {
@@ -150,8 +150,8 @@ const LOCAL_ENTRIES = 4096;
 /** And before the copies it may make of them would pass this many bytes. */
 const LOCAL_BYTES = 16 * 1024 * 1024;
 
-/** The shared store as one worker uses it. */
-export class SharedStoreClient {
+/** The shared store as one worker uses it: the `CacheStore` seam over the arena and its owner. */
+export class SharedStoreClient implements CacheStore<SharedEntry, SharedInput> {
   readonly arena: SharedArena;
   readonly link: OwnerLink;
   readonly worker: number;
@@ -284,6 +284,18 @@ export class SharedStoreClient {
 
   purge(filter: PurgeFilter): Promise<PurgeResult> {
     return this.link.purge(filter);
+  }
+
+  purgeTags(tags: readonly string[], soft: boolean, now: number): Promise<PurgeResult> {
+    return this.link.purgeTags(tags, soft, now);
+  }
+
+  markStale(filter: PurgeFilter, now: number): Promise<PurgeResult> {
+    return this.link.markStale(filter, now);
+  }
+
+  invalidate(groups: readonly string[]): Promise<number> {
+    return this.link.invalidate(groups);
   }
 
   list(

@@ -15,7 +15,13 @@
 import { httpDateBuffer } from '../../http/date.ts';
 import { serializeHead } from '../../http/semantics/head.ts';
 import type { FileSource, Response } from '../../http/types.ts';
-import { fieldValue, headOnDemand, NOT_MODIFIED_FIELDS, type StoredField } from '../entry.ts';
+import {
+  fieldValue,
+  headOnDemand,
+  NOT_MODIFIED_FIELDS,
+  type ServableEntry,
+  type StoredField,
+} from '../entry.ts';
 import type { SharedArena } from './arena.ts';
 import {
   D_CHECK_AT,
@@ -46,7 +52,7 @@ export interface SharedRecord extends SharedMeta {
 }
 
 /** One live entry as one worker sees it; valid while the slot's generation is `gen`. */
-export class SharedEntry {
+export class SharedEntry implements ServableEntry {
   readonly arena: SharedArena;
   readonly slot: number;
   readonly gen: number;

@@ -142,6 +142,9 @@ export class SharedStoreOwner {
   private readonly limbo = new Set<number>();
   private readonly onRemove: ((key: string, reason: RemovalReason) => void) | null;
   private expiring = 0;
+  /** The key `set` is inserting into the policy, and whether the policy dropped it meanwhile. */
+  private inserting: string | null = null;
+  private insertDropped = false;
   /** Tag → keys stored with it (purge by tag in O(entries with the tag)). */
   private readonly tagged = new Map<string, Set<string>>();
   /** Group → keys in it (see `SharedMeta.group`). */
@@ -222,7 +225,13 @@ export class SharedStoreOwner {
     const granules = Math.ceil(total / GRANULE);
     const size = granules * GRANULE;
     if (size > this.maxBytes) return this.notAdmitted();
-    if (!this.policy.insert(key, size)) return this.notAdmitted();
+    // The policy may take the key and drop it again within the same insert (W-TinyLFU's window passing
+    // it on to a filter that refuses it): it is then not stored, as when declined.
+    this.inserting = key;
+    this.insertDropped = false;
+    const admitted = this.policy.insert(key, size);
+    this.inserting = null;
+    if (!admitted || this.insertDropped) return this.notAdmitted();
     let start = this.extents.alloc(granules);
     if (start < 0 && this.limbo.size > 0) {
       this.reapLimbo();
@@ -460,11 +469,14 @@ export class SharedStoreOwner {
 
   private notAdmitted(): false {
     this.arena.totals[F_NOT_ADMITTED]!++;
+    // Evictions made while the policy considered the key were published mid-insert: publish the end.
+    this.publishTotals();
     return false;
   }
 
   /** The policy dropped `key` (to make room, or declined to admit it). */
   private evicted(key: string): void {
+    if (key === this.inserting) this.insertDropped = true;
     const slot = this.slotOf.get(key);
     if (slot === undefined) return; // the key being inserted, declined: never published
     this.unpublish(slot, 'evicted');
