@@ -665,8 +665,8 @@ export class ContentCache implements Plugin {
     if (shared !== null) {
       // One operation of the shared store's owner, for every worker.
       const now = this.clock();
-      if ('tags' in order) return shared.link.purgeTags(order.tags, order.soft, now);
-      if (order.soft) return shared.link.markStale(order.filter, now);
+      if ('tags' in order) return shared.purgeTags(order.tags, order.soft, now);
+      if (order.soft) return shared.markStale(order.filter, now);
       return shared.purge(order.filter);
     }
     if ('tags' in order) return this.front?.purgeByTags?.(order.tags, order.soft) ?? noneRemoved();

@@ -175,7 +175,7 @@ export class SharedProxyStore {
 
   /** §4.4: remove the URLs `bases` with all their variants, for every worker. */
   invalidate(bases: readonly string[]): Promise<unknown> {
-    return this.client.link.invalidate(bases).catch(() => 0);
+    return Promise.resolve(this.client.invalidate(bases)).catch(() => 0);
   }
 
   /** Every proxied response in the store, hottest first (warm restart: worker 0 saves them for all). */
