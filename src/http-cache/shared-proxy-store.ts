@@ -41,6 +41,11 @@ interface ResponseExtra {
     /** JSON has no undefined: an absent field is null. */
     varyValues: Array<string | null> | null;
     ownFields: number;
+    /**
+     * The storing worker's newest ban when it stored the entry: bans are added to every worker in the
+     * same order, so a ban with a higher id came after the entry.
+     */
+    bansSeen: number;
   };
 }
 
@@ -135,6 +140,7 @@ export class SharedProxyStore {
         vary: entry.vary,
         varyValues: entry.varyValues === null ? null : entry.varyValues.map((v) => v ?? null),
         ownFields: entry.ownFields,
+        bansSeen: entry.banChecked,
       },
     } satisfies ResponseExtra;
     const stored = this.client.set(input);
@@ -239,7 +245,9 @@ export class SharedProxyStore {
       shared,
     );
     entry.tags = record.tags ?? null;
-    entry.banChecked = this.bans.checkedAt(record.storedAt);
+    // A ban added after the entry was stored applies to it: after its storing worker's newest ban, and
+    // (a worker restarted since, whose list began anew) added after it was stored.
+    entry.banChecked = Math.min(p.bansSeen, this.bans.checkedAt(record.storedAt));
     return entry;
   }
 }
