@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { keepWholeBody } from '../http/body-keepers.ts';
+import { type BodyLender, keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { acceptedEncodings } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
@@ -47,6 +47,7 @@ import {
   sharedClientOf,
   usesSharedStore,
 } from './shared/server.ts';
+import type { StagedBlock } from './shared/staging.ts';
 import { SingleFlight } from './single-flight.ts';
 import { CacheStats, type CacheStatsSnapshot, mergeSnapshots } from './stats.ts';
 import type { PurgeFilter, PurgeResult } from './store.ts';
@@ -252,6 +253,10 @@ export class ContentCache implements Plugin {
   private readonly stamp: number = 0;
   /** Keys whose cell in the shared fill table this worker holds, with the response that leads the fill. */
   private readonly fills = new Map<string, Response>();
+  /** Misses whose body the static plugin read into this worker's staging area (shared store only). */
+  private readonly staged = new WeakMap<Response, StagedBlock>();
+  /** Lends a miss's body its place in the staging area (see `keepWholeBody`); null without a shared store. */
+  private readonly lender: BodyLender | null = null;
 
   /**
    * @param gc the full collection the reclaimer runs (tests inject one, or `null` for none)
@@ -316,6 +321,14 @@ export class ContentCache implements Plugin {
       claimed,
       this.shared === null ? undefined : this.stamp,
     );
+    if (this.shared !== null) {
+      const staging = this.shared.staging;
+      this.lender = (res, length) => {
+        const block = staging.lend(length, this.clock());
+        if (block !== null) this.staged.set(res, block);
+        return block;
+      };
+    }
     // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
     this.flights = new SingleFlight(options.collapse_timeout, 0);
     // Keys carry the host only when the file producer serves different roots per host; without one,
@@ -407,7 +420,7 @@ export class ContentCache implements Plugin {
     }
     res.captureBody(this.options.max_object_size);
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
-    keepWholeBody(res, this.options.max_object_size);
+    keepWholeBody(res, this.options.max_object_size, this.lender);
     // A conditional or range miss neither leads nor waits (its answer may be a 304 or 206, not storable).
     if (hasConditionalOrRange(req.headers)) {
       this.stats.miss(now);
@@ -498,27 +511,39 @@ export class ContentCache implements Plugin {
       key = this.keyOf(req);
       leads = this.flights.leads(key, res);
     }
+    // A body in the staging area: committed by store_ (the owner copies it), or given back here.
+    const block = this.lender === null ? undefined : this.staged.get(res);
+    if (block !== undefined) this.staged.delete(res);
     if (file !== null) {
       key ??= this.keyOf(req);
       this.stats.originFetches++;
-      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res);
+      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res, block);
+      if (block !== undefined && !block.sending) block.endCommit();
       if (stored !== null && leads) {
         // The waiters look in the shared store: wake them once the owner has the entry (or refused it).
         const k = key;
         void stored.finally(() => this.finishFlight(k, res));
         return;
       }
-    } else if (res.capturedBody !== null) {
-      // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
-      // its body for a while. Hits capture nothing, so they never get here.
-      key ??= this.keyOf(req);
-      this.remember(key, this.clock());
+    } else {
+      block?.endCommit();
+      if (res.capturedBody !== null) {
+        // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
+        // its body for a while. Hits capture nothing, so they never get here.
+        key ??= this.keyOf(req);
+        this.remember(key, this.clock());
+      }
     }
     if (leads) this.finishFlight(key!, res);
   }
 
   /** Decide and store a finished producer response; a promise when the shared store's owner stores it. */
-  private store_(key: string, req: Request, res: Response): Promise<unknown> | null {
+  private store_(
+    key: string,
+    req: Request,
+    res: Response,
+    block: StagedBlock | undefined,
+  ): Promise<unknown> | null {
     const now = this.clock();
     const status = res.statusCode;
     const body = res.capturedBody;
@@ -566,7 +591,13 @@ export class ContentCache implements Plugin {
     // takes its path elsewhere, so that a hit first asks the proxy.
     const routed = !this.keyByHost && this.proxy().claimsPathOnSomeHost(req);
     if (this.shared !== null) {
-      return this.shared.set(toSharedInput(record, checkAt, false, { routed, stamp: this.stamp })).then(
+      const input = toSharedInput(record, checkAt, false, { routed, stamp: this.stamp });
+      // A body read into the staging area goes by reference: the owner copies it from there.
+      const write =
+        block !== undefined && body === block.buffer
+          ? this.shared.setStaged(input, block)
+          : this.shared.set(input);
+      return write.then(
         (stored) => {
           if (stored) this.stats.insertions++;
           else this.stats.rejections['not-admitted']++;

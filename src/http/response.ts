@@ -322,7 +322,19 @@ export class HttpResponse implements Response {
 
   end(chunk?: Buffer | string): void {
     if (this.ended || this.locked) return;
-    const buf = chunk === undefined ? null : toBuffer(chunk);
+    this.finish(chunk === undefined ? null : toBuffer(chunk));
+  }
+
+  endLent(chunk: Buffer, onReleased: () => void): void {
+    if (this.ended || this.locked) {
+      onReleased();
+      return;
+    }
+    this.finish(chunk, onReleased);
+  }
+
+  /** `end`, with the release of a lent last chunk (`endLent`). */
+  private finish(buf: Buffer | null, onReleased?: () => void): void {
     if (buf !== null) this.capture(buf);
     let head: string | null = null;
     if (!this.headersSent) {
@@ -330,7 +342,7 @@ export class HttpResponse implements Response {
       head = this.buildHead(buf !== null ? buf.length : this.isHead ? -2 : 0);
     }
     this.ended = true;
-    this.emit(head, buf, true);
+    this.emit(head, buf, true, onReleased, onReleased !== undefined);
     if (this.mode === MODE_LENGTH && this.written < this.declaredLength && !this.isHead) {
       // Fewer bytes than announced: closing is the only way the client can tell the body is truncated.
       this.keepAlive = false;
@@ -605,11 +617,13 @@ export class HttpResponse implements Response {
   }
 
   /** Frame `body` per the mode and hand head + body to the sink in as few writes as possible. */
+  /** @param lent `onFlushed` is a lent body's release: called exactly once, written, failed or dropped */
   private emit(
     head: string | null,
     body: Buffer | null,
     last: boolean,
     onFlushed?: (() => void) | undefined,
+    lent = false,
   ): boolean {
     const mode = this.mode;
     if (this.isHead || mode === MODE_NO_BODY) body = null;
@@ -651,8 +665,8 @@ export class HttpResponse implements Response {
       c = tail === '\r\n' ? CRLF : tail === '0\r\n\r\n' ? LAST_CHUNK : Buffer.from(tail, 'latin1');
     // Only a body that leaves as it is (not copied next to the head above) can report its buffer flushed.
     const flushed = body !== null && onFlushed !== undefined ? onFlushed : null;
-    if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed);
-    return this.sink.output(this, a, b, c, flushed);
+    if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed, lent);
+    return this.sink.output(this, a, b, c, flushed, lent);
   }
 }
 

@@ -51,6 +51,10 @@ export class SharedArena {
   /** The fill table (see layout.ts) and when each cell was taken. */
   readonly fill: Int32Array;
   readonly fillSince: Float64Array;
+  /** Per worker: the incarnation of its thread (see layout.ts). */
+  readonly incarnations: Int32Array;
+  /** Every worker's staging area, one after the other (`layout.stagingBytes` each). */
+  readonly staging: Buffer;
   /** The data region as one Buffer (subarray-free copies: `data.copy(target, 0, from, to)`). */
   readonly data: Buffer;
   readonly mask: number;
@@ -69,6 +73,8 @@ export class SharedArena {
     this.rings = new Int32Array(sab, layout.rings, layout.workers * (RING_SLOTS + 2));
     this.fill = new Int32Array(sab, layout.fill, FILL_CELLS);
     this.fillSince = new Float64Array(sab, layout.fillSince, FILL_CELLS);
+    this.incarnations = new Int32Array(sab, layout.incarnations, layout.workers);
+    this.staging = Buffer.from(sab, layout.staging, layout.workers * layout.stagingBytes);
     this.data = Buffer.from(sab, layout.data, layout.dataBytes);
     this.mask = layout.table - 1;
     this.entries = layout.entries;

@@ -69,7 +69,10 @@ export interface SharedInput {
   head: string;
   /** Offset of the 29 Date bytes in `head`, -1 for none. */
   dateOffset: number;
-  body: Uint8Array;
+  /** The body, or null when it waits in the worker's staging area (`staged`). */
+  body: Uint8Array | null;
+  /** A body the worker read into its staging area: copied from there, never through a message. */
+  staged?: StagedBody | undefined;
   /** See `SharedMeta.routed`. @default false */
   routed?: boolean;
   /** See `SharedMeta.stamp`. @default 0 */
@@ -80,6 +83,70 @@ export interface SharedInput {
   tags?: string[];
   /** See `SharedMeta.extra`. */
   extra?: unknown;
+}
+
+/**
+ * A store as it crosses the owner's port (`packInput`): strings and numbers, which the structured clone
+ * copies flat, with the metadata already as the JSON the extent keeps. Cloning a `SharedInput` (its
+ * fields as arrays of pairs, its file as an object) cost as much as the rest of the commit.
+ */
+export interface PackedInput {
+  key: string;
+  /** `SharedMeta` as JSON. */
+  meta: string;
+  head: string;
+  dateOffset: number;
+  storedAt: number;
+  expiresAt: number;
+  checkAt: number;
+  lastModifiedMs: number;
+  body: Uint8Array | null;
+  staged?: StagedBody | undefined;
+  /** `SharedMeta.group` and `.tags` again, for the owner's indexes (which then parse no metadata). */
+  group?: string | undefined;
+  tags?: string[] | undefined;
+}
+
+/** The packed form of `input` (what `SharedStoreOwner.setPacked` takes). */
+export function packInput(input: SharedInput): PackedInput {
+  const meta: SharedMeta = {
+    key: input.key,
+    path: input.path,
+    host: input.host,
+    status: input.status,
+    reason: input.reason,
+    fields: input.fields,
+    file: input.file,
+    routed: input.routed ?? false,
+    stamp: input.stamp ?? 0,
+  };
+  if (input.group !== undefined) meta.group = input.group;
+  if (input.tags !== undefined && input.tags.length > 0) meta.tags = input.tags;
+  if (input.extra !== undefined) meta.extra = input.extra;
+  return {
+    key: input.key,
+    group: input.group,
+    tags: input.tags,
+    meta: JSON.stringify(meta),
+    head: input.head,
+    dateOffset: input.dateOffset,
+    storedAt: input.storedAt,
+    expiresAt: input.expiresAt,
+    checkAt: input.checkAt,
+    lastModifiedMs: input.lastModifiedMs,
+    body: input.body,
+    staged: input.staged,
+  };
+}
+
+/** Where a worker's staged body is (see layout.ts, `staging`). */
+export interface StagedBody {
+  worker: number;
+  /** The worker thread's incarnation when it staged the body: a dead thread's commit is refused. */
+  incarnation: number;
+  /** Offset in the worker's staging area. */
+  at: number;
+  length: number;
 }
 
 /** The metadata kept with each entry (JSON in its extent, and on the owner's heap for lists). */
@@ -134,7 +201,13 @@ export class SharedStoreOwner {
   readonly maxBytes: number;
   readonly maxEntries: number;
   private readonly slotOf = new Map<string, number>();
+  /** Each live slot's key, and its metadata as stored (JSON), parsed on first use (lists, purges). */
+  private readonly keys: Array<string | undefined> = [];
+  private readonly metaText: Array<string | undefined> = [];
   private readonly metas: Array<SharedMeta | undefined> = [];
+  /** Each live slot's group and tags (see `SharedMeta`), kept apart so that indexing parses nothing. */
+  private readonly groupOf: Array<string | undefined> = [];
+  private readonly tagsOf: Array<readonly string[] | undefined> = [];
   private readonly freeSlots: Int32Array;
   private freeTop = 0;
   private readonly extents: ExtentAllocator;
@@ -202,26 +275,19 @@ export class SharedStoreOwner {
 
   /** Store (or replace) an entry. `false` when it is not admitted or there is no room for it now. */
   set(input: SharedInput): boolean {
+    return this.setPacked(packInput(input));
+  }
+
+  /** `set` of a packed input (as a worker sends it). */
+  setPacked(input: PackedInput): boolean {
     this.drain();
+    const body = this.bodyOf(input);
+    if (body === null) return this.notAdmitted();
     const key = input.key;
     if (this.slotOf.has(key)) this.delete(key, 'replaced');
-    const keyBytes = Buffer.from(key, 'utf8');
-    const meta: SharedMeta = {
-      key,
-      path: input.path,
-      host: input.host,
-      status: input.status,
-      reason: input.reason,
-      fields: input.fields,
-      file: input.file,
-      routed: input.routed ?? false,
-      stamp: input.stamp ?? 0,
-    };
-    if (input.group !== undefined) meta.group = input.group;
-    if (input.tags !== undefined && input.tags.length > 0) meta.tags = input.tags;
-    if (input.extra !== undefined) meta.extra = input.extra;
-    const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
-    const total = keyBytes.length + input.head.length + input.body.length + metaBytes.length;
+    const keyLength = Buffer.byteLength(key, 'utf8');
+    const metaLength = Buffer.byteLength(input.meta, 'utf8');
+    const total = keyLength + input.head.length + body.length + metaLength;
     const granules = Math.ceil(total / GRANULE);
     const size = granules * GRANULE;
     if (size > this.maxBytes) return this.notAdmitted();
@@ -252,15 +318,16 @@ export class SharedStoreOwner {
     const hash = hashKey(key);
     const at = start * GRANULE;
     const data = arena.data;
-    keyBytes.copy(data, at);
-    data.write(input.head, at + keyBytes.length, 'latin1');
-    data.set(input.body, at + keyBytes.length + input.head.length);
-    metaBytes.copy(data, at + keyBytes.length + input.head.length + input.body.length);
+    data.write(key, at, 'utf8');
+    data.write(input.head, at + keyLength, 'latin1');
+    if (body instanceof Buffer) body.copy(data, at + keyLength + input.head.length);
+    else data.set(body, at + keyLength + input.head.length);
+    data.write(input.meta, at + keyLength + input.head.length + body.length, 'utf8');
     ent[e + E_HASH] = hash;
-    ent[e + E_KEY_LEN] = keyBytes.length;
+    ent[e + E_KEY_LEN] = keyLength;
     ent[e + E_HEAD_LEN] = input.head.length;
-    ent[e + E_BODY_LEN] = input.body.length;
-    ent[e + E_META_LEN] = metaBytes.length;
+    ent[e + E_BODY_LEN] = body.length;
+    ent[e + E_META_LEN] = metaLength;
     ent[e + E_DATE_OFFSET] = input.dateOffset;
     Atomics.store(ent, e + E_HITS, 0);
     entF[f + D_START] = at;
@@ -273,13 +340,39 @@ export class SharedStoreOwner {
     Atomics.store(ent, e + E_GEN, gen + 1);
     arena.indexInsert(slot, hash);
     this.slotOf.set(key, slot);
-    this.metas[slot] = meta;
-    if (meta.group !== undefined) addTo(this.groups, meta.group, key);
-    if (meta.tags !== undefined) for (const tag of meta.tags) addTo(this.tagged, tag, key);
+    this.keys[slot] = key;
+    this.metaText[slot] = input.meta;
+    if (input.group !== undefined) {
+      this.groupOf[slot] = input.group;
+      addTo(this.groups, input.group, key);
+    }
+    if (input.tags !== undefined && input.tags.length > 0) {
+      this.tagsOf[slot] = input.tags;
+      for (const tag of input.tags) addTo(this.tagged, tag, key);
+    }
     if (input.expiresAt !== Number.POSITIVE_INFINITY) this.expiring++;
     arena.totals[F_INSERTIONS]!++;
     this.publishTotals();
     return true;
+  }
+
+  /**
+   * The body of `input`: its own bytes, or a view of the worker's staging area. Null for a staged body
+   * that cannot be trusted: outside the area, or sent by a thread that is gone (its area may be a new
+   * thread's by now).
+   */
+  private bodyOf(input: PackedInput): Uint8Array | null {
+    if (input.body !== null) return input.body;
+    const staged = input.staged;
+    if (staged === undefined) return null;
+    const { worker, at, length } = staged;
+    const size = this.arena.layout.stagingBytes;
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.arena.layout.workers) return null;
+    if (!Number.isInteger(at) || !Number.isInteger(length) || at < 0 || length < 0 || at + length > size)
+      return null;
+    if (Atomics.load(this.arena.incarnations, worker) !== staged.incarnation) return null;
+    const from = worker * size + at;
+    return this.arena.staging.subarray(from, from + length);
   }
 
   /** Remove `key`; false when it is not there. */
@@ -296,8 +389,7 @@ export class SharedStoreOwner {
     this.drain();
     const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
     for (const [key, slot] of [...this.slotOf]) {
-      const meta = this.metas[slot]!;
-      if (!purgeMatches(meta, filter)) continue;
+      if (!purgeMatches(this.metaOf(slot), filter)) continue;
       result.bytes += this.arena.entF[slot * E_F64 + D_SIZE]!;
       this.delete(key, 'purged');
       result.removed++;
@@ -343,7 +435,7 @@ export class SharedStoreOwner {
     this.drain();
     const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
     for (const [key, slot] of this.slotOf) {
-      if (purgeMatches(this.metas[slot]!, filter)) this.purgeOne(key, slot, true, now, result);
+      if (purgeMatches(this.metaOf(slot), filter)) this.purgeOne(key, slot, true, now, result);
     }
     return result;
   }
@@ -354,7 +446,7 @@ export class SharedStoreOwner {
     const entF = this.arena.entF;
     const size = entF[f + D_SIZE]!;
     if (soft) {
-      if (this.metas[slot]!.file !== null || entF[f + D_CHECK_AT]! <= now) return;
+      if (this.metaOf(slot).file !== null || entF[f + D_CHECK_AT]! <= now) return;
       entF[f + D_CHECK_AT] = now;
     } else this.delete(key, 'purged');
     result.removed++;
@@ -382,7 +474,7 @@ export class SharedStoreOwner {
     const { ent, entF } = this.arena;
     const rows: EntryInfo[] = [];
     for (const slot of this.slotOf.values()) {
-      const meta = this.metas[slot]!;
+      const meta = this.metaOf(slot);
       const f = slot * E_F64;
       const e = slot * E_INT32;
       const expiresAt = entF[f + D_EXPIRES_AT]!;
@@ -421,7 +513,7 @@ export class SharedStoreOwner {
       const f = slot * E_F64;
       const ent = this.arena.ent;
       // Only entries whose body is the whole file can be rebuilt from disk.
-      const meta = this.metas[slot]!;
+      const meta = this.metaOf(slot);
       if (meta.file !== null && meta.file.size !== ent[slot * E_INT32 + E_BODY_LEN]) continue;
       out.push({ meta, frequency, storedAt: entF[f + D_STORED_AT]!, expiresAt: entF[f + D_EXPIRES_AT]! });
     }
@@ -440,6 +532,8 @@ export class SharedStoreOwner {
    */
   resetWorker(worker: number): void {
     const arena = this.arena;
+    // Commits the dead thread sent and the owner has not read yet are refused from here on.
+    Atomics.add(arena.incarnations, worker, 1);
     const entries = arena.entries;
     for (let slot = 0; slot < entries; slot++) Atomics.store(arena.pins, worker * entries + slot, 0);
     const base = worker * (RING_SLOTS + 2);
@@ -485,14 +579,24 @@ export class SharedStoreOwner {
   private unpublish(slot: number, reason: RemovalReason): void {
     const arena = this.arena;
     const e = slot * E_INT32;
-    const meta = this.metas[slot]!;
+    const key = this.keys[slot]!;
     // Odd generation first: a reader that found the slot fails its validation from here on.
     Atomics.add(arena.ent, e + E_GEN, 1);
     arena.indexRemove(slot, arena.ent[e + E_HASH]!);
-    this.slotOf.delete(meta.key);
+    this.slotOf.delete(key);
+    this.keys[slot] = undefined;
+    this.metaText[slot] = undefined;
     this.metas[slot] = undefined;
-    if (meta.group !== undefined) removeFrom(this.groups, meta.group, meta.key);
-    if (meta.tags !== undefined) for (const tag of meta.tags) removeFrom(this.tagged, tag, meta.key);
+    const group = this.groupOf[slot];
+    if (group !== undefined) {
+      removeFrom(this.groups, group, key);
+      this.groupOf[slot] = undefined;
+    }
+    const tags = this.tagsOf[slot];
+    if (tags !== undefined) {
+      for (const tag of tags) removeFrom(this.tagged, tag, key);
+      this.tagsOf[slot] = undefined;
+    }
     if (arena.entF[slot * E_F64 + D_EXPIRES_AT] !== Number.POSITIVE_INFINITY) this.expiring--;
     const counter = REASON_COUNTER[reason];
     if (counter >= 0) arena.totals[counter]!++;
@@ -502,7 +606,7 @@ export class SharedStoreOwner {
       arena.totals[F_PINNED_BYTES]! += arena.entF[slot * E_F64 + D_SIZE]!;
     }
     this.publishTotals();
-    this.onRemove?.(meta.key, reason);
+    this.onRemove?.(key, reason);
   }
 
   private freeSlot(slot: number): void {
@@ -522,6 +626,16 @@ export class SharedStoreOwner {
     }
   }
 
+  /** The metadata of a live slot, parsed from its JSON on first use. */
+  private metaOf(slot: number): SharedMeta {
+    let meta = this.metas[slot];
+    if (meta === undefined) {
+      meta = JSON.parse(this.metaText[slot]!) as SharedMeta;
+      this.metas[slot] = meta;
+    }
+    return meta;
+  }
+
   /** Feed the hits workers recorded since the last drain to the policy. */
   private drain(): void {
     const rings = this.arena.rings;
@@ -535,9 +649,9 @@ export class SharedStoreOwner {
       for (; tail !== head; tail = (tail + 1) | 0) {
         const slot = rings[base + 2 + (tail & (RING_SLOTS - 1))]!;
         if (slot < 0 || slot >= this.arena.entries || ent[slot * E_INT32 + E_GEN]! % 2 !== 0) continue;
-        const meta = this.metas[slot];
-        if (meta === undefined) continue;
-        this.policy.hit(meta.key);
+        const key = this.keys[slot];
+        if (key === undefined) continue;
+        this.policy.hit(key);
         ent[slot * E_INT32 + E_HITS]!++;
       }
       Atomics.store(rings, base + 1, tail);

@@ -15,7 +15,7 @@ import {
   type OwnerRequest,
   portLink,
   SharedStoreClient,
-  serveOwnerRequest,
+  serveOwnerBatch,
 } from './client.ts';
 import { createSharedBuffer, defaultEntrySlots } from './layout.ts';
 import { SharedStoreOwner } from './owner.ts';
@@ -85,14 +85,8 @@ export class SharedCacheHost implements PrimaryShare {
   connect(id: number): { value: SharedCachePart; transfer: MessagePort[] } {
     this.ports.get(id)?.close();
     const { port1, port2 } = new MessageChannel();
-    port1.on('message', (request: OwnerRequest) => {
-      let reply: { id: number; result?: unknown; error?: string };
-      try {
-        reply = { id: request.id, result: serveOwnerRequest(this.owner, request) };
-      } catch (error) {
-        reply = { id: request.id, error: (error as Error).message };
-      }
-      port1.postMessage(reply);
+    port1.on('message', (requests: OwnerRequest[]) => {
+      port1.postMessage(serveOwnerBatch(this.owner, requests));
     });
     port1.unref();
     this.ports.set(id, port1);
