@@ -16,6 +16,21 @@ export type {
   Response,
 } from './http/types.ts';
 export { type RunningServer, type StartOptions, startServer } from './main/compose.ts';
+export {
+  type AdminAnswer,
+  type AdminEndpoint,
+  type AdminEndpointRequest,
+  AdminRequestError,
+  type DashboardPanel,
+  intParam,
+  type MetricFamily,
+  type MetricSample,
+  type MetricsContribution,
+  metricFamily,
+  queryParams,
+  type WorkerCall,
+  type WorkerResult,
+} from './server/admin-contract.ts';
 export type { ServerConfig, TamarinConfig } from './server/config.ts';
 export { ConfigError } from './server/config-errors.ts';
 export {

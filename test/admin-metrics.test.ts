@@ -7,8 +7,15 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createMetrics, fetchMetricsInput, type MetricsInput } from '../src/admin/metrics.ts';
-import { type RunningServer, startServer } from '../src/main/compose.ts';
+import {
+  createMetrics,
+  createMetrics as createProxyMetrics,
+  fetchMetricsInput,
+  type MetricsInput,
+} from '../src/admin/metrics.ts';
+import { adminContributions, type RunningServer, startServer } from '../src/main/compose.ts';
+import { proxyAdmin } from '../src/proxy/admin.ts';
+import type { RouteSnapshot } from '../src/proxy/plugin.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { call, fetchFresh } from './admin-client.ts';
 import { type FakeBackend, startFakeBackend } from './helpers/fake-backend.ts';
@@ -54,7 +61,10 @@ let spare: FakeBackend;
 
 /** What `GET /metrics` renders for this server. */
 async function scrapeRendered(): Promise<Sample[]> {
-  return parseExposition(await createMetrics().render(await fetchMetricsInput(server.control)));
+  const contributions = adminContributions(server.definitions);
+  return parseExposition(
+    await createMetrics(contributions).render(await fetchMetricsInput(server.control, contributions)),
+  );
 }
 
 before(async () => {
@@ -240,7 +250,19 @@ describe('proxy series from per-worker snapshots', () => {
     openConnections: 2,
     idleConnections: 1,
   });
-  const input = (proxy: MetricsInput['proxy']): MetricsInput => ({ server: [], cache: null, proxy });
+  const input = (proxy: Array<{ worker: number; result: RouteSnapshot[] }> | null): MetricsInput => ({
+    server: [],
+    plugins: {
+      proxy:
+        proxy === null
+          ? null
+          : proxy.map(({ worker, result }) => ({
+              worker,
+              result: { backends: result, stats: { routes: [] } },
+            })),
+    },
+  });
+  const createMetrics = () => createProxyMetrics(new Map([['proxy', proxyAdmin]]));
 
   it('labels each worker with its own view of a backend (health is per worker)', async () => {
     const route = (state: 'up' | 'down' | 'cooling', requests: number) => [

@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mergeEntries, mergePurges } from '../cache/admin.ts';
 import { CacheStats, mergeSnapshots } from '../cache/stats.ts';
 import type { EntryInfo } from '../cache/store.ts';
+import { mergeBackends } from '../proxy/admin.ts';
 import type { BackendSnapshot } from '../proxy/backend.ts';
-import {
-  mergeBackends,
-  mergeCacheStats,
-  mergeEntries,
-  mergePurges,
-  resultsOf,
-  WorkerCallError,
-} from './aggregate.ts';
+import { mergeCacheStats, resultsOf, WorkerCallError } from './aggregate.ts';
 
 function entry(key: string, hits: number, size: number, ageMs: number): EntryInfo {
   return {

@@ -4,25 +4,20 @@
  * `{ "error": code, "message": sentence }` with a 4xx/5xx status.
  */
 
-import type { EntryInfo, EntrySort, PurgeResult } from '../cache/store.ts';
 import type { Request, Response } from '../http/types.ts';
-import type { BackendAction, BackendChange } from '../proxy/backend-admin.ts';
-import type { RouteSnapshot } from '../proxy/plugin.ts';
-import { type BanInfo, type BanSpec, banSpecError } from '../server/bans.ts';
+import {
+  type AdminEndpoint,
+  AdminRequestError,
+  queryParams,
+  type WorkerCall,
+} from '../server/admin-contract.ts';
 import type { TamarinConfig } from '../server/config.ts';
 import { type ConfigIssue, issueText } from '../server/config-errors.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { ReloadResult } from '../server/reload.ts';
 import type { CertificateSummary } from '../tls/certificates.ts';
 import { reloadCertificates } from '../tls/reload.ts';
-import {
-  type Contributions,
-  mergeBackends,
-  mergeEntries,
-  mergePurges,
-  resultsOf,
-  WorkerCallError,
-} from './aggregate.ts';
+import { type Contributions, fetchContributedStats, resultsOf, WorkerCallError } from './aggregate.ts';
 import type { Asset } from './assets.ts';
 import { type AuthPolicy, checkRequest } from './auth.ts';
 import { type Control, fetchWorkerStats, statsView } from './live.ts';
@@ -43,17 +38,6 @@ export interface ApiContext {
   readonly assets: ReadonlyMap<string, Asset>;
   readonly streams: EventStreams;
   readonly metrics: AdminMetrics;
-}
-
-/** A client mistake, answered with its status and reason. */
-export class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
 }
 
 /**
@@ -91,109 +75,12 @@ function fail(res: Response, status: number, error: string, message: string): vo
 
 /** Query parameters as a map; unknown or repeated names are 400s. */
 function queryOf(req: Request, allowed: readonly string[]): Map<string, string> {
-  const params = new Map<string, string>();
-  for (const [name, value] of new URLSearchParams(req.query)) {
-    if (!allowed.includes(name)) {
-      const expected = allowed.length === 0 ? 'none' : allowed.join(', ');
-      throw new ApiError(400, 'bad_parameter', `unknown parameter "${name}" (expected: ${expected})`);
-    }
-    if (params.has(name)) throw new ApiError(400, 'bad_parameter', `parameter "${name}" given twice`);
-    params.set(name, value);
-  }
-  return params;
-}
-
-function intParam(params: Map<string, string>, name: string, fallback: number, min: number, max: number) {
-  const text = params.get(name);
-  if (text === undefined) return fallback;
-  const n = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(n >= min && n <= max)) {
-    throw new ApiError(
-      400,
-      'bad_parameter',
-      `${name} must be an integer from ${min} to ${max}, got "${text}"`,
-    );
-  }
-  return n;
-}
-
-const SORTS: readonly EntrySort[] = ['hits', 'size', 'age'];
-
-async function entries(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  const params = queryOf(req, ['sort', 'limit', 'offset']);
-  const sort = (params.get('sort') ?? 'hits') as EntrySort;
-  if (!SORTS.includes(sort)) {
-    throw new ApiError(
-      400,
-      'bad_parameter',
-      `sort must be one of hits, size, age; got "${params.get('sort')}"`,
-    );
-  }
-  const limit = intParam(params, 'limit', 50, 1, 1000);
-  const offset = intParam(params, 'offset', 0, 0, 9000);
-  const results = await ctx.control('cache', 'entries', { sort, limit: offset + limit, offset: 0 });
-  const merged = mergeEntries(
-    resultsOf<{ total: number; entries: EntryInfo[] }>(results),
-    sort,
-    limit,
-    offset,
-  );
-  json(res, 200, { sort, limit, offset, ...merged });
-}
-
-/**
- * `DELETE /api/cache[?path=/x | ?prefix=/img/][&host=h]` or `?tag=a,b`: purge in every worker, then
- * answer.
- */
-async function purge(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  const params = queryOf(req, ['path', 'prefix', 'host', 'tag', 'soft']);
-  const softText = params.get('soft');
-  if (softText !== undefined && softText !== '1' && softText !== 'true') {
-    throw new ApiError(400, 'bad_parameter', `soft must be 1 or true, got "${softText}"`);
-  }
-  params.delete('soft');
-  const soft = softText === undefined ? {} : { soft: true as const };
-  const tag = params.get('tag');
-  if (tag !== undefined) {
-    if (params.size > 1)
-      throw new ApiError(400, 'bad_parameter', 'tag cannot be combined with path, prefix or host');
-    if (tag.trim() === '')
-      throw new ApiError(400, 'bad_parameter', 'tag needs a value (tags separated by spaces or commas)');
-    const results = await ctx.control('cache', 'purge', { tag, ...soft });
-    json(res, 200, { filter: { tag, ...soft }, ...mergePurges(resultsOf<PurgeResult>(results)) });
-    return;
-  }
-  const path = params.get('path');
-  const prefix = params.get('prefix');
-  const host = params.get('host');
-  if (path !== undefined && prefix !== undefined) {
-    throw new ApiError(400, 'bad_parameter', 'give either path or prefix, not both');
-  }
-  for (const [name, value] of [
-    ['path', path],
-    ['prefix', prefix],
-  ] as const) {
-    if (value !== undefined && !value.startsWith('/')) {
-      throw new ApiError(400, 'bad_parameter', `${name} must start with "/", got "${value}"`);
-    }
-  }
-  if (host !== undefined && (host === '' || (path === undefined && prefix === undefined))) {
-    throw new ApiError(400, 'bad_parameter', 'host needs a non-empty value and a path or prefix');
-  }
-  const hostPart = host === undefined ? {} : { host: host.toLowerCase() };
-  const filter =
-    path !== undefined
-      ? { path, ...hostPart }
-      : prefix !== undefined
-        ? { prefix, ...hostPart }
-        : { all: true as const };
-  const results = await ctx.control('cache', 'purge', { ...filter, ...soft });
-  json(res, 200, { filter: { ...filter, ...soft }, ...mergePurges(resultsOf<PurgeResult>(results)) });
+  return queryParams(req.query, allowed);
 }
 
 async function metrics(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
-  const input = await fetchMetricsInput(ctx.control);
+  const input = await fetchMetricsInput(ctx.control, ctx.contributions);
   send(res, 200, ctx.metrics.contentType, await ctx.metrics.render(input));
 }
 
@@ -204,7 +91,7 @@ async function metrics(ctx: ApiContext, req: Request, res: Response): Promise<vo
  */
 async function reload(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
-  if (ctx.reload === null) throw new ApiError(404, 'not_available', 'this server cannot reload');
+  if (ctx.reload === null) throw new AdminRequestError(404, 'not_available', 'this server cannot reload');
   try {
     const result = await ctx.reload();
     json(res, 200, { reloaded: true, generation: result.generation, changed: result.changed });
@@ -235,9 +122,38 @@ function session(ctx: ApiContext, req: Request, res: Response): void {
   });
 }
 
+/**
+ * `GET /api/panels`: the dashboard panels of the running plugins, each a title and the figures it shows
+ * from the plugin's part of `/api/stats` (`stats` names that part).
+ */
+function panels(ctx: ApiContext, req: Request, res: Response): void {
+  queryOf(req, []);
+  // The contributions are the running plugins'; one turned off by its table (`enabled = false`) shows none.
+  const tables = ctx.config as unknown as Record<string, { enabled?: unknown } | undefined>;
+  const running = [...ctx.contributions].filter(
+    ([name, c]) => c.panel !== undefined && tables[name]?.enabled !== false,
+  );
+  json(res, 200, { panels: running.map(([name, c]) => ({ plugin: name, stats: name, ...c.panel })) });
+}
+
+/**
+ * `GET /api/stats`: the server and the cache (as the live feed shows them), plus every other plugin that
+ * contributes merged stats, under its name (the proxy's per-route counters as `proxy`).
+ */
 async function stats(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
-  json(res, 200, statsView(await fetchWorkerStats(ctx.control), ctx.workers, ctx.contributions));
+  const [workerStats, contributed] = await Promise.all([
+    fetchWorkerStats(ctx.control),
+    fetchContributedStats(ctx.control, ctx.contributions, ['cache']),
+  ]);
+  const view = statsView(workerStats, ctx.workers, ctx.contributions);
+  let bytesIn = 0;
+  let bytesOut = 0;
+  for (const { result } of workerStats.server) {
+    bytesIn += result.bytesIn;
+    bytesOut += result.bytesOut;
+  }
+  json(res, 200, { ...view, server: { ...view.server, bytesIn, bytesOut }, ...contributed });
 }
 
 function config(ctx: ApiContext, req: Request, res: Response): void {
@@ -261,12 +177,6 @@ function events(ctx: ApiContext, req: Request, res: Response): void {
   ctx.streams.open(req, res, SECURITY_HEADERS);
 }
 
-async function backends(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  queryOf(req, []);
-  const results = await ctx.control('proxy', 'backends');
-  json(res, 200, { routes: mergeBackends(resultsOf<RouteSnapshot[]>(results)) });
-}
-
 /** Every TLS certificate (the first worker's view: all workers load the same files) with days left. */
 async function certificates(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
@@ -285,64 +195,6 @@ async function reloadTls(ctx: ApiContext, req: Request, res: Response): Promise<
   json(res, 200, await reloadCertificates(ctx));
 }
 
-/**
- * `POST /api/proxy/backends/{drain,disable,enable}?url=http://h:p[&route=n]`: change the backend with that
- * URL (in every route that has it, or in route `n` only) in every worker; 404 naming the configured
- * backends when none has that URL.
- */
-function backendAction(action: BackendAction): Handler {
-  return async (ctx, req, res) => {
-    const params = queryOf(req, ['url', 'route']);
-    const url = params.get('url');
-    if (url === undefined || url === '') {
-      throw new ApiError(400, 'bad_parameter', 'url is required (a backend URL, e.g. http://10.0.0.5:8080)');
-    }
-    const route = params.has('route') ? intParam(params, 'route', 0, 0, 100_000) : undefined;
-    const command = route === undefined ? { action, url } : { action, url, route };
-    const results = resultsOf<BackendChange[]>(await ctx.control('proxy', 'backend-state', command));
-    const changed = results[0]?.result ?? [];
-    if (changed.length === 0) {
-      const listed = resultsOf<RouteSnapshot[]>(await ctx.control('proxy', 'backends'))[0]?.result ?? [];
-      const urls = [...new Set(listed.flatMap((r) => r.backends.map((b) => b.url)))];
-      const where = route === undefined ? '' : ` in route ${route}`;
-      throw new ApiError(
-        404,
-        'no_such_backend',
-        `no backend ${url}${where} (configured: ${urls.join(', ') || 'none'})`,
-      );
-    }
-    const inFlight = results.reduce(
-      (n, { result }) => n + result.reduce((m, change) => m + change.inFlight, 0),
-      0,
-    );
-    json(res, 200, {
-      action,
-      backends: changed.map(({ route: r, url: u, from, to }) => ({ route: r, url: u, from, to })),
-      inFlight,
-    });
-  };
-}
-
-/**
- * `POST /api/cache/bans?url=re[&host=re][&field=name&value=re]`: ban, in every worker, the stored proxied
- * responses (stored before now) whose URL, host and field match the regular expressions; 400 naming what
- * is wrong with the expression. `GET /api/cache/bans`: the bans pending in each worker.
- */
-async function addBan(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  const params = queryOf(req, ['url', 'host', 'field', 'value']);
-  const spec: BanSpec = Object.fromEntries(params);
-  const error = banSpecError(spec);
-  if (error !== null) throw new ApiError(400, 'bad_parameter', error);
-  const results = resultsOf<BanInfo>(await ctx.control('cache', 'ban', spec));
-  json(res, 200, { ban: spec, workers: results.map(({ worker, result }) => ({ worker, id: result.id })) });
-}
-
-async function listBans(ctx: ApiContext, req: Request, res: Response): Promise<void> {
-  queryOf(req, []);
-  const results = resultsOf<BanInfo[]>(await ctx.control('cache', 'bans'));
-  json(res, 200, { workers: results.map(({ worker, result }) => ({ worker, bans: result })) });
-}
-
 /** API routes: path → method → handler. Every method but GET (and HEAD) changes state. */
 const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
   string,
@@ -350,19 +202,12 @@ const ROUTES: ReadonlyMap<string, Readonly<Record<string, Handler>>> = new Map<
 >([
   [SESSION_PATH, { GET: session }],
   ['/api/stats', { GET: stats }],
-  ['/api/cache/entries', { GET: entries }],
-  ['/api/cache', { DELETE: purge }],
-  ['/api/cache/bans', { GET: listBans, POST: addBan }],
+  ['/api/panels', { GET: panels }],
   ['/api/config', { GET: config }],
   ['/api/reload', { POST: reload }],
   ['/api/events', { GET: events }],
-  ['/api/proxy/backends', { GET: backends }],
   ['/api/tls/certificates', { GET: certificates }],
   ['/api/tls/reload', { POST: reloadTls }],
-
-  ['/api/proxy/backends/drain', { POST: backendAction('drain') }],
-  ['/api/proxy/backends/disable', { POST: backendAction('disable') }],
-  ['/api/proxy/backends/enable', { POST: backendAction('enable') }],
   ['/metrics', { GET: metrics }],
 ]);
 
@@ -382,19 +227,47 @@ function errorAnswer(res: Response, error: unknown): void {
     res.destroy();
     return;
   }
-  if (error instanceof ApiError) fail(res, error.status, error.code, error.message);
+  if (error instanceof AdminRequestError) fail(res, error.status, error.code, error.message);
   else if (error instanceof WorkerCallError) {
     if (error.unavailable) fail(res, 404, 'not_available', error.failures[0]!.error);
     else fail(res, 502, 'worker_error', error.message);
   } else fail(res, 500, 'internal_error', (error as Error).message ?? String(error));
 }
 
+/** A plugin's endpoint as an admin route: its workers reached through `control`, its answer as JSON. */
+function contributed(plugin: string, endpoint: AdminEndpoint): Handler {
+  return async (ctx, req, res) => {
+    const workers: WorkerCall = async <T>(command: string, args?: unknown) =>
+      resultsOf<T>(await ctx.control(plugin, command, args));
+    const answer = await endpoint.handle({ method: req.method, query: req.query }, workers);
+    json(res, answer.status ?? 200, answer.body);
+  };
+}
+
+/** The admin's own routes plus every endpoint the plugins contribute (a path taken twice is a bug). */
+function routesOf(contributions: Contributions): Map<string, Record<string, Handler>> {
+  const routes = new Map<string, Record<string, Handler>>();
+  for (const [path, methods] of ROUTES) routes.set(path, { ...methods });
+  for (const [plugin, contribution] of contributions) {
+    for (const endpoint of contribution.endpoints ?? []) {
+      const methods = routes.get(endpoint.path) ?? {};
+      if (Object.hasOwn(methods, endpoint.method)) {
+        throw new Error(`admin: ${endpoint.method} ${endpoint.path} of plugin "${plugin}" is taken already`);
+      }
+      methods[endpoint.method] = contributed(plugin, endpoint);
+      routes.set(endpoint.path, methods);
+    }
+  }
+  return routes;
+}
+
 /** Build the request handler of the admin listener. */
 export function createApi(ctx: ApiContext): (req: Request, res: Response) => void {
+  const routes = routesOf(ctx.contributions);
   return (req, res) => {
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     const asset = ctx.assets.get(req.path);
-    const methods = asset === undefined ? ROUTES.get(req.path) : undefined;
+    const methods = asset === undefined ? routes.get(req.path) : undefined;
     const mutating = method !== 'GET';
     // The session call says whether a token is needed, so it cannot need one itself; it is held to the
     // same-origin rule of mutating calls, since on loopback it hands out the token.

@@ -83,7 +83,7 @@ export async function startAdmin(start: AdminStartOptions): Promise<AdminService
     contributions,
     assets,
     streams,
-    metrics: createMetrics(),
+    metrics: createMetrics(contributions),
   };
   const handler = createApi(context);
   const engine: Engine = createEngine(

@@ -32,6 +32,8 @@ export interface HitSource<E extends ServableEntry> {
 export class HitResponder<E extends ServableEntry> {
   private readonly store: HitSource<E>;
   private readonly stats: CacheStats;
+  /** Body bytes of the answer being sent (for the hit's count of bytes served from the cache). */
+  private sent = 0;
   private readonly revalidateMs: number;
   private readonly claimedElsewhere: (req: Request) => boolean;
   private readonly stamp: number | undefined;
@@ -68,8 +70,9 @@ export class HitResponder<E extends ServableEntry> {
       return false;
     }
     // The entry's own hit count is the store's (its lookup counts it).
+    this.sent = 0;
     if (!this.answer(entry, req, res, now)) return false;
-    this.stats.hit(now);
+    this.stats.hit(now, this.sent);
     return true;
   }
 
@@ -93,6 +96,7 @@ export class HitResponder<E extends ServableEntry> {
     const { start, end } = range.ranges[0]!;
     const body = entry.copyBody();
     if (body === null) return false;
+    this.sent = end - start + 1;
     res.sendPrebuilt(
       entry.buildHead(206, partialFields(entry, start, end), end - start + 1, connection),
       body.subarray(start, end + 1),
@@ -107,6 +111,7 @@ export class HitResponder<E extends ServableEntry> {
     res: Response,
     now: number,
   ): boolean {
+    if (isGet) this.sent = entry.bodyLength;
     if (connection === null) return entry.send(res, isGet, now);
     const body = isGet ? entry.copyBody() : null;
     if (isGet && body === null) return false;

@@ -29,6 +29,7 @@ import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
 import { FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
+import { cacheAdmin } from './admin.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder, type ServableEntry } from './hit.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
@@ -49,7 +50,7 @@ import {
 } from './shared/server.ts';
 import type { StagedBlock } from './shared/staging.ts';
 import { SingleFlight } from './single-flight.ts';
-import { CacheStats, type CacheStatsSnapshot, mergeSnapshots } from './stats.ts';
+import { CacheStats, type CacheStatsSnapshot, FILES, outcomeOf } from './stats.ts';
 import type { PurgeFilter, PurgeResult } from './store.ts';
 import { MemoryStore } from './store.ts';
 import { loadState, reloadEntries, saveState, type WarmRecord } from './warm-restart.ts';
@@ -233,6 +234,11 @@ export class ContentCache implements Plugin {
   /** Concurrent misses for one key wait for the first (the store's one single-flight mechanism). */
   private readonly flights: SingleFlight;
   private readonly negative = new Map<string, number>();
+  /**
+   * Lookups of this cache that found nothing (misses, passes), counted when their answer is done: whether
+   * one was a miss, a pass or an error depends on who answered it and with what status.
+   */
+  private readonly lookups = new WeakSet<Response>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly stateFile: string;
   private closed = false;
@@ -413,19 +419,16 @@ export class ContentCache implements Plugin {
     if (this.serve(key, req, res, now)) return true;
     res.cacheStatus = 'MISS';
     if (http?.handle(req, res)) return true;
+    this.lookups.add(res);
     if (method !== 'GET' || this.bypassed(key, now)) {
       res.cacheStatus = 'BYPASS';
-      this.stats.miss(now);
       return false;
     }
     res.captureBody(this.options.max_object_size);
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
     keepWholeBody(res, this.options.max_object_size, this.lender);
     // A conditional or range miss neither leads nor waits (its answer may be a 304 or 206, not storable).
-    if (hasConditionalOrRange(req.headers)) {
-      this.stats.miss(now);
-      return false;
-    }
+    if (hasConditionalOrRange(req.headers)) return false;
     if (!this.flights.lead(key, now, res)) return this.wait(key, req, res);
     if (this.shared !== null && this.flights.leads(key, res)) {
       // Another worker reading this very file: wait for its entry instead of reading it again.
@@ -436,7 +439,6 @@ export class ContentCache implements Plugin {
       }
       if (claim === FILL_LEAD) this.fills.set(key, res);
     }
-    this.stats.miss(now);
     return false;
   }
 
@@ -457,11 +459,11 @@ export class ContentCache implements Plugin {
       const poll = () => {
         const now = this.clock();
         if (this.serve(key, req, res, now)) {
+          this.lookups.delete(res);
           resolve(true);
           return;
         }
         if (!shared.filling(key) || now >= deadline) {
-          this.stats.miss(now);
           resolve(false);
           return;
         }
@@ -496,13 +498,17 @@ export class ContentCache implements Plugin {
     // Served from the entry the leader stored: a hit. Otherwise (not storable, timeout): a miss.
     return this.flights.wait(key).then(() => {
       const now = this.clock();
-      if (this.serve(key, req, res, now)) return true;
-      this.stats.miss(now);
+      if (this.serve(key, req, res, now)) {
+        this.lookups.delete(res);
+        return true;
+      }
       return false;
     });
   }
 
   onResponse(req: Request, res: Response): void {
+    if (res.cacheStatus === 'HIT') return;
+    if (this.lookups.has(res)) this.countLookup(res);
     if (req.method !== 'GET') return;
     const file = res.file;
     let leads = false;
@@ -535,6 +541,16 @@ export class ContentCache implements Plugin {
       }
     }
     if (leads) this.finishFlight(key!, res);
+  }
+
+  /**
+   * What became of a lookup that found nothing: a file read is a miss (a pass when the key is refused for
+   * now or the request is not cacheable, a HEAD), any other answer (a proxied one, an error page) a pass,
+   * a 5xx an error. Aborted answers count as they stood.
+   */
+  private countLookup(res: Response): void {
+    const passed = res.file === null || res.cacheStatus === 'BYPASS';
+    this.stats.count(FILES + outcomeOf(res.statusCode, passed), this.clock(), res.bodyBytes);
   }
 
   /** Decide and store a finished producer response; a promise when the shared store's owner stores it. */
@@ -913,9 +929,7 @@ export const cachePlugin = definePlugin({
   options: cacheOptionsSchema,
   provides: [CACHE_STORE],
   uses: [FILE_VARIANTS],
-  admin: {
-    mergeStats: (perWorker) => mergeSnapshots(perWorker as CacheStatsSnapshot[]),
-  },
+  admin: cacheAdmin,
   // One content cache for the whole server, made by the primary before any worker so that it outlives
   // every worker and every reload.
   share: (options, context) =>

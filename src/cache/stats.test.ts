@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CacheStats, mergeSnapshots, RPS_SECONDS } from './stats.ts';
+import {
+  CacheStats,
+  FILES,
+  HIT,
+  MISS,
+  mergeSnapshots,
+  outcomeOf,
+  PROXY,
+  REVALIDATED,
+  RPS_SECONDS,
+  STALE,
+} from './stats.ts';
 
 const T0 = 1_700_000_000_000; // a whole second
 
@@ -100,4 +111,36 @@ test('mergeSnapshots aligns workers read on either side of a second on the newes
     assert.equal(hits, 3);
   }
   assert.deepEqual(older.rps.hits.slice(-1), [1], 'the inputs are left as they were');
+});
+
+test('keeps outcomes apart by cache; the hit ratio leaves passes and errors out', () => {
+  const stats = new CacheStats();
+  stats.hit(T0, 100);
+  stats.count(PROXY + HIT, T0, 50);
+  stats.count(PROXY + STALE, T0 + 10, 50);
+  stats.count(FILES + MISS, T0 + 20, 400);
+  stats.count(PROXY + REVALIDATED, T0 + 30, 50);
+  for (let i = 0; i < 10; i++) stats.count(FILES + outcomeOf(404, false), T0 + 40, 10);
+  for (let i = 0; i < 10; i++) stats.count(PROXY + outcomeOf(502, true), T0 + 50, 10);
+  const s = stats.snapshot(T0 + 60, { bytes: 0, count: 0, maxBytes: 1, maxEntries: Infinity });
+  assert.deepEqual(s.bySource.files, { hit: 1, miss: 1, pass: 10, stale: 0, revalidated: 0, error: 0 });
+  assert.deepEqual(s.bySource.proxy, { hit: 1, miss: 0, pass: 0, stale: 1, revalidated: 1, error: 10 });
+  assert.equal(s.hits, 3);
+  assert.equal(s.misses, 2);
+  assert.equal(s.hitRatio, 3 / 5);
+  assert.equal(s.bytesFromCache, 250);
+  assert.equal(s.bytesFromOrigin, 400 + 200);
+  assert.equal(s.offloadRatio, 250 / 850);
+  const last = RPS_SECONDS - 1;
+  assert.equal(s.rps.hits[last], 3);
+  assert.equal(s.rps.stale[last], 1);
+  assert.equal(s.rps.misses[last], 2);
+  assert.equal(s.rps.pass[last], 10);
+  assert.equal(s.rps.errors[last], 10);
+  assert.equal(s.rps.total[last], 25);
+  const merged = mergeSnapshots([s, s]);
+  assert.equal(merged.outcomes.error, 20);
+  assert.equal(merged.bySource.files.pass, 20);
+  assert.equal(merged.hitRatio, 3 / 5);
+  assert.equal(merged.rps.errors[last], 20);
 });

@@ -6,6 +6,7 @@
  * (stale-if-error, "serve stale when all backends are down") unless the entry forbids stale use.
  */
 
+import { ERROR, outcomeOf, PROXY, REVALIDATED, STALE } from '../cache/stats.ts';
 import { Headers } from '../http/headers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { connectionNamed } from '../http/semantics/hop-by-hop.ts';
@@ -157,6 +158,8 @@ export class Fetch implements UpstreamHandler {
     const entry = this.entry;
     const live = res !== null && !res.aborted;
     let storable = false;
+    // What the client got, as a cache outcome (-1: not this exchange's to count).
+    let outcome: number;
     if (local) {
       // No backend answered (all down, connect failures, timeout): maybe a stale entry may stand in.
       if (
@@ -170,7 +173,11 @@ export class Fetch implements UpstreamHandler {
           ttl: entry.ttlSeconds(now),
           detail: 'stale-if-error',
         });
-      } else if (live && !res.headersSent) {
+        outcome = STALE;
+      } else {
+        outcome = outcomeOf(up.statusCode, true);
+      }
+      if (outcome !== STALE && live && !res.headersSent) {
         up.copyHeadTo(res, null);
         appendCacheStatus(res, cacheStatus(this.cache.name, { fwd: this.reason, fwdStatus: up.statusCode }));
         const body = up.body;
@@ -178,8 +185,11 @@ export class Fetch implements UpstreamHandler {
         else res.end(body);
       }
     } else if (this.outcome === OUTCOME_NOT_MODIFIED) {
-      storable = this.notModified(up, complete, now);
+      const kept = this.notModified(up, complete, now);
+      storable = kept === true;
+      outcome = kept === null ? -1 : complete ? REVALIDATED : ERROR;
     } else if (this.outcome === OUTCOME_STALE_ERROR) {
+      outcome = STALE;
       if (live && entry !== null) {
         this.answer(entry, {
           fwd: this.reason,
@@ -190,6 +200,8 @@ export class Fetch implements UpstreamHandler {
       }
     } else {
       const plan = this.plan;
+      // An answer the cache may not store (private, no-store, an unsafe method's) is a pass, not a miss.
+      outcome = outcomeOf(up.statusCode, this.mode === 'unsafe' || plan === null || !plan.decision.store);
       if (plan?.decision.store) {
         const body = up.body;
         if (!complete) this.cache.rejected('incomplete');
@@ -215,6 +227,7 @@ export class Fetch implements UpstreamHandler {
       }
     }
     if (res === null && entry !== null) entry.refreshing = false;
+    if (res !== null && outcome !== -1) this.cache.stats.count(PROXY + outcome, now, res.bodyBytes);
     // Only a response known not to be storable makes the key "pass" (not collapsed for a while); an error
     // or an interrupted transfer says nothing about the next one.
     this.release(storable || this.plan === null || this.plan.decision.store);
@@ -222,11 +235,15 @@ export class Fetch implements UpstreamHandler {
 
   onError(error: unknown): void {
     this.cache.logError(`${this.req.method} ${this.req.target}`, error);
+    if (this.res !== null) this.cache.stats.count(PROXY + ERROR, this.cache.clock());
     this.release(true);
   }
 
-  /** A 304 answered our validation (§4.3.4). Returns whether the entry was kept. */
-  private notModified(up: UpstreamResponse, complete: boolean, now: number): boolean {
+  /**
+   * A 304 answered our validation (§4.3.4). Returns whether the entry was kept, or null when the 304
+   * selected another response and a new exchange (which counts for itself) took the client over.
+   */
+  private notModified(up: UpstreamResponse, complete: boolean, now: number): boolean | null {
     const entry = this.entry!;
     const res = this.res;
     const live = res !== null && !res.aborted;
@@ -237,9 +254,9 @@ export class Fetch implements UpstreamHandler {
     const headers = up.head!.headers;
     if (!notModifiedMatches(entry.originFields, headers)) {
       // The 304 selects a different stored response than ours: ask for the full one.
-      if (live)
-        new Fetch(this.cache, this.req, res, this.route, this.policy, 'miss', null, this.reason).start();
-      return false;
+      if (!live) return false;
+      new Fetch(this.cache, this.req, res, this.route, this.policy, 'miss', null, this.reason).start();
+      return null;
     }
     const merged = mergeNotModified(entry.originFields, headers, connectionNamed(headers));
     const fresh = this.cache.freshen(this.req, entry, merged, this.timing!, this.policy);

@@ -10,7 +10,7 @@
  */
 
 import type { SharedStoreClient } from '../cache/shared/client.ts';
-import type { CacheStats } from '../cache/stats.ts';
+import { type CacheStats, HIT, PROXY } from '../cache/stats.ts';
 import type { MemoryStore, RemovalReason } from '../cache/store.ts';
 import { connectionFor } from '../http/semantics/head.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
@@ -144,14 +144,17 @@ export class HitPath {
     if (this.purging !== null && this.purgedByTag(entry)) return false;
     const kind = requestKind(req.headers);
     if (kind === SLOW) return false;
+    const isGet = req.method === 'GET';
     if (kind === PLAIN && connectionFor(req) === null) {
       // False: a shared entry left the store meanwhile (nothing was sent): a miss.
-      if (!entry.send(res, req.method === 'GET', now)) return false;
+      if (!entry.send(res, isGet, now)) return false;
+      this.stats.count(PROXY + HIT, now, isGet ? entry.bodyLength : 0);
+    } else {
+      // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
+      answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
+      this.stats.count(PROXY + HIT, now, res.bodyBytes);
     }
-    // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
-    else answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
     // The entry's own hit count is the store's (counted by its lookup).
-    this.stats.hit(now);
     return true;
   }
 

@@ -19,7 +19,7 @@ import type { StoreFront } from '../cache/service.ts';
 import { FILL_LEAD, FILL_WAIT } from '../cache/shared/arena.ts';
 import type { SharedStoreClient } from '../cache/shared/client.ts';
 import { SingleFlight } from '../cache/single-flight.ts';
-import type { CacheStats } from '../cache/stats.ts';
+import { type CacheStats, ERROR, HIT, PROXY, STALE } from '../cache/stats.ts';
 import type { MemoryStore, PurgeResult } from '../cache/store.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import type { Request, Response } from '../http/types.ts';
@@ -130,7 +130,6 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {
       // Unsafe methods go through, and invalidate what they change (§4.4); POST may be stored.
-      this.stats.miss(this.clock());
       new Fetch(this, req, res, route, policy, 'unsafe', null, 'method').start();
       return true;
     }
@@ -167,7 +166,6 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     if (entry !== null && !originConditional) {
       const reuse = decideReuse(entry, directives, now);
       if (reuse !== 'validate') {
-        this.stats.hit(now);
         const stale = reuse !== 'fresh';
         answerFromEntry(entry, req, res, now, this.name, {
           hit: true,
@@ -175,13 +173,14 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
           collapsed: collapsed || undefined,
           detail: reuse === 'stale' ? 'max-stale' : reuse === 'stale-while-revalidate' ? reuse : undefined,
         });
+        this.stats.count(PROXY + (stale ? STALE : HIT), now, res.bodyBytes);
         if (reuse === 'stale-while-revalidate') this.refreshInBackground(req, route, policy, entry);
         return;
       }
     }
     // §5.2.1.7: only-if-cached and nothing usable stored → 504.
     if (directives.onlyIfCached) {
-      this.stats.miss(now);
+      this.stats.count(PROXY + ERROR, now);
       sendText(
         res,
         504,
@@ -224,7 +223,6 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       }
       if (claim === FILL_LEAD) this.fills.add(key);
     }
-    this.stats.miss(now);
     // A stale entry with a validator is revalidated (§4.3.1); anything else is fetched whole.
     const mode = entry !== null && !originConditional && hasValidators(entry) ? 'validate' : 'miss';
     const fetch = new Fetch(this, req, res, route, policy, mode, entry, reason);
@@ -250,7 +248,6 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       .then((result) => {
         if (res.aborted) return;
         if (result === 'timeout') {
-          this.stats.miss(this.clock());
           new Fetch(this, req, res, route, policy, 'miss', null, reason).start();
         } else this.lookup(req, res, route, policy, true);
       })

@@ -159,11 +159,10 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
    */
   override send(res: Response, isGet: boolean, now: number): boolean {
     const bytes = this.serve(now, isGet);
-    if (!isGet || this.separateBody === null) {
-      res.sendPrebuilt(bytes);
-      return true;
-    }
-    return this.shared!.sendPinned(res, bytes);
+    if (!isGet) res.sendPrebuilt(bytes);
+    else if (this.separateBody === null) res.sendPrebuilt(bytes, null, null, this.headLength);
+    else return this.shared!.sendPinned(res, bytes);
+    return true;
   }
 
   /** The body as a buffer of this worker (a copy for a shared entry); null when it left the store. */

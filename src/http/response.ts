@@ -170,6 +170,8 @@ export class HttpResponse implements Response {
   private written = 0;
   private prebuilt: Buffer | null = null;
   private prebuiltBody: Buffer | null = null;
+  /** Body bytes of a pre-built answer when its caller said where the head ends; -1: find out on demand. */
+  private prebuiltBodyLength = -1;
   private captureLimit = -1;
   private captureParts: Buffer[] | null = null;
   private captureSize = 0;
@@ -192,7 +194,10 @@ export class HttpResponse implements Response {
 
   get bodyBytes(): number {
     if (this.prebuilt !== null) {
-      const end = this.prebuilt.indexOf('\r\n\r\n');
+      // Read once per response (the server's byte counters): known from `headLength` on the cache's hit
+      // path, else one scan of the head.
+      if (this.prebuiltBodyLength >= 0) return this.prebuiltBodyLength;
+      const end = this.prebuilt.indexOf(HEAD_END);
       const inHead = end === -1 ? 0 : this.prebuilt.length - end - 4;
       return this.prebuiltBody === null ? inHead : inHead + this.prebuiltBody.length;
     }
@@ -383,6 +388,7 @@ export class HttpResponse implements Response {
     }
     if (this.headersSent || this.ended) throw new Error('sendPrebuilt: the head was already sent');
     this.headersSent = true;
+    if (headLength !== undefined) this.prebuiltBodyLength = bytes.length - headLength + (body?.length ?? 0);
     this.sink.prepareHead(this);
     const extra = this.sink.extraFields;
     if (extra !== undefined && extra !== '') bytes = withFields(bytes, extra);

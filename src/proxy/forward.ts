@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import type { HeaderList, ParsedHead, Request, Response } from '../http/types.ts';
 import type { Backend } from './backend.ts';
 import { selectBackend } from './balancer.ts';
-import { sendError, UpstreamError } from './errors.ts';
+import { PROXY_ERRORS, type ProxyErrorCode, sendError, UpstreamError } from './errors.ts';
 import {
   type BodyFraming,
   buildRequestHead,
@@ -59,17 +59,34 @@ export interface ForwardObserver {
   onEnd?(complete: boolean, res: Response): void;
 }
 
+/** Answer with the proxy's own error, counted in the route's stats. */
+function failWith(
+  res: Response,
+  code: ProxyErrorCode,
+  detail: string | undefined,
+  route: ProxyRoute,
+  host: string,
+) {
+  const stats = route.stats;
+  if (!res.headersSent) {
+    stats.errors++;
+    stats.answered(PROXY_ERRORS[code].status);
+  }
+  sendError(res, code, detail, route, host);
+}
+
 /** Forward `req` to one of `route`'s backends and stream the answer into `res`. */
 export function forward(req: Request, res: Response, route: ProxyRoute, observer?: ForwardObserver): void {
+  route.stats.requests++;
   // Loop protection: our pseudonym in Via means this request already went through us (RFC 9110 §7.6.3).
   const via = req.headers.getJoined('via');
   if (via !== undefined && viaContains(via, route.via)) {
-    sendError(res, 'ERR_PROXY_LOOP', undefined, route, req.host);
+    failWith(res, 'ERR_PROXY_LOOP', undefined, route, req.host);
     return;
   }
   // A tunnel needs the raw client socket, which the engine does not hand out (nor do we want open relays).
   if (req.method === 'CONNECT') {
-    sendError(res, 'ERR_PROXY_METHOD', undefined, route, req.host);
+    failWith(res, 'ERR_PROXY_METHOD', undefined, route, req.host);
     return;
   }
   // WebSocket and other Upgrade requests get a dedicated connection that may become a tunnel (tunnel.ts).
@@ -151,7 +168,7 @@ class Exchange implements UpstreamUser {
           : lastError.code === 'ERR_PROXY_RESET'
             ? 'ERR_PROXY_CONNECT'
             : lastError.code;
-      sendError(this.res, code, undefined, this.route, this.req.host);
+      failWith(this.res, code, undefined, this.route, this.req.host);
       this.done = true;
       return;
     }
@@ -204,6 +221,7 @@ class Exchange implements UpstreamUser {
       data: (chunk: Buffer) => {
         const conn = this.conn;
         if (conn === null || chunk.length === 0) return;
+        this.route.stats.bytesToBackends += chunk.length;
         if (!(chunked ? conn.writeChunk(chunk) : conn.write(chunk))) body.pause();
       },
       end: () => {
@@ -260,7 +278,11 @@ class Exchange implements UpstreamUser {
       this.clearContinueTimer();
       this.bodyState = BODY_ABANDONED;
     }
-    this.res.upstreamTime = performance.now() - this.askedAt;
+    const upstreamTime = performance.now() - this.askedAt;
+    this.res.upstreamTime = upstreamTime;
+    const stats = this.route.stats;
+    stats.upstreamTime(upstreamTime);
+    stats.answered(head.status);
     copyResponseHead(head, this.res, viaEntry(this.route.via, head.versionMinor));
     this.observer?.onHead?.(head, this.res);
   }
@@ -285,6 +307,7 @@ class Exchange implements UpstreamUser {
   }
 
   onUpstreamBody(chunk: Buffer): void {
+    this.route.stats.bytesFromBackends += chunk.length;
     const res = this.res;
     if (this.pending === null && !res.headersSent) {
       this.pending = chunk;
@@ -328,7 +351,7 @@ class Exchange implements UpstreamUser {
       this.pending = null;
       this.observer?.onEnd?.(false, this.res);
       if (this.res.headersSent) this.res.destroy();
-      else sendError(this.res, error.code, error.message, this.route, this.req.host);
+      else failWith(this.res, error.code, error.message, this.route, this.req.host);
       return;
     }
     // A pooled connection the backend closed just as we reused it is the pool's race, not a sick backend.
@@ -350,7 +373,7 @@ class Exchange implements UpstreamUser {
     }
     this.finish();
     this.detachBody();
-    sendError(this.res, error.code, error.message, this.route, this.req.host);
+    failWith(this.res, error.code, error.message, this.route, this.req.host);
   }
 
   /** The client went away: drop the upstream request (its connection cannot be reused). */

@@ -6,7 +6,8 @@
  * content cache's store, so the proxy then requires that store (`CACHE_STORE`) and attaches its cache there
  * (it answers stored responses at the request stage, before any content handler).
  *
- * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[];
+ * Control commands (admin API `GET /api/proxy/backends`): `backends` → {@link RouteSnapshot}[]; `stats` →
+ * {@link ProxyStatsSnapshot} (per-route counters, `/api/stats` → `proxy`);
  * `backend-state` with a {@link BackendCommand} (`POST /api/proxy/backends/drain|disable|enable`) →
  * {@link BackendChange}[].
  */
@@ -17,12 +18,14 @@ import { routeCacheSchema, routePolicies } from '../http-cache/options.ts';
 import { ProxyCache } from '../http-cache/proxy-cache.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
 import { ERROR_PAGES, ROUTE_CLAIMS } from '../server/services.ts';
+import { proxyAdmin } from './admin.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
 import { applyBackendCommand, isBackendCommand } from './backend-admin.ts';
 import { type ForwardObserver, forward } from './forward.ts';
 import { HealthChecker } from './health.ts';
 import { isOwnListener } from './loop.ts';
 import { type HealthOptions, type ProxyOptions, proxyTableSchema, resolveUpstreams } from './options.ts';
+import type { ProxyStatsSnapshot } from './route-stats.ts';
 import { type CompiledPool, compilePool, compileRoute, matchRoute, type ProxyRoute } from './routes.ts';
 import { isUpgradeRequest } from './tunnel.ts';
 
@@ -160,6 +163,10 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
       backends: route.backends.map((backend) => backend.snapshot(route.now())),
     }));
 
+  const statsSnapshot = (): ProxyStatsSnapshot => ({
+    routes: routes.map((route) => route.stats.snapshot(route, route.backends)),
+  });
+
   const instance: ProxyInstance = {
     name: 'proxy',
     handle(req: Request, res: Response): boolean {
@@ -183,6 +190,8 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
     routes,
     control(command: string, args: unknown): unknown {
       if (command === 'backends') return snapshot();
+      if (command === 'stats') return statsSnapshot();
+      if (command === 'metrics') return { backends: snapshot(), stats: statsSnapshot() };
       if (command === 'backend-state') {
         if (!isBackendCommand(args)) throw new Error('proxy: backend-state needs { action, url, route? }');
         const changes = applyBackendCommand(routes, args);
@@ -195,7 +204,9 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
         }
         return changes;
       }
-      throw new Error(`proxy: unknown control command "${command}" (known: backends, backend-state)`);
+      throw new Error(
+        `proxy: unknown control command "${command}" (known: backends, backend-state, stats, metrics)`,
+      );
     },
     close(): void {
       cache?.close();
@@ -252,7 +263,10 @@ function carryOver(routes: readonly ProxyRoute[], previous: ProxyInstance | unde
       if (!byUrl.has(backend.url)) byUrl.set(backend.url, backend);
     }
   }
+  const statsByRoute = new Map(previous.routes.map((route) => [routeKey(route), route.stats]));
   for (const route of routes) {
+    const stats = statsByRoute.get(routeKey(route));
+    if (stats !== undefined) route.stats.adopt(stats);
     for (const backend of route.backends) {
       const old = byRoute.get(`${routeKey(route)} ${backend.url}`) ?? byUrl.get(backend.url);
       if (old !== undefined) backend.adopt(old);
@@ -295,4 +309,5 @@ export const proxyPlugin = definePlugin({
   uses: [ERROR_PAGES],
   requires: (options) => (cachesAnyRoute(options) ? [CACHE_STORE] : []),
   create: createProxy,
+  admin: proxyAdmin,
 });

@@ -9,6 +9,7 @@ import type { BackendPool, Balancer } from './balancer.ts';
 import { createBalancer } from './balancers/index.ts';
 import type { ErrorPageSource } from './errors.ts';
 import type { PoolOptions, RouteOptions } from './options.ts';
+import { RouteStats } from './route-stats.ts';
 import { UPSTREAM_LIMITS, UpstreamPool } from './upstream-pool.ts';
 
 /** How the upstream `Host` field is chosen. */
@@ -49,6 +50,8 @@ export interface ProxyRoute extends BackendPool {
   readonly tunnelIdleTimeout: number;
   /** Custom pages for the proxy's own error answers; set by the plugin once created, else null. */
   errorPages: ErrorPageSource | null;
+  /** This route's counters in this worker (the admin's per-route series). */
+  readonly stats: RouteStats;
 }
 
 /** The backends of a route or of a named upstream, with their connection pools and one balancer. */
@@ -118,6 +121,7 @@ export function compileRoute(
     responseTimeout: options.response_timeout,
     tunnelIdleTimeout: options.tunnel_idle_timeout,
     errorPages: null,
+    stats: new RouteStats(),
   };
 }
 

@@ -35,6 +35,10 @@ export interface ServerStatsSnapshot {
   statusClasses: [number, number, number, number, number];
   /** Responses whose client went away before the last byte. */
   aborted: number;
+  /** Request body bytes received from clients. */
+  bytesIn: number;
+  /** Response body bytes sent to clients (heads and chunk framing not counted). */
+  bytesOut: number;
   latency: {
     /** Bucket upper bounds in seconds (`LATENCY_BUCKETS`). */
     bounds: number[];
@@ -43,8 +47,17 @@ export interface ServerStatsSnapshot {
     /** Sum of all latencies, in seconds. */
     sum: number;
   };
-  /** Responses per second for the last `SERVER_RPS_SECONDS` seconds, oldest first; the last is now. */
-  rps: { startSecond: number; total: number[] };
+  /**
+   * Per second for the last `SERVER_RPS_SECONDS` seconds, oldest first (the last is now): responses
+   * (`total`), 4xx and 5xx responses, and response body bytes sent.
+   */
+  rps: {
+    startSecond: number;
+    total: number[];
+    clientErrors: number[];
+    serverErrors: number[];
+    bytesOut: number[];
+  };
   /** Connections by protocol and TLS version (protocol-counters.ts); absent without the TLS listener kit. */
   protocols?: ProtocolStatsSnapshot;
 }
@@ -55,10 +68,15 @@ export class ServerCounters {
   private closed = 0;
   private requests = 0;
   private aborted = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
   private latencySum = 0;
   private readonly classes = new Float64Array(5);
   private readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
   private readonly ring = new Uint32Array(SERVER_RPS_SECONDS);
+  private readonly ring4xx = new Uint32Array(SERVER_RPS_SECONDS);
+  private readonly ring5xx = new Uint32Array(SERVER_RPS_SECONDS);
+  private readonly ringBytes = new Float64Array(SERVER_RPS_SECONDS);
   private readonly startedAt: number;
   /** `performance.now()` at which the current ring slot ends: the one compare the hot path does. */
   private slotEndsAt = 0;
@@ -77,13 +95,24 @@ export class ServerCounters {
     this.closed++;
   }
 
-  /** Count a finished response. `now` is `performance.now()`; `start` the request's `startTime`. */
-  response(status: number, start: number, now: number, aborted: boolean): void {
+  /**
+   * Count a finished response. `now` is `performance.now()`; `start` the request's `startTime`; `bytesIn`
+   * and `bytesOut` the request's and the response's body bytes.
+   */
+  response(status: number, start: number, now: number, aborted: boolean, bytesIn = 0, bytesOut = 0): void {
     if (now >= this.slotEndsAt) this.roll(now);
     this.requests++;
-    this.ring[this.slot]!++;
+    const slot = this.slot;
+    this.ring[slot]!++;
     const cls = ((status / 100) | 0) - 1;
-    if (cls >= 0 && cls < 5) this.classes[cls]!++;
+    if (cls >= 0 && cls < 5) {
+      this.classes[cls]!++;
+      if (cls === 3) this.ring4xx[slot]!++;
+      else if (cls === 4) this.ring5xx[slot]!++;
+    }
+    this.bytesIn += bytesIn;
+    this.bytesOut += bytesOut;
+    this.ringBytes[slot]! += bytesOut;
     if (aborted) this.aborted++;
     const seconds = (now - start) / 1000;
     this.latencySum += seconds;
@@ -98,11 +127,19 @@ export class ServerCounters {
     const epochMs = performance.timeOrigin + now;
     const second = Math.floor(epochMs / 1000);
     const steps = Math.min(second - this.second, SERVER_RPS_SECONDS);
-    if (this.second === 0 || steps < 0) this.ring.fill(0);
-    else {
+    if (this.second === 0 || steps < 0) {
+      this.ring.fill(0);
+      this.ring4xx.fill(0);
+      this.ring5xx.fill(0);
+      this.ringBytes.fill(0);
+    } else {
       for (let i = 0; i < steps; i++) {
-        this.slot = (this.slot + 1) % SERVER_RPS_SECONDS;
-        this.ring[this.slot] = 0;
+        const slot = (this.slot + 1) % SERVER_RPS_SECONDS;
+        this.slot = slot;
+        this.ring[slot] = 0;
+        this.ring4xx[slot] = 0;
+        this.ring5xx[slot] = 0;
+        this.ringBytes[slot] = 0;
       }
     }
     this.second = second;
@@ -112,8 +149,15 @@ export class ServerCounters {
   snapshot(now = performance.now()): ServerStatsSnapshot {
     this.roll(now);
     const total: number[] = new Array(SERVER_RPS_SECONDS);
+    const clientErrors: number[] = new Array(SERVER_RPS_SECONDS);
+    const serverErrors: number[] = new Array(SERVER_RPS_SECONDS);
+    const bytesOut: number[] = new Array(SERVER_RPS_SECONDS);
     for (let i = 0; i < SERVER_RPS_SECONDS; i++) {
-      total[i] = this.ring[(this.slot + 1 + i) % SERVER_RPS_SECONDS]!;
+      const slot = (this.slot + 1 + i) % SERVER_RPS_SECONDS;
+      total[i] = this.ring[slot]!;
+      clientErrors[i] = this.ring4xx[slot]!;
+      serverErrors[i] = this.ring5xx[slot]!;
+      bytesOut[i] = this.ringBytes[slot]!;
     }
     const c = this.classes;
     return {
@@ -123,8 +167,10 @@ export class ServerCounters {
       requests: this.requests,
       statusClasses: [c[0]!, c[1]!, c[2]!, c[3]!, c[4]!],
       aborted: this.aborted,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
       latency: { bounds: [...LATENCY_BUCKETS], counts: Array.from(this.buckets), sum: this.latencySum },
-      rps: { startSecond: this.second - SERVER_RPS_SECONDS + 1, total },
+      rps: { startSecond: this.second - SERVER_RPS_SECONDS + 1, total, clientErrors, serverErrors, bytesOut },
     };
   }
 
@@ -150,14 +196,20 @@ export function mergeServerSnapshots(snapshots: readonly ServerStatsSnapshot[]):
     sum.connectionsTotal += s.connectionsTotal;
     sum.requests += s.requests;
     sum.aborted += s.aborted;
+    sum.bytesIn += s.bytesIn ?? 0;
+    sum.bytesOut += s.bytesOut ?? 0;
     for (let j = 0; j < 5; j++) sum.statusClasses[j]! += s.statusClasses[j]!;
     for (let j = 0; j < sum.latency.counts.length; j++) sum.latency.counts[j]! += s.latency.counts[j] ?? 0;
     sum.latency.sum += s.latency.sum;
     const newest = Math.max(sum.rps.startSecond, s.rps.startSecond);
-    const into = shift(sum.rps.total, newest - sum.rps.startSecond);
-    const from = shift(s.rps.total, newest - s.rps.startSecond);
-    for (let j = 0; j < into.length; j++) into[j]! += from[j]!;
-    sum.rps = { startSecond: newest, total: into };
+    const merged = { startSecond: newest } as ServerStatsSnapshot['rps'];
+    for (const name of RPS_SERIES) {
+      const into = shift(sum.rps[name] ?? [], newest - sum.rps.startSecond);
+      const from = shift(s.rps[name] ?? [], newest - s.rps.startSecond);
+      for (let j = 0; j < into.length; j++) into[j]! += from[j] ?? 0;
+      merged[name] = into;
+    }
+    sum.rps = merged;
     if (s.protocols !== undefined)
       sum.protocols =
         sum.protocols === undefined
@@ -166,6 +218,8 @@ export function mergeServerSnapshots(snapshots: readonly ServerStatsSnapshot[]):
   }
   return sum;
 }
+
+const RPS_SERIES = ['total', 'clientErrors', 'serverErrors', 'bytesOut'] as const;
 
 /** Drop the `by` oldest slots of a series and pad with zeros at the new end (a series `by` seconds later). */
 function shift(series: number[], by: number): number[] {

@@ -15,6 +15,17 @@
 import type { TransferListItem } from 'node:worker_threads';
 import type { z } from 'zod';
 import type { ConnectionInfo, Request, Response } from '../http/types.ts';
+import type { AdminContribution } from './admin-contract.ts';
+
+export type {
+  AdminAnswer,
+  AdminContribution,
+  AdminEndpoint,
+  DashboardPanel,
+  MetricFamily,
+  MetricsContribution,
+  WorkerCall,
+} from './admin-contract.ts';
 
 /** A result that may be ready now (the fast path) or later. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -160,18 +171,6 @@ export interface ShareContext {
   readonly workers: number;
   /** Whether another enabled plugin requires or uses `key` (for its options): see `PluginContext.wanted`. */
   wanted(key: ServiceKey<unknown>): boolean;
-}
-
-/**
- * What a plugin adds to the admin, which runs in the primary thread and knows plugins only by this (it
- * reaches their instances in the workers through `control`).
- */
-export interface AdminContribution {
-  /**
-   * Merge the per-worker results of this plugin's `stats` control command (in worker order) into the
-   * server's total, which `/api/stats`, the live feed and the dashboard show.
-   */
-  mergeStats?(perWorker: readonly unknown[]): unknown;
 }
 
 /**

@@ -6,6 +6,7 @@ import net from 'node:net';
 // Not the global (an accessor: an IC call per response in the hot hook); see src/http/connection.ts.
 import { performance } from 'node:perf_hooks';
 import { createEngine, type Engine, type EngineHooks, type EngineOptions } from '../http/engine.ts';
+import type { Request, Response } from '../http/types.ts';
 import { currentCatalogue, type WorkerListeners } from './catalogue.ts';
 import { type ResolvedConfig, resolveConfig } from './config.ts';
 import { ServerCounters } from './counters.ts';
@@ -139,6 +140,13 @@ export function listen(server: net.Server, host: string, port: number, reusePort
  * response (status class, latency), the engine's own answers (400, 408, 413, 414, 431, 501, 503, 505)
  * included, as nginx counts the 400s it sends.
  */
+/** Count a finished response with its body bytes both ways (an HTTP/1 body counts what it received). */
+function count(counters: ServerCounters, req: Request, res: Response): void {
+  const body = req.body as { received?: number } | null;
+  const bytesIn = body === null ? 0 : (body.received ?? 0);
+  counters.response(res.statusCode, req.startTime, performance.now(), res.aborted, bytesIn, res.bodyBytes);
+}
+
 function countingHooks(hooks: HostHooks, counters: ServerCounters): HostHooks {
   const { onConnection, onResponseDone, onEngineResponse, onClose } = hooks;
   return {
@@ -156,16 +164,16 @@ function countingHooks(hooks: HostHooks, counters: ServerCounters): HostHooks {
           },
     onResponseDone:
       onResponseDone === undefined
-        ? (req, res) => counters.response(res.statusCode, req.startTime, performance.now(), res.aborted)
+        ? (req, res) => count(counters, req, res)
         : (req, res) => {
-            counters.response(res.statusCode, req.startTime, performance.now(), res.aborted);
+            count(counters, req, res);
             onResponseDone(req, res);
           },
     onEngineResponse:
       onEngineResponse === undefined
-        ? (req, res) => counters.response(res.statusCode, req.startTime, performance.now(), res.aborted)
+        ? (req, res) => count(counters, req, res)
         : (req, res) => {
-            counters.response(res.statusCode, req.startTime, performance.now(), res.aborted);
+            count(counters, req, res);
             onEngineResponse(req, res);
           },
     onClose:

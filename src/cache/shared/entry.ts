@@ -241,7 +241,7 @@ export class SharedEntry implements ServableEntry {
       Atomics.sub(arena.pins, this.pinIndex, 1);
       return false;
     }
-    res.sendPrebuilt(head, this.sharedBody(), this.release);
+    res.sendPrebuilt(head, this.sharedBody(), this.release, this.headLength);
     return true;
   }
 
