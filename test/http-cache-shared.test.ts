@@ -9,41 +9,20 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CacheStatsSnapshot } from '../src/cache/stats.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
+import { freshRequest, type RawAnswer } from './helpers/fresh-connection.ts';
 
-interface Answer {
-  status: number;
-  head: string;
-  body: Buffer;
-}
+type Answer = RawAnswer;
 
 /** One request on a fresh connection (the kernel picks the worker), read to the end. */
-function request(port: number, method: string, target: string, fields: string[] = []): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('end', () => {
-      const data = Buffer.concat(chunks);
-      const end = data.indexOf('\r\n\r\n');
-      const head = data.toString('latin1', 0, end);
-      resolve({
-        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
-        head,
-        body: data.subarray(end + 4),
-      });
-    });
-    socket.on('error', reject);
-    const extra = fields.map((f) => `${f}\r\n`).join('');
-    socket.write(`${method} ${target} HTTP/1.1\r\nHost: shop\r\n${extra}Connection: close\r\n\r\n`);
-  });
-}
+const request = (port: number, method: string, target: string, fields: string[] = []) =>
+  freshRequest(port, method, target, fields, 'shop');
 
 const get = (port: number, target: string, fields: string[] = []) => request(port, 'GET', target, fields);
 const cacheStatus = (head: string) => /\r\nCache-Status: ([^\r]*)/i.exec(head)?.[1] ?? '';

@@ -67,20 +67,8 @@ export interface EntryRecord {
  * pinned while written).
  */
 export interface ServableEntry {
-  readonly record: {
-    readonly key: string;
-    readonly status: number;
-    readonly reason: string;
-    readonly fields: readonly StoredField[];
-    readonly file: FileSource | null;
-    readonly storedAt: number;
-    readonly expiresAt: number;
-    readonly group?: string;
-    readonly tags?: readonly string[];
-    readonly extra?: unknown;
-    /** The configuration the entry was stored under (shared store); absent in a worker's own store. */
-    readonly stamp?: number;
-  };
+  /** The entry's description; `stamp`: the configuration it was stored under (shared store only). */
+  readonly record: EntryMeta & { readonly stamp?: number };
   /** A proxy route matches the entry's path on some host (see `CacheEntry.routed`). */
   readonly routed: boolean;
   readonly bodyLength: number;

@@ -10,6 +10,7 @@
  */
 
 import type { CacheEntry, EntryRecord, ServableEntry } from './entry.ts';
+import { KeyIndex } from './key-index.ts';
 import type { EvictionPolicy, PolicyOptions, PolicyState } from './policy.ts';
 
 /** Why an entry left the store (the stats count each). */
@@ -134,8 +135,8 @@ export class MemoryStore implements CacheStore<CacheEntry, CacheEntry> {
   private heapKeys: string[] = [];
   private heapTimes: number[] = [];
   /** Tag → keys stored with it; group → keys in it (see `EntryRecord.tags`, `.group`). */
-  private readonly tagged = new Map<string, Set<string>>();
-  private readonly groups = new Map<string, Set<string>>();
+  private readonly tagged = new KeyIndex();
+  private readonly groups = new KeyIndex();
 
   constructor(options: MemoryStoreOptions) {
     this.maxBytes = options.maxBytes;
@@ -182,8 +183,8 @@ export class MemoryStore implements CacheStore<CacheEntry, CacheEntry> {
     if (entry.charge > this.maxBytes) return false;
     this.map.set(key, entry);
     const { group, tags } = entry.record;
-    if (group !== undefined) addTo(this.groups, group, key);
-    if (tags !== undefined) for (const tag of tags) addTo(this.tagged, tag, key);
+    if (group !== undefined) this.groups.add(group, key);
+    if (tags !== undefined) for (const tag of tags) this.tagged.add(tag, key);
     if (entry.expiresAt !== Number.POSITIVE_INFINITY) {
       this.expiring++;
       this.push(key, entry.expiresAt);
@@ -213,8 +214,8 @@ export class MemoryStore implements CacheStore<CacheEntry, CacheEntry> {
   private removed(entry: CacheEntry, reason: RemovalReason): void {
     if (entry.expiresAt !== Number.POSITIVE_INFINITY) this.expiring--;
     const { key, group, tags } = entry.record;
-    if (group !== undefined) removeFrom(this.groups, group, key);
-    if (tags !== undefined) for (const tag of tags) removeFrom(this.tagged, tag, key);
+    if (group !== undefined) this.groups.remove(group, key);
+    if (tags !== undefined) for (const tag of tags) this.tagged.remove(tag, key);
     this.onRemove?.(entry, reason);
   }
 
@@ -233,9 +234,7 @@ export class MemoryStore implements CacheStore<CacheEntry, CacheEntry> {
   purgeTags(tags: readonly string[], soft: boolean, now: number): PurgeResult {
     const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
     for (const tag of tags) {
-      const keys = this.tagged.get(tag);
-      if (keys === undefined) continue;
-      for (const key of [...keys]) {
+      for (const key of this.tagged.keys(tag)) {
         const entry = this.map.get(key);
         if (entry !== undefined) this.purgeOne(entry, soft, now, result);
       }
@@ -265,9 +264,7 @@ export class MemoryStore implements CacheStore<CacheEntry, CacheEntry> {
   invalidate(groups: readonly string[]): number {
     let removed = 0;
     for (const group of groups) {
-      const keys = this.groups.get(group);
-      if (keys === undefined) continue;
-      for (const key of [...keys]) if (this.delete(key, 'invalidated')) removed++;
+      for (const key of this.groups.keys(group)) if (this.delete(key, 'invalidated')) removed++;
     }
     return removed;
   }
@@ -396,17 +393,4 @@ export class MemoryStore implements CacheStore<CacheEntry, CacheEntry> {
     this.heapTimes = [];
     if (this.onRemove) for (const entry of entries) this.onRemove(entry, 'purged');
   }
-}
-
-function addTo(index: Map<string, Set<string>>, name: string, key: string): void {
-  let keys = index.get(name);
-  if (keys === undefined) index.set(name, (keys = new Set()));
-  keys.add(key);
-}
-
-function removeFrom(index: Map<string, Set<string>>, name: string, key: string): void {
-  const keys = index.get(name);
-  if (keys === undefined) return;
-  keys.delete(key);
-  if (keys.size === 0) index.delete(name);
 }

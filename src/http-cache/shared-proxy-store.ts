@@ -22,25 +22,15 @@ import type { SharedInput } from '../cache/shared/owner.ts';
 import type { RemovalReason } from '../cache/store.ts';
 import type { HeaderList } from '../http/types.ts';
 import type { BanList } from './bans.ts';
-import type { CacheDirectives } from './cache-control.ts';
-import { ProxyEntry } from './proxy-entry.ts';
+import { ProxyEntry, type ProxyEntryMeta } from './proxy-entry.ts';
 import { variantKey } from './vary.ts';
 import { directivesOf } from './warm-proxy.ts';
 
 /** A proxied response's RFC 9111 state, as the store keeps it (`SharedMeta.extra`). */
 interface ResponseExtra {
-  readonly proxy: {
-    base: string;
-    target: string;
-    requestTime: number;
-    responseTime: number;
-    initialAgeMs: number;
-    lifetimeMs: number;
-    directives: CacheDirectives;
-    vary: readonly string[] | null;
+  readonly proxy: Omit<ProxyEntryMeta, 'varyValues'> & {
     /** JSON has no undefined: an absent field is null. */
     varyValues: Array<string | null> | null;
-    ownFields: number;
     /**
      * The storing worker's newest ban when it stored the entry: bans are added to every worker in the
      * same order, so a ban with a higher id came after the entry.

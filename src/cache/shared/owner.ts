@@ -12,6 +12,7 @@
  */
 import type { FileSource } from '../../http/types.ts';
 import type { StoredField } from '../entry.ts';
+import { KeyIndex } from '../key-index.ts';
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
 import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
@@ -219,9 +220,9 @@ export class SharedStoreOwner {
   private inserting: string | null = null;
   private insertDropped = false;
   /** Tag → keys stored with it (purge by tag in O(entries with the tag)). */
-  private readonly tagged = new Map<string, Set<string>>();
+  private readonly tagged = new KeyIndex();
   /** Group → keys in it (see `SharedMeta.group`). */
-  private readonly groups = new Map<string, Set<string>>();
+  private readonly groups = new KeyIndex();
   /** Reason of the removals the policy makes while `set` runs. */
   private readonly timer: NodeJS.Timeout;
 
@@ -344,11 +345,11 @@ export class SharedStoreOwner {
     this.metaText[slot] = input.meta;
     if (input.group !== undefined) {
       this.groupOf[slot] = input.group;
-      addTo(this.groups, input.group, key);
+      this.groups.add(input.group, key);
     }
     if (input.tags !== undefined && input.tags.length > 0) {
       this.tagsOf[slot] = input.tags;
-      for (const tag of input.tags) addTo(this.tagged, tag, key);
+      for (const tag of input.tags) this.tagged.add(tag, key);
     }
     if (input.expiresAt !== Number.POSITIVE_INFINITY) this.expiring++;
     arena.totals[F_INSERTIONS]!++;
@@ -402,9 +403,7 @@ export class SharedStoreOwner {
   invalidate(groups: readonly string[]): number {
     let removed = 0;
     for (const group of groups) {
-      const keys = this.groups.get(group);
-      if (keys === undefined) continue;
-      for (const key of [...keys]) if (this.delete(key, 'invalidated')) removed++;
+      for (const key of this.groups.keys(group)) if (this.delete(key, 'invalidated')) removed++;
     }
     return removed;
   }
@@ -418,9 +417,7 @@ export class SharedStoreOwner {
     const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
     const seen = new Set<string>();
     for (const tag of tags) {
-      const keys = this.tagged.get(tag);
-      if (keys === undefined) continue;
-      for (const key of [...keys]) {
+      for (const key of this.tagged.keys(tag)) {
         if (seen.has(key)) continue;
         seen.add(key);
         const slot = this.slotOf.get(key);
@@ -589,12 +586,12 @@ export class SharedStoreOwner {
     this.metas[slot] = undefined;
     const group = this.groupOf[slot];
     if (group !== undefined) {
-      removeFrom(this.groups, group, key);
+      this.groups.remove(group, key);
       this.groupOf[slot] = undefined;
     }
     const tags = this.tagsOf[slot];
     if (tags !== undefined) {
-      for (const tag of tags) removeFrom(this.tagged, tag, key);
+      for (const tag of tags) this.tagged.remove(tag, key);
       this.tagsOf[slot] = undefined;
     }
     if (arena.entF[slot * E_F64 + D_EXPIRES_AT] !== Number.POSITIVE_INFINITY) this.expiring--;
@@ -663,19 +660,6 @@ export class SharedStoreOwner {
     totals[F_BYTES] = this.policy.bytes;
     totals[F_COUNT] = this.slotOf.size;
   }
-}
-
-function addTo(index: Map<string, Set<string>>, name: string, key: string): void {
-  let keys = index.get(name);
-  if (keys === undefined) index.set(name, (keys = new Set()));
-  keys.add(key);
-}
-
-function removeFrom(index: Map<string, Set<string>>, name: string, key: string): void {
-  const keys = index.get(name);
-  if (keys === undefined) return;
-  keys.delete(key);
-  if (keys.size === 0) index.delete(name);
 }
 
 function purgeMatches(meta: SharedMeta, filter: PurgeFilter): boolean {
