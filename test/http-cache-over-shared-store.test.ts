@@ -1,9 +1,9 @@
 /**
  * The RFC 9111 behaviour suites again, with every rig's entries in a shared arena (its owner in the same
  * thread: `TAMARIN_RIG_SHARED=1`, test/helpers/fake-origin.ts) instead of a worker's own store: the
- * proxy's cache must answer the same whichever store holds its entries. Files that test what only the
- * per-worker store has (its request-target index, the ban sweep, several rigs broadcasting to each other)
- * are left out.
+ * proxy's cache must answer the same whichever store holds its entries. Tests of what only a per-worker
+ * store has (its request-target index, the ban sweep, several rigs broadcasting to each other) skip
+ * themselves there, and the tag-purge slices file is left out.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,6 +16,8 @@ const SUITES = [
   'test/http-cache-ttl-rules.test.ts',
   'test/http-cache-query-key.test.ts',
   'test/http-cache-hardening.test.ts',
+  'test/http-cache-stale.test.ts',
+  'test/http-cache-bans.test.ts',
 ];
 
 test('the RFC 9111 suites pass with the entries in the shared store', { timeout: 170_000 }, () => {
