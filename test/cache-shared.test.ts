@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CacheStatsSnapshot } from '../src/cache/stats.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
+import { freshRequest } from './helpers/fresh-connection.ts';
 
 /** A plugin that crashes its worker on demand (as test/workers.test.ts's probe). */
 const CRASHER = `
@@ -34,25 +34,7 @@ export default definePlugin({
 `;
 
 /** One GET on a fresh connection (so the kernel picks a worker each time): status and body bytes. */
-function get(port: number, target: string): Promise<{ status: number; head: string; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('end', () => {
-      const data = Buffer.concat(chunks);
-      const end = data.indexOf('\r\n\r\n');
-      const head = data.toString('latin1', 0, end);
-      resolve({
-        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
-        head,
-        body: data.subarray(end + 4),
-      });
-    });
-    socket.on('error', reject);
-    socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-  });
-}
+const get = (port: number, target: string) => freshRequest(port, 'GET', target);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -223,13 +205,13 @@ describe('which store the cache runs', () => {
   }
   const route = { match: '^/api/', backends: ['http://127.0.0.1:9'] };
 
-  it('the shared store unless another plugin takes the cache store (a caching route) or PURGE is on', async () => {
+  it('the shared store whatever uses it: static files, caching routes, the PURGE method', async () => {
     setLogSink(() => {});
     try {
       assert.equal(await sharedWith({}), true);
       assert.equal(await sharedWith({ proxy: { routes: [route] } }), true, 'a route without cache');
-      assert.equal(await sharedWith({ proxy: { routes: [{ ...route, cache: true }] } }), false);
-      assert.equal(await sharedWith({ cache: { purge_method: { enabled: true } } }), false);
+      assert.equal(await sharedWith({ proxy: { routes: [{ ...route, cache: true }] } }), true);
+      assert.equal(await sharedWith({ cache: { purge_method: { enabled: true } } }), true);
     } finally {
       setLogSink(null);
     }

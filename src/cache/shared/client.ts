@@ -4,7 +4,7 @@
  * owner is in this thread, a message to the primary otherwise.
  */
 import type { PolicyState } from '../policy.ts';
-import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
+import type { CacheStore, EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
 import { PIN_MIN, SharedEntry } from './entry.ts';
 import {
@@ -48,6 +48,9 @@ export interface OwnerLink {
   hottest(
     limit: number,
   ): Promise<Array<{ meta: SharedMeta; frequency: number; storedAt: number; expiresAt: number }>>;
+  invalidate(groups: readonly string[]): Promise<number>;
+  purgeTags(tags: readonly string[], soft: boolean, now: number): Promise<PurgeResult>;
+  markStale(filter: PurgeFilter, now: number): Promise<PurgeResult>;
 }
 
 /** The owner in this very thread (a server without worker threads, tests). */
@@ -58,6 +61,9 @@ export function directLink(owner: SharedStoreOwner): OwnerLink {
     purge: (filter) => Promise.resolve(owner.purge(filter)),
     list: (sort, limit, offset, now) => Promise.resolve(owner.list(sort, limit, offset, now)),
     hottest: (limit) => Promise.resolve(owner.hottest(limit)),
+    invalidate: (groups) => Promise.resolve(owner.invalidate(groups)),
+    purgeTags: (tags, soft, now) => Promise.resolve(owner.purgeTags(tags, soft, now)),
+    markStale: (filter, now) => Promise.resolve(owner.markStale(filter, now)),
   };
 }
 
@@ -70,7 +76,10 @@ export type OwnerCall =
   | { op: 'delete'; key: string; reason: RemovalReason }
   | { op: 'purge'; filter: PurgeFilter }
   | { op: 'list'; sort: EntrySort; limit: number; offset: number; now: number }
-  | { op: 'hottest'; limit: number };
+  | { op: 'hottest'; limit: number }
+  | { op: 'invalidate'; groups: readonly string[] }
+  | { op: 'purgeTags'; tags: readonly string[]; soft: boolean; now: number }
+  | { op: 'markStale'; filter: PurgeFilter; now: number };
 
 /** A call with its id, as it crosses the port. */
 export type OwnerRequest = OwnerCall & { id: number };
@@ -95,6 +104,12 @@ export function serveOwnerRequest(owner: SharedStoreOwner, request: OwnerRequest
       return owner.list(request.sort, request.limit, request.offset, request.now);
     case 'hottest':
       return owner.hottest(request.limit);
+    case 'invalidate':
+      return owner.invalidate(request.groups);
+    case 'purgeTags':
+      return owner.purgeTags(request.tags, request.soft, request.now);
+    case 'markStale':
+      return owner.markStale(request.filter, request.now);
   }
 }
 
@@ -178,6 +193,9 @@ export function portLink(port: LinkPort, timeoutMs = 5000): OwnerLink {
     purge: (filter) => call({ op: 'purge', filter }),
     list: (sort, limit, offset, now) => call({ op: 'list', sort, limit, offset, now }),
     hottest: (limit) => call({ op: 'hottest', limit }),
+    invalidate: (groups) => call({ op: 'invalidate', groups }),
+    purgeTags: (tags, soft, now) => call({ op: 'purgeTags', tags, soft, now }),
+    markStale: (filter, now) => call({ op: 'markStale', filter, now }),
   };
 }
 
@@ -189,8 +207,8 @@ const LOCAL_ENTRIES = 4096;
 /** And before the copies it may make of them would pass this many bytes. */
 const LOCAL_BYTES = 16 * 1024 * 1024;
 
-/** The shared store as one worker uses it. */
-export class SharedStoreClient {
+/** The shared store as one worker uses it: the `CacheStore` seam over the arena and its owner. */
+export class SharedStoreClient implements CacheStore<SharedEntry, SharedInput> {
   readonly arena: SharedArena;
   readonly link: OwnerLink;
   readonly worker: number;
@@ -345,6 +363,18 @@ export class SharedStoreClient {
 
   purge(filter: PurgeFilter): Promise<PurgeResult> {
     return this.link.purge(filter);
+  }
+
+  purgeTags(tags: readonly string[], soft: boolean, now: number): Promise<PurgeResult> {
+    return this.link.purgeTags(tags, soft, now);
+  }
+
+  markStale(filter: PurgeFilter, now: number): Promise<PurgeResult> {
+    return this.link.markStale(filter, now);
+  }
+
+  invalidate(groups: readonly string[]): Promise<number> {
+    return this.link.invalidate(groups);
   }
 
   list(

@@ -12,6 +12,7 @@
  */
 import type { FileSource } from '../../http/types.ts';
 import type { StoredField } from '../entry.ts';
+import { KeyIndex } from '../key-index.ts';
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
 import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
@@ -77,6 +78,12 @@ export interface SharedInput {
   routed?: boolean;
   /** See `SharedMeta.stamp`. @default 0 */
   stamp?: number;
+  /** See `SharedMeta.group`. */
+  group?: string;
+  /** See `SharedMeta.tags`. */
+  tags?: string[];
+  /** See `SharedMeta.extra`. */
+  extra?: unknown;
 }
 
 /**
@@ -96,6 +103,9 @@ export interface PackedInput {
   lastModifiedMs: number;
   body: Uint8Array | null;
   staged?: StagedBody | undefined;
+  /** `SharedMeta.group` and `.tags` again, for the owner's indexes (which then parse no metadata). */
+  group?: string | undefined;
+  tags?: string[] | undefined;
 }
 
 /** The packed form of `input` (what `SharedStoreOwner.setPacked` takes). */
@@ -111,8 +121,13 @@ export function packInput(input: SharedInput): PackedInput {
     routed: input.routed ?? false,
     stamp: input.stamp ?? 0,
   };
+  if (input.group !== undefined) meta.group = input.group;
+  if (input.tags !== undefined && input.tags.length > 0) meta.tags = input.tags;
+  if (input.extra !== undefined) meta.extra = input.extra;
   return {
     key: input.key,
+    group: input.group,
+    tags: input.tags,
     meta: JSON.stringify(meta),
     head: input.head,
     dateOffset: input.dateOffset,
@@ -151,6 +166,19 @@ export interface SharedMeta {
    * configuration (after a reload) takes the entry for a miss.
    */
   stamp: number;
+  /**
+   * Entries removed together (`invalidate`): a proxied URL's variants and its Vary record share the URL's
+   * base key. Absent for static files.
+   */
+  group?: string;
+  /** Labels a purge by tag removes (or marks stale) the entry by. */
+  tags?: string[];
+  /**
+   * The producer's own metadata, opaque here (JSON): a proxied response's RFC 9111 timing, directives and
+   * Vary selection. An entry without a file keeps in `checkAt` the time it turns stale (a soft purge
+   * brings it forward); with a file, `checkAt` is its next comparison with disk.
+   */
+  extra?: unknown;
 }
 
 export interface SharedOwnerOptions {
@@ -178,6 +206,9 @@ export class SharedStoreOwner {
   private readonly keys: Array<string | undefined> = [];
   private readonly metaText: Array<string | undefined> = [];
   private readonly metas: Array<SharedMeta | undefined> = [];
+  /** Each live slot's group and tags (see `SharedMeta`), kept apart so that indexing parses nothing. */
+  private readonly groupOf: Array<string | undefined> = [];
+  private readonly tagsOf: Array<readonly string[] | undefined> = [];
   private readonly freeSlots: Int32Array;
   private freeTop = 0;
   private readonly extents: ExtentAllocator;
@@ -185,6 +216,13 @@ export class SharedStoreOwner {
   private readonly limbo = new Set<number>();
   private readonly onRemove: ((key: string, reason: RemovalReason) => void) | null;
   private expiring = 0;
+  /** The key `set` is inserting into the policy, and whether the policy dropped it meanwhile. */
+  private inserting: string | null = null;
+  private insertDropped = false;
+  /** Tag → keys stored with it (purge by tag in O(entries with the tag)). */
+  private readonly tagged = new KeyIndex();
+  /** Group → keys in it (see `SharedMeta.group`). */
+  private readonly groups = new KeyIndex();
   /** Reason of the removals the policy makes while `set` runs. */
   private readonly timer: NodeJS.Timeout;
 
@@ -254,7 +292,13 @@ export class SharedStoreOwner {
     const granules = Math.ceil(total / GRANULE);
     const size = granules * GRANULE;
     if (size > this.maxBytes) return this.notAdmitted();
-    if (!this.policy.insert(key, size)) return this.notAdmitted();
+    // The policy may take the key and drop it again within the same insert (W-TinyLFU's window passing
+    // it on to a filter that refuses it): it is then not stored, as when declined.
+    this.inserting = key;
+    this.insertDropped = false;
+    const admitted = this.policy.insert(key, size);
+    this.inserting = null;
+    if (!admitted || this.insertDropped) return this.notAdmitted();
     let start = this.extents.alloc(granules);
     if (start < 0 && this.limbo.size > 0) {
       this.reapLimbo();
@@ -299,6 +343,14 @@ export class SharedStoreOwner {
     this.slotOf.set(key, slot);
     this.keys[slot] = key;
     this.metaText[slot] = input.meta;
+    if (input.group !== undefined) {
+      this.groupOf[slot] = input.group;
+      this.groups.add(input.group, key);
+    }
+    if (input.tags !== undefined && input.tags.length > 0) {
+      this.tagsOf[slot] = input.tags;
+      for (const tag of input.tags) this.tagged.add(tag, key);
+    }
     if (input.expiresAt !== Number.POSITIVE_INFINITY) this.expiring++;
     arena.totals[F_INSERTIONS]!++;
     this.publishTotals();
@@ -345,6 +397,58 @@ export class SharedStoreOwner {
       if (result.keys.length < 1000) result.keys.push(key);
     }
     return result;
+  }
+
+  /** Remove every entry of the given groups (RFC 9111 §4.4 invalidation of URLs with their variants). */
+  invalidate(groups: readonly string[]): number {
+    let removed = 0;
+    for (const group of groups) {
+      for (const key of this.groups.keys(group)) if (this.delete(key, 'invalidated')) removed++;
+    }
+    return removed;
+  }
+
+  /**
+   * Purge the entries stored with one of `tags` (`soft`: mark those without a file stale at `now`
+   * instead): one operation for the whole server, in O(entries with the tags).
+   */
+  purgeTags(tags: readonly string[], soft: boolean, now: number): PurgeResult {
+    this.drain();
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    const seen = new Set<string>();
+    for (const tag of tags) {
+      for (const key of this.tagged.keys(tag)) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const slot = this.slotOf.get(key);
+        if (slot !== undefined) this.purgeOne(key, slot, soft, now, result);
+      }
+    }
+    return result;
+  }
+
+  /** Mark the entries without a file that `filter` matches stale at `now` (a soft purge). */
+  markStale(filter: PurgeFilter, now: number): PurgeResult {
+    this.drain();
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const [key, slot] of this.slotOf) {
+      if (purgeMatches(this.metaOf(slot), filter)) this.purgeOne(key, slot, true, now, result);
+    }
+    return result;
+  }
+
+  /** One entry of a purge: removed, or (soft) made stale from `now` when it has no file and is fresh. */
+  private purgeOne(key: string, slot: number, soft: boolean, now: number, result: PurgeResult): void {
+    const f = slot * E_F64;
+    const entF = this.arena.entF;
+    const size = entF[f + D_SIZE]!;
+    if (soft) {
+      if (this.metaOf(slot).file !== null || entF[f + D_CHECK_AT]! <= now) return;
+      entF[f + D_CHECK_AT] = now;
+    } else this.delete(key, 'purged');
+    result.removed++;
+    result.bytes += size;
+    if (result.keys.length < 1000) result.keys.push(key);
   }
 
   /** Drop expired entries. */
@@ -456,11 +560,14 @@ export class SharedStoreOwner {
 
   private notAdmitted(): false {
     this.arena.totals[F_NOT_ADMITTED]!++;
+    // Evictions made while the policy considered the key were published mid-insert: publish the end.
+    this.publishTotals();
     return false;
   }
 
   /** The policy dropped `key` (to make room, or declined to admit it). */
   private evicted(key: string): void {
+    if (key === this.inserting) this.insertDropped = true;
     const slot = this.slotOf.get(key);
     if (slot === undefined) return; // the key being inserted, declined: never published
     this.unpublish(slot, 'evicted');
@@ -477,6 +584,16 @@ export class SharedStoreOwner {
     this.keys[slot] = undefined;
     this.metaText[slot] = undefined;
     this.metas[slot] = undefined;
+    const group = this.groupOf[slot];
+    if (group !== undefined) {
+      this.groups.remove(group, key);
+      this.groupOf[slot] = undefined;
+    }
+    const tags = this.tagsOf[slot];
+    if (tags !== undefined) {
+      for (const tag of tags) this.tagged.remove(tag, key);
+      this.tagsOf[slot] = undefined;
+    }
     if (arena.entF[slot * E_F64 + D_EXPIRES_AT] !== Number.POSITIVE_INFINITY) this.expiring--;
     const counter = REASON_COUNTER[reason];
     if (counter >= 0) arena.totals[counter]!++;
