@@ -46,10 +46,11 @@ describe('adaptive', () => {
   });
 
   it('keeps bounds and onEvict exact across switches (byte- and entry-bounded, with removes)', () => {
-    for (const [maxBytes, maxEntries] of [
-      [INF, 300],
-      [300 * 50, INF],
-      [300 * 60, 280],
+    // The loops outgrow each cache by 10-20 %, in keys or in bytes.
+    for (const [maxBytes, maxEntries, loopKeys] of [
+      [INF, 300, 300],
+      [300 * 50, INF, 700],
+      [300 * 60, 280, 300],
     ] as const) {
       const resident = new Map<string, number>();
       let inserting: string | undefined;
@@ -68,7 +69,12 @@ describe('adaptive', () => {
       const sizeOf = (key: string): number =>
         maxBytes === INF ? 1 : 1 + ((key.length * 37 + key.charCodeAt(key.length - 1)) % 100);
       // Phases that favour different policies, so that the real cache changes policy several times.
-      const phases = [loop(330, 40_000), recency(40_000, 1), loop(360, 40_000), recency(40_000, 2)];
+      const phases = [
+        loop(loopKeys * 1.1, 40_000),
+        recency(40_000, 1),
+        loop(loopKeys * 1.2, 40_000),
+        recency(40_000, 2),
+      ];
       for (const phase of phases) {
         for (const key of phase) {
           if (random() < 0.01) {

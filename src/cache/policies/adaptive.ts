@@ -52,6 +52,37 @@ const MIN_EPOCH = 512;
 const DECAY = 0.75;
 /** A rival must win by this share of the sampled requests (here 0.5 point of hit ratio) to cause a switch. */
 const MARGIN = 0.005;
+/** Scored epochs in a row with the running candidate ahead before the miniatures first pause. */
+const CALM_EPOCHS = 4;
+/**
+ * Sampled requests (in epochs) the miniatures must have simulated before they first pause: a miniature
+ * that has seen little traffic is young (S3-FIFO's main queue and W-TinyLFU's sketch still learning) and
+ * ranks the policies by how fast they learn rather than by how well they hold.
+ */
+const HISTORY_EPOCHS = 128;
+/**
+ * Once the choice is stable, the miniatures pause for longer and longer (doubling from one epoch) until
+ * they simulate about this share of the requests: the budget that keeps their cost within a few percent
+ * of the real policy's at any sample rate (docs/cache-policies.md, "Costs").
+ */
+const DUTY_SHARE = 1 / 128;
+/**
+ * A rival that beats the running candidate within a single epoch by this share of its requests ends the
+ * back-off (a workload shift); smaller leads only count through the decayed scores. Well above the noise
+ * of one epoch's paired difference (about 1 point at 512 sampled requests).
+ */
+const SHIFT = 0.03;
+/**
+ * While the miniatures pause, the real cache's own hit ratio is watched over windows of this many
+ * requests; a window that differs from the last one before the pause by `HIT_SHIFT` (3 points, about
+ * four standard deviations of the difference at a 50 % hit ratio) wakes them up early.
+ */
+const WINDOW = 8192;
+const HIT_SHIFT = 0.03;
+/** The miniatures' phases: scoring, skipping sampled requests, or warming up (one epoch, unscored). */
+const SCORING = 0;
+const PAUSED = 1;
+const WARMING = 2;
 /**
  * The candidate the real cache starts as. S3-FIFO: never far from LRU on recency-heavy traffic, best on
  * most Zipf-like traffic; W-TinyLFU starts with a 1% window and can fall far below LRU until its hill
@@ -79,6 +110,16 @@ function ignore(_key: string): void {}
 
 function workOf(policy: ArenaCandidate): number {
   return policy.arena.moves + (policy instanceof WTinyLfuPolicy ? policy.sketch.work : 0);
+}
+
+/** The key hash kept in `slot`, computed now if the slot has none yet (0: see `SlotArena.alloc`). */
+function hashOf(a: SlotArena, slot: number, key: string): number {
+  let hash = a.hash[slot]!;
+  if (hash === 0) {
+    hash = hashKey(key);
+    a.hash[slot] = hash;
+  }
+  return hash;
 }
 
 /** Mixes the stored key hash so that the sample does not line up with the sketch's own indexes. */
@@ -113,6 +154,23 @@ export class AdaptivePolicy implements EvictionPolicy {
   private sinceSwitch = 0;
   /** Number of switches so far. */
   switches = 0;
+  /** SCORING, PAUSED or WARMING. */
+  private phase = SCORING;
+  /** Scored epochs in a row without a switch, a rival ahead, or a shift. */
+  private calm = 0;
+  /** Epochs the next pause lasts, and the most it may (set with the sample rate). */
+  private pauseEpochs = 1;
+  private maxPause = 0;
+  /** Requests left until the pause ends (its epochs of sampled requests, divided by the sample rate). */
+  private skip = 0;
+  /** Requests and real hits in the current window, and the hit ratio of the last window not paused. */
+  private windowRequests = 0;
+  private windowHits = 0;
+  private reference = -1;
+  /** Sampled requests run through the miniatures, pauses taken, pauses cut short by a hit-ratio change. */
+  simulated = 0;
+  pauses = 0;
+  wakes = 0;
   /** Work counted by policies this one has discarded (see `moves`). */
   private pastMoves = 0;
 
@@ -158,29 +216,37 @@ export class AdaptivePolicy implements EvictionPolicy {
     if (!real.has(key)) return;
     real.hit(key);
     this.sinceSwitch++;
+    this.windowHits++;
+    if (++this.windowRequests === WINDOW) this.watch();
+    if (this.phase === PAUSED) {
+      if (--this.skip === 0) this.phase = WARMING;
+      return;
+    }
     if (this.threshold === 0) return;
     const a = real.arena;
     const slot = a.find(key);
-    if (sampleBits(a.hash[slot]!) < this.threshold) this.simulate(key, a.size[slot]!);
+    if (sampleBits(hashOf(a, slot, key)) < this.threshold) this.simulate(key, a.size[slot]!);
   }
 
   insert(key: string, size: number): boolean {
     const real = this.real;
     const admitted = real.insert(key, size);
-    let hash: number;
-    // W-TinyLFU has just hashed the key (same function) and kept it in its arena: reuse it.
-    if (admitted && real instanceof WTinyLfuPolicy) hash = real.arena.hash[real.arena.find(key)]!;
-    else {
-      hash = hashKey(key);
-      if (admitted) real.arena.hash[real.arena.find(key)] = hash;
-    }
     this.sinceSwitch++;
+    if (++this.windowRequests === WINDOW) this.watch();
+    // While the miniatures pause nothing needs the key's hash: it is computed when first needed.
+    if (this.phase === PAUSED) {
+      if (--this.skip === 0) this.phase = WARMING;
+      return admitted;
+    }
     if (this.threshold === 0) {
       if (this.byBytes && real.bytes >= this.options.maxBytes / 2 && real.count > 0) {
         this.startSampling(real.count * (this.options.maxBytes / real.bytes));
       }
       return admitted;
     }
+    // W-TinyLFU has just hashed the key (same function) and kept it in its arena: hashOf reuses it.
+    const a = real.arena;
+    const hash = admitted ? hashOf(a, a.find(key), key) : hashKey(key);
     if (sampleBits(hash) < this.threshold) this.simulate(key, size);
     return admitted;
   }
@@ -188,9 +254,11 @@ export class AdaptivePolicy implements EvictionPolicy {
   remove(key: string): void {
     const real = this.real;
     if (!real.has(key)) return;
-    const hash = real.arena.hash[real.arena.find(key)]!;
+    const a = real.arena;
+    // Paused or not, so that a miniature never holds a key the store has dropped.
+    const sampled = this.threshold !== 0 && sampleBits(hashOf(a, a.find(key), key)) < this.threshold;
     real.remove(key);
-    if (this.threshold !== 0 && sampleBits(hash) < this.threshold) {
+    if (sampled) {
       this.miniLru!.remove(key);
       this.miniS3!.remove(key);
       this.miniW!.remove(key);
@@ -208,6 +276,13 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.epochHits.fill(0);
     this.epochRequests = 0;
     this.scoredRequests = 0;
+    this.phase = SCORING;
+    this.calm = 0;
+    this.pauseEpochs = 1;
+    this.skip = 0;
+    this.windowRequests = 0;
+    this.windowHits = 0;
+    this.reference = -1;
   }
 
   hottest(limit: number): Array<{ key: string; frequency: number }> {
@@ -230,6 +305,24 @@ export class AdaptivePolicy implements EvictionPolicy {
     };
   }
 
+  /**
+   * Closes a window of real requests: while the miniatures pause, a hit ratio that moved by `HIT_SHIFT`
+   * since the last window before the pause wakes them (warm-up first, and the back-off goes on unless
+   * the next scored epoch finds a rival ahead); outside pauses each window becomes the reference.
+   */
+  private watch(): void {
+    const ratio = this.windowHits / WINDOW;
+    this.windowHits = 0;
+    this.windowRequests = 0;
+    if (this.phase !== PAUSED) this.reference = ratio;
+    else if (Math.abs(ratio - this.reference) > HIT_SHIFT) {
+      this.reference = ratio;
+      this.skip = 0;
+      this.phase = WARMING;
+      this.wakes++;
+    }
+  }
+
   /** Builds the miniatures for a cache of about `entries` keys. */
   private startSampling(entries: number): void {
     const rate = Math.min(1, Math.max(MIN_RATE, MINI_ENTRIES / Math.max(1, entries)));
@@ -249,10 +342,17 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.miniW = new WTinyLfuPolicy(mini);
     this.miniArc = new ArcPolicy(mini);
     this.epochLength = Math.max(MIN_EPOCH, Math.round(entries * r));
+    // A paused cycle is one warm-up and one scored epoch, then the pause: r × 2 / (2 + pause) ≤ DUTY_SHARE.
+    this.maxPause = Math.max(0, Math.ceil(2 * (r / DUTY_SHARE - 1)));
+    this.phase = SCORING;
+    this.calm = 0;
+    this.pauseEpochs = 1;
+    this.skip = 0;
   }
 
-  /** One sampled request through every miniature. */
+  /** One sampled request through every miniature (or skipped, while they pause). */
   private simulate(key: string, size: number): void {
+    this.simulated++;
     const hits = this.epochHits;
     const lru = this.miniLru!;
     if (lru.has(key)) {
@@ -277,20 +377,57 @@ export class AdaptivePolicy implements EvictionPolicy {
     if (++this.epochRequests >= this.epochLength) this.decide();
   }
 
-  /** Folds the epoch into the scores and switches the real cache if a rival clearly wins. */
+  /**
+   * Folds the epoch into the scores and switches the real cache if a rival clearly wins; once the running
+   * candidate has led for `CALM_EPOCHS`, pauses the miniatures (see `DUTY_SHARE`).
+   */
   private decide(): void {
-    let best = -1;
-    for (let i = 0; i < CANDIDATES.length; i++) {
-      this.scores[i] = this.scores[i]! * DECAY + this.epochHits[i]!;
-      this.epochHits[i] = 0;
-      if (i !== this.current && (best < 0 || this.scores[i]! > this.scores[best]!)) best = i;
+    const hits = this.epochHits;
+    if (this.phase === WARMING) {
+      // The miniatures missed the paused requests: this epoch refreshes their contents and is not scored.
+      hits.fill(0);
+      this.epochRequests = 0;
+      this.phase = SCORING;
+      return;
     }
+    let best = -1;
+    let shift = 0;
+    for (let i = 0; i < CANDIDATES.length; i++) {
+      this.scores[i] = this.scores[i]! * DECAY + hits[i]!;
+      if (i !== this.current) {
+        shift = Math.max(shift, hits[i]! - hits[this.current]!);
+        if (best < 0 || this.scores[i]! > this.scores[best]!) best = i;
+      }
+    }
+    shift /= this.epochRequests;
+    hits.fill(0);
     this.scoredRequests = this.scoredRequests * DECAY + this.epochRequests;
     this.epochRequests = 0;
     const current = this.scores[this.current]!;
-    if (this.scores[best]! - current <= MARGIN * this.scoredRequests) return;
-    if (this.sinceSwitch < this.real.count) return;
-    this.switchTo(best);
+    if (this.scores[best]! - current > MARGIN * this.scoredRequests && this.sinceSwitch >= this.real.count) {
+      this.switchTo(best);
+      this.settle(false);
+    } else this.settle(current >= this.scores[best]! && shift <= SHIFT);
+  }
+
+  /**
+   * Counts calm epochs and pauses after enough of them, each pause twice as long as the last up to
+   * `maxPause`; anything else (a switch, a rival ahead, a shift) ends the back-off.
+   */
+  private settle(calm: boolean): void {
+    if (!calm) {
+      this.calm = 0;
+      this.pauseEpochs = 1;
+      return;
+    }
+    if (++this.calm < CALM_EPOCHS || this.maxPause === 0) return;
+    if (this.simulated < HISTORY_EPOCHS * this.epochLength) return;
+    // From now on, one calm epoch after each warm-up is enough to pause again.
+    this.calm = CALM_EPOCHS;
+    this.skip = Math.ceil((this.pauseEpochs * this.epochLength * SAMPLE_SCALE) / this.threshold);
+    this.pauseEpochs = Math.min(this.maxPause, this.pauseEpochs * 2);
+    this.phase = PAUSED;
+    this.pauses++;
   }
 
   /** Rebuilds the real cache as `candidate`, moving the resident keys over, coldest first. */
@@ -306,8 +443,8 @@ export class AdaptivePolicy implements EvictionPolicy {
       for (let slot = a.first(list); slot !== list; slot = a.next[slot]!) {
         const key = a.keys[slot]!;
         if (!next.insert(key, a.size[slot]!)) continue;
-        const b = next.arena;
-        b.hash[b.find(key)] = a.hash[slot]!;
+        // W-TinyLFU has hashed the key itself; the others keep the hash if there is one.
+        if (!(next instanceof WTinyLfuPolicy)) next.arena.hash[next.arena.find(key)] = a.hash[slot]!;
         const reads = Math.min(2, old instanceof WTinyLfuPolicy ? old.readsOf(slot) : a.hits[slot]!);
         for (let i = 0; i < reads; i++) next.hit(key);
       }
