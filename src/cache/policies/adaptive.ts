@@ -135,6 +135,11 @@ export function createAdaptive(options: PolicyOptions): EvictionPolicy {
 export class AdaptivePolicy implements EvictionPolicy {
   readonly name = 'adaptive' as const;
   private real: ArenaCandidate;
+  /** `real` again, in the field of its class (the others null): see `has`. */
+  private realLru: LruPolicy | null = null;
+  private realS3: S3FifoPolicy | null = null;
+  private realW: WTinyLfuPolicy | null = null;
+  private realArc: ArcPolicy | null = null;
   private current = INITIAL;
   private readonly options: PolicyOptions;
   private readonly byBytes: boolean;
@@ -179,6 +184,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.options = options;
     this.byBytes = Number.isFinite(options.maxBytes);
     this.real = build(INITIAL, options);
+    this.setReal(this.real);
     // Entry-bounded caches know their size now; byte-bounded ones learn it when they first fill.
     if (!this.byBytes) this.startSampling(options.maxEntries);
   }
@@ -207,14 +213,37 @@ export class AdaptivePolicy implements EvictionPolicy {
     return CANDIDATES[this.current]!;
   }
 
+  // `has`, `hit` and `insert` reach the real policy through a field of its own class, so that each call
+  // site sees one class and V8 inlines it (a call through `real` turns polymorphic at the first switch).
   has(key: string): boolean {
-    return this.real.has(key);
+    switch (this.current) {
+      case S3FIFO:
+        return this.realS3!.has(key);
+      case WTINYLFU:
+        return this.realW!.has(key);
+      case LRU:
+        return this.realLru!.has(key);
+      default:
+        return this.realArc!.has(key);
+    }
   }
 
   hit(key: string): void {
+    if (!this.has(key)) return;
+    switch (this.current) {
+      case S3FIFO:
+        this.realS3!.hit(key);
+        break;
+      case WTINYLFU:
+        this.realW!.hit(key);
+        break;
+      case LRU:
+        this.realLru!.hit(key);
+        break;
+      default:
+        this.realArc!.hit(key);
+    }
     const real = this.real;
-    if (!real.has(key)) return;
-    real.hit(key);
     this.sinceSwitch++;
     this.windowHits++;
     if (++this.windowRequests === WINDOW) this.watch();
@@ -230,7 +259,20 @@ export class AdaptivePolicy implements EvictionPolicy {
 
   insert(key: string, size: number): boolean {
     const real = this.real;
-    const admitted = real.insert(key, size);
+    let admitted: boolean;
+    switch (this.current) {
+      case S3FIFO:
+        admitted = this.realS3!.insert(key, size);
+        break;
+      case WTINYLFU:
+        admitted = this.realW!.insert(key, size);
+        break;
+      case LRU:
+        admitted = this.realLru!.insert(key, size);
+        break;
+      default:
+        admitted = this.realArc!.insert(key, size);
+    }
     this.sinceSwitch++;
     if (++this.windowRequests === WINDOW) this.watch();
     // While the miniatures pause nothing needs the key's hash: it is computed when first needed.
@@ -430,6 +472,13 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.pauses++;
   }
 
+  private setReal(real: ArenaCandidate): void {
+    this.realLru = real instanceof LruPolicy ? real : null;
+    this.realS3 = real instanceof S3FifoPolicy ? real : null;
+    this.realW = real instanceof WTinyLfuPolicy ? real : null;
+    this.realArc = real instanceof ArcPolicy ? real : null;
+  }
+
   /** Rebuilds the real cache as `candidate`, moving the resident keys over, coldest first. */
   private switchTo(candidate: number): void {
     const old = this.real;
@@ -451,6 +500,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     }
     this.pastMoves += workOf(old) + old.count;
     this.real = next;
+    this.setReal(next);
     this.current = candidate;
     this.sinceSwitch = 0;
     this.switches++;
