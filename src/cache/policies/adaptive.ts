@@ -12,13 +12,17 @@
  * a new policy of the winning kind is built and the resident keys move into it, coldest first, each
  * re-read as often as it was (at most twice) so that recency and "seen twice" survive the move.
  *
- * Costs. Hits and misses of unsampled keys cost one extra call and a hash test (the key's hash is kept in
- * the real policy's arena, computed once per insert). Sampled requests run four small policies. The rate
- * is chosen so that a miniature holds about `MINI_ENTRIES` keys, and never less than `MIN_RATE`: a cache of
- * 10,000 entries samples 1 key in 39. Caches below `MINI_ENTRIES` keys simulate every request at full size
- * (the miniatures are then as small as the cache, and a sample would be too small to tell policies apart).
- * A switch is O(resident keys) and happens at most once per as many requests as there are resident keys,
- * so it is amortised O(1). Nothing is allocated per request; switching allocates the new policy.
+ * Costs. Sampled requests run four small policies. The rate is chosen so that a miniature holds about
+ * `MINI_ENTRIES` keys, and never less than `MIN_RATE`: a cache of 10,000 entries samples 1 key in 39.
+ * Caches below `MINI_ENTRIES` keys simulate every request at full size (the miniatures are then as small
+ * as the cache, and a sample would be too small to tell policies apart). That would make small caches
+ * several times slower, so once the choice is stable the miniatures pause (duty cycle, `settle`): pauses
+ * double up to the length that keeps the simulated share near `DUTY_SHARE`, each resume warms up one epoch
+ * unscored, and a move of the real cache's own hit ratio (`watch`) wakes them early. While paused a
+ * request costs the real policy's operation, a dispatch and a counter; keys are hashed only when the
+ * miniatures run (a slot's hash is 0 until then). A switch is O(resident keys) and happens at most once
+ * per as many requests as there are resident keys, so it is amortised O(1). Nothing is allocated per
+ * request; switching allocates the new policy. Everything is counted in requests, never in time.
  *
  * Bounds and `onEvict` are the real policy's: it is built with the store's bounds and callback, and a
  * switch moves keys into a policy of the same capacity, which has room for all of them (no eviction, no
@@ -65,7 +69,7 @@ const HISTORY_EPOCHS = 128;
  * they simulate about this share of the requests: the budget that keeps their cost within a few percent
  * of the real policy's at any sample rate (docs/cache-policies.md, "Costs").
  */
-const DUTY_SHARE = 1 / 128;
+const DUTY_SHARE = 1 / 512;
 /**
  * A rival that beats the running candidate within a single epoch by this share of its requests ends the
  * back-off (a workload shift); smaller leads only count through the decayed scores. Well above the noise
