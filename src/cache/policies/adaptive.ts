@@ -233,19 +233,30 @@ export class AdaptivePolicy implements EvictionPolicy {
   }
 
   hit(key: string): void {
-    if (!this.has(key)) return;
     switch (this.current) {
-      case S3FIFO:
-        this.realS3!.hit(key);
+      case S3FIFO: {
+        const real = this.realS3!;
+        if (!real.has(key)) return;
+        real.hit(key);
         break;
-      case WTINYLFU:
-        this.realW!.hit(key);
+      }
+      case WTINYLFU: {
+        const real = this.realW!;
+        if (!real.has(key)) return;
+        real.hit(key);
         break;
-      case LRU:
-        this.realLru!.hit(key);
+      }
+      case LRU: {
+        const real = this.realLru!;
+        if (!real.has(key)) return;
+        real.hit(key);
         break;
-      default:
-        this.realArc!.hit(key);
+      }
+      default: {
+        const real = this.realArc!;
+        if (!real.has(key)) return;
+        real.hit(key);
+      }
     }
     const real = this.real;
     this.sinceSwitch++;
