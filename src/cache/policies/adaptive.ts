@@ -67,7 +67,7 @@ const HISTORY_EPOCHS = 128;
 /**
  * Once the choice is stable, the miniatures pause for longer and longer (doubling from one epoch) until
  * they simulate about this share of the requests: the budget that keeps their cost within a few percent
- * of the real policy's at any sample rate (docs/cache-policies.md, "Costs").
+ * of the real policy's at any sample rate (docs/cache-policies.md, "Duty cycle").
  */
 const DUTY_SHARE = 1 / 512;
 /**
@@ -83,7 +83,7 @@ const SHIFT = 0.03;
  */
 const WINDOW = 8192;
 const HIT_SHIFT = 0.03;
-/** The miniatures' phases: scoring, skipping sampled requests, or warming up (one epoch, unscored). */
+/** The miniatures' phases: scoring, paused (counting requests down), or warming up (one epoch, unscored). */
 const SCORING = 0;
 const PAUSED = 1;
 const WARMING = 2;
