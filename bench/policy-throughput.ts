@@ -4,14 +4,17 @@
  * For comparison, npm's lru-cache does 3.2-3.9 M get-or-set/s on the project's benchmark machine.
  *
  *   node bench/policy-throughput.ts [--keys 100000] [--capacity 10000] [--ops 1000000] [--repeat 3] [--bytes]
+ *                                   [--policy p1,p2] [--memory]
  *
  * `--bytes` bounds the cache in bytes (sizes 1-64 KiB) instead of entries. Each policy replays the stream
  * once to warm up, then `--repeat` times measured; the best run is reported (the machine is shared, and
- * the best run is the one least disturbed by other work).
+ * the best run is the one least disturbed by other work). The last column is the candidate an adaptive
+ * policy runs at the end (compare its speed with that policy's). `--memory` (run node with `--expose-gc`)
+ * reports instead the heap each policy holds once the stream has filled it.
  */
 import { parseArgs } from 'node:util';
 import { createPolicy, POLICY_NAMES } from '../src/cache/policies/index.ts';
-import type { PolicyName } from '../src/cache/policy.ts';
+import type { EvictionPolicy, PolicyName } from '../src/cache/policy.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     alpha: { type: 'string', default: '0.99' },
     bytes: { type: 'boolean', default: false },
     policy: { type: 'string' },
+    memory: { type: 'boolean', default: false },
   },
 });
 const universe = Number(values.keys);
@@ -67,12 +71,49 @@ const keys = Array.from(indexes, (i) => names[i]!);
 const sizes = Float64Array.from(indexes, (i) => (values.bytes ? sizeOf[i]! : 1));
 const averageSize = values.bytes ? sizes.reduce((a, b) => a + b, 0) / sizes.length : 1;
 
-function run(name: PolicyName): { opsPerSecond: number; opsPerCpuSecond: number; hitRatio: number } {
-  const policy = createPolicy(name, {
+function build(name: PolicyName): EvictionPolicy {
+  return createPolicy(name, {
     maxBytes: values.bytes ? capacity * averageSize : Number.POSITIVE_INFINITY,
     maxEntries: values.bytes ? Number.POSITIVE_INFINITY : capacity,
     onEvict: () => {},
   });
+}
+
+/**
+ * Heap bytes a policy holds after replaying the stream once (keys are shared with the stream): the mean
+ * over `COPIES` live copies, so that the collector's noise is small beside what is measured.
+ */
+function heldBytes(name: PolicyName): number {
+  const COPIES = 6;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('--memory needs node --expose-gc');
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const live: EvictionPolicy[] = [];
+  for (let copy = 0; copy < COPIES; copy++) {
+    const policy = build(name);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (policy.has(key)) policy.hit(key);
+      else policy.insert(key, sizes[i]!);
+    }
+    live.push(policy);
+  }
+  gc();
+  gc();
+  const held = (process.memoryUsage().heapUsed - before) / live.length;
+  live.length = 0;
+  return held;
+}
+
+function run(name: PolicyName): {
+  opsPerSecond: number;
+  opsPerCpuSecond: number;
+  hitRatio: number;
+  running: string;
+} {
+  const policy = build(name);
   let hits = 0;
   // Warm-up pass (JIT and a full cache), then the measured pass.
   for (let i = 0; i < keys.length; i++) {
@@ -101,6 +142,7 @@ function run(name: PolicyName): { opsPerSecond: number; opsPerCpuSecond: number;
     opsPerSecond: keys.length / best,
     opsPerCpuSecond: keys.length / bestCpu,
     hitRatio: hits / keys.length,
+    running: policy.state?.().running ?? '',
   };
 }
 
@@ -109,12 +151,19 @@ console.log(
   `${ops.toLocaleString('en')} get-or-set ops, ${universe.toLocaleString('en')} keys (Zipf ${alpha}), ` +
     `capacity ${capacity.toLocaleString('en')} ${values.bytes ? 'average-size objects (byte-bounded)' : 'entries'}`,
 );
-// CPU time is reported beside wall time: on a shared machine it is the steadier of the two.
-console.log('| policy | M ops/s (wall) | M ops/s (CPU time) | hit ratio |\n|---|---:|---:|---:|');
-for (const name of selected) {
-  const { opsPerSecond, opsPerCpuSecond, hitRatio } = run(name);
-  const mops = (n: number): string => (n / 1e6).toFixed(2);
+if (values.memory) {
+  console.log('| policy | heap held, KiB |\n|---|---:|');
+  for (const name of selected) console.log(`| ${name} | ${(heldBytes(name) / 1024).toFixed(0)} |`);
+} else {
+  // CPU time is reported beside wall time: on a shared machine it is the steadier of the two.
   console.log(
-    `| ${name} | ${mops(opsPerSecond)} | ${mops(opsPerCpuSecond)} | ${(hitRatio * 100).toFixed(1)}% |`,
+    '| policy | M ops/s (wall) | M ops/s (CPU time) | hit ratio | running |\n|---|---:|---:|---:|---|',
   );
+  for (const name of selected) {
+    const { opsPerSecond, opsPerCpuSecond, hitRatio, running } = run(name);
+    const mops = (n: number): string => (n / 1e6).toFixed(2);
+    console.log(
+      `| ${name} | ${mops(opsPerSecond)} | ${mops(opsPerCpuSecond)} | ${(hitRatio * 100).toFixed(1)}% | ${running} |`,
+    );
+  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { prng } from '../trace-gen.ts';
+import { prng, zipf } from '../trace-gen.ts';
 import { AdaptivePolicy } from './adaptive.ts';
 
 const INF = Number.POSITIVE_INFINITY;
@@ -22,6 +22,25 @@ function* recency(requests: number, seed: number): Generator<string> {
     seen.push(key);
     yield key;
   }
+}
+
+/** Zipf 1.0 over 20,000 keys: S3-FIFO's ground, and stationary. */
+function* zipfKeys(requests: number, seed: number): Generator<string> {
+  const next = zipf(20_000, 1, prng(seed));
+  for (let i = 0; i < requests; i++) yield `z${next()}`;
+}
+
+function replay(policy: AdaptivePolicy, keys: Iterable<string>): number {
+  let hits = 0;
+  let requests = 0;
+  for (const key of keys) {
+    requests++;
+    if (policy.has(key)) {
+      policy.hit(key);
+      hits++;
+    } else policy.insert(key, 1);
+  }
+  return hits / requests;
 }
 
 describe('adaptive', () => {
@@ -46,10 +65,11 @@ describe('adaptive', () => {
   });
 
   it('keeps bounds and onEvict exact across switches (byte- and entry-bounded, with removes)', () => {
-    for (const [maxBytes, maxEntries] of [
-      [INF, 300],
-      [300 * 50, INF],
-      [300 * 60, 280],
+    // The loops outgrow each cache by 10-20 %, in keys or in bytes.
+    for (const [maxBytes, maxEntries, loopKeys] of [
+      [INF, 300, 300],
+      [300 * 50, INF, 700],
+      [300 * 60, 280, 300],
     ] as const) {
       const resident = new Map<string, number>();
       let inserting: string | undefined;
@@ -68,7 +88,12 @@ describe('adaptive', () => {
       const sizeOf = (key: string): number =>
         maxBytes === INF ? 1 : 1 + ((key.length * 37 + key.charCodeAt(key.length - 1)) % 100);
       // Phases that favour different policies, so that the real cache changes policy several times.
-      const phases = [loop(330, 40_000), recency(40_000, 1), loop(360, 40_000), recency(40_000, 2)];
+      const phases = [
+        loop(loopKeys * 1.1, 40_000),
+        recency(40_000, 1),
+        loop(loopKeys * 1.2, 40_000),
+        recency(40_000, 2),
+      ];
       for (const phase of phases) {
         for (const key of phase) {
           if (random() < 0.01) {
@@ -106,6 +131,36 @@ describe('adaptive', () => {
     assert.equal(sized.state().sampleRate, 0);
     for (let i = 0; i < 3000; i++) sized.insert(`k${i}`, 100);
     assert.ok(Math.abs(sized.state().sampleRate! - 0.05) < 0.001, `${sized.state().sampleRate}`);
+  });
+
+  it('pauses its miniatures once the choice is stable, longer each time, and resumes them', () => {
+    // 200 keys: every request is sampled, so without pauses the miniatures would simulate all of them.
+    const policy = new AdaptivePolicy({ maxBytes: INF, maxEntries: 200, onEvict() {} });
+    replay(policy, zipfKeys(200_000, 1));
+    const { simulated, pauses } = policy;
+    assert.ok(pauses >= 2, `${pauses} pauses`);
+    // Stable traffic: the next 400,000 requests are simulated at about the duty budget (1/128), not 100 %.
+    replay(policy, zipfKeys(400_000, 2));
+    const share = (policy.simulated - simulated) / 400_000;
+    assert.ok(share > 0 && share < 0.03, `simulated share ${share}`);
+    assert.ok(policy.pauses > pauses, 'the miniatures resumed and paused again');
+    assert.equal(policy.state().running, 's3fifo');
+  });
+
+  it('still detects a workload shift while paused and switches to the new best', () => {
+    const policy = new AdaptivePolicy({ maxBytes: INF, maxEntries: 200, onEvict() {} });
+    replay(policy, zipfKeys(300_000, 3));
+    assert.equal(policy.state().running, 's3fifo');
+    const { pauses, switches } = policy;
+    assert.ok(pauses >= 2);
+    // A loop 20 % larger than the cache: the real hit ratio collapses, which wakes the miniatures early
+    // (the pause under way has over 30,000 requests to go), and W-TinyLFU, the only one to hold part of a
+    // loop, takes over within 20,000 requests.
+    const looped = replay(policy, loop(240, 20_000));
+    assert.ok(policy.wakes >= 1, `${policy.wakes} wakes`);
+    assert.equal(policy.state().running, 'w-tinylfu');
+    assert.ok(policy.switches > switches);
+    assert.ok(looped > 0.05, `hit ratio on the loop ${looped}`);
   });
 
   it('clear() forgets keys and scores but keeps working', () => {

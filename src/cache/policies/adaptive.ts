@@ -12,13 +12,17 @@
  * a new policy of the winning kind is built and the resident keys move into it, coldest first, each
  * re-read as often as it was (at most twice) so that recency and "seen twice" survive the move.
  *
- * Costs. Hits and misses of unsampled keys cost one extra call and a hash test (the key's hash is kept in
- * the real policy's arena, computed once per insert). Sampled requests run four small policies. The rate
- * is chosen so that a miniature holds about `MINI_ENTRIES` keys, and never less than `MIN_RATE`: a cache of
- * 10,000 entries samples 1 key in 39. Caches below `MINI_ENTRIES` keys simulate every request at full size
- * (the miniatures are then as small as the cache, and a sample would be too small to tell policies apart).
- * A switch is O(resident keys) and happens at most once per as many requests as there are resident keys,
- * so it is amortised O(1). Nothing is allocated per request; switching allocates the new policy.
+ * Costs. Sampled requests run four small policies. The rate is chosen so that a miniature holds about
+ * `MINI_ENTRIES` keys, and never less than `MIN_RATE`: a cache of 10,000 entries samples 1 key in 39.
+ * Caches below `MINI_ENTRIES` keys simulate every request at full size (the miniatures are then as small
+ * as the cache, and a sample would be too small to tell policies apart). That would make small caches
+ * several times slower, so once the choice is stable the miniatures pause (duty cycle, `settle`): pauses
+ * double up to the length that keeps the simulated share near `DUTY_SHARE`, each resume warms up one epoch
+ * unscored, and a move of the real cache's own hit ratio (`watch`) wakes them early. While paused a
+ * request costs the real policy's operation, a dispatch and a counter; keys are hashed only when the
+ * miniatures run (a slot's hash is 0 until then). A switch is O(resident keys) and happens at most once
+ * per as many requests as there are resident keys, so it is amortised O(1). Nothing is allocated per
+ * request; switching allocates the new policy. Everything is counted in requests, never in time.
  *
  * Bounds and `onEvict` are the real policy's: it is built with the store's bounds and callback, and a
  * switch moves keys into a policy of the same capacity, which has room for all of them (no eviction, no
@@ -52,6 +56,37 @@ const MIN_EPOCH = 512;
 const DECAY = 0.75;
 /** A rival must win by this share of the sampled requests (here 0.5 point of hit ratio) to cause a switch. */
 const MARGIN = 0.005;
+/** Scored epochs in a row with the running candidate ahead before the miniatures first pause. */
+const CALM_EPOCHS = 4;
+/**
+ * Sampled requests (in epochs) the miniatures must have simulated before they first pause: a miniature
+ * that has seen little traffic is young (S3-FIFO's main queue and W-TinyLFU's sketch still learning) and
+ * ranks the policies by how fast they learn rather than by how well they hold.
+ */
+const HISTORY_EPOCHS = 128;
+/**
+ * Once the choice is stable, the miniatures pause for longer and longer (doubling from one epoch) until
+ * they simulate about this share of the requests: the budget that keeps their cost within a few percent
+ * of the real policy's at any sample rate (docs/cache-policies.md, "Duty cycle").
+ */
+const DUTY_SHARE = 1 / 512;
+/**
+ * A rival that beats the running candidate within a single epoch by this share of its requests ends the
+ * back-off (a workload shift); smaller leads only count through the decayed scores. Well above the noise
+ * of one epoch's paired difference (about 1 point at 512 sampled requests).
+ */
+const SHIFT = 0.03;
+/**
+ * While the miniatures pause, the real cache's own hit ratio is watched over windows of this many
+ * requests; a window that differs from the last one before the pause by `HIT_SHIFT` (3 points, about
+ * four standard deviations of the difference at a 50 % hit ratio) wakes them up early.
+ */
+const WINDOW = 8192;
+const HIT_SHIFT = 0.03;
+/** The miniatures' phases: scoring, paused (counting requests down), or warming up (one epoch, unscored). */
+const SCORING = 0;
+const PAUSED = 1;
+const WARMING = 2;
 /**
  * The candidate the real cache starts as. S3-FIFO: never far from LRU on recency-heavy traffic, best on
  * most Zipf-like traffic; W-TinyLFU starts with a 1% window and can fall far below LRU until its hill
@@ -81,6 +116,16 @@ function workOf(policy: ArenaCandidate): number {
   return policy.arena.moves + (policy instanceof WTinyLfuPolicy ? policy.sketch.work : 0);
 }
 
+/** The key hash kept in `slot`, computed now if the slot has none yet (0: see `SlotArena.alloc`). */
+function hashOf(a: SlotArena, slot: number, key: string): number {
+  let hash = a.hash[slot]!;
+  if (hash === 0) {
+    hash = hashKey(key);
+    a.hash[slot] = hash;
+  }
+  return hash;
+}
+
 /** Mixes the stored key hash so that the sample does not line up with the sketch's own indexes. */
 function sampleBits(hash: number): number {
   return Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d) >>> 16;
@@ -94,6 +139,11 @@ export function createAdaptive(options: PolicyOptions): EvictionPolicy {
 export class AdaptivePolicy implements EvictionPolicy {
   readonly name = 'adaptive' as const;
   private real: ArenaCandidate;
+  /** `real` again, in the field of its class (the others null): see `has`. */
+  private realLru: LruPolicy | null = null;
+  private realS3: S3FifoPolicy | null = null;
+  private realW: WTinyLfuPolicy | null = null;
+  private realArc: ArcPolicy | null = null;
   private current = INITIAL;
   private readonly options: PolicyOptions;
   private readonly byBytes: boolean;
@@ -113,6 +163,23 @@ export class AdaptivePolicy implements EvictionPolicy {
   private sinceSwitch = 0;
   /** Number of switches so far. */
   switches = 0;
+  /** SCORING, PAUSED or WARMING. */
+  private phase = SCORING;
+  /** Scored epochs in a row without a switch, a rival ahead, or a shift. */
+  private calm = 0;
+  /** Epochs the next pause lasts, and the most it may (set with the sample rate). */
+  private pauseEpochs = 1;
+  private maxPause = 0;
+  /** Requests left until the pause ends (its epochs of sampled requests, divided by the sample rate). */
+  private skip = 0;
+  /** Requests and real hits in the current window, and the hit ratio of the last window not paused. */
+  private windowRequests = 0;
+  private windowHits = 0;
+  private reference = -1;
+  /** Sampled requests run through the miniatures, pauses taken, pauses cut short by a hit-ratio change. */
+  simulated = 0;
+  pauses = 0;
+  wakes = 0;
   /** Work counted by policies this one has discarded (see `moves`). */
   private pastMoves = 0;
 
@@ -121,6 +188,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.options = options;
     this.byBytes = Number.isFinite(options.maxBytes);
     this.real = build(INITIAL, options);
+    this.setReal(this.real);
     // Entry-bounded caches know their size now; byte-bounded ones learn it when they first fill.
     if (!this.byBytes) this.startSampling(options.maxEntries);
   }
@@ -149,38 +217,93 @@ export class AdaptivePolicy implements EvictionPolicy {
     return CANDIDATES[this.current]!;
   }
 
+  // `has`, `hit` and `insert` reach the real policy through a field of its own class, so that each call
+  // site sees one class and V8 inlines it (a call through `real` turns polymorphic at the first switch).
   has(key: string): boolean {
-    return this.real.has(key);
+    switch (this.current) {
+      case S3FIFO:
+        return this.realS3!.has(key);
+      case WTINYLFU:
+        return this.realW!.has(key);
+      case LRU:
+        return this.realLru!.has(key);
+      default:
+        return this.realArc!.has(key);
+    }
   }
 
   hit(key: string): void {
+    switch (this.current) {
+      case S3FIFO: {
+        const real = this.realS3!;
+        if (!real.has(key)) return;
+        real.hit(key);
+        break;
+      }
+      case WTINYLFU: {
+        const real = this.realW!;
+        if (!real.has(key)) return;
+        real.hit(key);
+        break;
+      }
+      case LRU: {
+        const real = this.realLru!;
+        if (!real.has(key)) return;
+        real.hit(key);
+        break;
+      }
+      default: {
+        const real = this.realArc!;
+        if (!real.has(key)) return;
+        real.hit(key);
+      }
+    }
     const real = this.real;
-    if (!real.has(key)) return;
-    real.hit(key);
     this.sinceSwitch++;
+    this.windowHits++;
+    if (++this.windowRequests === WINDOW) this.watch();
+    if (this.phase === PAUSED) {
+      if (--this.skip === 0) this.phase = WARMING;
+      return;
+    }
     if (this.threshold === 0) return;
     const a = real.arena;
     const slot = a.find(key);
-    if (sampleBits(a.hash[slot]!) < this.threshold) this.simulate(key, a.size[slot]!);
+    if (sampleBits(hashOf(a, slot, key)) < this.threshold) this.simulate(key, a.size[slot]!);
   }
 
   insert(key: string, size: number): boolean {
     const real = this.real;
-    const admitted = real.insert(key, size);
-    let hash: number;
-    // W-TinyLFU has just hashed the key (same function) and kept it in its arena: reuse it.
-    if (admitted && real instanceof WTinyLfuPolicy) hash = real.arena.hash[real.arena.find(key)]!;
-    else {
-      hash = hashKey(key);
-      if (admitted) real.arena.hash[real.arena.find(key)] = hash;
+    let admitted: boolean;
+    switch (this.current) {
+      case S3FIFO:
+        admitted = this.realS3!.insert(key, size);
+        break;
+      case WTINYLFU:
+        admitted = this.realW!.insert(key, size);
+        break;
+      case LRU:
+        admitted = this.realLru!.insert(key, size);
+        break;
+      default:
+        admitted = this.realArc!.insert(key, size);
     }
     this.sinceSwitch++;
+    if (++this.windowRequests === WINDOW) this.watch();
+    // While the miniatures pause nothing needs the key's hash: it is computed when first needed.
+    if (this.phase === PAUSED) {
+      if (--this.skip === 0) this.phase = WARMING;
+      return admitted;
+    }
     if (this.threshold === 0) {
       if (this.byBytes && real.bytes >= this.options.maxBytes / 2 && real.count > 0) {
         this.startSampling(real.count * (this.options.maxBytes / real.bytes));
       }
       return admitted;
     }
+    // W-TinyLFU has just hashed the key (same function) and kept it in its arena: hashOf reuses it.
+    const a = real.arena;
+    const hash = admitted ? hashOf(a, a.find(key), key) : hashKey(key);
     if (sampleBits(hash) < this.threshold) this.simulate(key, size);
     return admitted;
   }
@@ -188,9 +311,11 @@ export class AdaptivePolicy implements EvictionPolicy {
   remove(key: string): void {
     const real = this.real;
     if (!real.has(key)) return;
-    const hash = real.arena.hash[real.arena.find(key)]!;
+    const a = real.arena;
+    // Paused or not, so that a miniature never holds a key the store has dropped.
+    const sampled = this.threshold !== 0 && sampleBits(hashOf(a, a.find(key), key)) < this.threshold;
     real.remove(key);
-    if (this.threshold !== 0 && sampleBits(hash) < this.threshold) {
+    if (sampled) {
       this.miniLru!.remove(key);
       this.miniS3!.remove(key);
       this.miniW!.remove(key);
@@ -208,6 +333,13 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.epochHits.fill(0);
     this.epochRequests = 0;
     this.scoredRequests = 0;
+    this.phase = SCORING;
+    this.calm = 0;
+    this.pauseEpochs = 1;
+    this.skip = 0;
+    this.windowRequests = 0;
+    this.windowHits = 0;
+    this.reference = -1;
   }
 
   hottest(limit: number): Array<{ key: string; frequency: number }> {
@@ -230,6 +362,24 @@ export class AdaptivePolicy implements EvictionPolicy {
     };
   }
 
+  /**
+   * Closes a window of real requests: while the miniatures pause, a hit ratio that moved by `HIT_SHIFT`
+   * since the last window before the pause wakes them (warm-up first, and the back-off goes on unless
+   * the next scored epoch finds a rival ahead); outside pauses each window becomes the reference.
+   */
+  private watch(): void {
+    const ratio = this.windowHits / WINDOW;
+    this.windowHits = 0;
+    this.windowRequests = 0;
+    if (this.phase !== PAUSED) this.reference = ratio;
+    else if (Math.abs(ratio - this.reference) > HIT_SHIFT) {
+      this.reference = ratio;
+      this.skip = 0;
+      this.phase = WARMING;
+      this.wakes++;
+    }
+  }
+
   /** Builds the miniatures for a cache of about `entries` keys. */
   private startSampling(entries: number): void {
     const rate = Math.min(1, Math.max(MIN_RATE, MINI_ENTRIES / Math.max(1, entries)));
@@ -249,10 +399,17 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.miniW = new WTinyLfuPolicy(mini);
     this.miniArc = new ArcPolicy(mini);
     this.epochLength = Math.max(MIN_EPOCH, Math.round(entries * r));
+    // A paused cycle is one warm-up and one scored epoch, then the pause: r × 2 / (2 + pause) ≤ DUTY_SHARE.
+    this.maxPause = Math.max(0, Math.ceil(2 * (r / DUTY_SHARE - 1)));
+    this.phase = SCORING;
+    this.calm = 0;
+    this.pauseEpochs = 1;
+    this.skip = 0;
   }
 
-  /** One sampled request through every miniature. */
+  /** One sampled request through every miniature (or skipped, while they pause). */
   private simulate(key: string, size: number): void {
+    this.simulated++;
     const hits = this.epochHits;
     const lru = this.miniLru!;
     if (lru.has(key)) {
@@ -277,20 +434,64 @@ export class AdaptivePolicy implements EvictionPolicy {
     if (++this.epochRequests >= this.epochLength) this.decide();
   }
 
-  /** Folds the epoch into the scores and switches the real cache if a rival clearly wins. */
+  /**
+   * Folds the epoch into the scores and switches the real cache if a rival clearly wins; once the running
+   * candidate has led for `CALM_EPOCHS`, pauses the miniatures (see `DUTY_SHARE`).
+   */
   private decide(): void {
-    let best = -1;
-    for (let i = 0; i < CANDIDATES.length; i++) {
-      this.scores[i] = this.scores[i]! * DECAY + this.epochHits[i]!;
-      this.epochHits[i] = 0;
-      if (i !== this.current && (best < 0 || this.scores[i]! > this.scores[best]!)) best = i;
+    const hits = this.epochHits;
+    if (this.phase === WARMING) {
+      // The miniatures missed the paused requests: this epoch refreshes their contents and is not scored.
+      hits.fill(0);
+      this.epochRequests = 0;
+      this.phase = SCORING;
+      return;
     }
+    let best = -1;
+    let shift = 0;
+    for (let i = 0; i < CANDIDATES.length; i++) {
+      this.scores[i] = this.scores[i]! * DECAY + hits[i]!;
+      if (i !== this.current) {
+        shift = Math.max(shift, hits[i]! - hits[this.current]!);
+        if (best < 0 || this.scores[i]! > this.scores[best]!) best = i;
+      }
+    }
+    shift /= this.epochRequests;
+    hits.fill(0);
     this.scoredRequests = this.scoredRequests * DECAY + this.epochRequests;
     this.epochRequests = 0;
     const current = this.scores[this.current]!;
-    if (this.scores[best]! - current <= MARGIN * this.scoredRequests) return;
-    if (this.sinceSwitch < this.real.count) return;
-    this.switchTo(best);
+    if (this.scores[best]! - current > MARGIN * this.scoredRequests && this.sinceSwitch >= this.real.count) {
+      this.switchTo(best);
+      this.settle(false);
+    } else this.settle(current >= this.scores[best]! && shift <= SHIFT);
+  }
+
+  /**
+   * Counts calm epochs and pauses after enough of them, each pause twice as long as the last up to
+   * `maxPause`; anything else (a switch, a rival ahead, a shift) ends the back-off.
+   */
+  private settle(calm: boolean): void {
+    if (!calm) {
+      this.calm = 0;
+      this.pauseEpochs = 1;
+      return;
+    }
+    if (++this.calm < CALM_EPOCHS || this.maxPause === 0) return;
+    if (this.simulated < HISTORY_EPOCHS * this.epochLength) return;
+    // From now on, one calm epoch after each warm-up is enough to pause again.
+    this.calm = CALM_EPOCHS;
+    this.skip = Math.ceil((this.pauseEpochs * this.epochLength * SAMPLE_SCALE) / this.threshold);
+    this.pauseEpochs = Math.min(this.maxPause, this.pauseEpochs * 2);
+    this.phase = PAUSED;
+    this.pauses++;
+  }
+
+  private setReal(real: ArenaCandidate): void {
+    this.realLru = real instanceof LruPolicy ? real : null;
+    this.realS3 = real instanceof S3FifoPolicy ? real : null;
+    this.realW = real instanceof WTinyLfuPolicy ? real : null;
+    this.realArc = real instanceof ArcPolicy ? real : null;
   }
 
   /** Rebuilds the real cache as `candidate`, moving the resident keys over, coldest first. */
@@ -306,14 +507,15 @@ export class AdaptivePolicy implements EvictionPolicy {
       for (let slot = a.first(list); slot !== list; slot = a.next[slot]!) {
         const key = a.keys[slot]!;
         if (!next.insert(key, a.size[slot]!)) continue;
-        const b = next.arena;
-        b.hash[b.find(key)] = a.hash[slot]!;
+        // W-TinyLFU has hashed the key itself; the others keep the hash if there is one.
+        if (!(next instanceof WTinyLfuPolicy)) next.arena.hash[next.arena.find(key)] = a.hash[slot]!;
         const reads = Math.min(2, old instanceof WTinyLfuPolicy ? old.readsOf(slot) : a.hits[slot]!);
         for (let i = 0; i < reads; i++) next.hit(key);
       }
     }
     this.pastMoves += workOf(old) + old.count;
     this.real = next;
+    this.setReal(next);
     this.current = candidate;
     this.sinceSwitch = 0;
     this.switches++;

@@ -17,6 +17,11 @@ export class LruPolicy extends ArenaPolicy implements EvictionPolicy {
   readonly name = 'lru' as const;
   readonly arena = new SlotArena(1);
 
+  /** Its own copy of `ArenaPolicy.has`: one receiver class per call site (see the adaptive policy). */
+  override has(key: string): boolean {
+    return this.arena.find(key) >= 0;
+  }
+
   hit(key: string): void {
     const a = this.arena;
     const slot = a.find(key);

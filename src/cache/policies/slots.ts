@@ -23,7 +23,7 @@ export class SlotArena {
   freq: Uint8Array;
   /** Reads since insertion, for `hottest()`. */
   hits: Uint32Array;
-  /** The key's 32-bit hash, computed once at insertion (W-TinyLFU's sketch). */
+  /** The key's 32-bit hash (W-TinyLFU's sketch, the adaptive policy's sample), 0 until stored. */
   hash: Int32Array;
   /** Counts the slots visited by `unlink`/`pushBack`: the contract suite checks it per operation. */
   moves = 0;
@@ -83,6 +83,8 @@ export class SlotArena {
     this.size[slot] = size;
     this.freq[slot] = 0;
     this.hits[slot] = 0;
+    // 0 until the policy stores one (the adaptive policy hashes lazily: 0 means "not yet").
+    this.hash[slot] = 0;
     this.index.set(key, slot);
     this.lastKey = key;
     this.lastSlot = slot;

@@ -83,6 +83,11 @@ export class WTinyLfuPolicy extends ArenaPolicy implements EvictionPolicy {
     this.sketch.ensureCapacity(this.sketchEntries);
   }
 
+  /** Its own copy of `ArenaPolicy.has`: one receiver class per call site (see the adaptive policy). */
+  override has(key: string): boolean {
+    return this.arena.find(key) >= 0;
+  }
+
   hit(key: string): void {
     const a = this.arena;
     const slot = a.find(key);
