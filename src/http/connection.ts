@@ -14,9 +14,9 @@
  * OPEN → LAST (no new requests) → STOPPED (reads discarded) → ENDING (our side ended) or TAKEN (a handler
  * owns the socket) → CLOSED. Every check of "may we still dispatch / parse / write" is a comparison on it.
  */
+import type * as net from 'node:net';
 // Imported rather than the global: globalThis.performance is an accessor, so each use in optimized code is
 // an IC call (LoadGlobalIC, ~1% of the 1 KiB hit path's CPU in perf); a module binding is a constant.
-import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type * as tls from 'node:tls';
 import { type BodySource, RequestBody } from './body.ts';
