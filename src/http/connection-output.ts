@@ -7,14 +7,16 @@
 import { performance } from 'node:perf_hooks';
 import type { RequestBody } from './body.ts';
 import type { Connection } from './connection.ts';
-import { engineAnswered } from './connection-answers.ts';
+import * as connectionAnswers from './connection-answers.ts';
 import * as connectionState from './connection-state.ts';
-import { rearm } from './connection-timeouts.ts';
+import * as connectionTimeouts from './connection-timeouts.ts';
 import type { HttpResponse } from './response.ts';
 
 // Module-local bindings, for speed (see parser-tables.ts): an imported binding is read through its module
 // cell on every use.
 const { MAX_PIPELINE, PAUSE_BODY, PAUSE_PIPELINE, PAUSE_WRITE, PHASE_CLOSED, PHASE_OPEN } = connectionState;
+const { engineAnswered } = connectionAnswers;
+const { rearm } = connectionTimeouts;
 
 /** Run release callbacks of bytes that left (or were dropped) together. */
 function runAll(callbacks: ReadonlyArray<() => void>): void {

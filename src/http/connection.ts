@@ -20,10 +20,10 @@ import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type * as tls from 'node:tls';
 import { type BodySource, RequestBody } from './body.ts';
-import { parseFailed } from './connection-answers.ts';
-import { abortQueue, complete, holdBytes } from './connection-output.ts';
+import * as connectionAnswers from './connection-answers.ts';
+import * as connectionOutput from './connection-output.ts';
 import * as connectionState from './connection-state.ts';
-import { rearm, sweep } from './connection-timeouts.ts';
+import * as connectionTimeouts from './connection-timeouts.ts';
 import type { EngineContext } from './engine.ts';
 import { HttpParser } from './parser.ts';
 import { HttpRequest } from './request.ts';
@@ -41,8 +41,8 @@ import type {
 export { UNPARSED_HEAD } from './connection-answers.ts';
 export { DISCARD_LIMIT } from './connection-state.ts';
 
-// Module-local bindings, for speed (see parser-tables.ts): an imported binding is read through its module
-// cell on every use.
+// Module-local bindings, for speed (see parser-tables.ts): an imported binding (a constant or a function)
+// is read through its module cell on every use.
 const {
   DISCARD_LIMIT,
   LINGER_MS,
@@ -61,6 +61,9 @@ const {
   TIMER_LINGER,
   TIMER_NONE,
 } = connectionState;
+const { parseFailed } = connectionAnswers;
+const { abortQueue, complete, holdBytes } = connectionOutput;
+const { rearm, sweep } = connectionTimeouts;
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const NO_BYTES = Buffer.alloc(0);
