@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, mock, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type RunningServer, startServer } from '../src/server/start.ts';
 import { captureLogs, fetchText } from './helpers/fake-backend.ts';
@@ -54,7 +54,10 @@ async function warmLoaded(server: RunningServer, count: number): Promise<number>
   return loaded;
 }
 
-test('proxied responses survive a restart, bodies and tags included', async () => {
+test('proxied responses survive a restart, bodies and tags included', async (t) => {
+  // Only the wall clock is faked (timers stay real): the restart happens "1.1 s later" without waiting.
+  mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  t.after(() => mock.timers.reset());
   const first = await start();
   for (const p of ['/one', '/two', '/two']) await fetchText(`${first.url}${p}`);
   assert.equal(originHits, 2);
@@ -62,7 +65,7 @@ test('proxied responses survive a restart, bodies and tags included', async () =
   const saved = statSync(`${stateFile}.proxy`);
   assert.equal(saved.mode & 0o077, 0, 'not readable by others');
 
-  await sleep(1100);
+  mock.timers.tick(1100);
   const second = await start();
   try {
     assert.equal(await warmLoaded(second, 2), 2);

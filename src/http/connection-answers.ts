@@ -1,11 +1,12 @@
 /**
  * The engine's own answers: a request the parser rejects (400, 413, 414, 431, 501, 505) or a head that
  * timed out (408) is answered by the engine, in pipeline order, and the connection closes after it. Each
- * one is reported once to `onEngineResponse` with the request as far as it was read. Second layer of the
- * Connection class (see connection.ts for the layout).
+ * one is reported once to `onEngineResponse` with the request as far as it was read. Plain functions of the
+ * Connection (see connection.ts for the layout).
  */
 import { performance } from 'node:perf_hooks';
-import { ConnectionState } from './connection-state.ts';
+import type { Connection } from './connection.ts';
+import { PHASE_LAST, PHASE_OPEN, PHASE_STOPPED } from './connection-state.ts';
 import { EMPTY_HEADERS } from './headers.ts';
 import { HttpParseError } from './parse-error.ts';
 import type { HttpParser } from './parser.ts';
@@ -50,68 +51,64 @@ function interruptedHead(parser: HttpParser): ParsedHead {
   return line === null ? UNPARSED_HEAD : { ...UNPARSED_HEAD, ...line };
 }
 
-/** Connection layer 2: the engine's own error answers (`parseFailed`, `answerInternally`). */
-export abstract class ConnectionAnswers extends ConnectionState {
-  /** The parser threw on this read: answer it (or fail the request in flight) and stop reading. */
-  protected parseFailed(err: unknown): void {
-    this.parsing = false;
-    const wasAccepting = this.acceptRequests;
-    this.acceptRequests = false;
-    let status = 400;
-    let message = 'Bad Request';
-    if (err instanceof HttpParseError) {
-      status = err.status;
-      message = err.message;
-    } else {
-      this.engine.reportError(err, this.current);
-    }
-    const text = status + ' ' + message + '\n';
-    const res = this.currentRes;
-    const body = this.currentBody;
-    this.current = null;
-    this.currentRes = null;
-    this.currentBody = null;
-    this.continueRes = null;
-    if (body !== null) body.abort(err instanceof Error ? err : undefined);
-    if (res !== null && !res.ended) {
-      // The error is in the body of a request already dispatched: answer in the handler's place if it
-      // has not started, else let its response finish and close.
-      if (!this.answerForHandler(res, status, text)) res.keepAlive = false;
-    } else if (wasAccepting) {
-      this.answerInternally(status, text, this.readAt);
-    } else if (this.first === null) {
-      this.endSocket();
-    }
+/** The parser threw on this read: answer it (or fail the request in flight) and stop reading. */
+export function parseFailed(c: Connection, err: unknown): void {
+  const wasAccepting = c.phase === PHASE_OPEN;
+  c.to(PHASE_STOPPED);
+  let status = 400;
+  let message = 'Bad Request';
+  if (err instanceof HttpParseError) {
+    status = err.status;
+    message = err.message;
+  } else {
+    c.engine.reportError(err, c.current);
   }
-
-  /**
-   * Queue an engine-made error response (in pipeline order) and close after it. `startTime`: when the
-   * offending request began, as far as the engine knows (for `onEngineResponse`).
-   */
-  protected answerInternally(status: number, text: string, startTime: number): void {
-    this.acceptRequests = false;
-    if (this.engine.hooks.onEngineResponse !== undefined) {
-      this.rejected = new HttpRequest(interruptedHead(this.parser), null, false, this, startTime);
-    }
-    const req = new HttpRequest(SYNTHETIC_HEAD, null, false, this, performance.now());
-    const res = new HttpResponse(this, req);
-    res.internal = true;
-    if (this.last === null) this.first = this.last = res;
-    else this.last = this.last.next = res;
-    this.queued++;
-    res.replaceWithError(status, text);
+  const text = status + ' ' + message + '\n';
+  const res = c.currentRes;
+  const body = c.currentBody;
+  c.current = null;
+  c.currentRes = null;
+  c.currentBody = null;
+  c.continueRes = null;
+  if (body !== null) body.abort(err instanceof Error ? err : undefined);
+  if (res !== null && !res.ended) {
+    // The error is in the body of a request already dispatched: answer in the handler's place if it
+    // has not started, else let its response finish and close.
+    if (!c.answerForHandler(res, status, text)) res.keepAlive = false;
+  } else if (wasAccepting) {
+    answerInternally(c, status, text, c.readAt);
+  } else if (c.first === null) {
+    c.endSocket();
   }
+}
 
-  /** The engine's own answer `res` is written or aborted: report it (once) to `onEngineResponse`. */
-  protected engineAnswered(res: HttpResponse): void {
-    const req = this.rejected;
-    const hook = this.engine.hooks.onEngineResponse;
-    if (req === null || hook === undefined) return;
-    this.rejected = null;
-    try {
-      hook(req, res);
-    } catch (err) {
-      this.engine.reportError(err, req);
-    }
+/**
+ * Queue an engine-made error response (in pipeline order) and close after it. `startTime`: when the
+ * offending request began, as far as the engine knows (for `onEngineResponse`).
+ */
+export function answerInternally(c: Connection, status: number, text: string, startTime: number): void {
+  c.to(PHASE_LAST);
+  if (c.engine.hooks.onEngineResponse !== undefined) {
+    c.rejected = new HttpRequest(interruptedHead(c.parser), null, false, c, startTime);
+  }
+  const req = new HttpRequest(SYNTHETIC_HEAD, null, false, c, performance.now());
+  const res = new HttpResponse(c, req);
+  res.internal = true;
+  if (c.last === null) c.first = c.last = res;
+  else c.last = c.last.next = res;
+  c.queued++;
+  res.replaceWithError(status, text);
+}
+
+/** The engine's own answer `res` is written or aborted: report it (once) to `onEngineResponse`. */
+export function engineAnswered(c: Connection, res: HttpResponse): void {
+  const req = c.rejected;
+  const hook = c.engine.hooks.onEngineResponse;
+  if (req === null || hook === undefined) return;
+  c.rejected = null;
+  try {
+    hook(req, res);
+  } catch (err) {
+    c.engine.reportError(err, req);
   }
 }

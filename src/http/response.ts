@@ -5,7 +5,7 @@
  * HTTP/1.0. Bytes go through the connection (`ResponseSink`), which holds them back while an earlier
  * pipelined response is still being written.
  */
-// Not the global (an accessor: an IC call per use in optimized code); see src/http/connection-state.ts.
+// Not the global (an accessor: an IC call per use in optimized code); see src/http/connection.ts.
 import { Buffer } from 'node:buffer';
 import { httpDate, httpDateBuffer } from './date.ts';
 import type { HttpRequest } from './request.ts';
