@@ -17,6 +17,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
+import '../src/main/builtins.ts';
+import { resolveConfig } from '../src/server/config.ts';
+import type { ConfigError } from '../src/server/config-errors.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { tlsAlpnChallengeFile } from '../src/tls/acme.ts';
 import { createTestCa, type TestCa, type TestCert } from './helpers/certs.ts';
@@ -65,6 +68,56 @@ function handshake(
     socket.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
   });
 }
+
+describe('[tls.acme] challenge keys', () => {
+  const acme = (more: Record<string, unknown>) =>
+    resolveConfig({ plugins: [], tls: { acme: { names: ['example.com'], storage: '/tmp/acme', ...more } } });
+  const errors = async (more: Record<string, unknown>): Promise<string[]> => {
+    try {
+      await acme(more);
+    } catch (error) {
+      return (error as ConfigError).lines();
+    }
+    return [];
+  };
+
+  it('defaults to HTTP-01 only, with a 2 minute DNS propagation wait', async () => {
+    const { config } = await acme({});
+    const table = (config.tls as { acme: Record<string, unknown> }).acme;
+    assert.deepEqual(table.challenges, ['http-01']);
+    assert.equal(table.dns_propagation_timeout, 120_000);
+    assert.equal(table.dns_hook, undefined);
+  });
+
+  it('names the key: unknown challenge, dns-01 without a hook, a wildcard without dns-01, a bad hook', async () => {
+    assert.match(
+      (await errors({ challenges: ['http-01', 'tls-sni-01'] })).join('\n'),
+      /tls\.acme\.challenges\[1\]: expected "http-01", "tls-alpn-01" or "dns-01"/,
+    );
+    assert.match(
+      (await errors({ challenges: ['dns-01'] })).join('\n'),
+      /tls\.acme\.dns_hook: DNS-01 needs a hook command/,
+    );
+    assert.match(
+      (await errors({ names: ['*.example.com'] })).join('\n'),
+      /tls\.acme\.names: wildcard names can only be validated with DNS-01/,
+    );
+    assert.match(
+      (await errors({ challenges: ['dns-01'], dns_hook: '/bin/hook' })).join('\n'),
+      /tls\.acme\.dns_hook: expected a command as an array/,
+    );
+    assert.match(
+      (await errors({ challenges: ['http-01', 'http-01'] })).join('\n'),
+      /tls\.acme\.challenges: expected each challenge type once/,
+    );
+    const { config } = await acme({
+      names: ['*.example.com'],
+      challenges: ['dns-01', 'http-01'],
+      dns_hook: ['/bin/hook', 'x'],
+    });
+    assert.deepEqual((config.tls as { acme: { names: string[] } }).acme.names, ['*.example.com']);
+  });
+});
 
 describe('TLS-ALPN-01 answers of the TLS listener', () => {
   let ca: TestCa;
