@@ -1,7 +1,7 @@
 /**
  * ACME challenges other than HTTP-01. TLS-ALPN-01: the TLS listener presents a pending challenge's
- * certificate only to a handshake that offers exactly `acme-tls/1` for that name (checked over real
- * sockets without a CA), and a certificate is obtained end to end against Pebble, which validates on our
+ * certificate only to a handshake that offers exactly `acme-tls/1` for that name, from one worker or two,
+ * and sends no HTTP after it (checked over real sockets without a CA), and a certificate is obtained end to end against Pebble, which validates on our
  * TLS port. DNS-01: the hook command publishes the TXT record in pebble-challtestsrv, Pebble's DNS server
  * (a certificate with a wildcard name); a failing or missing hook fails the order with an error naming
  * `tls.acme.dns_hook`, and the server goes on serving. Pebble tests skip without `pebble`, the DNS-01 one
@@ -119,88 +119,97 @@ describe('[tls.acme] challenge keys', () => {
   });
 });
 
-describe('TLS-ALPN-01 answers of the TLS listener', () => {
-  let ca: TestCa;
-  let storage: string;
-  let server: RunningServer;
-  let port: number;
-  let notAcme: http.Server;
-  const logs: string[] = [];
+for (const workers of [1, 2]) {
+  describe(`TLS-ALPN-01 answers of the TLS listener (${workers} worker${workers === 1 ? '' : 's'})`, () => {
+    let ca: TestCa;
+    let storage: string;
+    let server: RunningServer;
+    let port: number;
+    let notAcme: http.Server;
+    const logs: string[] = [];
 
-  before(async () => {
-    setLogSink((_level, line) => logs.push(line));
-    ca = createTestCa();
-    storage = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-alpn-'));
-    const normal = remember('normal', ca.issue('normal', ['localhost']));
-    const challenge = remember('challenge', ca.issue('challenge', ['localhost']));
-    fs.mkdirSync(path.join(storage, 'challenges'), { recursive: true });
-    fs.writeFileSync(
-      tlsAlpnChallengeFile(storage, 'localhost'),
-      fs.readFileSync(challenge.key, 'latin1') + fs.readFileSync(challenge.cert, 'latin1'),
-    );
-    notAcme = http.createServer((_req, res) => res.writeHead(404).end());
-    await new Promise<void>((resolve) => notAcme.listen(0, '127.0.0.1', resolve));
-    server = await startServer({
-      inProcess: true,
-      config: {
-        plugins: [],
-        server: { listen: [{ port: 0, tls: true, http2: true }] },
-        tls: {
-          cert: normal.cert,
-          key: normal.key,
-          acme: {
-            names: ['localhost'],
-            challenges: ['tls-alpn-01'],
-            // Not an ACME server: the manager's order fails at once, the listener's answers are tested.
-            directory: `http://127.0.0.1:${(notAcme.address() as AddressInfo).port}/dir`,
-            storage,
+    before(async () => {
+      setLogSink((_level, line) => logs.push(line));
+      ca = createTestCa();
+      storage = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-alpn-'));
+      const normal = remember('normal', ca.issue('normal', ['localhost']));
+      const challenge = remember('challenge', ca.issue('challenge', ['localhost']));
+      fs.mkdirSync(path.join(storage, 'challenges'), { recursive: true });
+      fs.writeFileSync(
+        tlsAlpnChallengeFile(storage, 'localhost'),
+        fs.readFileSync(challenge.key, 'latin1') + fs.readFileSync(challenge.cert, 'latin1'),
+      );
+      notAcme = http.createServer((_req, res) => res.writeHead(404).end());
+      await new Promise<void>((resolve) => notAcme.listen(0, '127.0.0.1', resolve));
+      server = await startServer({
+        inProcess: workers === 1,
+        config: {
+          plugins: [],
+          server: { workers, listen: [{ port: 0, tls: true, http2: true }] },
+          admin: { enabled: false },
+          tls: {
+            cert: normal.cert,
+            key: normal.key,
+            acme: {
+              names: ['localhost'],
+              challenges: ['tls-alpn-01'],
+              // Not an ACME server: the manager's order fails at once, the listener's answers are tested.
+              directory: `http://127.0.0.1:${(notAcme.address() as AddressInfo).port}/dir`,
+              storage,
+            },
           },
         },
-      },
+      });
+      port = Number(new URL(server.url).port);
+      // Let the first order fail while the fake directory still answers (a refused connection is retried).
+      assert.equal(await server.acme!.check(), 'failed');
     });
-    port = Number(new URL(server.url).port);
-    // Let the first order fail while the fake directory still answers (a refused connection is retried).
-    assert.equal(await server.acme!.check(), 'failed');
-  });
 
-  after(async () => {
-    await server?.close();
-    notAcme?.close();
-    ca?.cleanup();
-    fs.rmSync(storage, { recursive: true, force: true });
-    setLogSink(null);
-  });
+    after(async () => {
+      await server?.close();
+      notAcme?.close();
+      ca?.cleanup();
+      fs.rmSync(storage, { recursive: true, force: true });
+      setLogSink(null);
+    });
 
-  it('presents the challenge certificate and acme-tls/1 to a validation handshake for that name', async () => {
-    assert.deepEqual(await handshake(port, 'localhost', ['acme-tls/1']), {
-      protocol: 'acme-tls/1',
-      cn: 'challenge',
+    it('presents the challenge certificate and acme-tls/1 to a validation handshake for that name', async () => {
+      // With two workers the kernel spreads the connections: each worker reads the challenge file itself.
+      for (let i = 0; i < 6 * workers; i++) {
+        assert.deepEqual(await handshake(port, 'localhost', ['acme-tls/1']), {
+          protocol: 'acme-tls/1',
+          cn: 'challenge',
+        });
+      }
     });
-  });
 
-  it('gives normal clients the normal certificate and protocols, even beside acme-tls/1', async () => {
-    assert.deepEqual(await handshake(port, 'localhost', ['h2', 'acme-tls/1']), {
-      protocol: 'h2',
-      cn: 'normal',
+    it('gives normal clients the normal certificate and protocols, even beside acme-tls/1', async () => {
+      assert.deepEqual(await handshake(port, 'localhost', ['h2', 'acme-tls/1']), {
+        protocol: 'h2',
+        cn: 'normal',
+      });
+      assert.deepEqual(await handshake(port, 'localhost', ['http/1.1']), {
+        protocol: 'http/1.1',
+        cn: 'normal',
+      });
+      assert.deepEqual(await handshake(port, 'localhost', undefined), { protocol: false, cn: 'normal' });
     });
-    assert.deepEqual(await handshake(port, 'localhost', ['http/1.1']), {
-      protocol: 'http/1.1',
-      cn: 'normal',
-    });
-    assert.deepEqual(await handshake(port, 'localhost', undefined), { protocol: false, cn: 'normal' });
-  });
 
-  it('declines acme-tls/1 for a name without a pending challenge, and in a TLS 1.2 handshake', async () => {
-    assert.deepEqual(await handshake(port, 'other.test', ['acme-tls/1']), {
-      error: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL',
+    it('declines acme-tls/1 for a name without a pending challenge, and in a TLS 1.2 handshake', async () => {
+      assert.deepEqual(await handshake(port, 'other.test', ['acme-tls/1']), {
+        error: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL',
+      });
+      // TLS 1.2 picks the certificate before ALPN: acme-tls/1 is refused rather than sent with the normal one.
+      assert.deepEqual(await handshake(port, 'localhost', ['acme-tls/1'], 'TLSv1.2'), {
+        error: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL',
+      });
+      assert.deepEqual(await handshake(port, 'localhost', ['h2'], 'TLSv1.2'), {
+        protocol: 'h2',
+        cn: 'normal',
+      });
     });
-    // TLS 1.2 picks the certificate before ALPN: acme-tls/1 is refused rather than sent with the normal one.
-    assert.deepEqual(await handshake(port, 'localhost', ['acme-tls/1'], 'TLSv1.2'), {
-      error: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL',
-    });
-    assert.deepEqual(await handshake(port, 'localhost', ['h2'], 'TLSv1.2'), { protocol: 'h2', cn: 'normal' });
   });
-});
+}
 
 describe('TLS-ALPN-01 with Pebble', { skip: pebbleSkip }, () => {
   let ca: TestCa;
