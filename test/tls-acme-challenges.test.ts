@@ -1,11 +1,11 @@
 /**
  * ACME challenges other than HTTP-01. TLS-ALPN-01: the TLS listener presents a pending challenge's
- * certificate only to a handshake that offers exactly `acme-tls/1` for that name, from one worker or two,
- * and sends no HTTP after it (checked over real sockets without a CA), and a certificate is obtained end to end against Pebble, which validates on our
- * TLS port. DNS-01: the hook command publishes the TXT record in pebble-challtestsrv, Pebble's DNS server
- * (a certificate with a wildcard name); a failing or missing hook fails the order with an error naming
- * `tls.acme.dns_hook`, and the server goes on serving. Pebble tests skip without `pebble`, the DNS-01 one
- * also without `pebble-challtestsrv`.
+ * certificate only to a handshake that offers exactly `acme-tls/1` for that name, from one worker or
+ * two, and sends no HTTP after it (real sockets, no CA); a certificate is obtained end to end against
+ * Pebble, which validates on our TLS port. DNS-01: the hook command publishes the TXT record in
+ * pebble-challtestsrv, Pebble's DNS server (a certificate with a wildcard name); a failing or missing hook
+ * fails the order with an error naming `tls.acme.dns_hook`, and the server goes on serving. Pebble tests
+ * skip without `pebble`, the DNS-01 one also without `pebble-challtestsrv`.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
