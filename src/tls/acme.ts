@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
+import type { Authorization } from 'acme-client';
 import type { EngineHooks } from '../http/engine.ts';
 import type { Request, Response } from '../http/types.ts';
 import { dnsRecordName, runDnsHook, waitForTxt } from './acme-dns.ts';
@@ -188,19 +189,18 @@ export async function startAcme(
   };
   /** Publish the answer to one challenge where the CA will look for it. */
   const answer = async (
-    domain: string,
+    authz: Authorization,
     challenge: { type: string; token: string },
     keyAuthorization: string,
   ): Promise<void> => {
+    const domain = authz.identifier.value;
     if (challenge.type === 'http-01') {
       if (!TOKEN.test(challenge.token)) throw new Error('the CA sent a token that is not base64url');
       writeAtomic(path.join(challengeDir(storage), challenge.token), keyAuthorization, 0o644);
     } else if (challenge.type === 'tls-alpn-01') {
       if (!HOST.test(domain)) throw new Error(`TLS-ALPN-01 for "${domain}", which is not a host name`);
       const [key, cert] = await acme.crypto.createAlpnCertificate(
-        { identifier: { type: 'dns', value: domain } } as Parameters<
-          typeof acme.crypto.createAlpnCertificate
-        >[0],
+        authz,
         keyAuthorization,
         await acme.crypto.createPrivateEcdsaKey(),
       );
@@ -254,8 +254,7 @@ export async function startAcme(
         // The client's own pre-check asks from here, which says nothing about the CA's view (DNS-01 has
         // its own propagation wait in the create step).
         skipChallengeVerification: true,
-        challengeCreateFn: (authz, challenge, keyAuthorization) =>
-          answer(authz.identifier.value, challenge, keyAuthorization),
+        challengeCreateFn: answer,
         challengeRemoveFn: (authz, challenge, keyAuthorization) =>
           withdraw(authz.identifier.value, challenge, keyAuthorization),
       });
@@ -267,7 +266,7 @@ export async function startAcme(
       return 'obtained';
     } catch (error) {
       log.error(
-        `acme: order for ${config.names.join(', ')} failed (next try in ${Math.round(config.check_interval / 1000)} s): ` +
+        `acme: order for ${config.names.join(', ')} failed (tried again in ${Math.round(config.check_interval / 60_000)} min): ` +
           (error as Error).message,
       );
       return 'failed';
