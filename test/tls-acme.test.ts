@@ -5,74 +5,20 @@
  * close to expiry is renewed and served to new connections.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import tls from 'node:tls';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { createTestCa, type TestCa } from './helpers/certs.ts';
-
-function hasPebble(): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v pebble'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Issuer CN and serial of the certificate served for `localhost`. */
-function served(port: number): Promise<{ issuer: string; serial: string; names: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(
-      { host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false },
-      () => {
-        const cert = socket.getPeerCertificate();
-        socket.destroy();
-        resolve({
-          issuer: String(cert.issuer.CN),
-          serial: cert.serialNumber,
-          names: cert.subjectaltname ?? '',
-        });
-      },
-    );
-    socket.on('error', reject);
-  });
-}
+import { freePort, hasCommand, type Pebble, served, startPebble } from './helpers/pebble.ts';
 
 describe('ACME with Pebble', {
-  skip: hasPebble() ? false : 'pebble is not installed (apt-get install pebble)',
+  skip: hasCommand('pebble') ? false : 'pebble is not installed (apt-get install pebble)',
 }, () => {
   let ca: TestCa;
-  let pebble: ChildProcess;
+  let pebble: Pebble;
   let storage: string;
   let httpPort: number;
   let directory: string;
@@ -107,37 +53,15 @@ describe('ACME with Pebble', {
   before(async () => {
     setLogSink((line) => logs.push(line));
     ca = createTestCa();
-    const pebbleCert = ca.issue('pebble', ['localhost']);
     storage = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-acme-'));
     httpPort = await freePort();
-    const acmePort = await freePort();
-    const managementPort = await freePort();
-    fs.writeFileSync(
-      path.join(ca.dir, 'pebble.json'),
-      JSON.stringify({
-        pebble: {
-          listenAddress: `127.0.0.1:${acmePort}`,
-          managementListenAddress: `127.0.0.1:${managementPort}`,
-          certificate: pebbleCert.cert,
-          privateKey: pebbleCert.key,
-          httpPort,
-          tlsPort: await freePort(),
-          ocspResponderURL: '',
-          externalAccountBindingRequired: false,
-        },
-      }),
-    );
-    pebble = spawn('pebble', ['-config', path.join(ca.dir, 'pebble.json'), '-strict=false'], {
-      env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
-      stdio: 'ignore',
-    });
-    directory = `https://localhost:${acmePort}/dir`;
-    await waitForPort(acmePort, 10_000);
+    pebble = await startPebble(ca, { httpPort, tlsPort: await freePort() });
+    directory = pebble.directory;
   });
 
   after(async () => {
     await server?.close();
-    pebble?.kill();
+    pebble?.stop();
     ca?.cleanup();
     fs.rmSync(storage, { recursive: true, force: true });
     setLogSink(null);

@@ -14,7 +14,7 @@ import type { PeerAddress } from '../http/types.ts';
 import { AddressList } from '../server/cidr.ts';
 import type { ListenerSpec } from '../server/listen.ts';
 import type { ProtocolCounters } from '../server/protocol-counters.ts';
-import { challengeHooks } from './acme.ts';
+import { ACME_TLS_ALPN, alpnOptions, challengeHooks } from './acme.ts';
 import type { CertificateStore, CertificateSummary, ReloadResult } from './certificates.ts';
 import type { TlsConfig } from './options.ts';
 import { type ProxyProtocolOptions, readProxyHeader } from './proxy-protocol.ts';
@@ -211,7 +211,8 @@ export async function openListeners(params: OpenListenersParams): Promise<Listen
       } else if (spec.tls) {
         const t = params.tls;
         if (t === null) throw new Error('TLS listener without [tls] certificates');
-        const secure = tlsServer(t, () => current, spec.http2 && current.h2 !== null, counters);
+        const offerH2 = spec.http2 && current.h2 !== null;
+        const secure = tlsServer(t, () => current, offerH2, counters, params.acmeStorage);
         // With a PROXY header first, TCP is accepted here and the TLS server gets the socket after it.
         server =
           spec.proxyProtocol === null
@@ -347,14 +348,14 @@ function tlsServer(
   engines: () => EngineSet,
   offerH2: boolean,
   counters: ProtocolCounters,
+  acmeStorage: string | null,
 ): tls.Server {
   const store = t.store;
   const server = tls.createServer({
     // Without SNI the handshake keeps the listener's own context (the default certificate), refreshed by
     // `setSecureContext` after a reload; with SNI the callback reads the store's current contexts.
     ...store.listenerOptions(),
-    SNICallback: store.sniCallback,
-    ALPNProtocols: offerH2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+    ...alpnOptions(store.sniCallback, offerH2 ? ['h2', 'http/1.1'] : ['http/1.1'], acmeStorage),
     handshakeTimeout: t.config.handshake_timeout > 0 ? t.config.handshake_timeout : 120_000,
     // Our engine answers the client's FIN itself (see engine.ts).
     allowHalfOpen: true,
@@ -376,6 +377,11 @@ function tlsServer(
     const version = socket.getProtocol() ?? '';
     const set = engines();
     const peer = proxiedPeer(socket);
+    // A TLS-ALPN-01 validation: the handshake was the answer (RFC 8737 §3), no HTTP follows.
+    if (socket.alpnProtocol === ACME_TLS_ALPN) {
+      socket.destroy();
+      return;
+    }
     if (set.h2 !== null && socket.alpnProtocol === 'h2') {
       counters.connection('h2', version);
       set.h2.accept(socket, true, peer);

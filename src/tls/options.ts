@@ -38,39 +38,91 @@ export const DEFAULT_CIPHERS =
   'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
   'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
 
-/** `[tls.acme]`: certificates obtained and renewed automatically (RFC 8555, HTTP-01). */
-export const acmeSchema = z.strictObject({
-  /** Names of the certificate (one certificate for all of them); each must reach this server on port 80. */
-  names: z
-    .array(
-      z
-        .string()
-        .regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i, {
-          error: 'expected a host name (no wildcards with HTTP-01)',
-        })
-        .transform((s) => s.toLowerCase()),
-    )
-    .min(1, { error: 'expected at least one name' }),
-  /** Contact address given to the CA (expiry warnings). */
-  email: z
-    .string()
-    .regex(/^[^@\s]+@[^@\s]+$/, { error: 'expected an e-mail address' })
-    .optional(),
-  /** ACME directory. @default Let's Encrypt production */
-  directory: z
-    .url({ error: 'expected the https URL of an ACME directory' })
-    .default('https://acme-v02.api.letsencrypt.org/directory'),
-  /** PEM file of the CA that signed the ACME server's own certificate (a test CA such as Pebble's). */
-  directory_ca: z.string().min(1).optional(),
-  /** Directory for the account key, certificates and pending challenges. */
-  storage: z.string({ error: 'expected a directory path' }).min(1),
-  /** Renew when the certificate has less than this left. @default "720h" (30 days) */
-  renew_before: duration().prefault('720h'),
-  /** How often the expiry is checked, and the wait after a failed order. @default "12h" */
-  check_interval: duration().prefault('12h'),
-  /** Accept the CA's terms of service (required by Let's Encrypt). @default false */
-  agree_to_terms: z.boolean({ error: 'expected true or false' }).default(false),
-});
+/** ACME challenge types Tamarin can answer (RFC 8555 §8.3, §8.4; RFC 8737). */
+export const ACME_CHALLENGES = ['http-01', 'tls-alpn-01', 'dns-01'] as const;
+
+/** `[tls.acme]`: certificates obtained and renewed automatically (RFC 8555). */
+export const acmeSchema = z
+  .strictObject({
+    /**
+     * Names of the certificate (one certificate for all of them); each must reach this server on port 80
+     * (HTTP-01) or 443 (TLS-ALPN-01); `*.domain` only with DNS-01.
+     */
+    names: z
+      .array(
+        z
+          .string()
+          .regex(/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i, {
+            error: 'expected a host name (or "*.domain" with DNS-01)',
+          })
+          .transform((s) => s.toLowerCase()),
+      )
+      .min(1, { error: 'expected at least one name' }),
+    /**
+     * Challenge types accepted, in order of preference (the first one the CA offers for a name is used):
+     * "http-01", "tls-alpn-01", "dns-01". @default ["http-01"]
+     */
+    challenges: z
+      .array(z.enum(ACME_CHALLENGES, { error: 'expected "http-01", "tls-alpn-01" or "dns-01"' }))
+      .min(1, { error: 'expected at least one challenge type' })
+      .refine((list) => new Set(list).size === list.length, { error: 'expected each challenge type once' })
+      .default(['http-01']),
+    /**
+     * DNS-01: command (path, then arguments) that publishes and removes the TXT record; run as
+     * `<command...> present <record name> <value>` and `<command...> cleanup <record name> <value>`.
+     */
+    dns_hook: z
+      .array(z.string().min(1), { error: 'expected a command as an array: ["/path/to/hook", "arg", ...]' })
+      .min(1, { error: 'expected a command as an array: ["/path/to/hook", "arg", ...]' })
+      .optional(),
+    /**
+     * DNS-01: how long to wait for the TXT record to be visible to `dns_resolvers` after the hook ran
+     * (checked every 2 s; the order fails after it); "0s" skips the check. @default "2m"
+     */
+    dns_propagation_timeout: duration().prefault('2m'),
+    /** DNS-01: servers ("ip" or "ip:port") asked during the propagation check. @default the system's */
+    dns_resolvers: z
+      .array(
+        z
+          .string()
+          .regex(/^(\[[0-9a-f:.]+\]|[0-9a-f:.]+)(:\d{1,5})?$/i, { error: 'expected "ip" or "ip:port"' }),
+      )
+      .optional(),
+    /** Contact address given to the CA (expiry warnings). */
+    email: z
+      .string()
+      .regex(/^[^@\s]+@[^@\s]+$/, { error: 'expected an e-mail address' })
+      .optional(),
+    /** ACME directory. @default Let's Encrypt production */
+    directory: z
+      .url({ error: 'expected the https URL of an ACME directory' })
+      .default('https://acme-v02.api.letsencrypt.org/directory'),
+    /** PEM file of the CA that signed the ACME server's own certificate (a test CA such as Pebble's). */
+    directory_ca: z.string().min(1).optional(),
+    /** Directory for the account key, certificates and pending challenges. */
+    storage: z.string({ error: 'expected a directory path' }).min(1),
+    /** Renew when the certificate has less than this left. @default "720h" (30 days) */
+    renew_before: duration().prefault('720h'),
+    /** How often the expiry is checked, and the wait after a failed order. @default "12h" */
+    check_interval: duration().prefault('12h'),
+    /** Accept the CA's terms of service (required by Let's Encrypt). @default false */
+    agree_to_terms: z.boolean({ error: 'expected true or false' }).default(false),
+  })
+  .superRefine((acme, ctx) => {
+    const dns = acme.challenges.includes('dns-01');
+    if (dns && acme.dns_hook === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dns_hook'],
+        message: 'DNS-01 needs a hook command: dns_hook = ["/path/to/hook", ...]',
+      });
+    if (!dns && acme.names.some((n) => n.startsWith('*.')))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['names'],
+        message: 'wildcard names can only be validated with DNS-01: add "dns-01" to challenges',
+      });
+  });
 
 /** The validated `[tls.acme]` table. */
 export type AcmeConfig = z.output<typeof acmeSchema>;
