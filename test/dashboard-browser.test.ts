@@ -573,7 +573,8 @@ describe('dashboard in Chromium', {
       assert.equal(await row.getAttribute('data-source'), 'file');
       assert.match((await row.textContent()) ?? '', /Tamarin Test CA/, 'the issuer');
       assert.ok(await page.locator('#tls-expiring').isVisible(), 'the expiry warning shows');
-      await waitForData(page, 'protocols', 'connections', '>', 0);
+      // 3 HTTPS connections, 1 HTTP/2 and 8 plain: the stream brings the counters once a tick saw them.
+      await waitForData(page, 'protocols', 'connections', '>', 11);
       const value = async (key: string) => dataNumber(page, `#protocols [data-key="${key}"]`, 'value');
       assert.ok((await value('conn-h2')) >= 1, 'the HTTP/2 connection');
       assert.ok((await value('conn-h1')) >= 4, 'HTTP/1.1 over TLS and plain');
@@ -629,6 +630,11 @@ describe('dashboard in Chromium', {
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-extras-narrow-dark.png'), fullPage: true });
       await page.emulateMedia({ colorScheme: 'light' });
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-extras-narrow.png'), fullPage: true });
+      for (const card of ['policy', 'tls', 'bans']) {
+        await page
+          .locator(`#${card}-card`)
+          .screenshot({ path: path.join(OUTPUT, `dashboard-${card}-narrow.png`) });
+      }
     } finally {
       await page.close();
       await secured.close();

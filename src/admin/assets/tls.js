@@ -22,7 +22,11 @@ function certificateRow(cert) {
   tr.dataset.source = cert.source ?? 'file';
   const days = cert.daysLeft < 0 ? `expired ${count(-cert.daysLeft)} d ago` : `${count(cert.daysLeft)} d`;
   const cells = [
-    [cert.names.join(', ') + (cert.isDefault ? ' (default)' : ''), 'path', cert.subject],
+    [
+      cert.names.join(', ') + (cert.isDefault ? ' (default)' : ''),
+      'names',
+      `${cert.subject}, issued by ${cert.issuer}, valid until ${cert.notAfter}`,
+    ],
     [cert.issuer, 'path'],
     [cert.notAfter.slice(0, 10), 'num', cert.notAfter],
     [days, soon ? 'num warn' : 'num'],
