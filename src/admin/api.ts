@@ -189,7 +189,7 @@ function events(ctx: ApiContext, req: Request, res: Response): void {
  * names (in its storage directory, resolved against a base directory the admin does not know: matched
  * by its end), else `file` (configured paths).
  */
-function certificateSource(config: TamarinConfig, certFile: string): 'acme' | 'file' {
+export function certificateSource(config: TamarinConfig, certFile: string): 'acme' | 'file' {
   const acme = (config as { tls?: TlsConfig }).tls?.acme;
   if (acme === undefined || acme.names.length === 0) return 'file';
   const expected = path.normalize(acmeFiles(acme.storage, acme.names).cert);
