@@ -258,6 +258,11 @@ describe('dashboard in Chromium', {
     assert.equal(await dataNumber(page, '#k-errors', 'value'), 0, 'no 5xx');
     assert.match((await page.locator('#k-latency .value').textContent()) ?? '', /(µs|ms|s) \/ .*(µs|ms|s)/);
     await page.locator('#k-rps .spark polyline').waitFor({ timeout: 10_000 });
+    // The adaptive policy (the default) of the shared store: the candidate it runs and its timeline (the
+    // store publishes no estimates: the section leaves them out).
+    assert.ok(await page.locator('#policy-now').getAttribute('data-running'), 'the running candidate');
+    assert.ok(await page.locator('#policy-estimates').isHidden());
+    await waitForData(page, 'policy-timeline', 'segments', '>', 0);
     // Plugin panels (the admin contract's): the cache's figures, fetched when opened.
     await page.locator('#panels-details summary').click();
     const cachePanel = page.locator('#panels section[data-plugin="cache"]');
@@ -504,6 +509,8 @@ describe('dashboard in Chromium', {
     const secured = await startServer({
       config: {
         plugins: ['cache', 'proxy'],
+        // W-TinyLFU reports its window (the first test's server runs the adaptive policy).
+        cache: { policy: 'w-tinylfu' },
         server: { workers: 1, listen: [{ port: 0, tls: true }, { port: 0 }] },
         tls: { cert: cert.cert, key: cert.key },
         admin: { port: 0 },
@@ -558,10 +565,13 @@ describe('dashboard in Chromium', {
       await page.goto(secured.admin!.url);
       await waitForState(page, 'live');
 
-      // The eviction policy: what runs now, and a timeline of what ran.
+      // The eviction policy: what runs now, a timeline of what ran, and W-TinyLFU's window over time.
       await page.locator('#policy-card').waitFor({ state: 'visible', timeout: 10_000 });
-      assert.ok(await page.locator('#policy-now').getAttribute('data-running'));
+      assert.equal(await page.locator('#policy-now').getAttribute('data-running'), 'w-tinylfu');
       await waitForData(page, 'policy-timeline', 'segments', '>', 0);
+      assert.ok(await page.locator('#policy-window').isVisible(), 'the window share is charted');
+      await page.locator('#chart-window canvas').waitFor();
+      assert.match((await page.locator('#policy-now').textContent()) ?? '', /Window\s*[\d.]+ %/);
       await page.locator('#policy-card').screenshot({ path: path.join(OUTPUT, 'dashboard-policy.png') });
 
       // TLS: the certificate with its names and days left, flagged; the protocols of the traffic above.
