@@ -52,9 +52,11 @@ function banRow(ban, workers) {
   return tr;
 }
 
+/** Bans are over proxied responses: the section shows when the cache and the proxy run. */
 export async function loadBans() {
-  $('bans-card').hidden = !state.cacheOn;
-  if (!state.cacheOn) return;
+  const shown = state.cacheOn && state.proxyOn;
+  $('bans-card').hidden = !shown;
+  if (!shown) return;
   const body = $('bans');
   try {
     const result = await api('GET', '/api/cache/bans');

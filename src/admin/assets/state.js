@@ -44,7 +44,7 @@ export async function refreshSession() {
   if (session.proxy !== undefined) state.proxyOn = session.proxy;
   if (session.tls !== undefined) state.tlsOn = session.tls;
   $('entries-card').hidden = !state.cacheOn;
-  $('bans-card').hidden = !state.cacheOn;
+  $('bans-card').hidden = !(state.cacheOn && state.proxyOn);
   $('backends-card').hidden = !state.proxyOn;
   $('tls-card').hidden = !state.tlsOn;
   return session;
