@@ -262,6 +262,9 @@ describe('dashboard in Chromium', {
     // store publishes no estimates: the section leaves them out).
     assert.ok(await page.locator('#policy-now').getAttribute('data-running'), 'the running candidate');
     assert.ok(await page.locator('#policy-estimates').isHidden());
+    // No [tls] table, no proxy: no TLS section, no bans (they are over proxied responses).
+    assert.ok(await page.locator('#tls-card').isHidden(), 'TLS is off: no TLS section');
+    assert.ok(await page.locator('#bans-card').isHidden(), 'no proxy: no bans section');
     await waitForData(page, 'policy-timeline', 'segments', '>', 0);
     // Plugin panels (the admin contract's): the cache's figures, fetched when opened.
     await page.locator('#panels-details summary').click();
