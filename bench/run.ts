@@ -12,6 +12,7 @@ import { findLoadTool } from './lib/load.ts';
 import { installCleanup, onExitCleanup, stopAll } from './lib/procs.ts';
 import { cacheChurn } from './lib/scenario-churn.ts';
 import { cacheMemory } from './lib/scenario-memory.ts';
+import { tlsHttp2 } from './lib/scenario-tls.ts';
 import { cacheWorkersHits } from './lib/scenario-workers-hits.ts';
 import { proxyCacheHit, proxyPass } from './lib/scenarios-proxy.ts';
 import { staticCached, staticUncached } from './lib/scenarios-static.ts';
@@ -30,6 +31,8 @@ function scenario(name: ScenarioName, ctx: BenchContext, options: BenchOptions):
       return proxyPass(ctx);
     case 'proxy-cache-hit':
       return proxyCacheHit(ctx);
+    case 'tls':
+      return tlsHttp2(ctx);
     case 'cache-memory':
       return cacheMemory(ctx, options.memorySize);
     case 'cache-churn':

@@ -9,6 +9,7 @@ import { coreBusy, parseCoreTimes } from '../bench/lib/cpu.ts';
 import { parseAutocannonOutput, parseWrkOutput, parseWrkTime } from '../bench/lib/load.ts';
 import { nginxConfig } from '../bench/lib/nginx.ts';
 import { churnScript } from '../bench/lib/scenario-churn.ts';
+import { parseH2load, tlsScenarioMissing } from '../bench/lib/scenario-tls.ts';
 import {
   formatBytes,
   formatRate,
@@ -197,6 +198,7 @@ describe('bench flags', () => {
       'static-cached',
       'proxy-pass',
       'proxy-cache-hit',
+      'tls',
     ]);
   });
 
@@ -307,5 +309,21 @@ describe('cache stats from the admin API', () => {
     );
     assert.equal(findCacheStats({ cache: { hits: 1 } }), undefined);
     assert.equal(findCacheStats(null), undefined);
+  });
+});
+
+describe('tls scenario', () => {
+  it("parses h2load's report", () => {
+    const out = [
+      'finished in 5.00s, 41234.50 req/s, 44.10MB/s',
+      'requests: 206272 total, 206372 started, 206172 done, 206172 succeeded, 100 failed, 0 errored, 0 timeout',
+    ].join('\n');
+    assert.deepEqual(parseH2load(out), { rps: 41234.5, requests: 206172, failed: 100 });
+    assert.equal(parseH2load('connect: Connection refused'), undefined);
+  });
+
+  it('names what is missing instead of measuring without wrk', () => {
+    const missing = tlsScenarioMissing({ tool: { kind: 'autocannon', path: '/x/autocannon' } });
+    assert.match(missing ?? '', /not installed|needs wrk/);
   });
 });

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CacheStatsSnapshot } from '../src/cache/stats.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
+import { freshRequest } from './helpers/fresh-connection.ts';
 
 /** A plugin that crashes its worker on demand (as test/workers.test.ts's probe). */
 const CRASHER = `
@@ -34,25 +34,7 @@ export default definePlugin({
 `;
 
 /** One GET on a fresh connection (so the kernel picks a worker each time): status and body bytes. */
-function get(port: number, target: string): Promise<{ status: number; head: string; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('end', () => {
-      const data = Buffer.concat(chunks);
-      const end = data.indexOf('\r\n\r\n');
-      const head = data.toString('latin1', 0, end);
-      resolve({
-        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
-        head,
-        body: data.subarray(end + 4),
-      });
-    });
-    socket.on('error', reject);
-    socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-  });
-}
+const get = (port: number, target: string) => freshRequest(port, 'GET', target);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -223,15 +205,67 @@ describe('which store the cache runs', () => {
   }
   const route = { match: '^/api/', backends: ['http://127.0.0.1:9'] };
 
-  it('the shared store unless another plugin takes the cache store (a caching route) or PURGE is on', async () => {
+  it('the shared store whatever uses it: static files, caching routes, the PURGE method', async () => {
     setLogSink(() => {});
     try {
       assert.equal(await sharedWith({}), true);
       assert.equal(await sharedWith({ proxy: { routes: [route] } }), true, 'a route without cache');
-      assert.equal(await sharedWith({ proxy: { routes: [{ ...route, cache: true }] } }), false);
-      assert.equal(await sharedWith({ cache: { purge_method: { enabled: true } } }), false);
+      assert.equal(await sharedWith({ proxy: { routes: [{ ...route, cache: true }] } }), true);
+      assert.equal(await sharedWith({ cache: { purge_method: { enabled: true } } }), true);
     } finally {
       setLogSink(null);
     }
+  });
+});
+
+describe('shared content cache under churn', () => {
+  let dir: string;
+  let server: RunningServer;
+  // Mostly 64 KiB, some small ones (the static plugin's small-file path): all read into the workers'
+  // staging areas.
+  const files = Array.from({ length: 48 }, (_, i) =>
+    crypto.randomBytes(i % 4 === 0 ? 1000 + i * 37 : 64 * 1024),
+  );
+
+  before(async () => {
+    setLogSink(() => {});
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-shared-churn-'));
+    for (const [i, bytes] of files.entries()) fs.writeFileSync(path.join(dir, `f${i}.bin`), bytes);
+    server = await startServer({
+      config: {
+        plugins: ['cache', 'static'],
+        server: { port: 0, workers: 2, shutdown_timeout: '2s' },
+        static: { root: dir },
+        // A third of the files fit: most requests miss, read into a worker's staging area, and evict.
+        cache: { max_size: '1MiB' },
+      },
+      configPath: path.join(dir, 'tamarin.toml'),
+      admin: false,
+    });
+  });
+  after(async () => {
+    await server?.close();
+    setLogSink(null);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('misses read through the staging area and hits under eviction are byte-exact', async () => {
+    let seed = 11;
+    for (let batch = 0; batch < 20; batch++) {
+      const picks = Array.from({ length: 16 }, () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return Math.floor(seed / 65536) % files.length;
+      });
+      const answers = await Promise.all(picks.map((i) => get(server.port, `/f${i}.bin`)));
+      for (const [n, { status, body }] of answers.entries()) {
+        assert.equal(status, 200);
+        assert.ok(body.equals(files[picks[n]!]!), `/f${picks[n]}.bin byte-exact`);
+      }
+    }
+    const rows = (await server.control('cache', 'stats')).map((r) => r.result as CacheStatsSnapshot);
+    assert.ok(rows[0]!.shared);
+    assert.ok(rows[0]!.evictions > 0, `the cache churned: ${JSON.stringify(rows[0])}`);
+    assert.ok(rows.reduce((total, row) => total + row.hits, 0) > 0);
+    assert.ok(rows[0]!.bytes <= rows[0]!.maxBytes);
   });
 });

@@ -48,7 +48,9 @@ test('a URL ban: matching entries stored before it miss once (removed), others h
   }
 });
 
-test('the sweep removes matching entries nobody asked for, then clears the ban list', async () => {
+test('the sweep removes matching entries nobody asked for, then clears the ban list', {
+  skip: process.env.TAMARIN_RIG_SHARED === '1' && 'what a per-worker store has',
+}, async () => {
   const { origin, rig } = await rigWithOrigin();
   try {
     for (const p of ['/s/a.png', '/s/b.txt', '/t/c.png']) await get(rig.port, p);

@@ -139,7 +139,9 @@ test('HEAD and HTTP/1.0 / Connection: close requests are answered from the store
   }
 });
 
-test('one store and one set of stats with static entries; admin purge by URL, prefix and all', async () => {
+test('one store and one set of stats with static entries; admin purge by URL, prefix and all', {
+  skip: process.env.TAMARIN_RIG_SHARED === '1' && 'what a per-worker store has',
+}, async () => {
   const clock = new Clock();
   const origin = await new FakeOrigin(clock, answer({ 'Cache-Control': 'max-age=60' })).start();
   const rig = await startRig(clock, [origin.url]);
@@ -232,7 +234,9 @@ test('PURGE method: off by default (forwarded), allowed addresses and token when
   }
 });
 
-test('workers: a PURGE or an invalidation in one worker reaches the stores of the others', async () => {
+test('workers: a PURGE or an invalidation in one worker reaches the stores of the others', {
+  skip: process.env.TAMARIN_RIG_SHARED === '1' && 'what a per-worker store has',
+}, async () => {
   const clock = new Clock();
   const origin = await new FakeOrigin(clock, (req, res) => {
     res.writeHead(req.method === 'POST' ? 204 : 200, { 'Cache-Control': 'max-age=60' });

@@ -452,3 +452,44 @@ describe('HTTP/2', () => {
     assert.ok(stats.h2Streams >= 8);
   });
 });
+
+describe('HTTP/2 idle connections', () => {
+  let server: RunningServer;
+  let port: number;
+
+  before(async () => {
+    setLogSink(() => {});
+    server = await startServer({
+      inProcess: true,
+      config: {
+        plugins: [],
+        server: { listen: [{ port: 0, http2: true }] },
+        http2: { idle_timeout: '100ms' },
+      },
+    });
+    port = Number(new URL(server.urls[0]!).port);
+  });
+
+  after(async () => {
+    await server?.close();
+    setLogSink(null);
+  });
+
+  it('closes a connection without open streams after http2.idle_timeout (GOAWAY, then close)', async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    try {
+      const goaway = new Promise<number>((resolve) => session.on('goaway', (code) => resolve(code)));
+      const closed = new Promise<void>((resolve) => session.on('close', () => resolve()));
+      const answer = await request(session, { ':path': '/' });
+      assert.equal(answer.status, 404);
+      assert.equal(
+        await within(goaway, 5000, 'GOAWAY of an idle connection'),
+        http2.constants.NGHTTP2_NO_ERROR,
+      );
+      await within(closed, 5000, 'idle connection closed');
+    } finally {
+      session.destroy();
+    }
+  });
+});

@@ -12,6 +12,7 @@ export const SCENARIOS = [
   'static-cached',
   'proxy-pass',
   'proxy-cache-hit',
+  'tls',
   'cache-memory',
   'cache-churn',
   'cache-workers-hits',

@@ -111,7 +111,8 @@ export interface MatrixResult {
   readonly evidence: Map<string, string>;
 }
 
-const cellKey = (contender: string, path: string) => `${contender}\u0000${path}`;
+/** Key of a cell in `MatrixResult.cells`. */
+export const cellKey = (contender: string, path: string) => `${contender}\u0000${path}`;
 
 /** The cell of a contender on a target, `undefined` when it was not measured at all. */
 export function cellOf(result: MatrixResult, contender: string, path: string): Cell | undefined {

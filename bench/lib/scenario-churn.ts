@@ -2,8 +2,9 @@
  * Scenario cache-churn (opt-in): 3,000 files of 64 KiB asked for uniformly at random (a wrk Lua script
  * picks each request's path, seeded, so every run replays the same sequence) through a 64 MiB cache: the
  * working set is 3x the capacity, so about two requests in three miss, read the file and evict an entry.
- * Tamarin with one and two workers against nginx on the same files; req/s, p99 latency and Tamarin's
- * RSS against the capacity as the cache fills (after the warm-up) and churns (after each round).
+ * Tamarin with one and two workers (and one worker with `min_uses = 2`) against nginx on the same files;
+ * req/s, p99 latency and Tamarin's RSS against the capacity as the cache fills (after the warm-up) and
+ * churns (after each round).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +36,8 @@ end
 
 const TAMARIN_1 = 'tamarin (workers = 1)';
 const TAMARIN_2 = 'tamarin (workers = 2)';
+/** Not stored on a first touch: what admission saves under churn (not a target row: not the default). */
+const TAMARIN_MU2 = 'tamarin (workers = 1, min_uses = 2)';
 
 /** Scenario cache-churn. */
 export async function cacheChurn(ctx: BenchContext): Promise<Section> {
@@ -54,6 +57,7 @@ export async function cacheChurn(ctx: BenchContext): Promise<Section> {
     [
       tamarinContender(ctx, TAMARIN_1, root, config, 1),
       tamarinContender(ctx, TAMARIN_2, root, config, 2),
+      tamarinContender(ctx, TAMARIN_MU2, root, tamarinChurnConfig(CAPACITY, 2), 1),
       nginxStaticContender(ctx, root),
     ],
     [target],
@@ -63,7 +67,7 @@ export async function cacheChurn(ctx: BenchContext): Promise<Section> {
     return cell && !cell.problem ? median(cell.p99Ms) : undefined;
   };
   const ms = (value: number | undefined) => (value === undefined ? '—' : `${value.toFixed(2)} ms`);
-  const rows = [TAMARIN_1, TAMARIN_2, 'nginx'].map((name) => {
+  const rows = [TAMARIN_1, TAMARIN_2, TAMARIN_MU2, 'nginx'].map((name) => {
     const cell = cellOf(result, name, target.path);
     const last = cell?.rss[cell.rss.length - 1];
     const peak = cell && cell.rss.length > 0 ? Math.max(...cell.rss) : undefined;
@@ -93,7 +97,7 @@ export async function cacheChurn(ctx: BenchContext): Promise<Section> {
     ),
     '',
     `- Capacity \`max_size = "${CAPACITY}"\`, default policy; ${FILES} files × 64 KiB = ${formatBytes(FILES * OBJECT_BYTES)} on disk (page cache). Paths from a seeded uniform random sequence (wrk Lua script, the same for every contender and round). RSS is the whole process tree (nginx: its one process).`,
-    "- Both Tamarins are pinned to the server core with their primary thread (the shared store's owner); with `workers = 2` the two workers share that core.",
+    "- The Tamarins are pinned to the server core with their primary thread (the shared store's owner); with `workers = 2` the two workers share that core. `min_uses = 2` (not the default) stores a file at its second recent miss only.",
   ].join('\n');
   const targets = [TAMARIN_1, TAMARIN_2].flatMap((name) => [
     {

@@ -34,6 +34,26 @@ export function tamarinCachedConfig(): string {
   return [...COMMON, '[cache]', 'enabled = true', 'max_size = "256MiB"', ''].join('\n');
 }
 
+/**
+ * Scenario tls: the content cache on, a plain listener on `port` (what the start check polls) and a TLS
+ * listener on `tlsPort` offering h2 and http/1.1.
+ */
+export function tamarinTlsConfig(port: number, tlsPort: number, cert: string, key: string): string {
+  return [
+    ...COMMON.slice(0, 2),
+    `listen = [{ port = ${port} }, { port = ${tlsPort}, tls = true }]`,
+    ...COMMON.slice(2),
+    '[cache]',
+    'enabled = true',
+    'max_size = "64MiB"',
+    '',
+    '[tls]',
+    `cert = "${cert}"`,
+    `key = "${key}"`,
+    '',
+  ].join('\n');
+}
+
 /** Scenario proxy-pass: every path proxied to `backend`, no caching. */
 export function tamarinProxyConfig(backend: string): string {
   return [...COMMON, '[cache]', 'enabled = false', '', ...proxyEverything(backend)].join('\n');
@@ -68,8 +88,15 @@ export function tamarinMemoryConfig(maxSize: number, adminPort: number): string 
 }
 
 /** Scenario cache-churn: a 64 MiB cache (a third of the working set), default policy. */
-export function tamarinChurnConfig(maxSize: string): string {
-  return [...COMMON, '[cache]', 'enabled = true', `max_size = "${maxSize}"`, ''].join('\n');
+export function tamarinChurnConfig(maxSize: string, minUses = 1): string {
+  return [
+    ...COMMON,
+    '[cache]',
+    'enabled = true',
+    `max_size = "${maxSize}"`,
+    `min_uses = ${minUses}`,
+    '',
+  ].join('\n');
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import { httpDateBuffer } from '../http/date.ts';
 import { type HeadField, serializeHead } from '../http/semantics/head.ts';
-import type { FileSource, HeaderValue } from '../http/types.ts';
+import type { FileSource, HeaderValue, Response } from '../http/types.ts';
 
 /** A header field as stored: name as the producer spelled it, value as a string. */
 export type StoredField = HeadField;
@@ -53,6 +53,47 @@ export interface EntryRecord {
   readonly storedAt: number;
   /** Epoch ms after which the entry must not be served; `Infinity` for none. */
   readonly expiresAt: number;
+  /** Entries removed together by `CacheStore.invalidate` (a proxied URL and its variants). */
+  readonly group?: string;
+  /** Labels `CacheStore.purgeTags` finds the entry by. */
+  readonly tags?: readonly string[];
+  /** The producer's own metadata, opaque to the store (JSON: a proxied response's RFC 9111 state). */
+  readonly extra?: unknown;
+}
+
+/**
+ * An entry as a store hands it out and the hit path serves it, wherever its bytes live: a `CacheEntry` of
+ * a worker's `MemoryStore`, or a `SharedEntry` of the shared arena (bytes copied once into the worker, or
+ * pinned while written).
+ */
+export interface ServableEntry {
+  /** The entry's description; `stamp`: the configuration it was stored under (shared store only). */
+  readonly record: EntryMeta & { readonly stamp?: number };
+  /** A proxy route matches the entry's path on some host (see `CacheEntry.routed`). */
+  readonly routed: boolean;
+  readonly bodyLength: number;
+  /** Bytes charged to the store's capacity. */
+  readonly charge: number;
+  /** Hits served from it (the shared store counts them as its owner drains the workers' hit rings). */
+  readonly hits: number;
+  readonly etag: string | undefined;
+  readonly lastModifiedMs: number | undefined;
+  /**
+   * With a file: the next comparison with it on disk. Without one (a proxied response): the time it turns
+   * stale, which a soft purge (`CacheStore.markStale`, `purgeTags`) brings forward.
+   */
+  checkAt: number;
+  /** The whole GET (or HEAD) answer with the current Date; false when the entry left (nothing sent). */
+  send(res: Response, isGet: boolean, now: number): boolean;
+  /** The body as a buffer the caller may keep; null when the entry left. */
+  copyBody(): Buffer | null;
+  notModifiedResponse(): Buffer;
+  buildHead(
+    status: number,
+    fields: readonly StoredField[],
+    contentLength: number | null,
+    connection: 'close' | 'keep-alive' | null,
+  ): Buffer;
 }
 
 /**
@@ -78,11 +119,24 @@ export function fieldValue(fields: readonly StoredField[], lowerName: string): s
   return undefined;
 }
 
+/**
+ * Bytes already laid out for an entry (by another store: the shared arena), taken as they are instead of
+ * serialising the record again. The head carries no Date slot (`keepDate`).
+ */
+export interface PrebuiltBytes {
+  /** Head and body, or the head alone when `separateBody` is given. */
+  readonly full: Buffer;
+  readonly separateBody: Buffer | null;
+  readonly headLength: number;
+  readonly bodyLength: number;
+  readonly charge: number;
+}
+
 /** An entry's description without its body (the body lives only inside the pre-built buffer). */
 export type EntryMeta = Omit<EntryRecord, 'body'>;
 
 /** A stored, pre-serialised response. One class, fields in a fixed order, so V8 keeps one shape. */
-export class CacheEntry {
+export class CacheEntry implements ServableEntry {
   readonly record: EntryMeta;
   /**
    * The GET answer: status line + head + body, or only status line + head when the body is kept apart
@@ -124,10 +178,25 @@ export class CacheEntry {
    * @param keepDate the fields carry their own `Date` (a proxied response: the origin's Date is kept and
    *   only `Age` changes, RFC 9111 §5.1): no Date slot is spliced. @default false
    */
-  constructor(record: EntryRecord, keepDate = false) {
+  constructor(record: EntryRecord, keepDate = false, prebuilt: PrebuiltBytes | null = null) {
     // The producer's record (and its body buffer) is not kept: the body is copied into `full` below.
     const { body, ...meta } = record;
     this.record = meta;
+    this.etag = fieldValue(record.fields, 'etag');
+    const lastModified = fieldValue(record.fields, 'last-modified');
+    const parsed = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
+    this.lastModifiedMs = record.file ? record.file.mtimeMs : Number.isNaN(parsed) ? undefined : parsed;
+    this.expiresAt = record.expiresAt;
+    if (prebuilt !== null) {
+      this.full = prebuilt.full;
+      this.separateBody = prebuilt.separateBody;
+      this.headLength = prebuilt.headLength;
+      this.bodyLength = prebuilt.bodyLength;
+      this.dateOffset = -1;
+      this.dateUntil = Number.POSITIVE_INFINITY;
+      this.charge = prebuilt.charge;
+      return;
+    }
     const date = keepDate ? null : httpDateBuffer();
     const { text, dateOffset } = serializeHead(
       record.status,
@@ -157,11 +226,6 @@ export class CacheEntry {
     this.dateSource = date;
     // No Date slot: fullResponse never needs to look at the clock.
     if (date === null) this.dateUntil = Number.POSITIVE_INFINITY;
-    this.etag = fieldValue(record.fields, 'etag');
-    const lastModified = fieldValue(record.fields, 'last-modified');
-    const parsed = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
-    this.lastModifiedMs = record.file ? record.file.mtimeMs : Number.isNaN(parsed) ? undefined : parsed;
-    this.expiresAt = record.expiresAt;
     let fieldBytes = 0;
     for (const [name, value] of record.fields) fieldBytes += name.length + value.length + 16;
     this.charge =
@@ -190,6 +254,18 @@ export class CacheEntry {
     if (this.headView === null)
       this.headView = this.separateBody === null ? this.full.subarray(0, this.headLength) : this.full;
     return this.headView;
+  }
+
+  /** The whole GET (or HEAD) answer with the current Date, one `sendPrebuilt` (see `ServableEntry`). */
+  send(res: Response, isGet: boolean, now: number): boolean {
+    if (isGet) res.sendPrebuilt(this.fullResponse(now), this.separateBody, null, this.headLength);
+    else res.sendPrebuilt(this.headResponse(now));
+    return true;
+  }
+
+  /** The body (never gone: this worker's own). */
+  copyBody(): Buffer {
+    return this.body;
   }
 
   /** The body (a view for small entries, which allocates: for the rare paths, not the hit path). */
@@ -231,15 +307,7 @@ export class CacheEntry {
     contentLength: number | null,
     connection: 'close' | 'keep-alive' | null,
   ): Buffer {
-    const { text } = serializeHead(
-      status,
-      status === this.record.status ? this.record.reason : '',
-      fields,
-      contentLength,
-      connection,
-      httpDateBuffer().toString('latin1'),
-    );
-    return Buffer.from(text, 'latin1');
+    return headOnDemand(this.record, status, fields, contentLength, connection);
   }
 
   /** A whole answer built on demand, in one buffer (head and body copied together). */
@@ -253,6 +321,28 @@ export class CacheEntry {
     const head = this.buildHead(status, fields, contentLength, connection);
     return body === null || body.length === 0 ? head : Buffer.concat([head, body]);
   }
+}
+
+/**
+ * The head of an answer built on demand (rare paths, either store): the stored reason phrase for the
+ * stored status, the current Date.
+ */
+export function headOnDemand(
+  stored: { readonly status: number; readonly reason: string },
+  status: number,
+  fields: readonly StoredField[],
+  contentLength: number | null,
+  connection: 'close' | 'keep-alive' | null,
+): Buffer {
+  const { text } = serializeHead(
+    status,
+    status === stored.status ? stored.reason : '',
+    fields,
+    contentLength,
+    connection,
+    httpDateBuffer().toString('latin1'),
+  );
+  return Buffer.from(text, 'latin1');
 }
 
 /** Fields a 304 repeats from the 200 (RFC 9110 §15.4.5), lower-case. Overridden to match the producer. */

@@ -243,3 +243,33 @@ test('config errors name the key', () => {
   assert.equal(defaults.revalidate_interval, 1000);
   assert.equal(defaults.ttl, undefined);
 });
+
+test('min_uses = 2: the first miss is served uncached, the second stores, the third hits', () => {
+  const plugin = cache({ min_uses: 2 });
+  const asked = () => {
+    const req = fakeRequest('GET', '/f.txt');
+    const res = fakeResponse();
+    const handled = plugin.onRequest(req, asRes(res));
+    if (handled === false) {
+      produce(res);
+      plugin.onResponse(req, asRes(res));
+    }
+    return { handled, res };
+  };
+  const first = asked();
+  assert.equal(first.handled, false);
+  assert.equal(first.res.captureLimit, -1, 'not captured: it will not be stored');
+  assert.equal(wantsWholeBody(asRes(first.res), 10), false);
+  const second = asked();
+  assert.equal(second.handled, false);
+  assert.ok(second.res.captureLimit > 0, 'the second miss is captured and stored');
+  const third = asked();
+  assert.equal(third.handled, true, 'a hit');
+  assert.equal(third.res.sent.length, 1);
+  plugin.close();
+});
+
+test('min_uses = 1 (the default) stores the first miss', () => {
+  assert.equal(cacheOptionsSchema.parse({}).min_uses, 1);
+  assert.throws(() => cacheOptionsSchema.parse({ min_uses: 0 }), /min_uses/);
+});

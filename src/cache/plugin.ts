@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { keepWholeBody } from '../http/body-keepers.ts';
+import { type BodyLender, keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
@@ -30,8 +30,10 @@ import { definePlugin } from '../server/plugin.ts';
 import { CONTENT_CODINGS, FILE_VARIANTS, ROUTE_CLAIMS, type RouteClaims } from '../server/services.ts';
 import { byteSize, duration } from '../server/units.ts';
 import { cacheAdmin } from './admin.ts';
+import { ADMIT_CELLS, MissCounter } from './admission.ts';
 import { CacheEntry, toStoredFields } from './entry.ts';
-import { HitResponder } from './hit.ts';
+import { HitResponder, type ServableEntry } from './hit.ts';
+import { hashKey } from './policies/count-min-sketch.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
 import { PurgeGate, purgeFilterOf, purgeMethodSchema, splitTags } from './purge.ts';
 import { type PurgeCount, type PurgeOrder, PurgePeers } from './purge-peers.ts';
@@ -40,7 +42,6 @@ import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
 import { CACHE_STORE, type CacheStoreService, type StoreFront } from './service.ts';
 import { FILL_LEAD, FILL_WAIT } from './shared/arena.ts';
 import type { SharedStoreClient } from './shared/client.ts';
-import { SharedHitResponder } from './shared/hit.ts';
 import { toSharedInput } from './shared/input.ts';
 import {
   SharedCacheHost,
@@ -49,6 +50,7 @@ import {
   sharedClientOf,
   usesSharedStore,
 } from './shared/server.ts';
+import type { StagedBlock } from './shared/staging.ts';
 import { SingleFlight } from './single-flight.ts';
 import { CacheStats, type CacheStatsSnapshot, FILES, outcomeOf } from './stats.ts';
 import type { PurgeFilter, PurgeResult } from './store.ts';
@@ -83,6 +85,13 @@ export const cacheOptionsSchema = z.strictObject({
   min_object_size: byteSize().default(0),
   /** Largest body stored (Monkey: `MaxFileSize`). @default "8MiB" */
   max_object_size: byteSize().default(8 * MiB),
+  /**
+   * Store a file only at its Nth miss within a window of recent misses (about the cache's entry count);
+   * earlier misses are served without being stored (nginx's `proxy_cache_min_uses`). Under churn this
+   * saves the cost of storing what is evicted before it is asked for again; `tamarin sim` replays the
+   * policy alone, as with 1. @default 1 (every miss is stored)
+   */
+  min_uses: z.number().int().min(1).max(255).default(1),
   /**
    * How long an entry may be served (Monkey: `ExpiryTime`). Entries are also dropped as soon as the file
    * changes on disk (see `revalidate_interval`). @default none: until evicted or changed on disk
@@ -230,7 +239,7 @@ export class ContentCache implements Plugin {
   private wallOffset = 0;
   private readonly realClock: boolean;
   private readonly rules;
-  private readonly responder: HitResponder;
+  private readonly responder: HitResponder<ServableEntry>;
   private readonly keyByHost: boolean;
   private readonly negotiate: boolean;
   /** The negotiation the producers use (the `compress` plugin's preference, else the default). */
@@ -259,11 +268,16 @@ export class ContentCache implements Plugin {
   readonly reclaimer: Reclaimer | null = null;
   /** The server-wide store in shared memory, when the server runs one; static files then live there. */
   readonly shared: SharedStoreClient | null = null;
-  private readonly sharedResponder: SharedHitResponder | null = null;
   /** The configuration stamp this instance stores shared entries with and serves them for. */
   private readonly stamp: number = 0;
   /** Keys whose cell in the shared fill table this worker holds, with the response that leads the fill. */
   private readonly fills = new Map<string, Response>();
+  /** Miss counts for `min_uses` (null when every miss is stored). */
+  private readonly admission: MissCounter | null = null;
+  /** Misses whose body the static plugin read into this worker's staging area (shared store only). */
+  private readonly staged = new WeakMap<Response, StagedBlock>();
+  /** Lends a miss's body its place in the staging area (see `keepWholeBody`); null without a shared store. */
+  private readonly lender: BodyLender | null = null;
 
   /**
    * @param gc the full collection the reclaimer runs (tests inject one, or `null` for none)
@@ -284,7 +298,7 @@ export class ContentCache implements Plugin {
     const workers = Math.max(1, context.workerCount);
     const part = sharedClientOf(context.shared, context.workerId);
     if (part !== null) {
-      if (usesSharedStore(options, (key) => context.wanted(key))) {
+      if (usesSharedStore(options)) {
         refuseChangedSettings(part.settings, options);
         this.shared = part.client;
         this.stamp = configStamp(context.config);
@@ -319,17 +333,29 @@ export class ContentCache implements Plugin {
       ttlMs: options.ttl,
       rules: options.rules,
     });
-    this.responder = new HitResponder(this.store, this.stats, options.revalidate_interval, (req) =>
-      this.proxy().claims(req),
+    const claimed = (req: Request) => this.proxy().claims(req);
+    // One hit path over whichever store runs.
+    this.responder = new HitResponder<ServableEntry>(
+      this.shared ?? this.store,
+      this.stats,
+      options.revalidate_interval,
+      claimed,
+      this.shared === null ? undefined : this.stamp,
     );
     if (this.shared !== null) {
-      this.sharedResponder = new SharedHitResponder(
-        this.shared,
-        this.stats,
-        options.revalidate_interval,
-        (req) => this.proxy().claims(req),
-        this.stamp,
-      );
+      const staging = this.shared.staging;
+      this.lender = (res, length) => {
+        const block = staging.lend(length, this.clock());
+        if (block !== null) this.staged.set(res, block);
+        return block;
+      };
+    }
+    if (options.min_uses > 1) {
+      const shared = this.shared;
+      this.admission =
+        shared === null
+          ? new MissCounter(new Int32Array(ADMIT_CELLS), new Int32Array(1), () => this.store.count)
+          : new MissCounter(shared.arena.admit, shared.arena.admitState, () => shared.count);
     }
     // No "pass" marks: a refused key is remembered by `negative`, which also stops its capture.
     this.flights = new SingleFlight(options.collapse_timeout, 0);
@@ -348,10 +374,12 @@ export class ContentCache implements Plugin {
     const port = String((context.config.server as { port?: unknown } | undefined)?.port);
     const channel = (topic: string) => (workers > 1 ? `tamarin:${topic}:${process.pid}:${port}` : null);
     this.purgeGate = options.purge_method.enabled ? new PurgeGate(options.purge_method) : null;
-    const purgeChannel = this.purgeGate === null ? null : channel('cache-purge');
+    // The shared store is one for every worker: a purge is one operation of its owner, told nobody.
+    const purgeChannel = this.purgeGate === null || this.shared !== null ? null : channel('cache-purge');
     if (purgeChannel !== null) this.peers = new PurgePeers(purgeChannel, workers, (o) => this.purgeHere(o));
     this.service = {
       store: this.store,
+      shared: this.shared === null ? null : { client: this.shared, stamp: this.stamp },
       stats: this.stats,
       clock,
       maxObjectSize: options.max_object_size,
@@ -361,8 +389,11 @@ export class ContentCache implements Plugin {
       attach: (front) => {
         if (this.front !== null) throw new Error('the cache store already has a front attached');
         this.front = front;
-        // The front's own entries (proxied responses, bodies included) come back with it.
-        if (options.warm_restart && front.loadWarm !== undefined) setImmediate(() => this.warmFront(front));
+        // The front's own entries (proxied responses, bodies included) come back with it; into the shared
+        // store once, by worker 0 at start-up (a reload finds them there).
+        const warmFront = this.shared === null || (context.workerId === 0 && context.previous === undefined);
+        if (options.warm_restart && warmFront && front.loadWarm !== undefined)
+          setImmediate(() => this.warmFront(front));
       },
     };
     this.sweeper = setInterval(() => {
@@ -419,9 +450,14 @@ export class ContentCache implements Plugin {
       res.cacheStatus = 'BYPASS';
       return false;
     }
+    if (this.admission !== null && this.admission.count(hashKey(key)) < this.options.min_uses) {
+      // Not stored before its min_uses-th recent miss: served as if the cache were off.
+      this.stats.miss(now);
+      return false;
+    }
     res.captureBody(this.options.max_object_size);
     // Have the static plugin read a body we may keep into one buffer of its own size (no copy, no garbage).
-    keepWholeBody(res, this.options.max_object_size);
+    keepWholeBody(res, this.options.max_object_size, this.lender);
     // A conditional or range miss neither leads nor waits (its answer may be a 304 or 206, not storable).
     if (hasConditionalOrRange(req.headers)) return false;
     if (!this.flights.lead(key, now, res)) return this.wait(key, req, res);
@@ -439,10 +475,7 @@ export class ContentCache implements Plugin {
 
   /** A hit from this cache's store (the shared one when the server runs it). */
   private serve(key: string, req: Request, res: Response, now: number): boolean {
-    const shared = this.sharedResponder;
-    return shared === null
-      ? this.responder.tryServe(key, req, res, now)
-      : shared.tryServe(key, req, res, now);
+    return this.responder.tryServe(key, req, res, now);
   }
 
   /**
@@ -515,21 +548,28 @@ export class ContentCache implements Plugin {
       key = this.keyOf(req);
       leads = this.flights.leads(key, res);
     }
+    // A body in the staging area: committed by store_ (the owner copies it), or given back here.
+    const block = this.lender === null ? undefined : this.staged.get(res);
+    if (block !== undefined) this.staged.delete(res);
     if (file !== null) {
       key ??= this.keyOf(req);
       this.stats.originFetches++;
-      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res);
+      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res, block);
+      if (block !== undefined && !block.sending) block.endCommit();
       if (stored !== null && leads) {
         // The waiters look in the shared store: wake them once the owner has the entry (or refused it).
         const k = key;
         void stored.finally(() => this.finishFlight(k, res));
         return;
       }
-    } else if (res.capturedBody !== null) {
-      // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
-      // its body for a while. Hits capture nothing, so they never get here.
-      key ??= this.keyOf(req);
-      this.remember(key, this.clock());
+    } else {
+      block?.endCommit();
+      if (res.capturedBody !== null) {
+        // A miss answered without a file (an error, a proxied response): not ours to store; stop capturing
+        // its body for a while. Hits capture nothing, so they never get here.
+        key ??= this.keyOf(req);
+        this.remember(key, this.clock());
+      }
     }
     if (leads) this.finishFlight(key!, res);
   }
@@ -545,7 +585,12 @@ export class ContentCache implements Plugin {
   }
 
   /** Decide and store a finished producer response; a promise when the shared store's owner stores it. */
-  private store_(key: string, req: Request, res: Response): Promise<unknown> | null {
+  private store_(
+    key: string,
+    req: Request,
+    res: Response,
+    block: StagedBlock | undefined,
+  ): Promise<unknown> | null {
     const now = this.clock();
     const status = res.statusCode;
     const body = res.capturedBody;
@@ -593,7 +638,13 @@ export class ContentCache implements Plugin {
     // takes its path elsewhere, so that a hit first asks the proxy.
     const routed = !this.keyByHost && this.proxy().claimsPathOnSomeHost(req);
     if (this.shared !== null) {
-      return this.shared.set(toSharedInput(record, checkAt, false, { routed, stamp: this.stamp })).then(
+      const input = toSharedInput(record, checkAt, false, { routed, stamp: this.stamp });
+      // A body read into the staging area goes by reference: the owner copies it from there.
+      const write =
+        block !== undefined && body === block.buffer
+          ? this.shared.setStaged(input, block)
+          : this.shared.set(input);
+      return write.then(
         (stored) => {
           if (stored) this.stats.insertions++;
           else this.stats.rejections['not-admitted']++;
@@ -666,13 +717,21 @@ export class ContentCache implements Plugin {
     };
     // The answer counts the whole server: with several workers, once the others told what they removed.
     const peers = this.peers;
+    // The shared store's purge covered every worker at once.
+    const workers = this.shared === null ? 1 : Math.max(1, this.context.workerCount);
     const send = (done: PurgeResult) => {
-      if (peers === null) answer({ ...done, workers: 1 });
+      if (peers === null) answer({ ...done, workers });
       else void peers.spread(order, done).then(answer);
     };
     // A large tag purge frees its entries in slices (none served meanwhile): answered once it is done.
-    if (local instanceof Promise) void local.then(send);
-    else send(local);
+    if (local instanceof Promise) {
+      void local.then(send, (error: unknown) => {
+        res.statusCode = 503;
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.setHeader('Cache-Control', 'no-store');
+        res.end(`503 Service Unavailable (purge: ${errorMessage(error)})\n`);
+      });
+    } else send(local);
   }
 
   /**
@@ -680,6 +739,14 @@ export class ContentCache implements Plugin {
    * responses carry tags and can be revalidated; a static file's entry cannot): without a front, nothing.
    */
   private purgeHere(order: PurgeOrder): PurgeResult | Promise<PurgeResult> {
+    const shared = this.shared;
+    if (shared !== null) {
+      // One operation of the shared store's owner, for every worker.
+      const now = this.clock();
+      if ('tags' in order) return shared.purgeTags(order.tags, order.soft, now);
+      if (order.soft) return shared.markStale(order.filter, now);
+      return shared.purge(order.filter);
+    }
     if ('tags' in order) return this.front?.purgeByTags?.(order.tags, order.soft) ?? noneRemoved();
     if (order.soft) return this.front?.softPurge?.(order.filter) ?? noneRemoved();
     return this.store.purge(order.filter);
@@ -710,17 +777,13 @@ export class ContentCache implements Plugin {
         this.negative.clear();
         const { soft: softly, ...what } = parsed.data;
         const soft = softly === true;
+        // One operation on the shared store, made by worker 0; the others only forgot their negatives.
+        if (this.shared !== null && this.context.workerId !== 0) return noneRemoved();
         if ('tag' in what) return this.purgeHere({ tags: splitTags(what.tag), soft });
         // Entries are matched on the decoded path: accept "/a%20b.txt" as well as "/a b.txt".
         let filter = what as PurgeFilter;
         if ('path' in filter) filter = { ...filter, path: decodePath(filter.path) };
         else if ('prefix' in filter) filter = { ...filter, prefix: decodePath(filter.prefix) };
-        if (this.shared !== null) {
-          // One operation on the shared store, made by worker 0; the others only forgot their negatives.
-          // It holds static files only, which a soft purge leaves as they are.
-          if (this.context.workerId !== 0 || soft) return noneRemoved();
-          return this.shared.purge(filter);
-        }
         return this.purgeHere({ filter, soft });
       }
       case 'ban': {
@@ -834,14 +897,21 @@ export class ContentCache implements Plugin {
     for (const key of this.fills.keys()) this.shared?.releaseFill(key);
     this.fills.clear();
     if (!this.options.warm_restart) return;
-    if (this.front?.saveWarm !== undefined) {
-      try {
-        this.front.saveWarm(`${this.stateFile}.proxy`);
-      } catch (error) {
+    let front: Promise<void> | undefined;
+    // The shared store's proxied entries are saved once, by worker 0, as its index is.
+    if (this.front?.saveWarm !== undefined && (this.shared === null || this.context.workerId === 0)) {
+      const failed = (error: unknown) =>
         this.context.logger.warn(`warm restart: could not save proxied responses: ${errorMessage(error)}`);
+      try {
+        front = this.front.saveWarm(`${this.stateFile}.proxy`)?.catch(failed);
+      } catch (error) {
+        failed(error);
       }
     }
-    if (this.shared !== null) return this.context.workerId === 0 ? this.saveShared() : undefined;
+    if (this.shared !== null) {
+      if (this.context.workerId !== 0) return;
+      return Promise.all([front, this.saveShared()]).then(() => {});
+    }
     const records: WarmRecord[] = [];
     for (const { entry, frequency } of this.store.hottest(this.store.count)) {
       const r = entry.record;
@@ -894,7 +964,7 @@ export const cachePlugin = definePlugin({
   // One content cache for the whole server, made by the primary before any worker so that it outlives
   // every worker and every reload.
   share: (options, context) =>
-    usesSharedStore(options, context.wanted) ? new SharedCacheHost(options, context.workers) : null,
+    usesSharedStore(options) ? new SharedCacheHost(options, context.workers) : null,
   create(options, context): Plugin {
     if (!options.enabled) {
       return {

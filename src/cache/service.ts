@@ -10,8 +10,9 @@ import type { Request, Response } from '../http/types.ts';
 import type { BanInfo, BanSpec } from '../server/bans.ts';
 import { type ServiceKey, serviceKey } from '../server/plugin.ts';
 import type { CacheEntry } from './entry.ts';
+import type { SharedStoreClient } from './shared/client.ts';
 import type { CacheStats } from './stats.ts';
-import type { CacheStore, PurgeFilter, PurgeResult } from './store.ts';
+import type { MemoryStore, PurgeFilter, PurgeResult } from './store.ts';
 
 /** A producer's own cache answering before the content cache's lookups (the proxy's RFC 9111 cache). */
 export interface StoreFront {
@@ -33,15 +34,24 @@ export interface StoreFront {
   ban?(spec: BanSpec): BanInfo;
   /** The bans pending. */
   listBans?(): BanInfo[];
-  /** Warm restart: write the front's entries (bodies included) to `file`; throws on failure. */
-  saveWarm?(file: string): void;
+  /**
+   * Warm restart: write the front's entries (bodies included) to `file`; throws (or rejects) on failure.
+   * With the shared store, called in worker 0 only, for every worker's entries.
+   */
+  saveWarm?(file: string): void | Promise<void>;
   /** Warm restart: put back the entries a previous run saved in `file`; how many came back. */
   loadWarm?(file: string, warn: (message: string) => void): number;
 }
 
 /** The content cache's store as one worker's plugins share it. */
 export interface CacheStoreService {
-  readonly store: CacheStore;
+  /** This worker's own store (synchronous); unused by producers while `shared` runs. */
+  readonly store: MemoryStore;
+  /**
+   * The server's shared store (one for every worker) and the configuration stamp its entries are stored
+   * with and served for; null when this worker keeps its own `store` (a server built without the share).
+   */
+  readonly shared: { readonly client: SharedStoreClient; readonly stamp: number } | null;
   /** Hits, misses, insertions and rejections of everything in the store (the admin's cache stats). */
   readonly stats: CacheStats;
   /** The cache's clock (injectable in tests). */

@@ -9,7 +9,8 @@
  * instance; entries cross tiers as `EntryRecord` (plain data), never as pre-built buffers.
  */
 
-import type { CacheEntry, EntryRecord } from './entry.ts';
+import type { CacheEntry, EntryRecord, ServableEntry } from './entry.ts';
+import { KeyIndex } from './key-index.ts';
 import type { EvictionPolicy, PolicyOptions, PolicyState } from './policy.ts';
 
 /** Why an entry left the store (the stats count each). */
@@ -46,28 +47,46 @@ export interface EntryInfo {
   file: string | null;
 }
 
-/** The store contract; one implementation per tier, one contract suite (store.test.ts). */
-export interface CacheStore {
+/** A result now (a store in this thread) or later (the shared store's owner, in the primary). */
+export type Settled<T> = T | Promise<T>;
+
+/**
+ * The store contract: a worker's `MemoryStore` and the shared arena's client (`SharedStoreClient`) both
+ * implement it, and pass one contract suite (test-store-contract.ts). Reads are synchronous and local
+ * (the hot path); writes are `Settled`: applied at once by a store in this thread, by the shared store's
+ * owner for every worker. `E` is the entry it hands out, `I` what a producer gives it to store (a built
+ * `CacheEntry`, or the shared store's plain `SharedInput`).
+ */
+export interface CacheStore<E extends ServableEntry = ServableEntry, I = unknown> {
   /** Bytes charged to resident entries. */
   readonly bytes: number;
   readonly count: number;
   readonly maxBytes: number;
   /** `Infinity` when only bytes bound the store. */
   readonly maxEntries: number;
-  /** Hot path: the entry for `key` if present and not expired at `now`; records a hit for the policy. */
-  get(key: string, now: number): CacheEntry | undefined;
+  /** Hot path: the entry for `key` if present and not expired at `now`; counts a hit for the policy. */
+  get(key: string, now: number): E | undefined;
   /** The entry for `key` regardless of expiry, without touching the policy. */
-  peek(key: string): CacheEntry | undefined;
+  peek(key: string): E | undefined;
   /** Store (or replace) an entry. `false` when the policy declined it (too large, admission filter). */
-  set(entry: CacheEntry): boolean;
-  delete(key: string, reason: RemovalReason): boolean;
-  purge(filter: PurgeFilter): PurgeResult;
-  /** Drop expired entries (a periodic sweep; `get` already never returns them). Returns how many. */
-  sweep(now: number): number;
-  list(sort: EntrySort, limit: number, offset: number, now: number): { total: number; entries: EntryInfo[] };
-  /** Resident entries, hottest first, with the policy's frequency (for warm restart). */
-  hottest(limit: number): Array<{ entry: CacheEntry; frequency: number }>;
-  clear(): void;
+  set(input: I): Settled<boolean>;
+  delete(key: string, reason: RemovalReason): Settled<boolean>;
+  purge(filter: PurgeFilter): Settled<PurgeResult>;
+  /**
+   * The entries stored with one of `tags` (`EntryRecord.tags`): removed, or with `soft` those without a
+   * file that are fresh are made stale at `now` (their `checkAt`) and counted.
+   */
+  purgeTags(tags: readonly string[], soft: boolean, now: number): Settled<PurgeResult>;
+  /** A soft purge: the entries without a file that `filter` matches and are fresh turn stale at `now`. */
+  markStale(filter: PurgeFilter, now: number): Settled<PurgeResult>;
+  /** Remove every entry of `groups` (`EntryRecord.group`), reason `invalidated`; how many. */
+  invalidate(groups: readonly string[]): Settled<number>;
+  list(
+    sort: EntrySort,
+    limit: number,
+    offset: number,
+    now: number,
+  ): Settled<{ total: number; entries: EntryInfo[] }>;
   /** What the eviction policy currently chose (W-TinyLFU's window, the adaptive policy's candidate). */
   policyState?(): PolicyState | undefined;
 }
@@ -99,7 +118,7 @@ function purgeMatches(entry: CacheEntry, filter: PurgeFilter): boolean {
 }
 
 /** The in-memory tier: a Map for lookups, the policy for residency. */
-export class MemoryStore implements CacheStore {
+export class MemoryStore implements CacheStore<CacheEntry, CacheEntry> {
   readonly maxBytes: number;
   readonly maxEntries: number;
   private readonly map = new Map<string, CacheEntry>();
@@ -115,6 +134,9 @@ export class MemoryStore implements CacheStore {
    */
   private heapKeys: string[] = [];
   private heapTimes: number[] = [];
+  /** Tag → keys stored with it; group → keys in it (see `EntryRecord.tags`, `.group`). */
+  private readonly tagged = new KeyIndex();
+  private readonly groups = new KeyIndex();
 
   constructor(options: MemoryStoreOptions) {
     this.maxBytes = options.maxBytes;
@@ -147,6 +169,7 @@ export class MemoryStore implements CacheStore {
       return undefined;
     }
     this.policy.hit(key);
+    entry.hits++;
     return entry;
   }
 
@@ -159,6 +182,9 @@ export class MemoryStore implements CacheStore {
     if (this.map.has(key)) this.delete(key, 'replaced');
     if (entry.charge > this.maxBytes) return false;
     this.map.set(key, entry);
+    const { group, tags } = entry.record;
+    if (group !== undefined) this.groups.add(group, key);
+    if (tags !== undefined) for (const tag of tags) this.tagged.add(tag, key);
     if (entry.expiresAt !== Number.POSITIVE_INFINITY) {
       this.expiring++;
       this.push(key, entry.expiresAt);
@@ -187,6 +213,9 @@ export class MemoryStore implements CacheStore {
 
   private removed(entry: CacheEntry, reason: RemovalReason): void {
     if (entry.expiresAt !== Number.POSITIVE_INFINITY) this.expiring--;
+    const { key, group, tags } = entry.record;
+    if (group !== undefined) this.groups.remove(group, key);
+    if (tags !== undefined) for (const tag of tags) this.tagged.remove(tag, key);
     this.onRemove?.(entry, reason);
   }
 
@@ -200,6 +229,44 @@ export class MemoryStore implements CacheStore {
       if (result.keys.length < 1000) result.keys.push(key);
     }
     return result;
+  }
+
+  purgeTags(tags: readonly string[], soft: boolean, now: number): PurgeResult {
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const tag of tags) {
+      for (const key of this.tagged.keys(tag)) {
+        const entry = this.map.get(key);
+        if (entry !== undefined) this.purgeOne(entry, soft, now, result);
+      }
+    }
+    return result;
+  }
+
+  markStale(filter: PurgeFilter, now: number): PurgeResult {
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const entry of this.map.values())
+      if (purgeMatches(entry, filter)) this.purgeOne(entry, true, now, result);
+    return result;
+  }
+
+  /** One entry of a purge: removed, or (soft) made stale from `now` when it has no file and is fresh. */
+  private purgeOne(entry: CacheEntry, soft: boolean, now: number, result: PurgeResult): void {
+    const key = entry.record.key;
+    if (soft) {
+      if (entry.record.file !== null || entry.checkAt <= now) return;
+      entry.checkAt = now;
+    } else this.delete(key, 'purged');
+    result.removed++;
+    result.bytes += entry.charge;
+    if (result.keys.length < 1000) result.keys.push(key);
+  }
+
+  invalidate(groups: readonly string[]): number {
+    let removed = 0;
+    for (const group of groups) {
+      for (const key of this.groups.keys(group)) if (this.delete(key, 'invalidated')) removed++;
+    }
+    return removed;
   }
 
   sweep(now: number): number {
@@ -318,6 +385,8 @@ export class MemoryStore implements CacheStore {
   clear(): void {
     const entries = [...this.map.values()];
     this.map.clear();
+    this.tagged.clear();
+    this.groups.clear();
     this.policy.clear();
     this.expiring = 0;
     this.heapKeys = [];

@@ -77,6 +77,20 @@ export class BanList {
     return false;
   }
 
+  /**
+   * The `banChecked` of an entry stored at `time` that this list has not seen yet (an entry of the shared
+   * store that another worker stored): the bans added after `time` apply to it, the older ones do not.
+   */
+  checkedAt(time: number): number {
+    let id = this.latest;
+    for (let i = this.bans.length - 1; i >= 0; i--) {
+      const ban = this.bans[i]!;
+      if (ban.info.created <= time) break;
+      id = ban.info.id - 1;
+    }
+    return id;
+  }
+
   /** Drop the bans up to `id`: every entry stored before them has been checked. */
   retire(id: number): void {
     this.bans = this.bans.filter((ban) => ban.info.id > id);
@@ -117,8 +131,21 @@ export class BanSweeper<E extends BanTarget> {
   private readonly entries: () => E[];
   private readonly remove: (entry: E) => void;
   private readonly intervalMs: number;
+  /** Whether a sweep sees every stored entry (then it retires the bans it covered). */
+  private readonly complete: boolean;
 
-  constructor(bans: BanList, entries: () => E[], remove: (entry: E) => void, intervalMs = 1000) {
+  /**
+   * @param complete `entries` lists every stored entry: false when it lists only those this worker has
+   *   seen (the shared store), and then bans are checked but never retired @default true
+   */
+  constructor(
+    bans: BanList,
+    entries: () => E[],
+    remove: (entry: E) => void,
+    intervalMs = 1000,
+    complete = true,
+  ) {
+    this.complete = complete;
     this.bans = bans;
     this.entries = entries;
     this.remove = remove;
@@ -135,7 +162,7 @@ export class BanSweeper<E extends BanTarget> {
   /** Run one sweep now (tests, and the timer); resolves when it is done. */
   sweep(): Promise<void> {
     if (this.running) return Promise.resolve();
-    if (this.bans.size === 0) {
+    if (this.bans.size === 0 || !this.complete) {
       this.stop();
       return Promise.resolve();
     }
@@ -154,7 +181,7 @@ export class BanSweeper<E extends BanTarget> {
           setImmediate(slice);
           return;
         }
-        this.bans.retire(upTo);
+        if (this.complete) this.bans.retire(upTo);
         this.running = false;
         if (this.bans.size === 0) this.stop();
         resolve();

@@ -9,14 +9,16 @@
  * version did not already import (the parser split measured imported bindings in hot loops at 7-13%).
  */
 
+import type { SharedStoreClient } from '../cache/shared/client.ts';
 import { type CacheStats, HIT, PROXY } from '../cache/stats.ts';
-import type { CacheStore } from '../cache/store.ts';
+import type { MemoryStore, RemovalReason } from '../cache/store.ts';
 import { connectionFor } from '../http/semantics/head.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
 import { BanList } from './bans.ts';
 import type { CacheStatusParts } from './cache-status.ts';
 import { ProxyEntry } from './proxy-entry.ts';
 import { answerFromEntry } from './respond.ts';
+import { SharedProxyStore } from './shared-proxy-store.ts';
 import { VaryIndex } from './vary.ts';
 
 /** What the request's fields ask of a fresh stored response (see `requestKind`). */
@@ -70,7 +72,7 @@ export class HitPath {
   /** This cache's name in Cache-Status. */
   readonly name: string;
   readonly clock: () => number;
-  protected readonly store: CacheStore;
+  protected readonly store: MemoryStore;
   /**
    * Tags of hard purges still freeing their entries in slices (proxy-store.ts), each with the newest
    * `storedSeq` the purge covers: an entry stored with such a tag at or before it is purged already and
@@ -79,12 +81,46 @@ export class HitPath {
   protected purging: Map<string, number> | null = null;
   /** Sequence number of the newest entry stored (`ProxyEntry.storedSeq`). */
   protected storedSeq = 0;
+  /**
+   * The server's shared store, when it runs one: entries live there for every worker, and `store`, the
+   * target, Vary and tag indexes of this worker stay empty.
+   */
+  protected readonly shared: SharedProxyStore | null;
 
-  constructor(store: CacheStore, stats: CacheStats, name: string, clock: () => number) {
+  /**
+   * @param shared the shared store's client and the configuration stamp to store entries with; null: the
+   *   entries live in `store`, this worker's own
+   */
+  constructor(
+    store: MemoryStore,
+    stats: CacheStats,
+    name: string,
+    clock: () => number,
+    shared: { readonly client: SharedStoreClient; readonly stamp: number } | null = null,
+  ) {
     this.store = store;
     this.stats = stats;
     this.name = name;
     this.clock = clock;
+    this.shared = shared === null ? null : new SharedProxyStore(shared.client, shared.stamp, this.bans);
+  }
+
+  /** The stored response under `key` (a URL's or a variant's), or null. */
+  protected entryOf(key: string, now: number): ProxyEntry | null {
+    if (this.shared !== null) return this.shared.entry(key, now) ?? null;
+    const found = this.store.get(key, now);
+    return found instanceof ProxyEntry ? found : null;
+  }
+
+  /** The Vary names the stored responses of `base` vary on, or undefined. */
+  protected varyNamesOf(base: string, now: number): readonly string[] | undefined {
+    return this.shared !== null ? this.shared.varyNames(base, now) : this.vary.names(base);
+  }
+
+  /** Remove `key` from the store (the shared one: for every worker, applied by its owner). */
+  protected remove(key: string, reason: RemovalReason): void {
+    if (this.shared !== null) void this.shared.delete(key, reason);
+    else this.store.delete(key, reason);
   }
 
   /**
@@ -99,17 +135,8 @@ export class HitPath {
     // normal form (what entries are keyed by) or the raw bytes (normalize_path = false: not cacheable).
     const raw = req.rawTarget;
     if (raw !== undefined && raw !== req.target) return false;
-    let candidate = this.byTarget.get(req.target);
-    if (candidate === undefined) return false;
-    const host = req.host;
-    while (candidate.record.host !== host) {
-      const next: ProxyEntry | null = candidate.sameTarget;
-      if (next === null) return false;
-      candidate = next;
-    }
-    const key = candidate.vary === null ? candidate.record.key : this.variantKey(candidate, req.headers);
-    const entry = this.store.get(key, now);
-    if (!(entry instanceof ProxyEntry)) return false;
+    const entry = this.shared !== null ? this.sharedCandidate(req, now) : this.localCandidate(req, now);
+    if (entry === undefined) return false;
     if (now >= entry.freshUntil || entry.directives.noCache) return false;
     // A ban added since it was stored or last checked: the slow path checks (and removes it).
     if (entry.banChecked < this.bans.latest) return false;
@@ -117,18 +144,38 @@ export class HitPath {
     if (this.purging !== null && this.purgedByTag(entry)) return false;
     const kind = requestKind(req.headers);
     if (kind === SLOW) return false;
-    entry.hits++;
     const isGet = req.method === 'GET';
     if (kind === PLAIN && connectionFor(req) === null) {
-      if (isGet) res.sendPrebuilt(entry.serve(now, true), null, null, entry.headLength);
-      else res.sendPrebuilt(entry.serve(now, false));
+      // False: a shared entry left the store meanwhile (nothing was sent): a miss.
+      if (!entry.send(res, isGet, now)) return false;
       this.stats.count(PROXY + HIT, now, isGet ? entry.bodyLength : 0);
     } else {
       // 304, 206, 416, or the whole answer with a Connection field: exactly what `lookup` would send.
       answerFromEntry(entry, req, res, now, this.name, FRESH_HIT);
       this.stats.count(PROXY + HIT, now, res.bodyBytes);
     }
+    // The entry's own hit count is the store's (counted by its lookup).
     return true;
+  }
+
+  /** This worker's entry for the request: one lookup of its target, then the host and the variant. */
+  private localCandidate(req: Request, now: number): ProxyEntry | undefined {
+    let candidate = this.byTarget.get(req.target);
+    if (candidate === undefined) return undefined;
+    const host = req.host;
+    while (candidate.record.host !== host) {
+      const next: ProxyEntry | null = candidate.sameTarget;
+      if (next === null) return undefined;
+      candidate = next;
+    }
+    const key = candidate.vary === null ? candidate.record.key : this.variantKey(candidate, req.headers);
+    const entry = this.store.get(key, now);
+    return entry instanceof ProxyEntry ? entry : undefined;
+  }
+
+  /** The shared store's entry for the request: its URL's key (the variant through the URL's marker). */
+  private sharedCandidate(req: Request, now: number): ProxyEntry | undefined {
+    return this.shared!.select('http://' + req.host + req.target, req.headers, now);
   }
 
   /** Whether `entry` is selected by a tag purge whose removal is still running in slices. */

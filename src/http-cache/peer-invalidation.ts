@@ -5,8 +5,9 @@
  */
 
 import { BroadcastChannel } from 'node:worker_threads';
+import type { SharedStoreClient } from '../cache/shared/client.ts';
 import type { CacheStats } from '../cache/stats.ts';
-import type { CacheStore } from '../cache/store.ts';
+import type { MemoryStore } from '../cache/store.ts';
 import type { HeaderList, Request } from '../http/types.ts';
 import { invalidationTargets } from './invalidation.ts';
 import { baseKey, ProxyStore } from './proxy-store.ts';
@@ -23,14 +24,16 @@ export class PeerInvalidation extends ProxyStore {
    *   worker.
    */
   constructor(
-    store: CacheStore,
+    store: MemoryStore,
     stats: CacheStats,
     name: string,
     clock: () => number,
     channel: string | null,
+    shared: { readonly client: SharedStoreClient; readonly stamp: number } | null,
   ) {
-    super(store, stats, name, clock);
-    if (channel !== null) {
+    super(store, stats, name, clock, shared);
+    // The shared store is every worker's: its owner invalidates once for all.
+    if (channel !== null && this.shared === null) {
       const peers = new BroadcastChannel(channel);
       peers.onmessage = (event) => this.fromPeer((event as { data: PeerMessage }).data);
       // A channel must not keep a worker alive on shutdown.
@@ -61,6 +64,10 @@ export class PeerInvalidation extends ProxyStore {
     );
     if (targets.length === 0) return;
     const bases = targets.map(({ host, target }) => baseKey(host, target));
+    if (this.shared !== null) {
+      void this.shared.invalidate(bases);
+      return;
+    }
     for (const base of bases) this.invalidateBase(base);
     this.peers?.postMessage({ type: 'invalidate', bases } satisfies PeerMessage);
   }

@@ -16,9 +16,11 @@
  */
 
 import type { StoreFront } from '../cache/service.ts';
+import { FILL_LEAD, FILL_WAIT } from '../cache/shared/arena.ts';
+import type { SharedStoreClient } from '../cache/shared/client.ts';
 import { SingleFlight } from '../cache/single-flight.ts';
 import { type CacheStats, ERROR, HIT, PROXY, STALE } from '../cache/stats.ts';
-import type { CacheStore, PurgeResult } from '../cache/store.ts';
+import type { MemoryStore, PurgeResult } from '../cache/store.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import type { Request, Response } from '../http/types.ts';
 import type { ForwardObserver } from '../proxy/forward.ts';
@@ -32,7 +34,7 @@ import { Fetch } from './fetch.ts';
 import { decideReuse } from './freshness.ts';
 import type { RouteCachePolicy } from './options.ts';
 import { PeerInvalidation } from './peer-invalidation.ts';
-import { ProxyEntry } from './proxy-entry.ts';
+import type { ProxyEntry } from './proxy-entry.ts';
 import { baseKey } from './proxy-store.ts';
 import { answerFromEntry, sendText } from './respond.ts';
 import type { UpstreamResponse } from './upstream-response.ts';
@@ -54,7 +56,15 @@ export interface ProxyCacheOptions {
    * worker reach the stores of the others. null with a single worker.
    */
   channel: string | null;
+  /**
+   * The server's shared store (src/cache/shared/) and the configuration stamp to store entries with:
+   * entries then live there for every worker. @default null (entries in `store`, this worker's own)
+   */
+  shared?: { readonly client: SharedStoreClient; readonly stamp: number } | null;
 }
+
+/** How often a miss waiting for another worker's fill of the same key looks for its entry. */
+const FILL_POLL_MS = 2;
 
 /** Non-storable keys are not collapsed for this long (hit-for-miss). */
 const PASS_MS = 5000;
@@ -85,19 +95,23 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   private readonly collapser: SingleFlight;
   private readonly proxy: Forwarder;
   private readonly logger: Logger;
+  private readonly collapseTimeoutMs: number;
+  /** Keys whose cell in the shared store's fill table this worker holds (it fetches them for all). */
+  private readonly fills = new Set<string>();
 
   constructor(
-    store: CacheStore,
+    store: MemoryStore,
     stats: CacheStats,
     policies: ReadonlyArray<RouteCachePolicy | null>,
     options: ProxyCacheOptions,
     proxy: Forwarder,
     clock: () => number,
   ) {
-    super(store, stats, options.name, clock, options.channel);
+    super(store, stats, options.name, clock, options.channel, options.shared ?? null);
     if (options.tagHeaders !== undefined) this.tagFields = new Set(options.tagHeaders);
     this.policies = policies;
     this.collapser = new SingleFlight(options.collapseTimeoutMs, PASS_MS);
+    this.collapseTimeoutMs = options.collapseTimeoutMs;
     this.proxy = proxy;
     this.logger = options.logger;
   }
@@ -151,10 +165,9 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       headers.getJoined('pragma'),
     );
     const base = baseKey(req.host, req.target);
-    const names = this.vary.names(base);
+    const names = this.varyNamesOf(base, now);
     const key = names === undefined ? base : variantKey(base, names, headers);
-    const found = this.store.get(key, now);
-    let entry = found instanceof ProxyEntry ? found : null;
+    let entry = this.entryOf(key, now);
     if (entry !== null && this.purging !== null && this.purgedByTag(entry)) {
       // Selected by a tag purge still freeing memory in slices: gone for every request from now on.
       this.store.delete(key, 'purged');
@@ -166,7 +179,6 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     if (entry !== null && !originConditional) {
       const reuse = decideReuse(entry, directives, now);
       if (reuse !== 'validate') {
-        entry.hits++;
         const stale = reuse !== 'fresh';
         // nginx's $upstream_cache_status words: served stale by the client's leave, or while updating.
         res.cacheStatus = reuse === 'fresh' ? 'HIT' : reuse === 'stale' ? 'STALE' : 'UPDATING';
@@ -218,6 +230,16 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       return;
     }
     res.cacheStatus = forwardStatus(entry, now);
+    if (canCollapse && this.shared !== null) {
+      // Another worker fetching this very key: wait for the entry it stores instead of fetching again.
+      const claim = this.shared.client.claimFill(key, now, this.collapseTimeoutMs);
+      if (claim === FILL_WAIT) {
+        this.collapser.finish(key, true, now, req);
+        this.waitForWorker(req, res, route, policy, key, now + this.collapseTimeoutMs);
+        return;
+      }
+      if (claim === FILL_LEAD) this.fills.add(key);
+    }
     // A stale entry with a validator is revalidated (§4.3.1); anything else is fetched whole.
     const mode = entry !== null && !originConditional && hasValidators(entry) ? 'validate' : 'miss';
     const fetch = new Fetch(this, req, res, route, policy, mode, entry, reason);
@@ -255,6 +277,33 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       });
   }
 
+  /**
+   * Another worker fetches `key` for the shared store: look for its entry every {@link FILL_POLL_MS} and
+   * answer from it once stored, or look up again (and fetch) once that worker is done or at `deadline`.
+   */
+  private waitForWorker(
+    req: Request,
+    res: Response,
+    route: ProxyRoute,
+    policy: RouteCachePolicy,
+    key: string,
+    deadline: number,
+  ): void {
+    this.stats.collapsed++;
+    const client = this.shared!.client;
+    const poll = (): void => {
+      if (res.aborted) return;
+      const now = this.clock();
+      const stored = this.entryOf(key, now);
+      if ((stored !== null && now < stored.freshUntil) || !client.filling(key) || now >= deadline) {
+        this.lookup(req, res, route, policy, true);
+        return;
+      }
+      setTimeout(poll, FILL_POLL_MS);
+    };
+    setTimeout(poll, FILL_POLL_MS);
+  }
+
   /** stale-while-revalidate (RFC 5861 §3): one background validation per entry at a time. */
   private refreshInBackground(
     req: Request,
@@ -267,9 +316,18 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     new Fetch(this, req, null, route, policy, 'validate', entry, 'stale').start();
   }
 
-  /** Finish the collapsed flight `leader` leads (the leader's Fetch calls this once). */
+  /**
+   * Finish the collapsed flight `leader` leads (the leader's Fetch calls this once, right after storing):
+   * with the shared store, once the store has the entry, so that every worker's waiters find it.
+   */
   finishFlight(key: string, storable: boolean, leader: Request): void {
-    this.collapser.finish(key, storable, this.clock(), leader);
+    const written = this.takeWrite();
+    const finish = (): void => {
+      this.collapser.finish(key, storable, this.clock(), leader);
+      if (this.fills.delete(key)) this.shared?.client.releaseFill(key);
+    };
+    if (written === null) finish();
+    else void written.finally(finish);
   }
 
   /** Forward through the proxy. */
@@ -298,8 +356,14 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   }
 
   /** Warm restart: the stored proxied responses, bodies included (warm-proxy.ts). */
-  saveWarm(file: string): void {
-    saveProxyEntries(file, this.entriesToSave(), this.clock());
+  saveWarm(file: string): void | Promise<void> {
+    if (this.shared === null) {
+      saveProxyEntries(file, this.entriesToSave(), this.clock());
+      return;
+    }
+    return this.shared.stored().then((entries) => {
+      saveProxyEntries(file, entries, this.clock());
+    });
   }
 
   /** Warm restart: put back what the previous run saved; their age went on meanwhile. */
@@ -312,6 +376,8 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   /** Release waiters (shutdown). */
   close(): void {
     this.collapser.clear();
+    for (const key of this.fills) this.shared?.client.releaseFill(key);
+    this.fills.clear();
     this.closePeers();
     this.banSweeper.stop();
   }

@@ -7,9 +7,10 @@
  * right-aligned after optional whitespace, which RFC 9110 §5.6.3 OWS allows), rewritten at most once per
  * second of age: a fresh hit is one compare, maybe a 10-byte write, and one `sendPrebuilt`.
  */
-import { CacheEntry, type EntryRecord, type StoredField } from '../cache/entry.ts';
+import { CacheEntry, type EntryRecord, type PrebuiltBytes, type StoredField } from '../cache/entry.ts';
+import type { SharedEntry } from '../cache/shared/entry.ts';
 import { serializeHead } from '../http/semantics/head.ts';
-import type { HeaderList } from '../http/types.ts';
+import type { HeaderList, Response } from '../http/types.ts';
 import type { CacheDirectives } from './cache-control.ts';
 import { currentAge, type StoredFreshness } from './freshness.ts';
 import { NOT_MODIFIED_FIELDS } from './validation.ts';
@@ -69,6 +70,11 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   tags: readonly string[] | null = null;
   /** Order in which it was stored (a tag purge in progress covers the entries stored before it). */
   storedSeq = 0;
+  /**
+   * The shared store's entry this one decodes (its bytes: this worker's copy of the head, and of the body
+   * when small, a large body written from shared memory under a pin); null for an entry of this worker.
+   */
+  readonly shared: SharedEntry | null;
   private readonly ageOffset: number;
   /** First ms at which the Age value in the buffer is out of date. */
   private ageUntil = 0;
@@ -77,8 +83,17 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
   private notModifiedAgeOffset = -1;
   private notModifiedAgeUntil = 0;
 
-  constructor(record: EntryRecord, meta: ProxyEntryMeta) {
-    super(record, true);
+  /**
+   * @param shared the shared store's entry whose bytes `prebuilt` are (see {@link ProxyEntry.shared})
+   */
+  constructor(
+    record: EntryRecord,
+    meta: ProxyEntryMeta,
+    prebuilt: PrebuiltBytes | null = null,
+    shared: SharedEntry | null = null,
+  ) {
+    super(record, true, prebuilt);
+    this.shared = shared;
     this.base = meta.base;
     this.target = meta.target;
     this.requestTime = meta.requestTime;
@@ -123,6 +138,37 @@ export class ProxyEntry extends CacheEntry implements StoredFreshness {
     this.lifetimeMs = Math.max(0, currentAge(this.initialAgeMs, this.responseTime, now));
     this.freshUntil = now;
     return true;
+  }
+
+  /**
+   * A shared entry's freshness as the store has it at `now`: a soft purge in any worker brings the time
+   * it turns stale forward (the store's `checkAt`).
+   */
+  syncFreshness(staleFrom: number, now: number): void {
+    if (staleFrom >= this.freshUntil) return;
+    // Stale for every request from the one that sees the purge on, whatever the skew between the clock
+    // of the purging worker and this request's.
+    const at = Math.min(staleFrom, now);
+    this.freshUntil = at;
+    this.lifetimeMs = Math.max(0, at - this.responseTime + this.initialAgeMs);
+  }
+
+  /**
+   * Send the whole GET (or HEAD) answer with Age brought up to `now`. False when a shared entry left the
+   * store meanwhile: nothing was sent.
+   */
+  override send(res: Response, isGet: boolean, now: number): boolean {
+    const bytes = this.serve(now, isGet);
+    if (!isGet) res.sendPrebuilt(bytes);
+    else if (this.separateBody === null) res.sendPrebuilt(bytes, null, null, this.headLength);
+    else return this.shared!.sendPinned(res, bytes);
+    return true;
+  }
+
+  /** The body as a buffer of this worker (a copy for a shared entry); null when it left the store. */
+  readBody(): Buffer | null {
+    if (this.shared === null || this.separateBody === null) return this.body;
+    return this.shared.copyBody();
   }
 
   /** Seconds of freshness left (negative: stale), for Cache-Status ttl. */

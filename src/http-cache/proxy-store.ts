@@ -58,7 +58,12 @@ export class ProxyStore extends HitPath {
     this.bans,
     () => this.allEntries(),
     (entry) => this.removeBanned(entry),
+    1000,
+    // A worker sees only the shared store's entries it decoded: bans are checked as entries are looked up.
+    this.shared === null,
   );
+  /** The shared store's answer to the last write (`takeWrite`), so that a flight ends once it is visible. */
+  private written: Promise<unknown> | null = null;
 
   /** Count a response that was not stored. */
   rejected(reason: NotStoredReason | 'too-large' | 'incomplete'): void {
@@ -94,11 +99,34 @@ export class ProxyStore extends HitPath {
     );
   }
 
+  /**
+   * The shared store's pending write of the last entry stored or freshened (then taken), or null: a
+   * collapsed flight ends when it resolves, so that its waiters, in any worker, find the entry.
+   */
+  takeWrite(): Promise<unknown> | null {
+    const written = this.written;
+    this.written = null;
+    return written;
+  }
+
   /** Put an entry into the store under its (variant) key, keeping the Vary index consistent. */
   private insert(entry: ProxyEntry | null): ProxyEntry | null {
     if (entry === null) {
       this.rejected('no-freshness');
       return null;
+    }
+    const shared = this.shared;
+    if (shared !== null) {
+      // One store for every worker: its owner keeps the URL's variants (by group) and tags together.
+      entry.banChecked = this.bans.latest;
+      entry.tags = tagsOf(entry.record.fields, this.tagFields);
+      const count = (stored: boolean): void => {
+        if (stored) this.stats.insertions++;
+        else this.stats.rejections['not-admitted']++;
+      };
+      // The owner out of reach (a timeout): not stored, as when it has no room.
+      this.written = shared.store(entry).then(count, () => count(false));
+      return entry;
     }
     if (!this.store.set(entry)) {
       this.stats.rejections['not-admitted']++;
@@ -149,14 +177,15 @@ export class ProxyStore extends HitPath {
     );
     if (!plan.decision.store) {
       // The origin now forbids storing (e.g. no-store on the 304): drop the entry, serve this once.
-      this.store.delete(entry.record.key, 'invalidated');
+      this.remove(entry.record.key, 'invalidated');
       return null;
     }
     plan.vary = entry.vary;
     const { status, reason } = entry.record;
-    return this.insert(
-      buildEntry(req, status, reason, merged, entry.body, plan, policy, this.name, this.clock()),
-    );
+    const body = entry.readBody();
+    // A shared entry that left the store meanwhile: nothing to freshen, the client gets the one it had.
+    if (body === null) return null;
+    return this.insert(buildEntry(req, status, reason, merged, body, plan, policy, this.name, this.clock()));
   }
 
   /** Keep the Vary and target indexes in sync with the store (its onRemove hook). */
@@ -174,7 +203,11 @@ export class ProxyStore extends HitPath {
 
   /** Put back an entry saved by warm restart; false when a live request already stored that key. */
   restore(entry: ProxyEntry): boolean {
-    if (this.store.peek(entry.record.key) !== undefined) return false;
+    const key = entry.record.key;
+    if (
+      this.shared !== null ? this.shared.client.peek(key) !== undefined : this.store.peek(key) !== undefined
+    )
+      return false;
     return this.insert(entry) !== null;
   }
 
@@ -193,13 +226,15 @@ export class ProxyStore extends HitPath {
    */
   protected banned(entry: ProxyEntry): boolean {
     if (!this.bans.check(entry)) return false;
-    this.store.delete(entry.record.key, 'purged');
+    this.remove(entry.record.key, 'purged');
     return true;
   }
 
   private removeBanned(entry: ProxyEntry): void {
     const key = entry.record.key;
-    if (this.store.peek(key) === entry) this.store.delete(key, 'purged');
+    if (this.shared !== null) {
+      if (entry.shared?.valid()) this.remove(key, 'purged');
+    } else if (this.store.peek(key) === entry) this.store.delete(key, 'purged');
   }
 
   /** Every proxied entry in the store (through the target index). */

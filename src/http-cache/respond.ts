@@ -89,7 +89,12 @@ export function answerFromEntry(
         return;
       }
       if (range.type === 'partial') {
-        const body = entry.body;
+        const body = entry.readBody();
+        // A shared entry that left the store while this answer was being built: no mixed bytes, ever.
+        if (body === null) {
+          res.destroy();
+          return;
+        }
         const fields = origin.filter(([n]) => n.toLowerCase() !== 'content-length');
         if (range.ranges.length === 1) {
           const { start, end } = range.ranges[0]!;
@@ -121,15 +126,17 @@ export function answerFromEntry(
   }
   // The whole response. A plain fresh hit that came the slow way (a request Cache-Control, a conditional
   // that failed) is the entry's pre-built bytes: the very answer of the fast path.
-  if (connection === null && plainHit(parts)) {
-    res.sendPrebuilt(entry.serve(now, isGet));
+  if (connection === null && plainHit(parts) && entry.send(res, isGet, now)) return;
+  const { status, reason } = entry.record;
+  const body = isGet ? entry.readBody() : null;
+  if (isGet && body === null) {
+    res.destroy();
     return;
   }
-  const { status, reason } = entry.record;
   send(
     res,
     head(status, reason, [...origin, ...ownFields(entry, now, name, parts)], entry.bodyLength, connection),
-    isGet ? entry.body : null,
+    body,
   );
 }
 

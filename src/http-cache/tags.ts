@@ -8,6 +8,7 @@
  * Redis set per tag) without the cache's logic changing.
  */
 import type { StoredField } from '../cache/entry.ts';
+import { KeyIndex } from '../cache/key-index.ts';
 import { splitTags } from '../cache/purge.ts';
 
 export { MAX_TAG_LENGTH, splitTags } from '../cache/purge.ts';
@@ -27,35 +28,22 @@ export interface TagIndex {
 
 /** The in-memory index of one worker's store. */
 export class MemoryTagIndex implements TagIndex {
-  private readonly map = new Map<string, Set<string>>();
+  private readonly index = new KeyIndex();
 
   add(key: string, tags: readonly string[]): void {
-    for (const tag of tags) {
-      let keys = this.map.get(tag);
-      if (keys === undefined) {
-        keys = new Set();
-        this.map.set(tag, keys);
-      }
-      keys.add(key);
-    }
+    for (const tag of tags) this.index.add(tag, key);
   }
 
   remove(key: string, tags: readonly string[]): void {
-    for (const tag of tags) {
-      const keys = this.map.get(tag);
-      if (keys === undefined) continue;
-      keys.delete(key);
-      if (keys.size === 0) this.map.delete(tag);
-    }
+    for (const tag of tags) this.index.remove(tag, key);
   }
 
   keysOf(tag: string): string[] {
-    const keys = this.map.get(tag);
-    return keys === undefined ? [] : [...keys];
+    return this.index.keys(tag);
   }
 
   get size(): number {
-    return this.map.size;
+    return this.index.size;
   }
 }
 

@@ -45,6 +45,8 @@ export function saveProxyEntries(path: string, entries: readonly ProxyEntry[], n
   for (const entry of entries) {
     const r = entry.record;
     if (!Number.isFinite(entry.expiresAt) || entry.expiresAt <= now) continue;
+    const body = entry.readBody();
+    if (body === null) continue;
     saved.push({
       key: r.key,
       path: r.path,
@@ -64,9 +66,9 @@ export function saveProxyEntries(path: string, entries: readonly ProxyEntry[], n
       vary: entry.vary === null ? null : [...entry.vary],
       varyValues: entry.varyValues === null ? null : entry.varyValues.map((v) => v ?? null),
       ownFields: entry.ownFields,
-      bodyLength: entry.body.length,
+      bodyLength: body.length,
     });
-    bodies.push(entry.body);
+    bodies.push(body);
   }
   const header = Buffer.from(
     JSON.stringify({ magic: MAGIC, version: VERSION, savedAt: now, entries: saved }),
@@ -147,7 +149,7 @@ export function loadProxyEntries(path: string, now: number, warn: (message: stri
 }
 
 /** Saved directives back into their shape (JSON drops `undefined` and turns Infinity into null). */
-function directivesOf(saved: Record<string, unknown>): CacheDirectives {
+export function directivesOf(saved: Record<string, unknown>): CacheDirectives {
   const d = emptyDirectives() as unknown as Record<string, unknown>;
   for (const key of Object.keys(d)) {
     const value = saved[key];

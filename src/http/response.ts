@@ -376,9 +376,39 @@ export class HttpResponse implements Response {
     stream.end();
   }
 
-  /** The end of the body on the wire (the producer's, or the encoder's once it flushed). */
-  endRaw(buf: Buffer | null): void {
-    if (this.ended || this.locked) return;
+  endLent(chunk: Buffer, onReleased: () => void): void {
+    if (this.ended || this.locked || this.producerDone) {
+      onReleased();
+      return;
+    }
+    const buf = this.encoder === null ? chunk : this.openEncoder(chunk);
+    const stream = this.stream;
+    if (stream === null && buf === chunk) {
+      this.endRaw(chunk, onReleased);
+      return;
+    }
+    // Encoded, the lent bytes are not what leaves: an encoded whole body goes instead, and a streaming
+    // encoder (which may read its input later) gets a copy of its own. Either way they are free now.
+    if (stream === null) {
+      onReleased();
+      this.endRaw(buf);
+      return;
+    }
+    this.producerDone = true;
+    stream.write(Buffer.from(chunk));
+    onReleased();
+    stream.end();
+  }
+
+  /**
+   * The end of the body on the wire (the producer's, or the encoder's once it flushed); `onReleased`: the
+   * release of a lent `buf` (`endLent`).
+   */
+  endRaw(buf: Buffer | null, onReleased?: () => void): void {
+    if (this.ended || this.locked) {
+      onReleased?.();
+      return;
+    }
     if (buf !== null) this.capture(buf);
     let head: string | null = null;
     if (!this.headersSent) {
@@ -386,7 +416,7 @@ export class HttpResponse implements Response {
       head = this.buildHead(buf !== null ? buf.length : this.isHead ? -2 : 0);
     }
     this.ended = true;
-    this.emit(head, buf, true);
+    this.emit(head, buf, true, onReleased, onReleased !== undefined);
     if (this.mode === MODE_LENGTH && this.written < this.declaredLength && !this.isHead) {
       // Fewer bytes than announced: closing is the only way the client can tell the body is truncated.
       this.keepAlive = false;
@@ -672,11 +702,13 @@ export class HttpResponse implements Response {
   }
 
   /** Frame `body` per the mode and hand head + body to the sink in as few writes as possible. */
+  /** @param lent `onFlushed` is a lent body's release: called exactly once, written, failed or dropped */
   private emit(
     head: string | null,
     body: Buffer | null,
     last: boolean,
     onFlushed?: (() => void) | undefined,
+    lent = false,
   ): boolean {
     const mode = this.mode;
     if (this.isHead || mode === MODE_NO_BODY) body = null;
@@ -718,8 +750,8 @@ export class HttpResponse implements Response {
       c = tail === '\r\n' ? CRLF : tail === '0\r\n\r\n' ? LAST_CHUNK : Buffer.from(tail, 'latin1');
     // Only a body that leaves as it is (not copied next to the head above) can report its buffer flushed.
     const flushed = body !== null && onFlushed !== undefined ? onFlushed : null;
-    if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed);
-    return this.sink.output(this, a, b, c, flushed);
+    if (b === null && c !== null) return this.sink.output(this, a, c, null, flushed, lent);
+    return this.sink.output(this, a, b, c, flushed, lent);
   }
 }
 

@@ -246,6 +246,13 @@ export interface Response {
   write(chunk: Buffer | string, onFlushed?: () => void): boolean;
   /** Finish the response, optionally with a last chunk. For HEAD requests the body is not sent. */
   end(chunk?: Buffer | string): void;
+  /**
+   * `end(chunk)` with a chunk whose memory the caller lends (a shared-cache staging block): it is not
+   * copied, and `onReleased` is called exactly once when nothing holds it any more (written to the kernel,
+   * failed, or dropped with an aborted response), as `sendPrebuilt`'s body. The caller must not change
+   * the bytes before. Optional: a producer that lacks it reads into a buffer of its own.
+   */
+  endLent?(chunk: Buffer, onReleased: () => void): void;
   /** Run `callback` once when the socket can take more data (after `write` returned false). */
   onDrain(callback: () => void): void;
   /**

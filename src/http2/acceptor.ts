@@ -10,7 +10,8 @@
  *   and Node ends a session that keeps opening refused streams);
  * - oversized header lists and CONTINUATION floods: SETTINGS_MAX_HEADER_LIST_SIZE and the number of
  *   fields (nghttp2 stops decoding a header block past the limit; a flood never completes one);
- * - idle connections: closed after `idle_timeout`.
+ * - idle connections: closed after `idle_timeout` without an open stream. One sweep per acceptor looks
+ *   for them (a per-session timer would be refreshed by Node at every frame: measurable per request).
  */
 import http2, { type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type net from 'node:net';
@@ -60,6 +61,8 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
   /** A GOAWAY for a limit was sent: counted once. */
   goneAway = false;
   readonly open = new Set<H2Response>();
+  /** When the last open stream finished (performance.now()); read only while `open` is empty. */
+  idleSince = performance.now();
   private readonly hooks: EngineHooks;
 
   constructor(id: number, socket: TamarinSocket, secure: boolean, session: Http2Session, owner: Acceptor) {
@@ -79,6 +82,7 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
 
   done(req: HttpRequest, res: H2Response): void {
     this.open.delete(res);
+    if (this.open.size === 0) this.idleSince = performance.now();
     const hook = this.hooks.onResponseDone;
     if (hook === undefined) return;
     try {
@@ -88,6 +92,8 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
     }
   }
 }
+
+function noop(): void {}
 
 function reportError(hooks: EngineHooks, error: unknown, req: Request | null): void {
   if (hooks.onError === undefined) {
@@ -128,6 +134,7 @@ class Acceptor implements Http2Acceptor {
   private readonly sessions = new Set<H2Session>();
   private nextId = 1;
   private draining = false;
+  private sweep: NodeJS.Timeout | null = null;
 
   constructor(options: Http2AcceptorOptions) {
     this.options = options;
@@ -184,9 +191,7 @@ class Acceptor implements Http2Acceptor {
       }
     }
     this.sessions.add(info);
-    session.setTimeout(this.options.config.idle_timeout, () => {
-      if (info.open.size === 0) session.close();
-    });
+    this.startSweep();
     session.on('error', () => {});
     session.on('close', () => {
       this.sessions.delete(info);
@@ -218,19 +223,19 @@ class Acceptor implements Http2Acceptor {
     let hasHost = false;
     // RFC 9113 §6.5.2: the size of a header list counts 32 octets per field besides name and value.
     let listSize = 0;
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2)
-      listSize += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!;
+      const value = rawHeaders[i + 1]!;
+      listSize += name.length + value.length + 32;
+      if (name.charCodeAt(0) === 58 /* : */) continue;
+      if (name === 'host') hasHost = true;
+      headers.add(name, value, name);
+    }
     if (listSize > this.options.config.max_header_list_size) {
-      stream.on('error', () => {});
+      stream.on('error', noop);
       stream.respond({ ':status': 431, 'content-type': 'text/plain; charset=utf-8' });
       stream.end('431 Request Header Fields Too Large: header list over http2.max_header_list_size\n');
       return;
-    }
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!;
-      if (name.charCodeAt(0) === 58 /* : */) continue;
-      if (name === 'host') hasHost = true;
-      headers.add(name, rawHeaders[i + 1]!, name);
     }
     const authority = fields[':authority'];
     // RFC 9113 §8.3.1: a request converted for HTTP/1.1 semantics gets Host from :authority.
@@ -269,7 +274,7 @@ class Acceptor implements Http2Acceptor {
     res = new H2Response(stream, req, info);
     info.open.add(res);
     const response = res;
-    stream.on('error', () => {});
+    stream.on('error', noop);
     const bodyTimeout = this.options.engineOptions.timeouts.bodyTimeout;
     if (!endStream && bodyTimeout > 0) {
       // A request body that stops arriving holds a stream slot: the same idle limit as on HTTP/1.1 (408).
@@ -303,6 +308,27 @@ class Acceptor implements Http2Acceptor {
   private failed(req: HttpRequest, res: H2Response, error: unknown): void {
     if (!res.replaceWithError(500, '500 Internal Server Error\n')) res.destroy();
     reportError(this.options.hooks, error, req);
+  }
+
+  /** Close sessions without an open stream for `idle_timeout`; runs while there are sessions. */
+  private startSweep(): void {
+    if (this.sweep !== null) return;
+    const idle = this.options.config.idle_timeout;
+    if (idle <= 0) return;
+    this.sweep = setInterval(
+      () => {
+        const now = performance.now();
+        for (const info of this.sessions)
+          if (info.open.size === 0 && now - info.idleSince >= idle && !info.session.closed)
+            info.session.close();
+        if (this.sessions.size === 0 && this.sweep !== null) {
+          clearInterval(this.sweep);
+          this.sweep = null;
+        }
+      },
+      Math.min(1000, idle),
+    );
+    this.sweep.unref();
   }
 
   private countReset(info: H2Session): void {

@@ -42,6 +42,11 @@ const CONNECTION_FIELDS = new Set([
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 type H2Headers = Record<string, string | string[] | number>;
+/** `stream.respond` options (Node only reads them): shared, not one object per response. */
+const END_STREAM = Object.freeze({ endStream: true });
+/** The field lists of a response that set none (never written to: setHeader replaces it first). */
+const NONE: never[] = [];
+const MORE = Object.freeze({ endStream: false });
 
 /** What the stream's owner (the session) does when a response ends. */
 export interface H2ResponseOwner {
@@ -52,33 +57,37 @@ export interface H2ResponseOwner {
 
 interface ParsedPrebuilt {
   readonly status: number;
-  /** Every field but Date and Age. */
-  readonly headers: H2Headers;
+  /**
+   * `:status`, a Date slot and every field but Date and Age as a flat name/value list, the form `stream.respond`
+   * takes with the least work (Node copies a header object into a fresh one first; a list it reads as is).
+   */
+  readonly fields: readonly string[];
   /**
    * Where the values of Date and Age are in the buffer (start, end; -1 when absent): both are rewritten
    * in place by the cache (our Date every second, a proxied entry's Age), so they are read at each hit.
    */
   readonly dateAt: readonly [number, number];
   readonly ageAt: readonly [number, number];
-  /** Body bytes that follow the head in the same buffer start here. */
-  readonly bodyOffset: number;
+  /** Body bytes that follow the head in the same buffer (a view of it), or null. */
+  readonly inline: Buffer | null;
 }
 
-/** Pre-built heads parsed into header objects, per buffer (entries keep their buffers; the map keeps none). */
+/** Pre-built heads parsed into field lists, per buffer (entries keep their buffers; the map keeps none). */
 const PREBUILT = new WeakMap<Buffer, ParsedPrebuilt>();
 
-/** Parse a pre-built HTTP/1.1 response head into an HTTP/2 header object (status, fields without Date). */
+/** Parse a pre-built HTTP/1.1 response head into an HTTP/2 field list (status, fields without Date). */
 function parsePrebuilt(bytes: Buffer): ParsedPrebuilt {
   const cached = PREBUILT.get(bytes);
   if (cached !== undefined) return cached;
   const end = bytes.indexOf('\r\n\r\n');
   const headEnd = end === -1 ? bytes.length : end;
   const text = bytes.toString('latin1', 0, headEnd);
-  const headers: H2Headers = {};
   let dateAt: [number, number] = [-1, -1];
   let ageAt: [number, number] = [-1, -1];
   let lineStart = text.indexOf('\r\n') + 2;
   const status = Number(text.slice(0, lineStart).split(' ')[1]);
+  // The Date slot comes first, so that a hit copies the list and sets one element.
+  const fields: string[] = [':status', String(status), 'date', ''];
   while (lineStart > 1 && lineStart < text.length) {
     let lineEnd = text.indexOf('\r\n', lineStart);
     if (lineEnd === -1) lineEnd = text.length;
@@ -88,16 +97,13 @@ function parsePrebuilt(bytes: Buffer): ParsedPrebuilt {
       // latin1: one byte per character, so string offsets are buffer offsets.
       if (name === 'date') dateAt = [colon + 1, lineEnd];
       else if (name === 'age') ageAt = [colon + 1, lineEnd];
-      else if (!CONNECTION_FIELDS.has(name)) {
-        const value = text.slice(colon + 1, lineEnd).trim();
-        const previous = headers[name];
-        if (previous === undefined) headers[name] = value;
-        else headers[name] = Array.isArray(previous) ? [...previous, value] : [String(previous), value];
-      }
+      else if (!CONNECTION_FIELDS.has(name)) fields.push(name, text.slice(colon + 1, lineEnd).trim());
     }
     lineStart = lineEnd + 2;
   }
-  const parsed = { status, headers, dateAt, ageAt, bodyOffset: end === -1 ? bytes.length : end + 4 };
+  const bodyOffset = end === -1 ? bytes.length : end + 4;
+  const inline = bodyOffset < bytes.length ? bytes.subarray(bodyOffset) : null;
+  const parsed = { status, fields, dateAt, ageAt, inline };
   PREBUILT.set(bytes, parsed);
   return parsed;
 }
@@ -143,9 +149,10 @@ export class H2Response implements Response {
   private readonly stream: ServerHttp2Stream;
   private readonly owner: H2ResponseOwner;
   private readonly isHead: boolean;
-  private names: string[] = [];
-  private keys: string[] = [];
-  private values: HeaderValue[] = [];
+  // NONE until the first setHeader: a cache hit (sendPrebuilt) sets no field and allocates no list.
+  private names: string[] = NONE;
+  private keys: string[] = NONE;
+  private values: HeaderValue[] = NONE;
   private written = 0;
   private declaredLength = -1;
   private abortCallbacks: Array<() => void> | null = null;
@@ -162,6 +169,8 @@ export class H2Response implements Response {
   private encoder: BodyEncoder | null = null;
   /** The encoder is encoding the body on the thread pool: the producer is done. */
   private encoding = false;
+  /** Called once the stream closed (after the abort callbacks): releases memory the body borrowed. */
+  private onClosed: (() => void) | null = null;
 
   constructor(stream: ServerHttp2Stream, req: HttpRequest, owner: H2ResponseOwner) {
     this.stream = stream;
@@ -186,6 +195,11 @@ export class H2Response implements Response {
     const key = name.toLowerCase();
     if (key === 'content-length' && !/^\d{1,15}$/.test(String(value)))
       throw new TypeError(`Invalid Content-Length "${String(value)}"`);
+    if (this.keys === NONE) {
+      this.names = [];
+      this.keys = [];
+      this.values = [];
+    }
     const i = this.keys.indexOf(key);
     if (i === -1) {
       this.names.push(name);
@@ -253,19 +267,22 @@ export class H2Response implements Response {
   }
 
   /** This response's own edits on the header object about to be sent: suppressed names out, added in. */
-  private applyTransient(headers: H2Headers): void {
+  /** Applies this response's own field edits to a flat name/value list as node:http2 takes it. */
+  private applyTransient(fields: string[]): void {
     const suppressed = this.suppressed;
-    if (suppressed !== null) for (const key of suppressed) delete headers[key];
+    if (suppressed !== null) {
+      let kept = 0;
+      for (let i = 0; i < fields.length; i += 2) {
+        if (suppressed.includes(fields[i]!)) continue;
+        fields[kept++] = fields[i]!;
+        fields[kept++] = fields[i + 1]!;
+      }
+      fields.length = kept;
+    }
     const keys = this.transientKeys;
     if (keys === null) return;
     const values = this.transientValues!;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      const previous = headers[key];
-      if (previous === undefined) headers[key] = values[i]!;
-      else
-        headers[key] = Array.isArray(previous) ? [...previous, values[i]!] : [String(previous), values[i]!];
-    }
+    for (let i = 0; i < keys.length; i++) fields.push(keys[i]!, values[i]!);
   }
 
   headerEntries(): ReadonlyArray<readonly [string, HeaderValue]> {
@@ -384,25 +401,25 @@ export class H2Response implements Response {
     // closed, which is when nghttp2 no longer holds it, whether it was sent or reset.
     if (onReleased !== undefined && onReleased !== null) {
       if (body === undefined || body === null || this.stream.destroyed) onReleased();
-      else this.stream.once('close', onReleased);
+      else this.onClosed = onReleased;
     }
     if (this.headersSent || this.ended) throw new Error('sendPrebuilt: the head was already sent');
     const parsed = parsePrebuilt(bytes);
     this.statusCode = parsed.status;
     this.ended = true;
     this.headersSent = true;
-    const headers: H2Headers = { ...parsed.headers, ':status': parsed.status };
+    const fields = parsed.fields.slice();
     const [dateStart, dateEnd] = parsed.dateAt;
-    headers.date = dateStart < 0 ? httpDate() : bytes.toString('latin1', dateStart, dateEnd).trim();
+    fields[3] = dateStart < 0 ? httpDate() : bytes.toString('latin1', dateStart, dateEnd).trim();
     const [ageStart, ageEnd] = parsed.ageAt;
-    if (ageStart >= 0) headers.age = bytes.toString('latin1', ageStart, ageEnd).trim();
-    if (this.owner.hsts !== '') headers['strict-transport-security'] = this.owner.hsts;
-    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(headers);
-    const inline = parsed.bodyOffset < bytes.length ? bytes.subarray(parsed.bodyOffset) : null;
+    if (ageStart >= 0) fields.push('age', bytes.toString('latin1', ageStart, ageEnd).trim());
+    if (this.owner.hsts !== '') fields.push('strict-transport-security', this.owner.hsts);
+    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(fields);
+    const inline = parsed.inline;
     const hasBody =
       !this.isHead && ((inline !== null && inline.length > 0) || (body != null && body.length > 0));
     if (this.stream.destroyed) return;
-    this.stream.respond(headers, { endStream: !hasBody });
+    this.stream.respond(fields, hasBody ? MORE : END_STREAM);
     if (!hasBody) {
       this.finish();
       return;
@@ -478,12 +495,18 @@ export class H2Response implements Response {
 
   /** The stream closed: if the response did not finish, it was aborted. */
   streamClosed(): void {
-    if (this.finished) return;
-    this.aborted = true;
-    const callbacks = this.abortCallbacks;
-    this.abortCallbacks = null;
-    if (callbacks !== null) for (const cb of callbacks) cb();
-    this.report();
+    if (!this.finished) {
+      this.aborted = true;
+      const callbacks = this.abortCallbacks;
+      this.abortCallbacks = null;
+      if (callbacks !== null) for (const cb of callbacks) cb();
+      this.report();
+    }
+    const onClosed = this.onClosed;
+    if (onClosed !== null) {
+      this.onClosed = null;
+      onClosed();
+    }
   }
 
   private finish(): void {
@@ -519,7 +542,7 @@ export class H2Response implements Response {
     if (!Number.isInteger(code) || code < 200 || code > 999)
       throw new RangeError(`Invalid status code ${code}`);
     this.headersSent = true;
-    const headers: H2Headers = { ':status': code };
+    const fields: string[] = [':status', String(code)];
     let hasDate = false;
     let hasLength = false;
     for (let i = 0; i < this.keys.length; i++) {
@@ -531,19 +554,20 @@ export class H2Response implements Response {
         hasLength = true;
         this.declaredLength = Number(value);
       } else if (key === 'date') hasDate = true;
-      headers[key] = typeof value === 'string' ? value : (value as readonly string[]).slice();
+      if (typeof value === 'string') fields.push(key, value);
+      else for (const v of value as readonly string[]) fields.push(key, v);
     }
-    if (!hasDate) headers.date = httpDate();
-    if (this.owner.hsts !== '') headers['strict-transport-security'] = this.owner.hsts;
-    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(headers);
+    if (!hasDate) fields.push('date', httpDate());
+    if (this.owner.hsts !== '') fields.push('strict-transport-security', this.owner.hsts);
+    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(fields);
     const noContent = code === 204 || code === 304;
     if (!hasLength && !noContent && bodyLength >= 0) {
-      headers['content-length'] = bodyLength;
+      fields.push('content-length', String(bodyLength));
       this.declaredLength = bodyLength;
     }
     const endStream = endWithHead || noContent;
     if (this.stream.destroyed) return endStream;
-    this.stream.respond(headers, { endStream });
+    this.stream.respond(fields, endStream ? END_STREAM : MORE);
     return endStream;
   }
 

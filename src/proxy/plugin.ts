@@ -235,6 +235,7 @@ function attachCache(options: ProxyOptions, context: PluginContext, proxy: Proxy
       tagHeaders: content.tagHeaders,
       logger: context.logger,
       channel: content.channel('http-cache'),
+      shared: content.shared,
     },
     proxy,
     content.clock,

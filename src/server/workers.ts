@@ -78,6 +78,14 @@ const MAX_FAILED_STARTS = 5;
 const PREPARE_TIMEOUT_MS = 30_000;
 
 // In the source tree the entry is TypeScript (run by type stripping); in the built package it is .js.
+/**
+ * Young generation of each worker's heap, in MiB (V8 splits it into three semi-spaces). V8's default on
+ * 64-bit grows it to 3 x 32 MiB per thread; a server under churn fills all of it between scavenges, and
+ * the committed pages stay in RSS. 24 MiB (8 MiB semi-spaces) measured the same CPU per request on the
+ * cache-churn scenario and ~90 MiB less RSS with one worker.
+ */
+const WORKER_YOUNG_GENERATION_MB = 24;
+
 const ENTRY = new URL(
   import.meta.url.endsWith('.ts') ? './worker-entry.ts' : './worker-entry.js',
   import.meta.url,
@@ -137,6 +145,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       const worker = new Worker(ENTRY, {
         workerData: { ...params, workerId: slot.id, shared } satisfies WorkerParams,
         transferList,
+        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
       });
       slot.worker = worker;
       slot.ready = false;

@@ -142,9 +142,10 @@ export class DocumentRoot {
   /**
    * Reads `length` bytes at `position` of a file just stat'ed, through a cached descriptor. Returns
    * `undefined` when the file changed between the stat and the read (replaced, or shorter than expected):
-   * the caller starts over instead of sending bytes that do not match the headers.
+   * the caller starts over instead of sending bytes that do not match the headers. `into`: `length` bytes
+   * to read into (memory the cache lends) instead of a new buffer.
    */
-  read(full: string, stats: Stats, position: number, length: number): Buffer | undefined {
+  read(full: string, stats: Stats, position: number, length: number, into?: Buffer): Buffer | undefined {
     let entry = this.open.get(full);
     if (entry !== undefined && entry.ino !== stats.ino) {
       this.open.delete(full);
@@ -161,7 +162,7 @@ export class DocumentRoot {
       entry = { fd, ino: stats.ino };
       this.open.set(full, entry);
     }
-    const buffer = Buffer.allocUnsafe(length);
+    const buffer = into ?? Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const n = readSync(entry.fd, buffer, done, length - done, position + done);

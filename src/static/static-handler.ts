@@ -10,7 +10,7 @@
  * `Content-Length` is always set here, also for HEAD, so a HEAD answer states what GET would send.
  */
 import { closeSync, fstatSync, readFileSync, type Stats } from 'node:fs';
-import { wantsWholeBody } from '../http/body-keepers.ts';
+import { type BodyLoan, lendBody, wantsWholeBody } from '../http/body-keepers.ts';
 import { checkPreconditions } from '../http/semantics/conditional.ts';
 import { CODING_SUFFIXES, type Coding, Negotiator } from '../http/semantics/encoding.ts';
 import { makeEtag } from '../http/semantics/etag.ts';
@@ -251,10 +251,16 @@ export class StaticHandler {
     const length = ranges === null ? size : ranges[0]!.end - start + 1;
     let body: Buffer | undefined;
     let fd: number | undefined;
+    // A small body the cache keeps is read into memory it lends (its staging area in the arena).
+    let loan: BodyLoan | null = null;
     if (!head) {
       if (length < STREAM_THRESHOLD) {
-        body = root.read(path, stats, start, length);
-        if (body === undefined) return false;
+        if (ranges === null && length > 0) loan = lendBody(res, length);
+        body = root.read(path, stats, start, length, loan?.buffer);
+        if (body === undefined) {
+          loan?.release();
+          return false;
+        }
       } else {
         fd = this.openChecked(root, path, stats);
         if (fd === undefined) return false;
@@ -267,7 +273,8 @@ export class StaticHandler {
     res.setHeader('Content-Length', length);
     if (ranges !== null) res.setHeader('Content-Range', contentRange(ranges[0]!, size));
     this.setValidators(res, mtimeMs, etag, vary, true);
-    if (body !== undefined) res.end(body);
+    if (loan !== null) res.endLent!(body!, loan.release);
+    else if (body !== undefined) res.end(body);
     else if (fd === undefined) res.end();
     // A body the cache will keep: one exact-size buffer, sent, captured and stored without a copy.
     else if (ranges === null && wantsWholeBody(res, length)) sendWhole(res, fd, start, length);

@@ -5,12 +5,13 @@
  * files change or on request. A reload swaps the contexts new handshakes get; connections already open keep
  * theirs, so nothing is dropped. A reload that finds a broken file keeps the previous certificate.
  */
-import { createPrivateKey, constants as cryptoConstants, X509Certificate } from 'node:crypto';
+import { createPrivateKey, constants as cryptoConstants, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { ConfigError, type ConfigIssue } from '../server/config-errors.ts';
 import type { TlsConfig } from './options.ts';
+import { TicketKeys } from './tickets.ts';
 
 /** One certificate as served. */
 export interface LoadedCertificate {
@@ -68,8 +69,11 @@ interface Source {
 export interface ContextSettings {
   readonly minVersion: tls.SecureVersion;
   readonly ciphers: string;
-  /** 48 bytes shared by every worker, so a ticket from one worker resumes on another. */
-  readonly ticketKeys: Buffer | null;
+  /**
+   * Session ticket keys, derived from a seed shared by every worker (a ticket from one worker resumes on
+   * another) and rotated on a schedule; null when tickets are off.
+   */
+  readonly tickets: TicketKeys | null;
   readonly sessionTickets: boolean;
 }
 
@@ -158,6 +162,7 @@ function load(source: Source, settings: ContextSettings, now: number): LoadedCer
   } catch (error) {
     throw new CertificateProblem('cert', source.cert, (error as Error).message);
   }
+  settings.tickets?.install(context);
   return {
     key: source.key,
     certFile: source.cert,
@@ -182,7 +187,8 @@ export function secureOptions(settings: ContextSettings): tls.SecureContextOptio
     honorCipherOrder: true,
   };
   if (!settings.sessionTickets) options.secureOptions = cryptoConstants.SSL_OP_NO_TICKET;
-  else if (settings.ticketKeys !== null) options.ticketKeys = settings.ticketKeys;
+  // The key a context keeps where the rotating callback cannot be installed (see tickets.ts).
+  else if (settings.tickets !== null) options.ticketKeys = settings.tickets.currentKey();
   return options;
 }
 
@@ -225,11 +231,17 @@ export function acmeFiles(storage: string, names: readonly string[]): { cert: st
 }
 
 /** Settings shared by every context of a `[tls]` table. */
-export function contextSettings(config: TlsConfig, ticketKeys: Buffer | null): ContextSettings {
+export function contextSettings(
+  config: TlsConfig,
+  ticketSeed: Uint8Array | null,
+  now: () => number = Date.now,
+): ContextSettings {
   return {
     minVersion: config.min_version,
     ciphers: config.ciphers,
-    ticketKeys: config.session_tickets ? ticketKeys : null,
+    tickets: config.session_tickets
+      ? new TicketKeys(ticketSeed ?? randomBytes(48), config.ticket_key_rotation, now)
+      : null,
     sessionTickets: config.session_tickets,
   };
 }

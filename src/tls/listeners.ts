@@ -360,7 +360,18 @@ function tlsServer(
     allowHalfOpen: true,
     noDelay: true,
   } as tls.TlsOptions & { noDelay: boolean });
-  store.onChange(() => server.setSecureContext(store.listenerOptions()));
+  // Tickets are encrypted and decrypted by the listener's own context (OpenSSL's session context), even
+  // when SNI picked another: that is the one that must rotate its keys.
+  const tickets = store.contextSettings.tickets;
+  const installTickets = (): void => {
+    const own = (server as tls.Server & { _sharedCreds?: tls.SecureContext })._sharedCreds;
+    if (tickets !== null && own !== undefined) tickets.install(own);
+  };
+  installTickets();
+  store.onChange(() => {
+    server.setSecureContext(store.listenerOptions());
+    installTickets();
+  });
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     const version = socket.getProtocol() ?? '';
     const set = engines();

@@ -91,8 +91,14 @@ export const tlsSchema = z.strictObject({
   ciphers: z.string({ error: 'expected an OpenSSL cipher list' }).min(1).default(DEFAULT_CIPHERS),
   /** Time a client gets to finish the handshake. @default "10s" */
   handshake_timeout: duration().prefault('10s'),
-  /** Session resumption by tickets (keys shared by the workers, rotated on restart). @default true */
+  /** Session resumption by tickets (keys shared by the workers, see `ticket_key_rotation`). @default true */
   session_tickets: z.boolean({ error: 'expected true or false' }).default(true),
+  /**
+   * How often the session ticket keys change (every worker at the same time); tickets under the previous
+   * key still resume (and get a new ticket), older ones get a full handshake. "0s": one key until
+   * restart. @default "12h"
+   */
+  ticket_key_rotation: duration().prefault('12h'),
   /**
    * `Strict-Transport-Security` value sent on every TLS response, e.g. "max-age=63072000"; "" sends none.
    * @default ""

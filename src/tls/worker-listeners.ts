@@ -23,8 +23,7 @@ export function loadCertificates(
   const specs = listenerSpecs(config.server);
   const tlsConfig = config.tls as TlsConfig | undefined;
   if (!specs.some((s) => s.tls) || tlsConfig === undefined) return null;
-  const keys = ticketKeys === null ? null : Buffer.from(ticketKeys);
-  return new CertificateStore(tlsConfig, baseDir, contextSettings(tlsConfig, keys));
+  return new CertificateStore(tlsConfig, baseDir, contextSettings(tlsConfig, ticketKeys));
 }
 
 /** Open the listeners of one worker. */

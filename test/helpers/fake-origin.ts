@@ -7,13 +7,19 @@ import { Agent, createServer, type IncomingMessage, type Server, type ServerResp
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { z } from 'zod';
 import { ContentCache, cacheOptionsSchema } from '../../src/cache/plugin.ts';
+import { createPolicy } from '../../src/cache/policies/index.ts';
 import { CACHE_STORE, type CacheStoreService } from '../../src/cache/service.ts';
+import { directLink } from '../../src/cache/shared/client.ts';
+import { createSharedBuffer, defaultEntrySlots } from '../../src/cache/shared/layout.ts';
+import { SharedStoreOwner } from '../../src/cache/shared/owner.ts';
+import { settingsOf } from '../../src/cache/shared/server.ts';
 import { createEngine, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Engine } from '../../src/http/engine.ts';
 import { formatHttpDate } from '../../src/http/semantics/http-date.ts';
 import type { Request, Response } from '../../src/http/types.ts';
 import type { ProxyCache } from '../../src/http-cache/proxy-cache.ts';
 import { createProxy, proxyPluginOptionsSchema } from '../../src/proxy/plugin.ts';
 import { createHost, type Host } from '../../src/server/host.ts';
+import type { PluginContext } from '../../src/server/plugin.ts';
 import { testContext } from '../../src/server/test-context.ts';
 import { type Fetched, fetchText } from './fake-backend.ts';
 
@@ -100,6 +106,25 @@ export interface CacheRig {
 
 const quiet = { info() {}, warn() {}, error() {} };
 
+/** `TAMARIN_RIG_SHARED=1`: every rig keeps its entries in a shared arena (its owner in this thread). */
+const sharedRigs = process.env.TAMARIN_RIG_SHARED === '1';
+
+/**
+ * A worker's part of a shared store made in this thread, as the host's share hands it over, but with no
+ * sweeper of its own: the rig's clock is not the wall clock, and the owner must not expire by it.
+ */
+function sharedPart(cache: Record<string, unknown>): unknown {
+  const options = cacheOptionsSchema.parse(cache);
+  const buffer = createSharedBuffer({
+    maxBytes: options.max_size,
+    maxEntries: options.max_entries ?? defaultEntrySlots(options.max_size),
+    workers: 1,
+  });
+  const owner = new SharedStoreOwner(buffer, { createPolicy: (o) => createPolicy(options.policy, o) });
+  owner.close();
+  return { buffer, settings: settingsOf(options), link: directLink(owner) };
+}
+
 /**
  * Start the rig. `route` is merged into one `[[proxy.routes]]` entry matching every path; its `cache`
  * key is the per-route cache setting.
@@ -121,7 +146,8 @@ export async function startRig(
     ...route,
   };
   // Rigs started with workerCount > 1 in one test act as worker threads of one server (shared channel).
-  const context = testContext({ workerCount, config: { server: { port: 0 } }, logger: quiet });
+  const plain = testContext({ workerCount, config: { server: { port: 0 } }, logger: quiet });
+  const context: PluginContext = sharedRigs ? { ...plain, shared: sharedPart(cache) } : plain;
   const contentCache = new ContentCache(cacheOptionsSchema.parse(cache), context, clock.read);
   // The proxy gets the cache's store as the host hands it over; the rig keeps the cache it attaches.
   let http: ProxyCache | null = null;

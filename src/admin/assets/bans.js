@@ -1,6 +1,6 @@
 // Bans: the expressions pending in the cache (each worker keeps its own list; the admin adds a ban to
 // every worker in the same order), and a form to add one. A ban removes the proxied responses stored
-// before it that match; it leaves the list by itself once every older entry was checked.
+// before it that match, as they are looked up or swept.
 import { count, duration } from './format.js';
 import { $, api, state } from './state.js';
 

@@ -11,6 +11,7 @@
  */
 import { hashKey } from '../policies/count-min-sketch.ts';
 import {
+  ADMIT_CELLS,
   D_START,
   E_F64,
   E_GEN,
@@ -51,6 +52,13 @@ export class SharedArena {
   /** The fill table (see layout.ts) and when each cell was taken. */
   readonly fill: Int32Array;
   readonly fillSince: Float64Array;
+  /** Per worker: the incarnation of its thread (see layout.ts). */
+  readonly incarnations: Int32Array;
+  /** The `min_uses` miss counts and their counter (src/cache/admission.ts). */
+  readonly admit: Int32Array;
+  readonly admitState: Int32Array;
+  /** Every worker's staging area, one after the other (`layout.stagingBytes` each). */
+  readonly staging: Buffer;
   /** The data region as one Buffer (subarray-free copies: `data.copy(target, 0, from, to)`). */
   readonly data: Buffer;
   readonly mask: number;
@@ -69,6 +77,10 @@ export class SharedArena {
     this.rings = new Int32Array(sab, layout.rings, layout.workers * (RING_SLOTS + 2));
     this.fill = new Int32Array(sab, layout.fill, FILL_CELLS);
     this.fillSince = new Float64Array(sab, layout.fillSince, FILL_CELLS);
+    this.incarnations = new Int32Array(sab, layout.incarnations, layout.workers);
+    this.admit = new Int32Array(sab, layout.admit, ADMIT_CELLS);
+    this.admitState = new Int32Array(sab, layout.admit + ADMIT_CELLS * 4, 1);
+    this.staging = Buffer.from(sab, layout.staging, layout.workers * layout.stagingBytes);
     this.data = Buffer.from(sab, layout.data, layout.dataBytes);
     this.mask = layout.table - 1;
     this.entries = layout.entries;

@@ -4,7 +4,7 @@
  * owner is in this thread, a message to the primary otherwise.
  */
 import type { PolicyState } from '../policy.ts';
-import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
+import type { CacheStore, EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
 import { PIN_MIN, SharedEntry } from './entry.ts';
 import {
@@ -25,7 +25,14 @@ import {
   RING_SLOTS,
   RUNNING_POLICIES,
 } from './layout.ts';
-import type { SharedInput, SharedMeta, SharedStoreOwner } from './owner.ts';
+import {
+  type PackedInput,
+  packInput,
+  type SharedInput,
+  type SharedMeta,
+  type SharedStoreOwner,
+} from './owner.ts';
+import { type StagedBlock, StagingArea } from './staging.ts';
 
 /** The owner's operations as a worker reaches them. */
 export interface OwnerLink {
@@ -41,6 +48,9 @@ export interface OwnerLink {
   hottest(
     limit: number,
   ): Promise<Array<{ meta: SharedMeta; frequency: number; storedAt: number; expiresAt: number }>>;
+  invalidate(groups: readonly string[]): Promise<number>;
+  purgeTags(tags: readonly string[], soft: boolean, now: number): Promise<PurgeResult>;
+  markStale(filter: PurgeFilter, now: number): Promise<PurgeResult>;
 }
 
 /** The owner in this very thread (a server without worker threads, tests). */
@@ -51,25 +61,41 @@ export function directLink(owner: SharedStoreOwner): OwnerLink {
     purge: (filter) => Promise.resolve(owner.purge(filter)),
     list: (sort, limit, offset, now) => Promise.resolve(owner.list(sort, limit, offset, now)),
     hottest: (limit) => Promise.resolve(owner.hottest(limit)),
+    invalidate: (groups) => Promise.resolve(owner.invalidate(groups)),
+    purgeTags: (tags, soft, now) => Promise.resolve(owner.purgeTags(tags, soft, now)),
+    markStale: (filter, now) => Promise.resolve(owner.markStale(filter, now)),
   };
 }
 
-/** Messages of the owner protocol (worker → primary), answered with `{ id, result }` or `{ id, error }`. */
+/**
+ * Messages of the owner protocol (worker → primary). They cross the port in batches: an array of
+ * requests, answered by one array of `{ id, result }` or `{ id, error }` (see `portLink`).
+ */
 export type OwnerCall =
-  | { op: 'set'; input: SharedInput }
+  | { op: 'set'; input: PackedInput }
   | { op: 'delete'; key: string; reason: RemovalReason }
   | { op: 'purge'; filter: PurgeFilter }
   | { op: 'list'; sort: EntrySort; limit: number; offset: number; now: number }
-  | { op: 'hottest'; limit: number };
+  | { op: 'hottest'; limit: number }
+  | { op: 'invalidate'; groups: readonly string[] }
+  | { op: 'purgeTags'; tags: readonly string[]; soft: boolean; now: number }
+  | { op: 'markStale'; filter: PurgeFilter; now: number };
 
 /** A call with its id, as it crosses the port. */
 export type OwnerRequest = OwnerCall & { id: number };
+
+/** The answer to one request. */
+export interface OwnerReply {
+  id: number;
+  result?: unknown;
+  error?: string;
+}
 
 /** Answer one request on the owner's side. */
 export function serveOwnerRequest(owner: SharedStoreOwner, request: OwnerRequest): unknown {
   switch (request.op) {
     case 'set':
-      return owner.set(request.input);
+      return owner.setPacked(request.input);
     case 'delete':
       return owner.delete(request.key, request.reason);
     case 'purge':
@@ -78,49 +104,98 @@ export function serveOwnerRequest(owner: SharedStoreOwner, request: OwnerRequest
       return owner.list(request.sort, request.limit, request.offset, request.now);
     case 'hottest':
       return owner.hottest(request.limit);
+    case 'invalidate':
+      return owner.invalidate(request.groups);
+    case 'purgeTags':
+      return owner.purgeTags(request.tags, request.soft, request.now);
+    case 'markStale':
+      return owner.markStale(request.filter, request.now);
   }
+}
+
+/** Answer a batch of requests (one message from a worker), in order; one failing call fails alone. */
+export function serveOwnerBatch(owner: SharedStoreOwner, requests: readonly OwnerRequest[]): OwnerReply[] {
+  const replies: OwnerReply[] = [];
+  for (const request of requests) {
+    try {
+      replies.push({ id: request.id, result: serveOwnerRequest(owner, request) });
+    } catch (error) {
+      replies.push({ id: request.id, error: (error as Error).message });
+    }
+  }
+  return replies;
 }
 
 /** Minimal port shape (a `MessagePort` of node:worker_threads). */
 export interface LinkPort {
   postMessage(message: unknown): void;
-  on(event: 'message', listener: (message: { id: number; result?: unknown; error?: string }) => void): void;
+  on(event: 'message', listener: (message: OwnerReply[]) => void): void;
   unref?(): void;
 }
 
-/** The owner in another thread, over a message port; calls time out after `timeoutMs`. */
+/**
+ * The owner in another thread, over a message port; calls time out after `timeoutMs`.
+ *
+ * Calls made during one turn of the event loop leave together, as one message, at its end (setImmediate),
+ * and come back as one: under churn every miss commits an entry, and a message per commit cost more than
+ * the commit (each wakes the primary; on a loaded core that is two context switches per miss). One timer
+ * checks the deadlines of all calls instead of one timer per call.
+ */
 export function portLink(port: LinkPort, timeoutMs = 5000): OwnerLink {
   let nextId = 1;
   const calls = new Map<
     number,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; op: string; deadline: number }
   >();
-  port.on('message', (message) => {
-    const call = calls.get(message.id);
-    if (call === undefined) return;
-    calls.delete(message.id);
-    clearTimeout(call.timer);
-    if (message.error !== undefined) call.reject(new Error(message.error));
-    else call.resolve(message.result);
+  let queue: OwnerRequest[] = [];
+  let watchdog: NodeJS.Timeout | null = null;
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    port.postMessage(batch);
+  };
+  const expire = () => {
+    const now = performance.now();
+    for (const [id, call] of calls) {
+      if (now < call.deadline) continue;
+      calls.delete(id);
+      call.reject(new Error(`shared cache: the owner did not answer "${call.op}" within ${timeoutMs} ms`));
+    }
+    if (calls.size === 0 && watchdog !== null) {
+      clearInterval(watchdog);
+      watchdog = null;
+    }
+  };
+  port.on('message', (replies) => {
+    for (const reply of replies) {
+      const call = calls.get(reply.id);
+      if (call === undefined) continue;
+      calls.delete(reply.id);
+      if (reply.error !== undefined) call.reject(new Error(reply.error));
+      else call.resolve(reply.result);
+    }
   });
   port.unref?.();
   const call = <T>(request: OwnerCall): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const id = nextId++;
-      const timer = setTimeout(() => {
-        calls.delete(id);
-        reject(new Error(`shared cache: the owner did not answer "${request.op}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      timer.unref();
-      calls.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      port.postMessage({ ...request, id });
+      const deadline = performance.now() + timeoutMs;
+      calls.set(id, { resolve: resolve as (v: unknown) => void, reject, op: request.op, deadline });
+      if (watchdog === null) {
+        watchdog = setInterval(expire, Math.max(1, Math.min(1000, timeoutMs / 4)));
+        watchdog.unref();
+      }
+      if (queue.push({ ...request, id }) === 1) setImmediate(flush);
     });
   return {
-    set: (input) => call({ op: 'set', input }),
+    set: (input) => call({ op: 'set', input: packInput(input) }),
     delete: (key, reason) => call({ op: 'delete', key, reason }),
     purge: (filter) => call({ op: 'purge', filter }),
     list: (sort, limit, offset, now) => call({ op: 'list', sort, limit, offset, now }),
     hottest: (limit) => call({ op: 'hottest', limit }),
+    invalidate: (groups) => call({ op: 'invalidate', groups }),
+    purgeTags: (tags, soft, now) => call({ op: 'purgeTags', tags, soft, now }),
+    markStale: (filter, now) => call({ op: 'markStale', filter, now }),
   };
 }
 
@@ -132,8 +207,8 @@ const LOCAL_ENTRIES = 4096;
 /** And before the copies it may make of them would pass this many bytes. */
 const LOCAL_BYTES = 16 * 1024 * 1024;
 
-/** The shared store as one worker uses it. */
-export class SharedStoreClient {
+/** The shared store as one worker uses it: the `CacheStore` seam over the arena and its owner. */
+export class SharedStoreClient implements CacheStore<SharedEntry, SharedInput> {
   readonly arena: SharedArena;
   readonly link: OwnerLink;
   readonly worker: number;
@@ -150,6 +225,10 @@ export class SharedStoreClient {
   private localBytes = 0;
   private readonly ringBase: number;
   private epoch: number;
+  /** This worker's staging area: where a miss reads a body the owner then copies (staging.ts). */
+  readonly staging: StagingArea;
+  /** This thread's incarnation (the owner refuses commits of an earlier one). */
+  private readonly incarnation: number;
 
   constructor(sab: SharedArrayBuffer, worker: number, link: OwnerLink) {
     this.arena = new SharedArena(sab);
@@ -164,6 +243,9 @@ export class SharedStoreClient {
     this.maxEntries = this.arena.entries;
     this.ringBase = worker * (RING_SLOTS + 2);
     this.epoch = Atomics.load(this.arena.header, H_EPOCH);
+    const size = this.arena.layout.stagingBytes;
+    this.staging = new StagingArea(this.arena.staging.subarray(worker * size, (worker + 1) * size));
+    this.incarnation = Atomics.load(this.arena.incarnations, worker);
   }
 
   get bytes(): number {
@@ -260,12 +342,39 @@ export class SharedStoreClient {
     return this.link.set(input);
   }
 
+  /**
+   * Store an entry whose body this worker read into `block` of its staging area: the message carries
+   * where it is, the owner copies it. The block's commit hold ends when the owner answered; not when the
+   * call fails (the owner may still read it later: the block stays taken rather than be reused under it).
+   */
+  setStaged(input: SharedInput, block: StagedBlock): Promise<boolean> {
+    if (!block.beginCommit()) return Promise.resolve(false);
+    input.body = null;
+    input.staged = { worker: this.worker, incarnation: this.incarnation, at: block.at, length: block.length };
+    return this.link.set(input).then((stored) => {
+      block.endCommit();
+      return stored;
+    });
+  }
+
   delete(key: string, reason: RemovalReason): Promise<boolean> {
     return this.link.delete(key, reason);
   }
 
   purge(filter: PurgeFilter): Promise<PurgeResult> {
     return this.link.purge(filter);
+  }
+
+  purgeTags(tags: readonly string[], soft: boolean, now: number): Promise<PurgeResult> {
+    return this.link.purgeTags(tags, soft, now);
+  }
+
+  markStale(filter: PurgeFilter, now: number): Promise<PurgeResult> {
+    return this.link.markStale(filter, now);
+  }
+
+  invalidate(groups: readonly string[]): Promise<number> {
+    return this.link.invalidate(groups);
   }
 
   list(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { createPolicy, POLICY_NAMES } from '../policies/index.ts';
-import { type OwnerRequest, serveOwnerRequest } from './client.ts';
+import { type OwnerRequest, serveOwnerBatch } from './client.ts';
 import { createSharedBuffer } from './layout.ts';
 import { SharedStoreOwner } from './owner.ts';
 
@@ -23,13 +23,7 @@ function hammer(owner: SharedStoreOwner, sab: SharedArrayBuffer, workers: number
   const reports: Array<Promise<HammerStats | null>> = [];
   for (let w = 0; w < workers; w++) {
     const { port1, port2 } = new MessageChannel();
-    port1.on('message', (request: OwnerRequest) => {
-      try {
-        port1.postMessage({ id: request.id, result: serveOwnerRequest(owner, request) });
-      } catch (error) {
-        port1.postMessage({ id: request.id, error: (error as Error).message });
-      }
-    });
+    port1.on('message', (requests: OwnerRequest[]) => port1.postMessage(serveOwnerBatch(owner, requests)));
     const worker = new Worker(FIXTURE, {
       workerData: { sab, worker: w, port: port2, durationMs, keys: 40 },
       transferList: [port2],

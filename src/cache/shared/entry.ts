@@ -15,12 +15,19 @@
 import { httpDateBuffer } from '../../http/date.ts';
 import { serializeHead } from '../../http/semantics/head.ts';
 import type { FileSource, Response } from '../../http/types.ts';
-import { fieldValue, NOT_MODIFIED_FIELDS, type StoredField } from '../entry.ts';
+import {
+  fieldValue,
+  headOnDemand,
+  NOT_MODIFIED_FIELDS,
+  type ServableEntry,
+  type StoredField,
+} from '../entry.ts';
 import type { SharedArena } from './arena.ts';
 import {
   D_CHECK_AT,
   D_EXPIRES_AT,
   D_LAST_MODIFIED,
+  D_SIZE,
   D_START,
   D_STORED_AT,
   E_BODY_LEN,
@@ -45,7 +52,7 @@ export interface SharedRecord extends SharedMeta {
 }
 
 /** One live entry as one worker sees it; valid while the slot's generation is `gen`. */
-export class SharedEntry {
+export class SharedEntry implements ServableEntry {
   readonly arena: SharedArena;
   readonly slot: number;
   readonly gen: number;
@@ -69,6 +76,11 @@ export class SharedEntry {
   private dateUntil = 0;
   /** Index of the generation word (the hit path's one check). */
   readonly genIndex: number;
+  /**
+   * A producer's own decoded view of the entry (a proxied response's RFC 9111 state), made by that
+   * producer on first use and kept as long as this entry: one decode per worker and entry.
+   */
+  producerView: unknown = null;
 
   /** Decode the entry in `slot`; null when it is not live as `gen` (anymore). */
   static read(arena: SharedArena, slot: number, gen: number, worker: number): SharedEntry | null {
@@ -159,6 +171,16 @@ export class SharedEntry {
     this.arena.entF[this.slot * E_F64 + D_CHECK_AT] = value;
   }
 
+  /** A proxy route takes this path on some host (see `SharedMeta.routed`). */
+  get routed(): boolean {
+    return this.record.routed;
+  }
+
+  /** Bytes the entry's extent takes (its charge to the store's capacity). */
+  get charge(): number {
+    return this.arena.entF[this.slot * E_F64 + D_SIZE]!;
+  }
+
   /** Hits counted so far (by the owner, from the workers' hit rings). */
   get hits(): number {
     return Atomics.load(this.arena.ent, this.slot * E_INT32 + E_HITS);
@@ -169,19 +191,8 @@ export class SharedEntry {
    * left meanwhile: nothing was sent, the caller treats the request as a miss.
    */
   send(res: Response, isGet: boolean, now: number): boolean {
-    const arena = this.arena;
-    const headLength = this.headLength;
-    const bodyLength = this.bodyLength;
-    // This worker's copy: the whole answer when small, the head alone when the body is pinned.
-    const small = bodyLength < PIN_MIN;
-    let full = this.full;
-    if (full === null) {
-      const length = small ? headLength + bodyLength : headLength;
-      full = Buffer.allocUnsafeSlow(length);
-      arena.data.copy(full, 0, this.headAt, this.headAt + length);
-      if (!this.valid()) return false;
-      this.full = full;
-    }
+    const full = this.ownCopy();
+    if (full === null) return false;
     if (now >= this.dateUntil && this.dateOffset >= 0) {
       const date = httpDateBuffer();
       if (date !== this.dateSource) {
@@ -190,18 +201,61 @@ export class SharedEntry {
       }
       this.dateUntil = now - (now % 1000) + 1000;
     }
+    const small = this.bodyLength < PIN_MIN;
     if (small || !isGet) {
-      res.sendPrebuilt(isGet || !small ? full : full.subarray(0, headLength));
+      res.sendPrebuilt(isGet || !small ? full : full.subarray(0, this.headLength));
       return true;
     }
+    return this.sendPinned(res, full);
+  }
+
+  /**
+   * This worker's copy of the answer: head and body when the body is below {@link PIN_MIN}, else the head
+   * alone (the body is then written from shared memory by `sendPinned`). Made once, checked against the
+   * generation; null when the entry left meanwhile. The worker may rewrite slots in it (Date, Age).
+   */
+  ownCopy(): Buffer | null {
+    let full = this.full;
+    if (full !== null) return full;
+    const length = this.bodyLength < PIN_MIN ? this.headLength + this.bodyLength : this.headLength;
+    full = Buffer.allocUnsafeSlow(length);
+    this.arena.data.copy(full, 0, this.headAt, this.headAt + length);
+    if (!this.valid()) return null;
+    this.full = full;
+    return full;
+  }
+
+  /** Whether the body is written from shared memory (`sendPinned`) rather than from `ownCopy`. */
+  get pinsBody(): boolean {
+    return this.bodyLength >= PIN_MIN;
+  }
+
+  /**
+   * Send `head` (this worker's bytes) and the body straight from shared memory, pinned until the socket
+   * is done with it. False when the entry left meanwhile: nothing was sent.
+   */
+  sendPinned(res: Response, head: Buffer): boolean {
+    const arena = this.arena;
     Atomics.add(arena.pins, this.pinIndex, 1);
     if (!this.valid()) {
       Atomics.sub(arena.pins, this.pinIndex, 1);
       return false;
     }
-    this.bodyView ??= Buffer.from(arena.sab, arena.layout.data + this.headAt + headLength, bodyLength);
-    res.sendPrebuilt(full, this.bodyView, this.release);
+    res.sendPrebuilt(head, this.sharedBody(), this.release, this.headLength);
     return true;
+  }
+
+  /**
+   * A view of the body in shared memory (made once). Only valid to read under a pin and a generation
+   * check: `sendPinned` and `copyBody` read it that way.
+   */
+  sharedBody(): Buffer {
+    this.bodyView ??= Buffer.from(
+      this.arena.sab,
+      this.arena.layout.data + this.headAt + this.headLength,
+      this.bodyLength,
+    );
+    return this.bodyView;
   }
 
   /** Bytes this worker holds for the entry (its local copy), for the client's budget. */
@@ -211,10 +265,18 @@ export class SharedEntry {
 
   /** A copy of the body, or null when the entry left meanwhile (rare paths: ranges, HTTP/1.0). */
   copyBody(): Buffer | null {
-    const from = this.headAt + this.headLength;
-    const out = Buffer.allocUnsafe(this.bodyLength);
-    this.arena.data.copy(out, 0, from, from + this.bodyLength);
-    return this.valid() ? out : null;
+    const arena = this.arena;
+    // Pinned while copying: once the pin is seen with a valid generation, the extent cannot be reused.
+    Atomics.add(arena.pins, this.pinIndex, 1);
+    try {
+      if (!this.valid()) return null;
+      const from = this.headAt + this.headLength;
+      const out = Buffer.allocUnsafe(this.bodyLength);
+      arena.data.copy(out, 0, from, from + this.bodyLength);
+      return out;
+    } finally {
+      Atomics.sub(arena.pins, this.pinIndex, 1);
+    }
   }
 
   /** The 304 answer (RFC 9110 §15.4.5), built on first use, with the current Date. */
@@ -239,15 +301,7 @@ export class SharedEntry {
     contentLength: number | null,
     connection: 'close' | 'keep-alive' | null,
   ): Buffer {
-    const { text } = serializeHead(
-      status,
-      status === this.record.status ? this.record.reason : '',
-      fields,
-      contentLength,
-      connection,
-      httpDateBuffer().toString('latin1'),
-    );
-    return Buffer.from(text, 'latin1');
+    return headOnDemand(this.record, status, fields, contentLength, connection);
   }
 
   /** The file the body came from, for revalidation. */

@@ -48,5 +48,8 @@ export function toSharedInput(
     body: record.body,
     routed: marks.routed,
     stamp: marks.stamp,
+    ...(record.group === undefined ? {} : { group: record.group }),
+    ...(record.tags === undefined ? {} : { tags: [...record.tags] }),
+    ...(record.extra === undefined ? {} : { extra: record.extra }),
   };
 }

@@ -10,13 +10,15 @@
  */
 
 /** Bumped when the layout changes; a worker refuses a buffer of another version. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 const MAGIC = 0x54414d31; // "TAM1"
 
 /** Allocation granule of the data region, in bytes: entry extents are multiples of it. */
 export const GRANULE = 64;
 /** Slots of each worker's hit ring (a power of two). A full ring drops hits, as Caffeine's read buffer. */
 export const RING_SLOTS = 4096;
+/** Cells of the `min_uses` miss counts (see src/cache/admission.ts), a power of two. */
+export const ADMIT_CELLS = 65536;
 /** Cells of the "being filled" table (single flight across workers), a power of two. */
 export const FILL_CELLS = 4096;
 
@@ -99,6 +101,16 @@ export interface SharedLayout {
   readonly fill: number;
   /** Float64 per fill cell: when it was taken (epoch ms), to take over a cell left by a dead worker. */
   readonly fillSince: number;
+  /**
+   * Int32 per worker: the incarnation of its thread, bumped by the owner when the thread is gone, so that a
+   * commit the dead thread sent is refused (its staging bytes may be a new thread's by then).
+   */
+  readonly incarnations: number;
+  /** Int32 `ADMIT_CELLS` miss counts for `min_uses`, then one word: misses counted since the last clear. */
+  readonly admit: number;
+  /** Per worker: `stagingBytes` where a miss reads its body before the owner copies it into an extent. */
+  readonly staging: number;
+  readonly stagingBytes: number;
   readonly data: number;
   readonly total: number;
 }
@@ -115,6 +127,16 @@ export function defaultEntrySlots(maxBytes: number): number {
 export function dataBytesFor(maxBytes: number): number {
   const slack = Math.max(1024 * 1024, Math.ceil(maxBytes / 16));
   return Math.ceil((maxBytes + slack) / GRANULE) * GRANULE;
+}
+
+/**
+ * Each worker's staging area: a miss reads its body there (no buffer on the JS heap), the response is
+ * written from it, and the owner copies it into the entry's extent. 1/16 of the capacity, between 1 and
+ * 16 MiB: room for the bodies of the misses in flight at once; a miss that finds no room takes the heap path.
+ */
+export function stagingBytesFor(maxBytes: number): number {
+  const bytes = Math.min(16 * 1024 * 1024, Math.max(1024 * 1024, Math.ceil(maxBytes / 16)));
+  return Math.ceil(bytes / GRANULE) * GRANULE;
 }
 
 function align(n: number, to: number): number {
@@ -147,6 +169,13 @@ export function computeLayout(options: SharedLayoutOptions): SharedLayout {
   at += FILL_CELLS * 4;
   const fillSince = align(at, 8);
   at = fillSince + FILL_CELLS * 8;
+  const incarnations = at;
+  at += workers * 4;
+  const admit = at;
+  at += (ADMIT_CELLS + 1) * 4;
+  const stagingBytes = stagingBytesFor(options.maxBytes);
+  const staging = align(at, GRANULE);
+  at = staging + workers * stagingBytes;
   const data = align(at, GRANULE);
   at = data + dataBytes;
   return {
@@ -164,6 +193,10 @@ export function computeLayout(options: SharedLayoutOptions): SharedLayout {
     rings,
     fill,
     fillSince,
+    incarnations,
+    admit,
+    staging,
+    stagingBytes,
     data,
     total: at,
   };

@@ -12,6 +12,7 @@
  */
 import type { FileSource } from '../../http/types.ts';
 import type { StoredField } from '../entry.ts';
+import { KeyIndex } from '../key-index.ts';
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
 import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
@@ -69,11 +70,84 @@ export interface SharedInput {
   head: string;
   /** Offset of the 29 Date bytes in `head`, -1 for none. */
   dateOffset: number;
-  body: Uint8Array;
+  /** The body, or null when it waits in the worker's staging area (`staged`). */
+  body: Uint8Array | null;
+  /** A body the worker read into its staging area: copied from there, never through a message. */
+  staged?: StagedBody | undefined;
   /** See `SharedMeta.routed`. @default false */
   routed?: boolean;
   /** See `SharedMeta.stamp`. @default 0 */
   stamp?: number;
+  /** See `SharedMeta.group`. */
+  group?: string;
+  /** See `SharedMeta.tags`. */
+  tags?: string[];
+  /** See `SharedMeta.extra`. */
+  extra?: unknown;
+}
+
+/**
+ * A store as it crosses the owner's port (`packInput`): strings and numbers, which the structured clone
+ * copies flat, with the metadata already as the JSON the extent keeps. Cloning a `SharedInput` (its
+ * fields as arrays of pairs, its file as an object) cost as much as the rest of the commit.
+ */
+export interface PackedInput {
+  key: string;
+  /** `SharedMeta` as JSON. */
+  meta: string;
+  head: string;
+  dateOffset: number;
+  storedAt: number;
+  expiresAt: number;
+  checkAt: number;
+  lastModifiedMs: number;
+  body: Uint8Array | null;
+  staged?: StagedBody | undefined;
+  /** `SharedMeta.group` and `.tags` again, for the owner's indexes (which then parse no metadata). */
+  group?: string | undefined;
+  tags?: string[] | undefined;
+}
+
+/** The packed form of `input` (what `SharedStoreOwner.setPacked` takes). */
+export function packInput(input: SharedInput): PackedInput {
+  const meta: SharedMeta = {
+    key: input.key,
+    path: input.path,
+    host: input.host,
+    status: input.status,
+    reason: input.reason,
+    fields: input.fields,
+    file: input.file,
+    routed: input.routed ?? false,
+    stamp: input.stamp ?? 0,
+  };
+  if (input.group !== undefined) meta.group = input.group;
+  if (input.tags !== undefined && input.tags.length > 0) meta.tags = input.tags;
+  if (input.extra !== undefined) meta.extra = input.extra;
+  return {
+    key: input.key,
+    group: input.group,
+    tags: input.tags,
+    meta: JSON.stringify(meta),
+    head: input.head,
+    dateOffset: input.dateOffset,
+    storedAt: input.storedAt,
+    expiresAt: input.expiresAt,
+    checkAt: input.checkAt,
+    lastModifiedMs: input.lastModifiedMs,
+    body: input.body,
+    staged: input.staged,
+  };
+}
+
+/** Where a worker's staged body is (see layout.ts, `staging`). */
+export interface StagedBody {
+  worker: number;
+  /** The worker thread's incarnation when it staged the body: a dead thread's commit is refused. */
+  incarnation: number;
+  /** Offset in the worker's staging area. */
+  at: number;
+  length: number;
 }
 
 /** The metadata kept with each entry (JSON in its extent, and on the owner's heap for lists). */
@@ -92,6 +166,19 @@ export interface SharedMeta {
    * configuration (after a reload) takes the entry for a miss.
    */
   stamp: number;
+  /**
+   * Entries removed together (`invalidate`): a proxied URL's variants and its Vary record share the URL's
+   * base key. Absent for static files.
+   */
+  group?: string;
+  /** Labels a purge by tag removes (or marks stale) the entry by. */
+  tags?: string[];
+  /**
+   * The producer's own metadata, opaque here (JSON): a proxied response's RFC 9111 timing, directives and
+   * Vary selection. An entry without a file keeps in `checkAt` the time it turns stale (a soft purge
+   * brings it forward); with a file, `checkAt` is its next comparison with disk.
+   */
+  extra?: unknown;
 }
 
 export interface SharedOwnerOptions {
@@ -115,7 +202,13 @@ export class SharedStoreOwner {
   readonly maxBytes: number;
   readonly maxEntries: number;
   private readonly slotOf = new Map<string, number>();
+  /** Each live slot's key, and its metadata as stored (JSON), parsed on first use (lists, purges). */
+  private readonly keys: Array<string | undefined> = [];
+  private readonly metaText: Array<string | undefined> = [];
   private readonly metas: Array<SharedMeta | undefined> = [];
+  /** Each live slot's group and tags (see `SharedMeta`), kept apart so that indexing parses nothing. */
+  private readonly groupOf: Array<string | undefined> = [];
+  private readonly tagsOf: Array<readonly string[] | undefined> = [];
   private readonly freeSlots: Int32Array;
   private freeTop = 0;
   private readonly extents: ExtentAllocator;
@@ -123,6 +216,13 @@ export class SharedStoreOwner {
   private readonly limbo = new Set<number>();
   private readonly onRemove: ((key: string, reason: RemovalReason) => void) | null;
   private expiring = 0;
+  /** The key `set` is inserting into the policy, and whether the policy dropped it meanwhile. */
+  private inserting: string | null = null;
+  private insertDropped = false;
+  /** Tag → keys stored with it (purge by tag in O(entries with the tag)). */
+  private readonly tagged = new KeyIndex();
+  /** Group → keys in it (see `SharedMeta.group`). */
+  private readonly groups = new KeyIndex();
   /** Reason of the removals the policy makes while `set` runs. */
   private readonly timer: NodeJS.Timeout;
 
@@ -176,27 +276,29 @@ export class SharedStoreOwner {
 
   /** Store (or replace) an entry. `false` when it is not admitted or there is no room for it now. */
   set(input: SharedInput): boolean {
+    return this.setPacked(packInput(input));
+  }
+
+  /** `set` of a packed input (as a worker sends it). */
+  setPacked(input: PackedInput): boolean {
     this.drain();
+    const body = this.bodyOf(input);
+    if (body === null) return this.notAdmitted();
     const key = input.key;
     if (this.slotOf.has(key)) this.delete(key, 'replaced');
-    const keyBytes = Buffer.from(key, 'utf8');
-    const meta: SharedMeta = {
-      key,
-      path: input.path,
-      host: input.host,
-      status: input.status,
-      reason: input.reason,
-      fields: input.fields,
-      file: input.file,
-      routed: input.routed ?? false,
-      stamp: input.stamp ?? 0,
-    };
-    const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
-    const total = keyBytes.length + input.head.length + input.body.length + metaBytes.length;
+    const keyLength = Buffer.byteLength(key, 'utf8');
+    const metaLength = Buffer.byteLength(input.meta, 'utf8');
+    const total = keyLength + input.head.length + body.length + metaLength;
     const granules = Math.ceil(total / GRANULE);
     const size = granules * GRANULE;
     if (size > this.maxBytes) return this.notAdmitted();
-    if (!this.policy.insert(key, size)) return this.notAdmitted();
+    // The policy may take the key and drop it again within the same insert (W-TinyLFU's window passing
+    // it on to a filter that refuses it): it is then not stored, as when declined.
+    this.inserting = key;
+    this.insertDropped = false;
+    const admitted = this.policy.insert(key, size);
+    this.inserting = null;
+    if (!admitted || this.insertDropped) return this.notAdmitted();
     let start = this.extents.alloc(granules);
     if (start < 0 && this.limbo.size > 0) {
       this.reapLimbo();
@@ -217,15 +319,16 @@ export class SharedStoreOwner {
     const hash = hashKey(key);
     const at = start * GRANULE;
     const data = arena.data;
-    keyBytes.copy(data, at);
-    data.write(input.head, at + keyBytes.length, 'latin1');
-    data.set(input.body, at + keyBytes.length + input.head.length);
-    metaBytes.copy(data, at + keyBytes.length + input.head.length + input.body.length);
+    data.write(key, at, 'utf8');
+    data.write(input.head, at + keyLength, 'latin1');
+    if (body instanceof Buffer) body.copy(data, at + keyLength + input.head.length);
+    else data.set(body, at + keyLength + input.head.length);
+    data.write(input.meta, at + keyLength + input.head.length + body.length, 'utf8');
     ent[e + E_HASH] = hash;
-    ent[e + E_KEY_LEN] = keyBytes.length;
+    ent[e + E_KEY_LEN] = keyLength;
     ent[e + E_HEAD_LEN] = input.head.length;
-    ent[e + E_BODY_LEN] = input.body.length;
-    ent[e + E_META_LEN] = metaBytes.length;
+    ent[e + E_BODY_LEN] = body.length;
+    ent[e + E_META_LEN] = metaLength;
     ent[e + E_DATE_OFFSET] = input.dateOffset;
     Atomics.store(ent, e + E_HITS, 0);
     entF[f + D_START] = at;
@@ -238,11 +341,39 @@ export class SharedStoreOwner {
     Atomics.store(ent, e + E_GEN, gen + 1);
     arena.indexInsert(slot, hash);
     this.slotOf.set(key, slot);
-    this.metas[slot] = meta;
+    this.keys[slot] = key;
+    this.metaText[slot] = input.meta;
+    if (input.group !== undefined) {
+      this.groupOf[slot] = input.group;
+      this.groups.add(input.group, key);
+    }
+    if (input.tags !== undefined && input.tags.length > 0) {
+      this.tagsOf[slot] = input.tags;
+      for (const tag of input.tags) this.tagged.add(tag, key);
+    }
     if (input.expiresAt !== Number.POSITIVE_INFINITY) this.expiring++;
     arena.totals[F_INSERTIONS]!++;
     this.publishTotals();
     return true;
+  }
+
+  /**
+   * The body of `input`: its own bytes, or a view of the worker's staging area. Null for a staged body
+   * that cannot be trusted: outside the area, or sent by a thread that is gone (its area may be a new
+   * thread's by now).
+   */
+  private bodyOf(input: PackedInput): Uint8Array | null {
+    if (input.body !== null) return input.body;
+    const staged = input.staged;
+    if (staged === undefined) return null;
+    const { worker, at, length } = staged;
+    const size = this.arena.layout.stagingBytes;
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.arena.layout.workers) return null;
+    if (!Number.isInteger(at) || !Number.isInteger(length) || at < 0 || length < 0 || at + length > size)
+      return null;
+    if (Atomics.load(this.arena.incarnations, worker) !== staged.incarnation) return null;
+    const from = worker * size + at;
+    return this.arena.staging.subarray(from, from + length);
   }
 
   /** Remove `key`; false when it is not there. */
@@ -259,14 +390,65 @@ export class SharedStoreOwner {
     this.drain();
     const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
     for (const [key, slot] of [...this.slotOf]) {
-      const meta = this.metas[slot]!;
-      if (!purgeMatches(meta, filter)) continue;
+      if (!purgeMatches(this.metaOf(slot), filter)) continue;
       result.bytes += this.arena.entF[slot * E_F64 + D_SIZE]!;
       this.delete(key, 'purged');
       result.removed++;
       if (result.keys.length < 1000) result.keys.push(key);
     }
     return result;
+  }
+
+  /** Remove every entry of the given groups (RFC 9111 §4.4 invalidation of URLs with their variants). */
+  invalidate(groups: readonly string[]): number {
+    let removed = 0;
+    for (const group of groups) {
+      for (const key of this.groups.keys(group)) if (this.delete(key, 'invalidated')) removed++;
+    }
+    return removed;
+  }
+
+  /**
+   * Purge the entries stored with one of `tags` (`soft`: mark those without a file stale at `now`
+   * instead): one operation for the whole server, in O(entries with the tags).
+   */
+  purgeTags(tags: readonly string[], soft: boolean, now: number): PurgeResult {
+    this.drain();
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    const seen = new Set<string>();
+    for (const tag of tags) {
+      for (const key of this.tagged.keys(tag)) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const slot = this.slotOf.get(key);
+        if (slot !== undefined) this.purgeOne(key, slot, soft, now, result);
+      }
+    }
+    return result;
+  }
+
+  /** Mark the entries without a file that `filter` matches stale at `now` (a soft purge). */
+  markStale(filter: PurgeFilter, now: number): PurgeResult {
+    this.drain();
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const [key, slot] of this.slotOf) {
+      if (purgeMatches(this.metaOf(slot), filter)) this.purgeOne(key, slot, true, now, result);
+    }
+    return result;
+  }
+
+  /** One entry of a purge: removed, or (soft) made stale from `now` when it has no file and is fresh. */
+  private purgeOne(key: string, slot: number, soft: boolean, now: number, result: PurgeResult): void {
+    const f = slot * E_F64;
+    const entF = this.arena.entF;
+    const size = entF[f + D_SIZE]!;
+    if (soft) {
+      if (this.metaOf(slot).file !== null || entF[f + D_CHECK_AT]! <= now) return;
+      entF[f + D_CHECK_AT] = now;
+    } else this.delete(key, 'purged');
+    result.removed++;
+    result.bytes += size;
+    if (result.keys.length < 1000) result.keys.push(key);
   }
 
   /** Drop expired entries. */
@@ -289,7 +471,7 @@ export class SharedStoreOwner {
     const { ent, entF } = this.arena;
     const rows: EntryInfo[] = [];
     for (const slot of this.slotOf.values()) {
-      const meta = this.metas[slot]!;
+      const meta = this.metaOf(slot);
       const f = slot * E_F64;
       const e = slot * E_INT32;
       const expiresAt = entF[f + D_EXPIRES_AT]!;
@@ -328,7 +510,7 @@ export class SharedStoreOwner {
       const f = slot * E_F64;
       const ent = this.arena.ent;
       // Only entries whose body is the whole file can be rebuilt from disk.
-      const meta = this.metas[slot]!;
+      const meta = this.metaOf(slot);
       if (meta.file !== null && meta.file.size !== ent[slot * E_INT32 + E_BODY_LEN]) continue;
       out.push({ meta, frequency, storedAt: entF[f + D_STORED_AT]!, expiresAt: entF[f + D_EXPIRES_AT]! });
     }
@@ -347,6 +529,8 @@ export class SharedStoreOwner {
    */
   resetWorker(worker: number): void {
     const arena = this.arena;
+    // Commits the dead thread sent and the owner has not read yet are refused from here on.
+    Atomics.add(arena.incarnations, worker, 1);
     const entries = arena.entries;
     for (let slot = 0; slot < entries; slot++) Atomics.store(arena.pins, worker * entries + slot, 0);
     const base = worker * (RING_SLOTS + 2);
@@ -376,11 +560,14 @@ export class SharedStoreOwner {
 
   private notAdmitted(): false {
     this.arena.totals[F_NOT_ADMITTED]!++;
+    // Evictions made while the policy considered the key were published mid-insert: publish the end.
+    this.publishTotals();
     return false;
   }
 
   /** The policy dropped `key` (to make room, or declined to admit it). */
   private evicted(key: string): void {
+    if (key === this.inserting) this.insertDropped = true;
     const slot = this.slotOf.get(key);
     if (slot === undefined) return; // the key being inserted, declined: never published
     this.unpublish(slot, 'evicted');
@@ -389,12 +576,24 @@ export class SharedStoreOwner {
   private unpublish(slot: number, reason: RemovalReason): void {
     const arena = this.arena;
     const e = slot * E_INT32;
-    const meta = this.metas[slot]!;
+    const key = this.keys[slot]!;
     // Odd generation first: a reader that found the slot fails its validation from here on.
     Atomics.add(arena.ent, e + E_GEN, 1);
     arena.indexRemove(slot, arena.ent[e + E_HASH]!);
-    this.slotOf.delete(meta.key);
+    this.slotOf.delete(key);
+    this.keys[slot] = undefined;
+    this.metaText[slot] = undefined;
     this.metas[slot] = undefined;
+    const group = this.groupOf[slot];
+    if (group !== undefined) {
+      this.groups.remove(group, key);
+      this.groupOf[slot] = undefined;
+    }
+    const tags = this.tagsOf[slot];
+    if (tags !== undefined) {
+      for (const tag of tags) this.tagged.remove(tag, key);
+      this.tagsOf[slot] = undefined;
+    }
     if (arena.entF[slot * E_F64 + D_EXPIRES_AT] !== Number.POSITIVE_INFINITY) this.expiring--;
     const counter = REASON_COUNTER[reason];
     if (counter >= 0) arena.totals[counter]!++;
@@ -404,7 +603,7 @@ export class SharedStoreOwner {
       arena.totals[F_PINNED_BYTES]! += arena.entF[slot * E_F64 + D_SIZE]!;
     }
     this.publishTotals();
-    this.onRemove?.(meta.key, reason);
+    this.onRemove?.(key, reason);
   }
 
   private freeSlot(slot: number): void {
@@ -424,6 +623,16 @@ export class SharedStoreOwner {
     }
   }
 
+  /** The metadata of a live slot, parsed from its JSON on first use. */
+  private metaOf(slot: number): SharedMeta {
+    let meta = this.metas[slot];
+    if (meta === undefined) {
+      meta = JSON.parse(this.metaText[slot]!) as SharedMeta;
+      this.metas[slot] = meta;
+    }
+    return meta;
+  }
+
   /** Feed the hits workers recorded since the last drain to the policy. */
   private drain(): void {
     const rings = this.arena.rings;
@@ -437,9 +646,9 @@ export class SharedStoreOwner {
       for (; tail !== head; tail = (tail + 1) | 0) {
         const slot = rings[base + 2 + (tail & (RING_SLOTS - 1))]!;
         if (slot < 0 || slot >= this.arena.entries || ent[slot * E_INT32 + E_GEN]! % 2 !== 0) continue;
-        const meta = this.metas[slot];
-        if (meta === undefined) continue;
-        this.policy.hit(meta.key);
+        const key = this.keys[slot];
+        if (key === undefined) continue;
+        this.policy.hit(key);
         ent[slot * E_INT32 + E_HITS]!++;
       }
       Atomics.store(rings, base + 1, tail);

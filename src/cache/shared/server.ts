@@ -6,17 +6,16 @@
  * the pins a dead worker left are dropped when its thread exits.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { PrimaryShare, ShareContext } from '../../server/plugin.ts';
+import type { PrimaryShare } from '../../server/plugin.ts';
 import { createPolicy } from '../policies/index.ts';
 import type { PolicyName } from '../policy.ts';
-import { CACHE_STORE } from '../service.ts';
 import {
   directLink,
   type OwnerLink,
   type OwnerRequest,
   portLink,
   SharedStoreClient,
-  serveOwnerRequest,
+  serveOwnerBatch,
 } from './client.ts';
 import { createSharedBuffer, defaultEntrySlots } from './layout.ts';
 import { SharedStoreOwner } from './owner.ts';
@@ -34,7 +33,6 @@ export interface SharedCacheOptions {
   readonly max_size: number;
   readonly max_entries?: number | undefined;
   readonly policy: PolicyName;
-  readonly purge_method: { readonly enabled: boolean };
 }
 
 /** A worker's part: the arena, its way to the owner, and the settings it was made with. */
@@ -48,13 +46,11 @@ interface SharedCachePart {
 }
 
 /**
- * Whether the server runs the shared store: the cache is enabled, the `PURGE` method is off and no other
- * plugin takes the cache's store (`CACHE_STORE`: the proxy does for routes with `cache`). Otherwise each
- * worker keeps its own store, for static and proxied entries alike, so that one budget covers both (see
- * docs/cache.md, "Shared store").
+ * Whether the server runs the shared store: whenever the cache is enabled. Static files, the proxy's
+ * RFC 9111 entries (routes with `cache`, through `CACHE_STORE`) and purges all use it.
  */
-export function usesSharedStore(options: SharedCacheOptions, wanted: ShareContext['wanted']): boolean {
-  return options.enabled && !options.purge_method.enabled && !wanted(CACHE_STORE);
+export function usesSharedStore(options: SharedCacheOptions): boolean {
+  return options.enabled;
 }
 
 export function settingsOf(options: SharedCacheOptions): SharedCacheSettings {
@@ -89,14 +85,8 @@ export class SharedCacheHost implements PrimaryShare {
   connect(id: number): { value: SharedCachePart; transfer: MessagePort[] } {
     this.ports.get(id)?.close();
     const { port1, port2 } = new MessageChannel();
-    port1.on('message', (request: OwnerRequest) => {
-      let reply: { id: number; result?: unknown; error?: string };
-      try {
-        reply = { id: request.id, result: serveOwnerRequest(this.owner, request) };
-      } catch (error) {
-        reply = { id: request.id, error: (error as Error).message };
-      }
-      port1.postMessage(reply);
+    port1.on('message', (requests: OwnerRequest[]) => {
+      port1.postMessage(serveOwnerBatch(this.owner, requests));
     });
     port1.unref();
     this.ports.set(id, port1);

@@ -4,12 +4,30 @@ import type { Response } from '../../http/types.ts';
 import { createPolicy, POLICY_NAMES } from '../policies/index.ts';
 import type { PolicyName } from '../policy.ts';
 import type { RemovalReason } from '../store.ts';
+import { cacheStoreContract, capacityContract, type StoreFactory } from '../test-store-contract.ts';
 import { directLink, SharedStoreClient } from './client.ts';
 import { PIN_MIN } from './entry.ts';
 import { toSharedInput } from './input.ts';
 import { createSharedBuffer } from './layout.ts';
 import { SharedStoreOwner } from './owner.ts';
 import { bodyVersion, fakeResponse, patternRecord, splitAnswer } from './test-support.ts';
+
+/** The shared store's client, its owner in this thread, as the `CacheStore` contract suite builds it. */
+const sharedStore =
+  (policy: PolicyName): StoreFactory =>
+  ({ maxBytes, maxEntries }, onRemove) => {
+    const sab = createSharedBuffer({ maxBytes, maxEntries: maxEntries ?? 1024, workers: 1 });
+    const owner = new SharedStoreOwner(sab, { createPolicy: (o) => createPolicy(policy, o), onRemove });
+    owner.close();
+    return {
+      store: new SharedStoreClient(sab, 0, directLink(owner)),
+      input: (record, checkAt) => toSharedInput(record, checkAt),
+    };
+  };
+
+cacheStoreContract('SharedStoreClient (lru)', sharedStore('lru'));
+for (const policy of POLICY_NAMES)
+  if (policy !== 'lru') capacityContract(`SharedStoreClient contract (${policy})`, sharedStore(policy));
 
 function makeStore(policy: PolicyName, maxBytes: number, maxEntries = 1024) {
   const sab = createSharedBuffer({ maxBytes, maxEntries, workers: 2 });
