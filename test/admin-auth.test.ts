@@ -61,6 +61,7 @@ describe('loopback admin without a configured token', () => {
       workers: 1,
       cache: server.config.plugins.includes('cache'),
       proxy: false,
+      tls: false,
     });
     // Only to this origin: another site's page gets no answer to read.
     const foreign = await call(base, 'GET', '/api/session', { 'sec-fetch-site': 'cross-site' });
@@ -132,6 +133,7 @@ describe('configured token', () => {
       workers: 1,
       cache: true,
       proxy: false,
+      tls: false,
     });
     assert.ok(!logged.some((line) => line.includes('a-configured-token-0123')), 'not printed');
   });

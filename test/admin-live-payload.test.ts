@@ -119,5 +119,26 @@ describe('the live stream with 100 backends', { timeout: 60_000 }, () => {
       0,
     );
     assert.ok(sent > 0, 'backend requests counted per second');
+
+    // The eviction policy's state and the protocol counters travel only when they changed: the history
+    // frame has them (and the policy's choices over the window), a frame repeats none.
+    assert.equal(typeof history!.data.policy.now.running, 'string');
+    assert.ok(history!.data.policy.changes.length >= 1, 'the choice the window starts with');
+    assert.ok(history!.data.protocols.connections.h1 >= 0);
+    let policy = JSON.stringify(history!.data.policy.now);
+    let protocols = JSON.stringify(history!.data.protocols);
+    // (The first stats frame is the latest snapshot as it was, which may carry what changed then.)
+    for (const f of stats) assert.equal(f.data.cache.policyState, undefined);
+    for (const f of measured) {
+      assert.equal(f.data.cache.policyState, undefined, 'not inside the cache counters every second');
+      if (f.data.policy !== undefined) {
+        assert.notEqual(JSON.stringify(f.data.policy), policy, 'sent again only when changed');
+        policy = JSON.stringify(f.data.policy);
+      }
+      if (f.data.protocols !== undefined) {
+        assert.notEqual(JSON.stringify(f.data.protocols), protocols, 'sent again only when changed');
+        protocols = JSON.stringify(f.data.protocols);
+      }
+    }
   });
 });

@@ -8,12 +8,17 @@
  * top row and the charts filling, dark mode and a phone-sized window, the entries table (hosts apart,
  * search, pages, a row's purge limited to its host, purge by prefix and tag), "Clear cache…" needing the
  * typed word (Enter alone does nothing), the token prompt, and the backends table with its rates, chart
- * and drain/enable buttons. Any console error (a CSP violation, a script error) fails the test.
+ * and drain/enable buttons; the eviction policy's choice and its timeline, the TLS certificates (one close
+ * to expiry, flagged) with connections and requests by protocol, and the bans (added from the form, an
+ * invalid expression refused with the API's reason, purge by tag of a tagged proxied response). Any
+ * console error (a CSP violation, a script error) fails the test.
  * Screenshots of each state go to test-output/ for humans.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +28,7 @@ import type { AdminOptions } from '../src/admin/options.ts';
 import { type AdminService, startAdmin } from '../src/admin/service.ts';
 import { adminContributions, type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
+import { createTestCa } from './helpers/certs.ts';
 
 /** The system browser, tried first; a path that does not exist (e.g. "none") forces the npm-shipped one. */
 const SYSTEM_CHROMIUM = process.env.TAMARIN_TEST_CHROMIUM || '/usr/bin/chromium';
@@ -252,6 +258,14 @@ describe('dashboard in Chromium', {
     assert.equal(await dataNumber(page, '#k-errors', 'value'), 0, 'no 5xx');
     assert.match((await page.locator('#k-latency .value').textContent()) ?? '', /(µs|ms|s) \/ .*(µs|ms|s)/);
     await page.locator('#k-rps .spark polyline').waitFor({ timeout: 10_000 });
+    // The adaptive policy (the default) of the shared store: the candidate it runs and its timeline (the
+    // store publishes no estimates: the section leaves them out).
+    assert.ok(await page.locator('#policy-now').getAttribute('data-running'), 'the running candidate');
+    assert.ok(await page.locator('#policy-estimates').isHidden());
+    // No [tls] table, no proxy: no TLS section, no bans (they are over proxied responses).
+    assert.ok(await page.locator('#tls-card').isHidden(), 'TLS is off: no TLS section');
+    assert.ok(await page.locator('#bans-card').isHidden(), 'no proxy: no bans section');
+    await waitForData(page, 'policy-timeline', 'segments', '>', 0);
     // Plugin panels (the admin contract's): the cache's figures, fetched when opened.
     await page.locator('#panels-details summary').click();
     const cachePanel = page.locator('#panels section[data-plugin="cache"]');
@@ -483,5 +497,173 @@ describe('dashboard in Chromium', {
       await new Promise((resolve) => backend.close(resolve));
     }
     assert.deepEqual(seen, []);
+  });
+  it('shows the policy, TLS certificates and protocols, and adds bans and purges by tag', async () => {
+    const backend = http.createServer((req, res) => {
+      res.setHeader('cache-control', 'max-age=600');
+      res.setHeader('cache-tag', req.url?.startsWith('/cached/tagged') ? 'product-42' : 'other');
+      res.end(`cached ${req.url}`);
+    });
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const backendUrl = `http://127.0.0.1:${(backend.address() as { port: number }).port}`;
+    const ca = createTestCa();
+    // Valid two days: the dashboard flags it (under 14 days left).
+    const cert = ca.issue('dash', ['localhost']);
+    const secured = await startServer({
+      config: {
+        plugins: ['cache', 'proxy'],
+        // W-TinyLFU reports its window (the first test's server runs the adaptive policy).
+        cache: { policy: 'w-tinylfu' },
+        server: { workers: 1, listen: [{ port: 0, tls: true }, { port: 0 }] },
+        tls: { cert: cert.cert, key: cert.key },
+        admin: { port: 0 },
+        proxy: { routes: [{ match: '^/cached/', backends: [backendUrl], cache: true }] },
+      },
+    });
+    const tlsPort = Number(new URL(secured.urls[0]!).port);
+    const plainPort = Number(new URL(secured.urls[1]!).port);
+    const page = await context.newPage();
+    const seen: string[] = [];
+    try {
+      // The refused ban is a 400 by design: its console line and response are expected.
+      watch(page, seen, (status) => status === 400);
+      // HTTP/1.1 over TLS, HTTP/2 over TLS, and plain HTTP/1.1.
+      const viaTls = (target: string) =>
+        new Promise<number>((resolve, reject) => {
+          https
+            .get(
+              {
+                port: tlsPort,
+                host: '127.0.0.1',
+                servername: 'localhost',
+                path: target,
+                ca: ca.caPem,
+                agent: false,
+              },
+              (res) => {
+                res.resume();
+                res.on('end', () => resolve(res.statusCode ?? 0));
+              },
+            )
+            .on('error', reject);
+        });
+      for (let i = 0; i < 3; i++) assert.equal(await viaTls(`/cached/tls-${i}`), 200);
+      const session = http2.connect(`https://localhost:${tlsPort}`, {
+        ca: ca.caPem,
+        host: '127.0.0.1',
+      } as http2.SecureClientSessionOptions);
+      for (let i = 0; i < 2; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const stream = session.request({ ':path': `/cached/h2-${i}` });
+          stream.on('error', reject);
+          stream.resume();
+          stream.on('end', resolve);
+        });
+      }
+      session.close();
+      for (const target of ['/cached/tagged', '/cached/banned-1', '/cached/banned-2', '/cached/kept']) {
+        assert.equal(await get(plainPort, target), 200);
+        assert.equal(await get(plainPort, target), 200);
+      }
+      await page.goto(secured.admin!.url);
+      await waitForState(page, 'live');
+
+      // The eviction policy: what runs now, a timeline of what ran, and W-TinyLFU's window over time.
+      await page.locator('#policy-card').waitFor({ state: 'visible', timeout: 10_000 });
+      assert.equal(await page.locator('#policy-now').getAttribute('data-running'), 'w-tinylfu');
+      await waitForData(page, 'policy-timeline', 'segments', '>', 0);
+      // The window share is charted when the store reports it (a store per worker does; the shared store
+      // publishes its running candidate only), and left out otherwise.
+      const stats = (await (await fetch(`${secured.admin!.url}api/stats`)).json()) as {
+        cache: { policyState: { window?: number } | null };
+      };
+      if (stats.cache.policyState?.window !== undefined) {
+        assert.ok(await page.locator('#policy-window').isVisible(), 'the window share is charted');
+        await page.locator('#chart-window canvas').waitFor();
+        assert.match((await page.locator('#policy-now').textContent()) ?? '', /Window\s*[\d.]+ %/);
+      } else assert.ok(await page.locator('#policy-window').isHidden(), 'no window reported, none charted');
+      await page.locator('#policy-card').screenshot({ path: path.join(OUTPUT, 'dashboard-policy.png') });
+
+      // TLS: the certificate with its names and days left, flagged; the protocols of the traffic above.
+      assert.ok(await page.locator('#tls-card').isVisible(), 'TLS is on: the card shows');
+      const row = page.locator('#certificates tr[data-names="localhost"]');
+      await row.waitFor({ timeout: 10_000 });
+      assert.ok(Number(await row.getAttribute('data-days-left')) < 14);
+      assert.match((await row.getAttribute('class')) ?? '', /\bexpiring\b/);
+      assert.equal(await row.getAttribute('data-source'), 'file');
+      assert.match((await row.textContent()) ?? '', /Tamarin Test CA/, 'the issuer');
+      assert.ok(await page.locator('#tls-expiring').isVisible(), 'the expiry warning shows');
+      // 3 HTTPS connections, 1 HTTP/2 and 8 plain: the stream brings the counters once a tick saw them.
+      await waitForData(page, 'protocols', 'connections', '>', 11);
+      const value = async (key: string) => dataNumber(page, `#protocols [data-key="${key}"]`, 'value');
+      assert.ok((await value('conn-h2')) >= 1, 'the HTTP/2 connection');
+      assert.ok((await value('conn-h1')) >= 4, 'HTTP/1.1 over TLS and plain');
+      assert.ok((await value('req-h2')) >= 2, 'the HTTP/2 requests');
+      assert.ok((await value('tls-TLSv1.3')) + (await value('tls-TLSv1.2')) >= 4, 'TLS connections');
+      assert.ok((await value('plain')) >= 1, 'plain connections');
+      await page.locator('#tls-card').screenshot({ path: path.join(OUTPUT, 'dashboard-tls.png') });
+
+      // Bans: an invalid expression is refused with the API's reason; a valid one is listed.
+      await page.fill('#ban-url', '^/cached/(banned');
+      await page.click('#ban-form button[type="submit"]');
+      await page
+        .locator('#ban-status.error', { hasText: /^Ban refused: url: invalid regular expression/ })
+        .waitFor();
+      await page.fill('#ban-url', '^/cached/banned-');
+      await page.click('#ban-form button[type="submit"]');
+      await page.locator('#ban-status', { hasText: /^Ban added: req\.url ~ \^\/cached\/banned-/ }).waitFor();
+      assert.doesNotMatch((await page.locator('#ban-status').getAttribute('class')) ?? '', /\berror\b/);
+      await page
+        .locator('#bans tr[data-expression="req.url ~ ^/cached/banned-"]')
+        .waitFor({ timeout: 10_000 });
+      await page.locator('#bans-card').screenshot({ path: path.join(OUTPUT, 'dashboard-bans.png') });
+      const admin = secured.admin!.url;
+      // Banned entries go (on lookup or by the sweep); the others stay.
+      await get(plainPort, '/cached/banned-1');
+      const left = await listed(admin);
+      assert.ok(
+        left.some((e) => e.endsWith(' /cached/kept')),
+        'an entry the ban does not match stays',
+      );
+
+      // Purge by tag from the entries form: the tagged response goes, the others stay.
+      assert.ok((await listed(admin)).some((e) => e.endsWith(' /cached/tagged')));
+      await page.selectOption('#purge-kind', 'tag');
+      await page.fill('#purge-value', 'product-42');
+      await page.click('#purge-form button[type="submit"]');
+      await page.locator('#action-status', { hasText: /^Purged tag product-42: 1 entries/ }).waitFor();
+      const tagged = await listed(admin);
+      assert.ok(!tagged.some((e) => e.endsWith(' /cached/tagged')), 'the tagged entry is purged');
+      assert.ok(
+        tagged.some((e) => e.endsWith(' /cached/kept')),
+        'an untagged one stays',
+      );
+
+      // Dark and narrow, for people to look at.
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.locator('html[data-scheme="dark"]').waitFor();
+      await page.screenshot({ path: path.join(OUTPUT, 'dashboard-extras-dark.png'), fullPage: true });
+      await page.setViewportSize({ width: 380, height: 900 });
+      await page.waitForTimeout(300);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling in a narrow window (overflow ${overflow}px)`);
+      await page.screenshot({ path: path.join(OUTPUT, 'dashboard-extras-narrow-dark.png'), fullPage: true });
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.screenshot({ path: path.join(OUTPUT, 'dashboard-extras-narrow.png'), fullPage: true });
+      for (const card of ['policy', 'tls', 'bans']) {
+        await page
+          .locator(`#${card}-card`)
+          .screenshot({ path: path.join(OUTPUT, `dashboard-${card}-narrow.png`) });
+      }
+    } finally {
+      await page.close();
+      await secured.close();
+      await new Promise((resolve) => backend.close(resolve));
+      fs.rmSync(ca.dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(
+      seen.filter((s) => !/status of 400/.test(s)),
+      [],
+    );
   });
 });

@@ -241,6 +241,11 @@ describe('TLS listeners', () => {
     );
     assert.equal(certs[0]!.isDefault, true);
     assert.ok(certs.every((c) => c.daysLeft >= 0 && c.daysLeft <= 2));
+    // Configured files, not the ACME manager's (the dashboard shows where each comes from).
+    assert.deepEqual(
+      (certs as Array<{ source?: string }>).map((c) => c.source),
+      ['file', 'file'],
+    );
     const reload = await call(server.admin!.url, 'POST', '/api/tls/reload', auth);
     assert.equal(reload.status, 200);
     assert.equal(reload.json.reloaded.length, 2);

@@ -4,6 +4,7 @@
  * `{ "error": code, "message": sentence }` with a 4xx/5xx status.
  */
 
+import path from 'node:path';
 import type { Request, Response } from '../http/types.ts';
 import {
   type AdminEndpoint,
@@ -15,7 +16,8 @@ import type { TamarinConfig } from '../server/config.ts';
 import { type ConfigIssue, issueText } from '../server/config-errors.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { ReloadResult } from '../server/reload.ts';
-import type { CertificateSummary } from '../tls/certificates.ts';
+import { acmeFiles, type CertificateSummary } from '../tls/certificates.ts';
+import type { TlsConfig } from '../tls/options.ts';
 import { reloadCertificates } from '../tls/reload.ts';
 import { type Contributions, fetchContributedStats, resultsOf, WorkerCallError } from './aggregate.ts';
 import type { Asset } from './assets.ts';
@@ -114,13 +116,14 @@ type Handler = (ctx: ApiContext, req: Request, res: Response) => void | Promise<
 function session(ctx: ApiContext, req: Request, res: Response): void {
   queryOf(req, []);
   const { token, tokenForReads } = ctx.policy;
-  // `cache` and `proxy`: whether the dashboard shows (and polls) the entries and backends tables.
+  // `cache`, `proxy` and `tls`: whether the dashboard shows (and polls) the entries, backends and TLS cards.
   json(res, 200, {
     tokenRequired: tokenForReads,
     token: tokenForReads ? null : token,
     workers: ctx.workers,
     cache: ctx.config.plugins.includes('cache'),
     proxy: ctx.config.plugins.includes('proxy'),
+    tls: ctx.config.tls !== undefined,
   });
 }
 
@@ -181,7 +184,23 @@ function events(ctx: ApiContext, req: Request, res: Response): void {
   ctx.streams.open(req, res, SECURITY_HEADERS);
 }
 
-/** Every TLS certificate (the first worker's view: all workers load the same files) with days left. */
+/**
+ * Where a certificate comes from: `acme` when it is the file the ACME manager keeps for `[tls.acme]`
+ * names (in its storage directory, resolved against a base directory the admin does not know: matched
+ * by its end), else `file` (configured paths).
+ */
+export function certificateSource(config: TamarinConfig, certFile: string): 'acme' | 'file' {
+  const acme = (config as { tls?: TlsConfig }).tls?.acme;
+  if (acme === undefined || acme.names.length === 0) return 'file';
+  const expected = path.normalize(acmeFiles(acme.storage, acme.names).cert);
+  const file = path.normalize(certFile);
+  return file === expected || file.endsWith(path.sep + expected) ? 'acme' : 'file';
+}
+
+/**
+ * Every TLS certificate (the first worker's view: all workers load the same files) with days left and
+ * its source.
+ */
 async function certificates(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   queryOf(req, []);
   const [first] = resultsOf<CertificateSummary[]>(await ctx.control('tls', 'certificates'));
@@ -189,6 +208,7 @@ async function certificates(ctx: ApiContext, req: Request, res: Response): Promi
   const list = (first?.result ?? []).map((c) => ({
     ...c,
     daysLeft: Math.floor((Date.parse(c.notAfter) - now) / 86_400_000),
+    source: certificateSource(ctx.config, c.certFile),
   }));
   json(res, 200, { certificates: list });
 }

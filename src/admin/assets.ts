@@ -32,6 +32,9 @@ const SCRIPTS = [
   'tiles.js',
   'tables.js',
   'panels.js',
+  'policy.js',
+  'tls.js',
+  'bans.js',
 ];
 
 const OURS: ReadonlyArray<readonly [route: string, file: string, type: string]> = [

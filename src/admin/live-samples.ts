@@ -7,6 +7,7 @@
  * What a sample holds depends on what the server reports: a field the stats do not carry (no cache, no
  * proxy, an older worker) is simply absent, and the dashboard draws only what is present.
  */
+import type { PolicyState } from '../cache/policy.ts';
 import type { CacheStatsSnapshot } from '../cache/stats.ts';
 import type { ServerStatsSnapshot } from '../server/counters.ts';
 
@@ -17,7 +18,9 @@ export type Counters = Record<string, number>;
  * The cache outcomes kept apart (Varnish's hit, miss, pass, stale, revalidated, error), as far as the
  * cache reports them: the plain hits/misses pair otherwise.
  */
-export function outcomeCounters(cache: Omit<CacheStatsSnapshot, 'rps'> | null): Counters | null {
+export function outcomeCounters(
+  cache: Omit<CacheStatsSnapshot, 'rps' | 'policyState'> | null,
+): Counters | null {
   if (cache === null) return null;
   return cache.outcomes === undefined ? { hit: cache.hits, miss: cache.misses } : { ...cache.outcomes };
 }
@@ -29,7 +32,7 @@ export function outcomeCounters(cache: Omit<CacheStatsSnapshot, 'rps'> | null): 
  */
 export function byteCounters(
   server: ReadonlyArray<{ result: ServerStatsSnapshot }>,
-  cache: Omit<CacheStatsSnapshot, 'rps'> | null,
+  cache: Omit<CacheStatsSnapshot, 'rps' | 'policyState'> | null,
 ): Counters | null {
   const counters: Counters = {};
   for (const { result } of server) {
@@ -101,4 +104,60 @@ export interface BackendSecond {
   r: number[];
   e: number[];
   l: Array<number | null>;
+}
+
+/**
+ * The policy's state with its window and estimates to 3 decimals: the live feed sends it when it changed,
+ * and a fourth decimal moving is no change an operator can see (the sample rate is kept as it is: it is
+ * set once, and can be far below 0.001).
+ */
+export function roundPolicyState(state: PolicyState): PolicyState {
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  const out: PolicyState = { ...state };
+  if (state.window !== undefined) out.window = round(state.window);
+  if (state.estimates !== undefined) {
+    out.estimates = Object.fromEntries(Object.entries(state.estimates).map(([k, v]) => [k, round(v)]));
+  }
+  return out;
+}
+
+/** A change of what the eviction policy chose: the candidate it runs, W-TinyLFU's window share. */
+export interface PolicyChange {
+  /** Unix second. */
+  t: number;
+  running: string;
+  window?: number;
+  switches?: number;
+}
+
+/**
+ * What the eviction policy chose over the last `seconds`, as a list of changes: a handful of entries
+ * where a sample per second would be hundreds. The change before the window stays, as the choice the
+ * window starts with.
+ */
+export class PolicyTimeline {
+  private readonly seconds: number;
+  private list: PolicyChange[] = [];
+
+  constructor(seconds: number) {
+    this.seconds = seconds;
+  }
+
+  /** The state at second `t`: a new entry when the candidate or the window differs from the last. */
+  record(t: number, state: PolicyState): void {
+    const last = this.list[this.list.length - 1];
+    if (last === undefined || last.running !== state.running || last.window !== state.window) {
+      const change: PolicyChange = { t, running: state.running };
+      if (state.window !== undefined) change.window = state.window;
+      if (state.switches !== undefined) change.switches = state.switches;
+      this.list.push(change);
+    }
+    // Keep one change at or before the window's start: the choice the window begins with.
+    const start = t - this.seconds + 1;
+    while (this.list.length > 1 && this.list[1]!.t <= start) this.list.shift();
+  }
+
+  changes(): PolicyChange[] {
+    return this.list.map((c) => ({ ...c }));
+  }
 }

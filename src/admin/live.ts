@@ -7,9 +7,15 @@
  * occupancy and connections, which are levels; status classes, latency buckets, cache outcomes, bytes and
  * per-backend counters, which are cumulative) the feed samples each second and keeps for 300 s itself
  * (live-samples.ts). The proxy's backends are fetched with the stats when the proxy runs.
+ *
+ * What changes seldom travels only when it changed: the eviction policy's state (its choice and
+ * estimates) and the protocol counters. The policy's choices over the window are kept as a list of
+ * changes (live-samples.ts `PolicyTimeline`), sent whole in the history frame.
  */
+import type { PolicyState } from '../cache/policy.ts';
 import type { CacheStatsSnapshot } from '../cache/stats.ts';
 import { LATENCY_BUCKETS, type ServerStatsSnapshot } from '../server/counters.ts';
+import type { ProtocolStatsSnapshot } from '../server/protocol-counters.ts';
 import type { ControlResult } from '../server/workers.ts';
 import {
   type Contributions,
@@ -27,7 +33,10 @@ import {
   deltas,
   type LiveRoute,
   outcomeCounters,
+  type PolicyChange,
+  PolicyTimeline,
   type ProxyRoutes,
+  roundPolicyState,
 } from './live-samples.ts';
 
 /** Seconds of history the dashboard shows. */
@@ -130,7 +139,15 @@ export interface LiveSnapshot {
     requests: number;
     statusClasses: number[];
   };
-  cache: Omit<CacheStatsSnapshot, 'rps'> | null;
+  /** The cache's counters; its policy's state travels apart, in `policy`. */
+  cache: Omit<CacheStatsSnapshot, 'rps' | 'policyState'> | null;
+  /**
+   * What the eviction policy chose and its estimates (ratios to 3 decimals), only in the frame after it
+   * changed (the history frame has the state of its time). The first worker's: each worker runs its own.
+   */
+  policy?: PolicyState;
+  /** Connections by protocol and TLS version (cumulative), only in the frame after they changed. */
+  protocols?: ProtocolStatsSnapshot;
   /** The last few complete seconds (a late tick still fills its gap; the page replaces by `t`). */
   points: Point[];
   /** Per-backend figures of the newest second; null without the proxy. */
@@ -145,6 +162,13 @@ export interface LiveHistory {
   points: Point[];
   /** The backends and their seconds over the same window (seconds before the list's version omitted). */
   backends: { version: number; list: LiveRoute[]; seconds: Array<{ t: number } & BackendSecond> } | null;
+  /**
+   * The eviction policy now, and its choices over the window (the first change may be older: it is the
+   * choice the window starts with); null when no policy reports a choice.
+   */
+  policy: { now: PolicyState; changes: PolicyChange[] } | null;
+  /** The protocol counters now; null before the first tick. */
+  protocols: ProtocolStatsSnapshot | null;
 }
 
 export interface LiveFeed {
@@ -217,6 +241,11 @@ export function startLiveFeed(
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
   let failing = false;
+  const policy = new PolicyTimeline(HISTORY_SECONDS);
+  let policyNow: PolicyState | null = null;
+  let policySent = '';
+  let protocolsNow: ProtocolStatsSnapshot | null = null;
+  let protocolsSent = '';
 
   const pointAt = (t: number): Point => {
     const i = series === null ? -1 : t - series.start;
@@ -310,9 +339,24 @@ export function startLiveFeed(
     }
     series = { start, requests: view.server.rps.total, hits, misses };
     let cache: LiveSnapshot['cache'] = null;
+    let policyChanged: PolicyState | undefined;
     if (view.cache !== null) {
-      const { rps: _rps, perWorker: _perWorker, ...counters } = view.cache;
+      const { rps: _rps, perWorker: _perWorker, policyState, ...counters } = view.cache;
       cache = counters;
+      if (policyState !== null && policyState !== undefined) {
+        policyNow = roundPolicyState(policyState);
+        policy.record(complete, policyNow);
+        const text = JSON.stringify(policyNow);
+        if (text !== policySent) policyChanged = policyNow;
+        policySent = text;
+      }
+    }
+    let protocolsChanged: ProtocolStatsSnapshot | undefined;
+    if (view.server.protocols !== null) {
+      protocolsNow = view.server.protocols;
+      const text = JSON.stringify(protocolsNow);
+      if (text !== protocolsSent) protocolsChanged = protocolsNow;
+      protocolsSent = text;
     }
     // Counter differences since the previous tick, filed under the second that just ended. The first tick
     // has nothing to difference against: its second gets levels only.
@@ -361,6 +405,8 @@ export function startLiveFeed(
       points,
       backends: live,
     };
+    if (policyChanged !== undefined) latest.policy = policyChanged;
+    if (protocolsChanged !== undefined) latest.protocols = protocolsChanged;
     for (const listener of listeners) listener(latest);
   };
 
@@ -391,13 +437,23 @@ export function startLiveFeed(
     historyFrame() {
       const points = history();
       const latencyBounds = LATENCY_BUCKETS;
-      if (latest === null || latest.backends === null) return { latencyBounds, points, backends: null };
+      const slow = {
+        policy: policyNow === null ? null : { now: policyNow, changes: policy.changes() },
+        protocols: protocolsNow,
+      };
+      if (latest === null || latest.backends === null)
+        return { latencyBounds, points, backends: null, ...slow };
       const seconds: Array<{ t: number } & BackendSecond> = [];
       for (const { t } of points) {
         const second = samples.get(t)?.backends;
         if (t >= backendSince && second !== undefined && second !== null) seconds.push({ t, ...second });
       }
-      return { latencyBounds, points, backends: { version: backendVersion, list: backendList, seconds } };
+      return {
+        latencyBounds,
+        points,
+        backends: { version: backendVersion, list: backendList, seconds },
+        ...slow,
+      };
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -4,6 +4,8 @@
 //
 // Fields the server does not report (no cache, no proxy, counters an older server lacks) are shown as "–"
 // or their chart left out: the page draws what the stream carries.
+
+import { loadBans, wireBans } from './bans.js';
 import {
   drawBackends,
   drawHeatmap,
@@ -17,9 +19,11 @@ import {
 import { bytes, clock, count, duration } from './format.js';
 import { loadPanels, refreshPanels } from './panels.js';
 import { readColors, setXRange } from './plots.js';
+import { drawPolicy, setPolicyHistory, updatePolicy } from './policy.js';
 import { $, headers, refreshSession, showLogin, state, WINDOW_SECONDS } from './state.js';
 import { loadBackends, loadConfig, loadEntries, refreshBackendRates, wireTables } from './tables.js';
 import { drawTiles } from './tiles.js';
+import { drawProtocols, loadCertificates } from './tls.js';
 
 /** Show the stream's state (`live`, `down`, `connecting`); down after having been live fades the page. */
 function setConnection(mode, text) {
@@ -47,6 +51,7 @@ function redraw() {
   drawHeatmap(rows);
   drawOccupancy(rows, ts);
   drawBackends(ts);
+  drawPolicy(ts, newest);
   // For people and tests alike: how many seconds carry traffic, and the busiest one.
   $('chart-requests').dataset.points = String(rows.filter((p) => p.requests > 0).length);
   $('chart-requests').dataset.max = String(Math.max(0, ...rows.map((p) => p.requests)));
@@ -72,6 +77,10 @@ function applyStats(s) {
     $('occupancy-caption').dataset.entries = String(c.entries);
   }
   for (const p of s.points) mergePoint(p);
+  // Sent only when they changed: the last ones stay true until the next.
+  if (s.policy) updatePolicy(s.policy, s.points[s.points.length - 1]?.t ?? Math.floor(s.time / 1000));
+  if (s.protocols) state.protocols = s.protocols;
+  drawProtocols(state.protocols, s.server.requests);
   if (s.backends) {
     if (s.backends.list) setBackendList(s.backends.version, s.backends.list);
     if (s.backends.version !== state.backends.version) {
@@ -137,6 +146,7 @@ async function connect() {
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
     loadConfig();
     loadPanels();
+    loadCertificates();
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     for (;;) {
@@ -177,6 +187,8 @@ function handleFrame(text) {
   const payload = JSON.parse(data);
   if (event === 'history') {
     if (payload.latencyBounds) state.latencyBounds = payload.latencyBounds;
+    setPolicyHistory(payload.policy);
+    state.protocols = payload.protocols ?? null;
     for (const p of payload.points) mergePoint(p);
     if (payload.backends) {
       setBackendList(payload.backends.version, payload.backends.list);
@@ -191,6 +203,7 @@ function handleFrame(text) {
     if (was !== 'live') {
       loadEntries();
       loadBackends();
+      loadBans();
     }
   }
 }
@@ -210,6 +223,7 @@ async function start() {
   connect();
   loadEntries();
   loadBackends();
+  loadBans();
 }
 
 $('login-form').addEventListener('submit', (event) => {
@@ -243,11 +257,15 @@ new ResizeObserver(() => state.latest && drawHeatmap(windowRows())).observe($('c
 readColors();
 initCharts();
 wireTables();
+wireBans();
 setInterval(() => {
   if (document.hidden || !stream) return;
   loadEntries();
   loadBackends();
+  loadBans();
   refreshPanels();
 }, 3000);
+// Certificates change on a reload or a renewal: a minute is soon enough.
+setInterval(() => !document.hidden && stream && loadCertificates(), 60_000);
 $('panels-details').addEventListener('toggle', refreshPanels);
 start();

@@ -12,6 +12,7 @@ export const state = {
   /** Which plugins run (from /api/session): their tables and charts are shown and polled only then. */
   cacheOn: true,
   proxyOn: false,
+  tlsOn: false,
   capacity: { bytes: 0, entries: null },
   /** Points by unix second (see `Point` in src/admin/live.ts). */
   points: new Map(),
@@ -22,6 +23,8 @@ export const state = {
    * names the per-second arrays index, those seconds by `t`, and the newest one.
    */
   backends: { version: -1, routes: [], names: [], seconds: new Map(), now: null },
+  /** Connections by protocol and TLS version (`ProtocolStatsSnapshot`), as the stream last sent them. */
+  protocols: null,
   /** The latest stats snapshot, and its time (shown while reconnecting). */
   latest: null,
   lastLive: null,
@@ -39,8 +42,11 @@ export async function refreshSession() {
   if (session.token) state.token = session.token;
   if (session.cache !== undefined) state.cacheOn = session.cache;
   if (session.proxy !== undefined) state.proxyOn = session.proxy;
+  if (session.tls !== undefined) state.tlsOn = session.tls;
   $('entries-card').hidden = !state.cacheOn;
+  $('bans-card').hidden = !(state.cacheOn && state.proxyOn);
   $('backends-card').hidden = !state.proxyOn;
+  $('tls-card').hidden = !state.tlsOn;
   return session;
 }
 
