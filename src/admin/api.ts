@@ -325,16 +325,22 @@ function backendAction(action: BackendAction): Handler {
 
 /**
  * `POST /api/cache/bans?url=re[&host=re][&field=name&value=re]`: ban, in every worker, the stored proxied
- * responses (stored before now) whose URL, host and field match the regular expressions; 400 naming what
- * is wrong with the expression. `GET /api/cache/bans`: the bans pending in each worker.
+ * responses (stored before now) whose URL, host and field match the regular expressions, and answer once
+ * every worker swept its entries, with what the ban removed in the whole server (`banned`); 400 naming
+ * what is wrong with the expression. `GET /api/cache/bans`: the bans pending (still being swept) in each
+ * worker.
  */
 async function addBan(ctx: ApiContext, req: Request, res: Response): Promise<void> {
   const params = queryOf(req, ['url', 'host', 'field', 'value']);
   const spec: BanSpec = Object.fromEntries(params);
   const error = banSpecError(spec);
   if (error !== null) throw new ApiError(400, 'bad_parameter', error);
-  const results = resultsOf<BanInfo>(await ctx.control('cache', 'ban', spec));
-  json(res, 200, { ban: spec, workers: results.map(({ worker, result }) => ({ worker, id: result.id })) });
+  const results = resultsOf<BanInfo>(await ctx.control('cache', 'ban', { ...spec, wait: true }));
+  json(res, 200, {
+    ban: spec,
+    banned: results.reduce((n, { result }) => n + result.removed, 0),
+    workers: results.map(({ worker, result }) => ({ worker, id: result.id, removed: result.removed })),
+  });
 }
 
 async function listBans(ctx: ApiContext, req: Request, res: Response): Promise<void> {

@@ -5,10 +5,17 @@
  * the answer's `workers` says how many).
  */
 import { BroadcastChannel, threadId } from 'node:worker_threads';
+import type { BanSpec } from '../server/bans.ts';
 import type { PurgeFilter } from './store.ts';
 
-/** One purge as the workers pass it on: by filter or by tags, removing entries or (`soft`) marking them stale. */
-export type PurgeOrder = { filter: PurgeFilter; soft: boolean } | { tags: readonly string[]; soft: boolean };
+/**
+ * One purge as the workers pass it on: by filter or by tags, removing entries or (`soft`) marking them
+ * stale; or a ban, swept through before its count is told.
+ */
+export type PurgeOrder =
+  | { filter: PurgeFilter; soft: boolean }
+  | { tags: readonly string[]; soft: boolean }
+  | { ban: BanSpec };
 
 type PeerMessage =
   | { type: 'purge'; order: PurgeOrder; id: string }
@@ -75,7 +82,7 @@ export class PurgePeers {
   private fromPeer(message: PeerMessage): void {
     if (message.type === 'purge') {
       const done = this.purgeHere(message.order);
-      // A large tag purge frees its entries in slices: its count is told once it is done.
+      // A large purge or a ban's sweep runs in slices: its count is told once it is done.
       if (done instanceof Promise) void done.then((count) => this.tell(message.id, count));
       else this.tell(message.id, done);
       return;

@@ -11,6 +11,7 @@
  */
 import type { StoredField } from '../cache/entry.ts';
 import type { BanInfo, BanSpec } from '../server/bans.ts';
+import { inSlices, SLICE_ENTRIES } from './slices.ts';
 
 export { type BanInfo, type BanSpec, banSpecError, MAX_BAN_EXPRESSION } from '../server/bans.ts';
 
@@ -103,22 +104,26 @@ function matches(ban: Ban, entry: BanTarget): boolean {
   return true;
 }
 
-/** Entries checked per slice of a sweep (one slice per event-loop turn). */
-const SLICE = 2000;
-
 /**
  * The background sweep: while bans are pending, every `intervalMs` it checks every stored entry against
- * them, `SLICE` entries per event-loop turn, then retires the bans that existed when it started.
+ * them in slices between I/O (slices.ts), then retires the bans that existed when it started. A caller
+ * that needs a ban cleared (the `BAN` method answers with its count) awaits `sweep()`.
  */
 export class BanSweeper<E extends BanTarget> {
   private timer: NodeJS.Timeout | null = null;
-  private running = false;
+  /** The sweep running, and the newest ban it covers. */
+  private running: Promise<void> | null = null;
+  private runningUpTo = 0;
   private readonly bans: BanList;
-  private readonly entries: () => E[];
+  private readonly entries: () => Iterator<E>;
   private readonly remove: (entry: E) => void;
   private readonly intervalMs: number;
 
-  constructor(bans: BanList, entries: () => E[], remove: (entry: E) => void, intervalMs = 1000) {
+  /**
+   * @param entries Every stored entry, lazily: a sweep walks it across slices (entries stored meanwhile
+   *   may or may not come: they were stored after its bans).
+   */
+  constructor(bans: BanList, entries: () => Iterator<E>, remove: (entry: E) => void, intervalMs = 1000) {
     this.bans = bans;
     this.entries = entries;
     this.remove = remove;
@@ -128,39 +133,44 @@ export class BanSweeper<E extends BanTarget> {
   /** A ban was added: make sure a sweep will run. */
   wake(): void {
     if (this.timer !== null) return;
-    this.timer = setInterval(() => this.sweep(), this.intervalMs);
+    this.timer = setInterval(() => {
+      if (this.running === null) void this.sweep();
+    }, this.intervalMs);
     this.timer.unref();
   }
 
-  /** Run one sweep now (tests, and the timer); resolves when it is done. */
+  /**
+   * Check every stored entry against the bans pending now, then retire them; resolves when done. A sweep
+   * already running that covers them is awaited, one that does not is followed by another.
+   */
   sweep(): Promise<void> {
-    if (this.running) return Promise.resolve();
+    const running = this.running;
+    if (running !== null) {
+      return this.runningUpTo >= this.bans.latest ? running : running.then(() => this.sweep());
+    }
     if (this.bans.size === 0) {
       this.stop();
       return Promise.resolve();
     }
-    this.running = true;
     const upTo = this.bans.latest;
-    const list = this.entries();
-    return new Promise((resolve) => {
-      let i = 0;
-      const slice = () => {
-        const end = Math.min(list.length, i + SLICE);
-        for (; i < end; i++) {
-          const entry = list[i]!;
-          if (entry.banChecked < upTo && this.bans.check(entry)) this.remove(entry);
-        }
-        if (i < list.length) {
-          setImmediate(slice);
-          return;
-        }
-        this.bans.retire(upTo);
-        this.running = false;
-        if (this.bans.size === 0) this.stop();
-        resolve();
-      };
-      slice();
+    const entries = this.entries();
+    const sweep = inSlices((deadline) => {
+      for (let n = 0; n < SLICE_ENTRIES; n++) {
+        if ((n & 63) === 63 && performance.now() >= deadline) return false;
+        const next = entries.next();
+        if (next.done === true) return true;
+        const entry = next.value;
+        if (entry.banChecked < upTo && this.bans.check(entry)) this.remove(entry);
+      }
+      return false;
+    }).then(() => {
+      this.bans.retire(upTo);
+      this.running = null;
+      if (this.bans.size === 0) this.stop();
     });
+    this.running = sweep;
+    this.runningUpTo = upTo;
+    return sweep;
   }
 
   stop(): void {
