@@ -1,11 +1,19 @@
 /**
- * Purge by tag, micro: a store of 100,000 proxied entries, 10,000 of them tagged `hot`, the rest spread
- * over 1,000 other tags; time of one `purgeTags(['hot'])` (index lookup, store delete, index upkeep per
- * entry) until it resolves and until the call returns (marking), and meanwhile the longest stall and p99
- * gap between store lookups of untouched entries queued one after another with setImmediate (what hits
- * wait while the purge frees memory in slices). Indicative only on a shared machine: best of `--repeat`.
+ * Purges, soft purges and ban sweeps, micro: a store of 100,000 proxied entries, 10,000 of them tagged
+ * `hot`, the rest spread over 1,000 other tags. Per operation, the time until it resolves and until the
+ * call returns, and meanwhile the longest stall and p99 gap between store lookups of an untouched entry
+ * queued one after another with setImmediate (what hits wait while it runs in slices):
  *
- *   node bench/tag-purge.ts [--entries 100000] [--tagged 10000] [--repeat 5]
+ * - `hard`: `purgeTags(['hot'])` (index lookup, store delete, index upkeep per entry);
+ * - `soft-tag`: `softPurgeTags(['hot'])` (10,000 marked stale);
+ * - `soft-prefix`: `softPurge({ prefix: '/item/1' })` (every URL checked, 11,111 marked);
+ * - `ban`: one ban `^/item/1` added, then a sweep of every entry (11,111 removed);
+ * - `ban100`: 100 bans (99 matching nothing) swept at once: 100 expressions per entry.
+ *
+ * Medians of `--repeat` runs, wall clock: on a loaded machine a stall also counts
+ * other processes' turns, so compare A/B in one session (and pin with `taskset`), not with other machines.
+ *
+ *   node --expose-gc bench/tag-purge.ts [--entries 100000] [--tagged 10000] [--repeat 5] [--op hard,ban]
  */
 import { parseArgs } from 'node:util';
 import { createPolicy } from '../src/cache/policies/index.ts';
@@ -20,6 +28,7 @@ const { values } = parseArgs({
     entries: { type: 'string', default: '100000' },
     tagged: { type: 'string', default: '10000' },
     repeat: { type: 'string', default: '5' },
+    op: { type: 'string', default: 'hard,soft-tag,soft-prefix,ban,ban100' },
   },
 });
 const entries = Number(values.entries);
@@ -68,11 +77,42 @@ function build(): { cache: ProxyStore; store: MemoryStore } {
   return { cache, store };
 }
 
+type Op = 'hard' | 'soft-tag' | 'soft-prefix' | 'ban' | 'ban100';
+
+/** Start `op`; resolves with how many entries it removed or marked. */
+async function run(op: Op, cache: ProxyStore): Promise<number> {
+  switch (op) {
+    case 'hard':
+      return (await cache.purgeTags(['hot'])).removed;
+    case 'soft-tag':
+      return (await cache.softPurgeTags(['hot'])).removed;
+    case 'soft-prefix':
+      return (await cache.softPurge({ prefix: '/item/1', host: 'h' })).removed;
+    case 'ban':
+    case 'ban100': {
+      const extra = op === 'ban100' ? 99 : 0;
+      for (let i = 0; i < extra; i++) cache.ban({ url: `^/nothing/${i}/`, host: '^h$' });
+      const ban = cache.ban({ url: '^/item/1' });
+      await cache.banSweeper.sweep();
+      return ban.removed;
+    }
+  }
+}
+
+interface Run {
+  removed: number;
+  /** ms until the call returned (what it did synchronously), and until it resolved. */
+  sync: number;
+  total: number;
+  /** Gaps between consecutive hits, in ms. */
+  gaps: number[];
+}
+
 /**
- * One purge of `hot`, with a "hit" (a store lookup of an untouched entry) scheduled by setImmediate
- * after every callback meanwhile: the gaps between hits are what a worker's clients would wait.
+ * One `op`, with a "hit" (a store lookup of an untouched entry) scheduled by setImmediate after every
+ * callback meanwhile: the gaps between hits are what a worker's clients would wait.
  */
-async function purgeOnce(): Promise<{ removed: number; sync: number; total: number; gaps: number[] }> {
+async function once(op: Op): Promise<Run> {
   const { cache, store } = build();
   const gaps: number[] = [];
   let done = false;
@@ -81,38 +121,39 @@ async function purgeOnce(): Promise<{ removed: number; sync: number; total: numb
     const now = performance.now();
     gaps.push(now - last);
     last = now;
-    store.get('http://h/item/1', 0);
+    store.get('http://h/item/2', 0);
     if (!done) setImmediate(hit);
   };
-  // The build's garbage is collected before, not during, the purge (when run with --expose-gc).
+  // The build's garbage is collected before, not during, the operation (when run with --expose-gc).
   (globalThis as { gc?: () => void }).gc?.();
   const start = performance.now();
   last = start;
   setImmediate(hit);
-  const pending = cache.purgeTags(['hot']);
+  const pending = run(op, cache);
   const sync = performance.now() - start;
-  // A purge that ran synchronously stalled the hit queued before it for its whole duration.
-  const { removed } = await pending;
+  // An operation that ran synchronously stalled the hit queued before it for its whole duration.
+  const removed = await pending;
   const total = performance.now() - start;
   done = true;
   await new Promise((r) => setImmediate(r));
   return { removed, sync, total, gaps };
 }
 
-let best: Awaited<ReturnType<typeof purgeOnce>> | null = null;
-for (let r = 0; r < Number(values.repeat); r++) {
-  const run = await purgeOnce();
-  if (best === null || run.total < best.total) best = run;
-}
-if (best !== null) {
-  const gaps = [...best.gaps].sort((a, b) => a - b);
-  const p99 = gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))] ?? 0;
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1] ?? 0;
+
+for (const op of values.op.split(',') as Op[]) {
+  const runs: Array<Run & { stall: number; p99: number }> = [];
+  for (let r = 0; r < Number(values.repeat); r++) {
+    const result = await once(op);
+    const gaps = [...result.gaps].sort((a, b) => a - b);
+    const p99 = gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))] ?? 0;
+    runs.push({ ...result, stall: gaps.at(-1) ?? 0, p99 });
+  }
+  const m = (pick: (run: Run & { stall: number; p99: number }) => number) => median(runs.map(pick));
   console.log(
-    `purgeTags(hot): ${best.removed} of ${entries} entries removed in ${best.total.toFixed(1)} ms ` +
-      `(${best.sync.toFixed(1)} ms before the call returned; best of ${values.repeat})`,
-  );
-  console.log(
-    `hits during the purge: ${gaps.length}, longest stall ${(gaps.at(-1) ?? 0).toFixed(1)} ms, ` +
-      `p99 gap ${p99.toFixed(2)} ms`,
+    `${op.padEnd(11)} ${String(runs[0]?.removed ?? 0).padStart(6)} of ${entries}: ` +
+      `${m((r) => r.total).toFixed(1)} ms (${m((r) => r.sync).toFixed(1)} ms before the call returned); ` +
+      `${m((r) => r.gaps.length)} hits meanwhile, longest stall ${m((r) => r.stall).toFixed(1)} ms, ` +
+      `p99 gap ${m((r) => r.p99).toFixed(1)} ms (medians of ${values.repeat})`,
   );
 }
