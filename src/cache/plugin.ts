@@ -617,7 +617,8 @@ export class ContentCache implements Plugin {
   /**
    * `PURGE /url`, `PURGE /prefix*`, or with `X-Purge-Tag` (or `Surrogate-Key`) the entries with those tags;
    * `X-Purge-Soft: 1` (or `Fastly-Soft-Purge: 1`) marks them stale instead (purge.ts decides who may and
-   * what it matches; tags and staleness are the front's: src/http-cache/).
+   * what it matches; tags and staleness are the front's: src/http-cache/). `BAN` (same gate) adds a ban
+   * and sweeps it through every worker's entries.
    */
   private purge(req: Request, res: Response): void {
     const refusal = this.purgeGate!.check(req);
@@ -641,15 +642,11 @@ export class ContentCache implements Plugin {
             : { purged: removed, bytes, workers };
       res.end(JSON.stringify(count) + '\n');
     };
-    // The answer counts the whole server: with several workers, once the others told what they removed.
-    const peers = this.peers;
-    const send = (done: PurgeResult) => {
-      if (peers === null) answer({ ...done, workers: 1 });
-      else void peers.spread(order, done).then(answer);
-    };
-    // A large purge, and a ban's sweep, run in slices (taking effect at once): answered once done.
-    if (local instanceof Promise) void local.then(send);
-    else send(local);
+    // The answer counts the whole server: the other workers start it now, alongside this one's slices
+    // (a large purge, a ban's sweep), and the answer waits for every count.
+    if (this.peers !== null) void this.peers.spread(order, local).then(answer);
+    else if (local instanceof Promise) void local.then((done) => answer({ ...done, workers: 1 }));
+    else answer({ ...local, workers: 1 });
   }
 
   /**
