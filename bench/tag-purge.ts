@@ -10,12 +10,13 @@
  * - `ban`: one ban `^/item/1` added, then a sweep of every entry (11,111 removed);
  * - `ban100`: 100 bans (99 matching nothing) swept at once: 100 expressions per entry.
  *
- * Wall clock, so on a loaded machine other processes' turns add to a stall: each figure is the best
- * (lowest) of `--repeat` runs, the least disturbed one (the thread's CPU-time counters tick every 4 ms:
- * too coarse for a gap). Compare A/B in one session, not across machines.
+ * Times are wall clock minus the time the thread waited for a CPU (Linux's schedstat; the thread's CPU-time
+ * counters tick every 4 ms, too coarse for a gap), so other processes' turns on a loaded machine are not
+ * counted; each figure is the best (lowest) of `--repeat` runs. Compare A/B in one session.
  *
  *   node --expose-gc bench/tag-purge.ts [--entries 100000] [--tagged 10000] [--repeat 5] [--op hard,ban]
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createPolicy } from '../src/cache/policies/index.ts';
 import { CacheStats } from '../src/cache/stats.ts';
@@ -100,12 +101,22 @@ async function run(op: Op, cache: ProxyStore): Promise<number> {
   }
 }
 
+/**
+ * ms this thread has spent waiting for a CPU, from Linux's scheduler statistics (0 elsewhere). It is
+ * brought up to date whenever the thread is put back on a CPU, so read while running it is exact: a gap's
+ * wall time minus the wait within it is the time the worker itself spent (a loaded machine otherwise adds
+ * other processes' turns to every stall).
+ */
+const waited: () => number = existsSync('/proc/thread-self/schedstat')
+  ? () => Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[1]) / 1e6
+  : () => 0;
+
 interface Run {
   removed: number;
-  /** ms until the call returned (what it did synchronously), and until it resolved. */
+  /** ms until the call returned (what it did synchronously), and until it resolved (waits for a CPU not counted). */
   sync: number;
   total: number;
-  /** Gaps between consecutive hits, in ms. */
+  /** Gaps between consecutive hits, in ms (waits for a CPU not counted). */
   gaps: number[];
 }
 
@@ -118,23 +129,28 @@ async function once(op: Op): Promise<Run> {
   const gaps: number[] = [];
   let done = false;
   let last = performance.now();
+  let lastWaited = waited();
   const hit = (): void => {
     const now = performance.now();
-    gaps.push(now - last);
+    const wait = waited();
+    gaps.push(now - last - (wait - lastWaited));
     last = now;
+    lastWaited = wait;
     store.get('http://h/item/2', 0);
     if (!done) setImmediate(hit);
   };
   // The build's garbage is collected before, not during, the operation (when run with --expose-gc).
   (globalThis as { gc?: () => void }).gc?.();
   const start = performance.now();
+  const startWaited = waited();
   last = start;
+  lastWaited = startWaited;
   setImmediate(hit);
   const pending = run(op, cache);
-  const sync = performance.now() - start;
+  const sync = performance.now() - start - (waited() - startWaited);
   // An operation that ran synchronously stalled the hit queued before it for its whole duration.
   const removed = await pending;
-  const total = performance.now() - start;
+  const total = performance.now() - start - (waited() - startWaited);
   done = true;
   await new Promise((r) => setImmediate(r));
   return { removed, sync, total, gaps };
