@@ -61,7 +61,7 @@ export abstract class StartLineParser extends ParserState {
     let i = start;
     while (i < end && TOKEN[src.charCodeAt(i)] === 1) i++;
     if (i === start || i === end || src.charCodeAt(i) !== SP) this.badByte(src, i, end, 'invalid method');
-    const method = methodOf(src, start, i);
+    const method = methodOf(src, start, i, this.limits.extraMethods);
     if (method === undefined) this.fail('ERR_HTTP_BAD_REQUEST_LINE', 501, 'method not implemented');
     const targetStart = ++i;
     // One scan finds the target's end and whether its path may need normalising (path.ts): TARGET is 2
@@ -208,7 +208,12 @@ export abstract class StartLineParser extends ParserState {
 }
 
 /** Interned strings for the common methods; `undefined` for a method llhttp would not accept. */
-function methodOf(src: string, start: number, end: number): string | undefined {
+function methodOf(
+  src: string,
+  start: number,
+  end: number,
+  extra: ReadonlySet<string> | undefined,
+): string | undefined {
   const len = end - start;
   const c = src.charCodeAt(start);
   if (len === 3 && c === 0x47 && src.charCodeAt(start + 1) === 0x45 && src.charCodeAt(start + 2) === 0x54)
@@ -223,7 +228,7 @@ function methodOf(src: string, start: number, end: number): string | undefined {
     return 'HEAD';
   }
   const method = src.slice(start, end);
-  return KNOWN_METHODS.has(method) ? method : undefined;
+  return KNOWN_METHODS.has(method) || extra?.has(method) === true ? method : undefined;
 }
 
 /** Length of a leading `http://` or `https://` (case-insensitive), else 0. */
