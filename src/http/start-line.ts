@@ -53,6 +53,14 @@ const KNOWN_METHODS = new Set([
   'UNSUBSCRIBE',
 ]);
 
+/**
+ * Whether a server accepts `method`: one Node's llhttp knows, or one of `extra` (`HttpLimits.extraMethods`,
+ * the methods a plugin answers). Any other is answered 501, over HTTP/1.1 and HTTP/2 alike.
+ */
+export function isKnownMethod(method: string, extra: ReadonlySet<string> | undefined): boolean {
+  return KNOWN_METHODS.has(method) || extra?.has(method) === true;
+}
+
 /** The parser layer that reads request and status lines into the message state. */
 export abstract class StartLineParser extends ParserState {
   /** Reads `src[start..end)`, a request line without its CRLF, into method, target, version and host. */
@@ -228,7 +236,7 @@ function methodOf(
     return 'HEAD';
   }
   const method = src.slice(start, end);
-  return KNOWN_METHODS.has(method) || extra?.has(method) === true ? method : undefined;
+  return isKnownMethod(method, extra) ? method : undefined;
 }
 
 /** Length of a leading `http://` or `https://` (case-insensitive), else 0. */
