@@ -773,7 +773,10 @@ export class ContentCache implements Plugin {
         return front.banAndSweep(order.ban).then(({ removed }) => ({ removed, bytes: 0, keys: [] }));
       // This worker's list catches what a fill in flight stores after the owner's pass (checked lazily).
       const info = front.ban!(order.ban);
-      return shared.ban(order.ban, info.created);
+      return shared.ban(order.ban, info.created).then((done) => {
+        info.removed += done.removed;
+        return done;
+      });
     }
     if (shared !== null) {
       // One operation of the shared store's owner, for every worker.
@@ -832,7 +835,11 @@ export class ContentCache implements Plugin {
           // every worker's entries at once, and answers with the count.
           const info = front.ban(spec);
           if (this.context.workerId !== 0) return info;
-          return this.shared.ban(spec, info.created).then(({ removed }) => ({ ...info, removed }));
+          return this.shared.ban(spec, info.created).then(({ removed }) => {
+            // The listed ban counts what it removed, the owner's pass included.
+            info.removed += removed;
+            return { ...info };
+          });
         }
         if (wait === true && front.banAndSweep !== undefined) return front.banAndSweep(spec);
         return front.ban(spec);

@@ -33,7 +33,7 @@ export interface StoreFront {
    * A large one resolves once every entry was checked (in slices; lookups meanwhile see it already).
    */
   softPurge?(filter: PurgeFilter): PurgeResult | Promise<PurgeResult>;
-  /** Add a ban over the front's entries (`banSpecError` accepted `spec`). */
+  /** Add a ban over the front's entries (`banSpecError` accepted `spec`); returns the listed ban itself. */
   ban?(spec: BanSpec): BanInfo;
   /** Add a ban and sweep every entry against it: resolves with the ban (its count) once it is cleared. */
   banAndSweep?(spec: BanSpec): Promise<BanInfo>;
