@@ -24,7 +24,7 @@ import { type BodyLender, keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
-import { banFromExpression, banFromQuery } from '../server/bans.ts';
+import { type BanInfo, type BanSpec, banFromExpression, banFromQuery, banSpecError } from '../server/bans.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
@@ -771,12 +771,7 @@ export class ContentCache implements Plugin {
       this.negative.clear();
       if (shared === null)
         return front.banAndSweep(order.ban).then(({ removed }) => ({ removed, bytes: 0, keys: [] }));
-      // This worker's list catches what a fill in flight stores after the owner's pass (checked lazily).
-      const info = front.ban!(order.ban);
-      return shared.ban(order.ban, info.created).then((done) => {
-        info.removed += done.removed;
-        return done;
-      });
+      return this.banShared(front, order.ban, true).then(({ removed }) => ({ removed, bytes: 0, keys: [] }));
     }
     if (shared !== null) {
       // One operation of the shared store's owner, for every worker.
@@ -788,6 +783,28 @@ export class ContentCache implements Plugin {
     if ('tags' in order) return this.front?.purgeByTags?.(order.tags, order.soft) ?? noneRemoved();
     if (order.soft) return this.front?.softPurge?.(order.filter) ?? noneRemoved();
     return this.store.purge(order.filter);
+  }
+
+  /**
+   * A ban with the shared store: this worker's list takes it, so that a response whose fill was in flight
+   * and is stored after the owner's pass is checked lazily; with `apply`, the owner removes every worker's
+   * matching entries in one pass, counted in the listed ban. The list never retires a ban there (bans.ts):
+   * once it is full, the owner's pass alone applies.
+   */
+  private banShared(front: StoreFront, spec: BanSpec, apply: boolean): Promise<BanInfo> {
+    const error = banSpecError(spec);
+    if (error !== null) throw new Error(`ban: ${error}`);
+    let info: BanInfo;
+    try {
+      info = front.ban!(spec);
+    } catch {
+      info = { id: 0, created: this.clock(), removed: 0, ...spec };
+    }
+    if (!apply) return Promise.resolve({ ...info });
+    return this.shared!.ban(spec, info.created).then(({ removed }) => {
+      info.removed += removed;
+      return { ...info };
+    });
   }
 
   control(command: string, args: unknown): unknown {
@@ -831,15 +848,8 @@ export class ContentCache implements Plugin {
         this.negative.clear();
         const { wait, ...spec } = banArgs.parse(args);
         if (this.shared !== null && front.ban !== undefined) {
-          // Every worker lists it (a fill in flight is checked lazily); worker 0 has the owner apply it to
-          // every worker's entries at once, and answers with the count.
-          const info = front.ban(spec);
-          if (this.context.workerId !== 0) return info;
-          return this.shared.ban(spec, info.created).then(({ removed }) => {
-            // The listed ban counts what it removed, the owner's pass included.
-            info.removed += removed;
-            return { ...info };
-          });
+          // Every worker lists it; worker 0 has the owner apply it to every worker's entries at once.
+          return this.banShared(front, spec, this.context.workerId === 0);
         }
         if (wait === true && front.banAndSweep !== undefined) return front.banAndSweep(spec);
         return front.ban(spec);
