@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import type { BanInfo } from '../src/http-cache/bans.ts';
+import { type BanInfo, MAX_BANS } from '../src/http-cache/bans.ts';
 import { Clock, closeAgent, FakeOrigin, get, startRig } from './helpers/fake-origin.ts';
 
 after(() => closeAgent());
@@ -42,6 +42,23 @@ test('a URL ban: matching entries stored before it miss once (removed), others h
       listed.map((b) => [b.url, b.removed]),
       [['^/b/1$', 1]],
     );
+  } finally {
+    await rig.close();
+    await origin.stop();
+  }
+});
+
+test("with the shared store a ban still applies once the worker's list is full: the owner's pass", {
+  skip: process.env.TAMARIN_RIG_SHARED !== '1' && 'the shared store only (a per-worker list is swept)',
+}, async () => {
+  const { origin, rig } = await rigWithOrigin();
+  try {
+    for (let i = 0; i < MAX_BANS; i++) await rig.cache.control('ban', { url: `^/none/${i}$` });
+    await get(rig.port, '/b/1');
+    assert.equal(isHit(await get(rig.port, '/b/1')), true);
+    const ban = (await rig.cache.control('ban', { url: '^/b/1$' })) as BanInfo;
+    assert.deepEqual([ban.id, ban.removed], [0, 1], 'not listed, applied by the owner');
+    assert.equal(isHit(await get(rig.port, '/b/1')), false);
   } finally {
     await rig.close();
     await origin.stop();

@@ -6,73 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { createPolicy } from '../src/cache/policies/index.ts';
-import { CacheStats } from '../src/cache/stats.ts';
-import { MemoryStore, type PurgeResult } from '../src/cache/store.ts';
-import type { Request, Response } from '../src/http/types.ts';
-import { emptyDirectives } from '../src/http-cache/cache-control.ts';
-import { ProxyEntry } from '../src/http-cache/proxy-entry.ts';
-import { ProxyStore } from '../src/http-cache/proxy-store.ts';
+import type { PurgeResult } from '../src/cache/store.ts';
+import { proxyEntry as entry, fastHit as hit, proxyStore } from './helpers/proxy-store.ts';
 
 const ENTRIES = 30_000;
 const TAGGED = 20_000;
-const body = Buffer.alloc(32, 'x');
-
-function entry(target: string, tag: string): ProxyEntry {
-  const record = {
-    key: `http://h${target}`,
-    path: target,
-    host: 'h',
-    status: 200,
-    reason: 'OK',
-    fields: [['Cache-Tag', tag] as [string, string]],
-    body,
-    file: null,
-    storedAt: 0,
-    expiresAt: 1e15,
-  };
-  return new ProxyEntry(record, {
-    base: record.key,
-    target,
-    requestTime: 0,
-    responseTime: 0,
-    initialAgeMs: 0,
-    lifetimeMs: 1e14,
-    directives: emptyDirectives(),
-    vary: null,
-    varyValues: null,
-    ownFields: 0,
-  });
-}
-
-let served = 0;
-const res = { sendPrebuilt: () => served++ } as unknown as Response;
-
-/** Whether the fast path answers a plain GET of `target` from the store. */
-function hit(cache: ProxyStore, target: string): boolean {
-  const req = {
-    rawTarget: undefined,
-    target,
-    host: 'h',
-    method: 'GET',
-    headers: { length: 0 },
-    keepAlive: true,
-    versionMinor: 1,
-  } as unknown as Request;
-  return cache.tryHit(req, res, 0);
-}
 
 it('a purge of 20,000 entries runs in slices: hits answered meanwhile, none of them purged', {
   timeout: 60_000,
 }, async () => {
-  let cache: ProxyStore | null = null;
-  const store = new MemoryStore({
-    maxBytes: 2 ** 40,
-    createPolicy: (o) => createPolicy('lru', o),
-    onRemove: (e) => cache?.onRemove(e),
-  });
-  cache = new ProxyStore(store, new CacheStats(), 'tamarin', () => 0);
-  const insert = (cache as unknown as { insert(e: ProxyEntry): ProxyEntry | null }).insert.bind(cache);
+  const { cache, store, insert } = proxyStore();
   for (let i = 0; i < ENTRIES; i++) insert(entry(`/item/${i}`, i < TAGGED ? 'hot list' : 'cold list'));
   assert.equal(hit(cache, '/item/0'), true, 'tagged entry served before the purge');
 

@@ -199,8 +199,9 @@ const purge: AdminEndpoint = {
 
 /**
  * `POST /api/cache/bans?url=re[&host=re][&field=name&value=re]`: ban, in every worker, the stored proxied
- * responses (stored before now) whose URL, host and field match the regular expressions; 400 naming what
- * is wrong with the expression.
+ * responses (stored before now) whose URL, host and field match the regular expressions, and answer once
+ * they are gone with what the ban removed in the whole server (`banned`: per-worker stores are swept by
+ * each worker; the shared store's entries by its owner, once); 400 naming what is wrong with the expression.
  */
 const addBan: AdminEndpoint = {
   method: 'POST',
@@ -209,8 +210,14 @@ const addBan: AdminEndpoint = {
     const spec: BanSpec = Object.fromEntries(queryParams(request.query, ['url', 'host', 'field', 'value']));
     const error = banSpecError(spec);
     if (error !== null) throw new AdminRequestError(400, 'bad_parameter', error);
-    const results = await workers<BanInfo>('ban', spec);
-    return { body: { ban: spec, workers: results.map(({ worker, result }) => ({ worker, id: result.id })) } };
+    const results = await workers<BanInfo>('ban', { ...spec, wait: true });
+    return {
+      body: {
+        ban: spec,
+        banned: results.reduce((n, { result }) => n + result.removed, 0),
+        workers: results.map(({ worker, result }) => ({ worker, id: result.id, removed: result.removed })),
+      },
+    };
   },
 };
 

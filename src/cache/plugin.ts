@@ -24,6 +24,7 @@ import { type BodyLender, keepWholeBody } from '../http/body-keepers.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
+import { type BanInfo, type BanSpec, banFromExpression, banFromQuery, banSpecError } from '../server/bans.ts';
 import { errorMessage } from '../server/logger.ts';
 import type { Plugin, PluginContext } from '../server/plugin.ts';
 import { definePlugin } from '../server/plugin.ts';
@@ -35,7 +36,7 @@ import { CacheEntry, toStoredFields } from './entry.ts';
 import { HitResponder, type ServableEntry } from './hit.ts';
 import { hashKey } from './policies/count-min-sketch.ts';
 import { createPolicy, DEFAULT_POLICY, POLICY_NAMES } from './policies/index.ts';
-import { PurgeGate, purgeFilterOf, purgeMethodSchema, splitTags } from './purge.ts';
+import { PurgeGate, purgeMethodSchema, purgeOrderOf, splitTags } from './purge.ts';
 import { type PurgeCount, type PurgeOrder, PurgePeers } from './purge-peers.ts';
 import { exposedGc, Reclaimer, reclaimThreshold } from './reclaim.ts';
 import { cacheRuleSchema, compileRules, decideAdmission } from './rules.ts';
@@ -190,6 +191,8 @@ const banArgs = z.strictObject({
   host: z.string().optional(),
   field: z.string().optional(),
   value: z.string().optional(),
+  /** Sweep every entry now and resolve with the ban once cleared (its `removed` count). */
+  wait: z.boolean().optional(),
 });
 
 const soft = z.boolean().optional();
@@ -199,6 +202,14 @@ const purgeArgs = z.union([
   z.strictObject({ prefix: z.string().startsWith('/'), host: z.string().optional(), soft }),
   z.strictObject({ tag: z.string().min(1), soft }),
 ]);
+
+/** A short plain-text answer that no cache keeps (a refused purge or ban). */
+function plainAnswer(res: Response, status: number, text: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(`${text}\n`);
+}
 
 /** What a purge that matched nothing answers (a fresh object: callers may keep its `keys`). */
 function noneRemoved(): PurgeResult {
@@ -258,8 +269,10 @@ export class ContentCache implements Plugin {
   private routeClaims: RouteClaims | null = null;
   /** The cache attached in front of this one (the proxy's RFC 9111 cache); null when none is. */
   private front: StoreFront | null = null;
-  /** Who may use the `PURGE` method; null when it is off. */
+  /** Who may use the `PURGE` and `BAN` methods; null when they are off. */
   private readonly purgeGate: PurgeGate | null;
+  /** `BAN` (which llhttp does not know) is parsed only where this cache answers it: purge method on. */
+  readonly methods: readonly string[];
   /** The other workers' caches, told of every `PURGE` and counting with it; null with one worker. */
   private readonly peers: PurgePeers | null = null;
   /** What this cache offers other plugins (`CACHE_STORE`). */
@@ -374,7 +387,8 @@ export class ContentCache implements Plugin {
     const port = String((context.config.server as { port?: unknown } | undefined)?.port);
     const channel = (topic: string) => (workers > 1 ? `tamarin:${topic}:${process.pid}:${port}` : null);
     this.purgeGate = options.purge_method.enabled ? new PurgeGate(options.purge_method) : null;
-    // The shared store is one for every worker: a purge is one operation of its owner, told nobody.
+    this.methods = this.purgeGate === null ? [] : ['BAN'];
+    // The shared store is one for every worker: a purge or a ban is one operation of its owner, told nobody.
     const purgeChannel = this.purgeGate === null || this.shared !== null ? null : channel('cache-purge');
     if (purgeChannel !== null) this.peers = new PurgePeers(purgeChannel, workers, (o) => this.purgeHere(o));
     this.service = {
@@ -427,7 +441,7 @@ export class ContentCache implements Plugin {
     const method = req.method;
     const http = this.front;
     if (method !== 'GET' && method !== 'HEAD') {
-      if (method === 'PURGE' && this.purgeGate !== null) {
+      if ((method === 'PURGE' || method === 'BAN') && this.purgeGate !== null) {
         this.purge(req, res);
         return true;
       }
@@ -678,60 +692,71 @@ export class ContentCache implements Plugin {
   /**
    * `PURGE /url`, `PURGE /prefix*`, or with `X-Purge-Tag` (or `Surrogate-Key`) the entries with those tags;
    * `X-Purge-Soft: 1` (or `Fastly-Soft-Purge: 1`) marks them stale instead (purge.ts decides who may and
-   * what it matches; tags and staleness are the front's: src/http-cache/).
+   * what it matches; tags and staleness are the front's: src/http-cache/). `BAN` (same gate) adds a ban
+   * and sweeps it through every worker's entries.
    */
   private purge(req: Request, res: Response): void {
     const refusal = this.purgeGate!.check(req);
     if (refusal !== null) {
-      res.statusCode = 403;
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      res.setHeader('Cache-Control', 'no-store');
-      res.end(`403 Forbidden (${refusal})\n`);
+      plainAnswer(res, 403, `403 Forbidden (${refusal})`);
       return;
     }
-    const tagValue = req.headers.getJoined('x-purge-tag') ?? req.headers.getJoined('surrogate-key');
-    const softValue = req.headers.get('x-purge-soft') ?? req.headers.get('fastly-soft-purge');
-    const soft = softValue === '1' || softValue?.toLowerCase() === 'true';
-    let order: PurgeOrder;
-    if (tagValue !== undefined) {
-      const tags = splitTags(tagValue);
-      if (tags.length === 0) {
-        res.statusCode = 400;
-        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-        res.setHeader('Cache-Control', 'no-store');
-        res.end('400 Bad Request (X-Purge-Tag names no tag)\n');
-        return;
-      }
-      order = { tags, soft };
-    } else {
-      order = { filter: purgeFilterOf(req), soft };
-    }
+    const order = req.method === 'BAN' ? this.banOrder(req, res) : purgeOrderOf(req, res);
+    if (order === null) return;
+    const soft = 'soft' in order && order.soft;
     const local = this.purgeHere(order);
     const answer = ({ removed, bytes, workers }: PurgeCount) => {
       res.statusCode = 200;
       res.setHeader('Content-Type', 'application/json');
       res.setHeader('Cache-Control', 'no-store');
-      res.end(
-        JSON.stringify(soft ? { stale: removed, workers } : { purged: removed, bytes, workers }) + '\n',
-      );
+      const count =
+        'ban' in order
+          ? { banned: removed, workers, ban: order.ban }
+          : soft
+            ? { stale: removed, workers }
+            : { purged: removed, bytes, workers };
+      res.end(JSON.stringify(count) + '\n');
     };
-    // The answer counts the whole server: with several workers, once the others told what they removed.
+    // The answer counts the whole server. Per-worker stores: the other workers start it now, alongside
+    // this one's slices (a large purge, a ban's sweep), and the answer waits for every count. The shared
+    // store's purge or ban covered every worker at once, in its owner.
     const peers = this.peers;
-    // The shared store's purge covered every worker at once.
     const workers = this.shared === null ? 1 : Math.max(1, this.context.workerCount);
-    const send = (done: PurgeResult) => {
-      if (peers === null) answer({ ...done, workers });
-      else void peers.spread(order, done).then(answer);
+    const failed = (error: unknown) => {
+      res.statusCode = 503;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(`503 Service Unavailable (purge: ${errorMessage(error)})\n`);
     };
-    // A large tag purge frees its entries in slices (none served meanwhile): answered once it is done.
-    if (local instanceof Promise) {
-      void local.then(send, (error: unknown) => {
-        res.statusCode = 503;
-        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-        res.setHeader('Cache-Control', 'no-store');
-        res.end(`503 Service Unavailable (purge: ${errorMessage(error)})\n`);
-      });
-    } else send(local);
+    if (peers !== null) void peers.spread(order, local).then(answer, failed);
+    else if (local instanceof Promise) void local.then((done) => answer({ ...done, workers }), failed);
+    else answer({ ...local, workers });
+  }
+
+  /**
+   * The ban a `BAN` request asks for (`X-Ban: <Varnish ban() expression>`, or the admin API's parameters
+   * in the target's query); null when it was answered (400 naming what is wrong, 405 without a cached
+   * proxy route: bans are over proxied responses).
+   */
+  private banOrder(req: Request, res: Response): PurgeOrder | null {
+    if (this.front?.banAndSweep === undefined) {
+      res.setHeader('Allow', 'GET, HEAD, PURGE');
+      plainAnswer(res, 405, '405 Method Not Allowed (BAN: no proxy route is cached)');
+      return null;
+    }
+    const expression = req.headers.getJoined('x-ban');
+    const query = req.target.indexOf('?');
+    const spec =
+      expression !== undefined
+        ? banFromExpression(expression)
+        : query === -1
+          ? 'BAN needs an expression: X-Ban: req.url ~ ^/path/ (or ?url=&host=&field=&value=)'
+          : banFromQuery(new URLSearchParams(req.target.slice(query + 1)));
+    if (typeof spec === 'string') {
+      plainAnswer(res, 400, `400 Bad Request (ban: ${spec})`);
+      return null;
+    }
+    return { ban: spec };
   }
 
   /**
@@ -740,6 +765,14 @@ export class ContentCache implements Plugin {
    */
   private purgeHere(order: PurgeOrder): PurgeResult | Promise<PurgeResult> {
     const shared = this.shared;
+    if ('ban' in order) {
+      const front = this.front;
+      if (front?.banAndSweep === undefined) return noneRemoved();
+      this.negative.clear();
+      if (shared === null)
+        return front.banAndSweep(order.ban).then(({ removed }) => ({ removed, bytes: 0, keys: [] }));
+      return this.banShared(front, order.ban, true).then(({ removed }) => ({ removed, bytes: 0, keys: [] }));
+    }
     if (shared !== null) {
       // One operation of the shared store's owner, for every worker.
       const now = this.clock();
@@ -750,6 +783,28 @@ export class ContentCache implements Plugin {
     if ('tags' in order) return this.front?.purgeByTags?.(order.tags, order.soft) ?? noneRemoved();
     if (order.soft) return this.front?.softPurge?.(order.filter) ?? noneRemoved();
     return this.store.purge(order.filter);
+  }
+
+  /**
+   * A ban with the shared store: this worker's list takes it, so that a response whose fill was in flight
+   * and is stored after the owner's pass is checked lazily; with `apply`, the owner removes every worker's
+   * matching entries in one pass, counted in the listed ban. The list never retires a ban there (bans.ts):
+   * once it is full, the owner's pass alone applies.
+   */
+  private banShared(front: StoreFront, spec: BanSpec, apply: boolean): Promise<BanInfo> {
+    const error = banSpecError(spec);
+    if (error !== null) throw new Error(`ban: ${error}`);
+    let info: BanInfo;
+    try {
+      info = front.ban!(spec);
+    } catch {
+      info = { id: 0, created: this.clock(), removed: 0, ...spec };
+    }
+    if (!apply) return Promise.resolve({ ...info });
+    return this.shared!.ban(spec, info.created).then(({ removed }) => {
+      info.removed += removed;
+      return { ...info };
+    });
   }
 
   control(command: string, args: unknown): unknown {
@@ -791,7 +846,13 @@ export class ContentCache implements Plugin {
         const front = this.front;
         if (front?.ban === undefined) throw new Error('cache ban: no proxy route is cached');
         this.negative.clear();
-        return front.ban(banArgs.parse(args));
+        const { wait, ...spec } = banArgs.parse(args);
+        if (this.shared !== null && front.ban !== undefined) {
+          // Every worker lists it; worker 0 has the owner apply it to every worker's entries at once.
+          return this.banShared(front, spec, this.context.workerId === 0);
+        }
+        if (wait === true && front.banAndSweep !== undefined) return front.banAndSweep(spec);
+        return front.ban(spec);
       }
       case 'bans':
         return this.front?.listBans?.() ?? [];

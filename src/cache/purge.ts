@@ -8,7 +8,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
-import type { Request } from '../http/types.ts';
+import type { Request, Response } from '../http/types.ts';
+import type { PurgeOrder } from './purge-peers.ts';
 import type { PurgeFilter } from './store.ts';
 
 /** `[cache] purge_method` table. */
@@ -76,13 +77,13 @@ export class PurgeGate {
   /** null when `req` may purge, else why not (sent with a 403). */
   check(req: Request): string | null {
     if (!this.anyAddress && !this.allowed(req.connection.remoteAddress)) {
-      return 'PURGE is not allowed from this address';
+      return `${req.method} is not allowed from this address`;
     }
     if (this.token !== null) {
       const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.get('authorization') ?? '')?.[1];
       const given = req.headers.get('x-purge-token') ?? bearer;
-      if (given === undefined) return 'PURGE needs a token (X-Purge-Token)';
-      if (!sameToken(given, this.token)) return 'PURGE token does not match';
+      if (given === undefined) return `${req.method} needs a token (X-Purge-Token)`;
+      if (!sameToken(given, this.token)) return `${req.method} token does not match`;
     }
     return null;
   }
@@ -101,6 +102,25 @@ function decode(text: string): string {
   } catch {
     return text;
   }
+}
+
+/**
+ * The purge a `PURGE` request asks for: with `X-Purge-Tag` (or `Surrogate-Key`) those tags, else the
+ * target; `X-Purge-Soft: 1` (or `Fastly-Soft-Purge: 1`) marks stale instead of removing. null when it was
+ * answered (400: the tag field names no tag).
+ */
+export function purgeOrderOf(req: Request, res: Response): PurgeOrder | null {
+  const tagValue = req.headers.getJoined('x-purge-tag') ?? req.headers.getJoined('surrogate-key');
+  const softValue = req.headers.get('x-purge-soft') ?? req.headers.get('fastly-soft-purge');
+  const soft = softValue === '1' || softValue?.toLowerCase() === 'true';
+  if (tagValue === undefined) return { filter: purgeFilterOf(req), soft };
+  const tags = splitTags(tagValue);
+  if (tags.length > 0) return { tags, soft };
+  res.statusCode = 400;
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end('400 Bad Request (X-Purge-Tag names no tag)\n');
+  return null;
 }
 
 /** The store filter a `PURGE` request asks for: `/prefix*` → prefix, anything else → that URL. */

@@ -24,14 +24,19 @@ export interface StoreFront {
   onRemove(entry: CacheEntry): void;
   /**
    * Purge the front's entries stored with one of `tags` (`soft`: mark them stale, to be revalidated).
-   * A front whose entries carry no tags leaves it out (a tag purge then removes nothing). A large hard
-   * purge resolves once its entries are freed (in slices; none is served meanwhile).
+   * A front whose entries carry no tags leaves it out (a tag purge then removes nothing). A large purge
+   * resolves once its entries are freed or marked (in slices; lookups meanwhile see it already).
    */
   purgeByTags?(tags: readonly string[], soft: boolean): PurgeResult | Promise<PurgeResult>;
-  /** Mark the front's entries matching `filter` stale instead of removing them (they can be revalidated). */
-  softPurge?(filter: PurgeFilter): PurgeResult;
-  /** Add a ban over the front's entries (`banSpecError` accepted `spec`). */
+  /**
+   * Mark the front's entries matching `filter` stale instead of removing them (they can be revalidated).
+   * A large one resolves once every entry was checked (in slices; lookups meanwhile see it already).
+   */
+  softPurge?(filter: PurgeFilter): PurgeResult | Promise<PurgeResult>;
+  /** Add a ban over the front's entries (`banSpecError` accepted `spec`); returns the listed ban itself. */
   ban?(spec: BanSpec): BanInfo;
+  /** Add a ban and sweep every entry against it: resolves with the ban (its count) once it is cleared. */
+  banAndSweep?(spec: BanSpec): Promise<BanInfo>;
   /** The bans pending. */
   listBans?(): BanInfo[];
   /**

@@ -10,7 +10,8 @@
  * {@link BanTarget} so a shared store can run the same list over its own entries.
  */
 import type { StoredField } from '../cache/entry.ts';
-import type { BanInfo, BanSpec } from '../server/bans.ts';
+import { type BanInfo, type BanMatcher, type BanSpec, banMatcher } from '../server/bans.ts';
+import { inSlices, SLICE_ENTRIES } from './slices.ts';
 
 export { type BanInfo, type BanSpec, banSpecError, MAX_BAN_EXPRESSION } from '../server/bans.ts';
 
@@ -25,10 +26,7 @@ export interface BanTarget {
 
 interface Ban {
   readonly info: BanInfo;
-  readonly url: RegExp | null;
-  readonly host: RegExp | null;
-  readonly field: string | null;
-  readonly value: RegExp | null;
+  readonly matches: BanMatcher;
 }
 
 /** Bans pending at most (a flood of bans would make every first lookup slow). */
@@ -48,13 +46,7 @@ export class BanList {
   add(spec: BanSpec, now: number): BanInfo {
     if (this.bans.length >= MAX_BANS) throw new Error(`too many bans pending (${MAX_BANS})`);
     const info: BanInfo = { id: ++this.latest, created: now, removed: 0, ...spec };
-    this.bans.push({
-      info,
-      url: spec.url === undefined ? null : new RegExp(spec.url),
-      host: spec.host === undefined ? null : new RegExp(spec.host),
-      field: spec.field?.toLowerCase() ?? null,
-      value: spec.value === undefined ? null : new RegExp(spec.value),
-    });
+    this.bans.push({ info, matches: banMatcher(spec) });
     return info;
   }
 
@@ -68,7 +60,7 @@ export class BanList {
     for (let i = bans.length - 1; i >= 0; i--) {
       const ban = bans[i]!;
       if (ban.info.id <= from) break;
-      if (matches(ban, entry)) {
+      if (ban.matches(entry.target, entry.record.host, entry.record.fields)) {
         ban.info.removed++;
         return true;
       }
@@ -101,46 +93,32 @@ export class BanList {
   }
 }
 
-function matches(ban: Ban, entry: BanTarget): boolean {
-  if (ban.url !== null && !ban.url.test(entry.target)) return false;
-  if (ban.host !== null && !ban.host.test(entry.record.host)) return false;
-  if (ban.field !== null) {
-    let found = false;
-    for (const [name, value] of entry.record.fields) {
-      if (name.toLowerCase() === ban.field && ban.value!.test(value)) {
-        found = true;
-        break;
-      }
-    }
-    if (!found) return false;
-  }
-  return true;
-}
-
-/** Entries checked per slice of a sweep (one slice per event-loop turn). */
-const SLICE = 2000;
-
 /**
  * The background sweep: while bans are pending, every `intervalMs` it checks every stored entry against
- * them, `SLICE` entries per event-loop turn, then retires the bans that existed when it started.
+ * them in slices between I/O (slices.ts), then retires the bans that existed when it started. A caller
+ * that needs a ban cleared (the `BAN` method answers with its count) awaits `sweep()`.
  */
 export class BanSweeper<E extends BanTarget> {
   private timer: NodeJS.Timeout | null = null;
-  private running = false;
+  /** The sweep running, and the newest ban it covers. */
+  private running: Promise<void> | null = null;
+  private runningUpTo = 0;
   private readonly bans: BanList;
-  private readonly entries: () => E[];
+  private readonly entries: () => Iterator<E>;
   private readonly remove: (entry: E) => void;
   private readonly intervalMs: number;
   /** Whether a sweep sees every stored entry (then it retires the bans it covered). */
   private readonly complete: boolean;
 
   /**
+   * @param entries Every stored entry, lazily: a sweep walks it across slices (entries stored meanwhile
+   *   may or may not come: they were stored after its bans).
    * @param complete `entries` lists every stored entry: false when it lists only those this worker has
    *   seen (the shared store), and then bans are checked but never retired @default true
    */
   constructor(
     bans: BanList,
-    entries: () => E[],
+    entries: () => Iterator<E>,
     remove: (entry: E) => void,
     intervalMs = 1000,
     complete = true,
@@ -155,39 +133,44 @@ export class BanSweeper<E extends BanTarget> {
   /** A ban was added: make sure a sweep will run. */
   wake(): void {
     if (this.timer !== null) return;
-    this.timer = setInterval(() => this.sweep(), this.intervalMs);
+    this.timer = setInterval(() => {
+      if (this.running === null) void this.sweep();
+    }, this.intervalMs);
     this.timer.unref();
   }
 
-  /** Run one sweep now (tests, and the timer); resolves when it is done. */
+  /**
+   * Check every stored entry against the bans pending now, then retire them; resolves when done. A sweep
+   * already running that covers them is awaited, one that does not is followed by another.
+   */
   sweep(): Promise<void> {
-    if (this.running) return Promise.resolve();
+    const running = this.running;
+    if (running !== null) {
+      return this.runningUpTo >= this.bans.latest ? running : running.then(() => this.sweep());
+    }
     if (this.bans.size === 0 || !this.complete) {
       this.stop();
       return Promise.resolve();
     }
-    this.running = true;
     const upTo = this.bans.latest;
-    const list = this.entries();
-    return new Promise((resolve) => {
-      let i = 0;
-      const slice = () => {
-        const end = Math.min(list.length, i + SLICE);
-        for (; i < end; i++) {
-          const entry = list[i]!;
-          if (entry.banChecked < upTo && this.bans.check(entry)) this.remove(entry);
-        }
-        if (i < list.length) {
-          setImmediate(slice);
-          return;
-        }
-        if (this.complete) this.bans.retire(upTo);
-        this.running = false;
-        if (this.bans.size === 0) this.stop();
-        resolve();
-      };
-      slice();
+    const entries = this.entries();
+    const sweep = inSlices((deadline) => {
+      for (let n = 0; n < SLICE_ENTRIES; n++) {
+        if ((n & 63) === 63 && performance.now() >= deadline) return false;
+        const next = entries.next();
+        if (next.done === true) return true;
+        const entry = next.value;
+        if (entry.banChecked < upTo && this.bans.check(entry)) this.remove(entry);
+      }
+      return false;
+    }).then(() => {
+      this.bans.retire(upTo);
+      this.running = null;
+      if (this.bans.size === 0) this.stop();
     });
+    this.running = sweep;
+    this.runningUpTo = upTo;
+    return sweep;
   }
 
   stop(): void {

@@ -11,7 +11,7 @@
 
 import type { SharedStoreClient } from '../cache/shared/client.ts';
 import { type CacheStats, HIT, PROXY } from '../cache/stats.ts';
-import type { MemoryStore, RemovalReason } from '../cache/store.ts';
+import type { MemoryStore, PurgeFilter, PurgeResult, RemovalReason } from '../cache/store.ts';
 import { connectionFor } from '../http/semantics/head.ts';
 import type { HeaderList, Request, Response } from '../http/types.ts';
 import { BanList } from './bans.ts';
@@ -19,6 +19,7 @@ import type { CacheStatusParts } from './cache-status.ts';
 import { ProxyEntry } from './proxy-entry.ts';
 import { answerFromEntry } from './respond.ts';
 import { SharedProxyStore } from './shared-proxy-store.ts';
+import { countStale, softPurgeMatches } from './soft-purge.ts';
 import { VaryIndex } from './vary.ts';
 
 /** What the request's fields ask of a fresh stored response (see `requestKind`). */
@@ -50,6 +51,20 @@ function requestKind(headers: HeaderList): number {
   return kind;
 }
 
+/**
+ * A soft purge still marking its entries stale in slices (proxy-store.ts): a lookup that finds an entry
+ * it covers (stored at or before `upTo`, and with one of `tags`, else matching `filter`) marks it at
+ * once, counted in `result`.
+ */
+export interface SoftPurging {
+  readonly upTo: number;
+  /** When the purge was made: the entries it marks are stale from then on. */
+  readonly at: number;
+  readonly tags: ReadonlySet<string> | null;
+  readonly filter: PurgeFilter | null;
+  readonly result: PurgeResult;
+}
+
 /** Cache-Status of a fresh hit (RFC 9211): the member the pre-built bytes carry. */
 const FRESH_HIT: CacheStatusParts = { hit: true };
 
@@ -79,6 +94,8 @@ export class HitPath {
    * never served. Null when no such purge runs, so that hits pay one null check.
    */
   protected purging: Map<string, number> | null = null;
+  /** Soft purges still marking their entries in slices; null when none runs (hits pay a null check). */
+  protected softPurging: SoftPurging[] | null = null;
   /** Sequence number of the newest entry stored (`ProxyEntry.storedSeq`). */
   protected storedSeq = 0;
   /**
@@ -142,6 +159,8 @@ export class HitPath {
     if (entry.banChecked < this.bans.latest) return false;
     // Selected by a tag purge still in progress: the slow path drops it.
     if (this.purging !== null && this.purgedByTag(entry)) return false;
+    // Covered by a soft purge still in progress: marked stale now, and the slow path revalidates it.
+    if (this.softPurging !== null && this.softPurgedNow(entry, now)) return false;
     const kind = requestKind(req.headers);
     if (kind === SLOW) return false;
     const isGet = req.method === 'GET';
@@ -188,6 +207,22 @@ export class HitPath {
       if (upTo !== undefined && entry.storedSeq <= upTo) return true;
     }
     return false;
+  }
+
+  /** Mark `entry` stale if a soft purge still in progress covers it; whether it is stale now. */
+  protected softPurgedNow(entry: ProxyEntry, now: number): boolean {
+    const pending = this.softPurging;
+    if (pending === null) return false;
+    for (const purge of pending) {
+      if (entry.storedSeq > purge.upTo) continue;
+      const tags = purge.tags;
+      const covered =
+        tags !== null
+          ? entry.tags?.some((tag) => tags.has(tag)) === true
+          : softPurgeMatches(entry, purge.filter!);
+      if (covered) countStale(entry, purge.at, purge.result);
+    }
+    return now >= entry.freshUntil;
   }
 
   /**

@@ -174,6 +174,8 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
       entry = null;
     }
     if (entry !== null && entry.banChecked < this.bans.latest && this.banned(entry)) entry = null;
+    // Covered by a soft purge still marking in slices: stale from the purge on, like the ones it marked.
+    if (entry !== null && this.softPurging !== null) this.softPurgedNow(entry, now);
     // Preconditions meant for the origin (If-Match, If-Unmodified-Since) are the origin's to evaluate.
     const originConditional = headers.has('if-match') || headers.has('if-unmodified-since');
     if (entry !== null && !originConditional) {

@@ -11,11 +11,12 @@ import type { PurgeFilter, PurgeResult } from '../cache/store.ts';
 import type { HeaderValue, Request } from '../http/types.ts';
 import { type BanInfo, type BanSpec, BanSweeper, banSpecError } from './bans.ts';
 import type { ResponseTiming } from './freshness.ts';
-import { HitPath } from './hit-path.ts';
+import { HitPath, type SoftPurging } from './hit-path.ts';
 import { fieldsToHeaders, withMethod } from './messages.ts';
 import type { RouteCachePolicy } from './options.ts';
 import { ProxyEntry } from './proxy-entry.ts';
-import { markStale, softPurgeMatches } from './soft-purge.ts';
+import { inSlices, SLICE_ENTRIES } from './slices.ts';
+import { countStale, softPurgeMatches } from './soft-purge.ts';
 import type { NotStoredReason } from './storability.ts';
 import { buildEntry, planStorage, type StoragePlan, storedFields } from './storing.ts';
 import { MemoryTagIndex, type TagIndex, tagsOf } from './tags.ts';
@@ -42,12 +43,12 @@ const REJECTION: Record<NotStoredReason, RejectionReason> = {
   'no-freshness': 'excluded',
 };
 
-/** Storing and freshening entries, and the indexes that follow the store. */
-/** Most entries a hard tag purge frees in one go before yielding to I/O. */
-export const PURGE_SLICE_ENTRIES = 1000;
-/** Longest a hard tag purge frees entries before yielding to I/O, in ms. */
-export const PURGE_SLICE_MS = 2;
+/** A purge's count before it ran (a fresh object: callers may keep its `keys`). */
+function noneMarked(): PurgeResult {
+  return { removed: 0, bytes: 0, keys: [] };
+}
 
+/** Storing and freshening entries, and the indexes that follow the store. */
 export class ProxyStore extends HitPath {
   /** Tag → keys of the entries stored with it (purge by tag). */
   protected readonly tags: TagIndex = new MemoryTagIndex();
@@ -56,7 +57,7 @@ export class ProxyStore extends HitPath {
   /** Checks every entry against pending bans in the background, then retires them. */
   readonly banSweeper = new BanSweeper<ProxyEntry>(
     this.bans,
-    () => this.allEntries(),
+    () => this.eachEntry(),
     (entry) => this.removeBanned(entry),
     1000,
     // A worker sees only the shared store's entries it decoded: bans are checked as entries are looked up.
@@ -239,78 +240,143 @@ export class ProxyStore extends HitPath {
 
   /** Every proxied entry in the store (through the target index). */
   private allEntries(): ProxyEntry[] {
-    const all: ProxyEntry[] = [];
-    for (let entry of this.byTarget.values()) {
-      for (;;) {
-        all.push(entry);
-        if (entry.sameTarget === null) break;
-        entry = entry.sameTarget;
-      }
-    }
-    return all;
+    return [...this.eachEntry()];
   }
 
-  /** Soft purge (soft-purge.ts): mark the proxied entries `filter` matches stale; O(proxied entries). */
-  softPurge(filter: PurgeFilter): PurgeResult {
-    const matching: ProxyEntry[] = [];
-    for (let entry of this.byTarget.values()) {
-      for (;;) {
-        if (softPurgeMatches(entry, filter)) matching.push(entry);
-        if (entry.sameTarget === null) break;
-        entry = entry.sameTarget;
+  /**
+   * Every proxied entry, lazily, for walks spread over slices: the index's live iterator (URLs stored
+   * meanwhile come after), each URL's chain copied when reached (an entry removed meanwhile does not cut
+   * the walk short).
+   */
+  private *eachEntry(): Generator<ProxyEntry> {
+    for (const head of this.byTarget.values()) {
+      if (head.sameTarget === null) {
+        yield head;
+        continue;
       }
+      const chain: ProxyEntry[] = [];
+      for (let entry: ProxyEntry | null = head; entry !== null; entry = entry.sameTarget) chain.push(entry);
+      yield* chain;
     }
-    return markStale(matching, this.clock());
   }
 
-  /** Soft purge by tag: mark the entries stored with one of `tags` stale. */
-  softPurgeTags(tags: readonly string[]): PurgeResult {
-    const matching: ProxyEntry[] = [];
-    for (const tag of tags) {
-      for (const key of this.tags.keysOf(tag)) {
-        const entry = this.store.peek(key);
-        if (entry instanceof ProxyEntry) matching.push(entry);
+  /**
+   * Add a ban and sweep every stored entry against it; resolves with the ban once it is cleared (`removed`:
+   * the entries it removed, lookups meanwhile included). What the `BAN` method and the admin API answer.
+   */
+  async banAndSweep(spec: BanSpec): Promise<BanInfo> {
+    const info = this.ban(spec);
+    await this.banSweeper.sweep();
+    return { ...info };
+  }
+
+  /**
+   * Soft purge (soft-purge.ts): mark the proxied entries `filter` matches stale; O(proxied entries). With
+   * more than {@link SLICE_ENTRIES} proxied URLs it takes effect at once (recorded in `softPurging`: a
+   * lookup marks an entry it covers before answering) and marks the rest in slices between I/O
+   * (slices.ts); resolves with the count once every entry was checked.
+   */
+  softPurge(filter: PurgeFilter): PurgeResult | Promise<PurgeResult> {
+    const result = noneMarked();
+    const now = this.clock();
+    if (this.byTarget.size <= SLICE_ENTRIES) {
+      for (const head of this.byTarget.values()) {
+        for (let entry: ProxyEntry | null = head; entry !== null; entry = entry.sameTarget) {
+          if (softPurgeMatches(entry, filter)) countStale(entry, now, result);
+        }
       }
+      return result;
     }
-    return markStale(matching, this.clock());
+    const purge: SoftPurging = { upTo: this.storedSeq, at: now, tags: null, filter, result };
+    // A live iterator: URLs stored meanwhile come after (and are skipped: stored after the purge).
+    const heads = this.byTarget.values();
+    return this.softInSlices(purge, (deadline) => {
+      for (let n = 0; n < SLICE_ENTRIES; n++) {
+        if ((n & 63) === 63 && performance.now() >= deadline) return false;
+        const next = heads.next();
+        if (next.done === true) return true;
+        for (let entry: ProxyEntry | null = next.value; entry !== null; entry = entry.sameTarget) {
+          if (entry.storedSeq <= purge.upTo && softPurgeMatches(entry, filter))
+            countStale(entry, now, result);
+        }
+      }
+      return false;
+    });
+  }
+
+  /** Soft purge by tag: mark the entries stored with one of `tags` stale (in slices when many). */
+  softPurgeTags(tags: readonly string[]): PurgeResult | Promise<PurgeResult> {
+    const result = noneMarked();
+    const now = this.clock();
+    const keys = this.keysTagged(tags);
+    const upTo = this.storedSeq;
+    const mark = (from: number, deadline: number): number => {
+      let i = from;
+      const end = Math.min(keys.length, from + SLICE_ENTRIES);
+      while (i < end) {
+        const entry = this.store.peek(keys[i++] as string);
+        if (entry instanceof ProxyEntry && entry.storedSeq <= upTo) countStale(entry, now, result);
+        if ((i & 63) === 0 && performance.now() >= deadline) break;
+      }
+      return i;
+    };
+    if (keys.length <= SLICE_ENTRIES) {
+      mark(0, Number.POSITIVE_INFINITY);
+      return result;
+    }
+    const purge: SoftPurging = { upTo, at: now, tags: new Set(tags), filter: null, result };
+    let next = 0;
+    return this.softInSlices(purge, (deadline) => {
+      next = mark(next, deadline);
+      return next >= keys.length;
+    });
+  }
+
+  /** Run a soft purge's `slice`s with the purge recorded for lookups meanwhile; resolves with its count. */
+  private async softInSlices(purge: SoftPurging, slice: (deadline: number) => boolean): Promise<PurgeResult> {
+    (this.softPurging ??= []).push(purge);
+    await inSlices(slice);
+    const left = this.softPurging?.filter((p) => p !== purge) ?? [];
+    this.softPurging = left.length === 0 ? null : left;
+    return purge.result;
+  }
+
+  /** The keys stored with one of `tags` (an entry with two of them twice). */
+  private keysTagged(tags: readonly string[]): string[] {
+    const keys: string[] = [];
+    for (const tag of tags) for (const key of this.tags.keysOf(tag)) keys.push(key);
+    return keys;
   }
 
   /**
    * Remove every entry stored with one of `tags`: O(entries with those tags). A purge of more than
-   * {@link PURGE_SLICE_ENTRIES} entries takes effect at once in O(tags) (the tags are recorded in
-   * `purging`: the hit paths no longer serve the entries it covers), then frees them in slices of at most
-   * {@link PURGE_SLICE_ENTRIES} entries or {@link PURGE_SLICE_MS}, yielding to I/O between slices, so that
-   * it does not stall the worker's hits. Resolves (a small purge: returns) with the count once all are
-   * freed; an entry a lookup dropped meanwhile is not in the count.
+   * {@link SLICE_ENTRIES} entries takes effect at once in O(tags) (the tags are recorded in `purging`:
+   * the hit paths no longer serve the entries it covers), then frees them in slices between I/O
+   * (slices.ts), so that it does not stall the worker's hits. Resolves (a small purge: returns) with the
+   * count once all are freed; an entry a lookup dropped meanwhile is not in the count.
    */
   purgeTags(tags: readonly string[]): PurgeResult | Promise<PurgeResult> {
-    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
-    const keys: string[] = [];
-    for (const tag of tags) for (const key of this.tags.keysOf(tag)) keys.push(key);
+    const result = noneMarked();
+    const keys = this.keysTagged(tags);
     const upTo = this.storedSeq;
-    if (keys.length <= PURGE_SLICE_ENTRIES) {
-      this.freePurged(keys, 0, upTo, result);
+    if (keys.length <= SLICE_ENTRIES) {
+      this.freePurged(keys, 0, upTo, result, Number.POSITIVE_INFINITY);
       return result;
     }
     const purging = (this.purging ??= new Map());
     for (const tag of tags) purging.set(tag, upTo);
-    return new Promise((resolve) => {
-      let next = 0;
-      const slice = (): void => {
-        next = this.freePurged(keys, next, upTo, result);
-        if (next < keys.length) {
-          setImmediate(slice);
-          return;
-        }
-        const now = this.purging;
-        if (now !== null) {
-          // A later purge of the same tag covers more: it is left to that one.
-          for (const tag of tags) if (now.get(tag) === upTo) now.delete(tag);
-          if (now.size === 0) this.purging = null;
-        }
-        resolve(result);
-      };
-      setImmediate(slice);
+    let next = 0;
+    return inSlices((deadline) => {
+      next = this.freePurged(keys, next, upTo, result, deadline);
+      return next >= keys.length;
+    }).then(() => {
+      const now = this.purging;
+      if (now !== null) {
+        // A later purge of the same tag covers more: it is left to that one.
+        for (const tag of tags) if (now.get(tag) === upTo) now.delete(tag);
+        if (now.size === 0) this.purging = null;
+      }
+      return result;
     });
   }
 
@@ -318,9 +384,14 @@ export class ProxyStore extends HitPath {
    * Remove the entries under `keys` from `from` on, stored at or before `upTo` (one stored since is a new
    * response: it stays), for one slice; returns where the next slice starts.
    */
-  private freePurged(keys: readonly string[], from: number, upTo: number, result: PurgeResult): number {
-    const end = Math.min(keys.length, from + PURGE_SLICE_ENTRIES);
-    const deadline = performance.now() + PURGE_SLICE_MS;
+  private freePurged(
+    keys: readonly string[],
+    from: number,
+    upTo: number,
+    result: PurgeResult,
+    deadline: number,
+  ): number {
+    const end = Math.min(keys.length, from + SLICE_ENTRIES);
     let i = from;
     while (i < end) {
       const key = keys[i++] as string;

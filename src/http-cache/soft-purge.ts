@@ -18,14 +18,10 @@ export function softPurgeMatches(entry: ProxyEntry, filter: PurgeFilter): boolea
   return record.path.startsWith(filter.prefix);
 }
 
-/** Mark each of `entries` stale at `now`, counting those that were fresh. */
-export function markStale(entries: Iterable<ProxyEntry>, now: number): PurgeResult {
-  const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
-  for (const entry of entries) {
-    if (!entry.markStale(now)) continue;
-    result.removed++;
-    result.bytes += entry.charge;
-    if (result.keys.length < 1000) result.keys.push(entry.record.key);
-  }
-  return result;
+/** Mark `entry` stale at `now`, counted in `result` when it was fresh. */
+export function countStale(entry: ProxyEntry, now: number, result: PurgeResult): void {
+  if (!entry.markStale(now)) return;
+  result.removed++;
+  result.bytes += entry.charge;
+  if (result.keys.length < 1000) result.keys.push(entry.record.key);
 }

@@ -293,6 +293,28 @@ describe('request mode: rejections', () => {
   }
 });
 
+describe('request mode: methods a server adds', () => {
+  const ban = 'BAN /?url=x HTTP/1.1\r\n' + H + '\r\n';
+  test('BAN is an unknown method (501) unless the server asks for it', () => {
+    assert.equal(parse('request', ban).error?.status, 501);
+    const accepted = parse('request', ban, { limits: { extraMethods: new Set(['BAN']) } });
+    assert.equal(accepted.error, null);
+    assert.equal(accepted.messages[0]?.head.method, 'BAN');
+    assert.equal(accepted.messages[0]?.head.target, '/?url=x');
+    // Only what was asked for: another unknown method stays 501, a known one is unaffected.
+    const other = parse('request', 'BREW / HTTP/1.1\r\n' + H + '\r\n', {
+      limits: { extraMethods: new Set(['BAN']) },
+    });
+    assert.equal(other.error?.status, 501);
+    assert.equal(
+      parse('request', 'ban / HTTP/1.1\r\n' + H + '\r\n', { limits: { extraMethods: new Set(['BAN']) } })
+        .error?.status,
+      501,
+      'methods are case-sensitive',
+    );
+  });
+});
+
 describe('request mode: the request line of an interrupted message', () => {
   const noop = { onHead() {}, onBody() {}, onMessageComplete() {} };
   test('readRequestLine: known once the line is valid, null before it and for an invalid one', () => {

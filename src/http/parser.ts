@@ -14,7 +14,9 @@
  *   exception is the empty lines before a request line, which RFC 9112 §2.2 lets a server ignore and which
  *   llhttp skips whether they are CRLF or LF. A bare CR is rejected everywhere (RFC 9112 §2.2).
  * - Methods: a token that Node's llhttp also knows (`http.METHODS`); another token is answered 501
- *   (RFC 9110 §9.1), so we are never more permissive than llhttp.
+ *   (RFC 9110 §9.1), so we are never more permissive than llhttp. The one exception is a server that
+ *   asks for more (`HttpLimits.extraMethods`: `BAN` where the cache's purge method is on), whose requests
+ *   are then answered by the plugin that asked, never forwarded.
  * - Content-Length may appear once (llhttp rejects even identical duplicates in requests; responses may
  *   repeat an identical value, RFC 9110 §8.6).
  *

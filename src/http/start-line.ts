@@ -53,6 +53,14 @@ const KNOWN_METHODS = new Set([
   'UNSUBSCRIBE',
 ]);
 
+/**
+ * Whether a server accepts `method`: one Node's llhttp knows, or one of `extra` (`HttpLimits.extraMethods`,
+ * the methods a plugin answers). Any other is answered 501, over HTTP/1.1 and HTTP/2 alike.
+ */
+export function isKnownMethod(method: string, extra: ReadonlySet<string> | undefined): boolean {
+  return KNOWN_METHODS.has(method) || extra?.has(method) === true;
+}
+
 /** The parser layer that reads request and status lines into the message state. */
 export abstract class StartLineParser extends ParserState {
   /** Reads `src[start..end)`, a request line without its CRLF, into method, target, version and host. */
@@ -61,7 +69,7 @@ export abstract class StartLineParser extends ParserState {
     let i = start;
     while (i < end && TOKEN[src.charCodeAt(i)] === 1) i++;
     if (i === start || i === end || src.charCodeAt(i) !== SP) this.badByte(src, i, end, 'invalid method');
-    const method = methodOf(src, start, i);
+    const method = methodOf(src, start, i, this.limits.extraMethods);
     if (method === undefined) this.fail('ERR_HTTP_BAD_REQUEST_LINE', 501, 'method not implemented');
     const targetStart = ++i;
     // One scan finds the target's end and whether its path may need normalising (path.ts): TARGET is 2
@@ -208,7 +216,12 @@ export abstract class StartLineParser extends ParserState {
 }
 
 /** Interned strings for the common methods; `undefined` for a method llhttp would not accept. */
-function methodOf(src: string, start: number, end: number): string | undefined {
+function methodOf(
+  src: string,
+  start: number,
+  end: number,
+  extra: ReadonlySet<string> | undefined,
+): string | undefined {
   const len = end - start;
   const c = src.charCodeAt(start);
   if (len === 3 && c === 0x47 && src.charCodeAt(start + 1) === 0x45 && src.charCodeAt(start + 2) === 0x54)
@@ -223,7 +236,7 @@ function methodOf(src: string, start: number, end: number): string | undefined {
     return 'HEAD';
   }
   const method = src.slice(start, end);
-  return KNOWN_METHODS.has(method) ? method : undefined;
+  return isKnownMethod(method, extra) ? method : undefined;
 }
 
 /** Length of a leading `http://` or `https://` (case-insensitive), else 0. */

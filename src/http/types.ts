@@ -40,6 +40,11 @@ export interface HttpLimits {
   maxHeaders: number;
   /** Largest request body in bytes (Content-Length or chunked total); larger → 413. @default 10 MiB */
   maxBodySize: number;
+  /**
+   * Request methods accepted besides the ones Node's llhttp knows (any other is answered 501): the ones a
+   * plugin of this server answers (`BAN` when the cache's purge method is on). @default none
+   */
+  extraMethods?: ReadonlySet<string>;
 }
 
 /** Timeouts the connection enforces, in milliseconds. 0 disables one. */

@@ -21,6 +21,7 @@ import type tls from 'node:tls';
 import type { EngineHooks, EngineOptions } from '../http/engine.ts';
 import { Headers } from '../http/headers.ts';
 import { HttpRequest, normaliseHost } from '../http/request.ts';
+import { isKnownMethod } from '../http/start-line.ts';
 import type { ConnectionInfo, ParsedHead, PeerAddress, Request, Response } from '../http/types.ts';
 import type { ProtocolCounters } from '../server/protocol-counters.ts';
 import type { Http2Acceptor } from '../tls/listeners.ts';
@@ -246,6 +247,13 @@ class Acceptor implements Http2Acceptor {
     if (!endStream && !headers.has('content-length'))
       headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
     const method = String(fields[':method'] ?? 'GET');
+    // The same methods as HTTP/1.1's parser accepts: a plugin never sees one it did not declare.
+    if (!isKnownMethod(method, this.options.engineOptions.limits.extraMethods)) {
+      stream.on('error', noop);
+      stream.respond({ ':status': 501, 'content-type': 'text/plain; charset=utf-8' });
+      stream.end('501 Not Implemented: method not implemented\n');
+      return;
+    }
     const target = String(fields[':path'] ?? '/');
     const contentLength = Number(fields['content-length'] ?? -1);
     const head: ParsedHead = {

@@ -49,3 +49,78 @@ export function banSpecError(spec: BanSpec): string | null {
   }
   return null;
 }
+
+const SPEC_NAMES: ReadonlySet<string> = new Set(['url', 'host', 'field', 'value']);
+
+/**
+ * A ban from query parameters, the admin API's syntax (`url=^/products/&host=...&field=content-type&value=
+ * ^image/`): the spec, or why it is refused.
+ */
+export function banFromQuery(params: Iterable<[string, string]>): BanSpec | string {
+  const spec: Record<string, string> = {};
+  for (const [name, value] of params) {
+    if (!SPEC_NAMES.has(name)) return `unknown parameter "${name}" (expected url, host, field, value)`;
+    if (spec[name] !== undefined) return `${name} given twice`;
+    spec[name] = value;
+  }
+  return banSpecError(spec) ?? spec;
+}
+
+/**
+ * A ban from Varnish's `ban()` expression syntax, the subset a ban here can hold: conditions joined by
+ * `&&`, each `req.url`, `req.http.host` or `obj.http.<field>` (one field), then `~` (regular expression)
+ * or `==` (the exact text), then the argument, bare or in double quotes:
+ * `req.http.host == shop.example.com && req.url ~ "^/products/"`. The spec, or why it is refused.
+ */
+export function banFromExpression(text: string): BanSpec | string {
+  const spec: BanSpec = {};
+  for (const condition of text.split('&&')) {
+    const match =
+      /^\s*(req\.url|req\.http\.host|obj\.http\.([!#$%&'*+.^_`|~0-9A-Za-z-]+))\s*(!~|!=|~|==|<=|>=|<|>)\s*(.*?)\s*$/.exec(
+        condition,
+      );
+    if (match === null) {
+      return `cannot read "${condition.trim()}": expected req.url, req.http.host or obj.http.<field>, then ~ or ==, then a value`;
+    }
+    const [, subject = '', field, operator = '', raw = ''] = match;
+    if (operator !== '~' && operator !== '==') return `operator ${operator} is not supported (only ~ and ==)`;
+    let argument = raw;
+    if (argument.length >= 2 && argument.startsWith('"') && argument.endsWith('"'))
+      argument = argument.slice(1, -1);
+    if (argument === '') return `${subject} ${operator} needs a value`;
+    const source = operator === '~' ? argument : `^${argument.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')}$`;
+    const name = field !== undefined ? 'value' : subject === 'req.url' ? 'url' : 'host';
+    if (spec[name] !== undefined) {
+      return field !== undefined ? 'a ban holds one obj.http field' : `${subject} given twice`;
+    }
+    spec[name] = source;
+    if (field !== undefined) spec.field = field.toLowerCase();
+  }
+  return banSpecError(spec) ?? spec;
+}
+
+/** What a ban looks at in a stored response. */
+export type BanMatcher = (
+  target: string,
+  host: string,
+  fields: Iterable<readonly [string, string]>,
+) => boolean;
+
+/**
+ * A ban's test over a stored response (`banSpecError` must have accepted `spec`): its request-target (path
+ * and query, as sent), its host and its stored fields. One function for a worker's ban list and the shared
+ * store's owner, which applies a ban to every worker's entries at once.
+ */
+export function banMatcher(spec: BanSpec): BanMatcher {
+  const url = spec.url === undefined ? null : new RegExp(spec.url);
+  const host = spec.host === undefined ? null : new RegExp(spec.host);
+  const field = spec.field?.toLowerCase() ?? null;
+  const value = spec.value === undefined ? null : new RegExp(spec.value);
+  return (target, entryHost, fields) => {
+    if (url !== null && !url.test(target)) return false;
+    if (host !== null && !host.test(entryHost)) return false;
+    if (field === null) return true;
+    for (const [name, text] of fields) if (name.toLowerCase() === field && value!.test(text)) return true;
+    return false;
+  };
+}

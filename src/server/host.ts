@@ -52,6 +52,8 @@ export interface Host {
   readonly hooks: HostHooks;
   /** Plugin instances by name, in stage order. */
   readonly plugins: ReadonlyMap<string, Plugin>;
+  /** Request methods beyond llhttp's that a plugin answers (`Plugin.methods`): the parser accepts them. */
+  readonly methods: ReadonlySet<string>;
   /** Run a plugin's `control(command, args)` (the primary's RPC lands here). */
   control(pluginName: string, command: string, args: unknown): Promise<unknown>;
   /** Run every plugin's `reopen()` (SIGUSR1); errors are logged, not thrown. */
@@ -286,9 +288,13 @@ export async function createHost(specs: readonly HostPluginSpec[], options: Host
     };
   }
 
+  const methods = new Set<string>();
+  for (const plugin of plugins.values()) for (const method of plugin.methods ?? []) methods.add(method);
+
   return {
     hooks,
     plugins,
+    methods,
     async control(pluginName, command, args) {
       const plugin = plugins.get(pluginName);
       if (plugin === undefined) throw new Error(`no plugin "${pluginName}" is running`);

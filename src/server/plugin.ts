@@ -33,6 +33,12 @@ export type MaybePromise<T> = T | Promise<T>;
 /** Hooks of one plugin instance (in one worker). Every hook is optional. */
 export interface Plugin {
   readonly name: string;
+  /**
+   * Request methods this instance answers that Node's llhttp does not know (the cache's `BAN`, when its
+   * purge method is on): the server's parser accepts them instead of answering 501. The plugin must
+   * answer every such request at stage 20 (none may reach a content handler or a backend).
+   */
+  readonly methods?: readonly string[];
   /** Stage 10: a connection was accepted. Return `false` to close it at once. */
   onConnection?(connection: ConnectionInfo): boolean | undefined;
   /**

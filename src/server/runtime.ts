@@ -210,6 +210,7 @@ async function buildGeneration(
       maxHeadSize: settings.max_head_size,
       maxHeaders: settings.max_headers,
       maxBodySize: settings.max_body_size,
+      ...(host.methods.size === 0 ? {} : { extraMethods: host.methods }),
     },
     timeouts: {
       headerTimeout: settings.header_timeout,

@@ -3,6 +3,8 @@
  * worker's ring for the policy, and every write sent to the owner (`OwnerLink`): a direct call when the
  * owner is in this thread, a message to the primary otherwise.
  */
+
+import type { BanSpec } from '../../server/bans.ts';
 import type { PolicyState } from '../policy.ts';
 import type { CacheStore, EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
 import { hashKey, SharedArena } from './arena.ts';
@@ -51,6 +53,7 @@ export interface OwnerLink {
   invalidate(groups: readonly string[]): Promise<number>;
   purgeTags(tags: readonly string[], soft: boolean, now: number): Promise<PurgeResult>;
   markStale(filter: PurgeFilter, now: number): Promise<PurgeResult>;
+  ban(spec: BanSpec, before: number): Promise<PurgeResult>;
 }
 
 /** The owner in this very thread (a server without worker threads, tests). */
@@ -64,6 +67,7 @@ export function directLink(owner: SharedStoreOwner): OwnerLink {
     invalidate: (groups) => Promise.resolve(owner.invalidate(groups)),
     purgeTags: (tags, soft, now) => Promise.resolve(owner.purgeTags(tags, soft, now)),
     markStale: (filter, now) => Promise.resolve(owner.markStale(filter, now)),
+    ban: (spec, before) => Promise.resolve(owner.ban(spec, before)),
   };
 }
 
@@ -79,7 +83,8 @@ export type OwnerCall =
   | { op: 'hottest'; limit: number }
   | { op: 'invalidate'; groups: readonly string[] }
   | { op: 'purgeTags'; tags: readonly string[]; soft: boolean; now: number }
-  | { op: 'markStale'; filter: PurgeFilter; now: number };
+  | { op: 'markStale'; filter: PurgeFilter; now: number }
+  | { op: 'ban'; spec: BanSpec; before: number };
 
 /** A call with its id, as it crosses the port. */
 export type OwnerRequest = OwnerCall & { id: number };
@@ -110,6 +115,8 @@ export function serveOwnerRequest(owner: SharedStoreOwner, request: OwnerRequest
       return owner.purgeTags(request.tags, request.soft, request.now);
     case 'markStale':
       return owner.markStale(request.filter, request.now);
+    case 'ban':
+      return owner.ban(request.spec, request.before);
   }
 }
 
@@ -196,6 +203,7 @@ export function portLink(port: LinkPort, timeoutMs = 5000): OwnerLink {
     invalidate: (groups) => call({ op: 'invalidate', groups }),
     purgeTags: (tags, soft, now) => call({ op: 'purgeTags', tags, soft, now }),
     markStale: (filter, now) => call({ op: 'markStale', filter, now }),
+    ban: (spec, before) => call({ op: 'ban', spec, before }),
   };
 }
 
@@ -371,6 +379,11 @@ export class SharedStoreClient implements CacheStore<SharedEntry, SharedInput> {
 
   markStale(filter: PurgeFilter, now: number): Promise<PurgeResult> {
     return this.link.markStale(filter, now);
+  }
+
+  /** Remove the proxied entries stored up to `before` that the ban matches, every worker's. */
+  ban(spec: BanSpec, before: number): Promise<PurgeResult> {
+    return this.link.ban(spec, before);
   }
 
   invalidate(groups: readonly string[]): Promise<number> {

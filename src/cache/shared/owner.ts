@@ -10,7 +10,9 @@
  * worker can leave behind is pins (socket writes it had in flight): each worker pins in its own row, and
  * `resetWorker` drops a row when its thread is gone.
  */
+
 import type { FileSource } from '../../http/types.ts';
+import { type BanSpec, banMatcher } from '../../server/bans.ts';
 import type { StoredField } from '../entry.ts';
 import { KeyIndex } from '../key-index.ts';
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
@@ -423,6 +425,29 @@ export class SharedStoreOwner {
         const slot = this.slotOf.get(key);
         if (slot !== undefined) this.purgeOne(key, slot, soft, now, result);
       }
+    }
+    return result;
+  }
+
+  /**
+   * A ban, as one operation for the whole server: remove the proxied entries stored up to `before` whose
+   * request-target, host and stored fields it matches (the producer's `extra.proxy.target` names a proxied
+   * entry; other entries are not banned).
+   */
+  ban(spec: BanSpec, before: number): PurgeResult {
+    this.drain();
+    const matches = banMatcher(spec);
+    const entF = this.arena.entF;
+    const result: PurgeResult = { removed: 0, bytes: 0, keys: [] };
+    for (const [key, slot] of [...this.slotOf]) {
+      if (entF[slot * E_F64 + D_STORED_AT]! > before) continue;
+      const meta = this.metaOf(slot);
+      const target = (meta.extra as { proxy?: { target?: unknown } } | undefined)?.proxy?.target;
+      if (typeof target !== 'string' || !matches(target, meta.host, meta.fields)) continue;
+      result.bytes += entF[slot * E_F64 + D_SIZE]!;
+      this.delete(key, 'purged');
+      result.removed++;
+      if (result.keys.length < 1000) result.keys.push(key);
     }
     return result;
   }

@@ -146,6 +146,38 @@ describe('shared store', () => {
     owner.close();
   });
 
+  test('a ban is one pass of the owner: proxied entries stored up to its time that match, counted', () => {
+    const { owner, client, removed } = makeStore('lru', 1024 * 1024);
+    const proxied = (target: string, storedAt: number, type = 'text/plain') => ({
+      storedAt,
+      host: 'shop.example',
+      fields: [['Content-Type', type]],
+      extra: { proxy: { target } },
+    });
+    put(owner, 'p1', 1, 10, proxied('/p/1?v=2', 5));
+    put(owner, 'p2', 1, 10, proxied('/p/2', 5, 'image/png'));
+    put(owner, 'p3', 1, 10, proxied('/p/3', 50));
+    put(owner, 'q1', 1, 10, proxied('/q/1', 5));
+    put(owner, '/p/static', 1, 10, { storedAt: 5 });
+    const byUrl = owner.ban({ url: '^/p/', host: '^shop\\.' }, 10);
+    assert.deepEqual(
+      [byUrl.removed, byUrl.keys.sort()],
+      [2, ['p1', 'p2']],
+      'p3 came after it; a file entry is not proxied',
+    );
+    assert.equal(client.peek('p3') !== undefined, true);
+    assert.equal(client.peek('/p/static') !== undefined, true);
+    assert.equal(owner.ban({ url: '\\?v=' }, 100).removed, 0, 'the query counts (p1 is gone already)');
+    put(owner, 'q2', 1, 10, proxied('/q/2', 5, 'image/gif'));
+    assert.deepEqual(owner.ban({ field: 'content-type', value: '^image/' }, 100).keys, ['q2']);
+    assert.deepEqual(owner.ban({ host: '^other$' }, 100).removed, 0);
+    assert.deepEqual(
+      removed.map(([, reason]) => reason),
+      ['purged', 'purged', 'purged'],
+    );
+    owner.close();
+  });
+
   test('an extent pinned by a write in flight is not reused until the write ends', () => {
     const { owner, client } = makeStore('lru', 256 * 1024);
     put(owner, '/big', 1, 100_000);
