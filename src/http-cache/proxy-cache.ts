@@ -98,6 +98,8 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   private readonly collapseTimeoutMs: number;
   /** Keys whose cell in the shared store's fill table this worker holds (it fetches them for all). */
   private readonly fills = new Set<string>();
+  /** Relayed answers to store once sent (`whenSent`). */
+  private readonly sending = new Map<Response, () => void>();
 
   constructor(
     store: MemoryStore,
@@ -330,6 +332,27 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     else void written.finally(finish);
   }
 
+  /**
+   * Run `then` once `res` is done on the wire (`responseDone`, the proxy plugin's stage 40): a relayed
+   * answer that an encoder still flushes when the backend's body ended is stored from what it sent.
+   */
+  whenSent(res: Response, then: () => void): void {
+    this.sending.set(res, then);
+  }
+
+  /** `res` finished or was aborted (stage 40): run what waited for it. */
+  responseDone(res: Response): void {
+    if (this.sending.size === 0) return;
+    const then = this.sending.get(res);
+    if (then === undefined) return;
+    this.sending.delete(res);
+    try {
+      then();
+    } catch (error) {
+      this.logError('storing an encoded answer', error);
+    }
+  }
+
   /** Forward through the proxy. */
   forward(req: Request, route: ProxyRoute, up: UpstreamResponse): void {
     this.proxy.forward(req, up, route, {
@@ -378,6 +401,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     this.collapser.clear();
     for (const key of this.fills) this.shared?.client.releaseFill(key);
     this.fills.clear();
+    this.sending.clear();
     this.closePeers();
     this.banSweeper.stop();
   }

@@ -208,6 +208,9 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
         `proxy: unknown control command "${command}" (known: backends, backend-state, stats, metrics)`,
       );
     },
+    onResponse(_req: Request, res: Response): void {
+      cache?.responseDone(res);
+    },
     close(): void {
       cache?.close();
       for (const checker of checkers) checker.stop();
