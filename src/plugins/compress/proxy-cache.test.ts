@@ -6,6 +6,9 @@
  * the weak ETag of the encoded variant.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { type FakeBackend, startFakeBackend } from '../../../test/helpers/fake-backend.ts';
@@ -143,5 +146,69 @@ describe('compress on a cached proxy route', () => {
     assert.equal(notModified, 2, 'each use was a revalidation answered 304');
     assert.equal(seen.get('/c/checked gzip'), 3);
     assert.equal(await encodedCount(), encoded, 'a revalidated variant is not encoded again');
+  });
+});
+
+describe('compress on a cached proxy route, entries in the shared store (workers = 2)', () => {
+  let backend: FakeBackend;
+  let server: RunningServer;
+  let dir: string;
+  let requests = 0;
+
+  before(async () => {
+    setLogSink(() => {});
+    backend = await startFakeBackend({
+      handler: (_req, res) => {
+        requests++;
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600', etag: '"s1"' });
+        res.write(PAGE.slice(0, 20_000));
+        res.end(PAGE.slice(20_000));
+        return true;
+      },
+    });
+    dir = mkdtempSync(join(tmpdir(), 'tamarin-compress-shared-'));
+    const config = {
+      plugins: ['compress', 'cache', 'proxy'],
+      server: { host: '127.0.0.1', port: 0, workers: 2, shutdown_timeout: '2s' },
+      cache: { max_size: '8MiB', purge_method: { enabled: true, allow: ['127.0.0.1'] } },
+      proxy: { routes: [{ match: '^/', backends: [backend.url], cache: true, compress: true }] },
+      compress: { encodings: ['gzip'] },
+    };
+    server = await startServer({
+      config,
+      configPath: join(dir, 'tamarin.toml'),
+      reloadConfig: async () => structuredClone(config),
+      admin: false,
+    });
+  });
+  after(async () => {
+    await server?.close();
+    await backend?.stop();
+    setLogSink(null);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('one encoding and one origin request for hits on both workers', async () => {
+    const url = `${server.url}/shared/page`;
+    const miss = await get(url, { 'accept-encoding': 'gzip' });
+    assert.equal(gunzipSync(miss.body).toString(), PAGE);
+    for (let i = 0; i < 8; i++) {
+      // A fresh connection each: the kernel spreads them over both workers.
+      const hit = await get(url, { 'accept-encoding': 'gzip' });
+      assert.match(String(hit.headers['cache-status']), /hit/);
+      assert.equal(hit.headers['content-encoding'], 'gzip');
+      assert.equal(hit.headers.etag, 'W/"s1"');
+      assert.equal(gunzipSync(hit.body).toString(), PAGE);
+    }
+    const rows = await server.control('compress', 'stats');
+    const encoded = rows.reduce(
+      (n, row) => n + (row.result as { encoded: { gzip: number } }).encoded.gzip,
+      0,
+    );
+    assert.equal(rows.length, 2);
+    assert.equal(encoded, 1, 'encoded once, by the miss');
+    const [cache] = await server.control('cache', 'stats');
+    assert.ok((cache!.result as { shared?: unknown }).shared, 'the entries are in the shared store');
+    assert.equal(requests, 1);
   });
 });
