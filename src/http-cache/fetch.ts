@@ -153,7 +153,12 @@ export class Fetch implements UpstreamHandler {
     // A body encoder below the relay (only for a request that accepts an encoding) may send other bytes
     // than the backend's: keep what goes on the wire, so that an encoded answer is stored as sent
     // (encoded-variant.ts). Nothing is written yet.
-    if (plan.decision.store && this.req.method === 'GET' && this.req.headers.has('accept-encoding'))
+    if (
+      this.cache.encoding &&
+      plan.decision.store &&
+      this.req.method === 'GET' &&
+      this.req.headers.has('accept-encoding')
+    )
       res.captureBody(this.policy.maxObjectSize);
     return res;
   }

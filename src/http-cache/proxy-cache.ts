@@ -61,6 +61,11 @@ export interface ProxyCacheOptions {
    * entries then live there for every worker. @default null (entries in `store`, this worker's own)
    */
   shared?: { readonly client: SharedStoreClient; readonly stamp: number } | null;
+  /**
+   * Whether a body encoder may change relayed answers (the `compress` plugin runs): misses then keep the
+   * bytes sent, to store an encoded answer as sent (encoded-variant.ts). @default false
+   */
+  encoding?: boolean;
 }
 
 /** How often a miss waiting for another worker's fill of the same key looks for its entry. */
@@ -100,6 +105,8 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   private readonly fills = new Set<string>();
   /** Relayed answers to store once sent (`whenSent`). */
   private readonly sending = new Map<Response, () => void>();
+  /** `ProxyCacheOptions.encoding`. */
+  readonly encoding: boolean;
 
   constructor(
     store: MemoryStore,
@@ -116,6 +123,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     this.collapseTimeoutMs = options.collapseTimeoutMs;
     this.proxy = proxy;
     this.logger = options.logger;
+    this.encoding = options.encoding ?? false;
   }
 
   /** Whether any route caches (else the proxy creates no cache). */
