@@ -14,6 +14,7 @@ import type { Request, Response } from '../http/types.ts';
 import type { ProxyRoute } from '../proxy/routes.ts';
 import { type CacheDirectives, parseRequestDirectives } from './cache-control.ts';
 import { cacheStatus, type ForwardReason } from './cache-status.ts';
+import { type EncoderEdits, editedFields, encoderEdits, withAcceptEncoding } from './encoded-variant.ts';
 import { parseAge, type ResponseTiming, staleOnError } from './freshness.ts';
 import { dateOf, withHeaders } from './messages.ts';
 import type { RouteCachePolicy } from './options.ts';
@@ -149,6 +150,16 @@ export class Fetch implements UpstreamHandler {
         detail: plan.decision.store ? (plan.rule ?? undefined) : plan.decision.reason,
       }),
     );
+    // A body encoder below the relay (only for a request that accepts an encoding) may send other bytes
+    // than the backend's: keep what goes on the wire, so that an encoded answer is stored as sent
+    // (encoded-variant.ts). Nothing is written yet.
+    if (
+      this.cache.encoding &&
+      plan.decision.store &&
+      this.req.method === 'GET' &&
+      this.req.headers.has('accept-encoding')
+    )
+      res.captureBody(this.policy.maxObjectSize);
     return res;
   }
 
@@ -204,9 +215,32 @@ export class Fetch implements UpstreamHandler {
       outcome = outcomeOf(up.statusCode, this.mode === 'unsafe' || plan === null || !plan.decision.store);
       if (plan?.decision.store) {
         const body = up.body;
+        const edits = res === null ? null : encoderEdits(res, up.head!.headers);
         if (!complete) this.cache.rejected('incomplete');
         else if (body === null) this.cache.rejected('too-large');
-        else {
+        else if (edits !== null && edits.coding !== null && this.req.method !== 'GET') {
+          // A HEAD fetched as a GET: the client got the encoded fields but no bytes to store; the next
+          // GET of this variant stores it.
+        } else if (edits !== null && edits.coding !== null && res!.capturedBody === null && !res!.aborted) {
+          // The encoder still flushes its last bytes: store (and count, and wake the waiters) once the
+          // response is done, from the bytes the client got.
+          const deferred = outcome;
+          this.cache.whenSent(res!, () => {
+            this.storeEncoded(up, plan, edits, res!);
+            this.cache.stats.count(PROXY + deferred, this.cache.clock(), res!.bodyBytes);
+            this.release(true);
+          });
+          return;
+        } else if (edits !== null) {
+          storable = this.storeEncoded(up, plan, edits, res!);
+        } else if (
+          res === null &&
+          entry?.vary?.includes('accept-encoding') &&
+          !plan.vary?.includes('accept-encoding')
+        ) {
+          // A background refresh of an encoded variant: no encoder ran, and the backend's bytes would
+          // replace the variant with an unencoded one. Left stale: the next request validates it.
+        } else {
           storable =
             this.cache.storeResponse(
               this.req,
@@ -231,6 +265,30 @@ export class Fetch implements UpstreamHandler {
     // Only a response known not to be storable makes the key "pass" (not collapsed for a while); an error
     // or an interrupted transfer says nothing about the next one.
     this.release(storable || this.plan === null || this.plan.decision.store);
+  }
+
+  /**
+   * Store the answer as the encoder sent it: its fields, the encoded bytes (the backend's when the answer
+   * went out as the identity), under a key that varies on Accept-Encoding.
+   */
+  private storeEncoded(up: UpstreamResponse, plan: StoragePlan, edits: EncoderEdits, res: Response): boolean {
+    const body = edits.coding === null ? up.body : res.capturedBody;
+    if (body === null || res.aborted) {
+      this.cache.rejected(res.aborted ? 'incomplete' : 'too-large');
+      return false;
+    }
+    const variantPlan: StoragePlan = { ...plan, vary: withAcceptEncoding(plan.vary) };
+    return (
+      this.cache.storeResponse(
+        this.req,
+        up.statusCode,
+        up.statusMessage,
+        editedFields(up.headerEntries(), edits),
+        body,
+        variantPlan,
+        this.policy,
+      ) !== null
+    );
   }
 
   onError(error: unknown): void {

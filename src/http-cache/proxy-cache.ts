@@ -61,6 +61,11 @@ export interface ProxyCacheOptions {
    * entries then live there for every worker. @default null (entries in `store`, this worker's own)
    */
   shared?: { readonly client: SharedStoreClient; readonly stamp: number } | null;
+  /**
+   * Whether a body encoder may change relayed answers (the `compress` plugin runs): misses then keep the
+   * bytes sent, to store an encoded answer as sent (encoded-variant.ts). @default false
+   */
+  encoding?: boolean;
 }
 
 /** How often a miss waiting for another worker's fill of the same key looks for its entry. */
@@ -98,6 +103,10 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
   private readonly collapseTimeoutMs: number;
   /** Keys whose cell in the shared store's fill table this worker holds (it fetches them for all). */
   private readonly fills = new Set<string>();
+  /** Relayed answers to store once sent (`whenSent`). */
+  private readonly sending = new Map<Response, () => void>();
+  /** `ProxyCacheOptions.encoding`. */
+  readonly encoding: boolean;
 
   constructor(
     store: MemoryStore,
@@ -114,6 +123,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     this.collapseTimeoutMs = options.collapseTimeoutMs;
     this.proxy = proxy;
     this.logger = options.logger;
+    this.encoding = options.encoding ?? false;
   }
 
   /** Whether any route caches (else the proxy creates no cache). */
@@ -332,6 +342,27 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     else void written.finally(finish);
   }
 
+  /**
+   * Run `then` once `res` is done on the wire (`responseDone`, the proxy plugin's stage 40): a relayed
+   * answer that an encoder still flushes when the backend's body ended is stored from what it sent.
+   */
+  whenSent(res: Response, then: () => void): void {
+    this.sending.set(res, then);
+  }
+
+  /** `res` finished or was aborted (stage 40): run what waited for it. */
+  responseDone(res: Response): void {
+    if (this.sending.size === 0) return;
+    const then = this.sending.get(res);
+    if (then === undefined) return;
+    this.sending.delete(res);
+    try {
+      then();
+    } catch (error) {
+      this.logError('storing an encoded answer', error);
+    }
+  }
+
   /** Forward through the proxy. */
   forward(req: Request, route: ProxyRoute, up: UpstreamResponse): void {
     this.proxy.forward(req, up, route, {
@@ -380,6 +411,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     this.collapser.clear();
     for (const key of this.fills) this.shared?.client.releaseFill(key);
     this.fills.clear();
+    this.sending.clear();
     this.closePeers();
     this.banSweeper.stop();
   }

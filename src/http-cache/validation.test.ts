@@ -81,3 +81,30 @@ for (const [name, fields, expected] of conditionals) {
     assert.equal(evaluateClientConditional(h(fields), stored, 0), expected);
   });
 }
+
+test('an encoded variant (weak tag of the origin’s strong one, Vary: Accept-Encoding) survives the 304', () => {
+  const encoded: Field[] = [
+    ['Content-Type', 'text/plain'],
+    ['Vary', 'Accept-Encoding'],
+    ['ETag', 'W/"v1"'],
+    ['Content-Encoding', 'gzip'],
+  ];
+  assert.equal(notModifiedMatches(encoded, h([['etag', '"v1"']])), true, 'the strong form of our weak tag');
+  assert.equal(notModifiedMatches(encoded, h([['etag', '"v2"']])), false);
+  const merged = mergeNotModified(
+    encoded,
+    h([
+      ['etag', '"v1"'],
+      ['vary', 'Cookie'],
+      ['cache-control', 'max-age=60'],
+    ]),
+    null,
+  );
+  assert.deepEqual(merged, [
+    ['Content-Type', 'text/plain'],
+    ['vary', 'Cookie, Accept-Encoding'],
+    ['etag', 'W/"v1"'],
+    ['Content-Encoding', 'gzip'],
+    ['cache-control', 'max-age=60'],
+  ]);
+});

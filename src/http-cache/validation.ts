@@ -43,7 +43,10 @@ export function notModifiedMatches(stored: readonly Field[], notModified: Header
   const storedEtag = fieldOf(stored, 'etag');
   if (etag !== undefined) {
     if (storedEtag === undefined) return false;
-    return etag.startsWith('W/') ? listMatches(etag, storedEtag, false) : etag === storedEtag;
+    if (etag.startsWith('W/')) return listMatches(etag, storedEtag, false);
+    // A variant this server encoded carries the weak form of the origin's strong tag (the compress
+    // plugin's ETag): the origin's 304 names the strong one.
+    return etag === storedEtag || (storedEtag.startsWith('W/') && storedEtag.slice(2) === etag);
   }
   const lastModified = notModified.get('last-modified');
   if (lastModified !== undefined) {
@@ -91,7 +94,27 @@ export function mergeNotModified(
     }
   }
   for (const [lower, list] of incoming) if (!placed.has(lower)) out.push(...list);
-  return out;
+  return keepEncodedVariant(stored, out);
+}
+
+/**
+ * A variant this server encoded (its weak ETag, its Vary naming Accept-Encoding) stays one after the
+ * origin's 304, whose fields describe the unencoded representation: the strong tag does not replace the
+ * weak one, and Vary keeps Accept-Encoding.
+ */
+function keepEncodedVariant(stored: readonly Field[], merged: Field[]): Field[] {
+  const storedEtag = fieldOf(stored, 'etag');
+  const storedVary = fieldOf(stored, 'vary');
+  const varies = storedVary !== undefined && /(?:^|,)\s*accept-encoding\s*(?:,|$)/i.test(storedVary);
+  if (storedEtag?.startsWith('W/') !== true && !varies) return merged;
+  return merged.map((field): Field => {
+    const lower = field[0].toLowerCase();
+    if (lower === 'etag' && storedEtag !== undefined && `W/${field[1]}` === storedEtag)
+      return [field[0], storedEtag];
+    if (lower === 'vary' && varies && !/(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(field[1]))
+      return [field[0], field[1] === '' ? 'Accept-Encoding' : `${field[1]}, Accept-Encoding`];
+    return field;
+  });
 }
 
 /** What a client's conditional request gets from a stored response. */

@@ -17,7 +17,7 @@ import type { Request, Response } from '../http/types.ts';
 import { routeCacheSchema, routePolicies } from '../http-cache/options.ts';
 import { ProxyCache } from '../http-cache/proxy-cache.ts';
 import { definePlugin, type Plugin, type PluginContext } from '../server/plugin.ts';
-import { ERROR_PAGES, ROUTE_CLAIMS } from '../server/services.ts';
+import { CONTENT_CODINGS, ERROR_PAGES, ROUTE_CLAIMS } from '../server/services.ts';
 import { proxyAdmin } from './admin.ts';
 import type { Backend, BackendSnapshot, BackendState } from './backend.ts';
 import { applyBackendCommand, isBackendCommand } from './backend-admin.ts';
@@ -208,6 +208,9 @@ export function createProxy(options: ProxyOptions, context: PluginContext): Prox
         `proxy: unknown control command "${command}" (known: backends, backend-state, stats, metrics)`,
       );
     },
+    onResponse(_req: Request, res: Response): void {
+      cache?.responseDone(res);
+    },
     close(): void {
       cache?.close();
       for (const checker of checkers) checker.stop();
@@ -236,6 +239,7 @@ function attachCache(options: ProxyOptions, context: PluginContext, proxy: Proxy
       logger: context.logger,
       channel: content.channel('http-cache'),
       shared: content.shared,
+      encoding: context.find(CONTENT_CODINGS) !== undefined,
     },
     proxy,
     content.clock,
@@ -306,7 +310,7 @@ export const proxyPlugin = definePlugin({
   name: 'proxy',
   options: proxyPluginOptionsSchema,
   provides: [ROUTE_CLAIMS],
-  uses: [ERROR_PAGES],
+  uses: [ERROR_PAGES, CONTENT_CODINGS],
   requires: (options) => (cachesAnyRoute(options) ? [CACHE_STORE] : []),
   create: createProxy,
   admin: proxyAdmin,

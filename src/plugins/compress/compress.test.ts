@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import http2 from 'node:http2';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,45 +19,20 @@ import {
   zstdDecompressSync,
 } from 'node:zlib';
 import { type FakeBackend, startFakeBackend } from '../../../test/helpers/fake-backend.ts';
+import {
+  type RawAnswer as Answer,
+  rawRequest as get,
+  compressibleText as text,
+} from '../../../test/helpers/raw-request.ts';
 import { type RunningServer, startServer } from '../../main/compose.ts';
 import { ConfigError, resolveConfig } from '../../server/config.ts';
 import { setLogSink } from '../../server/logger.ts';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-/** A request without any client-side decoding (fetch would undo the encoding under test). */
-function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function decode(coding: string | undefined, body: Buffer): Buffer {
   if (coding === 'gzip') return gunzipSync(body);
   if (coding === 'br') return brotliDecompressSync(body);
   if (coding === 'zstd') return zstdDecompressSync(body);
   return body;
-}
-
-/** Text that compresses (and differs per file, so no two entries could be confused). */
-function text(seed: string, bytes: number): string {
-  let out = '';
-  for (let i = 0; out.length < bytes; i++)
-    out += `${seed} line ${i}: the quick brown fox jumps over the lazy dog\n`;
-  return out.slice(0, bytes);
 }
 
 describe('compress plugin', () => {

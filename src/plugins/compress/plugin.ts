@@ -5,7 +5,8 @@
  * At stage 20 it hands each GET/HEAD response its encoder (`res.setBodyEncoder`, see encoder.ts), which
  * decides when the producer writes the head: after the content cache, so a hit (pre-built bytes) is never
  * encoded again. The cache keys file entries by the negotiated coding list (this plugin's `CONTENT_CODINGS`
- * service), so an encoded variant is stored once per coding and its hits cost what plain hits cost. The
+ * service), so an encoded variant is stored once per coding and its hits cost what plain hits cost; the
+ * proxy's RFC 9111 cache stores an encoded proxied answer as sent, varying on Accept-Encoding. The
  * static plugin picks precompressed siblings (`file.zst`, `file.br`, `file.gz`) in the same order; those
  * already carry a Content-Encoding and pass through untouched.
  *
