@@ -4,7 +4,7 @@
  * For comparison, npm's lru-cache does 3.2-3.9 M get-or-set/s on the project's benchmark machine.
  *
  *   node bench/policy-throughput.ts [--keys 100000] [--capacity 10000] [--ops 1000000] [--repeat 3] [--bytes]
- *                                   [--policy p1,p2] [--memory] [--versus [--pairs 7]]
+ *                                   [--policy p1,p2] [--memory] [--versus [--pairs 7] [--warm 1]]
  *
  * `--bytes` bounds the cache in bytes (sizes 1-64 KiB) instead of entries. Each policy replays the stream
  * once to warm up, then `--repeat` times measured; the best run is reported (the machine is shared, and
@@ -12,7 +12,7 @@
  * policy runs at the end (compare its speed with that policy's). `--memory` (run node with `--expose-gc`)
  * reports instead the heap each policy holds once the stream has filled it. `--versus` measures the
  * adaptive policy's overhead in one process: adaptive and the policy it ends up running replay the stream
- * in alternation (3 warm-up pairs, then `--pairs` measured pairs) and the ratio of their median CPU time
+ * in alternation (after `--warm` passes of adaptive alone, 3 warm-up pairs, then `--pairs` measured pairs) and the ratio of their median CPU time
  * per pass is printed (1.00 = no overhead).
  */
 import { parseArgs } from 'node:util';
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     memory: { type: 'boolean', default: false },
     versus: { type: 'boolean', default: false },
     pairs: { type: 'string', default: '7' },
+    warm: { type: 'string', default: '1' },
   },
 });
 const universe = Number(values.keys);
@@ -175,7 +176,7 @@ function median(values: number[]): number {
 
 if (values.versus) {
   const adaptive = build('adaptive');
-  pass(adaptive);
+  for (let i = 0; i < Number(values.warm); i++) pass(adaptive);
   const running = adaptive.state!().running as PolicyName;
   const fixed = build(running);
   pass(fixed);

@@ -56,20 +56,33 @@ const MIN_EPOCH = 512;
 const DECAY = 0.75;
 /** A rival must win by this share of the sampled requests (here 0.5 point of hit ratio) to cause a switch. */
 const MARGIN = 0.005;
-/** Scored epochs in a row with the running candidate ahead before the miniatures first pause. */
+/**
+ * A rival this close (a share of `MARGIN`) still counts as calm: two candidates that tie on the traffic
+ * trade the lead from epoch to epoch, and the miniatures would otherwise never pause.
+ */
+const NEAR = 0.5;
+/** Scored epochs in a row with the running candidate ahead (or `NEAR`) before the miniatures first pause. */
 const CALM_EPOCHS = 4;
 /**
  * Sampled requests (in epochs) the miniatures must have simulated before they first pause: a miniature
  * that has seen little traffic is young (S3-FIFO's main queue and W-TinyLFU's sketch still learning) and
- * ranks the policies by how fast they learn rather than by how well they hold.
+ * ranks the policies by how fast they learn rather than by how well they hold. 64 epochs of 512 is 128
+ * times a miniature's size; half as many paused small caches before workloads that alternate every
+ * 40,000 requests had made them switch.
  */
-const HISTORY_EPOCHS = 128;
+const HISTORY_EPOCHS = 64;
 /**
  * Once the choice is stable, the miniatures pause for longer and longer (doubling from one epoch) until
  * they simulate about this share of the requests: the budget that keeps their cost within a few percent
  * of the real policy's at any sample rate (docs/cache-policies.md, "Duty cycle").
  */
 const DUTY_SHARE = 1 / 512;
+/**
+ * Epochs the longest pause lasts at least, whatever the sample rate. In a large cache the miniatures
+ * simulate less than `DUTY_SHARE` of the requests even while they run, but every hit still pays the sample
+ * test (the key's stored hash): pausing is what removes it.
+ */
+const LONGEST_PAUSE = 8;
 /**
  * A rival that beats the running candidate within a single epoch by this share of its requests ends the
  * back-off (a workload shift); smaller leads only count through the decayed scores. Well above the noise
@@ -432,7 +445,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.miniArc = new ArcPolicy(mini);
     this.epochLength = Math.max(MIN_EPOCH, Math.round(entries * r));
     // A paused cycle is one warm-up and one scored epoch, then the pause: r × 2 / (2 + pause) ≤ DUTY_SHARE.
-    this.maxPause = Math.max(0, Math.ceil(2 * (r / DUTY_SHARE - 1)));
+    this.maxPause = Math.max(LONGEST_PAUSE, Math.ceil(2 * (r / DUTY_SHARE - 1)));
     this.phase = SCORING;
     this.active = this.threshold;
     this.calm = 0;
@@ -500,7 +513,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     if (this.scores[best]! - current > MARGIN * this.scoredRequests && sinceSwitch >= this.real.count) {
       this.switchTo(best);
       this.settle(false);
-    } else this.settle(current >= this.scores[best]! && shift <= SHIFT);
+    } else this.settle(this.scores[best]! - current <= NEAR * MARGIN * this.scoredRequests && shift <= SHIFT);
   }
 
   /**
