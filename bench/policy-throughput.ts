@@ -4,13 +4,16 @@
  * For comparison, npm's lru-cache does 3.2-3.9 M get-or-set/s on the project's benchmark machine.
  *
  *   node bench/policy-throughput.ts [--keys 100000] [--capacity 10000] [--ops 1000000] [--repeat 3] [--bytes]
- *                                   [--policy p1,p2] [--memory]
+ *                                   [--policy p1,p2] [--memory] [--versus [--pairs 7] [--warm 1]]
  *
  * `--bytes` bounds the cache in bytes (sizes 1-64 KiB) instead of entries. Each policy replays the stream
  * once to warm up, then `--repeat` times measured; the best run is reported (the machine is shared, and
  * the best run is the one least disturbed by other work). The last column is the candidate an adaptive
  * policy runs at the end (compare its speed with that policy's). `--memory` (run node with `--expose-gc`)
- * reports instead the heap each policy holds once the stream has filled it.
+ * reports instead the heap each policy holds once the stream has filled it. `--versus` measures the
+ * adaptive policy's overhead in one process: adaptive and the policy it ends up running replay the stream
+ * in alternation (after `--warm` passes of adaptive alone, 3 warm-up pairs, then `--pairs` measured pairs) and the ratio of their median CPU time
+ * per pass is printed (1.00 = no overhead).
  */
 import { parseArgs } from 'node:util';
 import { createPolicy, POLICY_NAMES } from '../src/cache/policies/index.ts';
@@ -26,6 +29,9 @@ const { values } = parseArgs({
     bytes: { type: 'boolean', default: false },
     policy: { type: 'string' },
     memory: { type: 'boolean', default: false },
+    versus: { type: 'boolean', default: false },
+    pairs: { type: 'string', default: '7' },
+    warm: { type: 'string', default: '1' },
   },
 });
 const universe = Number(values.keys);
@@ -151,7 +157,49 @@ console.log(
   `${ops.toLocaleString('en')} get-or-set ops, ${universe.toLocaleString('en')} keys (Zipf ${alpha}), ` +
     `capacity ${capacity.toLocaleString('en')} ${values.bytes ? 'average-size objects (byte-bounded)' : 'entries'}`,
 );
-if (values.memory) {
+/** One pass of the stream through `policy`: CPU seconds. */
+function pass(policy: EvictionPolicy): number {
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (policy.has(key)) policy.hit(key);
+    else policy.insert(key, sizes[i]!);
+  }
+  const used = process.cpuUsage(cpu);
+  return (used.user + used.system) / 1e6;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
+}
+
+if (values.versus) {
+  const adaptive = build('adaptive');
+  for (let i = 0; i < Number(values.warm); i++) pass(adaptive);
+  const running = adaptive.state!().running as PolicyName;
+  const fixed = build(running);
+  pass(fixed);
+  const times: [number[], number[]] = [[], []];
+  const pairs = Number(values.pairs);
+  for (let pair = 0; pair < 3 + pairs; pair++) {
+    const a = pass(adaptive);
+    const b = pass(fixed);
+    if (pair >= 3) {
+      times[0].push(a);
+      times[1].push(b);
+    }
+  }
+  const state = adaptive.state!();
+  const paused = (adaptive as unknown as { pauses?: number }).pauses ?? 0;
+  console.log('| adaptive, M ops/s (CPU) | its running policy | ratio | running | sample rate | pauses |');
+  console.log('|---:|---:|---:|---|---:|---:|');
+  const [ta, tb] = [median(times[0]), median(times[1])];
+  console.log(
+    `| ${(ops / ta / 1e6).toFixed(2)} | ${(ops / tb / 1e6).toFixed(2)} (${running}) | ${(tb / ta).toFixed(2)} | ` +
+      `${state.running}${state.running === running ? '' : ' (switched)'} | ${((state.sampleRate ?? 0) * 100).toFixed(2)}% | ${paused} |`,
+  );
+} else if (values.memory) {
   console.log('| policy | heap held, KiB |\n|---|---:|');
   for (const name of selected) console.log(`| ${name} | ${(heldBytes(name) / 1024).toFixed(0)} |`);
 } else {

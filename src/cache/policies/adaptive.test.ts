@@ -147,6 +147,47 @@ describe('adaptive', () => {
     assert.equal(policy.state().running, 's3fifo');
   });
 
+  it('pauses the miniatures of a large cache too, for up to 8 epochs', () => {
+    // 40,000 entries: 1 key in 156 is sampled, so the miniatures alone cost little (the duty budget would
+    // allow pauses of only 5 epochs), but every hit tests the sample while they run.
+    const policy = new AdaptivePolicy({ maxBytes: INF, maxEntries: 40_000, onEvict() {} });
+    const rate = policy.state().sampleRate!;
+    const names = Array.from({ length: 60_000 }, (_, i) => `/k/${i}`);
+    const next = zipf(names.length, 0.9, prng(7));
+    let longest = 0;
+    let quiet = 0;
+    let simulated = 0;
+    for (let i = 0; i < 10_000_000; i++) {
+      const key = names[next()]!;
+      if (policy.has(key)) policy.hit(key);
+      else policy.insert(key, 1);
+      if (policy.simulated === simulated) quiet++;
+      else {
+        simulated = policy.simulated;
+        quiet = 0;
+      }
+      longest = Math.max(longest, quiet);
+    }
+    assert.ok(policy.pauses >= 4, `${policy.pauses} pauses`);
+    // The longest stretch without a simulated request: a pause of 8 epochs of 512 sampled requests.
+    assert.ok(longest * rate > 7 * 512, `longest pause ${(longest * rate) / 512} epochs`);
+  });
+
+  it('keeps pausing when a rival trails or leads by less than half the switching margin', () => {
+    // Zipf 0.6 over 300 keys, 200 cached: W-TinyLFU and S3-FIFO are about a point apart and trade the lead
+    // from epoch to epoch; counting only a strict lead as calm kept the miniatures running a tenth of
+    // the time here, switching back and forth.
+    const policy = new AdaptivePolicy({ maxBytes: INF, maxEntries: 200, onEvict() {} });
+    const next = zipf(300, 0.6, prng(7));
+    const keys = (requests: number): string[] => Array.from({ length: requests }, () => `/k/${next()}`);
+    replay(policy, keys(300_000));
+    const { simulated } = policy;
+    replay(policy, keys(700_000));
+    const share = (policy.simulated - simulated) / 700_000;
+    assert.ok(share < 0.01, `simulated share ${share}`);
+    assert.ok(policy.switches <= 2, `${policy.switches} switches`);
+  });
+
   it('still detects a workload shift while paused and switches to the new best', () => {
     const policy = new AdaptivePolicy({ maxBytes: INF, maxEntries: 200, onEvict() {} });
     replay(policy, zipfKeys(300_000, 3));

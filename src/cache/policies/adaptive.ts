@@ -56,20 +56,33 @@ const MIN_EPOCH = 512;
 const DECAY = 0.75;
 /** A rival must win by this share of the sampled requests (here 0.5 point of hit ratio) to cause a switch. */
 const MARGIN = 0.005;
-/** Scored epochs in a row with the running candidate ahead before the miniatures first pause. */
+/**
+ * A rival this close (a share of `MARGIN`) still counts as calm: two candidates that tie on the traffic
+ * trade the lead from epoch to epoch, and the miniatures would otherwise never pause.
+ */
+const NEAR = 0.5;
+/** Scored epochs in a row with the running candidate ahead (or `NEAR`) before the miniatures first pause. */
 const CALM_EPOCHS = 4;
 /**
  * Sampled requests (in epochs) the miniatures must have simulated before they first pause: a miniature
  * that has seen little traffic is young (S3-FIFO's main queue and W-TinyLFU's sketch still learning) and
- * ranks the policies by how fast they learn rather than by how well they hold.
+ * ranks the policies by how fast they learn rather than by how well they hold. 64 epochs of 512 is 128
+ * times a miniature's size; half as many paused small caches before workloads that alternate every
+ * 40,000 requests had made them switch.
  */
-const HISTORY_EPOCHS = 128;
+const HISTORY_EPOCHS = 64;
 /**
  * Once the choice is stable, the miniatures pause for longer and longer (doubling from one epoch) until
  * they simulate about this share of the requests: the budget that keeps their cost within a few percent
  * of the real policy's at any sample rate (docs/cache-policies.md, "Duty cycle").
  */
 const DUTY_SHARE = 1 / 512;
+/**
+ * Epochs the longest pause lasts at least, whatever the sample rate. In a large cache the miniatures
+ * simulate less than `DUTY_SHARE` of the requests even while they run, but every hit still pays the sample
+ * test (the key's stored hash): pausing is what removes it.
+ */
+const LONGEST_PAUSE = 8;
 /**
  * A rival that beats the running candidate within a single epoch by this share of its requests ends the
  * back-off (a workload shift); smaller leads only count through the decayed scores. Well above the noise
@@ -154,6 +167,8 @@ export class AdaptivePolicy implements EvictionPolicy {
   private miniArc: ArcPolicy | null = null;
   /** A key is sampled when `sampleBits(hash) < threshold` (0 until the miniatures exist). */
   private threshold = 0;
+  /** `threshold` while the miniatures simulate, 0 while they pause: the one field a request tests. */
+  private active = 0;
   private epochLength = MIN_EPOCH;
   private readonly epochHits = new Float64Array(CANDIDATES.length);
   private readonly scores = new Float64Array(CANDIDATES.length);
@@ -172,9 +187,16 @@ export class AdaptivePolicy implements EvictionPolicy {
   private maxPause = 0;
   /** Requests left until the pause ends (its epochs of sampled requests, divided by the sample rate). */
   private skip = 0;
-  /** Requests and real hits in the current window, and the hit ratio of the last window not paused. */
+  /**
+   * Requests until the next `tick`, counted down from `chunk`: the request counters (since the last
+   * switch, in the window, left in a pause) are brought up to date only then, so that a request pays one
+   * decrement for all of them (see `fold`).
+   */
+  private countdown = WINDOW;
+  private chunk = WINDOW;
+  /** Requests and real misses (inserts) in the current window, and the hit ratio of the last window not paused. */
   private windowRequests = 0;
-  private windowHits = 0;
+  private windowMisses = 0;
   private reference = -1;
   /** Sampled requests run through the miniatures, pauses taken, pauses cut short by a hit-ratio change. */
   simulated = 0;
@@ -258,18 +280,13 @@ export class AdaptivePolicy implements EvictionPolicy {
         real.hit(key);
       }
     }
-    const real = this.real;
-    this.sinceSwitch++;
-    this.windowHits++;
-    if (++this.windowRequests === WINDOW) this.watch();
-    if (this.phase === PAUSED) {
-      if (--this.skip === 0) this.phase = WARMING;
-      return;
-    }
-    if (this.threshold === 0) return;
-    const a = real.arena;
+    // Read before the tick, which may end a pause: the request that ends it is not simulated.
+    const threshold = this.active;
+    if (--this.countdown === 0) this.tick();
+    if (threshold === 0) return;
+    const a = this.real.arena;
     const slot = a.find(key);
-    if (sampleBits(hashOf(a, slot, key)) < this.threshold) this.simulate(key, a.size[slot]!);
+    if (sampleBits(hashOf(a, slot, key)) < threshold) this.simulate(key, a.size[slot]!);
   }
 
   insert(key: string, size: number): boolean {
@@ -288,15 +305,12 @@ export class AdaptivePolicy implements EvictionPolicy {
       default:
         admitted = this.realArc!.insert(key, size);
     }
-    this.sinceSwitch++;
-    if (++this.windowRequests === WINDOW) this.watch();
+    this.windowMisses++;
+    const threshold = this.active;
+    if (--this.countdown === 0) this.tick();
     // While the miniatures pause nothing needs the key's hash: it is computed when first needed.
-    if (this.phase === PAUSED) {
-      if (--this.skip === 0) this.phase = WARMING;
-      return admitted;
-    }
-    if (this.threshold === 0) {
-      if (this.byBytes && real.bytes >= this.options.maxBytes / 2 && real.count > 0) {
+    if (threshold === 0) {
+      if (this.threshold === 0 && this.byBytes && real.bytes >= this.options.maxBytes / 2 && real.count > 0) {
         this.startSampling(real.count * (this.options.maxBytes / real.bytes));
       }
       return admitted;
@@ -304,7 +318,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     // W-TinyLFU has just hashed the key (same function) and kept it in its arena: hashOf reuses it.
     const a = real.arena;
     const hash = admitted ? hashOf(a, a.find(key), key) : hashKey(key);
-    if (sampleBits(hash) < this.threshold) this.simulate(key, size);
+    if (sampleBits(hash) < threshold) this.simulate(key, size);
     return admitted;
   }
 
@@ -337,8 +351,10 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.calm = 0;
     this.pauseEpochs = 1;
     this.skip = 0;
+    this.active = this.threshold;
+    this.countdown = this.chunk = WINDOW;
     this.windowRequests = 0;
-    this.windowHits = 0;
+    this.windowMisses = 0;
     this.reference = -1;
   }
 
@@ -368,16 +384,45 @@ export class AdaptivePolicy implements EvictionPolicy {
    * the next scored epoch finds a rival ahead); outside pauses each window becomes the reference.
    */
   private watch(): void {
-    const ratio = this.windowHits / WINDOW;
-    this.windowHits = 0;
+    const ratio = 1 - this.windowMisses / WINDOW;
+    this.windowMisses = 0;
     this.windowRequests = 0;
     if (this.phase !== PAUSED) this.reference = ratio;
     else if (Math.abs(ratio - this.reference) > HIT_SHIFT) {
       this.reference = ratio;
       this.skip = 0;
-      this.phase = WARMING;
+      this.resume();
       this.wakes++;
     }
+  }
+
+  /** The countdown reached 0: brings the counters up to date, ends a pause or a window that is due. */
+  private tick(): void {
+    this.fold();
+    if (this.windowRequests === WINDOW) this.watch();
+    if (this.phase === PAUSED && this.skip === 0) this.resume();
+    this.rearm();
+  }
+
+  /** Counts the requests since the countdown last started (since the last switch, in the window, in the pause). */
+  private fold(): void {
+    const elapsed = this.chunk - this.countdown;
+    this.chunk = this.countdown;
+    this.sinceSwitch += elapsed;
+    this.windowRequests += elapsed;
+    if (this.phase === PAUSED) this.skip -= elapsed;
+  }
+
+  /** Restarts the countdown to the next event: the end of the window, or of the pause if sooner. */
+  private rearm(): void {
+    const left = WINDOW - this.windowRequests;
+    this.countdown = this.chunk = this.phase === PAUSED ? Math.min(left, this.skip) : left;
+  }
+
+  /** Ends a pause: the miniatures warm up for one epoch, then score again. */
+  private resume(): void {
+    this.phase = WARMING;
+    this.active = this.threshold;
   }
 
   /** Builds the miniatures for a cache of about `entries` keys. */
@@ -400,11 +445,14 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.miniArc = new ArcPolicy(mini);
     this.epochLength = Math.max(MIN_EPOCH, Math.round(entries * r));
     // A paused cycle is one warm-up and one scored epoch, then the pause: r × 2 / (2 + pause) ≤ DUTY_SHARE.
-    this.maxPause = Math.max(0, Math.ceil(2 * (r / DUTY_SHARE - 1)));
+    this.maxPause = Math.max(LONGEST_PAUSE, Math.ceil(2 * (r / DUTY_SHARE - 1)));
     this.phase = SCORING;
+    this.active = this.threshold;
     this.calm = 0;
     this.pauseEpochs = 1;
     this.skip = 0;
+    this.fold();
+    this.rearm();
   }
 
   /** One sampled request through every miniature (or skipped, while they pause). */
@@ -461,10 +509,11 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.scoredRequests = this.scoredRequests * DECAY + this.epochRequests;
     this.epochRequests = 0;
     const current = this.scores[this.current]!;
-    if (this.scores[best]! - current > MARGIN * this.scoredRequests && this.sinceSwitch >= this.real.count) {
+    const sinceSwitch = this.sinceSwitch + (this.chunk - this.countdown);
+    if (this.scores[best]! - current > MARGIN * this.scoredRequests && sinceSwitch >= this.real.count) {
       this.switchTo(best);
       this.settle(false);
-    } else this.settle(current >= this.scores[best]! && shift <= SHIFT);
+    } else this.settle(this.scores[best]! - current <= NEAR * MARGIN * this.scoredRequests && shift <= SHIFT);
   }
 
   /**
@@ -481,9 +530,12 @@ export class AdaptivePolicy implements EvictionPolicy {
     if (this.simulated < HISTORY_EPOCHS * this.epochLength) return;
     // From now on, one calm epoch after each warm-up is enough to pause again.
     this.calm = CALM_EPOCHS;
+    this.fold();
     this.skip = Math.ceil((this.pauseEpochs * this.epochLength * SAMPLE_SCALE) / this.threshold);
     this.pauseEpochs = Math.min(this.maxPause, this.pauseEpochs * 2);
     this.phase = PAUSED;
+    this.active = 0;
+    this.rearm();
     this.pauses++;
   }
 
@@ -517,6 +569,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.real = next;
     this.setReal(next);
     this.current = candidate;
+    this.fold();
     this.sinceSwitch = 0;
     this.switches++;
   }
