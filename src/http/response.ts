@@ -84,6 +84,29 @@ export const RESERVED_FIELDS: ReadonlySet<string> = new Set([
 
 /** RFC 9110 §5.1 field-name = token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Checks a per-request field edit (`addTransientHeader`, `suppressHeader`) the same way on both protocols:
+ * a valid name that is not the engine's, before the head is sent (after it, a locked response ignores
+ * the edit).
+ */
+export function checkTransientField(name: string, headersSent: boolean, locked: boolean): void {
+  if (headersSent) {
+    if (locked) return;
+    throw new Error(`Cannot change header "${name}": the head was already sent`);
+  }
+  if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
+  if (RESERVED_FIELDS.has(name.toLowerCase()))
+    throw new TypeError(`Header "${name}" is the engine's (framing, hop-by-hop or Date)`);
+}
+
+/** The suppressed-names list with `name` (lower-cased) in it once. */
+export function withSuppressed(list: string[] | null, name: string): string[] {
+  const key = name.toLowerCase();
+  if (list === null) return [key];
+  if (!list.includes(key)) list.push(key);
+  return list;
+}
 /** RFC 9110 §5.5: no CR, LF or NUL (or other controls but HTAB) in a field value: prevents response splitting. */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
@@ -275,7 +298,7 @@ export class HttpResponse implements Response {
     let line: string;
     if (name === lastAddName && value === lastAddValue && !this.headersSent) line = lastAddLine;
     else {
-      this.checkTransient(name);
+      checkTransientField(name, this.headersSent, this.locked);
       checkValue(name, value);
       line = name + ': ' + value + '\r\n';
       lastAddName = name;
@@ -287,21 +310,9 @@ export class HttpResponse implements Response {
   }
 
   suppressHeader(name: string): this {
-    this.checkTransient(name);
-    const key = name.toLowerCase();
-    if (this.suppressed === null) this.suppressed = [key];
-    else if (!this.suppressed.includes(key)) this.suppressed.push(key);
+    checkTransientField(name, this.headersSent, this.locked);
+    this.suppressed = withSuppressed(this.suppressed, name);
     return this;
-  }
-
-  private checkTransient(name: string): void {
-    if (this.headersSent) {
-      if (this.locked) return;
-      throw new Error(`Cannot change header "${name}": the head was already sent`);
-    }
-    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
-    if (RESERVED_FIELDS.has(name.toLowerCase()))
-      throw new TypeError(`Header "${name}" is the engine's (framing, hop-by-hop or Date)`);
   }
 
   headerEntries(): ReadonlyArray<readonly [string, HeaderValue]> {

@@ -17,8 +17,8 @@ import type { ServerHttp2Stream } from 'node:http2';
 import http2 from 'node:http2';
 import { httpDate } from '../http/date.ts';
 import type { HttpRequest } from '../http/request.ts';
-// The fields a per-request edit may not touch: the same on both protocols, so a rule behaves alike.
-import { RESERVED_FIELDS } from '../http/response.ts';
+// Per-request field edits are checked by the same rules on both protocols, so a rule behaves alike.
+import { checkTransientField, withSuppressed } from '../http/response.ts';
 import type {
   BodyEncoder,
   EncodedOutput,
@@ -236,7 +236,7 @@ export class H2Response implements Response {
   }
 
   addTransientHeader(name: string, value: string): this {
-    this.checkTransient(name);
+    checkTransientField(name, this.headersSent, this.locked);
     checkValue(name, value);
     if (this.transientKeys === null) {
       this.transientKeys = [name.toLowerCase()];
@@ -249,21 +249,9 @@ export class H2Response implements Response {
   }
 
   suppressHeader(name: string): this {
-    this.checkTransient(name);
-    const key = name.toLowerCase();
-    if (this.suppressed === null) this.suppressed = [key];
-    else if (!this.suppressed.includes(key)) this.suppressed.push(key);
+    checkTransientField(name, this.headersSent, this.locked);
+    this.suppressed = withSuppressed(this.suppressed, name);
     return this;
-  }
-
-  private checkTransient(name: string): void {
-    if (this.headersSent) {
-      if (this.locked) return;
-      throw new Error(`Cannot change header "${name}": the head was already sent`);
-    }
-    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
-    if (RESERVED_FIELDS.has(name.toLowerCase()))
-      throw new TypeError(`Header "${name}" is the engine's (framing, hop-by-hop or Date)`);
   }
 
   /** This response's own edits on the header object about to be sent: suppressed names out, added in. */
