@@ -10,9 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CacheStatsSnapshot } from '../src/cache/stats.ts';
+import { parseResponses } from '../src/http/test-client.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { freshRequest } from './helpers/fresh-connection.ts';
+import { pipelinedGets, slowReader } from './helpers/slow-reader.ts';
 
 /** A plugin that crashes its worker on demand (as test/workers.test.ts's probe). */
 const CRASHER = `
@@ -267,5 +269,66 @@ describe('shared content cache under churn', () => {
     assert.ok(rows[0]!.evictions > 0, `the cache churned: ${JSON.stringify(rows[0])}`);
     assert.ok(rows.reduce((total, row) => total + row.hits, 0) > 0);
     assert.ok(rows[0]!.bytes <= rows[0]!.maxBytes);
+  });
+});
+
+describe('shared content cache with its staging area full', () => {
+  let dir: string;
+  let server: RunningServer;
+  // 96 KiB each: the 1 MiB staging area of a small cache holds ten of them; 80 are more than the loopback
+  // socket buffers take, so the reader below leaves writes (and their staged blocks) pending.
+  const files = Array.from({ length: 80 }, () => crypto.randomBytes(96 * 1024));
+  const sha = (bytes: Buffer) => crypto.createHash('sha256').update(bytes).digest('hex');
+
+  before(async () => {
+    setLogSink(() => {});
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-staging-full-'));
+    for (const [i, bytes] of files.entries()) fs.writeFileSync(path.join(dir, `f${i}.bin`), bytes);
+    server = await startServer({
+      config: {
+        plugins: ['cache', 'static'],
+        server: { port: 0 },
+        static: { root: dir },
+        cache: { max_size: '8MiB' },
+      },
+      inProcess: true,
+      admin: false,
+    });
+  });
+
+  after(async () => {
+    await server?.close();
+    setLogSink(null);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('misses that find no room are served whole from scratch memory and not stored', {
+    timeout: 60_000,
+  }, async () => {
+    // A reader that does not read holds its responses' staged blocks (their writes are pending).
+    const targets = files.map((_, i) => `/f${i}.bin`);
+    const slow = slowReader(server.port, pipelinedGets(targets));
+    // Until every request was answered into the socket's queue (bounded: the test's own timeout).
+    const handled = async () => {
+      const [row] = await server.control('cache', 'stats');
+      const stats = row!.result as CacheStatsSnapshot;
+      return stats.insertions + stats.rejections['not-admitted'];
+    };
+    while ((await handled()) < files.length) await sleep(20);
+    slow.resume();
+    const responses = parseResponses(await slow.received, { methods: targets.map(() => 'GET') });
+    assert.equal(responses.length, files.length);
+    for (const [i, response] of responses.entries())
+      assert.equal(sha(response.body), sha(files[i]!), `response ${i}`);
+    const [row] = await server.control('cache', 'stats');
+    const stats = row!.result as CacheStatsSnapshot;
+    assert.ok(stats.rejections['not-admitted'] > 0, 'some misses found the staging area full');
+    assert.equal(stats.insertions + stats.rejections['not-admitted'], files.length);
+    // Every file is still right on a second pass (from the cache or the disk).
+    for (const [i, bytes] of files.entries()) {
+      const { status, body } = await get(server.port, `/f${i}.bin`);
+      assert.equal(status, 200);
+      assert.equal(sha(body), sha(bytes), `second pass, file ${i}`);
+    }
   });
 });

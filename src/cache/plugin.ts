@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type BodyLender, keepWholeBody } from '../http/body-keepers.ts';
+import { lendScratch } from '../http/scratch-bodies.ts';
 import { hasConditionalOrRange } from '../http/semantics/conditional.ts';
 import { Negotiator } from '../http/semantics/encoding.ts';
 import type { Request, Response } from '../http/types.ts';
@@ -288,7 +289,7 @@ export class ContentCache implements Plugin {
   /** Miss counts for `min_uses` (null when every miss is stored). */
   private readonly admission: MissCounter | null = null;
   /** Misses whose body the static plugin read into this worker's staging area (shared store only). */
-  private readonly staged = new WeakMap<Response, StagedBlock>();
+  private readonly staged = new WeakMap<Response, StagedBlock | null>();
   /** Lends a miss's body its place in the staging area (see `keepWholeBody`); null without a shared store. */
   private readonly lender: BodyLender | null = null;
 
@@ -359,8 +360,15 @@ export class ContentCache implements Plugin {
       const staging = this.shared.staging;
       this.lender = (res, length) => {
         const block = staging.lend(length, this.clock());
-        if (block !== null) this.staged.set(res, block);
-        return block;
+        if (block !== null) {
+          this.staged.set(res, block);
+          return block;
+        }
+        // No room in the staging area (commits in flight): this miss is served from scratch memory and
+        // not stored, which costs one entry's chance and saves a body on the heap, copied to the owner.
+        const scratch = lendScratch(res, length);
+        if (scratch !== null) this.staged.set(res, null);
+        return scratch;
       };
     }
     if (options.min_uses > 1) {
@@ -568,8 +576,10 @@ export class ContentCache implements Plugin {
     if (file !== null) {
       key ??= this.keyOf(req);
       this.stats.originFetches++;
-      const stored = this.bypassed(key, this.clock()) ? null : this.store_(key, req, res, block);
-      if (block !== undefined && !block.sending) block.endCommit();
+      let stored: Promise<unknown> | null = null;
+      if (block === null) this.stats.rejections['not-admitted']++;
+      else if (!this.bypassed(key, this.clock())) stored = this.store_(key, req, res, block);
+      if (block != null && !block.sending) block.endCommit();
       if (stored !== null && leads) {
         // The waiters look in the shared store: wake them once the owner has the entry (or refused it).
         const k = key;

@@ -11,6 +11,7 @@
  */
 import { closeSync, fstatSync, readFileSync, type Stats } from 'node:fs';
 import { type BodyLoan, lendBody, wantsWholeBody } from '../http/body-keepers.ts';
+import { lendScratch } from '../http/scratch-bodies.ts';
 import { checkPreconditions } from '../http/semantics/conditional.ts';
 import { CODING_SUFFIXES, type Coding, Negotiator } from '../http/semantics/encoding.ts';
 import { makeEtag } from '../http/semantics/etag.ts';
@@ -23,7 +24,7 @@ import { contentTypeFor, isCompressible } from './mime.ts';
 import type { StaticOptions } from './options.ts';
 import { hasHiddenSegment, parseRequestPath, type SafePath } from './safe-path.ts';
 import { type BodyPart, streamParts } from './stream-file.ts';
-import { sendWhole } from './whole-body.ts';
+import { SYNC_LENT_MAX, sendLentNow, sendWhole } from './whole-body.ts';
 
 /** Bodies at least this large are streamed asynchronously; smaller ones are read in one synchronous pread. */
 export const STREAM_THRESHOLD = 64 * 1024;
@@ -278,7 +279,12 @@ export class StaticHandler {
     else if (fd === undefined) res.end();
     // A body the cache will keep: one exact-size buffer, sent, captured and stored without a copy.
     else if (ranges === null && wantsWholeBody(res, length)) sendWhole(res, fd, start, length);
-    else streamParts(res, fd, [{ start, end: start + length - 1 }]);
+    else {
+      // Nobody keeps this body: a medium one is read at once into reusable memory, a large one streamed.
+      const scratch = length <= SYNC_LENT_MAX ? lendScratch(res, length) : null;
+      if (scratch !== null) sendLentNow(res, fd, start, length, scratch);
+      else streamParts(res, fd, [{ start, end: start + length - 1 }]);
+    }
     return true;
   }
 

@@ -72,7 +72,7 @@ export function sendWhole(res: Response, fd: number, start: number, length: numb
 }
 
 /** `sendWhole` into lent memory, read synchronously (see `SYNC_LENT_MAX`). */
-function sendLentNow(res: Response, fd: number, start: number, length: number, loan: BodyLoan): void {
+export function sendLentNow(res: Response, fd: number, start: number, length: number, loan: BodyLoan): void {
   const body = loan.buffer;
   let done = 0;
   try {
