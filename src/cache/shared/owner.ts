@@ -490,13 +490,17 @@ export class SharedStoreOwner {
     return dropped;
   }
 
-  /** Entries for the admin API. */
+  /**
+   * Entries for the admin API: responses only. A record of status 0 is bookkeeping of a store above (the
+   * proxy cache's Vary marker, which says which fields select a URL's variants), not an answer to list.
+   */
   list(sort: EntrySort, limit: number, offset: number, now: number): { total: number; entries: EntryInfo[] } {
     this.drain();
     const { ent, entF } = this.arena;
     const rows: EntryInfo[] = [];
     for (const slot of this.slotOf.values()) {
       const meta = this.metaOf(slot);
+      if (meta.status === 0) continue;
       const f = slot * E_F64;
       const e = slot * E_INT32;
       const expiresAt = entF[f + D_EXPIRES_AT]!;

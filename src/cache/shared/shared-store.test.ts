@@ -231,6 +231,20 @@ describe('shared store', () => {
     owner.close();
   });
 
+  test('the entry list shows responses, not the status-0 records a store above keeps (Vary markers)', async () => {
+    const { owner, client } = makeStore('lru', 1024 * 1024);
+    put(owner, '/page accept-language=en', 0, 10, { path: '/page' });
+    owner.set({ ...toSharedInput(patternRecord('/page', 0, 0), 0), status: 0, head: '', dateOffset: -1 });
+    assert.equal(client.count, 2);
+    const { total, entries } = await client.list('age', 10, 0, 0);
+    assert.equal(total, 1);
+    assert.deepEqual(
+      entries.map((e) => [e.key, e.status]),
+      [['/page accept-language=en', 200]],
+    );
+    owner.close();
+  });
+
   test('expiry: never served after expiresAt; reclaimed by get and sweep', async () => {
     const { owner, client, removed } = makeStore('lru', 1024 * 1024);
     put(owner, '/short', 0, 10, { expiresAt: 1000 });
