@@ -76,6 +76,23 @@ describe('proxied responses in the shared store (workers = 2, fresh connections)
         res.end(`page in ${lang}`);
         return;
       }
+      if (url === '/swr') {
+        // Stale on arrival (Age past max-age) but within stale-while-revalidate; the refresh (a
+        // conditional request) answers 304 after a while, long enough for both workers to serve it stale.
+        res.setHeader('ETag', '"s1"');
+        if (req.headers['if-none-match'] === '"s1"') {
+          setTimeout(() => {
+            res.statusCode = 304;
+            res.setHeader('Cache-Control', 'max-age=3600');
+            res.end();
+          }, 400);
+          return;
+        }
+        res.setHeader('Cache-Control', 'max-age=10, stale-while-revalidate=600');
+        res.setHeader('Age', '100');
+        res.end('swr body');
+        return;
+      }
       if (url === '/validated') {
         // First a response that is stale at once; then 304s that make it fresh for an hour.
         res.setHeader('ETag', '"v1"');
@@ -166,6 +183,23 @@ describe('proxied responses in the shared store (workers = 2, fresh connections)
     assert.equal(count('/validated'), 2);
     await hits('/validated', 'validated body');
     assert.equal(count('/validated'), 2, 'fresh again for every worker after one 304');
+  });
+
+  it('stale-while-revalidate: one background refresh for the whole server, not one per worker', async () => {
+    assert.equal((await get(server.port, '/swr')).body.toString(), 'swr body');
+    // Fresh connections spread over both workers while the refresh is on its way: all get the stale entry.
+    const answers = await Promise.all(Array.from({ length: 20 }, () => get(server.port, '/swr')));
+    for (const answer of answers) {
+      assert.equal(answer.body.toString(), 'swr body');
+      assert.match(cacheStatus(answer.head), /detail=stale-while-revalidate/);
+    }
+    let fresh = await get(server.port, '/swr');
+    for (let i = 0; i < 200 && !/^tamarin; hit$/.test(cacheStatus(fresh.head)); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      fresh = await get(server.port, '/swr');
+    }
+    assert.match(cacheStatus(fresh.head), /^tamarin; hit$/, 'fresh after the refresh, for whichever worker');
+    assert.equal(count('/swr'), 2, 'the first fetch and one refresh');
   });
 
   it('a PURGE through any worker empties the entry for both', async () => {

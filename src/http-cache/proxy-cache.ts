@@ -201,7 +201,7 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
           detail: reuse === 'stale' ? 'max-stale' : reuse === 'stale-while-revalidate' ? reuse : undefined,
         });
         this.stats.count(PROXY + (stale ? STALE : HIT), now, res.bodyBytes);
-        if (reuse === 'stale-while-revalidate') this.refreshInBackground(req, route, policy, entry);
+        if (reuse === 'stale-while-revalidate') this.refreshInBackground(req, route, policy, entry, key, now);
         return;
       }
     }
@@ -316,16 +316,34 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
     setTimeout(poll, FILL_POLL_MS);
   }
 
-  /** stale-while-revalidate (RFC 5861 §3): one background validation per entry at a time. */
+  /**
+   * stale-while-revalidate (RFC 5861 §3): one background validation per entry at a time, and with the
+   * shared store one for the whole server: the refresh claims the key's fill cell, so that a worker whose
+   * peer already refreshes it leaves it to that one (the refreshed entry reaches every worker).
+   */
   private refreshInBackground(
     req: Request,
     route: ProxyRoute,
     policy: RouteCachePolicy,
     entry: ProxyEntry,
+    key: string,
+    now: number,
   ): void {
     if (entry.refreshing) return;
+    let claimed = false;
+    if (this.shared !== null) {
+      const claim = this.shared.client.claimFill(key, now, this.collapseTimeoutMs);
+      if (claim === FILL_WAIT) return;
+      if (claim === FILL_LEAD) {
+        this.fills.add(key);
+        claimed = true;
+      }
+    }
     entry.refreshing = true;
-    new Fetch(this, req, null, route, policy, 'validate', entry, 'stale').start();
+    const fetch = new Fetch(this, req, null, route, policy, 'validate', entry, 'stale');
+    // Leading releases the claim when the exchange ends (no local flight has this request as leader).
+    if (claimed) fetch.leads(key);
+    fetch.start();
   }
 
   /**
