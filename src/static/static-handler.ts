@@ -24,7 +24,7 @@ import { contentTypeFor, isCompressible } from './mime.ts';
 import type { StaticOptions } from './options.ts';
 import { hasHiddenSegment, parseRequestPath, type SafePath } from './safe-path.ts';
 import { type BodyPart, streamParts } from './stream-file.ts';
-import { SYNC_LENT_MAX, sendLentNow, sendWhole } from './whole-body.ts';
+import { SYNC_LENT_MAX, sendWhole } from './whole-body.ts';
 
 /** Bodies at least this large are streamed asynchronously; smaller ones are read in one synchronous pread. */
 export const STREAM_THRESHOLD = 64 * 1024;
@@ -257,6 +257,14 @@ export class StaticHandler {
     if (!head) {
       if (length < STREAM_THRESHOLD) {
         if (ranges === null && length > 0) loan = lendBody(res, length);
+      } else if (length <= SYNC_LENT_MAX) {
+        // A medium body is read at once too, into memory lent for it: the cache's when it keeps the body
+        // (none: read whole into a buffer of its own below), scratch memory when nobody keeps it.
+        const kept = wantsWholeBody(res, length);
+        loan = kept ? (ranges === null ? lendBody(res, length) : null) : lendScratch(res, length);
+      }
+      if (length < STREAM_THRESHOLD || loan !== null) {
+        // Through the root's descriptor cache: a hot file costs one pread, no open/fstat/close.
         body = root.read(path, stats, start, length, loan?.buffer);
         if (body === undefined) {
           loan?.release();
@@ -279,12 +287,7 @@ export class StaticHandler {
     else if (fd === undefined) res.end();
     // A body the cache will keep: one exact-size buffer, sent, captured and stored without a copy.
     else if (ranges === null && wantsWholeBody(res, length)) sendWhole(res, fd, start, length);
-    else {
-      // Nobody keeps this body: a medium one is read at once into reusable memory, a large one streamed.
-      const scratch = length <= SYNC_LENT_MAX ? lendScratch(res, length) : null;
-      if (scratch !== null) sendLentNow(res, fd, start, length, scratch);
-      else streamParts(res, fd, [{ start, end: start + length - 1 }]);
-    }
+    else streamParts(res, fd, [{ start, end: start + length - 1 }]);
     return true;
   }
 

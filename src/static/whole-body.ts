@@ -10,21 +10,23 @@
  * (bench/lib/scenario-memory.ts measured 1.30-1.35x the capacity). Read whole, the one buffer is what the
  * response sends, what the capture keeps (by reference, no concat) and what the entry stores (a body that
  * owns its whole ArrayBuffer is kept as is, see src/cache/entry.ts): nothing is copied, nothing is left
- * over. Bodies nobody keeps are still streamed: their memory stays bounded at two pooled chunks.
+ * over. Large bodies nobody keeps are still streamed: their memory stays bounded at two pooled chunks.
  *
  * With the shared cache the keeper lends the memory (`lendBody`: its worker's staging area in the arena):
  * the body is read there and sent from there with `endLent`, and the owner copies it into the entry, so
- * not even the one buffer lands on the JS heap.
+ * not even the one buffer lands on the JS heap. Bodies up to `SYNC_LENT_MAX` with lent memory are read
+ * synchronously by the static handler itself; what comes here is larger, or has no memory lent.
  */
-import { close, closeSync, read, readSync } from 'node:fs';
-import { type BodyLoan, lendBody } from '../http/body-keepers.ts';
+import { close, read } from 'node:fs';
+import { lendBody } from '../http/body-keepers.ts';
 import type { Response } from '../http/types.ts';
 
 /**
- * Bodies read into lent memory (the shared cache's staging area) up to this size are read with one
- * synchronous pread and the descriptor closed at once: a page-cache read of this size costs less than the
- * two thread-pool hand-offs of an asynchronous read and close (measured under churn: those hand-offs were
- * a third of a worker's time for 64 KiB files). Larger ones are read asynchronously.
+ * Bodies up to this size are read with one synchronous pread (static-handler.ts) into lent memory (the
+ * shared cache's staging area, or scratch memory when nobody keeps them): a page-cache read of this size
+ * costs less than the two thread-pool hand-offs of an asynchronous read and close (measured under churn:
+ * those hand-offs were a third of a worker's time for 64 KiB files). Larger ones come here and are read
+ * asynchronously, as are bodies a keeper takes without lending memory.
  */
 export const SYNC_LENT_MAX = 256 * 1024;
 
@@ -37,10 +39,6 @@ export const SYNC_LENT_MAX = 256 * 1024;
  */
 export function sendWhole(res: Response, fd: number, start: number, length: number): void {
   const loan = length === 0 ? null : lendBody(res, length);
-  if (loan !== null && length <= SYNC_LENT_MAX) {
-    sendLentNow(res, fd, start, length, loan);
-    return;
-  }
   // allocUnsafeSlow: a buffer of its own, so the cache can keep it without pinning anything else.
   const body = loan === null ? Buffer.allocUnsafeSlow(length) : loan.buffer;
   let done = 0;
@@ -69,29 +67,4 @@ export function sendWhole(res: Response, fd: number, start: number, length: numb
   };
   if (length === 0) finish(true);
   else next();
-}
-
-/** `sendWhole` into lent memory, read synchronously (see `SYNC_LENT_MAX`). */
-export function sendLentNow(res: Response, fd: number, start: number, length: number, loan: BodyLoan): void {
-  const body = loan.buffer;
-  let done = 0;
-  try {
-    while (done < length) {
-      const bytesRead = readSync(fd, body, done, length - done, start + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-  } catch {
-    done = -1;
-  }
-  try {
-    closeSync(fd);
-  } catch {
-    // A failed close leaves nothing to do: the bytes were read or the response fails below.
-  }
-  if (done === length && !res.aborted && !res.finished) res.endLent!(body, loan.release);
-  else {
-    loan.release();
-    if (!res.finished) res.destroy();
-  }
 }
