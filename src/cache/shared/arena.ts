@@ -28,6 +28,18 @@ import {
 
 export { hashKey };
 
+/**
+ * Copy `source` into `target` at `at` when either is shared memory. `Buffer#copy` and `set` move shared
+ * memory with V8's relaxed word-by-word copy (7.5 % of all CPU under churn, `perf`: the owner's copy of
+ * each staged body); `fill` with a buffer of exactly the range's length is one native memcpy, 4.3 against
+ * 6.7 µs for 64 KiB into a cold extent. Every reader of the bytes checks the entry's generation after
+ * reading, so a copy racing with the owner is never served (see `SharedEntry.valid`).
+ */
+export function copyShared(source: Uint8Array, target: Buffer, at: number): void {
+  if (source.length === 0) return;
+  target.fill(source, at, at + source.length);
+}
+
 /** `claimFill` answers. */
 export const FILL_LEAD = 1;
 export const FILL_WAIT = 2;

@@ -22,7 +22,7 @@ import {
   type ServableEntry,
   type StoredField,
 } from '../entry.ts';
-import type { SharedArena } from './arena.ts';
+import { copyShared, type SharedArena } from './arena.ts';
 import {
   D_CHECK_AT,
   D_EXPIRES_AT,
@@ -219,7 +219,7 @@ export class SharedEntry implements ServableEntry {
     if (full !== null) return full;
     const length = this.bodyLength < PIN_MIN ? this.headLength + this.bodyLength : this.headLength;
     full = Buffer.allocUnsafeSlow(length);
-    this.arena.data.copy(full, 0, this.headAt, this.headAt + length);
+    copyShared(this.arena.data.subarray(this.headAt, this.headAt + length), full, 0);
     if (!this.valid()) return null;
     this.full = full;
     return full;
@@ -272,7 +272,7 @@ export class SharedEntry implements ServableEntry {
       if (!this.valid()) return null;
       const from = this.headAt + this.headLength;
       const out = Buffer.allocUnsafe(this.bodyLength);
-      arena.data.copy(out, 0, from, from + this.bodyLength);
+      copyShared(arena.data.subarray(from, from + this.bodyLength), out, 0);
       return out;
     } finally {
       Atomics.sub(arena.pins, this.pinIndex, 1);

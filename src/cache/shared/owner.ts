@@ -17,7 +17,7 @@ import type { StoredField } from '../entry.ts';
 import { KeyIndex } from '../key-index.ts';
 import type { EvictionPolicy, PolicyOptions } from '../policy.ts';
 import type { EntryInfo, EntrySort, PurgeFilter, PurgeResult, RemovalReason } from '../store.ts';
-import { hashKey, SharedArena } from './arena.ts';
+import { copyShared, hashKey, SharedArena } from './arena.ts';
 import { ExtentAllocator } from './extents.ts';
 import {
   D_CHECK_AT,
@@ -323,8 +323,7 @@ export class SharedStoreOwner {
     const data = arena.data;
     data.write(key, at, 'utf8');
     data.write(input.head, at + keyLength, 'latin1');
-    if (body instanceof Buffer) body.copy(data, at + keyLength + input.head.length);
-    else data.set(body, at + keyLength + input.head.length);
+    copyShared(body, data, at + keyLength + input.head.length);
     data.write(input.meta, at + keyLength + input.head.length + body.length, 'utf8');
     ent[e + E_HASH] = hash;
     ent[e + E_KEY_LEN] = keyLength;
