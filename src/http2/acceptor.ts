@@ -61,10 +61,15 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
   windowStart = 0;
   /** A GOAWAY for a limit was sent: counted once. */
   goneAway = false;
-  readonly open = new Set<H2Response>();
-  /** When the last open stream finished (performance.now()); read only while `open` is empty. */
+  /** Streams with a response not yet done (a count: the idle sweep only asks whether there is one). */
+  open = 0;
+  /** When the last open stream finished (performance.now()); read only while `open` is 0. */
   idleSince = performance.now();
+  /** The last `:authority` seen and its normalised host: a connection's requests nearly all repeat it. */
+  private authority = '';
+  private host = '';
   private readonly hooks: EngineHooks;
+  private readonly acceptor: Acceptor;
 
   constructor(id: number, socket: TamarinSocket, secure: boolean, session: Http2Session, owner: Acceptor) {
     this.id = id;
@@ -79,11 +84,25 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
     this.hsts = secure ? owner.options.hsts : '';
     this.session = session;
     this.hooks = owner.options.hooks;
+    this.acceptor = owner;
+  }
+
+  /** The normalised host for a Host or `:authority` value. */
+  hostOf(authority: string): string {
+    if (authority !== this.authority) {
+      this.authority = authority;
+      this.host = normaliseHost(authority);
+    }
+    return this.host;
+  }
+
+  /** The client reset one of this connection's streams before its response was done. */
+  reset(): void {
+    this.acceptor.countReset(this);
   }
 
   done(req: HttpRequest, res: H2Response): void {
-    this.open.delete(res);
-    if (this.open.size === 0) this.idleSince = performance.now();
+    if (--this.open === 0) this.idleSince = performance.now();
     const hook = this.hooks.onResponseDone;
     if (hook === undefined) return;
     try {
@@ -95,6 +114,43 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
 }
 
 function noop(): void {}
+
+/** Where a stream keeps its response until it closes (one shared 'close' listener, no closure per stream). */
+const RESPONSE = Symbol('tamarin.h2.response');
+type ResponseStream = ServerHttp2Stream & { [RESPONSE]?: H2Response | null };
+
+/**
+ * A stream closed: its response learns whether it was aborted. The link is cut first: node:http2 keeps a
+ * closed stream a while (GC survivors), and it should not keep the request and response alive with it.
+ */
+function onStreamClose(this: ResponseStream): void {
+  const response = this[RESPONSE];
+  if (response == null) return;
+  this[RESPONSE] = null;
+  response.streamClosed();
+}
+
+/**
+ * The request's fields (pseudo-header fields left out) in arrays of their final size, `room` entries
+ * with the ones the caller adds (node:http2 has lower-cased the names: RFC 9113 §8.2.1).
+ */
+function fieldList(rawHeaders: readonly string[], room: number): Headers {
+  const names = new Array<string>(room);
+  const rawNames = new Array<string>(room);
+  const values = new Array<string>(room);
+  let n = 0;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    names[n] = name;
+    rawNames[n] = name;
+    values[n++] = rawHeaders[i + 1]!;
+  }
+  names.length = n;
+  rawNames.length = n;
+  values.length = n;
+  return new Headers(names, rawNames, values);
+}
 
 function reportError(hooks: EngineHooks, error: unknown, req: Request | null): void {
   if (hooks.onError === undefined) {
@@ -220,17 +276,16 @@ class Acceptor implements Http2Acceptor {
     this.options.counters.h2Streams++;
     info.requestCount++;
     const startTime = performance.now();
-    const headers = new Headers();
-    let hasHost = false;
+    let host: string | undefined;
     // RFC 9113 §6.5.2: the size of a header list counts 32 octets per field besides name and value.
     let listSize = 0;
+    let count = 0;
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!;
-      const value = rawHeaders[i + 1]!;
-      listSize += name.length + value.length + 32;
+      listSize += name.length + rawHeaders[i + 1]!.length + 32;
       if (name.charCodeAt(0) === 58 /* : */) continue;
-      if (name === 'host') hasHost = true;
-      headers.add(name, value, name);
+      count++;
+      if (name === 'host' && host === undefined) host = rawHeaders[i + 1]!;
     }
     if (listSize > this.options.config.max_header_list_size) {
       stream.on('error', noop);
@@ -240,12 +295,15 @@ class Acceptor implements Http2Acceptor {
     }
     const authority = fields[':authority'];
     // RFC 9113 §8.3.1: a request converted for HTTP/1.1 semantics gets Host from :authority.
-    if (!hasHost && typeof authority === 'string') headers.add('host', authority, 'host');
+    const addHost = host === undefined && typeof authority === 'string';
+    if (addHost) host = authority;
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     // A body without Content-Length is delimited by the end of the stream; in HTTP/1.1 terms (what the
     // stages and backends speak) that is a chunked body (RFC 9113 §8.2.2 forbids the field on the wire).
-    if (!endStream && !headers.has('content-length'))
-      headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
+    const addChunked = !endStream && fields['content-length'] === undefined;
+    const headers = fieldList(rawHeaders, count + (addHost ? 1 : 0) + (addChunked ? 1 : 0));
+    if (addHost) headers.add('host', host!, 'host');
+    if (addChunked) headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
     const method = String(fields[':method'] ?? 'GET');
     // The same methods as HTTP/1.1's parser accepts: a plugin never sees one it did not declare.
     if (!isKnownMethod(method, this.options.engineOptions.limits.extraMethods)) {
@@ -268,7 +326,7 @@ class Acceptor implements Http2Acceptor {
       keepAlive: true,
       expectContinue: false,
       upgrade: false,
-      host: normaliseHost(headers.get('host') ?? ''),
+      host: host === undefined ? '' : info.hostOf(host),
     };
     let res: H2Response | null = null;
     let body: BodyLimit | null = null;
@@ -280,7 +338,7 @@ class Acceptor implements Http2Acceptor {
     } else if (!endStream) stream.resume();
     const req = new HttpRequest(head, body, true, info, startTime);
     res = new H2Response(stream, req, info);
-    info.open.add(res);
+    info.open++;
     const response = res;
     stream.on('error', noop);
     const bodyTimeout = this.options.engineOptions.timeouts.bodyTimeout;
@@ -289,15 +347,12 @@ class Acceptor implements Http2Acceptor {
       stream.setTimeout(bodyTimeout, () => {
         if (!response.replaceWithError(408, '408 Request Timeout: the request body stopped arriving\n'))
           response.destroy();
-        else stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        else stream.close(NGHTTP2_NO_ERROR);
       });
       stream.once('end', () => stream.setTimeout(0));
     }
-    stream.on('close', () => {
-      // A stream the client reset before we finished it: the rapid-reset accounting.
-      if (!response.finished && stream.rstCode !== NGHTTP2_NO_ERROR) this.countReset(info);
-      response.streamClosed();
-    });
+    (stream as ResponseStream)[RESPONSE] = response;
+    stream.on('close', onStreamClose);
     this.dispatch(req, response);
   };
 
@@ -327,8 +382,7 @@ class Acceptor implements Http2Acceptor {
       () => {
         const now = performance.now();
         for (const info of this.sessions)
-          if (info.open.size === 0 && now - info.idleSince >= idle && !info.session.closed)
-            info.session.close();
+          if (info.open === 0 && now - info.idleSince >= idle && !info.session.closed) info.session.close();
         if (this.sessions.size === 0 && this.sweep !== null) {
           clearInterval(this.sweep);
           this.sweep = null;
@@ -339,7 +393,7 @@ class Acceptor implements Http2Acceptor {
     this.sweep.unref();
   }
 
-  private countReset(info: H2Session): void {
+  countReset(info: H2Session): void {
     const now = performance.now();
     const { max_resets, reset_window } = this.options.config;
     if (now - info.windowStart > reset_window) {
