@@ -13,14 +13,10 @@ export class Headers implements HeaderList {
   /** Field values, leading and trailing whitespace removed. */
   readonly values: string[];
 
-  /**
-   * An empty list, or one over arrays the caller filled (as many entries in each; the list owns them
-   * from then on). A parser that knows the number of fields sizes the arrays once instead of growing them.
-   */
-  constructor(names: string[] = [], rawNames: string[] = [], values: string[] = []) {
-    this.names = names;
-    this.rawNames = rawNames;
-    this.values = values;
+  constructor() {
+    this.names = [];
+    this.rawNames = [];
+    this.values = [];
   }
 
   /** Builds a list from `[name, value]` pairs (tests, proxies assembling a message). */
