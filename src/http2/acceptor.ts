@@ -19,16 +19,17 @@ import { performance } from 'node:perf_hooks';
 import { Transform, type TransformCallback } from 'node:stream';
 import type tls from 'node:tls';
 import type { EngineHooks, EngineOptions } from '../http/engine.ts';
-import { Headers } from '../http/headers.ts';
 import { HttpRequest, normaliseHost } from '../http/request.ts';
 import { isKnownMethod } from '../http/start-line.ts';
 import type { ConnectionInfo, ParsedHead, PeerAddress, Request, Response } from '../http/types.ts';
 import type { ProtocolCounters } from '../server/protocol-counters.ts';
 import type { Http2Acceptor } from '../tls/listeners.ts';
 import type { Http2Config } from '../tls/options.ts';
+import { FlatFields } from './fields.ts';
 import { H2Response, type H2ResponseOwner } from './response.ts';
 
-const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } =
+  http2.constants;
 
 export interface Http2AcceptorOptions {
   readonly config: Http2Config;
@@ -61,10 +62,15 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
   windowStart = 0;
   /** A GOAWAY for a limit was sent: counted once. */
   goneAway = false;
-  readonly open = new Set<H2Response>();
-  /** When the last open stream finished (performance.now()); read only while `open` is empty. */
+  /** Streams with a response not yet done (a count: the idle sweep only asks whether there is one). */
+  open = 0;
+  /** When the last open stream finished (performance.now()); read only while `open` is 0. */
   idleSince = performance.now();
+  /** The last `:authority` seen and its normalised host: a connection's requests nearly all repeat it. */
+  private authority = '';
+  private host = '';
   private readonly hooks: EngineHooks;
+  private readonly acceptor: Acceptor;
 
   constructor(id: number, socket: TamarinSocket, secure: boolean, session: Http2Session, owner: Acceptor) {
     this.id = id;
@@ -79,11 +85,25 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
     this.hsts = secure ? owner.options.hsts : '';
     this.session = session;
     this.hooks = owner.options.hooks;
+    this.acceptor = owner;
+  }
+
+  /** The normalised host for a Host or `:authority` value. */
+  hostOf(authority: string): string {
+    if (authority !== this.authority) {
+      this.authority = authority;
+      this.host = normaliseHost(authority);
+    }
+    return this.host;
+  }
+
+  /** The client reset one of this connection's streams before its response was done. */
+  reset(): void {
+    this.acceptor.countReset(this);
   }
 
   done(req: HttpRequest, res: H2Response): void {
-    this.open.delete(res);
-    if (this.open.size === 0) this.idleSince = performance.now();
+    if (--this.open === 0) this.idleSince = performance.now();
     const hook = this.hooks.onResponseDone;
     if (hook === undefined) return;
     try {
@@ -95,6 +115,36 @@ class H2Session implements ConnectionInfo, H2ResponseOwner {
 }
 
 function noop(): void {}
+
+/** Answer a stream the engine refuses before any stage sees it. */
+function refuse(stream: ServerHttp2Stream, status: number, message: string): void {
+  stream.on('error', noop);
+  stream.respond({ ':status': status, 'content-type': 'text/plain; charset=utf-8' });
+  stream.end(message);
+}
+
+/** The regular fields of a flat list whose pseudo-header fields are not all first. */
+function regularFields(rawHeaders: readonly string[]): string[] {
+  const flat: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2)
+    if (rawHeaders[i]!.charCodeAt(0) !== 58 /* : */) flat.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+  return flat;
+}
+
+/** Where a stream keeps its response until it closes (one shared 'close' listener, no closure per stream). */
+const RESPONSE = Symbol('tamarin.h2.response');
+type ResponseStream = ServerHttp2Stream & { [RESPONSE]?: H2Response | null };
+
+/**
+ * A stream closed: its response learns whether it was aborted. The link is cut first: node:http2 keeps a
+ * closed stream a while (GC survivors), and it should not keep the request and response alive with it.
+ */
+function onStreamClose(this: ResponseStream): void {
+  const response = this[RESPONSE];
+  if (response == null) return;
+  this[RESPONSE] = null;
+  response.streamClosed();
+}
 
 function reportError(hooks: EngineHooks, error: unknown, req: Request | null): void {
   if (hooks.onError === undefined) {
@@ -112,16 +162,17 @@ function reportError(hooks: EngineHooks, error: unknown, req: Request | null): v
 class BodyLimit extends Transform {
   private received = 0;
   private readonly limit: number;
-  private readonly onOver: () => void;
-  constructor(limit: number, onOver: () => void) {
+  /** The stream's response (set once made: the body is piped before). */
+  response: H2Response | null = null;
+  constructor(limit: number) {
     super();
     this.limit = limit;
-    this.onOver = onOver;
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.received += chunk.length;
     if (this.received > this.limit) {
-      this.onOver();
+      const res = this.response;
+      if (res !== null && !res.replaceWithError(413, '413 Content Too Large\n')) res.destroy();
       callback(new Error('request body larger than server.max_body_size'));
       return;
     }
@@ -208,7 +259,7 @@ class Acceptor implements Http2Acceptor {
 
   private readonly onStream = (
     stream: ServerHttp2Stream,
-    fields: http2.IncomingHttpHeaders,
+    _fields: http2.IncomingHttpHeaders,
     flags: number,
     rawHeaders: string[],
   ): void => {
@@ -220,86 +271,101 @@ class Acceptor implements Http2Acceptor {
     this.options.counters.h2Streams++;
     info.requestCount++;
     const startTime = performance.now();
-    const headers = new Headers();
-    let hasHost = false;
+    // One pass over the flat list: the pseudo-header fields (read here rather than from Node's header
+    // object, a dictionary), the size, where the regular fields start, Host and Content-Length.
+    let method = 'GET';
+    let target = '/';
+    let authority: string | undefined;
+    let host: string | undefined;
+    let length: string | undefined;
+    let start = -1;
+    let ordered = true;
     // RFC 9113 §6.5.2: the size of a header list counts 32 octets per field besides name and value.
     let listSize = 0;
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!;
       const value = rawHeaders[i + 1]!;
       listSize += name.length + value.length + 32;
-      if (name.charCodeAt(0) === 58 /* : */) continue;
-      if (name === 'host') hasHost = true;
-      headers.add(name, value, name);
+      if (name.charCodeAt(0) === 58 /* : */) {
+        if (start !== -1) ordered = false;
+        if (name === ':method') method = value;
+        else if (name === ':path') target = value;
+        else if (name === ':authority') authority = value;
+        continue;
+      }
+      if (start === -1) start = i;
+      if (name === 'host') host ??= value;
+      else if (name === 'content-length') length ??= value;
     }
     if (listSize > this.options.config.max_header_list_size) {
-      stream.on('error', noop);
-      stream.respond({ ':status': 431, 'content-type': 'text/plain; charset=utf-8' });
-      stream.end('431 Request Header Fields Too Large: header list over http2.max_header_list_size\n');
+      refuse(
+        stream,
+        431,
+        '431 Request Header Fields Too Large: header list over http2.max_header_list_size\n',
+      );
       return;
     }
-    const authority = fields[':authority'];
-    // RFC 9113 §8.3.1: a request converted for HTTP/1.1 semantics gets Host from :authority.
-    if (!hasHost && typeof authority === 'string') headers.add('host', authority, 'host');
-    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-    // A body without Content-Length is delimited by the end of the stream; in HTTP/1.1 terms (what the
-    // stages and backends speak) that is a chunked body (RFC 9113 §8.2.2 forbids the field on the wire).
-    if (!endStream && !headers.has('content-length'))
-      headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
-    const method = String(fields[':method'] ?? 'GET');
     // The same methods as HTTP/1.1's parser accepts: a plugin never sees one it did not declare.
     if (!isKnownMethod(method, this.options.engineOptions.limits.extraMethods)) {
-      stream.on('error', noop);
-      stream.respond({ ':status': 501, 'content-type': 'text/plain; charset=utf-8' });
-      stream.end('501 Not Implemented: method not implemented\n');
+      refuse(stream, 501, '501 Not Implemented: method not implemented\n');
       return;
     }
-    const target = String(fields[':path'] ?? '/');
-    const contentLength = Number(fields['content-length'] ?? -1);
+    // nghttp2 refuses pseudo-header fields after regular ones; were one to come through, the regular
+    // fields are gathered into a list of their own.
+    const flat = ordered ? rawHeaders : regularFields(rawHeaders);
+    if (!ordered) start = 0;
+    else if (start === -1) start = rawHeaders.length;
+    // RFC 9113 §8.3.1: a request converted for HTTP/1.1 semantics gets Host from :authority.
+    if (host === undefined && authority !== undefined) {
+      host = authority;
+      flat.push('host', authority);
+    }
+    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    // A body without Content-Length is delimited by the end of the stream; in HTTP/1.1 terms (what the
+    // stages and backends speak) that is a chunked body (RFC 9113 §8.2.2 forbids the field on the wire).
+    if (!endStream && length === undefined) flat.push('transfer-encoding', 'chunked');
+    const contentLength = length === undefined ? -1 : Number(length);
     const head: ParsedHead = {
       method,
-      target: method === 'OPTIONS' && target === '*' ? '*' : target,
+      target,
       status: 0,
       reason: '',
       versionMinor: 1,
-      headers,
+      headers: new FlatFields(flat, start),
       contentLength: Number.isFinite(contentLength) ? contentLength : -1,
       chunked: !endStream && contentLength < 0,
       keepAlive: true,
       expectContinue: false,
       upgrade: false,
-      host: normaliseHost(headers.get('host') ?? ''),
+      host: host === undefined ? '' : info.hostOf(host),
     };
-    let res: H2Response | null = null;
     let body: BodyLimit | null = null;
     if (!endStream && method !== 'GET' && method !== 'HEAD') {
-      body = new BodyLimit(this.options.engineOptions.limits.maxBodySize, () => {
-        if (res !== null && !res.replaceWithError(413, '413 Content Too Large\n')) res.destroy();
-      });
+      body = new BodyLimit(this.options.engineOptions.limits.maxBodySize);
       stream.pipe(body);
     } else if (!endStream) stream.resume();
     const req = new HttpRequest(head, body, true, info, startTime);
-    res = new H2Response(stream, req, info);
-    info.open.add(res);
-    const response = res;
+    const res = new H2Response(stream, req, info);
+    if (body !== null) body.response = res;
+    info.open++;
     stream.on('error', noop);
-    const bodyTimeout = this.options.engineOptions.timeouts.bodyTimeout;
-    if (!endStream && bodyTimeout > 0) {
-      // A request body that stops arriving holds a stream slot: the same idle limit as on HTTP/1.1 (408).
-      stream.setTimeout(bodyTimeout, () => {
-        if (!response.replaceWithError(408, '408 Request Timeout: the request body stopped arriving\n'))
-          response.destroy();
-        else stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      });
-      stream.once('end', () => stream.setTimeout(0));
-    }
-    stream.on('close', () => {
-      // A stream the client reset before we finished it: the rapid-reset accounting.
-      if (!response.finished && stream.rstCode !== NGHTTP2_NO_ERROR) this.countReset(info);
-      response.streamClosed();
-    });
-    this.dispatch(req, response);
+    if (!endStream) this.watchBody(stream, res);
+    (stream as ResponseStream)[RESPONSE] = res;
+    stream.on('close', onStreamClose);
+    this.dispatch(req, res);
   };
+
+  /** A request body that stops arriving holds a stream slot: the same idle limit as on HTTP/1.1 (408). */
+  private watchBody(stream: ServerHttp2Stream, response: H2Response): void {
+    const bodyTimeout = this.options.engineOptions.timeouts.bodyTimeout;
+    if (bodyTimeout <= 0) return;
+    stream.setTimeout(bodyTimeout, () => {
+      if (!response.replaceWithError(408, '408 Request Timeout: the request body stopped arriving\n'))
+        response.destroy();
+      else stream.close(NGHTTP2_NO_ERROR);
+    });
+    stream.once('end', () => stream.setTimeout(0));
+  }
 
   private dispatch(req: HttpRequest, res: H2Response): void {
     const hooks = this.options.hooks;
@@ -327,8 +393,7 @@ class Acceptor implements Http2Acceptor {
       () => {
         const now = performance.now();
         for (const info of this.sessions)
-          if (info.open.size === 0 && now - info.idleSince >= idle && !info.session.closed)
-            info.session.close();
+          if (info.open === 0 && now - info.idleSince >= idle && !info.session.closed) info.session.close();
         if (this.sessions.size === 0 && this.sweep !== null) {
           clearInterval(this.sweep);
           this.sweep = null;
@@ -339,7 +404,7 @@ class Acceptor implements Http2Acceptor {
     this.sweep.unref();
   }
 
-  private countReset(info: H2Session): void {
+  countReset(info: H2Session): void {
     const now = performance.now();
     const { max_resets, reset_window } = this.options.config;
     if (now - info.windowStart > reset_window) {

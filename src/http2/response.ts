@@ -39,7 +39,7 @@ const CONNECTION_FIELDS = new Set([
   'transfer-encoding',
   'upgrade',
 ]);
-const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
 type H2Headers = Record<string, string | string[] | number>;
 /** `stream.respond` options (Node only reads them): shared, not one object per response. */
@@ -52,6 +52,8 @@ const MORE = Object.freeze({ endStream: false });
 export interface H2ResponseOwner {
   /** `Strict-Transport-Security` value for TLS sessions, `''` for none. */
   readonly hsts: string;
+  /** The client reset the stream before the response was done (the rapid-reset accounting). */
+  reset(): void;
   done(req: HttpRequest, res: H2Response): void;
 }
 
@@ -70,6 +72,14 @@ interface ParsedPrebuilt {
   readonly ageAt: readonly [number, number];
   /** Body bytes that follow the head in the same buffer (a view of it), or null. */
   readonly inline: Buffer | null;
+  /**
+   * The last whole list sent for this buffer (Date filled in, HSTS added), with the Date bytes and the
+   * HSTS value it was made with. node:http2 reads a list without changing it, so every hit sends this
+   * very list until Date changes (once a second): no copy per hit.
+   */
+  list: string[] | null;
+  listDate: Buffer | string;
+  listHsts: string;
 }
 
 /** Pre-built heads parsed into field lists, per buffer (entries keep their buffers; the map keeps none). */
@@ -103,9 +113,46 @@ function parsePrebuilt(bytes: Buffer): ParsedPrebuilt {
   }
   const bodyOffset = end === -1 ? bytes.length : end + 4;
   const inline = bodyOffset < bytes.length ? bytes.subarray(bodyOffset) : null;
-  const parsed = { status, fields, dateAt, ageAt, inline };
+  const parsed: ParsedPrebuilt = {
+    status,
+    fields,
+    dateAt,
+    ageAt,
+    inline,
+    list: null,
+    listDate: '',
+    listHsts: '',
+  };
   PREBUILT.set(bytes, parsed);
   return parsed;
+}
+
+/** The field list for a hit on `bytes`: the one sent last while its Date and HSTS still hold. */
+function prebuiltFields(parsed: ParsedPrebuilt, bytes: Buffer, hsts: string): string[] {
+  const [dateStart, dateEnd] = parsed.dateAt;
+  const list = parsed.list;
+  if (list !== null && parsed.listHsts === hsts) {
+    const date = parsed.listDate;
+    if (typeof date === 'string' ? date === httpDate() : sameBytes(bytes, dateStart, date)) return list;
+  }
+  const fields = parsed.fields.slice();
+  if (dateStart < 0) {
+    fields[3] = httpDate();
+    parsed.listDate = fields[3];
+  } else {
+    fields[3] = bytes.toString('latin1', dateStart, dateEnd).trim();
+    parsed.listDate = Buffer.from(bytes.subarray(dateStart, dateEnd));
+  }
+  if (hsts !== '') fields.push('strict-transport-security', hsts);
+  parsed.list = fields;
+  parsed.listHsts = hsts;
+  return fields;
+}
+
+/** Whether `bytes` holds `expected` at `at` (compared from the end: the seconds change first). */
+function sameBytes(bytes: Buffer, at: number, expected: Buffer): boolean {
+  for (let i = expected.length - 1; i >= 0; i--) if (bytes[at + i] !== expected[i]) return false;
+  return true;
 }
 
 function checkValue(name: string, value: string): void {
@@ -141,6 +188,11 @@ export class H2Response implements Response {
   aborted = false;
   file: FileSource | null = null;
   capturedBody: Buffer | null = null;
+  // Declared as on HTTP/1.1 (the cache and proxy set them on most responses): a field set later would
+  // give every response a second hidden class and a property store of its own.
+  cacheStatus = '';
+  upstreamAddress = '';
+  upstreamTime = -1;
   /** The engine-side answer (a handler error) replaced the handler's: later calls are ignored. */
   locked = false;
   ended = false;
@@ -396,13 +448,13 @@ export class H2Response implements Response {
     this.statusCode = parsed.status;
     this.ended = true;
     this.headersSent = true;
-    const fields = parsed.fields.slice();
-    const [dateStart, dateEnd] = parsed.dateAt;
-    fields[3] = dateStart < 0 ? httpDate() : bytes.toString('latin1', dateStart, dateEnd).trim();
+    let fields = prebuiltFields(parsed, bytes, this.owner.hsts);
     const [ageStart, ageEnd] = parsed.ageAt;
+    const transient = this.transientKeys !== null || this.suppressed !== null;
+    // The shared list is never changed: a per-hit field (Age, a `headers` rule) goes on a copy.
+    if (ageStart >= 0 || transient) fields = fields.slice();
     if (ageStart >= 0) fields.push('age', bytes.toString('latin1', ageStart, ageEnd).trim());
-    if (this.owner.hsts !== '') fields.push('strict-transport-security', this.owner.hsts);
-    if (this.transientKeys !== null || this.suppressed !== null) this.applyTransient(fields);
+    if (transient) this.applyTransient(fields);
     const inline = parsed.inline;
     const hasBody =
       !this.isHead && ((inline !== null && inline.length > 0) || (body != null && body.length > 0));
@@ -483,6 +535,7 @@ export class H2Response implements Response {
 
   /** The stream closed: if the response did not finish, it was aborted. */
   streamClosed(): void {
+    if (!this.finished && this.stream.rstCode !== NGHTTP2_NO_ERROR) this.owner.reset();
     if (!this.finished) {
       this.aborted = true;
       const callbacks = this.abortCallbacks;
