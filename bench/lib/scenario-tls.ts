@@ -328,8 +328,20 @@ export async function tlsHttp2(ctx: BenchContext): Promise<Section> {
     title,
     body: `${renderMatrix(result, 'nginx', { cpu: true })}\n${notes.join('\n')}`,
     targets: [
+      // Each goal by req/s (as the issue states it) and by CPU per request: when the load side saturates
+      // (h2load often does before nginx), the req/s ratio drifts towards 1 and reads as met.
       { label: 'tls: Tamarin vs nginx, HTTPS/1.1 1 KiB hit (req/s)', measured: byRate(HTTPS), goal: 0.8 },
+      {
+        label: 'tls: Tamarin vs nginx, HTTPS/1.1 1 KiB hit (by CPU µs/request)',
+        measured: byCpu('tamarin', HTTPS),
+        goal: 0.8,
+      },
       { label: 'tls: Tamarin vs nginx, HTTP/2 1 KiB hit (req/s)', measured: byRate(H2), goal: 0.7 },
+      {
+        label: 'tls: Tamarin vs nginx, HTTP/2 1 KiB hit (by CPU µs/request)',
+        measured: byCpu('tamarin', H2),
+        goal: 0.7,
+      },
     ],
   };
 }
