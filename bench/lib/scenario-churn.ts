@@ -9,7 +9,15 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeManyFiles } from './fixtures.ts';
-import { type BenchContext, cellMedian, cellOf, renderMatrix, runMatrix, type Section } from './harness.ts';
+import {
+  type BenchContext,
+  cellCpuMedian,
+  cellMedian,
+  cellOf,
+  renderMatrix,
+  runMatrix,
+  type Section,
+} from './harness.ts';
 import { nginxStaticContender, tamarinContender } from './scenarios-static.ts';
 import { formatBytes, formatRatio, markdownTable, median, ratio } from './stats.ts';
 import { tamarinChurnConfig } from './tamarin.ts';
@@ -103,6 +111,11 @@ export async function cacheChurn(ctx: BenchContext): Promise<Section> {
     {
       label: `cache-churn: ${name} req/s vs nginx`,
       measured: ratio(cellMedian(result, name, target.path), cellMedian(result, 'nginx', target.path)),
+      goal: 0.8,
+    },
+    {
+      label: `cache-churn: ${name} by CPU µs/request vs nginx`,
+      measured: ratio(cellCpuMedian(result, 'nginx', target.path), cellCpuMedian(result, name, target.path)),
       goal: 0.8,
     },
     {
