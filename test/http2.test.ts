@@ -140,6 +140,10 @@ const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
     new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)),
   ]);
 
+/** Medium files (64-256 KiB: read at once into memory the cache or the scratch pool lends), each its own bytes. */
+const MEDIUM_FILES = 6;
+const mediumBody = (i: number) => Buffer.alloc(70_000 + i * 30_000, `file ${i} `);
+
 describe('HTTP/2', () => {
   let ca: TestCa;
   let server: RunningServer;
@@ -171,6 +175,7 @@ describe('HTTP/2', () => {
     fs.writeFileSync(path.join(root, 'index.html'), '<h1>hello h2</h1>\n');
     fs.writeFileSync(path.join(root, 'a.txt'), 'a'.repeat(1024));
     fs.writeFileSync(path.join(root, 'big.bin'), Buffer.alloc(200_000, 7));
+    for (let i = 0; i < MEDIUM_FILES; i++) fs.writeFileSync(path.join(root, `m${i}.bin`), mediumBody(i));
     server = await startServer({
       inProcess: true,
       config: {
@@ -236,6 +241,26 @@ describe('HTTP/2', () => {
       assert.equal(big.body.length, 200_000);
       const bigAgain = await request(session, { ':path': '/big.bin' });
       assert.deepEqual(bigAgain.body, Buffer.alloc(200_000, 7));
+    } finally {
+      session.close();
+    }
+  });
+
+  it('medium files read into lent memory arrive intact, from disk and then from the cache', async () => {
+    const session = connectTls();
+    try {
+      for (let pass = 0; pass < 2; pass++) {
+        const answers = await Promise.all(
+          Array.from({ length: MEDIUM_FILES }, (_, i) => request(session, { ':path': `/m${i}.bin` })),
+        );
+        answers.forEach((answer, i) => {
+          assert.equal(answer.status, 200);
+          assert.ok(answer.body.equals(mediumBody(i)), `pass ${pass}, file ${i}`);
+        });
+      }
+      const ranged = await request(session, { ':path': '/m1.bin', range: 'bytes=10-19' });
+      assert.equal(ranged.status, 206);
+      assert.ok(ranged.body.equals(mediumBody(1).subarray(10, 20)));
     } finally {
       session.close();
     }
@@ -450,6 +475,48 @@ describe('HTTP/2', () => {
     const stats = row!.result as { connections: { h2: number }; h2Streams: number };
     assert.ok(stats.connections.h2 >= 3);
     assert.ok(stats.h2Streams >= 8);
+  });
+});
+
+describe('HTTP/2 without a cache: medium files from scratch memory', () => {
+  let server: RunningServer;
+  let root: string;
+
+  before(async () => {
+    setLogSink(() => {});
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tamarin-h2-scratch-'));
+    for (let i = 0; i < MEDIUM_FILES; i++) fs.writeFileSync(path.join(root, `m${i}.bin`), mediumBody(i));
+    server = await startServer({
+      inProcess: true,
+      config: { plugins: ['static'], static: { root }, server: { listen: [{ port: 0, http2: true }] } },
+    });
+  });
+
+  after(async () => {
+    await server?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+    setLogSink(null);
+  });
+
+  it('a buffer goes back to the pool only once its stream closed: concurrent streams get their own bytes', async () => {
+    // A small window makes the server hold each body while the client reads the others.
+    const session = http2.connect(server.url, { settings: { initialWindowSize: 16 * 1024 } });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const answers = await Promise.all(
+          Array.from({ length: MEDIUM_FILES * 2 }, (_, n) =>
+            request(session, { ':path': `/m${(n + round) % MEDIUM_FILES}.bin` }),
+          ),
+        );
+        answers.forEach((answer, n) => {
+          const i = (n + round) % MEDIUM_FILES;
+          assert.equal(answer.status, 200);
+          assert.ok(answer.body.equals(mediumBody(i)), `round ${round}, request ${n} (file ${i})`);
+        });
+      }
+    } finally {
+      session.close();
+    }
   });
 });
 

@@ -387,6 +387,27 @@ export class H2Response implements Response {
     this.endRaw(buf);
   }
 
+  /**
+   * `end` with a body in memory the caller lends (the shared cache's staging area, scratch memory):
+   * `onReleased` runs once the stream closed, when nghttp2 no longer holds the bytes, sent or reset.
+   */
+  endLent(chunk: Buffer, onReleased: () => void): void {
+    if (this.ended || this.locked || this.encoding || this.aborted || this.stream.destroyed) {
+      onReleased();
+      this.end();
+      return;
+    }
+    if (this.encoder !== null) {
+      // An encoder may read its input later, on the thread pool: it gets bytes of its own.
+      const own = Buffer.from(chunk);
+      onReleased();
+      this.end(own);
+      return;
+    }
+    this.onClosed = onReleased;
+    this.endRaw(chunk);
+  }
+
   /** The end of the body as sent (the producer's, or its encoding). */
   endRaw(buf: Buffer | null): void {
     if (this.ended || this.locked) return;
