@@ -230,32 +230,38 @@ export class ProxyCache extends PeerInvalidation implements StoreFront {
           : 'vary-miss';
     // Only a plain GET leads a collapsed flight (a miss or a validation): a conditional, ranged,
     // authenticated or no-store request may get an answer that others cannot share.
-    const canCollapse =
+    const collapsible =
       policy.collapse &&
-      !collapsed &&
       req.method === 'GET' &&
       !hasConditionalOrRange(req.headers) &&
       !headers.has('authorization') &&
       !directives.noStore;
-    if (canCollapse && !this.collapser.lead(key, now, req)) {
+    if (collapsible && !collapsed && !this.collapser.lead(key, now, req)) {
       this.followLeader(req, res, route, policy, key, reason);
       return;
     }
+    // A request that waited once does not wait again; but when nothing is in flight it leads, so that the
+    // requests after it wait for what it stores (its client may ask again, on any worker, before the
+    // shared store's owner has the entry: they would find the old one and go forward too).
+    let leads = collapsible && (!collapsed || this.collapser.lead(key, now, req));
     res.cacheStatus = forwardStatus(entry, now);
-    if (canCollapse && this.shared !== null) {
-      // Another worker fetching this very key: wait for the entry it stores instead of fetching again.
+    if (leads && this.shared !== null) {
+      // Another worker fetching this very key: wait for the entry it stores instead of fetching again
+      // (once: a request that already waited goes forward alone).
       const claim = this.shared.client.claimFill(key, now, this.collapseTimeoutMs);
       if (claim === FILL_WAIT) {
         this.collapser.finish(key, true, now, req);
-        this.waitForWorker(req, res, route, policy, key, now + this.collapseTimeoutMs);
-        return;
-      }
-      if (claim === FILL_LEAD) this.fills.add(key);
+        if (!collapsed) {
+          this.waitForWorker(req, res, route, policy, key, now + this.collapseTimeoutMs);
+          return;
+        }
+        leads = false;
+      } else if (claim === FILL_LEAD) this.fills.add(key);
     }
     // A stale entry with a validator is revalidated (§4.3.1); anything else is fetched whole.
     const mode = entry !== null && !originConditional && hasValidators(entry) ? 'validate' : 'miss';
     const fetch = new Fetch(this, req, res, route, policy, mode, entry, reason);
-    if (canCollapse) fetch.leads(key);
+    if (leads) fetch.leads(key);
     fetch.start();
   }
 
