@@ -11,9 +11,11 @@
  * the best run is the one least disturbed by other work). The last column is the candidate an adaptive
  * policy runs at the end (compare its speed with that policy's). `--memory` (run node with `--expose-gc`)
  * reports instead the heap each policy holds once the stream has filled it. `--versus` measures the
- * adaptive policy's overhead in one process: adaptive and the policy it ends up running replay the stream
- * in alternation (after `--warm` passes of adaptive alone, 3 warm-up pairs, then `--pairs` measured pairs) and the ratio of their median CPU time
- * per pass is printed (1.00 = no overhead).
+ * adaptive policy's overhead in one process: the policy adaptive runs after `--warm` passes is built and
+ * replays the stream `--warm` times too; then both replay it in alternation, each through its own copy of
+ * the loop, 3 warm-up pairs and `--pairs` measured pairs, each pair in the other order than the last. The
+ * ratio printed is the median over pairs of the fixed policy's CPU time over adaptive's (1.00 = no
+ * overhead; "quartiles" shows the spread), "(switched)" when adaptive changed policy while measured.
  */
 import { parseArgs } from 'node:util';
 import { createPolicy, POLICY_NAMES } from '../src/cache/policies/index.ts';
@@ -157,16 +159,33 @@ console.log(
   `${ops.toLocaleString('en')} get-or-set ops, ${universe.toLocaleString('en')} keys (Zipf ${alpha}), ` +
     `capacity ${capacity.toLocaleString('en')} ${values.bytes ? 'average-size objects (byte-bounded)' : 'entries'}`,
 );
-/** One pass of the stream through `policy`: CPU seconds. */
-function pass(policy: EvictionPolicy): number {
-  const cpu = process.cpuUsage();
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    if (policy.has(key)) policy.hit(key);
-    else policy.insert(key, sizes[i]!);
-  }
-  const used = process.cpuUsage(cpu);
-  return (used.user + used.system) / 1e6;
+/**
+ * One pass of the stream through `policy`: CPU seconds. `--versus` gives each side its own copy of this
+ * loop (`passFor`), so that each side's call sites see one class, as the store's do in the server: a loop
+ * shared by both sides is polymorphic, which slows both, by different amounts.
+ */
+const lastHitRatio = new Float64Array(1);
+function passFor(): (policy: EvictionPolicy) => number {
+  // A function compiled apart has feedback of its own (closures of one literal would share it).
+  return new Function(
+    'keys',
+    'sizes',
+    'hitRatio',
+    `return function pass(policy) {
+      let hits = 0;
+      const cpu = process.cpuUsage();
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        if (policy.has(key)) {
+          policy.hit(key);
+          hits++;
+        } else policy.insert(key, sizes[i]);
+      }
+      const used = process.cpuUsage(cpu);
+      hitRatio[0] = hits / keys.length;
+      return (used.user + used.system) / 1e6;
+    };`,
+  )(keys, sizes, lastHitRatio) as (policy: EvictionPolicy) => number;
 }
 
 function median(values: number[]): number {
@@ -175,29 +194,46 @@ function median(values: number[]): number {
 }
 
 if (values.versus) {
+  // Both sides replay the same stream the same number of times before measuring (`--warm`, then 3 pairs),
+  // each through its own loop; pairs alternate which side goes first, so that drift on a shared machine
+  // and the other side's cache footprint fall on both alike.
+  const passAdaptive = passFor();
+  const passFixed = passFor();
   const adaptive = build('adaptive');
-  for (let i = 0; i < Number(values.warm); i++) pass(adaptive);
+  for (let i = 0; i < Number(values.warm); i++) passAdaptive(adaptive);
   const running = adaptive.state!().running as PolicyName;
   const fixed = build(running);
-  pass(fixed);
+  for (let i = 0; i < Number(values.warm); i++) passFixed(fixed);
   const times: [number[], number[]] = [[], []];
   const pairs = Number(values.pairs);
   for (let pair = 0; pair < 3 + pairs; pair++) {
-    const a = pass(adaptive);
-    const b = pass(fixed);
+    let a: number;
+    let b: number;
+    if (pair % 2 === 0) {
+      a = passAdaptive(adaptive);
+      b = passFixed(fixed);
+    } else {
+      b = passFixed(fixed);
+      a = passAdaptive(adaptive);
+    }
     if (pair >= 3) {
       times[0].push(a);
       times[1].push(b);
     }
   }
   const state = adaptive.state!();
-  const paused = (adaptive as unknown as { pauses?: number }).pauses ?? 0;
-  console.log('| adaptive, M ops/s (CPU) | its running policy | ratio | running | sample rate | pauses |');
-  console.log('|---:|---:|---:|---|---:|---:|');
-  const [ta, tb] = [median(times[0]), median(times[1])];
+  const { pauses = 0, rests = 0 } = adaptive as unknown as { pauses?: number; rests?: number };
   console.log(
-    `| ${(ops / ta / 1e6).toFixed(2)} | ${(ops / tb / 1e6).toFixed(2)} (${running}) | ${(tb / ta).toFixed(2)} | ` +
-      `${state.running}${state.running === running ? '' : ' (switched)'} | ${((state.sampleRate ?? 0) * 100).toFixed(2)}% | ${paused} |`,
+    '| adaptive, M ops/s (CPU) | its running policy | ratio | quartiles | running | sample rate | pauses, rests | hit ratio |',
+  );
+  console.log('|---:|---:|---:|---:|---|---:|---:|---:|');
+  const [ta, tb] = [median(times[0]), median(times[1])];
+  // The ratio within each pair: the two passes ran back to back, under the same load.
+  const ratios = times[0].map((a, i) => times[1][i]! / a).sort((x, y) => x - y);
+  const quartile = (q: number): string => ratios[Math.round(q * (ratios.length - 1))]!.toFixed(2);
+  console.log(
+    `| ${(ops / ta / 1e6).toFixed(2)} | ${(ops / tb / 1e6).toFixed(2)} (${running}) | ${median(ratios).toFixed(3)} | ${quartile(0.25)}-${quartile(0.75)} | ` +
+      `${state.running}${state.running === running ? '' : ' (switched)'} | ${((state.sampleRate ?? 0) * 100).toFixed(2)}% | ${pauses}, ${rests} | ${(lastHitRatio[0]! * 100).toFixed(1)}% |`,
   );
 } else if (values.memory) {
   console.log('| policy | heap held, KiB |\n|---|---:|');
