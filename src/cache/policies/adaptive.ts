@@ -493,26 +493,19 @@ export class AdaptivePolicy implements EvictionPolicy {
   private simulate(key: string, size: number): void {
     this.simulated++;
     const hits = this.epochHits;
+    // A miniature's `hit` says whether the key was resident (its slot, or -1): one lookup, not two.
     const lru = this.miniLru!;
-    if (lru.has(key)) {
-      lru.hit(key);
-      hits[LRU]!++;
-    } else lru.insert(key, size);
+    if (lru.hit(key) >= 0) hits[LRU]!++;
+    else lru.insert(key, size);
     const s3 = this.miniS3!;
-    if (s3.has(key)) {
-      s3.hit(key);
-      hits[S3FIFO]!++;
-    } else s3.insert(key, size);
+    if (s3.hit(key) >= 0) hits[S3FIFO]!++;
+    else s3.insert(key, size);
     const w = this.miniW!;
-    if (w.has(key)) {
-      w.hit(key);
-      hits[WTINYLFU]!++;
-    } else w.insert(key, size);
+    if (w.hit(key) >= 0) hits[WTINYLFU]!++;
+    else w.insert(key, size);
     const arc = this.miniArc!;
-    if (arc.has(key)) {
-      arc.hit(key);
-      hits[ARC]!++;
-    } else arc.insert(key, size);
+    if (arc.hit(key) >= 0) hits[ARC]!++;
+    else arc.insert(key, size);
     if (++this.epochRequests >= this.epochLength) this.decide();
   }
 
