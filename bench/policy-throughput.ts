@@ -4,7 +4,7 @@
  * For comparison, npm's lru-cache does 3.2-3.9 M get-or-set/s on the project's benchmark machine.
  *
  *   node bench/policy-throughput.ts [--keys 100000] [--capacity 10000] [--ops 1000000] [--repeat 3] [--bytes]
- *                                   [--policy p1,p2] [--memory] [--versus [--pairs 7] [--warm 1]]
+ *                                   [--policy p1,p2] [--memory] [--versus [--pairs 7] [--warm 1] [--against p]]
  *
  * `--bytes` bounds the cache in bytes (sizes 1-64 KiB) instead of entries. Each policy replays the stream
  * once to warm up, then `--repeat` times measured; the best run is reported (the machine is shared, and
@@ -15,7 +15,8 @@
  * replays the stream `--warm` times too; then both replay it in alternation, each through its own copy of
  * the loop, 3 warm-up pairs and `--pairs` measured pairs, each pair in the other order than the last. The
  * ratio printed is the median over pairs of the fixed policy's CPU time over adaptive's (1.00 = no
- * overhead; "quartiles" shows the spread), "(switched)" when adaptive changed policy while measured.
+ * overhead; "quartiles" shows the spread), "(switched)" when adaptive ran another policy at the end
+ * (`--against NAME` picks the fixed side instead).
  */
 import { parseArgs } from 'node:util';
 import { createPolicy, POLICY_NAMES } from '../src/cache/policies/index.ts';
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     versus: { type: 'boolean', default: false },
     pairs: { type: 'string', default: '7' },
     warm: { type: 'string', default: '1' },
+    against: { type: 'string' },
   },
 });
 const universe = Number(values.keys);
@@ -209,7 +211,7 @@ if (values.versus) {
   const passFixed = passFor();
   const adaptive = build('adaptive');
   for (let i = 0; i < Number(values.warm); i++) passAdaptive(adaptive);
-  const running = adaptive.state!().running as PolicyName;
+  const running = (values.against ?? adaptive.state!().running) as PolicyName;
   const fixed = build(running);
   for (let i = 0; i < Number(values.warm); i++) passFixed(fixed);
   const times: [number[], number[]] = [[], []];
