@@ -216,6 +216,8 @@ if (values.versus) {
   for (let i = 0; i < Number(values.warm); i++) passFixed(fixed);
   const times: [number[], number[]] = [[], []];
   const pairs = Number(values.pairs);
+  /** The policy adaptive ran at the end of each measured pass, and how often. */
+  const ran = new Map<string, number>();
   for (let pair = 0; pair < 3 + pairs; pair++) {
     let a: number;
     let b: number;
@@ -229,12 +231,14 @@ if (values.versus) {
     if (pair >= 3) {
       times[0].push(a);
       times[1].push(b);
+      const now = adaptive.state!().running;
+      ran.set(now, (ran.get(now) ?? 0) + 1);
     }
   }
   const state = adaptive.state!();
   const { pauses = 0, rests = 0 } = adaptive as unknown as { pauses?: number; rests?: number };
   console.log(
-    '| adaptive, M ops/s (CPU) | its running policy | ratio | quartiles | running | sample rate | pauses, rests | hit ratio |',
+    '| adaptive, M ops/s (CPU) | its running policy | ratio | quartiles | adaptive ran (after each pass) | sample rate | pauses, rests, switches | hit ratio |',
   );
   console.log('|---:|---:|---:|---:|---|---:|---:|---:|');
   const [ta, tb] = [median(times[0]), median(times[1])];
@@ -243,7 +247,7 @@ if (values.versus) {
   const quartile = (q: number): string => ratios[Math.round(q * (ratios.length - 1))]!.toFixed(2);
   console.log(
     `| ${(ops / ta / 1e6).toFixed(2)} | ${(ops / tb / 1e6).toFixed(2)} (${running}) | ${median(ratios).toFixed(3)} | ${quartile(0.25)}-${quartile(0.75)} | ` +
-      `${state.running}${state.running === running ? '' : ' (switched)'} | ${((state.sampleRate ?? 0) * 100).toFixed(2)}% | ${pauses}, ${rests} | ${(lastHitRatio[0]! * 100).toFixed(1)}% |`,
+      `${[...ran].map(([name, n]) => `${name} ×${n}`).join(', ')}${state.running === running ? '' : ' (switched)'} | ${((state.sampleRate ?? 0) * 100).toFixed(2)}% | ${pauses}, ${rests}, ${state.switches ?? 0} | ${(lastHitRatio[0]! * 100).toFixed(1)}% |`,
   );
 } else if (values.memory) {
   console.log('| policy | heap held, KiB |\n|---|---:|');
