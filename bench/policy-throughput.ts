@@ -225,15 +225,21 @@ if (values.versus) {
   const pairs = Number(values.pairs);
   /** The policy adaptive ran at the end of each measured pass, and how often. */
   const ran = new Map<string, number>();
+  /** Each side's hit ratio in its last pass (a policy that misses more also spends more per request). */
+  const hitRatios = [0, 0];
   for (let pair = 0; pair < 3 + pairs; pair++) {
     let a: number;
     let b: number;
     if (pair % 2 === 0) {
       a = passAdaptive(adaptive);
+      hitRatios[0] = lastHitRatio[0]!;
       b = passFixed(fixed);
+      hitRatios[1] = lastHitRatio[0]!;
     } else {
       b = passFixed(fixed);
+      hitRatios[1] = lastHitRatio[0]!;
       a = passAdaptive(adaptive);
+      hitRatios[0] = lastHitRatio[0]!;
     }
     if (pair >= 3) {
       times[0].push(a);
@@ -245,7 +251,7 @@ if (values.versus) {
   const state = adaptive.state!();
   const { pauses = 0, rests = 0 } = adaptive as unknown as { pauses?: number; rests?: number };
   console.log(
-    '| adaptive, M ops/s (CPU) | its running policy | ratio | quartiles | adaptive ran (after each pass) | sample rate | pauses, rests, switches | hit ratio |',
+    '| adaptive, M ops/s (CPU) | its running policy | ratio | quartiles | adaptive ran (after each pass) | sample rate | pauses, rests, switches | hit ratio, adaptive / fixed |',
   );
   console.log('|---:|---:|---:|---:|---|---:|---:|---:|');
   const [ta, tb] = [median(times[0]), median(times[1])];
@@ -254,7 +260,7 @@ if (values.versus) {
   const quartile = (q: number): string => ratios[Math.round(q * (ratios.length - 1))]!.toFixed(2);
   console.log(
     `| ${(ops / ta / 1e6).toFixed(2)} | ${(ops / tb / 1e6).toFixed(2)} (${running}) | ${median(ratios).toFixed(3)} | ${quartile(0.25)}-${quartile(0.75)} | ` +
-      `${[...ran].map(([name, n]) => `${name} ×${n}`).join(', ')}${state.running === running ? '' : ' (switched)'} | ${((state.sampleRate ?? 0) * 100).toFixed(2)}% | ${pauses}, ${rests}, ${state.switches ?? 0} | ${(lastHitRatio[0]! * 100).toFixed(1)}% |`,
+      `${[...ran].map(([name, n]) => `${name} ×${n}`).join(', ')}${state.running === running ? '' : ' (switched)'} | ${((state.sampleRate ?? 0) * 100).toFixed(2)}% | ${pauses}, ${rests}, ${state.switches ?? 0} | ${(hitRatios[0]! * 100).toFixed(1)}% / ${(hitRatios[1]! * 100).toFixed(1)}% |`,
   );
 } else if (values.memory) {
   console.log('| policy | heap held, KiB |\n|---|---:|');
