@@ -204,6 +204,24 @@ describe('adaptive', () => {
     assert.ok(looped > 0.05, `hit ratio on the loop ${looped}`);
   });
 
+  it('rests its miniatures while the cache misses less than the switching margin, and wakes when it misses', () => {
+    // 2,000 keys in a 2,000-entry cache: after the first window every request hits, so no candidate could
+    // do better and simulating them is wasted work.
+    const policy = new AdaptivePolicy({ maxBytes: INF, maxEntries: 2000, onEvict() {} });
+    const next = zipf(2000, 0.9, prng(11));
+    const keys = (requests: number): string[] => Array.from({ length: requests }, () => `/r/${next()}`);
+    replay(policy, keys(100_000));
+    assert.ok(policy.rests >= 1, `${policy.rests} rests`);
+    const { simulated } = policy;
+    replay(policy, keys(200_000));
+    assert.equal(policy.simulated, simulated);
+    // A loop larger than the cache misses on every request: the next window wakes the miniatures, and
+    // W-TinyLFU, the only candidate that holds part of a loop, takes over.
+    replay(policy, loop(2400, 300_000));
+    assert.ok(policy.simulated > simulated);
+    assert.equal(policy.state().running, 'w-tinylfu');
+  });
+
   it('clear() forgets keys and scores but keeps working', () => {
     const policy = new AdaptivePolicy({ maxBytes: 1000, maxEntries: INF, onEvict() {} });
     for (let i = 0; i < 100; i++) policy.insert(`k${i}`, 50);

@@ -18,9 +18,11 @@
  * as the cache, and a sample would be too small to tell policies apart). That would make small caches
  * several times slower, so once the choice is stable the miniatures pause (duty cycle, `settle`): pauses
  * double up to the length that keeps the simulated share near `DUTY_SHARE`, each resume warms up one epoch
- * unscored, and a move of the real cache's own hit ratio (`watch`) wakes them early. While paused a
+ * unscored, and a move of the real cache's own hit ratio (`watch`) wakes them early. They also rest while
+ * the real cache misses less than the switching margin (no candidate could then win). While paused a
  * request costs the real policy's operation, a dispatch and a counter; keys are hashed only when the
- * miniatures run (a slot's hash is 0 until then). A switch is O(resident keys) and happens at most once
+ * miniatures run (a slot's hash is 0 until then), and whether a key is in the sample is kept as a mark
+ * beside its slot in the real arena's index, so that a hit on a key outside it reads nothing more. A switch is O(resident keys) and happens at most once
  * per as many requests as there are resident keys, so it is amortised O(1). Nothing is allocated per
  * request; switching allocates the new policy. Everything is counted in requests, never in time.
  *
@@ -96,6 +98,10 @@ const SHIFT = 0.03;
  */
 const WINDOW = 8192;
 const HIT_SHIFT = 0.03;
+/** A key's mark in the real arena (`SlotArena.markOf`): not yet tested, outside the sample, in it. */
+const UNMARKED = 0;
+const UNSAMPLED = 1;
+const SAMPLED = 2;
 /** The miniatures' phases: scoring, paused (counting requests down), or warming up (one epoch, unscored). */
 const SCORING = 0;
 const PAUSED = 1;
@@ -180,6 +186,8 @@ export class AdaptivePolicy implements EvictionPolicy {
   switches = 0;
   /** SCORING, PAUSED or WARMING. */
   private phase = SCORING;
+  /** Paused because the real cache hardly misses (`rest`), rather than by the back-off. */
+  private resting = false;
   /** Scored epochs in a row without a switch, a rival ahead, or a shift. */
   private calm = 0;
   /** Epochs the next pause lasts, and the most it may (set with the sample rate). */
@@ -202,6 +210,8 @@ export class AdaptivePolicy implements EvictionPolicy {
   simulated = 0;
   pauses = 0;
   wakes = 0;
+  /** Rests taken because the real cache hardly missed (see `rest`). */
+  rests = 0;
   /** Work counted by policies this one has discarded (see `moves`). */
   private pastMoves = 0;
 
@@ -255,38 +265,40 @@ export class AdaptivePolicy implements EvictionPolicy {
   }
 
   hit(key: string): void {
+    // Each real policy's `hit` returns the slot it found (-1 if absent): one lookup, as the policy alone.
+    let slot: number;
     switch (this.current) {
-      case S3FIFO: {
-        const real = this.realS3!;
-        if (!real.has(key)) return;
-        real.hit(key);
+      case S3FIFO:
+        slot = this.realS3!.hit(key);
         break;
-      }
-      case WTINYLFU: {
-        const real = this.realW!;
-        if (!real.has(key)) return;
-        real.hit(key);
+      case WTINYLFU:
+        slot = this.realW!.hit(key);
         break;
-      }
-      case LRU: {
-        const real = this.realLru!;
-        if (!real.has(key)) return;
-        real.hit(key);
+      case LRU:
+        slot = this.realLru!.hit(key);
         break;
-      }
-      default: {
-        const real = this.realArc!;
-        if (!real.has(key)) return;
-        real.hit(key);
-      }
+      default:
+        slot = this.realArc!.hit(key);
     }
+    if (slot < 0) return;
     // Read before the tick, which may end a pause: the request that ends it is not simulated.
     const threshold = this.active;
     if (--this.countdown === 0) this.tick();
     if (threshold === 0) return;
+    // Whether the key is in the sample is kept beside its slot in the real arena's index (`markOf`):
+    // testing it touches no per-slot array, so unsampled hits cost no more memory traffic than alone.
     const a = this.real.arena;
-    const slot = a.find(key);
-    if (sampleBits(hashOf(a, slot, key)) < threshold) this.simulate(key, a.size[slot]!);
+    const mark = a.lastMark;
+    if (mark !== UNSAMPLED) this.sampleHit(a, key, slot, mark);
+  }
+
+  /** A hit on a key in the sample, or not yet tested (out of line: most hits are on neither). */
+  private sampleHit(a: SlotArena, key: string, slot: number, mark: number): void {
+    if (mark === UNMARKED) {
+      mark = sampleBits(hashOf(a, slot, key)) < this.threshold ? SAMPLED : UNSAMPLED;
+      a.setMark(key, slot, mark);
+    }
+    if (mark === SAMPLED) this.simulate(key, a.size[slot]!);
   }
 
   insert(key: string, size: number): boolean {
@@ -348,6 +360,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     this.epochRequests = 0;
     this.scoredRequests = 0;
     this.phase = SCORING;
+    this.resting = false;
     this.calm = 0;
     this.pauseEpochs = 1;
     this.skip = 0;
@@ -384,16 +397,35 @@ export class AdaptivePolicy implements EvictionPolicy {
    * the next scored epoch finds a rival ahead); outside pauses each window becomes the reference.
    */
   private watch(): void {
-    const ratio = 1 - this.windowMisses / WINDOW;
+    const missRatio = this.windowMisses / WINDOW;
+    const ratio = 1 - missRatio;
     this.windowMisses = 0;
     this.windowRequests = 0;
-    if (this.phase !== PAUSED) this.reference = ratio;
-    else if (Math.abs(ratio - this.reference) > HIT_SHIFT) {
+    if (this.phase !== PAUSED) {
+      this.reference = ratio;
+      // No candidate can beat a cache that misses less than the margin by more than the margin: nothing
+      // the miniatures find could make it switch, so they rest until the cache misses more.
+      if (missRatio < MARGIN && this.threshold !== 0) this.rest();
+    } else if (this.resting ? missRatio >= MARGIN : Math.abs(ratio - this.reference) > HIT_SHIFT) {
+      if (!this.resting) this.wakes++;
       this.reference = ratio;
       this.skip = 0;
       this.resume();
-      this.wakes++;
     }
+  }
+
+  /**
+   * Pauses the miniatures until a window misses at least `MARGIN` of its requests (see `watch`). Not a
+   * step of the back-off: the epoch under way is dropped, and the back-off resumes where it was.
+   */
+  private rest(): void {
+    this.epochHits.fill(0);
+    this.epochRequests = 0;
+    this.phase = PAUSED;
+    this.resting = true;
+    this.rests++;
+    this.active = 0;
+    this.skip = Number.POSITIVE_INFINITY;
   }
 
   /** The countdown reached 0: brings the counters up to date, ends a pause or a window that is due. */
@@ -421,6 +453,7 @@ export class AdaptivePolicy implements EvictionPolicy {
 
   /** Ends a pause: the miniatures warm up for one epoch, then score again. */
   private resume(): void {
+    this.resting = false;
     this.phase = WARMING;
     this.active = this.threshold;
   }
@@ -447,6 +480,7 @@ export class AdaptivePolicy implements EvictionPolicy {
     // A paused cycle is one warm-up and one scored epoch, then the pause: r × 2 / (2 + pause) ≤ DUTY_SHARE.
     this.maxPause = Math.max(LONGEST_PAUSE, Math.ceil(2 * (r / DUTY_SHARE - 1)));
     this.phase = SCORING;
+    this.resting = false;
     this.active = this.threshold;
     this.calm = 0;
     this.pauseEpochs = 1;
@@ -459,26 +493,19 @@ export class AdaptivePolicy implements EvictionPolicy {
   private simulate(key: string, size: number): void {
     this.simulated++;
     const hits = this.epochHits;
+    // A miniature's `hit` says whether the key was resident (its slot, or -1): one lookup, not two.
     const lru = this.miniLru!;
-    if (lru.has(key)) {
-      lru.hit(key);
-      hits[LRU]!++;
-    } else lru.insert(key, size);
+    if (lru.hit(key) >= 0) hits[LRU]!++;
+    else lru.insert(key, size);
     const s3 = this.miniS3!;
-    if (s3.has(key)) {
-      s3.hit(key);
-      hits[S3FIFO]!++;
-    } else s3.insert(key, size);
+    if (s3.hit(key) >= 0) hits[S3FIFO]!++;
+    else s3.insert(key, size);
     const w = this.miniW!;
-    if (w.has(key)) {
-      w.hit(key);
-      hits[WTINYLFU]!++;
-    } else w.insert(key, size);
+    if (w.hit(key) >= 0) hits[WTINYLFU]!++;
+    else w.insert(key, size);
     const arc = this.miniArc!;
-    if (arc.has(key)) {
-      arc.hit(key);
-      hits[ARC]!++;
-    } else arc.insert(key, size);
+    if (arc.hit(key) >= 0) hits[ARC]!++;
+    else arc.insert(key, size);
     if (++this.epochRequests >= this.epochLength) this.decide();
   }
 

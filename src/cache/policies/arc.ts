@@ -56,19 +56,21 @@ export class ArcPolicy extends ArenaPolicy implements EvictionPolicy {
     return slot >= 0 && this.arena.queue[slot]! < B1;
   }
 
-  hit(key: string): void {
+  /** Returns the key's slot, or -1 if it is not resident (the adaptive policy reads the slot's hash). */
+  hit(key: string): number {
     const a = this.arena;
     const slot = a.find(key);
-    if (slot < 0) return;
+    if (slot < 0) return -1;
     const queue = a.queue[slot]!;
-    if (queue >= B1) return;
+    if (queue >= B1) return -1;
     a.hits[slot]!++;
-    if (queue === T2 && a.next[slot] === T2) return; // already T2's newest
+    if (queue === T2 && a.next[slot] === T2) return slot; // already T2's newest
     const weight = this.weight(slot);
     this.weights[queue]! -= weight;
     a.unlink(slot);
     a.pushBack(T2, slot);
     this.weights[T2]! += weight;
+    return slot;
   }
 
   insert(key: string, size: number): boolean {

@@ -68,12 +68,14 @@ export class S3FifoPolicy extends ArenaPolicy implements EvictionPolicy {
     return this.arena.find(key) >= 0;
   }
 
-  hit(key: string): void {
+  /** Returns the key's slot, or -1 if it is not resident (the adaptive policy reads the slot's hash). */
+  hit(key: string): number {
     const a = this.arena;
     const slot = a.find(key);
-    if (slot < 0) return;
+    if (slot < 0) return -1;
     a.hits[slot]!++;
     if (a.freq[slot]! < MAX_FREQ) a.freq[slot]!++;
+    return slot;
   }
 
   insert(key: string, size: number): boolean {

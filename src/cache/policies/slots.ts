@@ -5,11 +5,19 @@
  * circular and doubly linked through `prev`/`next`, so linking and unlinking never test for an empty list.
  */
 
+/**
+ * A resident key's index value is its slot in the low `SLOT_BITS` bits and a mark above them (0 until
+ * set: see `setMark`), so that a mark costs no memory access beyond the lookup that found the slot. The
+ * value stays below 2^30, a small integer that V8 never boxes.
+ */
+const SLOT_BITS = 28;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+
 /** Slot numbers below this are sentinels. Entry slots start at `lists`. */
 export class SlotArena {
   /**
-   * Key → slot for resident keys. A policy may also park a negative tag here for a key it remembers but
-   * does not hold (S3-FIFO's ghost), which saves a second map: see `releaseAs` and `tagOf`.
+   * Key → slot (and mark) for resident keys. A policy may also park a negative tag here for a key it
+   * remembers but does not hold (S3-FIFO's ghost), which saves a second map: see `releaseAs` and `tagOf`.
    */
   readonly index = new Map<string, number>();
   keys: Array<string | undefined> = [];
@@ -32,7 +40,7 @@ export class SlotArena {
   private nextUnused: number;
   private lastKey: string | undefined = undefined;
   private lastSlot = -1;
-  /** The raw map value behind `lastSlot` (a tag < -1, or -1 for absent). */
+  /** The raw map value behind `lastSlot` (slot and mark, a tag < -1, or -1 for absent). */
   private lastValue = -1;
 
   constructor(lists: number, initial = 64) {
@@ -61,8 +69,24 @@ export class SlotArena {
     const value = this.index.get(key) ?? -1;
     this.lastKey = key;
     this.lastValue = value;
-    this.lastSlot = value < 0 ? -1 : value;
+    this.lastSlot = value < 0 ? -1 : value & SLOT_MASK;
     return this.lastSlot;
+  }
+
+  /**
+   * The mark (0-3) stored with the slot the last `find` found (call it right after a `find` that returned
+   * a slot): what the adaptive policy keeps there (whether the key is in its sample), read from the
+   * arena's own fields, with no memory access beyond them.
+   */
+  get lastMark(): number {
+    return this.lastValue >>> SLOT_BITS;
+  }
+
+  /** Stores `mark` (1-3) beside the slot of resident `key`; it stays until the key leaves. */
+  setMark(key: string, slot: number, mark: number): void {
+    const value = slot | (mark << SLOT_BITS);
+    this.index.set(key, value);
+    if (key === this.lastKey) this.lastValue = value;
   }
 
   /** The negative tag parked for a non-resident key (see `releaseAs`), or -1 if none. */
@@ -182,6 +206,7 @@ export class SlotArena {
   /** Doubles every array (amortised O(1) per allocation). */
   private grow(): void {
     const capacity = this.size.length * 2;
+    if (capacity > SLOT_MASK + 1) throw new RangeError(`cache policy: more than ${SLOT_MASK + 1} slots`);
     this.size = growF64(this.size, capacity);
     this.prev = growI32(this.prev, capacity);
     this.next = growI32(this.next, capacity);

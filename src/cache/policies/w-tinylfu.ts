@@ -88,10 +88,11 @@ export class WTinyLfuPolicy extends ArenaPolicy implements EvictionPolicy {
     return this.arena.find(key) >= 0;
   }
 
-  hit(key: string): void {
+  /** Returns the key's slot, or -1 if it is not resident (the adaptive policy reads the slot's hash). */
+  hit(key: string): number {
     const a = this.arena;
     const slot = a.find(key);
-    if (slot < 0) return;
+    if (slot < 0) return -1;
     this.sketch.increment(a.hash[slot]!);
     const queue = a.queue[slot]!;
     if (queue === PROBATION && this.weight(slot) <= this.protectedMaximum) {
@@ -106,6 +107,7 @@ export class WTinyLfuPolicy extends ArenaPolicy implements EvictionPolicy {
     }
     this.hitsInSample++;
     if (--this.untilClimb <= 0) this.climb();
+    return slot;
   }
 
   insert(key: string, size: number): boolean {
