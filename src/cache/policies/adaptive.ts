@@ -78,7 +78,7 @@ const HISTORY_EPOCHS = 64;
  * they simulate about this share of the requests: the budget that keeps their cost within a few percent
  * of the real policy's at any sample rate (docs/cache-policies.md, "Duty cycle").
  */
-const DUTY_SHARE = 1 / 512;
+const DUTY_SHARE = 1 / 2048;
 /**
  * Epochs the longest pause lasts at least, whatever the sample rate. In a large cache the miniatures
  * simulate less than `DUTY_SHARE` of the requests even while they run, but every hit still pays the sample
