@@ -511,12 +511,15 @@ export class ContentCache implements Plugin {
     return new Promise<boolean>((resolve) => {
       const poll = () => {
         const now = this.clock();
+        // Whether the fill is over is read before looking: an entry stored just before it ended is then
+        // found (read after, a fill ending in between sent this request to the disk as well).
+        const over = !shared.filling(key);
         if (this.serve(key, req, res, now)) {
           this.lookups.delete(res);
           resolve(true);
           return;
         }
-        if (!shared.filling(key) || now >= deadline) {
+        if (over || now >= deadline) {
           resolve(false);
           return;
         }
