@@ -12,6 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { scratchLent } from '../src/http/scratch-bodies.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { setLogSink } from '../src/server/logger.ts';
 import { createTestCa, type TestCa } from './helpers/certs.ts';
@@ -514,6 +515,9 @@ describe('HTTP/2 without a cache: medium files from scratch memory', () => {
           assert.ok(answer.body.equals(mediumBody(i)), `round ${round}, request ${n} (file ${i})`);
         });
       }
+      // Every buffer comes back once its stream closed (a leak would send later bodies down the slow path).
+      for (let i = 0; i < 200 && scratchLent() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(scratchLent(), 0, 'no scratch memory left lent');
     } finally {
       session.close();
     }

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { SCRATCH_BYTES } from '../src/http/scratch-bodies.ts';
+import { SCRATCH_BYTES, scratchLent } from '../src/http/scratch-bodies.ts';
 import { parseResponses, rawRequest } from '../src/http/test-client.ts';
 import { type RunningServer, startServer } from '../src/main/compose.ts';
 import { pipelinedGets, slowReader } from './helpers/slow-reader.ts';
@@ -73,6 +73,9 @@ test('bodies read into scratch memory stay intact while their socket is slow and
     assert.equal(response.status, 200);
     assert.equal(sha(response.body), digests[i % FILES], `slow reader, response ${i}`);
   });
+  // Every buffer came back to the pool once its write was done.
+  for (let i = 0; i < 200 && scratchLent() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(scratchLent(), 0, 'no scratch memory left lent');
 });
 
 test('a range of a medium file, and a HEAD, are answered from the same path', async () => {

@@ -23,6 +23,8 @@ class ScratchPool {
   private readonly free: Buffer[][] = SIZES.map(() => []);
   /** Bytes in buffers made so far (lent or free). */
   made = 0;
+  /** Bytes in buffers lent and not given back yet. */
+  lent = 0;
 
   /** `length` bytes of scratch memory (0 < length ≤ `SCRATCH_MAX`), or null when the pool is used up. */
   lend(length: number): BodyLoan | null {
@@ -37,11 +39,13 @@ class ScratchPool {
     }
     const whole = buffer;
     let released = false;
+    this.lent += whole.length;
     return {
       buffer: whole.subarray(0, length),
       release: () => {
         if (released) return;
         released = true;
+        this.lent -= whole.length;
         list.push(whole);
       },
     };
@@ -57,4 +61,9 @@ const pool = new ScratchPool();
 export function lendScratch(res: { endLent?: unknown }, length: number): BodyLoan | null {
   if (res.endLent === undefined || length <= 0 || length > SCRATCH_MAX) return null;
   return pool.lend(length);
+}
+
+/** Bytes of this thread's scratch memory lent and not given back yet (tests: nothing may stay lent). */
+export function scratchLent(): number {
+  return pool.lent;
 }
