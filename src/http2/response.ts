@@ -393,8 +393,9 @@ export class H2Response implements Response {
    */
   endLent(chunk: Buffer, onReleased: () => void): void {
     if (this.ended || this.locked || this.encoding || this.aborted || this.stream.destroyed) {
+      // Nothing will hold the bytes. A stream gone without its close event yet is aborted by that event.
       onReleased();
-      this.end();
+      if (this.aborted) this.ended = true;
       return;
     }
     if (this.encoder !== null) {
